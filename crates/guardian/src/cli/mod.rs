@@ -1,0 +1,63 @@
+//! The command line: one file per subcommand, each an `Args` struct with `run`.
+
+mod deploy;
+mod devnet;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Emergency controls for the Integra contracts: deploy, watch, pause, rescue.
+#[derive(Debug, Parser)]
+#[command(name = "guardian", version, about)]
+pub struct Cli {
+    /// The manifest describing the deployment.
+    #[arg(long, global = true, env = "GUARDIAN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug). Keys and RPC paths are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy the whole suite to a chain and write its manifest.
+    Deploy(deploy::Args),
+    /// Start local chains with the suite deployed, write the manifest, run until Ctrl-C.
+    Devnet(devnet::Args),
+}
+
+/// What every subcommand gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The manifest path from `--config` or `GUARDIAN_CONFIG`, if given.
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context { config: cli.config };
+    match cli.command {
+        Command::Deploy(args) => args.run(&ctx).await,
+        Command::Devnet(args) => args.run(&ctx).await,
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the level.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "guardian=info,warn",
+        _ => "guardian=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,501 @@
+//! The manifest `guardian.toml`: one struct describing a deployment, parsed and validated once.
+//!
+//! Every check here runs before anything touches a chain, and every error names the line it is about.
+
+use std::{collections::BTreeMap, fmt, path::Path, path::PathBuf, time::Duration};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::secret::RpcUrl;
+
+/// Where the manifest is looked for when no `--config` is given.
+pub const DEFAULT_MANIFEST: &str = "guardian.toml";
+
+/// A manifest that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read manifest {path}: {source} (create one with `guardian devnet` or `guardian deploy --out FILE`, or pass --config FILE)")]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or does not fit the schema (unknown key, bad address, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The manifest path.
+        path: PathBuf,
+        /// The parser's message, which names the line and column.
+        message: String,
+    },
+    /// The TOML is well formed but inconsistent (duplicate name, undeclared chain, ...).
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The manifest path.
+        path: PathBuf,
+        /// One-based line number of the offending entry.
+        line: usize,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The kinds of contract the manifest may list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum ContractKind {
+    /// Document identity and registration fees.
+    DocumentRegistry,
+    /// ERC-721 tokens bound to documents.
+    OwnershipTokenizer,
+    /// Document-linked payments.
+    PaymentEscrow,
+    /// The resolver that counts hook calls.
+    AuditResolver,
+    /// The one-transaction pause of a whole chain.
+    EmergencyBrake,
+    /// A plain ERC-20 for local chains.
+    TestToken,
+}
+
+impl ContractKind {
+    /// Whether this kind has `pause()`/`unpause()`.
+    pub fn is_pausable(self) -> bool {
+        matches!(
+            self,
+            Self::DocumentRegistry | Self::OwnershipTokenizer | Self::PaymentEscrow | Self::AuditResolver
+        )
+    }
+
+    /// Whether this kind holds funds and has `emergencyWithdraw`.
+    pub fn holds_funds(self) -> bool {
+        matches!(self, Self::DocumentRegistry | Self::PaymentEscrow)
+    }
+}
+
+impl fmt::Display for ContractKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One chain of the deployment.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The chain id every endpoint must report.
+    pub chain_id: u64,
+    /// JSON-RPC endpoints in order of preference.
+    pub rpc_urls: Vec<RpcUrl>,
+}
+
+/// How to obtain a signing key. The key itself never appears in the manifest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SignerConfig {
+    /// Name of an environment variable holding a hex private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_env: Option<String>,
+    /// Path of an encrypted JSON keystore (relative to the manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<PathBuf>,
+    /// Name of an environment variable holding the keystore password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Index of a well-known development account (local dev chains only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_account: Option<u32>,
+}
+
+/// One deployed contract (the proxy address for upgradeable ones).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractConfig {
+    /// Unique name, used on the command line.
+    pub name: Spanned<String>,
+    /// Name of the chain in `[chains]`.
+    pub chain: Spanned<String>,
+    /// What the contract is.
+    pub kind: ContractKind,
+    /// The address to call.
+    pub address: Address,
+    /// ERC-20 tokens whose balances matter for this contract.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<Address>,
+}
+
+impl ContractConfig {
+    /// The contract's name.
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    /// The name of the contract's chain.
+    pub fn chain(&self) -> &str {
+        self.chain.get_ref()
+    }
+}
+
+/// Who is meant to hold each role; the tool checks the chain against it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    /// Holder of `DEFAULT_ADMIN_ROLE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Address>,
+    /// Holders of `PAUSER_ROLE`.
+    #[serde(default)]
+    pub pauser: Vec<Address>,
+    /// Holders of `EMERGENCY_ROLE`.
+    #[serde(default)]
+    pub emergency: Vec<Address>,
+    /// Holders of `UPGRADER_ROLE`.
+    #[serde(default)]
+    pub upgrader: Vec<Address>,
+}
+
+/// Emergency settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyConfig {
+    /// The only addresses rescued funds may be sent to.
+    #[serde(default)]
+    pub safe_recipients: Vec<Address>,
+}
+
+/// How the tool talks to endpoints and waits for transactions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RpcSettings {
+    /// How long one request may take before the next endpoint is tried, in milliseconds.
+    #[serde(default = "RpcSettings::default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// How long to wait for a receipt before giving up, in seconds.
+    #[serde(default = "RpcSettings::default_receipt_timeout_secs")]
+    pub receipt_timeout_secs: u64,
+}
+
+impl RpcSettings {
+    fn default_request_timeout_ms() -> u64 {
+        2_000
+    }
+    fn default_receipt_timeout_secs() -> u64 {
+        120
+    }
+
+    /// The per-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The receipt timeout.
+    pub fn receipt_timeout(&self) -> Duration {
+        Duration::from_secs(self.receipt_timeout_secs)
+    }
+}
+
+impl Default for RpcSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: Self::default_request_timeout_ms(),
+            receipt_timeout_secs: Self::default_receipt_timeout_secs(),
+        }
+    }
+}
+
+/// A whole deployment, as described by `guardian.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Chains by name.
+    pub chains: BTreeMap<String, ChainConfig>,
+    /// Signers by name.
+    #[serde(default)]
+    pub signers: BTreeMap<String, SignerConfig>,
+    /// Timeouts for endpoints and receipts.
+    #[serde(default)]
+    pub rpc: RpcSettings,
+    /// Intended role holders.
+    #[serde(default)]
+    pub roles: RolesConfig,
+    /// Emergency settings.
+    #[serde(default)]
+    pub emergency: EmergencyConfig,
+    /// The deployed contracts.
+    #[serde(default)]
+    pub contracts: Vec<ContractConfig>,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates manifest text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        manifest.validate(text, path)?;
+        Ok(manifest)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |offset: usize, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let whole_file = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: 1,
+            message,
+        };
+        if self.chains.is_empty() {
+            return Err(whole_file(
+                "no chains: add a [chains.NAME] table with chain_id and rpc_urls".into(),
+            ));
+        }
+        for (name, chain) in &self.chains {
+            let at = find_offset(text, &format!("[chains.{name}]"));
+            if chain.rpc_urls.is_empty() {
+                return Err(invalid(
+                    at,
+                    format!("chain `{name}` has no rpc_urls: list at least one endpoint"),
+                ));
+            }
+        }
+        let mut ids: BTreeMap<u64, &str> = BTreeMap::new();
+        for (name, chain) in &self.chains {
+            if let Some(other) = ids.insert(chain.chain_id, name) {
+                return Err(invalid(
+                    find_offset(text, &format!("[chains.{name}]")),
+                    format!("chains `{other}` and `{name}` share chain_id {}", chain.chain_id),
+                ));
+            }
+        }
+        for (name, signer) in &self.signers {
+            let at = find_offset(text, &format!("[signers.{name}]"));
+            let sources = [
+                signer.private_key_env.is_some(),
+                signer.keystore.is_some(),
+                signer.dev_account.is_some(),
+            ]
+            .iter()
+            .filter(|s| **s)
+            .count();
+            if sources != 1 {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "signer `{name}` must name exactly one key source: private_key_env, keystore (with password_env) or dev_account"
+                    ),
+                ));
+            }
+            if signer.keystore.is_some() != signer.password_env.is_some() {
+                return Err(invalid(
+                    at,
+                    format!("signer `{name}`: keystore and password_env go together"),
+                ));
+            }
+            if signer.dev_account.is_some() {
+                if let Some((chain, url)) = self.chains.iter().find_map(|(n, c)| {
+                    c.rpc_urls.iter().find(|u| !u.is_loopback()).map(|u| (n, u))
+                }) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "signer `{name}` uses a dev_account, which is allowed only when every chain is a local dev chain, but chain `{chain}` uses {url}: use private_key_env or keystore"
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for contract in &self.contracts {
+            let at = contract.name.span().start;
+            if let Some(first) = names.insert(contract.name(), at) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "duplicate contract name `{}` (first used on line {}): names must be unique",
+                        contract.name(),
+                        line_of(text, first)
+                    ),
+                ));
+            }
+            if !self.chains.contains_key(contract.chain()) {
+                return Err(invalid(
+                    contract.chain.span().start,
+                    format!(
+                        "contract `{}` is on chain `{}`, which is not declared: add [chains.{}] or fix the name (declared: {})",
+                        contract.name(),
+                        contract.chain(),
+                        contract.chain(),
+                        self.chains.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if contract.address == Address::ZERO {
+                return Err(invalid(
+                    at,
+                    format!("contract `{}` has the zero address", contract.name()),
+                ));
+            }
+        }
+        if let Some(zero) = self.emergency.safe_recipients.iter().find(|a| a.is_zero()) {
+            return Err(invalid(
+                find_offset(text, "safe_recipients"),
+                format!("safe recipient {zero} is the zero address"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The contract with this name.
+    pub fn contract(&self, name: &str) -> Option<&ContractConfig> {
+        self.contracts.iter().find(|c| c.name() == name)
+    }
+
+    /// Writes the manifest to `path` atomically (a temporary file renamed into place), so a
+    /// crash never leaves half a manifest. Refuses to replace an existing file unless `force`.
+    pub fn write(&self, path: &Path, force: bool) -> Result<(), std::io::Error> {
+        if path.exists() && !force {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already exists; pass --force to replace it", path.display()),
+            ));
+        }
+        let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n\n";
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, format!("{header}{}", self.to_toml()))?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Serialises the manifest as TOML.
+    pub fn to_toml(&self) -> String {
+        // Serialising plain data to TOML cannot fail: every map key is a string.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Resolves the manifest path: the flag, else `GUARDIAN_CONFIG` (handled by clap), else the default.
+pub fn manifest_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST))
+}
+
+fn find_offset(text: &str, needle: &str) -> usize {
+    text.find(needle).unwrap_or(0)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:8545"]
+
+[signers.pauser]
+private_key_env = "GUARDIAN_PAUSER_KEY"
+
+[[contracts]]
+name = "registry"
+chain = "local"
+kind = "DocumentRegistry"
+address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+[roles]
+admin = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+pauser = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]
+
+[emergency]
+safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
+"#;
+
+    fn parse(text: &str) -> Result<Manifest, ConfigError> {
+        Manifest::parse(text, Path::new("guardian.toml"))
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let m = parse(GOOD).expect("valid manifest");
+        assert_eq!(m.chains["local"].chain_id, 31337);
+        assert_eq!(m.contract("registry").map(|c| c.kind), Some(ContractKind::DocumentRegistry));
+        assert_eq!(m.roles.pauser.len(), 1);
+        assert_eq!(m.emergency.safe_recipients.len(), 1);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let m = parse(GOOD).expect("valid manifest");
+        let again = parse(&m.to_toml()).expect("serialised manifest parses");
+        assert_eq!(again.contracts[0].address, m.contracts[0].address);
+        assert_eq!(again.signers, m.signers);
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let text = GOOD.replace("kind = \"DocumentRegistry\"", "kind = \"DocumentRegistry\"\ncolour = 1");
+        let err = parse(&text).expect_err("unknown key").to_string();
+        assert!(err.contains("colour") && err.contains("line 14"), "{err}");
+    }
+
+    #[test]
+    fn invalid_address_names_its_line() {
+        let text = GOOD.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x1234");
+        let err = parse(&text).expect_err("bad address").to_string();
+        assert!(err.contains("line 13"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_with_both_lines() {
+        let text = format!(
+            "{GOOD}\n[[contracts]]\nname = \"registry\"\nchain = \"local\"\nkind = \"PaymentEscrow\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa4\"\n"
+        );
+        let err = parse(&text).expect_err("duplicate").to_string();
+        assert!(err.contains("guardian.toml:26:"), "{err}");
+        assert!(err.contains("first used on line 10"), "{err}");
+    }
+
+    #[test]
+    fn contract_on_undeclared_chain_is_refused() {
+        let text = GOOD.replace("chain = \"local\"", "chain = \"mainnet\"");
+        let err = parse(&text).expect_err("undeclared chain").to_string();
+        assert!(err.contains("guardian.toml:11:") && err.contains("mainnet"), "{err}");
+    }
+
+    #[test]
+    fn signer_needs_exactly_one_source() {
+        let text = GOOD.replace(
+            "private_key_env = \"GUARDIAN_PAUSER_KEY\"",
+            "private_key_env = \"A\"\ndev_account = 1",
+        );
+        let err = parse(&text).expect_err("two sources").to_string();
+        assert!(err.contains("exactly one key source"), "{err}");
+    }
+
+    #[test]
+    fn dev_accounts_only_on_local_chains() {
+        let local = GOOD.replace("private_key_env = \"GUARDIAN_PAUSER_KEY\"", "dev_account = 1");
+        parse(&local).expect("dev account on a loopback chain");
+        let remote = local.replace("http://127.0.0.1:8545", "https://rpc.example.org/v2/SECRETKEY");
+        let err = parse(&remote).expect_err("dev account on a remote chain").to_string();
+        assert!(err.contains("local dev chain"), "{err}");
+        assert!(!err.contains("SECRETKEY"), "the RPC path may hold an API key: {err}");
+    }
+}

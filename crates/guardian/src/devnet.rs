@@ -1,0 +1,194 @@
+//! A complete local deployment: N anvil chains, K copies of the suite on each, and the manifest
+//! that describes them, with distinct dev accounts for each role.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::Address;
+
+use crate::{
+    anvil::{Anvil, AnvilError, AnvilOptions},
+    chain::{ChainClient, ChainError, Journal, Signer, SignerError},
+    config::{
+        ChainConfig, EmergencyConfig, Manifest, RolesConfig, RpcSettings, SignerConfig,
+    },
+    deploy::{DeployOptions, Suite, SuiteRoles, deploy_suite},
+};
+
+/// Dev account indices for each role on a devnet.
+pub mod accounts {
+    /// Deployer and `DEFAULT_ADMIN_ROLE`.
+    pub const ADMIN: u32 = 0;
+    /// `PAUSER_ROLE` and the brake's `GUARDIAN_ROLE`.
+    pub const PAUSER: u32 = 1;
+    /// `EMERGENCY_ROLE`.
+    pub const EMERGENCY: u32 = 2;
+    /// `UPGRADER_ROLE`.
+    pub const UPGRADER: u32 = 3;
+    /// The safe recipient of rescued funds.
+    pub const SAFE: u32 = 4;
+    /// Holds no role (tests use it as an outsider).
+    pub const OUTSIDER: u32 = 5;
+}
+
+/// The first devnet chain id; further chains count up from it.
+pub const FIRST_CHAIN_ID: u64 = 31337;
+
+/// Why a devnet could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// Anvil could not be started.
+    #[error(transparent)]
+    Anvil(#[from] AnvilError),
+    /// A dev key could not be derived.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// Deploying failed.
+    #[error("deploying the suite failed: {0}")]
+    Chain(#[from] ChainError),
+}
+
+/// How to lay out a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// The anvil binary.
+    pub anvil: std::path::PathBuf,
+    /// Port of the first chain (the next chains use the following ports); 0 picks free ports.
+    pub port: u16,
+    /// Seconds between blocks; `None` mines on every transaction.
+    pub block_time: Option<u64>,
+    /// Number of chains.
+    pub chains: u32,
+    /// Copies of the suite on each chain.
+    pub copies: u32,
+}
+
+/// A running devnet. Dropping it stops every chain.
+pub struct Devnet {
+    /// The chains, in order.
+    pub anvils: Vec<Anvil>,
+    /// The manifest describing everything deployed.
+    pub manifest: Manifest,
+    /// The suites per chain name, in deployment order.
+    pub suites: BTreeMap<String, Vec<Suite>>,
+}
+
+/// The chain name of devnet chain `i` (0-based): `local`, `local2`, `local3`, ...
+pub fn chain_name(i: u32) -> String {
+    if i == 0 { "local".into() } else { format!("local{}", i + 1) }
+}
+
+/// The address of a dev account.
+pub fn dev_address(index: u32) -> Result<Address, SignerError> {
+    Ok(Signer::dev_account("dev", index)?.address())
+}
+
+impl Devnet {
+    /// Starts the chains, deploys the suites (with a `TestToken` each) and builds the manifest.
+    pub async fn start(opts: &DevnetOptions, journal: Option<Journal<'_>>) -> Result<Self, DevnetError> {
+        let admin = Signer::dev_account("admin", accounts::ADMIN)?;
+        let roles = SuiteRoles {
+            pauser: dev_address(accounts::PAUSER)?,
+            emergency: dev_address(accounts::EMERGENCY)?,
+            upgrader: dev_address(accounts::UPGRADER)?,
+        };
+        let settings = RpcSettings::default();
+        let mut anvils = Vec::new();
+        for i in 0..opts.chains.max(1) {
+            let port = if opts.port == 0 { 0 } else { opts.port + i as u16 };
+            anvils.push(
+                Anvil::spawn(&AnvilOptions {
+                    binary: opts.anvil.clone(),
+                    port,
+                    chain_id: FIRST_CHAIN_ID + u64::from(i),
+                    block_time: opts.block_time,
+                })
+                .await?,
+            );
+        }
+
+        let deployments = futures::future::try_join_all(anvils.iter().enumerate().map(|(i, anvil)| {
+            let admin = &admin;
+            let settings = &settings;
+            async move {
+                let name = chain_name(i as u32);
+                let client =
+                    ChainClient::connect(&name, std::slice::from_ref(&anvil.url), Some(anvil.chain_id), settings)
+                        .await?;
+                let mut suites = Vec::new();
+                for copy in 0..opts.copies.max(1) {
+                    let mut suffix = String::new();
+                    if i > 0 {
+                        suffix.push_str(&format!("-{name}"));
+                    }
+                    if copy > 0 {
+                        suffix.push_str(&format!("-{}", copy + 1));
+                    }
+                    let options = DeployOptions {
+                        test_token: true,
+                        name_suffix: suffix,
+                        ..DeployOptions::default()
+                    };
+                    suites.push(deploy_suite(&client, admin, roles, &options, journal).await?);
+                }
+                Ok::<_, ChainError>((name, anvil, suites))
+            }
+        }))
+        .await?;
+
+        let mut manifest = Manifest {
+            chains: BTreeMap::new(),
+            signers: BTreeMap::new(),
+            rpc: settings,
+            roles: RolesConfig {
+                admin: Some(admin.address()),
+                pauser: vec![roles.pauser],
+                emergency: vec![roles.emergency],
+                upgrader: vec![roles.upgrader],
+            },
+            emergency: EmergencyConfig {
+                safe_recipients: vec![dev_address(accounts::SAFE)?],
+            },
+            contracts: Vec::new(),
+        };
+        for (name, index) in [
+            ("admin", accounts::ADMIN),
+            ("pauser", accounts::PAUSER),
+            ("emergency", accounts::EMERGENCY),
+            ("upgrader", accounts::UPGRADER),
+        ] {
+            manifest.signers.insert(
+                name.into(),
+                SignerConfig {
+                    dev_account: Some(index),
+                    ..SignerConfig::default()
+                },
+            );
+        }
+        let mut suites = BTreeMap::new();
+        for (name, anvil, chain_suites) in deployments {
+            manifest.chains.insert(
+                name.clone(),
+                ChainConfig {
+                    chain_id: anvil.chain_id,
+                    rpc_urls: vec![anvil.url.clone()],
+                },
+            );
+            for suite in &chain_suites {
+                manifest.contracts.extend(suite.manifest_entries(&name));
+            }
+            suites.insert(name, chain_suites);
+        }
+        Ok(Self {
+            anvils,
+            manifest,
+            suites,
+        })
+    }
+
+    /// Stops every chain.
+    pub async fn stop(self) {
+        for anvil in self.anvils {
+            anvil.stop().await;
+        }
+    }
+}

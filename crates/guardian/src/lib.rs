@@ -1,0 +1,12 @@
+//! Guardian: deploys the Integra contract suite and runs its emergency controls.
+
+pub mod anvil;
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod devnet;
+pub mod output;
+pub mod roles;
+pub mod secret;
+pub mod storage;

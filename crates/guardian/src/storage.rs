@@ -1,0 +1,431 @@
+//! The tool's own records in SQLite: every action taken and every transaction it sent.
+//!
+//! A transaction is recorded before it is broadcast, so an interrupted run can be finished
+//! without sending duplicates; these rows are the raw material of an incident's timeline.
+
+use std::{
+    path::Path,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use alloy::primitives::{Address, TxHash};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// SQLite refused an operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be opened.
+    #[error("cannot open database {path}: {source} (check the directory exists and is writable)")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+}
+
+/// Identifies one action (a deploy, a pause, a withdrawal) in the journal.
+pub type ActionId = i64;
+
+/// How an action or a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started, not finished (or interrupted).
+    Running,
+    /// Broadcast, no receipt yet.
+    Sent,
+    /// Mined with success.
+    Mined,
+    /// Mined, but reverted.
+    Reverted,
+    /// Finished, fully successful.
+    Succeeded,
+    /// Finished, not fully successful.
+    Failed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Sent => "sent",
+            Self::Mined => "mined",
+            Self::Reverted => "reverted",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "sent" => Self::Sent,
+            "mined" => Self::Mined,
+            "reverted" => Self::Reverted,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => Self::Running,
+        }
+    }
+}
+
+/// One recorded action.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    /// Row id.
+    pub id: ActionId,
+    /// What was done: `deploy`, `pause`, `unpause`, `withdraw`.
+    pub kind: String,
+    /// Who did it (signer name and address).
+    pub actor: String,
+    /// Why, as the operator said.
+    pub reason: Option<String>,
+    /// The parameters, as JSON.
+    pub params: serde_json::Value,
+    /// How it ended.
+    pub status: Status,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds.
+    pub finished_at: Option<i64>,
+    /// One-line outcome.
+    pub summary: Option<String>,
+}
+
+/// One recorded transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxRecord {
+    /// The action that sent it.
+    pub action_id: ActionId,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Sender address.
+    pub sender: Address,
+    /// Nonce used.
+    pub nonce: u64,
+    /// What it does, e.g. `pause registry`.
+    pub label: String,
+    /// The called contract; `None` for a deployment.
+    pub target: Option<Address>,
+    /// Transaction hash.
+    pub tx_hash: TxHash,
+    /// Sent, mined or reverted.
+    pub status: Status,
+    /// Block it was mined in.
+    pub block_number: Option<u64>,
+    /// Gas used.
+    pub gas_used: Option<u64>,
+    /// Decoded failure, if any.
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub sent_at: i64,
+    /// Unix milliseconds.
+    pub mined_at: Option<i64>,
+}
+
+/// A transaction about to be broadcast.
+#[derive(Debug, Clone)]
+pub struct NewTx<'a> {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Sender address.
+    pub sender: Address,
+    /// Nonce.
+    pub nonce: u64,
+    /// What it does.
+    pub label: &'a str,
+    /// Called contract, `None` for a deployment.
+    pub target: Option<Address>,
+    /// Its hash, known before broadcast.
+    pub tx_hash: TxHash,
+}
+
+/// The journal database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS actions (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT    NOT NULL,
+    actor       TEXT    NOT NULL,
+    reason      TEXT,
+    params      TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    summary     TEXT
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    id           INTEGER PRIMARY KEY,
+    action_id    INTEGER NOT NULL REFERENCES actions(id),
+    chain_id     INTEGER NOT NULL,
+    sender       TEXT    NOT NULL,
+    nonce        INTEGER NOT NULL,
+    label        TEXT    NOT NULL,
+    target       TEXT,
+    tx_hash      TEXT    NOT NULL UNIQUE,
+    status       TEXT    NOT NULL,
+    block_number INTEGER,
+    gas_used     INTEGER,
+    error        TEXT,
+    sent_at      INTEGER NOT NULL,
+    mined_at     INTEGER
+);
+CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
+";
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open(path).map_err(|source| StorageError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, dry runs).
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StorageError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
+        let conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(f(&conn)?)
+    }
+
+    /// Records the start of an action.
+    pub fn begin_action(
+        &self,
+        kind: &str,
+        actor: &str,
+        reason: Option<&str>,
+        params: &serde_json::Value,
+    ) -> Result<ActionId, StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO actions (kind, actor, reason, params, status, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+                params![kind, actor, reason, params.to_string(), now_ms()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records how an action ended.
+    pub fn finish_action(&self, id: ActionId, ok: bool, summary: &str) -> Result<(), StorageError> {
+        let status = if ok { Status::Succeeded } else { Status::Failed };
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET status = ?1, finished_at = ?2, summary = ?3 WHERE id = ?4",
+                params![status.as_str(), now_ms(), summary, id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a signed transaction just before it is broadcast.
+    pub fn record_sent(&self, action: ActionId, tx: &NewTx<'_>) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8)",
+                params![
+                    action,
+                    tx.chain_id as i64,
+                    tx.sender.to_string(),
+                    tx.nonce as i64,
+                    tx.label,
+                    tx.target.map(|a| a.to_string()),
+                    tx.tx_hash.to_string(),
+                    now_ms()
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a receipt: mined (`error` is `None`) or reverted.
+    pub fn record_receipt(
+        &self,
+        tx_hash: TxHash,
+        block: u64,
+        gas_used: u64,
+        error: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let status = if error.is_none() { Status::Mined } else { Status::Reverted };
+        self.with(|c| {
+            c.execute(
+                "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
+                params![status.as_str(), block as i64, gas_used as i64, error, now_ms(), tx_hash.to_string()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// All actions, newest first.
+    pub fn actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, kind, actor, reason, params, status, started_at, finished_at, summary FROM actions ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ActionRecord {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    actor: r.get(2)?,
+                    reason: r.get(3)?,
+                    params: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    status: Status::parse(&r.get::<_, String>(5)?),
+                    started_at: r.get(6)?,
+                    finished_at: r.get(7)?,
+                    summary: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Transactions of an action, in the order they were sent.
+    pub fn transactions(&self, action: ActionId) -> Result<Vec<TxRecord>, StorageError> {
+        self.query_txs("WHERE action_id = ?1 ORDER BY id", params![action])
+    }
+
+    /// Transactions broadcast but never seen mined, for one sender on one chain.
+    pub fn unconfirmed(&self, chain_id: u64, sender: Address) -> Result<Vec<TxRecord>, StorageError> {
+        self.query_txs(
+            "WHERE chain_id = ?1 AND sender = ?2 AND status = 'sent' ORDER BY id",
+            params![chain_id as i64, sender.to_string()],
+        )
+    }
+
+    /// The transaction with this hash, if recorded.
+    pub fn transaction(&self, tx_hash: TxHash) -> Result<Option<TxRecord>, StorageError> {
+        Ok(self
+            .query_txs("WHERE tx_hash = ?1", params![tx_hash.to_string()])?
+            .into_iter()
+            .next())
+    }
+
+    fn query_txs(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<TxRecord>, StorageError> {
+        let sql = format!(
+            "SELECT action_id, chain_id, sender, nonce, label, target, tx_hash, status, block_number, gas_used, error, sent_at, mined_at FROM transactions {filter}"
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(args, |r| {
+                let parse_err = |i: usize| {
+                    move |e: alloy::hex::FromHexError| {
+                        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                    }
+                };
+                Ok(TxRecord {
+                    action_id: r.get(0)?,
+                    chain_id: r.get::<_, i64>(1)? as u64,
+                    sender: r.get::<_, String>(2)?.parse().map_err(parse_err(2))?,
+                    nonce: r.get::<_, i64>(3)? as u64,
+                    label: r.get(4)?,
+                    target: r
+                        .get::<_, Option<String>>(5)?
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(parse_err(5))?,
+                    tx_hash: r.get::<_, String>(6)?.parse().map_err(parse_err(6))?,
+                    status: Status::parse(&r.get::<_, String>(7)?),
+                    block_number: r.get::<_, Option<i64>>(8)?.map(|b| b as u64),
+                    gas_used: r.get::<_, Option<i64>>(9)?.map(|g| g as u64),
+                    error: r.get(10)?,
+                    sent_at: r.get(11)?,
+                    mined_at: r.get(12)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The most recent action of `kind`, if any.
+    pub fn last_action(&self, kind: &str) -> Result<Option<ActionId>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id FROM actions WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                params![kind],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_an_action_with_its_transactions() {
+        let store = Store::in_memory().expect("db");
+        let id = store
+            .begin_action("pause", "pauser 0x00", Some("drill"), &serde_json::json!({"targets": ["registry"]}))
+            .expect("begin");
+        let hash = TxHash::repeat_byte(7);
+        let tx = NewTx {
+            chain_id: 31337,
+            sender: Address::repeat_byte(1),
+            nonce: 4,
+            label: "pause registry",
+            target: Some(Address::repeat_byte(2)),
+            tx_hash: hash,
+        };
+        store.record_sent(id, &tx).expect("sent");
+        assert_eq!(store.unconfirmed(31337, Address::repeat_byte(1)).expect("q").len(), 1);
+        store.record_receipt(hash, 12, 30_000, None).expect("receipt");
+        assert!(store.unconfirmed(31337, Address::repeat_byte(1)).expect("q").is_empty());
+        store.finish_action(id, true, "1 paused").expect("finish");
+
+        let actions = store.actions().expect("actions");
+        assert_eq!(actions[0].status, Status::Succeeded);
+        assert_eq!(actions[0].reason.as_deref(), Some("drill"));
+        let txs = store.transactions(id).expect("txs");
+        assert_eq!((txs[0].block_number, txs[0].status, txs[0].nonce), (Some(12), Status::Mined, 4));
+        assert_eq!(store.last_action("pause").expect("last"), Some(id));
+    }
+
+    #[test]
+    fn a_hash_is_recorded_once() {
+        let store = Store::in_memory().expect("db");
+        let id = store.begin_action("pause", "a", None, &serde_json::json!({})).expect("begin");
+        let tx = NewTx {
+            chain_id: 1,
+            sender: Address::ZERO,
+            nonce: 0,
+            label: "x",
+            target: None,
+            tx_hash: TxHash::repeat_byte(1),
+        };
+        store.record_sent(id, &tx).expect("first");
+        assert!(store.record_sent(id, &tx).is_err());
+    }
+}

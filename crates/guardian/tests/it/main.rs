@@ -1,0 +1,5 @@
+//! The one integration-test binary: every test runs against its own real anvil.
+
+mod support;
+
+mod deploy;

@@ -1,0 +1,173 @@
+//! Test support: each test gets its own anvil with the whole suite deployed by `guardian`'s own
+//! deployer, signers for every role, and helpers to call contracts and read reverts by name.
+
+#![allow(dead_code)]
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+};
+use guardian::{
+    anvil::find_anvil,
+    chain::{ChainClient, Signer, revert},
+    config::{ContractKind, RpcSettings},
+    deploy::Suite,
+    devnet::{Devnet, DevnetOptions, accounts},
+};
+
+/// One chain with the suite on it, and a signer per role.
+pub struct TestNet {
+    /// The running chain(s); dropping it stops anvil.
+    pub devnet: Devnet,
+    /// A client for the first chain.
+    pub client: ChainClient,
+    /// The first suite.
+    pub suite: Suite,
+    pub admin: Signer,
+    pub pauser: Signer,
+    pub emergency: Signer,
+    pub upgrader: Signer,
+    pub safe: Signer,
+    pub outsider: Signer,
+}
+
+pub fn anvil_path() -> std::path::PathBuf {
+    find_anvil(None, &|name| std::env::var(name).ok())
+        .expect("anvil: run `npm ci --prefix contracts` first")
+}
+
+/// A fresh anvil (own port) with the suite and a TestToken deployed.
+pub async fn testnet() -> TestNet {
+    testnet_with(None).await
+}
+
+/// Like [`testnet`], with interval mining every `block_time` seconds.
+pub async fn testnet_with(block_time: Option<u64>) -> TestNet {
+    let devnet = Devnet::start(
+        &DevnetOptions {
+            anvil: anvil_path(),
+            port: 0,
+            block_time,
+            chains: 1,
+            copies: 1,
+        },
+        None,
+    )
+    .await
+    .expect("devnet starts");
+    let url = devnet.anvils[0].url.clone();
+    let client = ChainClient::connect("local", &[url], Some(31337), &RpcSettings::default())
+        .await
+        .expect("connect");
+    let suite = devnet.suites["local"][0].clone();
+    let dev = |name: &str, i| Signer::dev_account(name, i).expect("dev key");
+    TestNet {
+        devnet,
+        client,
+        suite,
+        admin: dev("admin", accounts::ADMIN),
+        pauser: dev("pauser", accounts::PAUSER),
+        emergency: dev("emergency", accounts::EMERGENCY),
+        upgrader: dev("upgrader", accounts::UPGRADER),
+        safe: dev("safe", accounts::SAFE),
+        outsider: dev("outsider", accounts::OUTSIDER),
+    }
+}
+
+impl TestNet {
+    /// The address of the suite's contract of `kind`.
+    pub fn addr(&self, kind: ContractKind) -> Address {
+        self.suite.address(kind).expect("deployed")
+    }
+
+    /// A provider that signs as `signer`.
+    pub fn as_signer(&self, signer: &Signer) -> DynProvider {
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer.key().clone()))
+            .connect_http(self.devnet.anvils[0].url.expose().clone())
+            .erased()
+    }
+
+    /// A read-only provider.
+    pub fn reader(&self) -> DynProvider {
+        self.client.provider().clone().erased()
+    }
+
+    /// A fresh dev account's signer by index (6..9 are unused by the suite).
+    pub fn account(&self, index: u32) -> Signer {
+        Signer::dev_account("user", index).expect("dev key")
+    }
+
+    pub async fn balance(&self, who: Address) -> U256 {
+        self.client.provider().get_balance(who).await.expect("balance")
+    }
+
+    pub async fn block_number(&self) -> u64 {
+        self.client.provider().get_block_number().await.expect("block")
+    }
+
+    pub async fn nonce(&self, who: Address) -> u64 {
+        self.client.provider().get_transaction_count(who).await.expect("nonce")
+    }
+}
+
+/// A deterministic non-zero document id.
+pub fn doc(n: u64) -> B256 {
+    keccak256(format!("document {n}"))
+}
+
+/// Sends a contract call and returns its receipt; panics with the decoded error on failure.
+#[macro_export]
+macro_rules! send_ok {
+    ($call:expr) => {{
+        let pending = $call.send().await.unwrap_or_else(|e| {
+            panic!("{} failed: {}", stringify!($call), $crate::support::reason(&e))
+        });
+        let receipt = pending.get_receipt().await.expect("receipt");
+        assert!(receipt.status(), "{} reverted on chain", stringify!($call));
+        receipt
+    }};
+}
+
+/// Sends a contract call that must revert; returns the decoded error, e.g. `EnforcedPause()`.
+#[macro_export]
+macro_rules! send_err {
+    ($call:expr) => {{
+        match $call.send().await {
+            Ok(pending) => {
+                let receipt = pending.get_receipt().await.expect("receipt");
+                assert!(!receipt.status(), "{} succeeded but should have reverted", stringify!($call));
+                String::from("reverted on chain")
+            }
+            Err(e) => $crate::support::reason(&e),
+        }
+    }};
+}
+
+/// The decoded revert of a contract error (`Name(args)`), or its message.
+pub fn reason(e: &alloy::contract::Error) -> String {
+    match e.as_revert_data() {
+        Some(data) => revert::decode(&data),
+        None => e.to_string(),
+    }
+}
+
+/// Asserts a revert names the expected error.
+pub fn assert_error(actual: &str, expected_name: &str) {
+    assert!(
+        actual.starts_with(&format!("{expected_name}(")),
+        "expected {expected_name}, got {actual}"
+    );
+}
+
+/// Decodes every log of `receipt` that is an event `E`.
+pub fn events<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Vec<E> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|log| E::decode_log(&log.inner).ok().map(|l| l.data))
+        .collect()
+}
