@@ -1,0 +1,28 @@
+# The two quick-start commands: `make devnet` (the main job) and `make test`.
+# Both install the pinned npm packages (solc, OpenZeppelin, anvil) first when they are missing.
+
+NODE_DEPS := contracts/node_modules/.package-lock.json
+
+.PHONY: devnet test artifacts check
+
+$(NODE_DEPS): contracts/package.json contracts/package-lock.json
+	npm ci --prefix contracts --no-audit --no-fund
+
+# Local chain with the whole suite deployed; writes ./guardian.toml; runs until Ctrl-C.
+devnet: $(NODE_DEPS)
+	cargo run --release --bin guardian -- devnet
+
+# Every test: unit tests and the integration tests against real anvil chains.
+test: $(NODE_DEPS)
+	cargo test --workspace
+
+# Recompile contracts/src into contracts/artifacts.
+artifacts: $(NODE_DEPS)
+	npm run --prefix contracts build
+
+# What CI checks besides the tests.
+check: artifacts
+	git diff --exit-code -- contracts/artifacts
+	test -z "$$(git status --porcelain -- contracts/artifacts)"
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

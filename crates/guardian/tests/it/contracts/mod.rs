@@ -1,0 +1,1 @@
+//! Contract behaviour against anvil: the pause matrix, roles, rescues, hooks, upgrades.
