@@ -144,7 +144,10 @@ const PLATFORM_PACKAGE: &str = "anvil-darwin-amd64";
 /// Finds the anvil binary: the flag, `GUARDIAN_ANVIL`, the npm package's platform binary under
 /// `contracts/node_modules` (from the current directory upwards, then this source tree), or `PATH`.
 pub fn find_anvil(flag: Option<&Path>, env: EnvLookup<'_>) -> Result<PathBuf, AnvilError> {
-    if let Some(path) = flag.map(Path::to_path_buf).or_else(|| env("GUARDIAN_ANVIL").map(PathBuf::from)) {
+    if let Some(path) = flag
+        .map(Path::to_path_buf)
+        .or_else(|| env("GUARDIAN_ANVIL").map(PathBuf::from))
+    {
         return check_binary(path);
     }
     let relative = Path::new("contracts/node_modules/@foundry-rs")
@@ -154,7 +157,11 @@ pub fn find_anvil(flag: Option<&Path>, env: EnvLookup<'_>) -> Result<PathBuf, An
         .map(|d| d.ancestors().map(Path::to_path_buf).collect())
         .unwrap_or_default();
     roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    if let Some(found) = roots.iter().map(|r| r.join(&relative)).find(|p| p.is_file()) {
+    if let Some(found) = roots
+        .iter()
+        .map(|r| r.join(&relative))
+        .find(|p| p.is_file())
+    {
         return Ok(found);
     }
     let path_var = env("PATH").unwrap_or_default();

@@ -17,7 +17,9 @@ pub const DEFAULT_MANIFEST: &str = "guardian.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("cannot read manifest {path}: {source} (create one with `guardian devnet` or `guardian deploy --out FILE`, or pass --config FILE)")]
+    #[error(
+        "cannot read manifest {path}: {source} (create one with `guardian devnet` or `guardian deploy --out FILE`, or pass --config FILE)"
+    )]
     Read {
         /// The manifest path.
         path: PathBuf,
@@ -66,7 +68,10 @@ impl ContractKind {
     pub fn is_pausable(self) -> bool {
         matches!(
             self,
-            Self::DocumentRegistry | Self::OwnershipTokenizer | Self::PaymentEscrow | Self::AuditResolver
+            Self::DocumentRegistry
+                | Self::OwnershipTokenizer
+                | Self::PaymentEscrow
+                | Self::AuditResolver
         )
     }
 
@@ -279,7 +284,10 @@ impl Manifest {
             if let Some(other) = ids.insert(chain.chain_id, name) {
                 return Err(invalid(
                     find_offset(text, &format!("[chains.{name}]")),
-                    format!("chains `{other}` and `{name}` share chain_id {}", chain.chain_id),
+                    format!(
+                        "chains `{other}` and `{name}` share chain_id {}",
+                        chain.chain_id
+                    ),
                 ));
             }
         }
@@ -307,17 +315,17 @@ impl Manifest {
                     format!("signer `{name}`: keystore and password_env go together"),
                 ));
             }
-            if signer.dev_account.is_some() {
-                if let Some((chain, url)) = self.chains.iter().find_map(|(n, c)| {
-                    c.rpc_urls.iter().find(|u| !u.is_loopback()).map(|u| (n, u))
-                }) {
-                    return Err(invalid(
-                        at,
-                        format!(
-                            "signer `{name}` uses a dev_account, which is allowed only when every chain is a local dev chain, but chain `{chain}` uses {url}: use private_key_env or keystore"
-                        ),
-                    ));
-                }
+            let remote = self
+                .chains
+                .iter()
+                .find_map(|(n, c)| c.rpc_urls.iter().find(|u| !u.is_loopback()).map(|u| (n, u)));
+            if let (Some(_), Some((chain, url))) = (signer.dev_account, remote) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "signer `{name}` uses a dev_account, which is allowed only when every chain is a local dev chain, but chain `{chain}` uses {url}: use private_key_env or keystore"
+                    ),
+                ));
             }
         }
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
@@ -372,7 +380,10 @@ impl Manifest {
         if path.exists() && !force {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
-                format!("{} already exists; pass --force to replace it", path.display()),
+                format!(
+                    "{} already exists; pass --force to replace it",
+                    path.display()
+                ),
             ));
         }
         let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n\n";
@@ -435,7 +446,10 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
     fn parses_the_documented_example() {
         let m = parse(GOOD).expect("valid manifest");
         assert_eq!(m.chains["local"].chain_id, 31337);
-        assert_eq!(m.contract("registry").map(|c| c.kind), Some(ContractKind::DocumentRegistry));
+        assert_eq!(
+            m.contract("registry").map(|c| c.kind),
+            Some(ContractKind::DocumentRegistry)
+        );
         assert_eq!(m.roles.pauser.len(), 1);
         assert_eq!(m.emergency.safe_recipients.len(), 1);
     }
@@ -450,7 +464,10 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
 
     #[test]
     fn unknown_key_names_its_line() {
-        let text = GOOD.replace("kind = \"DocumentRegistry\"", "kind = \"DocumentRegistry\"\ncolour = 1");
+        let text = GOOD.replace(
+            "kind = \"DocumentRegistry\"",
+            "kind = \"DocumentRegistry\"\ncolour = 1",
+        );
         let err = parse(&text).expect_err("unknown key").to_string();
         assert!(err.contains("colour") && err.contains("line 14"), "{err}");
     }
@@ -476,7 +493,10 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
     fn contract_on_undeclared_chain_is_refused() {
         let text = GOOD.replace("chain = \"local\"", "chain = \"mainnet\"");
         let err = parse(&text).expect_err("undeclared chain").to_string();
-        assert!(err.contains("guardian.toml:11:") && err.contains("mainnet"), "{err}");
+        assert!(
+            err.contains("guardian.toml:11:") && err.contains("mainnet"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -491,11 +511,22 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
 
     #[test]
     fn dev_accounts_only_on_local_chains() {
-        let local = GOOD.replace("private_key_env = \"GUARDIAN_PAUSER_KEY\"", "dev_account = 1");
+        let local = GOOD.replace(
+            "private_key_env = \"GUARDIAN_PAUSER_KEY\"",
+            "dev_account = 1",
+        );
         parse(&local).expect("dev account on a loopback chain");
-        let remote = local.replace("http://127.0.0.1:8545", "https://rpc.example.org/v2/SECRETKEY");
-        let err = parse(&remote).expect_err("dev account on a remote chain").to_string();
+        let remote = local.replace(
+            "http://127.0.0.1:8545",
+            "https://rpc.example.org/v2/SECRETKEY",
+        );
+        let err = parse(&remote)
+            .expect_err("dev account on a remote chain")
+            .to_string();
         assert!(err.contains("local dev chain"), "{err}");
-        assert!(!err.contains("SECRETKEY"), "the RPC path may hold an API key: {err}");
+        assert!(
+            !err.contains("SECRETKEY"),
+            "the RPC path may hold an API key: {err}"
+        );
     }
 }

@@ -6,8 +6,8 @@ use alloy::{
     sol_types::{SolCall, SolValue},
 };
 use bindings::{
-    AuditResolver, DocumentRegistry, ERC1967Proxy, EmergencyBrake, OwnershipTokenizer, PaymentEscrow,
-    TestToken,
+    AuditResolver, DocumentRegistry, ERC1967Proxy, EmergencyBrake, OwnershipTokenizer,
+    PaymentEscrow, TestToken,
 };
 use serde::Serialize;
 
@@ -78,7 +78,10 @@ pub struct Suite {
 impl Suite {
     /// The address of the contract of `kind`.
     pub fn address(&self, kind: ContractKind) -> Option<Address> {
-        self.contracts.iter().find(|c| c.kind == kind).map(|c| c.address)
+        self.contracts
+            .iter()
+            .find(|c| c.kind == kind)
+            .map(|c| c.address)
     }
 
     /// The manifest's `[[contracts]]` entries for this suite on chain `chain`; the fund-holding
@@ -92,7 +95,11 @@ impl Suite {
                 chain: toml::Spanned::new(0..0, chain.to_string()),
                 kind: c.kind,
                 address: c.address,
-                tokens: if c.kind.holds_funds() { token.into_iter().collect() } else { Vec::new() },
+                tokens: if c.kind.holds_funds() {
+                    token.into_iter().collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect()
     }
@@ -131,7 +138,10 @@ async fn batch(
     calls: Vec<Call>,
     journal: Option<Journal<'_>>,
 ) -> Result<Vec<Confirmed>, ChainError> {
-    send_all(client, signer, calls, journal).await?.into_iter().collect()
+    send_all(client, signer, calls, journal)
+        .await?
+        .into_iter()
+        .collect()
 }
 
 fn created(c: &Confirmed) -> Address {
@@ -153,7 +163,12 @@ pub async fn deploy_suite(
     // Phase 1: every implementation (and the test token) at once.
     let mut impl_calls: Vec<Call> = UPGRADEABLE
         .iter()
-        .map(|(kind, name)| Call::create(format!("deploy {name}{sfx} implementation"), bytecode(*kind).clone()))
+        .map(|(kind, name)| {
+            Call::create(
+                format!("deploy {name}{sfx} implementation"),
+                bytecode(*kind).clone(),
+            )
+        })
         .collect();
     if opts.test_token {
         impl_calls.push(Call::create(
@@ -232,7 +247,11 @@ pub async fn deploy_suite(
         client,
         deployer,
         vec![
-            proxy(ContractKind::OwnershipTokenizer, "tokenizer", init_tokenizer),
+            proxy(
+                ContractKind::OwnershipTokenizer,
+                "tokenizer",
+                init_tokenizer,
+            ),
             proxy(ContractKind::PaymentEscrow, "escrow", init_escrow),
         ],
         journal,
@@ -254,19 +273,28 @@ pub async fn deploy_suite(
         Call::new(
             format!("resolver{sfx}: accept hooks from registry"),
             resolver,
-            AuditResolver::grantRoleCall { role: hook_source, account: registry },
+            AuditResolver::grantRoleCall {
+                role: hook_source,
+                account: registry,
+            },
         ),
         Call::new(
             format!("resolver{sfx}: accept hooks from tokenizer"),
             resolver,
-            AuditResolver::grantRoleCall { role: hook_source, account: tokenizer },
+            AuditResolver::grantRoleCall {
+                role: hook_source,
+                account: tokenizer,
+            },
         ),
     ];
     for (name, target) in pausable {
         wiring.push(Call::new(
             format!("{name}{sfx}: grant PAUSER_ROLE to brake"),
             target,
-            DocumentRegistry::grantRoleCall { role: pauser_role, account: brake },
+            DocumentRegistry::grantRoleCall {
+                role: pauser_role,
+                account: brake,
+            },
         ));
         wiring.push(Call::new(
             format!("brake{sfx}: add target {name}"),

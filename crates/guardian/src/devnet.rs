@@ -8,9 +8,7 @@ use alloy::primitives::Address;
 use crate::{
     anvil::{Anvil, AnvilError, AnvilOptions},
     chain::{ChainClient, ChainError, Journal, Signer, SignerError},
-    config::{
-        ChainConfig, EmergencyConfig, Manifest, RolesConfig, RpcSettings, SignerConfig,
-    },
+    config::{ChainConfig, EmergencyConfig, Manifest, RolesConfig, RpcSettings, SignerConfig},
     deploy::{DeployOptions, Suite, SuiteRoles, deploy_suite},
 };
 
@@ -74,7 +72,11 @@ pub struct Devnet {
 
 /// The chain name of devnet chain `i` (0-based): `local`, `local2`, `local3`, ...
 pub fn chain_name(i: u32) -> String {
-    if i == 0 { "local".into() } else { format!("local{}", i + 1) }
+    if i == 0 {
+        "local".into()
+    } else {
+        format!("local{}", i + 1)
+    }
 }
 
 /// The address of a dev account.
@@ -84,7 +86,10 @@ pub fn dev_address(index: u32) -> Result<Address, SignerError> {
 
 impl Devnet {
     /// Starts the chains, deploys the suites (with a `TestToken` each) and builds the manifest.
-    pub async fn start(opts: &DevnetOptions, journal: Option<Journal<'_>>) -> Result<Self, DevnetError> {
+    pub async fn start(
+        opts: &DevnetOptions,
+        journal: Option<Journal<'_>>,
+    ) -> Result<Self, DevnetError> {
         let admin = Signer::dev_account("admin", accounts::ADMIN)?;
         let roles = SuiteRoles {
             pauser: dev_address(accounts::PAUSER)?,
@@ -94,7 +99,11 @@ impl Devnet {
         let settings = RpcSettings::default();
         let mut anvils = Vec::new();
         for i in 0..opts.chains.max(1) {
-            let port = if opts.port == 0 { 0 } else { opts.port + i as u16 };
+            let port = if opts.port == 0 {
+                0
+            } else {
+                opts.port + i as u16
+            };
             anvils.push(
                 Anvil::spawn(&AnvilOptions {
                     binary: opts.anvil.clone(),
@@ -106,34 +115,39 @@ impl Devnet {
             );
         }
 
-        let deployments = futures::future::try_join_all(anvils.iter().enumerate().map(|(i, anvil)| {
-            let admin = &admin;
-            let settings = &settings;
-            async move {
-                let name = chain_name(i as u32);
-                let client =
-                    ChainClient::connect(&name, std::slice::from_ref(&anvil.url), Some(anvil.chain_id), settings)
-                        .await?;
-                let mut suites = Vec::new();
-                for copy in 0..opts.copies.max(1) {
-                    let mut suffix = String::new();
-                    if i > 0 {
-                        suffix.push_str(&format!("-{name}"));
+        let deployments =
+            futures::future::try_join_all(anvils.iter().enumerate().map(|(i, anvil)| {
+                let admin = &admin;
+                let settings = &settings;
+                async move {
+                    let name = chain_name(i as u32);
+                    let client = ChainClient::connect(
+                        &name,
+                        std::slice::from_ref(&anvil.url),
+                        Some(anvil.chain_id),
+                        settings,
+                    )
+                    .await?;
+                    let mut suites = Vec::new();
+                    for copy in 0..opts.copies.max(1) {
+                        let mut suffix = String::new();
+                        if i > 0 {
+                            suffix.push_str(&format!("-{name}"));
+                        }
+                        if copy > 0 {
+                            suffix.push_str(&format!("-{}", copy + 1));
+                        }
+                        let options = DeployOptions {
+                            test_token: true,
+                            name_suffix: suffix,
+                            ..DeployOptions::default()
+                        };
+                        suites.push(deploy_suite(&client, admin, roles, &options, journal).await?);
                     }
-                    if copy > 0 {
-                        suffix.push_str(&format!("-{}", copy + 1));
-                    }
-                    let options = DeployOptions {
-                        test_token: true,
-                        name_suffix: suffix,
-                        ..DeployOptions::default()
-                    };
-                    suites.push(deploy_suite(&client, admin, roles, &options, journal).await?);
+                    Ok::<_, ChainError>((name, anvil, suites))
                 }
-                Ok::<_, ChainError>((name, anvil, suites))
-            }
-        }))
-        .await?;
+            }))
+            .await?;
 
         let mut manifest = Manifest {
             chains: BTreeMap::new(),

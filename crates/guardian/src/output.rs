@@ -68,6 +68,9 @@ mod tests {
         let mut t = Table::new(["NAME", "GAS"]);
         t.row(vec!["registry".into(), "1".into()]);
         t.row(vec!["x".into(), "123456".into()]);
-        assert_eq!(t.to_string(), "NAME      GAS\nregistry  1\nx         123456\n");
+        assert_eq!(
+            t.to_string(),
+            "NAME      GAS\nregistry  1\nx         123456\n"
+        );
     }
 }

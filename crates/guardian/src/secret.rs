@@ -60,7 +60,9 @@ impl fmt::Display for RpcUrl {
         if let Some(port) = u.port() {
             write!(f, ":{port}")?;
         }
-        let hidden = (u.path() != "/" && !u.path().is_empty()) || u.query().is_some() || !u.username().is_empty();
+        let hidden = (u.path() != "/" && !u.path().is_empty())
+            || u.query().is_some()
+            || !u.username().is_empty();
         if hidden {
             f.write_str("/…")?;
         }
@@ -81,7 +83,9 @@ impl FromStr for RpcUrl {
         let url = url::Url::parse(s).map_err(|e| format!("invalid RPC URL: {e}"))?;
         match url.scheme() {
             "http" | "https" => Ok(Self(url)),
-            other => Err(format!("unsupported RPC URL scheme `{other}`: use http or https")),
+            other => Err(format!(
+                "unsupported RPC URL scheme `{other}`: use http or https"
+            )),
         }
     }
 }
@@ -105,13 +109,17 @@ mod tests {
 
     #[test]
     fn secret_never_prints() {
-        let s = Secret::new("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".into());
+        let s = Secret::new(
+            "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".into(),
+        );
         assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
     }
 
     #[test]
     fn rpc_url_hides_path_and_query() {
-        let u: RpcUrl = "https://eth.example.org/v2/APIKEY?token=T".parse().expect("url");
+        let u: RpcUrl = "https://eth.example.org/v2/APIKEY?token=T"
+            .parse()
+            .expect("url");
         assert_eq!(u.to_string(), "https://eth.example.org/…");
         assert!(!format!("{u:?}").contains("APIKEY"));
         let local: RpcUrl = "http://127.0.0.1:8545".parse().expect("url");

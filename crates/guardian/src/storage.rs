@@ -214,8 +214,14 @@ impl Store {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
-        let conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(f(&conn)?)
     }
 
@@ -238,7 +244,11 @@ impl Store {
 
     /// Records how an action ended.
     pub fn finish_action(&self, id: ActionId, ok: bool, summary: &str) -> Result<(), StorageError> {
-        let status = if ok { Status::Succeeded } else { Status::Failed };
+        let status = if ok {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        };
         self.with(|c| {
             c.execute(
                 "UPDATE actions SET status = ?1, finished_at = ?2, summary = ?3 WHERE id = ?4",
@@ -277,7 +287,11 @@ impl Store {
         gas_used: u64,
         error: Option<&str>,
     ) -> Result<(), StorageError> {
-        let status = if error.is_none() { Status::Mined } else { Status::Reverted };
+        let status = if error.is_none() {
+            Status::Mined
+        } else {
+            Status::Reverted
+        };
         self.with(|c| {
             c.execute(
                 "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
@@ -316,7 +330,11 @@ impl Store {
     }
 
     /// Transactions broadcast but never seen mined, for one sender on one chain.
-    pub fn unconfirmed(&self, chain_id: u64, sender: Address) -> Result<Vec<TxRecord>, StorageError> {
+    pub fn unconfirmed(
+        &self,
+        chain_id: u64,
+        sender: Address,
+    ) -> Result<Vec<TxRecord>, StorageError> {
         self.query_txs(
             "WHERE chain_id = ?1 AND sender = ?2 AND status = 'sent' ORDER BY id",
             params![chain_id as i64, sender.to_string()],
@@ -331,7 +349,11 @@ impl Store {
             .next())
     }
 
-    fn query_txs(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<TxRecord>, StorageError> {
+    fn query_txs(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<TxRecord>, StorageError> {
         let sql = format!(
             "SELECT action_id, chain_id, sender, nonce, label, target, tx_hash, status, block_number, gas_used, error, sent_at, mined_at FROM transactions {filter}"
         );
@@ -340,7 +362,11 @@ impl Store {
             let rows = stmt.query_map(args, |r| {
                 let parse_err = |i: usize| {
                     move |e: alloy::hex::FromHexError| {
-                        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                        rusqlite::Error::FromSqlConversionFailure(
+                            i,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
                     }
                 };
                 Ok(TxRecord {
@@ -388,7 +414,12 @@ mod tests {
     fn records_an_action_with_its_transactions() {
         let store = Store::in_memory().expect("db");
         let id = store
-            .begin_action("pause", "pauser 0x00", Some("drill"), &serde_json::json!({"targets": ["registry"]}))
+            .begin_action(
+                "pause",
+                "pauser 0x00",
+                Some("drill"),
+                &serde_json::json!({"targets": ["registry"]}),
+            )
             .expect("begin");
         let hash = TxHash::repeat_byte(7);
         let tx = NewTx {
@@ -400,23 +431,41 @@ mod tests {
             tx_hash: hash,
         };
         store.record_sent(id, &tx).expect("sent");
-        assert_eq!(store.unconfirmed(31337, Address::repeat_byte(1)).expect("q").len(), 1);
-        store.record_receipt(hash, 12, 30_000, None).expect("receipt");
-        assert!(store.unconfirmed(31337, Address::repeat_byte(1)).expect("q").is_empty());
+        assert_eq!(
+            store
+                .unconfirmed(31337, Address::repeat_byte(1))
+                .expect("q")
+                .len(),
+            1
+        );
+        store
+            .record_receipt(hash, 12, 30_000, None)
+            .expect("receipt");
+        assert!(
+            store
+                .unconfirmed(31337, Address::repeat_byte(1))
+                .expect("q")
+                .is_empty()
+        );
         store.finish_action(id, true, "1 paused").expect("finish");
 
         let actions = store.actions().expect("actions");
         assert_eq!(actions[0].status, Status::Succeeded);
         assert_eq!(actions[0].reason.as_deref(), Some("drill"));
         let txs = store.transactions(id).expect("txs");
-        assert_eq!((txs[0].block_number, txs[0].status, txs[0].nonce), (Some(12), Status::Mined, 4));
+        assert_eq!(
+            (txs[0].block_number, txs[0].status, txs[0].nonce),
+            (Some(12), Status::Mined, 4)
+        );
         assert_eq!(store.last_action("pause").expect("last"), Some(id));
     }
 
     #[test]
     fn a_hash_is_recorded_once() {
         let store = Store::in_memory().expect("db");
-        let id = store.begin_action("pause", "a", None, &serde_json::json!({})).expect("begin");
+        let id = store
+            .begin_action("pause", "a", None, &serde_json::json!({}))
+            .expect("begin");
         let tx = NewTx {
             chain_id: 1,
             sender: Address::ZERO,

@@ -134,10 +134,13 @@ impl ChainClient {
         let transport = FailoverTransport::new(urls, settings.request_timeout());
         let local = urls.iter().all(RpcUrl::is_loopback);
         let provider = RootProvider::new(RpcClient::new(transport, local));
-        let chain_id = provider.get_chain_id().await.map_err(|source| ChainError::Rpc {
-            chain: name.to_string(),
-            source,
-        })?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|source| ChainError::Rpc {
+                chain: name.to_string(),
+                source,
+            })?;
         if let Some(expected) = expected_chain_id.filter(|e| *e != chain_id) {
             return Err(ChainError::WrongChainId {
                 chain: name.to_string(),

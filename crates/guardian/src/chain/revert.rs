@@ -78,7 +78,10 @@ fn show(value: &DynSolValue) -> String {
         DynSolValue::Bytes(b) => format!("0x{}", hex::encode(b)),
         DynSolValue::String(s) => format!("{s:?}"),
         DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
-            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
         }
         other => format!("{other:?}"),
     }
@@ -99,7 +102,10 @@ mod tests {
         }
         .abi_encode();
         let text = decode(&data);
-        assert!(text.starts_with("AccessControlUnauthorizedAccount(0x1111"), "{text}");
+        assert!(
+            text.starts_with("AccessControlUnauthorizedAccount(0x1111"),
+            "{text}"
+        );
     }
 
     #[test]

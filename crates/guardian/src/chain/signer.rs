@@ -29,7 +29,9 @@ pub enum SignerError {
     #[error("no signer named `{0}` in the manifest (see [signers.NAME])")]
     Unknown(String),
     /// The environment variable holding the key is not set.
-    #[error("signer `{signer}`: environment variable {var} is not set; export the private key in it (never pass keys as arguments)")]
+    #[error(
+        "signer `{signer}`: environment variable {var} is not set; export the private key in it (never pass keys as arguments)"
+    )]
     MissingEnv {
         /// Signer name.
         signer: String,
@@ -37,7 +39,9 @@ pub enum SignerError {
         var: String,
     },
     /// The variable is set but does not hold a valid key. The value is never shown.
-    #[error("signer `{signer}`: {var} does not hold a valid hex private key (32 bytes, optional 0x)")]
+    #[error(
+        "signer `{signer}`: {var} does not hold a valid hex private key (32 bytes, optional 0x)"
+    )]
     InvalidKey {
         /// Signer name.
         signer: String,
@@ -45,7 +49,9 @@ pub enum SignerError {
         var: String,
     },
     /// The keystore could not be decrypted.
-    #[error("signer `{signer}`: cannot decrypt keystore {path}: wrong password in {var}, or not a keystore file")]
+    #[error(
+        "signer `{signer}`: cannot decrypt keystore {path}: wrong password in {var}, or not a keystore file"
+    )]
     Keystore {
         /// Signer name.
         signer: String,
@@ -91,12 +97,13 @@ impl Signer {
 
     /// Loads a key from the environment variable `var`.
     pub fn from_env(name: &str, var: &str, env: EnvLookup<'_>) -> Result<Self, SignerError> {
-        let value = env(var).filter(|v| !v.trim().is_empty()).map(Secret::new).ok_or_else(|| {
-            SignerError::MissingEnv {
+        let value = env(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| SignerError::MissingEnv {
                 signer: name.to_string(),
                 var: var.to_string(),
-            }
-        })?;
+            })?;
         let key: PrivateKeySigner =
             value
                 .expose()
@@ -146,10 +153,12 @@ impl Signer {
             return Err(SignerError::Unknown(name.to_string()));
         };
         let path = base.join(path);
-        let password = env(var).map(Secret::new).ok_or_else(|| SignerError::MissingEnv {
-            signer: name.to_string(),
-            var: var.to_string(),
-        })?;
+        let password = env(var)
+            .map(Secret::new)
+            .ok_or_else(|| SignerError::MissingEnv {
+                signer: name.to_string(),
+                var: var.to_string(),
+            })?;
         let key = PrivateKeySigner::decrypt_keystore(&path, password.expose()).map_err(|_| {
             SignerError::Keystore {
                 signer: name.to_string(),
@@ -174,17 +183,27 @@ mod tests {
     fn env_key_loads_and_never_prints() {
         let env = |v: &str| (v == "K").then(|| KEY.to_string());
         let s = Signer::from_env("pauser", "K", &env).expect("key loads");
-        assert_eq!(s.address(), Signer::dev_account("x", 1).expect("dev").address());
+        assert_eq!(
+            s.address(),
+            Signer::dev_account("x", 1).expect("dev").address()
+        );
         assert!(!format!("{s:?}").contains(&KEY[2..]));
     }
 
     #[test]
     fn bad_or_missing_key_is_named_but_not_shown() {
         let env = |_: &str| Some("0xdeadbeefnotakey".to_string());
-        let err = Signer::from_env("pauser", "K", &env).expect_err("invalid").to_string();
-        assert!(err.contains("K does not hold a valid") && !err.contains("deadbeef"), "{err}");
+        let err = Signer::from_env("pauser", "K", &env)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            err.contains("K does not hold a valid") && !err.contains("deadbeef"),
+            "{err}"
+        );
         let none = |_: &str| None;
-        let err = Signer::from_env("pauser", "K", &none).expect_err("missing").to_string();
+        let err = Signer::from_env("pauser", "K", &none)
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("K is not set"), "{err}");
     }
 }

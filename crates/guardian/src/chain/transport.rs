@@ -38,7 +38,12 @@ impl FailoverTransport {
         let client = alloy::transports::http::reqwest::Client::new();
         let endpoints = urls
             .iter()
-            .map(|u| (u.clone(), Http::with_client(client.clone(), u.expose().clone())))
+            .map(|u| {
+                (
+                    u.clone(),
+                    Http::with_client(client.clone(), u.expose().clone()),
+                )
+            })
             .collect();
         Self {
             inner: Arc::new(Inner {
@@ -57,7 +62,10 @@ impl FailoverTransport {
 }
 
 impl Inner {
-    async fn request(self: Arc<Self>, req: RequestPacket) -> Result<ResponsePacket, TransportError> {
+    async fn request(
+        self: Arc<Self>,
+        req: RequestPacket,
+    ) -> Result<ResponsePacket, TransportError> {
         let n = self.endpoints.len();
         let start = self.preferred.load(Ordering::Relaxed);
         let mut failures = Vec::with_capacity(n);

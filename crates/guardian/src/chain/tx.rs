@@ -105,7 +105,12 @@ pub async fn send_all(
     let from = signer.address();
     let requests: Vec<TransactionRequest> = calls.iter().map(|c| request(c, from)).collect();
 
-    let estimates = join_all(requests.iter().map(|r| provider.estimate_gas(r.clone()).into_future())).await;
+    let estimates = join_all(
+        requests
+            .iter()
+            .map(|r| provider.estimate_gas(r.clone()).into_future()),
+    )
+    .await;
     let mut gas_limits = Vec::with_capacity(calls.len());
     for (call, estimate) in calls.iter().zip(estimates) {
         let gas = estimate.map_err(|e| simulation_error(client, &call.label, e))?;
@@ -120,9 +125,12 @@ pub async fn send_all(
     )
     .map_err(|e| client.rpc_err(e))?;
 
-    let needed = calls.iter().zip(&gas_limits).fold(U256::ZERO, |acc, (c, g)| {
-        acc + c.value + U256::from(*g) * U256::from(fees.max_fee_per_gas)
-    });
+    let needed = calls
+        .iter()
+        .zip(&gas_limits)
+        .fold(U256::ZERO, |acc, (c, g)| {
+            acc + c.value + U256::from(*g) * U256::from(fees.max_fee_per_gas)
+        });
     if balance < needed {
         return Err(ChainError::InsufficientFunds {
             chain: client.name.clone(),
@@ -141,11 +149,14 @@ pub async fn send_all(
             .with_gas_limit(gas)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope = req.build(&wallet).await.map_err(|e| ChainError::Simulation {
-            chain: client.name.clone(),
-            label: calls[i].label.clone(),
-            reason: format!("cannot sign: {e}"),
-        })?;
+        let envelope = req
+            .build(&wallet)
+            .await
+            .map_err(|e| ChainError::Simulation {
+                chain: client.name.clone(),
+                label: calls[i].label.clone(),
+                reason: format!("cannot sign: {e}"),
+            })?;
         let hash = *envelope.tx_hash();
         if let Some(j) = journal {
             j.store.record_sent(
@@ -295,7 +306,11 @@ pub fn revert_reason(e: &RpcError<TransportErrorKind>) -> String {
     }
 }
 
-fn simulation_error(client: &ChainClient, label: &str, e: RpcError<TransportErrorKind>) -> ChainError {
+fn simulation_error(
+    client: &ChainClient,
+    label: &str,
+    e: RpcError<TransportErrorKind>,
+) -> ChainError {
     if e.as_error_resp().is_none() {
         return client.rpc_err(e);
     }

@@ -71,7 +71,10 @@ impl Args {
     /// Runs the deployment.
     pub async fn run(self, _ctx: &super::Context) -> anyhow::Result<ExitCode> {
         if self.out.exists() && !self.force {
-            bail!("{} already exists; pass --force to replace it", self.out.display());
+            bail!(
+                "{} already exists; pass --force to replace it",
+                self.out.display()
+            );
         }
         if self.safe_recipients.iter().any(|a| a.is_zero()) {
             bail!("--safe-recipient must not be the zero address");
@@ -128,17 +131,28 @@ impl Args {
             name_suffix: String::new(),
         };
         if !self.json {
-            eprintln!("deploying the suite to chain id {} as {me} ...", client.chain_id);
+            eprintln!(
+                "deploying the suite to chain id {} as {me} ...",
+                client.chain_id
+            );
         }
-        let journal = Journal { store: &store, action };
+        let journal = Journal {
+            store: &store,
+            action,
+        };
         let suite = match deploy_suite(&client, &deployer, roles, &opts, Some(journal)).await {
             Ok(suite) => suite,
             Err(e) => {
                 store.finish_action(action, false, &e.to_string())?;
-                return Err(e).context("deployment failed; the transactions sent so far are in guardian.db");
+                return Err(e)
+                    .context("deployment failed; the transactions sent so far are in guardian.db");
             }
         };
-        store.finish_action(action, true, &format!("{} contracts deployed", suite.contracts.len()))?;
+        store.finish_action(
+            action,
+            true,
+            &format!("{} contracts deployed", suite.contracts.len()),
+        )?;
 
         let manifest = self.manifest(&client, me, roles, &suite);
         manifest
@@ -148,7 +162,13 @@ impl Args {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn manifest(&self, client: &ChainClient, admin: Address, roles: SuiteRoles, suite: &Suite) -> Manifest {
+    fn manifest(
+        &self,
+        client: &ChainClient,
+        admin: Address,
+        roles: SuiteRoles,
+        suite: &Suite,
+    ) -> Manifest {
         let mut manifest = Manifest {
             chains: [(
                 self.chain_name.clone(),
@@ -206,10 +226,18 @@ pub fn deployment_table(suite: &Suite) -> Table {
             c.name.clone(),
             c.kind.to_string(),
             c.address.to_string(),
-            c.implementation.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            c.implementation
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
             c.gas_used.to_string(),
         ]);
     }
-    table.row(vec!["(wiring)".into(), "roles, brake targets".into(), String::new(), String::new(), suite.wiring_gas.to_string()]);
+    table.row(vec![
+        "(wiring)".into(),
+        "roles, brake targets".into(),
+        String::new(),
+        String::new(),
+        suite.wiring_gas.to_string(),
+    ]);
     table
 }

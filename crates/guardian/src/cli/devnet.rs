@@ -47,7 +47,8 @@ impl Args {
     pub async fn run(self, _ctx: &super::Context) -> anyhow::Result<ExitCode> {
         let manifest_path = self.dir.join(DEFAULT_MANIFEST);
         refuse_to_clobber(&manifest_path)?;
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
         let anvil = find_anvil(self.anvil.as_deref(), &process_env)?;
         let store = Store::open(&self.dir.join("guardian.db"))?;
         let action = store.begin_action(
@@ -56,7 +57,10 @@ impl Args {
             None,
             &serde_json::json!({"chains": self.chains, "copies": self.copies, "block_time": self.block_time}),
         )?;
-        eprintln!("starting {} chain(s) and deploying {} suite(s) on each ...", self.chains, self.copies);
+        eprintln!(
+            "starting {} chain(s) and deploying {} suite(s) on each ...",
+            self.chains, self.copies
+        );
         let opts = DevnetOptions {
             anvil,
             port: self.port,
@@ -64,14 +68,26 @@ impl Args {
             chains: self.chains,
             copies: self.copies,
         };
-        let devnet = match Devnet::start(&opts, Some(Journal { store: &store, action })).await {
+        let devnet = match Devnet::start(
+            &opts,
+            Some(Journal {
+                store: &store,
+                action,
+            }),
+        )
+        .await
+        {
             Ok(d) => d,
             Err(e) => {
                 store.finish_action(action, false, &e.to_string())?;
                 return Err(e.into());
             }
         };
-        store.finish_action(action, true, &format!("{} contracts deployed", devnet.manifest.contracts.len()))?;
+        store.finish_action(
+            action,
+            true,
+            &format!("{} contracts deployed", devnet.manifest.contracts.len()),
+        )?;
         devnet
             .manifest
             .write(&manifest_path, true)
@@ -93,36 +109,63 @@ fn refuse_to_clobber(path: &std::path::Path) -> anyhow::Result<()> {
         return Ok(());
     }
     match Manifest::load(path) {
-        Ok(m) if m.chains.values().all(|c| c.rpc_urls.iter().all(|u| u.is_loopback())) => Ok(()),
+        Ok(m)
+            if m.chains
+                .values()
+                .all(|c| c.rpc_urls.iter().all(|u| u.is_loopback())) =>
+        {
+            Ok(())
+        }
         Ok(_) => bail!(
             "{} describes non-local chains; refusing to overwrite it with a devnet manifest (use --dir elsewhere)",
             path.display()
         ),
-        Err(e) => bail!("{} exists and is not a devnet manifest ({e}); use --dir elsewhere", path.display()),
+        Err(e) => bail!(
+            "{} exists and is not a devnet manifest ({e}); use --dir elsewhere",
+            path.display()
+        ),
     }
 }
 
 fn print_summary(devnet: &Devnet, manifest_path: &std::path::Path) -> anyhow::Result<()> {
     let mut chains = Table::new(["CHAIN", "CHAIN ID", "RPC"]);
     for (name, chain) in &devnet.manifest.chains {
-        let rpc = chain.rpc_urls.first().map(|u| u.to_string()).unwrap_or_default();
+        let rpc = chain
+            .rpc_urls
+            .first()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
         chains.row(vec![name.clone(), chain.chain_id.to_string(), rpc]);
     }
     println!("{chains}");
     let mut contracts = Table::new(["NAME", "CHAIN", "KIND", "ADDRESS"]);
     for c in &devnet.manifest.contracts {
-        contracts.row(vec![c.name().into(), c.chain().into(), c.kind.to_string(), c.address.to_string()]);
+        contracts.row(vec![
+            c.name().into(),
+            c.chain().into(),
+            c.kind.to_string(),
+            c.address.to_string(),
+        ]);
     }
     println!("{contracts}");
     let mut roles = Table::new(["ROLE", "DEV ACCOUNT", "ADDRESS", "SIGNER"]);
     for (role, index, signer) in [
         ("DEFAULT_ADMIN_ROLE", accounts::ADMIN, "admin"),
-        ("PAUSER_ROLE, brake GUARDIAN_ROLE", accounts::PAUSER, "pauser"),
+        (
+            "PAUSER_ROLE, brake GUARDIAN_ROLE",
+            accounts::PAUSER,
+            "pauser",
+        ),
         ("EMERGENCY_ROLE", accounts::EMERGENCY, "emergency"),
         ("UPGRADER_ROLE", accounts::UPGRADER, "upgrader"),
         ("safe recipient", accounts::SAFE, "-"),
     ] {
-        roles.row(vec![role.into(), index.to_string(), dev_address(index)?.to_string(), signer.into()]);
+        roles.row(vec![
+            role.into(),
+            index.to_string(),
+            dev_address(index)?.to_string(),
+            signer.into(),
+        ]);
     }
     println!("{roles}");
     println!("manifest written to {}", manifest_path.display());

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Deploy the whole suite to a chain and write its manifest.
-    Deploy(deploy::Args),
+    Deploy(Box<deploy::Args>),
     /// Start local chains with the suite deployed, write the manifest, run until Ctrl-C.
     Devnet(devnet::Args),
 }
