@@ -181,6 +181,12 @@ pub struct RpcSettings {
     /// How long to wait for a receipt before giving up, in seconds.
     #[serde(default = "RpcSettings::default_receipt_timeout_secs")]
     pub receipt_timeout_secs: u64,
+    /// Blocks a transaction may wait unmined before it is replaced with a higher fee.
+    #[serde(default = "RpcSettings::default_replace_after_blocks")]
+    pub replace_after_blocks: u64,
+    /// The highest max fee per gas a replacement may offer, in gwei.
+    #[serde(default = "RpcSettings::default_fee_cap_gwei")]
+    pub fee_cap_gwei: u64,
 }
 
 impl RpcSettings {
@@ -189,6 +195,17 @@ impl RpcSettings {
     }
     fn default_receipt_timeout_secs() -> u64 {
         120
+    }
+    fn default_replace_after_blocks() -> u64 {
+        3
+    }
+    fn default_fee_cap_gwei() -> u64 {
+        1_000
+    }
+
+    /// The fee cap in wei.
+    pub fn fee_cap_wei(&self) -> u128 {
+        u128::from(self.fee_cap_gwei) * 1_000_000_000
     }
 
     /// The per-request timeout.
@@ -207,6 +224,8 @@ impl Default for RpcSettings {
         Self {
             request_timeout_ms: Self::default_request_timeout_ms(),
             receipt_timeout_secs: Self::default_receipt_timeout_secs(),
+            replace_after_blocks: Self::default_replace_after_blocks(),
+            fee_cap_gwei: Self::default_fee_cap_gwei(),
         }
     }
 }

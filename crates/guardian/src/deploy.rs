@@ -12,7 +12,7 @@ use bindings::{
 use serde::Serialize;
 
 use crate::{
-    chain::{Call, ChainClient, ChainError, Confirmed, Journal, Signer, send_all},
+    chain::{Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all},
     config::{ContractConfig, ContractKind},
     roles::Role,
 };
@@ -138,7 +138,7 @@ async fn batch(
     calls: Vec<Call>,
     journal: Option<Journal<'_>>,
 ) -> Result<Vec<Confirmed>, ChainError> {
-    send_all(client, signer, calls, journal)
+    send_all(client, signer, calls, journal, Preflight::AllOrNothing)
         .await?
         .into_iter()
         .collect()

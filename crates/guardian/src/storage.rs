@@ -44,6 +44,10 @@ pub enum Status {
     Mined,
     /// Mined, but reverted.
     Reverted,
+    /// Superseded by a replacement with a higher fee (same nonce) that was mined instead.
+    Replaced,
+    /// Gone from the node without being mined.
+    Dropped,
     /// Finished, fully successful.
     Succeeded,
     /// Finished, not fully successful.
@@ -57,6 +61,8 @@ impl Status {
             Self::Sent => "sent",
             Self::Mined => "mined",
             Self::Reverted => "reverted",
+            Self::Replaced => "replaced",
+            Self::Dropped => "dropped",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
         }
@@ -67,6 +73,8 @@ impl Status {
             "sent" => Self::Sent,
             "mined" => Self::Mined,
             "reverted" => Self::Reverted,
+            "replaced" => Self::Replaced,
+            "dropped" => Self::Dropped,
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
             _ => Self::Running,
@@ -296,6 +304,17 @@ impl Store {
             c.execute(
                 "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
                 params![status.as_str(), block as i64, gas_used as i64, error, now_ms(), tx_hash.to_string()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Marks a broadcast transaction as replaced or dropped.
+    pub fn mark(&self, tx_hash: TxHash, status: Status) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE transactions SET status = ?1 WHERE tx_hash = ?2 AND status = 'sent'",
+                params![status.as_str(), tx_hash.to_string()],
             )
             .map(|_| ())
         })

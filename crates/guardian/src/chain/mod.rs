@@ -15,7 +15,7 @@ use crate::{config::RpcSettings, secret::RpcUrl, storage::StorageError};
 
 pub use signer::{Signer, SignerError};
 pub use transport::FailoverTransport;
-pub use tx::{Call, Confirmed, Journal, send_all};
+pub use tx::{Call, Confirmed, Journal, Preflight, send_all};
 
 /// A failure talking to a chain or of a transaction on it.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,9 @@
 //! The one path for state-changing calls: simulate all, sign with local nonces, record, send all
-//! at once, wait for every receipt, check status, decode reverts by name.
+//! at once, follow the chain block by block until every receipt is in (replacing transactions
+//! that wait too long with a higher fee on the same nonce), check status, decode reverts by name.
 
 use std::{
+    collections::HashMap,
     future::IntoFuture,
     time::{Duration, Instant},
 };
@@ -18,7 +20,7 @@ use alloy::{
 use futures::future::join_all;
 
 use super::{ChainClient, ChainError, Signer, revert};
-use crate::storage::{ActionId, NewTx, Store};
+use crate::storage::{ActionId, NewTx, Status, Store};
 
 /// One state-changing call to make.
 #[derive(Debug, Clone)]
@@ -53,12 +55,6 @@ impl Call {
             value: U256::ZERO,
         }
     }
-
-    /// Sends `value` of the native coin along.
-    pub fn with_value(mut self, value: U256) -> Self {
-        self.value = value;
-        self
-    }
 }
 
 /// A mined, successful transaction.
@@ -66,7 +62,7 @@ impl Call {
 pub struct Confirmed {
     /// What it did.
     pub label: String,
-    /// Its hash.
+    /// Its hash (of the replacement, if one was mined).
     pub tx_hash: TxHash,
     /// The block it was mined in.
     pub block: u64,
@@ -76,6 +72,8 @@ pub struct Confirmed {
     pub contract_address: Option<Address>,
     /// Time from broadcast to receipt seen.
     pub latency: Duration,
+    /// How many times it was re-sent with a higher fee.
+    pub replacements: u32,
 }
 
 /// Where to record transactions: every hash is written before its broadcast.
@@ -87,16 +85,27 @@ pub struct Journal<'a> {
     pub action: ActionId,
 }
 
+/// How a batch treats a call whose simulation reverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preflight {
+    /// Send nothing if any call would revert (deployments).
+    AllOrNothing,
+    /// Send the calls that simulate cleanly; the others fail on their own (emergency actions).
+    BestEffort,
+}
+
 /// Simulates every call, then signs them with consecutive local nonces, records and broadcasts
 /// them all at once, and waits for all receipts.
 ///
-/// The outer error means nothing was sent (a simulation reverted, the signer cannot pay, the
-/// journal cannot be written). Otherwise each call has its own outcome, in the order given.
+/// The outer error means nothing was sent (with [`Preflight::AllOrNothing`], a simulation
+/// reverted; or the signer cannot pay; or the journal cannot be written). Otherwise each call has
+/// its own outcome, in the order given.
 pub async fn send_all(
     client: &ChainClient,
     signer: &Signer,
     calls: Vec<Call>,
     journal: Option<Journal<'_>>,
+    preflight: Preflight,
 ) -> Result<Vec<Result<Confirmed, ChainError>>, ChainError> {
     if calls.is_empty() {
         return Ok(Vec::new());
@@ -105,31 +114,43 @@ pub async fn send_all(
     let from = signer.address();
     let requests: Vec<TransactionRequest> = calls.iter().map(|c| request(c, from)).collect();
 
-    let estimates = join_all(
-        requests
-            .iter()
-            .map(|r| provider.estimate_gas(r.clone()).into_future()),
-    )
-    .await;
-    let mut gas_limits = Vec::with_capacity(calls.len());
-    for (call, estimate) in calls.iter().zip(estimates) {
-        let gas = estimate.map_err(|e| simulation_error(client, &call.label, e))?;
-        // Headroom for the 63/64 rule around the capped resolver hooks.
-        gas_limits.push(gas.saturating_mul(13) / 10 + 10_000);
+    let (estimates, chain_state) = tokio::join!(
+        join_all(
+            requests
+                .iter()
+                .map(|r| provider.estimate_gas(r.clone()).into_future())
+        ),
+        async {
+            tokio::try_join!(
+                async { provider.get_transaction_count(from).pending().await },
+                provider.estimate_eip1559_fees(),
+                async { provider.get_balance(from).await },
+                async { provider.get_block_number().await },
+            )
+        }
+    );
+    let (nonce, fees, balance, start_block) = chain_state.map_err(|e| client.rpc_err(e))?;
+    let gas: Vec<Result<u64, ChainError>> = calls
+        .iter()
+        .zip(estimates)
+        .map(|(call, estimate)| {
+            estimate
+                .map(|g| g.saturating_mul(13) / 10 + 10_000) // headroom for the 63/64 rule around capped hooks
+                .map_err(|e| simulation_error(client, &call.label, e))
+        })
+        .collect();
+    if preflight == Preflight::AllOrNothing {
+        if let Some(Err(e)) = gas.iter().find(|g| g.is_err()) {
+            return Err(clone_simulation(e));
+        }
     }
-
-    let (nonce, fees, balance) = tokio::try_join!(
-        async { provider.get_transaction_count(from).pending().await },
-        provider.estimate_eip1559_fees(),
-        async { provider.get_balance(from).await },
-    )
-    .map_err(|e| client.rpc_err(e))?;
 
     let needed = calls
         .iter()
-        .zip(&gas_limits)
-        .fold(U256::ZERO, |acc, (c, g)| {
-            acc + c.value + U256::from(*g) * U256::from(fees.max_fee_per_gas)
+        .zip(&gas)
+        .fold(U256::ZERO, |acc, (c, g)| match g {
+            Ok(g) => acc + c.value + U256::from(*g) * U256::from(fees.max_fee_per_gas),
+            Err(_) => acc,
         });
     if balance < needed {
         return Err(ChainError::InsufficientFunds {
@@ -141,22 +162,101 @@ pub async fn send_all(
     }
 
     let wallet = EthereumWallet::from(signer.key().clone());
-    let mut signed = Vec::with_capacity(calls.len());
-    for (i, (req, gas)) in requests.into_iter().zip(gas_limits).enumerate() {
-        let req = req
-            .with_nonce(nonce + i as u64)
-            .with_chain_id(client.chain_id)
-            .with_gas_limit(gas)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope = req
-            .build(&wallet)
-            .await
-            .map_err(|e| ChainError::Simulation {
-                chain: client.name.clone(),
-                label: calls[i].label.clone(),
-                reason: format!("cannot sign: {e}"),
-            })?;
+    let mut outcomes: Vec<Option<Result<Confirmed, ChainError>>> = Vec::with_capacity(calls.len());
+    let mut pending = Vec::new();
+    let mut next_nonce = nonce;
+    for (i, g) in gas.into_iter().enumerate() {
+        match g {
+            Err(e) => outcomes.push(Some(Err(e))),
+            Ok(gas) => {
+                outcomes.push(None);
+                let req = requests[i]
+                    .clone()
+                    .with_nonce(next_nonce)
+                    .with_chain_id(client.chain_id)
+                    .with_gas_limit(gas)
+                    .with_max_fee_per_gas(fees.max_fee_per_gas)
+                    .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+                next_nonce += 1;
+                pending.push(Pending {
+                    index: i,
+                    label: calls[i].label.clone(),
+                    target: calls[i].to,
+                    req,
+                    hashes: Vec::new(),
+                    sent_block: start_block,
+                    replacements: 0,
+                    broadcast_error: None,
+                    raw: None,
+                });
+            }
+        }
+    }
+    for p in &mut pending {
+        let raw = p.sign(&wallet, client, journal, from).await?;
+        p.raw = Some(raw);
+    }
+    let started = Instant::now();
+    broadcast_all(client, &mut pending).await;
+    let done = follow(
+        client,
+        &wallet,
+        from,
+        pending,
+        journal,
+        start_block,
+        started,
+    )
+    .await?;
+    for (index, result) in done {
+        outcomes[index] = Some(result);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(ChainError::Simulation {
+                    chain: client.name.clone(),
+                    label: "unknown".into(),
+                    reason: "lost track of the call".into(),
+                })
+            })
+        })
+        .collect())
+}
+
+/// A signed transaction being followed until mined; `hashes` holds it and its replacements.
+struct Pending {
+    index: usize,
+    label: String,
+    target: Option<Address>,
+    req: TransactionRequest,
+    hashes: Vec<TxHash>,
+    sent_block: u64,
+    replacements: u32,
+    broadcast_error: Option<String>,
+    raw: Option<Bytes>,
+}
+
+impl Pending {
+    /// Signs the current request, records it, and returns the raw bytes to broadcast.
+    async fn sign(
+        &mut self,
+        wallet: &EthereumWallet,
+        client: &ChainClient,
+        journal: Option<Journal<'_>>,
+        from: Address,
+    ) -> Result<Bytes, ChainError> {
+        let envelope =
+            self.req
+                .clone()
+                .build(wallet)
+                .await
+                .map_err(|e| ChainError::Simulation {
+                    chain: client.name.clone(),
+                    label: self.label.clone(),
+                    reason: format!("cannot sign: {e}"),
+                })?;
         let hash = *envelope.tx_hash();
         if let Some(j) = journal {
             j.store.record_sent(
@@ -164,47 +264,207 @@ pub async fn send_all(
                 &NewTx {
                     chain_id: client.chain_id,
                     sender: from,
-                    nonce: nonce + i as u64,
-                    label: &calls[i].label,
-                    target: calls[i].to,
+                    nonce: self.req.nonce.unwrap_or_default(),
+                    label: &self.label,
+                    target: self.target,
                     tx_hash: hash,
                 },
             )?;
         }
-        signed.push((hash, Bytes::from(envelope.encoded_2718())));
+        self.hashes.push(hash);
+        Ok(Bytes::from(envelope.encoded_2718()))
     }
+}
 
-    let started = Instant::now();
-    let broadcasts = join_all(signed.iter().map(|(hash, raw)| async move {
+async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
+    let provider = client.provider();
+    let results = join_all(pending.iter().map(|p| async move {
+        let raw = p.raw.as_ref()?;
         match provider.send_raw_transaction(raw).await {
-            Ok(_) => Ok(()),
+            Ok(_) => None,
             // A retried broadcast through a fallback endpoint may find the node already has it.
-            Err(e) if e.to_string().contains("already known") => Ok(()),
-            Err(e) => Err((*hash, e.to_string())),
+            Err(e) if e.to_string().contains("already known") => None,
+            Err(e) => Some(e.to_string()),
         }
     }))
     .await;
+    for (p, err) in pending.iter_mut().zip(results) {
+        p.raw = None;
+        p.broadcast_error = err;
+    }
+}
 
-    let outcomes = join_all(calls.iter().zip(&signed).zip(broadcasts).enumerate().map(
-        |(i, ((call, (hash, _)), broadcast))| {
-            let req = request(call, from).with_nonce(nonce + i as u64);
-            async move {
-                if let Err((tx, message)) = broadcast {
-                    return Err(ChainError::Rejected {
-                        chain: client.name.clone(),
-                        label: call.label.clone(),
-                        tx,
-                        message,
-                    });
+/// Follows the chain block by block until every pending transaction has a receipt, replacing
+/// those that wait longer than the configured number of blocks.
+async fn follow(
+    client: &ChainClient,
+    wallet: &EthereumWallet,
+    from: Address,
+    mut pending: Vec<Pending>,
+    journal: Option<Journal<'_>>,
+    start_block: u64,
+    started: Instant,
+) -> Result<Vec<(usize, Result<Confirmed, ChainError>)>, ChainError> {
+    let mut done = Vec::new();
+    pending.retain_mut(|p| match p.broadcast_error.take() {
+        Some(message) => {
+            if let Some(j) = journal {
+                for h in &p.hashes {
+                    let _ = j.store.mark(*h, Status::Dropped);
                 }
-                let receipt = wait_for_receipt(client, &call.label, *hash).await?;
-                let latency = started.elapsed();
-                finish(client, call, req, receipt, journal, latency).await
             }
-        },
-    ))
+            done.push((
+                p.index,
+                Err(ChainError::Rejected {
+                    chain: client.name.clone(),
+                    label: p.label.clone(),
+                    tx: p.hashes.last().copied().unwrap_or_default(),
+                    message,
+                }),
+            ));
+            false
+        }
+        None => true,
+    });
+    let poll = if client.is_local() {
+        Duration::from_millis(25)
+    } else {
+        Duration::from_millis(500)
+    };
+    let deadline = Instant::now() + client.settings.receipt_timeout();
+    // Blocks up to and including `seen` have been searched.
+    let mut seen = start_block.saturating_sub(1);
+    while !pending.is_empty() {
+        let head = match client.provider().get_block_number().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(chain = %client.name, "block number poll failed: {e}");
+                seen
+            }
+        };
+        if head > seen {
+            let receipts = receipts_between(client, seen + 1, head, &pending).await;
+            let mut still = Vec::with_capacity(pending.len());
+            for p in pending {
+                match p.hashes.iter().find_map(|h| receipts.get(h)) {
+                    Some(receipt) => {
+                        let result =
+                            finish(client, &p, receipt.clone(), journal, started.elapsed()).await?;
+                        done.push((p.index, result));
+                    }
+                    None => still.push(p),
+                }
+            }
+            pending = still;
+            seen = head;
+            replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
+        }
+        if pending.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            for p in pending.drain(..) {
+                done.push((
+                    p.index,
+                    Err(ChainError::ReceiptTimeout {
+                        chain: client.name.clone(),
+                        label: p.label.clone(),
+                        tx: p.hashes.last().copied().unwrap_or_default(),
+                        secs: client.settings.receipt_timeout().as_secs(),
+                    }),
+                ));
+            }
+            break;
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Ok(done)
+}
+
+/// Receipts of the pending hashes mined in blocks `from..=to`: whole blocks at once where the
+/// node supports `eth_getBlockReceipts`, one receipt at a time otherwise.
+async fn receipts_between(
+    client: &ChainClient,
+    from: u64,
+    to: u64,
+    pending: &[Pending],
+) -> HashMap<TxHash, TransactionReceipt> {
+    let provider = client.provider();
+    let mut found = HashMap::new();
+    let blocks =
+        join_all((from..=to).map(|b| provider.get_block_receipts(b.into()).into_future())).await;
+    if blocks.iter().all(|b| matches!(b, Ok(Some(_)))) {
+        for receipts in blocks.into_iter().flatten().flatten() {
+            found.extend(receipts.into_iter().map(|r| (r.transaction_hash, r)));
+        }
+        return found;
+    }
+    let hashes: Vec<TxHash> = pending
+        .iter()
+        .flat_map(|p| p.hashes.iter().copied())
+        .collect();
+    let receipts = join_all(
+        hashes
+            .iter()
+            .map(|h| provider.get_transaction_receipt(*h).into_future()),
+    )
     .await;
-    Ok(outcomes)
+    for (h, r) in hashes.into_iter().zip(receipts) {
+        if let Ok(Some(r)) = r {
+            found.insert(h, r);
+        }
+    }
+    found
+}
+
+/// Re-sends, with fees raised by 12.5% (nodes require at least 10%), every transaction that has
+/// waited `replace_after_blocks` blocks, as long as the fee stays under the cap.
+async fn replace_stuck(
+    client: &ChainClient,
+    wallet: &EthereumWallet,
+    from: Address,
+    pending: &mut [Pending],
+    journal: Option<Journal<'_>>,
+    head: u64,
+) -> Result<(), ChainError> {
+    let after = client.settings.replace_after_blocks;
+    if after == 0 {
+        return Ok(());
+    }
+    let cap = client.settings.fee_cap_wei();
+    for p in pending.iter_mut() {
+        if head < p.sent_block + after {
+            continue;
+        }
+        let max_fee = p.req.max_fee_per_gas.unwrap_or_default();
+        let tip = p.req.max_priority_fee_per_gas.unwrap_or_default();
+        let bumped_fee = bump(max_fee);
+        if bumped_fee > cap {
+            continue;
+        }
+        p.req.max_fee_per_gas = Some(bumped_fee);
+        p.req.max_priority_fee_per_gas = Some(bump(tip).min(bumped_fee));
+        p.sent_block = head;
+        p.replacements += 1;
+        tracing::warn!(chain = %client.name, label = %p.label, max_fee = bumped_fee, "replacing a stuck transaction");
+        p.raw = Some(p.sign(wallet, client, journal, from).await?);
+    }
+    let resent: Vec<usize> = (0..pending.len())
+        .filter(|i| pending[*i].raw.is_some())
+        .collect();
+    if !resent.is_empty() {
+        broadcast_all(client, pending).await;
+        for p in pending.iter_mut() {
+            if let Some(e) = p.broadcast_error.take() {
+                tracing::warn!(chain = %client.name, label = %p.label, "replacement refused: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bump(fee: u128) -> u128 {
+    (fee + fee / 8).max(fee + 1)
 }
 
 fn request(call: &Call, from: Address) -> TransactionRequest {
@@ -218,72 +478,91 @@ fn request(call: &Call, from: Address) -> TransactionRequest {
     }
 }
 
-/// Polls for the receipt of `hash` until it arrives or the receipt timeout passes.
-pub async fn wait_for_receipt(
-    client: &ChainClient,
-    label: &str,
-    hash: TxHash,
-) -> Result<TransactionReceipt, ChainError> {
-    let poll = if client.is_local() {
-        Duration::from_millis(50)
-    } else {
-        Duration::from_millis(500)
-    };
-    let deadline = Instant::now() + client.settings.receipt_timeout();
-    loop {
-        match client.provider().get_transaction_receipt(hash).await {
-            Ok(Some(receipt)) => return Ok(receipt),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(chain = %client.name, %hash, "receipt poll failed: {e}"),
-        }
-        if Instant::now() >= deadline {
-            return Err(ChainError::ReceiptTimeout {
-                chain: client.name.clone(),
-                label: label.to_string(),
-                tx: hash,
-                secs: client.settings.receipt_timeout().as_secs(),
-            });
-        }
-        tokio::time::sleep(poll).await;
-    }
-}
-
 async fn finish(
     client: &ChainClient,
-    call: &Call,
-    req: TransactionRequest,
+    pending: &Pending,
     receipt: TransactionReceipt,
     journal: Option<Journal<'_>>,
     latency: Duration,
-) -> Result<Confirmed, ChainError> {
+) -> Result<Result<Confirmed, ChainError>, ChainError> {
     let block = receipt.block_number.unwrap_or_default();
     let hash = receipt.transaction_hash;
     let reason = if receipt.status() {
         None
     } else {
-        Some(replay_reason(client, req, block).await)
+        Some(replay_reason(client, pending.req.clone(), block).await)
     };
     if let Some(j) = journal {
         j.store
             .record_receipt(hash, block, receipt.gas_used, reason.as_deref())?;
+        for other in pending.hashes.iter().filter(|h| **h != hash) {
+            j.store.mark(*other, Status::Replaced)?;
+        }
     }
-    match reason {
+    Ok(match reason {
         None => Ok(Confirmed {
-            label: call.label.clone(),
+            label: pending.label.clone(),
             tx_hash: hash,
             block,
             gas_used: receipt.gas_used,
             contract_address: receipt.contract_address,
             latency,
+            replacements: pending.replacements,
         }),
         Some(reason) => Err(ChainError::Reverted {
             chain: client.name.clone(),
-            label: call.label.clone(),
+            label: pending.label.clone(),
             tx: hash,
             block,
             reason,
         }),
-    }
+    })
+}
+
+/// Waits for already-broadcast transactions (found in the journal by a re-run) without
+/// re-sending them; returns each hash's outcome.
+pub async fn await_sent(
+    client: &ChainClient,
+    sent: Vec<(String, TxHash, TransactionRequest)>,
+    journal: Option<Journal<'_>>,
+) -> Result<Vec<Result<Confirmed, ChainError>>, ChainError> {
+    let start = client
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| client.rpc_err(e))?;
+    // Search a few blocks back: the transaction may have been mined while we were not looking.
+    let from = start.saturating_sub(64);
+    let pending: Vec<Pending> = sent
+        .into_iter()
+        .enumerate()
+        .map(|(index, (label, hash, req))| Pending {
+            index,
+            label,
+            target: req.to.and_then(|k| k.to().copied()),
+            req,
+            hashes: vec![hash],
+            sent_block: u64::MAX / 2, // never replaced: we no longer hold its exact fee parameters
+            replacements: 0,
+            broadcast_error: None,
+            raw: None,
+        })
+        .collect();
+    let n = pending.len();
+    let wallet = EthereumWallet::default();
+    let mut done = follow(
+        client,
+        &wallet,
+        Address::ZERO,
+        pending,
+        journal,
+        from + 1,
+        Instant::now(),
+    )
+    .await?;
+    done.sort_by_key(|(i, _)| *i);
+    debug_assert_eq!(done.len(), n);
+    Ok(done.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Replays a reverted transaction on the state before its block to learn the error's name.
@@ -318,5 +597,36 @@ fn simulation_error(
         chain: client.name.clone(),
         label: label.to_string(),
         reason: revert_reason(&e),
+    }
+}
+
+fn clone_simulation(e: &ChainError) -> ChainError {
+    match e {
+        ChainError::Simulation {
+            chain,
+            label,
+            reason,
+        } => ChainError::Simulation {
+            chain: chain.clone(),
+            label: label.clone(),
+            reason: reason.clone(),
+        },
+        other => ChainError::Simulation {
+            chain: String::new(),
+            label: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bump_is_at_least_ten_percent() {
+        assert_eq!(bump(1_000_000_000), 1_125_000_000);
+        assert!(bump(1) >= 2);
+        assert!(bump(80) * 10 >= 80 * 11);
     }
 }

@@ -2,6 +2,9 @@
 
 mod deploy;
 mod devnet;
+mod pause;
+mod status;
+mod withdraw;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -29,6 +32,14 @@ pub enum Command {
     Deploy(Box<deploy::Args>),
     /// Start local chains with the suite deployed, write the manifest, run until Ctrl-C.
     Devnet(devnet::Args),
+    /// Show paused state, balances, implementations and role holders; findings first.
+    Status(status::Args),
+    /// Pause the named contracts, or --all on every chain at once.
+    Pause(pause::Args),
+    /// Unpause the named contracts, or --all.
+    Unpause(pause::Args),
+    /// Rescue funds from a paused contract to a safe recipient.
+    Withdraw(Box<withdraw::Args>),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -44,6 +55,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Deploy(args) => args.run(&ctx).await,
         Command::Devnet(args) => args.run(&ctx).await,
+        Command::Status(args) => args.run(&ctx).await,
+        Command::Pause(args) => args.run(&ctx, true).await,
+        Command::Unpause(args) => args.run(&ctx, false).await,
+        Command::Withdraw(args) => args.run(&ctx).await,
     }
 }
 

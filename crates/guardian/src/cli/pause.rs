@@ -1,0 +1,149 @@
+//! `guardian pause` and `guardian unpause`: chosen contracts or everything, every chain at once.
+
+use std::{io::IsTerminal, process::ExitCode, time::Instant};
+
+use anyhow::bail;
+
+use crate::{
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::Deployment,
+    output::{Table, print_json},
+    response::pause::{self, Outcome, PauseReport, PauseRequest, Selection},
+};
+
+/// Pause or unpause contracts: the named ones, or --all on every chain at once.
+///
+/// Reads every target first and skips those already in the wanted state; refuses before sending
+/// anything if a signer lacks PAUSER_ROLE; sends every transaction at once; re-reads and reports
+/// each target. Exit code 0 only if every target ends in the wanted state.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Every pausable contract in the manifest (through each chain's EmergencyBrake when pausing).
+    #[arg(long, conflicts_with = "names")]
+    all: bool,
+    /// Contracts by name, as in the manifest.
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    names: Vec<String>,
+    /// Only contracts on this chain.
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
+    /// Sign with this signer (default: whichever configured signer holds the role).
+    #[arg(long, value_name = "NAME")]
+    signer: Option<String>,
+    /// Show what would be sent, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Why (recorded with the action).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// Runs a pause (`pause = true`) or unpause.
+    pub async fn run(self, ctx: &super::Context, pause: bool) -> anyhow::Result<ExitCode> {
+        let started = Instant::now();
+        let path = manifest_path(ctx.config.clone());
+        let chains = self.chain.clone().map(|c| vec![c]);
+        let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
+        if deployment.clients.is_empty() {
+            bail!(
+                "no chain reachable: {}",
+                deployment
+                    .unreachable
+                    .iter()
+                    .map(|(n, e)| format!("{n}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        let request = PauseRequest {
+            pause,
+            selection: if self.all {
+                Selection::All
+            } else {
+                Selection::Named(self.names.clone())
+            },
+            chain: self.chain.clone(),
+            signer: self.signer.clone(),
+            dry_run: self.dry_run,
+            reason: self.reason.clone(),
+        };
+        let show_progress = !self.json && std::io::stderr().is_terminal();
+        let progress = |line: &str| {
+            if show_progress {
+                eprintln!("{line}");
+            }
+        };
+        let report = pause::run(&deployment, &request, started, &progress).await?;
+        if self.json {
+            print_json(&report);
+        } else {
+            print_human(&report);
+        }
+        Ok(if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
+fn print_human(report: &PauseReport) {
+    let verb = report.action;
+    let mut t = Table::new(["CHAIN", "NAME", "RESULT", "VIA", "SIGNER", "TX", "BLOCK"]);
+    for r in &report.targets {
+        let result = match r.outcome {
+            Outcome::Changed => format!("{verb}d by this run"),
+            Outcome::AlreadyDone => format!("already {verb}d"),
+            Outcome::WouldChange => format!("would {verb} (dry run)"),
+            Outcome::Failed => format!("FAILED: {}", r.error.as_deref().unwrap_or("unknown")),
+        };
+        t.row(vec![
+            r.chain.clone(),
+            r.name.clone(),
+            result,
+            r.via.clone().unwrap_or_else(|| "-".into()),
+            r.signer.clone().unwrap_or_else(|| "-".into()),
+            r.tx.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
+            r.block.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+    let failed = report
+        .targets
+        .iter()
+        .filter(|t| t.outcome == Outcome::Failed)
+        .count();
+    let blocks = report
+        .blocks
+        .iter()
+        .map(|(c, (a, b))| {
+            if a == b {
+                format!("{c}: block {a}")
+            } else {
+                format!("{c}: blocks {a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "{} target(s), {} transaction(s), {failed} failed, {} ms{}{}",
+        report.targets.len(),
+        report.transactions,
+        report.elapsed_ms,
+        if blocks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({blocks})")
+        },
+        if report.dry_run {
+            " — dry run, nothing sent"
+        } else {
+            ""
+        }
+    );
+}

@@ -1,0 +1,142 @@
+//! `guardian status`: what the chains say, differences from the manifest first.
+
+use std::process::ExitCode;
+
+use crate::{
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::Deployment,
+    output::{Table, print_json},
+    status::{self, Severity},
+};
+
+/// Show every contract's paused state, balances, implementation and role holders, with every
+/// difference from the manifest's [roles] first. Exit code 1 if a chain is unreachable or a
+/// role has an unexpected holder.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// Reads and prints the status.
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+        let path = manifest_path(ctx.config.clone());
+        let deployment = Deployment::open(&path, None, &process_env).await?;
+        let report = status::read(&deployment).await;
+        if self.json {
+            print_json(&report);
+        } else {
+            print_human(&report);
+        }
+        Ok(if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
+fn print_human(report: &status::StatusReport) {
+    if report.findings.is_empty() {
+        println!("findings: none (role holders match the manifest)\n");
+    } else {
+        println!("FINDINGS");
+        for f in &report.findings {
+            let tag = match f.severity {
+                Severity::Critical => "CRITICAL",
+                Severity::Warning => "warning ",
+            };
+            println!("  {tag}  {}", f.message);
+        }
+        println!();
+    }
+    let mut t = Table::new([
+        "CHAIN",
+        "NAME",
+        "KIND",
+        "ADDRESS",
+        "PAUSED",
+        "BALANCES",
+        "IMPLEMENTATION",
+    ]);
+    for c in &report.contracts {
+        let paused = match (c.paused, &c.error) {
+            (Some(true), _) => "PAUSED".to_string(),
+            (Some(false), _) => "no".to_string(),
+            (None, Some(_)) => "?".to_string(),
+            (None, None) => "-".to_string(),
+        };
+        let balances = c
+            .balances
+            .iter()
+            .map(|b| match b.token {
+                None => format!("{} wei", b.amount),
+                Some(t) => format!("{} of {t}", b.amount),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        t.row(vec![
+            c.chain.clone(),
+            c.name.clone(),
+            c.kind.to_string(),
+            c.address.to_string(),
+            paused,
+            if balances.is_empty() {
+                "-".into()
+            } else {
+                balances
+            },
+            c.implementation
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+    let mut r = Table::new(["NAME", "ROLE", "HOLDERS"]);
+    for c in &report.contracts {
+        for (role, holders) in &c.roles {
+            let list = holders
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            r.row(vec![
+                c.name.clone(),
+                role.name().into(),
+                if list.is_empty() {
+                    "(none)".into()
+                } else {
+                    list
+                },
+            ]);
+        }
+    }
+    println!("{r}");
+    let mut s = Table::new(["SIGNER", "ADDRESS", "HOLDS"]);
+    for signer in &report.signers {
+        let mut by_role: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (contract, roles) in &signer.holds {
+            for role in roles {
+                by_role.entry(role.name()).or_default().push(contract);
+            }
+        }
+        let holds = by_role
+            .iter()
+            .map(|(role, cs)| format!("{role} on {}", cs.join(" ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        s.row(vec![
+            signer.signer.clone(),
+            signer.address.to_string(),
+            if holds.is_empty() {
+                "nothing".into()
+            } else {
+                holds
+            },
+        ]);
+    }
+    println!("{s}");
+}

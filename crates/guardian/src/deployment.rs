@@ -1,0 +1,123 @@
+//! A deployment at run time: the manifest, a connection to each of its chains, its signers and
+//! its journal. Every command that reads a manifest starts here.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use alloy::primitives::Address;
+
+use crate::{
+    chain::{ChainClient, ChainError, Signer, SignerError, signer::EnvLookup},
+    config::{ConfigError, ContractConfig, Manifest},
+    storage::{StorageError, Store},
+};
+
+/// Why a deployment could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    /// The manifest is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A signer's key could not be loaded.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The manifest with live connections.
+pub struct Deployment {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Connected chains by name.
+    pub clients: BTreeMap<String, ChainClient>,
+    /// Chains that could not be reached (or serve the wrong chain id), with why.
+    pub unreachable: BTreeMap<String, ChainError>,
+    /// Every configured signer, loaded, in name order.
+    pub signers: Vec<Signer>,
+    /// The journal beside the manifest.
+    pub store: Store,
+}
+
+/// The journal's path for a manifest: `guardian.db` in the same directory.
+pub fn db_path(manifest: &Path) -> PathBuf {
+    manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("guardian.db")
+}
+
+impl Deployment {
+    /// Loads the manifest and its signers, opens the journal and connects to the chains named in
+    /// `chains` (all when `None`) concurrently. Unreachable chains are recorded, not fatal.
+    pub async fn open(
+        path: &Path,
+        chains: Option<&[String]>,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, DeploymentError> {
+        let manifest = Manifest::load(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let signers = manifest
+            .signers
+            .iter()
+            .map(|(name, cfg)| Signer::load(name, cfg, base, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = Store::open(&db_path(path))?;
+        let wanted: Vec<(&String, _)> = manifest
+            .chains
+            .iter()
+            .filter(|(name, _)| chains.is_none_or(|c| c.contains(name)))
+            .collect();
+        let results = futures::future::join_all(wanted.iter().map(|(name, cfg)| {
+            ChainClient::connect(name, &cfg.rpc_urls, Some(cfg.chain_id), &manifest.rpc)
+        }))
+        .await;
+        let mut clients = BTreeMap::new();
+        let mut unreachable = BTreeMap::new();
+        for ((name, _), result) in wanted.into_iter().zip(results) {
+            match result {
+                Ok(client) => {
+                    clients.insert(name.clone(), client);
+                }
+                Err(e) => {
+                    unreachable.insert(name.clone(), e);
+                }
+            }
+        }
+        Ok(Self {
+            manifest,
+            path: path.to_path_buf(),
+            clients,
+            unreachable,
+            signers,
+            store,
+        })
+    }
+
+    /// The signer with this name.
+    pub fn signer(&self, name: &str) -> Result<&Signer, SignerError> {
+        self.signers
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| SignerError::Unknown(name.to_string()))
+    }
+
+    /// The signer whose address is `address`, if configured.
+    pub fn signer_for(&self, address: Address) -> Option<&Signer> {
+        self.signers.iter().find(|s| s.address() == address)
+    }
+
+    /// The contracts on reachable chains.
+    pub fn reachable_contracts(&self) -> impl Iterator<Item = (&ContractConfig, &ChainClient)> {
+        self.manifest
+            .contracts
+            .iter()
+            .filter_map(|c| self.clients.get(c.chain()).map(|client| (c, client)))
+    }
+}

@@ -1,0 +1,121 @@
+//! Emergency response: pausing and unpausing many contracts on many chains at once, and rescuing
+//! funds. Automatic responses (the monitor, incident levels) call these same functions.
+
+pub mod pause;
+pub mod withdraw;
+
+use alloy::primitives::Address;
+use bindings::DocumentRegistry;
+use futures::future::join_all;
+
+use crate::{
+    chain::{ChainClient, ChainError, Signer},
+    roles::Role,
+};
+
+/// Why an emergency action was refused before anything was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// A named contract is not in the manifest.
+    #[error("no contract named `{name}` in the manifest (known: {known})")]
+    UnknownContract {
+        /// The name given.
+        name: String,
+        /// The names the manifest has.
+        known: String,
+    },
+    /// The named contract cannot do this.
+    #[error("`{name}` is a {kind}, which {what}")]
+    Unsupported {
+        /// Contract name.
+        name: String,
+        /// Its kind.
+        kind: String,
+        /// What it lacks.
+        what: &'static str,
+    },
+    /// The selection matched nothing.
+    #[error("no contract matches{0}")]
+    NothingSelected(String),
+    /// No chain named so.
+    #[error("no chain named `{0}` in the manifest")]
+    UnknownChain(String),
+    /// Signers lack a role on some targets; nothing was sent.
+    #[error("refusing to send anything: {role} is missing on {}", .missing.join(", "))]
+    MissingRole {
+        /// The role needed.
+        role: &'static str,
+        /// `target (chain): signer` entries.
+        missing: Vec<String>,
+    },
+    /// The recipient is not a safe recipient.
+    #[error(
+        "{0} is not in [emergency].safe_recipients; rescued funds may only go to: {1} (add it to the manifest if it really is safe)"
+    )]
+    RecipientNotAllowed(Address, String),
+    /// The contract must be paused first.
+    #[error(
+        "{0} is not paused, and emergencyWithdraw works only while paused: run `guardian pause {0}` first"
+    )]
+    NotPaused(String),
+    /// Nothing to withdraw.
+    #[error("{0}")]
+    Balance(String),
+    /// A chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The journal failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// A signer could not be loaded.
+    #[error(transparent)]
+    Signer(#[from] crate::chain::SignerError),
+}
+
+/// Reads `paused()` of every `(client, address)` concurrently.
+pub async fn read_paused(targets: &[(&ChainClient, Address)]) -> Vec<Result<bool, ChainError>> {
+    join_all(targets.iter().map(|(client, address)| async move {
+        DocumentRegistry::new(*address, client.provider())
+            .paused()
+            .call()
+            .await
+            .map_err(|e| contract_err(client, e))
+    }))
+    .await
+}
+
+/// Reads `hasRole(role, account)` for every `(client, contract, account)` concurrently.
+pub async fn read_roles(
+    role: Role,
+    checks: &[(&ChainClient, Address, Address)],
+) -> Vec<Result<bool, ChainError>> {
+    join_all(checks.iter().map(|(client, contract, account)| async move {
+        DocumentRegistry::new(*contract, client.provider())
+            .hasRole(role.id(), *account)
+            .call()
+            .await
+            .map_err(|e| contract_err(client, e))
+    }))
+    .await
+}
+
+/// Turns a contract-call error into a chain error that names the chain.
+pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainError {
+    match e {
+        alloy::contract::Error::TransportError(source) => client.rpc_err(source),
+        other => ChainError::Simulation {
+            chain: client.name.clone(),
+            label: "read".into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Among `candidates`, the first that holds `role` on `contract`, given the role reads.
+pub fn holder<'a>(candidates: &[&'a Signer], holds: &[bool]) -> Option<&'a Signer> {
+    candidates
+        .iter()
+        .zip(holds)
+        .find(|(_, h)| **h)
+        .map(|(s, _)| *s)
+}

@@ -1,0 +1,696 @@
+//! Pausing and unpausing: every target on every chain in one round of transactions.
+//!
+//! Reads first (skip what is already in the wanted state, check roles), refuse before sending if
+//! a role is missing, then send everything at once — per chain in parallel, through the chain's
+//! `EmergencyBrake` where `--all` allows it — and re-read the state to report the truth.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::Instant,
+};
+
+use alloy::{
+    primitives::{Address, TxHash},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+};
+use bindings::{DocumentRegistry, EmergencyBrake};
+use futures::future::join_all;
+use serde::Serialize;
+
+use super::{ResponseError, contract_err, holder, read_paused, read_roles};
+use crate::{
+    chain::{
+        Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
+        tx::{await_sent, revert_reason},
+    },
+    config::{ContractConfig, ContractKind},
+    deployment::Deployment,
+    roles::Role,
+    storage::Status,
+};
+
+/// Which contracts to act on.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Every pausable contract (on `chain` if given).
+    All,
+    /// These contracts by name.
+    Named(Vec<String>),
+}
+
+/// A pause or unpause request.
+#[derive(Debug, Clone)]
+pub struct PauseRequest {
+    /// `true` to pause, `false` to unpause.
+    pub pause: bool,
+    /// The targets.
+    pub selection: Selection,
+    /// Only contracts on this chain.
+    pub chain: Option<String>,
+    /// Sign with this signer only (default: whichever configured signer holds the role).
+    pub signer: Option<String>,
+    /// Plan and report, send nothing.
+    pub dry_run: bool,
+    /// Why, for the record.
+    pub reason: Option<String>,
+}
+
+impl PauseRequest {
+    fn verb(&self) -> &'static str {
+        if self.pause { "pause" } else { "unpause" }
+    }
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// This run changed it.
+    Changed,
+    /// It was already in the wanted state; nothing sent.
+    AlreadyDone,
+    /// Dry run: it would be changed.
+    WouldChange,
+    /// It is not in the wanted state.
+    Failed,
+}
+
+/// The report line of one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// Contract name.
+    pub name: String,
+    /// Chain name.
+    pub chain: String,
+    /// Address.
+    pub address: Address,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Whether it is paused now (as re-read), when known.
+    pub paused: Option<bool>,
+    /// How it was (or would be) changed: `direct` or the brake's name.
+    pub via: Option<String>,
+    /// The signer used.
+    pub signer: Option<String>,
+    /// The transaction.
+    pub tx: Option<TxHash>,
+    /// Its block.
+    pub block: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PauseReport {
+    /// `pause` or `unpause`.
+    pub action: &'static str,
+    /// The journal's id for this run.
+    pub action_id: i64,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// Per target.
+    pub targets: Vec<TargetReport>,
+    /// Transactions sent.
+    pub transactions: usize,
+    /// Milliseconds from start to every target confirmed.
+    pub elapsed_ms: u128,
+    /// Per chain: the first and last block a transaction of this run was mined in.
+    pub blocks: BTreeMap<String, (u64, u64)>,
+}
+
+impl PauseReport {
+    /// Whether every target ended in the wanted state (or would, for a dry run).
+    pub fn ok(&self) -> bool {
+        self.targets.iter().all(|t| t.outcome != Outcome::Failed)
+    }
+}
+
+struct Target<'a> {
+    contract: &'a ContractConfig,
+    client: Option<&'a ChainClient>,
+    report: TargetReport,
+}
+
+/// One transaction of the plan: a direct call or a brake's `pauseAll`, covering some targets.
+struct Planned<'a> {
+    chain: &'a ChainClient,
+    signer: &'a Signer,
+    call: Call,
+    covers: Vec<usize>,
+    via: String,
+}
+
+/// Selects the targets of a request from the manifest.
+pub fn select<'a>(
+    deployment: &'a Deployment,
+    selection: &Selection,
+    chain: Option<&str>,
+) -> Result<Vec<&'a ContractConfig>, ResponseError> {
+    let manifest = &deployment.manifest;
+    if let Some(c) = chain.filter(|c| !manifest.chains.contains_key(*c)) {
+        return Err(ResponseError::UnknownChain(c.to_string()));
+    }
+    let on_chain = |c: &ContractConfig| chain.is_none_or(|name| c.chain() == name);
+    let chosen: Vec<&ContractConfig> = match selection {
+        Selection::All => manifest
+            .contracts
+            .iter()
+            .filter(|c| c.kind.is_pausable() && on_chain(c))
+            .collect(),
+        Selection::Named(names) => {
+            let mut out = Vec::new();
+            for name in names {
+                let c = manifest
+                    .contract(name)
+                    .ok_or_else(|| ResponseError::UnknownContract {
+                        name: name.clone(),
+                        known: manifest
+                            .contracts
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                if !c.kind.is_pausable() {
+                    return Err(ResponseError::Unsupported {
+                        name: name.clone(),
+                        kind: c.kind.to_string(),
+                        what: "has no pause()",
+                    });
+                }
+                if on_chain(c) && !out.iter().any(|o: &&ContractConfig| o.name() == c.name()) {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    };
+    if chosen.is_empty() {
+        return Err(ResponseError::NothingSelected(
+            chain
+                .map(|c| format!(" on chain `{c}`"))
+                .unwrap_or_default(),
+        ));
+    }
+    Ok(chosen)
+}
+
+/// Runs a pause or unpause request. `started` is when the operator's command began.
+pub async fn run(
+    deployment: &Deployment,
+    request: &PauseRequest,
+    started: Instant,
+    progress: &dyn Fn(&str),
+) -> Result<PauseReport, ResponseError> {
+    let verb = request.verb();
+    let chosen = select(deployment, &request.selection, request.chain.as_deref())?;
+    let candidates: Vec<&Signer> = match &request.signer {
+        Some(name) => vec![deployment.signer(name)?],
+        None => deployment.signers.iter().collect(),
+    };
+    let mut targets: Vec<Target> = chosen
+        .into_iter()
+        .map(|c| Target {
+            contract: c,
+            client: deployment.clients.get(c.chain()),
+            report: TargetReport {
+                name: c.name().to_string(),
+                chain: c.chain().to_string(),
+                address: c.address,
+                outcome: Outcome::Failed,
+                paused: None,
+                via: None,
+                signer: None,
+                tx: None,
+                block: None,
+                error: deployment.unreachable.get(c.chain()).map(|e| e.to_string()),
+            },
+        })
+        .collect();
+
+    progress(&format!("reading {} target(s) ...", targets.len()));
+    let reachable: Vec<usize> = (0..targets.len())
+        .filter(|i| targets[*i].client.is_some())
+        .collect();
+    let state_reads: Vec<(&ChainClient, Address)> = reachable
+        .iter()
+        .filter_map(|i| {
+            targets[*i]
+                .client
+                .map(|c| (c, targets[*i].contract.address))
+        })
+        .collect();
+    let role_checks: Vec<(&ChainClient, Address, Address)> = state_reads
+        .iter()
+        .flat_map(|(client, addr)| {
+            candidates
+                .iter()
+                .map(move |s| (*client, *addr, s.address()))
+        })
+        .collect();
+    let (states, roles) = tokio::join!(
+        read_paused(&state_reads),
+        read_roles(Role::Pauser, &role_checks)
+    );
+
+    // Targets that need a transaction, and who can sign for each.
+    let mut to_change: Vec<usize> = Vec::new();
+    let mut missing = Vec::new();
+    let mut direct_signer: BTreeMap<usize, &Signer> = BTreeMap::new();
+    for (k, i) in reachable.iter().enumerate() {
+        let t = &mut targets[*i];
+        match &states[k] {
+            Err(e) => t.report.error = Some(e.to_string()),
+            Ok(paused) if *paused == request.pause => {
+                t.report.outcome = Outcome::AlreadyDone;
+                t.report.paused = Some(*paused);
+            }
+            Ok(paused) => {
+                t.report.paused = Some(*paused);
+                let holds: Vec<bool> = roles[k * candidates.len()..(k + 1) * candidates.len()]
+                    .iter()
+                    .map(|r| *r.as_ref().unwrap_or(&false))
+                    .collect();
+                match holder(&candidates, &holds) {
+                    Some(s) => {
+                        direct_signer.insert(*i, s);
+                    }
+                    None => missing.push(format!(
+                        "{} ({}): {}",
+                        t.report.name,
+                        t.report.chain,
+                        candidates
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    )),
+                }
+                to_change.push(*i);
+            }
+        }
+    }
+
+    // With --all, a chain's EmergencyBrake pauses its targets in one transaction.
+    let mut plan: Vec<Planned> = Vec::new();
+    let mut covered: HashSet<usize> = HashSet::new();
+    if request.pause && matches!(request.selection, Selection::All) && !to_change.is_empty() {
+        for brake in plan_brakes(
+            deployment,
+            &targets,
+            &to_change,
+            &candidates,
+            request.chain.as_deref(),
+        )
+        .await
+        {
+            covered.extend(brake.covers.iter().copied());
+            plan.push(brake);
+        }
+    }
+    // Missing roles matter only for targets no brake covers.
+    let missing: Vec<String> = missing
+        .into_iter()
+        .filter(|m| {
+            !to_change.iter().any(|i| {
+                covered.contains(i) && m.starts_with(&format!("{} (", targets[*i].report.name))
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ResponseError::MissingRole {
+            role: "PAUSER_ROLE",
+            missing,
+        });
+    }
+    for i in to_change.iter().filter(|i| !covered.contains(i)) {
+        let (Some(client), Some(signer)) = (targets[*i].client, direct_signer.get(i).copied())
+        else {
+            continue;
+        };
+        let address = targets[*i].contract.address;
+        let label = format!("{verb} {}", targets[*i].report.name);
+        let call = if request.pause {
+            Call::new(label, address, DocumentRegistry::pauseCall {})
+        } else {
+            Call::new(label, address, DocumentRegistry::unpauseCall {})
+        };
+        plan.push(Planned {
+            chain: client,
+            signer,
+            call,
+            covers: vec![*i],
+            via: "direct".into(),
+        });
+    }
+
+    let action_id = deployment.store.begin_action(
+        verb,
+        &plan_actor(&plan),
+        request.reason.as_deref(),
+        &serde_json::json!({
+            "targets": targets.iter().map(|t| &t.report.name).collect::<Vec<_>>(),
+            "chain": request.chain, "dry_run": request.dry_run,
+        }),
+    )?;
+    for p in &plan {
+        for i in &p.covers {
+            targets[*i].report.via = Some(p.via.clone());
+            targets[*i].report.signer = Some(p.signer.name.clone());
+            if request.dry_run {
+                targets[*i].report.outcome = Outcome::WouldChange;
+            }
+        }
+    }
+    if request.dry_run {
+        let report = finish_report(
+            deployment,
+            action_id,
+            request,
+            targets,
+            0,
+            started,
+            BTreeMap::new(),
+        )?;
+        return Ok(report);
+    }
+
+    let journal = Journal {
+        store: &deployment.store,
+        action: action_id,
+    };
+    let adopted = adopt_in_flight(deployment, &mut plan, journal).await?;
+    let sent_count = plan.len();
+    progress(&format!("sending {sent_count} transaction(s) ..."));
+    let outcomes = send_plan(&plan, journal).await;
+    let mut blocks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (p, outcome) in plan
+        .iter()
+        .zip(&outcomes)
+        .chain(adopted.iter().map(|(p, o)| (p, o)))
+    {
+        match outcome {
+            Ok(confirmed) => {
+                let entry = blocks
+                    .entry(p.chain.name.clone())
+                    .or_insert((confirmed.block, confirmed.block));
+                entry.0 = entry.0.min(confirmed.block);
+                entry.1 = entry.1.max(confirmed.block);
+                for i in &p.covers {
+                    targets[*i].report.tx = Some(confirmed.tx_hash);
+                    targets[*i].report.block = Some(confirmed.block);
+                }
+            }
+            Err(e) => {
+                for i in &p.covers {
+                    targets[*i].report.error = Some(e.to_string());
+                }
+            }
+        }
+    }
+
+    // The truth is what the chain says now.
+    let reread = read_paused(&state_reads).await;
+    for (k, i) in reachable.iter().enumerate() {
+        let t = &mut targets[*i];
+        if t.report.outcome == Outcome::AlreadyDone {
+            continue;
+        }
+        match &reread[k] {
+            Ok(p) if *p == request.pause => {
+                t.report.paused = Some(*p);
+                t.report.outcome = Outcome::Changed;
+                t.report.error = None;
+            }
+            Ok(p) => {
+                t.report.paused = Some(*p);
+                t.report
+                    .error
+                    .get_or_insert_with(|| "still not in the wanted state".into());
+            }
+            Err(e) => t.report.error = Some(e.to_string()),
+        }
+    }
+    finish_report(
+        deployment, action_id, request, targets, sent_count, started, blocks,
+    )
+}
+
+fn plan_actor(plan: &[Planned]) -> String {
+    let mut names: Vec<String> = plan
+        .iter()
+        .map(|p| format!("{} {}", p.signer.name, p.signer.address()))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        "nobody (nothing to send)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn finish_report(
+    deployment: &Deployment,
+    action_id: i64,
+    request: &PauseRequest,
+    targets: Vec<Target>,
+    transactions: usize,
+    started: Instant,
+    blocks: BTreeMap<String, (u64, u64)>,
+) -> Result<PauseReport, ResponseError> {
+    let report = PauseReport {
+        action: request.verb(),
+        action_id,
+        dry_run: request.dry_run,
+        targets: targets.into_iter().map(|t| t.report).collect(),
+        transactions,
+        elapsed_ms: started.elapsed().as_millis(),
+        blocks,
+    };
+    let count = |o: Outcome| report.targets.iter().filter(|t| t.outcome == o).count();
+    let summary = format!(
+        "{} changed, {} already done, {} would change, {} failed",
+        count(Outcome::Changed),
+        count(Outcome::AlreadyDone),
+        count(Outcome::WouldChange),
+        count(Outcome::Failed)
+    );
+    deployment
+        .store
+        .finish_action(action_id, report.ok(), &summary)?;
+    Ok(report)
+}
+
+/// Brakes that can pause the given targets in one transaction each: their guardian is a
+/// configured signer and a simulation of `pauseAll()` succeeds.
+async fn plan_brakes<'a>(
+    deployment: &'a Deployment,
+    targets: &[Target<'a>],
+    to_change: &[usize],
+    candidates: &[&'a Signer],
+    chain: Option<&str>,
+) -> Vec<Planned<'a>> {
+    let brakes: Vec<(&ContractConfig, &ChainClient)> = deployment
+        .reachable_contracts()
+        .filter(|(c, _)| {
+            c.kind == ContractKind::EmergencyBrake && chain.is_none_or(|n| c.chain() == n)
+        })
+        .collect();
+    let checks = join_all(brakes.iter().map(|(brake, client)| async move {
+        let contract = EmergencyBrake::new(brake.address, client.provider());
+        let registered = contract
+            .targets()
+            .call()
+            .await
+            .map_err(|e| contract_err(client, e))?;
+        let role_checks: Vec<_> = candidates
+            .iter()
+            .map(|s| (*client, brake.address, s.address()))
+            .collect();
+        let holds: Vec<bool> = read_roles(Role::Guardian, &role_checks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or(false))
+            .collect();
+        let Some(signer) = holder(candidates, &holds) else {
+            return Ok::<_, ChainError>(None);
+        };
+        let sim = TransactionRequest::default()
+            .from(signer.address())
+            .to(brake.address)
+            .input(alloy::sol_types::SolCall::abi_encode(&EmergencyBrake::pauseAllCall {}).into());
+        if let Err(e) = client.provider().call(sim).await {
+            tracing::warn!(
+                brake = brake.name(),
+                "brake would revert ({}); pausing its targets directly",
+                revert_reason(&e)
+            );
+            return Ok(None);
+        }
+        Ok(Some((registered, signer)))
+    }))
+    .await;
+    let mut plans = Vec::new();
+    let mut taken: HashSet<usize> = HashSet::new();
+    for ((brake, client), check) in brakes.into_iter().zip(checks) {
+        let Ok(Some((registered, signer))) = check else {
+            continue;
+        };
+        let covers: Vec<usize> = to_change
+            .iter()
+            .copied()
+            .filter(|i| {
+                let t = &targets[*i];
+                t.contract.chain() == brake.chain()
+                    && registered.contains(&t.contract.address)
+                    && !taken.contains(i)
+            })
+            .collect();
+        if covers.is_empty() {
+            continue;
+        }
+        taken.extend(covers.iter().copied());
+        plans.push(Planned {
+            chain: client,
+            signer,
+            call: Call::new(
+                format!("pauseAll via {}", brake.name()),
+                brake.address,
+                EmergencyBrake::pauseAllCall {},
+            ),
+            covers,
+            via: brake.name().to_string(),
+        });
+    }
+    plans
+}
+
+/// Finds transactions of an earlier, interrupted run that are still waiting in a node's pool for
+/// the same call, removes them from the plan and waits for them instead of sending duplicates.
+async fn adopt_in_flight<'a, 'p>(
+    deployment: &Deployment,
+    plan: &'p mut Vec<Planned<'a>>,
+    journal: Journal<'_>,
+) -> Result<Vec<(Planned<'a>, Result<Confirmed, ChainError>)>, ResponseError> {
+    let mut adopt: Vec<(usize, TxHash)> = Vec::new();
+    let mut seen: HashSet<(u64, Address)> = HashSet::new();
+    for p in plan.iter() {
+        let key = (p.chain.chain_id, p.signer.address());
+        if !seen.insert(key) {
+            continue;
+        }
+        for record in deployment.store.unconfirmed(key.0, key.1)? {
+            let Some(idx) = plan.iter().position(|q| {
+                q.chain.chain_id == key.0
+                    && q.signer.address() == key.1
+                    && q.call.label == record.label
+            }) else {
+                continue;
+            };
+            match p
+                .chain
+                .provider()
+                .get_transaction_by_hash(record.tx_hash)
+                .await
+            {
+                Ok(Some(_)) => adopt.push((idx, record.tx_hash)),
+                Ok(None) => deployment.store.mark(record.tx_hash, Status::Dropped)?,
+                Err(e) => tracing::warn!("cannot look up {}: {e}", record.tx_hash),
+            }
+        }
+    }
+    if adopt.is_empty() {
+        return Ok(Vec::new());
+    }
+    adopt.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+    adopt.dedup_by_key(|(i, _)| *i);
+    let mut taken = Vec::new();
+    for (idx, hash) in adopt {
+        taken.push((plan.remove(idx), hash));
+    }
+    let mut out = Vec::new();
+    for (p, hash) in taken {
+        let req = TransactionRequest::default()
+            .from(p.signer.address())
+            .to(p.call.to.unwrap_or_default())
+            .input(p.call.input.clone().into());
+        let mut results = await_sent(
+            p.chain,
+            vec![(p.call.label.clone(), hash, req)],
+            Some(journal),
+        )
+        .await?;
+        let result = results.pop().unwrap_or_else(|| {
+            Err(ChainError::Simulation {
+                chain: p.chain.name.clone(),
+                label: p.call.label.clone(),
+                reason: "lost".into(),
+            })
+        });
+        out.push((p, result));
+    }
+    Ok(out)
+}
+
+/// Sends the plan: one batch per (chain, signer), all batches at once.
+async fn send_plan(
+    plan: &[Planned<'_>],
+    journal: Journal<'_>,
+) -> Vec<Result<Confirmed, ChainError>> {
+    let mut groups: BTreeMap<(String, Address), Vec<usize>> = BTreeMap::new();
+    for (i, p) in plan.iter().enumerate() {
+        groups
+            .entry((p.chain.name.clone(), p.signer.address()))
+            .or_default()
+            .push(i);
+    }
+    let batches = join_all(groups.values().map(|idx| async move {
+        let first = &plan[idx[0]];
+        let calls = idx.iter().map(|i| plan[*i].call.clone()).collect();
+        let result = send_all(
+            first.chain,
+            first.signer,
+            calls,
+            Some(journal),
+            Preflight::BestEffort,
+        )
+        .await;
+        (idx, result)
+    }))
+    .await;
+    let mut out: Vec<Option<Result<Confirmed, ChainError>>> =
+        (0..plan.len()).map(|_| None).collect();
+    for (idx, result) in batches {
+        match result {
+            Ok(results) => {
+                for (i, r) in idx.iter().zip(results) {
+                    out[*i] = Some(r);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for i in idx {
+                    out[*i] = Some(Err(ChainError::Simulation {
+                        chain: plan[*i].chain.name.clone(),
+                        label: plan[*i].call.label.clone(),
+                        reason: message.clone(),
+                    }));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(ChainError::Simulation {
+                    chain: String::new(),
+                    label: String::new(),
+                    reason: "not sent".into(),
+                })
+            })
+        })
+        .collect()
+}

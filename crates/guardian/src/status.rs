@@ -1,0 +1,392 @@
+//! The state of a deployment as the chains report it: paused, balances, implementation, role
+//! holders — and every difference from the manifest's `[roles]`, which an operator must see first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy::{
+    primitives::{Address, B256, U256, b256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use bindings::{DocumentRegistry, TestToken};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::{
+    chain::{ChainClient, ChainError},
+    config::{ContractConfig, ContractKind, RolesConfig},
+    deployment::Deployment,
+    response::contract_err,
+    roles::Role,
+};
+
+/// The ERC-1967 implementation slot: `keccak256("eip1967.proxy.implementation") - 1`.
+pub const IMPLEMENTATION_SLOT: B256 =
+    b256!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
+
+/// A balance held by a contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Balance {
+    /// `None` for the native coin.
+    pub token: Option<Address>,
+    /// Amount in base units.
+    pub amount: U256,
+}
+
+/// One contract's on-chain state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractStatus {
+    /// Name in the manifest.
+    pub name: String,
+    /// Chain name.
+    pub chain: String,
+    /// Kind.
+    pub kind: ContractKind,
+    /// Address.
+    pub address: Address,
+    /// `paused()`, for pausable kinds.
+    pub paused: Option<bool>,
+    /// Balances, for fund-holding kinds.
+    pub balances: Vec<Balance>,
+    /// The implementation behind the proxy.
+    pub implementation: Option<Address>,
+    /// Current holders of each role, from the role events.
+    pub roles: BTreeMap<Role, Vec<Address>>,
+    /// A read that failed.
+    pub error: Option<String>,
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Someone unexpected holds a role, or a chain is unreachable.
+    Critical,
+    /// An expected holder lacks its role.
+    Warning,
+}
+
+/// A difference between the chain and the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// How serious.
+    pub severity: Severity,
+    /// Contract name (or chain name).
+    pub subject: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What a configured signer can do where.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignerRoles {
+    /// Signer name.
+    pub signer: String,
+    /// Its address.
+    pub address: Address,
+    /// Contract name → roles it holds there.
+    pub holds: BTreeMap<String, Vec<Role>>,
+}
+
+/// The whole status.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Differences from the manifest, most serious first.
+    pub findings: Vec<Finding>,
+    /// Every contract.
+    pub contracts: Vec<ContractStatus>,
+    /// Every configured signer.
+    pub signers: Vec<SignerRoles>,
+}
+
+impl StatusReport {
+    /// Whether nothing is unreachable and no critical finding exists.
+    pub fn ok(&self) -> bool {
+        !self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Critical)
+    }
+}
+
+fn roles_of(kind: ContractKind) -> &'static [Role] {
+    match kind {
+        ContractKind::DocumentRegistry | ContractKind::PaymentEscrow => {
+            &[Role::Admin, Role::Pauser, Role::Emergency, Role::Upgrader]
+        }
+        ContractKind::OwnershipTokenizer => &[Role::Admin, Role::Pauser, Role::Upgrader],
+        ContractKind::AuditResolver => {
+            &[Role::Admin, Role::Pauser, Role::Upgrader, Role::HookSource]
+        }
+        ContractKind::EmergencyBrake => &[Role::Admin, Role::Guardian, Role::Upgrader],
+        ContractKind::TestToken => &[],
+    }
+}
+
+/// Current holders of every role of a contract, by replaying its `RoleGranted`/`RoleRevoked` events.
+pub async fn role_holders(
+    client: &ChainClient,
+    address: Address,
+) -> Result<BTreeMap<B256, BTreeSet<Address>>, ChainError> {
+    let filter = Filter::new()
+        .address(address)
+        .event_signature(vec![
+            DocumentRegistry::RoleGranted::SIGNATURE_HASH,
+            DocumentRegistry::RoleRevoked::SIGNATURE_HASH,
+        ])
+        .from_block(0u64);
+    let logs = client
+        .provider()
+        .get_logs(&filter)
+        .await
+        .map_err(|e| client.rpc_err(e))?;
+    let mut holders: BTreeMap<B256, BTreeSet<Address>> = BTreeMap::new();
+    for log in logs {
+        if let Ok(g) = DocumentRegistry::RoleGranted::decode_log(&log.inner) {
+            holders.entry(g.role).or_default().insert(g.account);
+        } else if let Ok(r) = DocumentRegistry::RoleRevoked::decode_log(&log.inner) {
+            holders.entry(r.role).or_default().remove(&r.account);
+        }
+    }
+    Ok(holders)
+}
+
+async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStatus {
+    let mut status = ContractStatus {
+        name: c.name().to_string(),
+        chain: c.chain().to_string(),
+        kind: c.kind,
+        address: c.address,
+        paused: None,
+        balances: Vec::new(),
+        implementation: None,
+        roles: BTreeMap::new(),
+        error: None,
+    };
+    let provider = client.provider();
+    let paused = async {
+        if !c.kind.is_pausable() {
+            return Ok(None);
+        }
+        DocumentRegistry::new(c.address, provider)
+            .paused()
+            .call()
+            .await
+            .map(Some)
+            .map_err(|e| contract_err(client, e))
+    };
+    let balances = async {
+        if !c.kind.holds_funds() {
+            return Ok(Vec::new());
+        }
+        let native = provider
+            .get_balance(c.address)
+            .await
+            .map_err(|e| client.rpc_err(e))?;
+        let tokens = join_all(c.tokens.iter().map(|t| async move {
+            TestToken::new(*t, provider)
+                .balanceOf(c.address)
+                .call()
+                .await
+                .map_err(|e| contract_err(client, e))
+        }))
+        .await;
+        let mut out = vec![Balance {
+            token: None,
+            amount: native,
+        }];
+        for (t, b) in c.tokens.iter().zip(tokens) {
+            out.push(Balance {
+                token: Some(*t),
+                amount: b?,
+            });
+        }
+        Ok::<_, ChainError>(out)
+    };
+    let implementation = async {
+        if c.kind == ContractKind::TestToken {
+            return Ok(None);
+        }
+        let word = provider
+            .get_storage_at(c.address, IMPLEMENTATION_SLOT.into())
+            .await
+            .map_err(|e| client.rpc_err(e))?;
+        let addr = Address::from_word(B256::from(word));
+        Ok::<_, ChainError>((!addr.is_zero()).then_some(addr))
+    };
+    let roles = async {
+        if roles_of(c.kind).is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        role_holders(client, c.address).await
+    };
+    let (paused, balances, implementation, roles) =
+        tokio::join!(paused, balances, implementation, roles);
+    let mut errors = Vec::new();
+    match paused {
+        Ok(p) => status.paused = p,
+        Err(e) => errors.push(e.to_string()),
+    }
+    match balances {
+        Ok(b) => status.balances = b,
+        Err(e) => errors.push(e.to_string()),
+    }
+    match implementation {
+        Ok(i) => status.implementation = i,
+        Err(e) => errors.push(e.to_string()),
+    }
+    match roles {
+        Ok(holders) => {
+            for role in roles_of(c.kind) {
+                let list = holders
+                    .get(&role.id())
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                status.roles.insert(*role, list);
+            }
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    if !errors.is_empty() {
+        status.error = Some(errors.join("; "));
+    }
+    status
+}
+
+/// The holders the manifest expects for `role` on a contract of `chain`.
+fn expected(roles: &RolesConfig, role: Role, brakes_on_chain: &[Address]) -> Option<Vec<Address>> {
+    match role {
+        Role::Admin => roles.admin.map(|a| vec![a]),
+        Role::Pauser => Some(
+            roles
+                .pauser
+                .iter()
+                .chain(brakes_on_chain)
+                .copied()
+                .collect(),
+        ),
+        Role::Guardian => Some(roles.pauser.clone()),
+        Role::Emergency => Some(roles.emergency.clone()),
+        Role::Upgrader => Some(roles.upgrader.clone()),
+        Role::HookSource => None,
+    }
+}
+
+/// Compares one contract's role holders with the manifest.
+pub fn findings_for(
+    status: &ContractStatus,
+    roles: &RolesConfig,
+    brakes_on_chain: &[Address],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (role, holders) in &status.roles {
+        let Some(expected) = expected(roles, *role, brakes_on_chain) else {
+            continue;
+        };
+        for h in holders.iter().filter(|h| !expected.contains(h)) {
+            out.push(Finding {
+                severity: Severity::Critical,
+                subject: status.name.clone(),
+                message: format!(
+                    "unexpected holder of {} on {} ({}): {h}",
+                    role.name(),
+                    status.name,
+                    status.chain
+                ),
+            });
+        }
+        for e in expected
+            .iter()
+            .filter(|e| !holders.contains(e) && !brakes_on_chain.contains(e))
+        {
+            out.push(Finding {
+                severity: Severity::Warning,
+                subject: status.name.clone(),
+                message: format!(
+                    "{e} should hold {} on {} ({}) but does not",
+                    role.name(),
+                    status.name,
+                    status.chain
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Reads everything concurrently and compares it with the manifest.
+pub async fn read(deployment: &Deployment) -> StatusReport {
+    let located: Vec<(&ContractConfig, &ChainClient)> = deployment.reachable_contracts().collect();
+    let mut contracts: Vec<ContractStatus> =
+        join_all(located.iter().map(|(c, client)| read_contract(client, c))).await;
+    let mut findings = Vec::new();
+    for (chain, e) in &deployment.unreachable {
+        findings.push(Finding {
+            severity: Severity::Critical,
+            subject: chain.clone(),
+            message: format!("chain `{chain}` is unreachable: {e}"),
+        });
+    }
+    for c in deployment
+        .manifest
+        .contracts
+        .iter()
+        .filter(|c| deployment.unreachable.contains_key(c.chain()))
+    {
+        contracts.push(ContractStatus {
+            name: c.name().to_string(),
+            chain: c.chain().to_string(),
+            kind: c.kind,
+            address: c.address,
+            paused: None,
+            balances: Vec::new(),
+            implementation: None,
+            roles: BTreeMap::new(),
+            error: Some("chain unreachable".into()),
+        });
+    }
+    for status in &contracts {
+        let brakes: Vec<Address> = deployment
+            .manifest
+            .contracts
+            .iter()
+            .filter(|b| b.kind == ContractKind::EmergencyBrake && b.chain() == status.chain)
+            .map(|b| b.address)
+            .collect();
+        findings.extend(findings_for(status, &deployment.manifest.roles, &brakes));
+        if let Some(e) = &status.error {
+            findings.push(Finding {
+                severity: Severity::Critical,
+                subject: status.name.clone(),
+                message: format!("cannot read {} ({}): {e}", status.name, status.chain),
+            });
+        }
+    }
+    findings.sort_by(|a, b| a.severity.cmp(&b.severity));
+    let signers = deployment
+        .signers
+        .iter()
+        .map(|s| SignerRoles {
+            signer: s.name.clone(),
+            address: s.address(),
+            holds: contracts
+                .iter()
+                .filter_map(|c| {
+                    let held: Vec<Role> = c
+                        .roles
+                        .iter()
+                        .filter(|(_, holders)| holders.contains(&s.address()))
+                        .map(|(r, _)| *r)
+                        .collect();
+                    (!held.is_empty()).then(|| (c.name.clone(), held))
+                })
+                .collect(),
+        })
+        .collect();
+    StatusReport {
+        findings,
+        contracts,
+        signers,
+    }
+}
