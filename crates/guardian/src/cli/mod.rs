@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
+mod bench;
 mod deploy;
 mod devnet;
 mod pause;
@@ -40,6 +41,9 @@ pub enum Command {
     Unpause(pause::Args),
     /// Rescue funds from a paused contract to a safe recipient.
     Withdraw(Box<withdraw::Args>),
+    /// Measure pause speed against a hand-written script (writes docs/performance.md tables).
+    #[command(hide = true)]
+    Bench(bench::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -59,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause(args) => args.run(&ctx, true).await,
         Command::Unpause(args) => args.run(&ctx, false).await,
         Command::Withdraw(args) => args.run(&ctx).await,
+        Command::Bench(args) => args.run(&ctx).await,
     }
 }
 
