@@ -15,7 +15,7 @@ use crate::{config::SignerConfig, secret::Secret};
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 
 /// Looks up an environment variable; tests pass their own instead of mutating the process environment.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {

@@ -202,7 +202,7 @@ pub async fn run(
     deployment: &Deployment,
     request: &PauseRequest,
     started: Instant,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<PauseReport, ResponseError> {
     let verb = request.verb();
     let chosen = select(deployment, &request.selection, request.chain.as_deref())?;

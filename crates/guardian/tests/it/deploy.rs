@@ -322,8 +322,15 @@ fn selector<E: alloy::sol_types::SolError>() -> String {
 }
 
 fn cast(args: &[&str]) -> (bool, String) {
-    let o = Command::new(cast_path()).args(args).output().expect("run cast");
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(cast_path())
+        .args(args)
+        .output()
+        .expect("run cast");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     (o.status.success(), text)
 }
 
@@ -338,32 +345,87 @@ async fn cast_operates_the_deployed_suite_as_the_pause_matrix_says() {
     let zero = "0x0000000000000000000000000000000000000000";
     let register = |n: u64, fee: &str| {
         cast(&[
-            "send", "--rpc-url", &rpc, "--private-key", &user, &registry,
-            "registerDocument(bytes32,bytes32,address)", &doc(n).to_string(), &doc(1000 + n).to_string(), zero,
-            "--value", fee,
+            "send",
+            "--rpc-url",
+            &rpc,
+            "--private-key",
+            &user,
+            &registry,
+            "registerDocument(bytes32,bytes32,address)",
+            &doc(n).to_string(),
+            &doc(1000 + n).to_string(),
+            zero,
+            "--value",
+            fee,
         ])
     };
 
     let (ok, out) = register(1, "1000000000000000");
     assert!(ok, "register: {out}");
-    let (ok, out) = cast(&["call", "--rpc-url", &rpc, &registry, "getDocument(bytes32)(address,bytes32,address,uint64)", &doc(1).to_string()]);
-    assert!(ok && out.to_lowercase().contains(&net.account(6).address().to_string().to_lowercase()), "{out}");
+    let (ok, out) = cast(&[
+        "call",
+        "--rpc-url",
+        &rpc,
+        &registry,
+        "getDocument(bytes32)(address,bytes32,address,uint64)",
+        &doc(1).to_string(),
+    ]);
+    assert!(
+        ok && out
+            .to_lowercase()
+            .contains(&net.account(6).address().to_string().to_lowercase()),
+        "{out}"
+    );
     let (ok, out) = register(2, "1");
-    assert!(!ok && out.contains(&selector::<DocumentRegistry::IncorrectFee>()), "wrong fee: {out}");
+    assert!(
+        !ok && out.contains(&selector::<DocumentRegistry::IncorrectFee>()),
+        "wrong fee: {out}"
+    );
 
-    let (ok, out) = cast(&["send", "--rpc-url", &rpc, "--private-key", &user, &registry, "pause()"]);
-    assert!(!ok && out.contains(&selector::<DocumentRegistry::AccessControlUnauthorizedAccount>()), "{out}");
-    let (ok, out) = cast(&["send", "--rpc-url", &rpc, "--private-key", &pauser, &registry, "pause()"]);
+    let (ok, out) = cast(&[
+        "send",
+        "--rpc-url",
+        &rpc,
+        "--private-key",
+        &user,
+        &registry,
+        "pause()",
+    ]);
+    assert!(
+        !ok && out.contains(&selector::<
+            DocumentRegistry::AccessControlUnauthorizedAccount,
+        >()),
+        "{out}"
+    );
+    let (ok, out) = cast(&[
+        "send",
+        "--rpc-url",
+        &rpc,
+        "--private-key",
+        &pauser,
+        &registry,
+        "pause()",
+    ]);
     assert!(ok, "pause: {out}");
     let (ok, out) = cast(&["call", "--rpc-url", &rpc, &registry, "paused()(bool)"]);
     assert!(ok && out.trim() == "true", "{out}");
 
     let (ok, out) = register(3, "1000000000000000");
-    assert!(!ok && out.contains(&selector::<DocumentRegistry::EnforcedPause>()), "registration while paused: {out}");
+    assert!(
+        !ok && out.contains(&selector::<DocumentRegistry::EnforcedPause>()),
+        "registration while paused: {out}"
+    );
     let new_owner = net.account(7).address().to_string();
     let (ok, out) = cast(&[
-        "send", "--rpc-url", &rpc, "--private-key", &user, &registry,
-        "transferDocumentOwnership(bytes32,address)", &doc(1).to_string(), &new_owner,
+        "send",
+        "--rpc-url",
+        &rpc,
+        "--private-key",
+        &user,
+        &registry,
+        "transferDocumentOwnership(bytes32,address)",
+        &doc(1).to_string(),
+        &new_owner,
     ]);
     assert!(ok, "ownership transfer keeps working while paused: {out}");
 }

@@ -4,3 +4,4 @@ mod support;
 
 mod contracts;
 mod deploy;
+mod response;
