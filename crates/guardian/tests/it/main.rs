@@ -4,4 +4,5 @@ mod support;
 
 mod contracts;
 mod deploy;
+mod gas;
 mod response;
