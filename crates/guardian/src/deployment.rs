@@ -20,9 +20,6 @@ pub enum DeploymentError {
     /// The manifest is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A signer's key could not be loaded.
-    #[error(transparent)]
-    Signer(#[from] SignerError),
     /// The journal could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -38,8 +35,12 @@ pub struct Deployment {
     pub clients: BTreeMap<String, ChainClient>,
     /// Chains that could not be reached (or serve the wrong chain id), with why.
     pub unreachable: BTreeMap<String, ChainError>,
-    /// Every configured signer, loaded, in name order.
+    /// Every configured signer whose key loaded, in name order.
     pub signers: Vec<Signer>,
+    /// Configured signers whose key could not be loaded (a missing variable, say), with why.
+    /// Commands fail only if they need one of these: an on-call engineer holding one key can
+    /// act without every other key of the team.
+    pub unloaded: Vec<(String, SignerError)>,
     /// The journal beside the manifest.
     pub store: Store,
 }
@@ -63,11 +64,14 @@ impl Deployment {
     ) -> Result<Self, DeploymentError> {
         let manifest = Manifest::load(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let signers = manifest
-            .signers
-            .iter()
-            .map(|(name, cfg)| Signer::load(name, cfg, base, env))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut signers = Vec::new();
+        let mut unloaded = Vec::new();
+        for (name, cfg) in &manifest.signers {
+            match Signer::load(name, cfg, base, env) {
+                Ok(s) => signers.push(s),
+                Err(e) => unloaded.push((name.clone(), e)),
+            }
+        }
         let store = Store::open(&db_path(path))?;
         let wanted: Vec<(&String, _)> = manifest
             .chains
@@ -96,12 +100,16 @@ impl Deployment {
             clients,
             unreachable,
             signers,
+            unloaded,
             store,
         })
     }
 
-    /// The signer with this name.
+    /// The signer with this name; if its key did not load, why.
     pub fn signer(&self, name: &str) -> Result<&Signer, SignerError> {
+        if let Some((_, e)) = self.unloaded.iter().find(|(n, _)| n == name) {
+            return Err(e.clone());
+        }
         self.signers
             .iter()
             .find(|s| s.name == name)

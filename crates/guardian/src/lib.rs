@@ -1,6 +1,7 @@
 //! Guardian: deploys the Integra contract suite and runs its emergency controls.
 
 pub mod anvil;
+pub mod bench;
 pub mod chain;
 pub mod cli;
 pub mod config;

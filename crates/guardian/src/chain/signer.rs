@@ -23,7 +23,7 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// A key that could not be loaded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SignerError {
     /// The manifest names no such signer.
     #[error("no signer named `{0}` in the manifest (see [signers.NAME])")]

@@ -10,6 +10,7 @@ use futures::future::join_all;
 
 use crate::{
     chain::{ChainClient, ChainError, Signer},
+    deployment::Deployment,
     roles::Role,
 };
 
@@ -41,12 +42,14 @@ pub enum ResponseError {
     #[error("no chain named `{0}` in the manifest")]
     UnknownChain(String),
     /// Signers lack a role on some targets; nothing was sent.
-    #[error("refusing to send anything: {role} is missing on {}", .missing.join(", "))]
+    #[error("refusing to send anything: {role} is missing on {}{unloaded}", .missing.join(", "))]
     MissingRole {
         /// The role needed.
         role: &'static str,
         /// `target (chain): signer` entries.
         missing: Vec<String>,
+        /// Why configured signers could not be loaded, if any were not.
+        unloaded: String,
     },
     /// The recipient is not a safe recipient.
     #[error(
@@ -108,6 +111,43 @@ pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainErr
             label: "read".into(),
             reason: other.to_string(),
         },
+    }
+}
+
+/// `target (chain): signer/signer`, for a target none of `candidates` can act on.
+pub fn lacking(name: &str, chain: &str, candidates: &[&Signer]) -> String {
+    let who: Vec<&str> = candidates.iter().map(|s| s.name.as_str()).collect();
+    let who = if who.is_empty() {
+        "no signer loaded".to_string()
+    } else {
+        who.join("/")
+    };
+    format!("{name} ({chain}): {who}")
+}
+
+/// The refusal for targets without a role holder, naming signers that could not be loaded.
+pub fn missing_role(
+    deployment: &Deployment,
+    role: &'static str,
+    missing: Vec<String>,
+) -> ResponseError {
+    let unloaded = if deployment.unloaded.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (signers not loaded: {})",
+            deployment
+                .unloaded
+                .iter()
+                .map(|(_, e)| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    ResponseError::MissingRole {
+        role,
+        missing,
+        unloaded,
     }
 }
 

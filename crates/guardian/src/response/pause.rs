@@ -18,7 +18,7 @@ use bindings::{DocumentRegistry, EmergencyBrake};
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::{ResponseError, contract_err, holder, read_paused, read_roles};
+use super::{ResponseError, contract_err, holder, lacking, missing_role, read_paused, read_roles};
 use crate::{
     chain::{
         Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
@@ -257,7 +257,6 @@ pub async fn run(
 
     // Targets that need a transaction, and who can sign for each.
     let mut to_change: Vec<usize> = Vec::new();
-    let mut missing = Vec::new();
     let mut direct_signer: BTreeMap<usize, &Signer> = BTreeMap::new();
     for (k, i) in reachable.iter().enumerate() {
         let t = &mut targets[*i];
@@ -273,20 +272,8 @@ pub async fn run(
                     .iter()
                     .map(|r| *r.as_ref().unwrap_or(&false))
                     .collect();
-                match holder(&candidates, &holds) {
-                    Some(s) => {
-                        direct_signer.insert(*i, s);
-                    }
-                    None => missing.push(format!(
-                        "{} ({}): {}",
-                        t.report.name,
-                        t.report.chain,
-                        candidates
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    )),
+                if let Some(s) = holder(&candidates, &holds) {
+                    direct_signer.insert(*i, s);
                 }
                 to_change.push(*i);
             }
@@ -310,20 +297,20 @@ pub async fn run(
             plan.push(brake);
         }
     }
-    // Missing roles matter only for targets no brake covers.
-    let missing: Vec<String> = missing
-        .into_iter()
-        .filter(|m| {
-            !to_change.iter().any(|i| {
-                covered.contains(i) && m.starts_with(&format!("{} (", targets[*i].report.name))
-            })
+    // A missing role matters only for a target no brake covers.
+    let missing: Vec<String> = to_change
+        .iter()
+        .filter(|i| !covered.contains(i) && !direct_signer.contains_key(i))
+        .map(|i| {
+            lacking(
+                &targets[*i].report.name,
+                &targets[*i].report.chain,
+                &candidates,
+            )
         })
         .collect();
     if !missing.is_empty() {
-        return Err(ResponseError::MissingRole {
-            role: "PAUSER_ROLE",
-            missing,
-        });
+        return Err(missing_role(deployment, "PAUSER_ROLE", missing));
     }
     for i in to_change.iter().filter(|i| !covered.contains(i)) {
         let (Some(client), Some(signer)) = (targets[*i].client, direct_signer.get(i).copied())

@@ -11,7 +11,7 @@ use bindings::{DocumentRegistry, TestToken};
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::{ResponseError, contract_err, holder, read_paused, read_roles};
+use super::{ResponseError, contract_err, holder, lacking, missing_role, read_paused, read_roles};
 use crate::{
     chain::{Call, ChainClient, ChainError, Journal, Preflight, Signer, send_all},
     config::ContractConfig,
@@ -232,23 +232,11 @@ pub async fn run(
             .collect();
         match holder(&candidates, &holds) {
             Some(s) => signers.push(s),
-            None => missing.push(format!(
-                "{} ({}): {}",
-                c.name(),
-                c.chain(),
-                candidates
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            )),
+            None => missing.push(lacking(c.name(), c.chain(), &candidates)),
         }
     }
     if !missing.is_empty() {
-        return Err(ResponseError::MissingRole {
-            role: "EMERGENCY_ROLE",
-            missing,
-        });
+        return Err(missing_role(deployment, "EMERGENCY_ROLE", missing));
     }
 
     let mut lines: Vec<(usize, Option<Address>)> = Vec::new();
