@@ -101,15 +101,27 @@ impl TestNet {
     }
 
     pub async fn balance(&self, who: Address) -> U256 {
-        self.client.provider().get_balance(who).await.expect("balance")
+        self.client
+            .provider()
+            .get_balance(who)
+            .await
+            .expect("balance")
     }
 
     pub async fn block_number(&self) -> u64 {
-        self.client.provider().get_block_number().await.expect("block")
+        self.client
+            .provider()
+            .get_block_number()
+            .await
+            .expect("block")
     }
 
     pub async fn nonce(&self, who: Address) -> u64 {
-        self.client.provider().get_transaction_count(who).await.expect("nonce")
+        self.client
+            .provider()
+            .get_transaction_count(who)
+            .await
+            .expect("nonce")
     }
 }
 
@@ -123,7 +135,11 @@ pub fn doc(n: u64) -> B256 {
 macro_rules! send_ok {
     ($call:expr) => {{
         let pending = $call.send().await.unwrap_or_else(|e| {
-            panic!("{} failed: {}", stringify!($call), $crate::support::reason(&e))
+            panic!(
+                "{} failed: {}",
+                stringify!($call),
+                $crate::support::reason(&e)
+            )
         });
         let receipt = pending.get_receipt().await.expect("receipt");
         assert!(receipt.status(), "{} reverted on chain", stringify!($call));
@@ -138,7 +154,11 @@ macro_rules! send_err {
         match $call.send().await {
             Ok(pending) => {
                 let receipt = pending.get_receipt().await.expect("receipt");
-                assert!(!receipt.status(), "{} succeeded but should have reverted", stringify!($call));
+                assert!(
+                    !receipt.status(),
+                    "{} succeeded but should have reverted",
+                    stringify!($call)
+                );
                 String::from("reverted on chain")
             }
             Err(e) => $crate::support::reason(&e),
