@@ -432,7 +432,7 @@ fn checksum_addresses(text: &str) -> String {
         out.push_str(head);
         let candidate = tail
             .get(..42)
-            .filter(|c| tail.as_bytes().get(42) == Some(&b'"'));
+            .filter(|_| tail.as_bytes().get(42) == Some(&b'"'));
         match candidate.and_then(|c| c.parse::<Address>().ok()) {
             Some(a) => {
                 out.push_str(&a.to_checksum(None));

@@ -3,6 +3,7 @@
 mod bench;
 mod deploy;
 mod devnet;
+mod history;
 mod pause;
 mod status;
 mod withdraw;
@@ -41,6 +42,8 @@ pub enum Command {
     Unpause(pause::Args),
     /// Rescue funds from a paused contract to a safe recipient.
     Withdraw(Box<withdraw::Args>),
+    /// Show the journal: every action and its transactions.
+    History(history::Args),
     /// Measure pause speed against a hand-written script (writes docs/performance.md tables).
     #[command(hide = true)]
     Bench(bench::Args),
@@ -63,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause(args) => args.run(&ctx, true).await,
         Command::Unpause(args) => args.run(&ctx, false).await,
         Command::Withdraw(args) => args.run(&ctx).await,
+        Command::History(args) => args.run(&ctx).await,
         Command::Bench(args) => args.run(&ctx).await,
     }
 }

@@ -758,6 +758,37 @@ async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
     );
     assert!(!String::from_utf8_lossy(&o.stderr).contains(&key));
 
+    // The journal tells who did what, and why.
+    let o = guardian(dir.path())
+        .args(["history"])
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && out.contains("pause")
+            && out.contains("drill")
+            && out.contains("oncall"),
+        "{out}"
+    );
+    let o = guardian(dir.path())
+        .args(["history", "--json"])
+        .output()
+        .expect("run");
+    let actions: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let id = actions[0]["id"].as_i64().expect("id");
+    let o = guardian(dir.path())
+        .args(["history", "--action", &id.to_string(), "--json"])
+        .output()
+        .expect("run");
+    let txs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        txs.as_array().map(Vec::len),
+        Some(1),
+        "one pauseAll through the brake: {txs}"
+    );
+    assert_eq!(txs[0]["status"], "mined");
+
     // Exit code 1 when a target cannot reach the wanted state; a missing key is a clear error.
     let o = guardian(dir.path())
         .args(["unpause", "registry"])
