@@ -583,7 +583,24 @@ async fn adopt_in_flight<'a, 'p>(
                 .get_transaction_by_hash(record.tx_hash)
                 .await
             {
-                Ok(Some(_)) => adopt.push((idx, record.tx_hash)),
+                Ok(Some(tx)) if tx.block_number.is_none() => adopt.push((idx, record.tx_hash)),
+                // Mined while nobody watched: record it; the state read already reflects it.
+                Ok(Some(_)) => {
+                    if let Ok(Some(r)) = p
+                        .chain
+                        .provider()
+                        .get_transaction_receipt(record.tx_hash)
+                        .await
+                    {
+                        let error = (!r.status()).then_some("reverted");
+                        deployment.store.record_receipt(
+                            record.tx_hash,
+                            r.block_number.unwrap_or_default(),
+                            r.gas_used,
+                            error,
+                        )?;
+                    }
+                }
                 Ok(None) => deployment.store.mark(record.tx_hash, Status::Dropped)?,
                 Err(e) => tracing::warn!("cannot look up {}: {e}", record.tx_hash),
             }
