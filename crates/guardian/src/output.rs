@@ -51,6 +51,25 @@ impl std::fmt::Display for Table {
     }
 }
 
+/// Prints `value` as JSON when `json`, else the human way; the exit code says whether `ok`.
+pub fn emit<T: serde::Serialize>(
+    value: &T,
+    json: bool,
+    ok: bool,
+    human: impl FnOnce(&T),
+) -> std::process::ExitCode {
+    if json {
+        print_json(value);
+    } else {
+        human(value);
+    }
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {

@@ -152,18 +152,25 @@ pub async fn role_holders(
     Ok(holders)
 }
 
+impl ContractStatus {
+    /// A contract whose state is not read yet.
+    fn unread(c: &ContractConfig) -> Self {
+        Self {
+            name: c.name().to_string(),
+            chain: c.chain().to_string(),
+            kind: c.kind,
+            address: c.address,
+            paused: None,
+            balances: Vec::new(),
+            implementation: None,
+            roles: BTreeMap::new(),
+            error: None,
+        }
+    }
+}
+
 async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStatus {
-    let mut status = ContractStatus {
-        name: c.name().to_string(),
-        chain: c.chain().to_string(),
-        kind: c.kind,
-        address: c.address,
-        paused: None,
-        balances: Vec::new(),
-        implementation: None,
-        roles: BTreeMap::new(),
-        error: None,
-    };
+    let mut status = ContractStatus::unread(c);
     let provider = client.provider();
     let paused = async {
         if !c.kind.is_pausable() {
@@ -335,15 +342,8 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
         .filter(|c| deployment.unreachable.contains_key(c.chain()))
     {
         contracts.push(ContractStatus {
-            name: c.name().to_string(),
-            chain: c.chain().to_string(),
-            kind: c.kind,
-            address: c.address,
-            paused: None,
-            balances: Vec::new(),
-            implementation: None,
-            roles: BTreeMap::new(),
             error: Some("chain unreachable".into()),
+            ..ContractStatus::unread(c)
         });
     }
     for status in &contracts {

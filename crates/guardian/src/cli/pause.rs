@@ -8,7 +8,7 @@ use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::Deployment,
-    output::{Table, print_json},
+    output::{Table, emit},
     response::pause::{self, Outcome, PauseReport, PauseRequest, Selection},
 };
 
@@ -79,16 +79,7 @@ impl Args {
             }
         };
         let report = pause::run(&deployment, &request, started, &progress).await?;
-        if self.json {
-            print_json(&report);
-        } else {
-            print_human(&report);
-        }
-        Ok(if report.ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }
 

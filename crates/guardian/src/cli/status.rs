@@ -6,7 +6,7 @@ use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::Deployment,
-    output::{Table, print_json},
+    output::{Table, emit},
     status::{self, Severity},
 };
 
@@ -26,16 +26,7 @@ impl Args {
         let path = manifest_path(ctx.config.clone());
         let deployment = Deployment::open(&path, None, &process_env).await?;
         let report = status::read(&deployment).await;
-        if self.json {
-            print_json(&report);
-        } else {
-            print_human(&report);
-        }
-        Ok(if report.ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::Deployment,
-    output::{Table, print_json},
+    output::{Table, emit},
     response::withdraw::{self, Amount, Asset, WithdrawReport, WithdrawRequest},
 };
 
@@ -83,16 +83,7 @@ impl Args {
             reason: self.reason.clone(),
         };
         let report = withdraw::run(&deployment, &request).await?;
-        if self.json {
-            print_json(&report);
-        } else {
-            print_human(&report);
-        }
-        Ok(if report.ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }
 

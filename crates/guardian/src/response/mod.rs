@@ -10,6 +10,7 @@ use futures::future::join_all;
 
 use crate::{
     chain::{ChainClient, ChainError, Signer},
+    config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
 };
@@ -112,6 +113,35 @@ pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainErr
             reason: other.to_string(),
         },
     }
+}
+
+/// The manifest's contract `name`, if its kind `can` do the job (`what` says what it lacks).
+pub fn find_contract<'a>(
+    deployment: &'a Deployment,
+    name: &str,
+    can: fn(ContractKind) -> bool,
+    what: &'static str,
+) -> Result<&'a ContractConfig, ResponseError> {
+    let manifest = &deployment.manifest;
+    let c = manifest
+        .contract(name)
+        .ok_or_else(|| ResponseError::UnknownContract {
+            name: name.to_string(),
+            known: manifest
+                .contracts
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if !can(c.kind) {
+        return Err(ResponseError::Unsupported {
+            name: name.to_string(),
+            kind: c.kind.to_string(),
+            what,
+        });
+    }
+    Ok(c)
 }
 
 /// `target (chain): signer/signer`, for a target none of `candidates` can act on.

@@ -18,7 +18,10 @@ use bindings::{DocumentRegistry, EmergencyBrake};
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::{ResponseError, contract_err, holder, lacking, missing_role, read_paused, read_roles};
+use super::{
+    ResponseError, contract_err, find_contract, holder, lacking, missing_role, read_paused,
+    read_roles,
+};
 use crate::{
     chain::{
         Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
@@ -162,24 +165,12 @@ pub fn select<'a>(
         Selection::Named(names) => {
             let mut out = Vec::new();
             for name in names {
-                let c = manifest
-                    .contract(name)
-                    .ok_or_else(|| ResponseError::UnknownContract {
-                        name: name.clone(),
-                        known: manifest
-                            .contracts
-                            .iter()
-                            .map(|c| c.name())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
-                if !c.kind.is_pausable() {
-                    return Err(ResponseError::Unsupported {
-                        name: name.clone(),
-                        kind: c.kind.to_string(),
-                        what: "has no pause()",
-                    });
-                }
+                let c = find_contract(
+                    deployment,
+                    name,
+                    ContractKind::is_pausable,
+                    "has no pause()",
+                )?;
                 if on_chain(c) && !out.iter().any(|o: &&ContractConfig| o.name() == c.name()) {
                     out.push(c);
                 }

@@ -11,10 +11,13 @@ use bindings::{DocumentRegistry, TestToken};
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::{ResponseError, contract_err, holder, lacking, missing_role, read_paused, read_roles};
+use super::{
+    ResponseError, contract_err, find_contract, holder, lacking, missing_role, read_paused,
+    read_roles,
+};
 use crate::{
     chain::{Call, ChainClient, ChainError, Journal, Preflight, Signer, send_all},
-    config::ContractConfig,
+    config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
 };
@@ -141,25 +144,12 @@ pub async fn run(
     }
     let contracts: Vec<&ContractConfig> = match &request.contract {
         Some(name) => {
-            let c = deployment.manifest.contract(name).ok_or_else(|| {
-                ResponseError::UnknownContract {
-                    name: name.clone(),
-                    known: deployment
-                        .manifest
-                        .contracts
-                        .iter()
-                        .map(|c| c.name())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            })?;
-            if !c.kind.holds_funds() {
-                return Err(ResponseError::Unsupported {
-                    name: name.clone(),
-                    kind: c.kind.to_string(),
-                    what: "holds no funds and has no emergencyWithdraw",
-                });
-            }
+            let c = find_contract(
+                deployment,
+                name,
+                ContractKind::holds_funds,
+                "holds no funds and has no emergencyWithdraw",
+            )?;
             vec![c]
         }
         None => deployment
