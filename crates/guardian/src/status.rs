@@ -363,7 +363,7 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
             });
         }
     }
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity));
+    findings.sort_by_key(|f| f.severity);
     let signers = deployment
         .signers
         .iter()

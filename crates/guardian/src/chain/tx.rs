@@ -139,10 +139,10 @@ pub async fn send_all(
                 .map_err(|e| simulation_error(client, &call.label, e))
         })
         .collect();
-    if preflight == Preflight::AllOrNothing {
-        if let Some(Err(e)) = gas.iter().find(|g| g.is_err()) {
-            return Err(clone_simulation(e));
-        }
+    if preflight == Preflight::AllOrNothing
+        && let Some(Err(e)) = gas.iter().find(|g| g.is_err())
+    {
+        return Err(clone_simulation(e));
     }
 
     let needed = calls

@@ -548,9 +548,9 @@ async fn plan_brakes<'a>(
 
 /// Finds transactions of an earlier, interrupted run that are still waiting in a node's pool for
 /// the same call, removes them from the plan and waits for them instead of sending duplicates.
-async fn adopt_in_flight<'a, 'p>(
+async fn adopt_in_flight<'a>(
     deployment: &Deployment,
-    plan: &'p mut Vec<Planned<'a>>,
+    plan: &mut Vec<Planned<'a>>,
     journal: Journal<'_>,
 ) -> Result<Vec<(Planned<'a>, Result<Confirmed, ChainError>)>, ResponseError> {
     let mut adopt: Vec<(usize, TxHash)> = Vec::new();

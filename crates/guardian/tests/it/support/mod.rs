@@ -90,6 +90,21 @@ impl TestNet {
             .erased()
     }
 
+    /// Like [`TestNet::as_signer`], but the nonce of every transaction is read from the node.
+    /// `as_signer` caches nonces, and a call refused in gas estimation (every `send_err!`) has
+    /// already taken one, so the next transaction through that provider waits forever in the
+    /// queue; a provider from this function can be reused after a refusal.
+    pub fn as_signer_uncached(&self, signer: &Signer) -> DynProvider {
+        ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer.key().clone()))
+            .connect_http(self.devnet.anvils[0].url.expose().clone())
+            .erased()
+    }
+
     /// A read-only provider.
     pub fn reader(&self) -> DynProvider {
         self.client.provider().clone().erased()
