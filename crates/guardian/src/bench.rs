@@ -44,6 +44,9 @@ pub enum BenchError {
     /// A local socket could not be opened.
     #[error("cannot open a local endpoint: {0}")]
     Io(#[from] io::Error),
+    /// A chain kept mining faster than its interval.
+    #[error("anvil did not settle into interval mining within {1:?}: {0}")]
+    Unsteady(String, Duration),
     /// The chain stopped producing blocks.
     #[error("chain `{0}` mined no block within {1:?}: is interval mining on?")]
     NoBlocks(String, Duration),
@@ -96,6 +99,10 @@ pub struct Sample {
     /// The first block with a transaction of the run, counted from the head at the start (1: the
     /// very next block), on the chain where that is latest.
     pub offset: Option<u64>,
+    /// Per chain, the head block when the run started.
+    pub heads: BTreeMap<String, u64>,
+    /// Per chain, the first and last block with a transaction of the run.
+    pub blocks: BTreeMap<String, (u64, u64)>,
     /// Targets that were already in the wanted state, so nothing was sent for them.
     pub already: usize,
     /// Why the run did not leave every target in the wanted state.
@@ -115,6 +122,8 @@ pub struct Row {
     pub samples: Vec<Sample>,
     /// Why the row was not measured.
     pub skipped: Option<String>,
+    /// Runs thrown away and measured again because anvil mined faster than its interval.
+    pub discarded: usize,
 }
 
 impl Row {
@@ -179,10 +188,26 @@ impl Row {
     }
 }
 
-/// The middle value (the lower of the two middle ones for an even count).
+/// The middle value (the mean of the two middle ones for an even count).
 pub fn median(mut values: Vec<Duration>) -> Option<Duration> {
     values.sort();
-    values.get(values.len().saturating_sub(1) / 2).copied()
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2),
+    }
+}
+
+/// How long after a block each timed run starts: `runs` moments evenly spread over the
+/// interval, then one `margin` before the next block, where a command that is not ready in
+/// time waits a whole extra block (the worst case).
+pub fn phases(runs: usize, block_time: Duration, margin: Duration) -> Vec<Duration> {
+    let mut out: Vec<Duration> = (0..runs)
+        .map(|k| block_time.mul_f64(k as f64 / runs as f64))
+        .collect();
+    out.push(block_time.saturating_sub(margin));
+    out
 }
 
 /// Seconds with two decimals.
@@ -335,8 +360,10 @@ pub struct Environment {
     pub anvil: String,
     /// Seconds between blocks.
     pub block_time: Duration,
-    /// Timed runs per guardian row.
+    /// Evenly spread runs per guardian row (one more runs just before a block).
     pub runs: usize,
+    /// How long before a block the last run starts.
+    pub margin: Duration,
     /// The request timeout in the dead-endpoint runs.
     pub dead_timeout: Duration,
     /// How long the whole benchmark took.
@@ -376,9 +403,12 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
          *N per chain* contracts are paused on each chain (on 3 chains, N = 200 is 600 contracts). \
          *Wall time* runs from the start of the command (before the manifest is read and the \
          endpoints are connected) until every target has been re-read as paused. Each guardian row \
-         is {runs} runs, started at evenly spread moments of the block interval (right after a \
-         block, then {phases}), because where in the interval a command starts decides how long it \
-         waits for the next block; *wall max* is therefore close to the worst case. \
+         is {total} runs, started at moments spread over the block interval (right after a \
+         block{phases}, and {margin} ms before the next block; on 3 chains the moments are taken on \
+         the first chain, the others mine on their own clocks), because where in the interval a \
+         command starts decides how long it waits for the next block. The last run is the worst \
+         case: a command that is not ready within {margin} ms misses that block and waits a whole \
+         interval more, so *wall max* is about one block time plus guardian's own preparation. \
          *Sending at* is when guardian had read every target and checked roles and began to sign \
          and send. *Blocks spanned* counts blocks from the first to the last transaction of the \
          run on one chain (the worst chain); 1 means everything landed in a single block. *First \
@@ -390,7 +420,8 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
          `rpc_urls` is `[dead, real]` with `request_timeout_ms = {dead}`: *refuses* is a closed \
          port, *hangs* is a socket that accepts the connection and never answers. *Target met* \
          is *yes* only when every run of the row spanned one block and took at most {limit} s.\n\n",
-        runs = env.runs,
+        total = env.runs + 1,
+        margin = env.margin.as_millis(),
         phases = phases_text(env.runs),
         dead = env.dead_timeout.as_millis(),
         limit = secs(limit),
@@ -454,6 +485,15 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
     if !failures.is_empty() {
         let _ = write!(doc, "\nFailed runs:\n\n{}\n", failures.join("\n"));
     }
+    let discarded: usize = rows.iter().map(|r| r.discarded).sum();
+    if discarded > 0 {
+        let _ = write!(
+            doc,
+            "\n{discarded} run(s) were thrown away and measured again because a chain mined faster \
+             than its interval during them (anvil working off blocks queued while it automined the \
+             deployment).\n"
+        );
+    }
     doc
 }
 
@@ -461,9 +501,9 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
 fn phases_text(runs: usize) -> String {
     let rest: Vec<String> = (1..runs.max(1)).map(|k| format!("{k}/{runs}")).collect();
     match rest.as_slice() {
-        [] => "nothing else".into(),
-        [one] => format!("{one} of the way through it"),
-        [init @ .., last] => format!("{} and {last} of the way through it", init.join(", ")),
+        [] => String::new(),
+        [one] => format!(", {one} of the way through it"),
+        [init @ .., last] => format!(", {} and {last} of the way through it", init.join(", ")),
     }
 }
 
@@ -512,6 +552,52 @@ pub async fn heads(clients: &[ChainClient]) -> Result<BTreeMap<String, u64>, Cha
         .zip(numbers)
         .map(|(c, n)| Ok((c.name.clone(), n?)))
         .collect()
+}
+
+/// The chains that mined more blocks between `before` and `after` than `elapsed` allows at one
+/// block per `block_time` (with two blocks of slack), in words; `None` when all kept the pace.
+///
+/// Anvil queues one block job per automine wake-up, and after a heavy automined deployment the
+/// backlog can keep producing empty blocks for a while after interval mining is switched on; a run
+/// measured during such a burst says nothing about one-second blocks.
+pub fn too_many_blocks(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    elapsed: Duration,
+    block_time: Duration,
+) -> Option<String> {
+    let allowed = (elapsed.as_secs_f64() / block_time.as_secs_f64()).ceil() as u64 + 2;
+    let fast: Vec<String> = after
+        .iter()
+        .filter_map(|(chain, a)| {
+            let mined = a.saturating_sub(*before.get(chain)?);
+            (mined > allowed)
+                .then(|| format!("{chain} mined {mined} blocks in {} s", secs(elapsed)))
+        })
+        .collect();
+    (!fast.is_empty()).then(|| fast.join(", "))
+}
+
+/// Waits until every chain mines at its interval (see [`too_many_blocks`]).
+pub async fn wait_steady(
+    clients: &[ChainClient],
+    block_time: Duration,
+    limit: Duration,
+) -> Result<(), BenchError> {
+    let deadline = Instant::now() + limit;
+    let window = block_time * 2;
+    loop {
+        let before = heads(clients).await?;
+        tokio::time::sleep(window).await;
+        let after = heads(clients).await?;
+        match too_many_blocks(&before, &after, window, block_time) {
+            None => return Ok(()),
+            Some(why) if Instant::now() > deadline => {
+                return Err(BenchError::Unsteady(why, limit));
+            }
+            Some(why) => tracing::warn!("waiting for anvil to settle: {why}"),
+        }
+    }
 }
 
 /// Waits until `client` mines a new block, then `after` more.
@@ -611,6 +697,8 @@ pub async fn guardian_run(
         transactions: report.transactions,
         spanned,
         offset,
+        heads: heads.clone(),
+        blocks: report.blocks.clone(),
         already: report
             .targets
             .iter()
@@ -673,10 +761,16 @@ pub async fn script_run(
         sending_at: None,
         transactions: sent,
         spanned: blocks.values().map(|(a, b)| b - a + 1).max(),
-        offset: blocks
-            .iter()
-            .filter_map(|(c, (first, _))| heads.get(*c).map(|h| first.saturating_sub(*h)))
-            .max(),
+        // Later chains start only when the earlier ones are done: only the first one's start counts.
+        offset: chains.first().and_then(|c| {
+            let (first, _) = blocks.get(c.name.as_str())?;
+            Some(first.saturating_sub(*heads.get(&c.name)?))
+        }),
+        heads: heads.clone(),
+        blocks: blocks
+            .into_iter()
+            .map(|(c, b)| (c.to_string(), b))
+            .collect(),
         already: 0,
         failure,
     }
@@ -785,6 +879,7 @@ mod tests {
             method,
             samples,
             skipped: None,
+            discarded: 0,
         }
     }
 
@@ -818,10 +913,11 @@ mod tests {
         let table = results_table(&[r], Duration::from_secs(1));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines.iter().all(|l| l.len() == lines[0].len()));
+        let width = |l: &str| l.chars().count();
+        assert!(lines.iter().all(|l| width(l) == width(lines[0])));
         assert!(lines[1].starts_with("| ---"));
-        // 3 chains × 10, median of two is the lower, max the higher, one block, target met.
-        for cell in ["| 30 ", "| 0.80 ", "| 1.20 ", "| 1 ", "| yes "] {
+        // 3 chains × 10, median of two is their mean, max the higher, one block, target met.
+        for cell in ["| 30 ", "| 1.00 ", "| 1.20 ", "| 1 ", "| yes "] {
             assert!(lines[2].contains(cell), "{cell} in {}", lines[2]);
         }
         assert_eq!(range([2u64, 1, 3].into_iter()), "1–3");
@@ -838,6 +934,34 @@ mod tests {
         let s = summary_table(&rows);
         assert!(s.contains("| 30× "), "{s}");
         assert!(s.contains("| +0.60 "), "{s}");
+    }
+
+    #[test]
+    fn runs_spread_over_the_interval_and_end_just_before_a_block() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            phases(4, ms(1000), ms(50)),
+            vec![ms(0), ms(250), ms(500), ms(750), ms(950)]
+        );
+        assert_eq!(median(vec![ms(3), ms(1), ms(2)]), Some(ms(2)));
+        assert_eq!(
+            median(vec![ms(4), ms(1)]),
+            Some(ms(2) + Duration::from_micros(500))
+        );
+        assert_eq!(median(Vec::new()), None);
+    }
+
+    #[test]
+    fn a_chain_mining_faster_than_its_interval_is_named() {
+        let at =
+            |a: u64, b: u64| BTreeMap::from([("local".to_string(), a), ("local2".to_string(), b)]);
+        let s = Duration::from_secs;
+        assert_eq!(too_many_blocks(&at(10, 10), &at(14, 13), s(2), s(1)), None);
+        let why = too_many_blocks(&at(10, 10), &at(70, 12), s(2), s(1)).expect("burst");
+        assert!(
+            why.contains("local mined 60 blocks") && !why.contains("local2"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::{
     anvil::find_anvil,
     bench::{
         self, Environment, HangingEndpoint, Method, Row, Sample, ScriptChain, align_to_block,
-        guardian_run, heads, script_run, set_interval_mining,
+        guardian_run, heads, script_run, set_interval_mining, too_many_blocks, wait_steady,
     },
     chain::{ChainClient, Signer, signer::process_env},
     config::{Manifest, RpcSettings},
@@ -49,9 +49,13 @@ struct PauseArgs {
     /// Seconds between blocks.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     block_time: u64,
-    /// Timed runs per guardian row, started at evenly spread moments of the block interval.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Timed runs per guardian row at evenly spread moments of the block interval; one more
+    /// starts --margin-ms before a block (the worst case).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
+    /// How long before a block the worst-case run starts, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    margin_ms: u64,
     /// Skip the script baseline when N per chain is above this (it takes about N × chains blocks).
     #[arg(long, value_name = "N")]
     skip_baseline_above: Option<usize>,
@@ -101,18 +105,21 @@ impl PauseArgs {
             eprintln!(
                 "[{chains} chain(s)] starting anvil and deploying {copies} suite(s) per chain (automine) ..."
             );
-            let devnet = Devnet::start(
-                &DevnetOptions {
-                    anvil: anvil.clone(),
-                    port: 0,
-                    block_time: None,
-                    chains,
-                    copies,
-                },
-                None,
-            )
+            let devnet = match start_devnet(&DevnetOptions {
+                anvil: anvil.clone(),
+                port: 0,
+                block_time: None,
+                chains,
+                copies,
+            })
             .await
-            .context("cannot start the devnet")?;
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
             let dir = work.join(format!("{chains}-chains"));
             let result = self.measure_devnet(&devnet, chains, &dir, &mut rows).await;
             devnet.stop().await;
@@ -137,10 +144,16 @@ impl PauseArgs {
             anvil: anvil_version,
             block_time: Duration::from_secs(self.block_time),
             runs: self.runs as usize,
+            margin: Duration::from_millis(self.margin_ms),
             dead_timeout: Duration::from_millis(self.dead_timeout_ms),
             total,
         };
-        let report = bench::render_report(&env, &rows);
+        let mut report = bench::render_report(&env, &rows);
+        if let Err(e) = &outcome {
+            report.push_str(&format!(
+                "\n**Incomplete:** the benchmark stopped early: {e:#}\n"
+            ));
+        }
         println!("{report}");
         if self.out != Path::new("-") {
             std::fs::write(&self.out, &report)
@@ -185,14 +198,10 @@ impl PauseArgs {
         )
         .write(&hanging, true)?;
 
+        let settings = RpcSettings::default();
         let clients =
             futures::future::try_join_all(devnet.manifest.chains.iter().map(|(name, cfg)| {
-                ChainClient::connect(
-                    name,
-                    &cfg.rpc_urls,
-                    Some(cfg.chain_id),
-                    &RpcSettings::default(),
-                )
+                ChainClient::connect(name, &cfg.rpc_urls, Some(cfg.chain_id), &settings)
             }))
             .await?;
         futures::future::try_join_all(
@@ -203,6 +212,8 @@ impl PauseArgs {
         .await?;
         let block_time = Duration::from_secs(self.block_time);
         let first = clients.first().context("the devnet has no chain")?;
+        eprintln!("[{chains} chain(s)] waiting until every chain mines one block per interval ...");
+        wait_steady(&clients, block_time, SETTLE_LIMIT).await?;
         eprintln!(
             "[{chains} chain(s)] interval mining every {} s",
             self.block_time
@@ -212,8 +223,8 @@ impl PauseArgs {
         let pausable: Vec<(String, Vec<(String, alloy::primitives::Address)>)> = devnet
             .manifest
             .chains
-            .iter()
-            .map(|(chain, _)| {
+            .keys()
+            .map(|chain| {
                 let list = devnet
                     .manifest
                     .contracts
@@ -231,6 +242,11 @@ impl PauseArgs {
             block_time,
             healthy: &healthy,
             chains,
+            phases: bench::phases(
+                self.runs as usize,
+                block_time,
+                Duration::from_millis(self.margin_ms),
+            ),
         };
         // Untimed: creates the journal and proves everything starts unpaused.
         ctx.unpause_all().await?;
@@ -245,7 +261,7 @@ impl PauseArgs {
             }
             let selection = Selection::Named(names);
             rows.push(
-                ctx.guardian_row(Method::Guardian, n, &healthy, &selection, self.runs)
+                ctx.guardian_row(Method::Guardian, n, &healthy, &selection)
                     .await?,
             );
 
@@ -260,6 +276,7 @@ impl PauseArgs {
                     method: Method::Script,
                     samples: Vec::new(),
                     skipped: Some(format!("--skip-baseline-above {cap}")),
+                    discarded: 0,
                 });
             } else {
                 let script: Vec<ScriptChain> = pausable
@@ -278,7 +295,13 @@ impl PauseArgs {
                 );
                 align_to_block(first, Duration::ZERO, block_time).await?;
                 let at = heads(&clients).await?;
-                let sample = script_run(&script, pauser.key(), &at).await;
+                let mut sample = script_run(&script, pauser.key(), &at).await;
+                let after = heads(&clients).await?;
+                if let Some(why) = too_many_blocks(&at, &after, sample.wall, block_time) {
+                    sample
+                        .failure
+                        .get_or_insert(format!("anvil did not keep its interval: {why}"));
+                }
                 eprintln!("[{chains} chain(s)] N={n}: script {}", describe(&sample));
                 ctx.unpause_all().await?;
                 rows.push(Row {
@@ -287,6 +310,7 @@ impl PauseArgs {
                     method: Method::Script,
                     samples: vec![sample],
                     skipped: None,
+                    discarded: 0,
                 });
             }
 
@@ -294,28 +318,22 @@ impl PauseArgs {
                 (Method::GuardianRefused, &refused),
                 (Method::GuardianHanging, &hanging),
             ] {
-                rows.push(
-                    ctx.guardian_row(method, n, manifest, &selection, self.runs)
-                        .await?,
-                );
+                rows.push(ctx.guardian_row(method, n, manifest, &selection).await?);
             }
         }
 
         let all = 4 * devnet.suites.values().map(Vec::len).min().unwrap_or(0);
         rows.push(
-            ctx.guardian_row(
-                Method::GuardianBrake,
-                all,
-                &healthy,
-                &Selection::All,
-                self.runs,
-            )
-            .await?,
+            ctx.guardian_row(Method::GuardianBrake, all, &healthy, &Selection::All)
+                .await?,
         );
         drop(hanging_endpoint);
         Ok(())
     }
 }
+
+/// How long a chain may take to settle into interval mining after the deployment.
+const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
 /// What every timed run of one devnet needs.
 struct Ctx<'a> {
@@ -324,18 +342,18 @@ struct Ctx<'a> {
     block_time: Duration,
     healthy: &'a Path,
     chains: u32,
+    phases: Vec<Duration>,
 }
 
 impl Ctx<'_> {
-    /// `runs` timed pauses, each started at its own moment of the block interval and followed
-    /// by an untimed unpause.
+    /// One timed pause per phase, each started that long after a block and followed by an
+    /// untimed unpause.
     async fn guardian_row(
         &self,
         method: Method,
         n: usize,
         manifest: &Path,
         selection: &Selection,
-        runs: u64,
     ) -> anyhow::Result<Row> {
         let request = PauseRequest {
             pause: true,
@@ -346,11 +364,29 @@ impl Ctx<'_> {
             reason: Some("benchmark".into()),
         };
         let mut samples = Vec::new();
-        for k in 0..runs {
-            let phase = self.block_time.mul_f64(k as f64 / runs as f64);
-            align_to_block(self.first, phase, self.block_time).await?;
-            let at = heads(self.clients).await?;
-            let mut sample = guardian_run(manifest, &request, &at).await?;
+        let runs = self.phases.len();
+        let mut discarded = 0;
+        for (k, phase) in self.phases.iter().copied().enumerate() {
+            let mut attempt = 0;
+            let mut sample = loop {
+                attempt += 1;
+                align_to_block(self.first, phase, self.block_time).await?;
+                let at = heads(self.clients).await?;
+                let sample = guardian_run(manifest, &request, &at).await?;
+                let after = heads(self.clients).await?;
+                let Some(why) = too_many_blocks(&at, &after, sample.wall, self.block_time) else {
+                    break sample;
+                };
+                if attempt == 3 {
+                    bail!("anvil keeps mining faster than its interval: {why}");
+                }
+                eprintln!(
+                    "run discarded, anvil did not keep its interval ({why}); measuring again"
+                );
+                discarded += 1;
+                self.unpause_all().await?;
+                wait_steady(self.clients, self.block_time, SETTLE_LIMIT).await?;
+            };
             if sample.already > 0 && sample.failure.is_none() {
                 sample.failure = Some(format!(
                     "{} target(s) were already paused before the run",
@@ -374,6 +410,7 @@ impl Ctx<'_> {
             method,
             samples,
             skipped: None,
+            discarded,
         })
     }
 
@@ -387,11 +424,34 @@ impl Ctx<'_> {
             dry_run: false,
             reason: Some("benchmark reset".into()),
         };
-        let sample = guardian_run(self.healthy, &request, &Default::default()).await?;
-        if let Some(why) = sample.failure {
-            bail!("cannot unpause between runs: {why}");
+        // Unpausing is not what is measured: a read that timed out is simply tried again.
+        let mut attempt = 1;
+        loop {
+            let sample = guardian_run(self.healthy, &request, &Default::default()).await?;
+            match sample.failure {
+                None => return Ok(()),
+                Some(why) if attempt == 3 => bail!("cannot unpause between runs: {why}"),
+                Some(why) => eprintln!("unpausing between runs failed, trying again: {why}"),
+            }
+            attempt += 1;
         }
-        Ok(())
+    }
+}
+
+/// Starts the devnet, trying again if deploying fails: the benchmark measures pausing, and a
+/// deployment that went wrong says nothing about that.
+async fn start_devnet(opts: &DevnetOptions) -> anyhow::Result<Devnet> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match Devnet::start(opts, None).await {
+            Ok(devnet) => return Ok(devnet),
+            Err(e) if attempt < ATTEMPTS => {
+                eprintln!("deploying failed (attempt {attempt} of {ATTEMPTS}), starting over: {e}");
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("cannot start the devnet"),
+        }
     }
 }
 
@@ -404,6 +464,17 @@ fn describe(s: &Sample) -> String {
         s.spanned.map_or("-".into(), |b| b.to_string()),
         s.offset.map_or("-".into(), |b| b.to_string()),
     );
+    if s.offset.is_some_and(|o| o > 3) {
+        let chains: Vec<String> = s
+            .blocks
+            .iter()
+            .map(|(c, (a, b))| {
+                let head = s.heads.get(c).map_or("?".into(), |h| h.to_string());
+                format!("{c}: head {head}, mined {a}-{b}")
+            })
+            .collect();
+        line.push_str(&format!(" ({})", chains.join("; ")));
+    }
     if let Some(f) = &s.failure {
         line.push_str(&format!(" — FAILED: {f}"));
     }
