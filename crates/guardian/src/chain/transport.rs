@@ -73,7 +73,14 @@ impl Inner {
             let i = (start + k) % n;
             let (url, http) = &self.endpoints[i];
             let mut http = http.clone();
-            match tokio::time::timeout(self.timeout, http.call(req.clone())).await {
+            // The last endpoint in the cycle has no next one to fall back to: a slow answer
+            // from it (a busy node) is still better than none.
+            let limit = if k + 1 == n {
+                last_resort(self.timeout)
+            } else {
+                self.timeout
+            };
+            match tokio::time::timeout(limit, http.call(req.clone())).await {
                 Ok(Ok(resp)) => {
                     if i != start {
                         self.preferred.store(i, Ordering::Relaxed);
@@ -82,7 +89,7 @@ impl Inner {
                     return Ok(resp);
                 }
                 Ok(Err(e)) => failures.push(format!("{url}: {}", redact(&e.to_string(), url))),
-                Err(_) => failures.push(format!("{url}: no answer within {:?}", self.timeout)),
+                Err(_) => failures.push(format!("{url}: no answer within {limit:?}")),
             }
         }
         Err(TransportErrorKind::custom_str(&format!(
@@ -90,6 +97,11 @@ impl Inner {
             failures.join("; ")
         )))
     }
+}
+
+/// How long the last endpoint of a cycle may take: four timeouts, at least five seconds.
+fn last_resort(timeout: Duration) -> Duration {
+    (timeout * 4).max(Duration::from_secs(5))
 }
 
 /// Removes the full URL (which may hold an API key) from an error message.

@@ -181,6 +181,37 @@ pub fn missing_role(
     }
 }
 
+/// For each `(client, contract)`, a signer among `candidates` that holds `role` there.
+///
+/// The manifest's intended holders are asked first, for every target at once; the others only
+/// for targets still without a holder. With the manifest right, that is one read per target.
+pub async fn find_holders<'a>(
+    role: Role,
+    intended: &[Address],
+    candidates: &[&'a Signer],
+    targets: &[(&ChainClient, Address)],
+) -> Vec<Option<&'a Signer>> {
+    let mut ordered: Vec<&'a Signer> = candidates.to_vec();
+    ordered.sort_by_key(|s| !intended.contains(&s.address()));
+    let mut found: Vec<Option<&'a Signer>> = vec![None; targets.len()];
+    for signer in ordered {
+        let open: Vec<usize> = (0..targets.len()).filter(|i| found[*i].is_none()).collect();
+        if open.is_empty() {
+            break;
+        }
+        let checks: Vec<(&ChainClient, Address, Address)> = open
+            .iter()
+            .map(|i| (targets[*i].0, targets[*i].1, signer.address()))
+            .collect();
+        for (i, holds) in open.iter().zip(read_roles(role, &checks).await) {
+            if matches!(holds, Ok(true)) {
+                found[*i] = Some(signer);
+            }
+        }
+    }
+    found
+}
+
 /// Among `candidates`, the first that holds `role` on `contract`, given the role reads.
 pub fn holder<'a>(candidates: &[&'a Signer], holds: &[bool]) -> Option<&'a Signer> {
     candidates

@@ -19,8 +19,8 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use super::{
-    ResponseError, contract_err, find_contract, holder, lacking, missing_role, read_paused,
-    read_roles,
+    ResponseError, contract_err, find_contract, find_holders, holder, lacking, missing_role,
+    read_paused, read_roles,
 };
 use crate::{
     chain::{
@@ -233,17 +233,10 @@ pub async fn run(
                 .map(|c| (c, targets[*i].contract.address))
         })
         .collect();
-    let role_checks: Vec<(&ChainClient, Address, Address)> = state_reads
-        .iter()
-        .flat_map(|(client, addr)| {
-            candidates
-                .iter()
-                .map(move |s| (*client, *addr, s.address()))
-        })
-        .collect();
-    let (states, roles) = tokio::join!(
+    let intended = &deployment.manifest.roles.pauser;
+    let (states, holders) = tokio::join!(
         read_paused(&state_reads),
-        read_roles(Role::Pauser, &role_checks)
+        find_holders(Role::Pauser, intended, &candidates, &state_reads)
     );
 
     // Targets that need a transaction, and who can sign for each.
@@ -259,11 +252,7 @@ pub async fn run(
             }
             Ok(paused) => {
                 t.report.paused = Some(*paused);
-                let holds: Vec<bool> = roles[k * candidates.len()..(k + 1) * candidates.len()]
-                    .iter()
-                    .map(|r| *r.as_ref().unwrap_or(&false))
-                    .collect();
-                if let Some(s) = holder(&candidates, &holds) {
+                if let Some(s) = holders[k] {
                     direct_signer.insert(*i, s);
                 }
                 to_change.push(*i);

@@ -12,8 +12,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use super::{
-    ResponseError, contract_err, find_contract, holder, lacking, missing_role, read_paused,
-    read_roles,
+    ResponseError, contract_err, find_contract, find_holders, lacking, missing_role, read_paused,
 };
 use crate::{
     chain::{Call, ChainClient, ChainError, Journal, Preflight, Signer, send_all},
@@ -192,17 +191,10 @@ pub async fn run(
         Some(name) => vec![deployment.signer(name)?],
         None => deployment.signers.iter().collect(),
     };
-    let role_checks: Vec<(&ChainClient, Address, Address)> = reads
-        .iter()
-        .flat_map(|(client, addr)| {
-            candidates
-                .iter()
-                .map(move |s| (*client, *addr, s.address()))
-        })
-        .collect();
-    let (paused, roles) = tokio::join!(
+    let intended = &deployment.manifest.roles.emergency;
+    let (paused, holders) = tokio::join!(
         read_paused(&reads),
-        read_roles(Role::Emergency, &role_checks)
+        find_holders(Role::Emergency, intended, &candidates, &reads)
     );
     let not_paused: Vec<String> = located
         .iter()
@@ -216,11 +208,7 @@ pub async fn run(
     let mut signers: Vec<&Signer> = Vec::new();
     let mut missing = Vec::new();
     for (k, (c, _)) in located.iter().enumerate() {
-        let holds: Vec<bool> = roles[k * candidates.len()..(k + 1) * candidates.len()]
-            .iter()
-            .map(|r| *r.as_ref().unwrap_or(&false))
-            .collect();
-        match holder(&candidates, &holds) {
+        match holders[k] {
             Some(s) => signers.push(s),
             None => missing.push(lacking(c.name(), c.chain(), &candidates)),
         }

@@ -826,3 +826,33 @@ async fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
         );
     }
 }
+
+#[tokio::test]
+async fn without_signer_flag_the_configured_holder_of_the_role_signs() {
+    let net = testnet().await;
+    // The intended pauser lost the role on the registry; the admin holds it instead.
+    let reg = DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(reg.grantRole(Role::Pauser.id(), net.admin.address()));
+    send_ok!(reg.revokeRole(Role::Pauser.id(), net.pauser.address()));
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    let report = run(&d, &request(true, named(&["registry", "escrow"])))
+        .await
+        .expect("pause");
+    assert!(report.ok(), "{report:#?}");
+    let signer = |n: &str| {
+        report
+            .targets
+            .iter()
+            .find(|t| t.name == n)
+            .and_then(|t| t.signer.clone())
+    };
+    assert_eq!(signer("registry").as_deref(), Some("admin"));
+    assert_eq!(
+        signer("escrow").as_deref(),
+        Some("pauser"),
+        "the intended holder is preferred"
+    );
+}
