@@ -107,6 +107,47 @@ pub struct Sample {
     pub already: usize,
     /// Why the run did not leave every target in the wanted state.
     pub failure: Option<String>,
+    /// The machine right after the run, to tell a slow run from a busy machine.
+    pub machine: Option<MachineLoad>,
+}
+
+/// How busy the machine was: anything else competing for the CPUs shows up here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineLoad {
+    /// The one-minute load average.
+    pub load: f64,
+    /// Running `anvil` processes (the benchmark's own are one per chain).
+    pub anvils: usize,
+}
+
+impl MachineLoad {
+    /// Reads `/proc` (Linux); `None` elsewhere.
+    pub fn now() -> Option<Self> {
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let anvils = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "anvil")
+            })
+            .count();
+        Some(Self { load, anvils })
+    }
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// The runs of one (chains, contracts per chain, method) cell.
@@ -263,6 +304,8 @@ pub fn results_table(rows: &[Row], block_time: Duration) -> String {
         "sending at (s)",
         "blocks spanned",
         "first block after start",
+        "load avg (max)",
+        "anvils running (max)",
         "target met",
     ];
     let cells: Vec<Vec<String>> = rows
@@ -282,6 +325,16 @@ pub fn results_table(rows: &[Row], block_time: Duration) -> String {
                 opt(median(ok.iter().filter_map(|s| s.sending_at).collect())),
                 range(ok.iter().filter_map(|s| s.spanned)),
                 range(ok.iter().filter_map(|s| s.offset)),
+                r.samples
+                    .iter()
+                    .filter_map(|s| s.machine.map(|m| m.load))
+                    .reduce(f64::max)
+                    .map_or("-".into(), |l| format!("{l:.1}")),
+                r.samples
+                    .iter()
+                    .filter_map(|s| s.machine.map(|m| m.anvils as u64))
+                    .max()
+                    .map_or("-".into(), |a| a.to_string()),
                 r.verdict(block_time),
             ]
         })
@@ -419,12 +472,16 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
          runs once, starting right after a block. In the dead-endpoint rows each chain's \
          `rpc_urls` is `[dead, real]` with `request_timeout_ms = {dead}`: *refuses* is a closed \
          port, *hangs* is a socket that accepts the connection and never answers. *Target met* \
-         is *yes* only when every run of the row spanned one block and took at most {limit} s.\n\n",
+         is *yes* only when every run of the row spanned one block and took at most {limit} s. \
+         *Load avg* and *anvils running* are read after each run: the machine has {cpus} CPU(s), \
+         and the benchmark's own anvils are one per chain, so a much higher load or more anvils \
+         mean something else was competing for the machine during that row.\n\n",
         total = env.runs + 1,
         margin = env.margin.as_millis(),
         phases = phases_text(env.runs),
         dead = env.dead_timeout.as_millis(),
         limit = secs(limit),
+        cpus = env.cpus,
     );
     doc.push_str("## Summary\n\n");
     doc.push_str(&summary_table(rows));
@@ -473,10 +530,11 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
             r.samples.iter().filter_map(move |s| {
                 s.failure.as_ref().map(|f| {
                     format!(
-                        "- {} chain(s), N = {}, {}: {f}",
+                        "- {} chain(s), N = {}, {}: {}",
                         r.chains,
                         r.per_chain,
-                        r.method.label()
+                        r.method.label(),
+                        shorten(f, 400)
                     )
                 })
             })
@@ -712,6 +770,7 @@ pub async fn guardian_run(
                 not_done[0]
             )
         }),
+        machine: None,
     })
 }
 
@@ -773,6 +832,7 @@ pub async fn script_run(
             .collect(),
         already: 0,
         failure,
+        machine: None,
     }
 }
 
@@ -962,6 +1022,13 @@ mod tests {
             why.contains("local mined 60 blocks") && !why.contains("local2"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn long_failures_are_cut_with_an_ellipsis() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghij", 5), "abcd…");
+        assert_eq!(shorten("ééééé", 5), "ééééé");
     }
 
     #[test]

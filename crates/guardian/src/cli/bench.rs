@@ -11,8 +11,9 @@ use anyhow::{Context as _, bail};
 use crate::{
     anvil::find_anvil,
     bench::{
-        self, Environment, HangingEndpoint, Method, Row, Sample, ScriptChain, align_to_block,
-        guardian_run, heads, script_run, set_interval_mining, too_many_blocks, wait_steady,
+        self, Environment, HangingEndpoint, MachineLoad, Method, Row, Sample, ScriptChain,
+        align_to_block, guardian_run, heads, script_run, set_interval_mining, too_many_blocks,
+        wait_steady,
     },
     chain::{ChainClient, Signer, signer::process_env},
     config::{Manifest, RpcSettings},
@@ -296,6 +297,7 @@ impl PauseArgs {
                 align_to_block(first, Duration::ZERO, block_time).await?;
                 let at = heads(&clients).await?;
                 let mut sample = script_run(&script, pauser.key(), &at).await;
+                sample.machine = MachineLoad::now();
                 let after = heads(&clients).await?;
                 if let Some(why) = too_many_blocks(&at, &after, sample.wall, block_time) {
                     sample
@@ -372,7 +374,8 @@ impl Ctx<'_> {
                 attempt += 1;
                 align_to_block(self.first, phase, self.block_time).await?;
                 let at = heads(self.clients).await?;
-                let sample = guardian_run(manifest, &request, &at).await?;
+                let mut sample = guardian_run(manifest, &request, &at).await?;
+                sample.machine = MachineLoad::now();
                 let after = heads(self.clients).await?;
                 let Some(why) = too_many_blocks(&at, &after, sample.wall, self.block_time) else {
                     break sample;
@@ -475,8 +478,11 @@ fn describe(s: &Sample) -> String {
             .collect();
         line.push_str(&format!(" ({})", chains.join("; ")));
     }
+    if let Some(m) = s.machine {
+        line.push_str(&format!(", load {:.1}, {} anvil(s)", m.load, m.anvils));
+    }
     if let Some(f) = &s.failure {
-        line.push_str(&format!(" — FAILED: {f}"));
+        line.push_str(&format!(" — FAILED: {}", bench::shorten(f, 300)));
     }
     line
 }
