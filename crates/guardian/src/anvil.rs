@@ -6,10 +6,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 use crate::{chain::signer::DEV_MNEMONIC, chain::signer::EnvLookup, secret::RpcUrl};
 
@@ -55,6 +52,7 @@ pub struct AnvilOptions {
 /// A running anvil. Dropping it kills the process.
 pub struct Anvil {
     child: Child,
+    _log: tempfile::NamedTempFile,
     /// The RPC endpoint.
     pub url: RpcUrl,
     /// The port it listens on.
@@ -80,36 +78,47 @@ impl Anvil {
         if let Some(secs) = opts.block_time {
             cmd.arg("--block-time").arg(secs.to_string());
         }
+        // Anvil logs every transaction on stdout (and the dev keys at start). A pipe that nobody
+        // drains fills up and stalls the chain, so its output goes to a file nobody shows.
+        let log = tempfile::NamedTempFile::new().map_err(|source| AnvilError::Spawn {
+            path: opts.binary.clone(),
+            source,
+        })?;
+        let out = log.reopen().map_err(|source| AnvilError::Spawn {
+            path: opts.binary.clone(),
+            source,
+        })?;
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::from(out))
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|source| AnvilError::Spawn {
+        let child = cmd.spawn().map_err(|source| AnvilError::Spawn {
             path: opts.binary.clone(),
             source,
         })?;
         let limit = Duration::from_secs(20);
-        let stdout = child.stdout.take().ok_or(AnvilError::NoListen(limit))?;
-        let mut lines = BufReader::new(stdout).lines();
         let port = tokio::time::timeout(limit, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(addr) = line.trim().strip_prefix("Listening on ") {
-                    return addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            loop {
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                if let Some(port) = text.lines().find_map(|line| {
+                    line.trim()
+                        .strip_prefix("Listening on ")
+                        .and_then(|addr| addr.rsplit(':').next())
+                        .and_then(|p| p.parse::<u16>().ok())
+                }) {
+                    return port;
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            None
         })
         .await
-        .ok()
-        .flatten()
-        .ok_or(AnvilError::NoListen(limit))?;
-        // Anvil prints dev keys on stdout: drain it so it never blocks, and never show it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        .map_err(|_| AnvilError::NoListen(limit))?;
         let url = format!("http://127.0.0.1:{port}")
             .parse()
             .map_err(|_| AnvilError::NoListen(limit))?;
         Ok(Self {
             child,
+            _log: log,
             url,
             port,
             chain_id: opts.chain_id,

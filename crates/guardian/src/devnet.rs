@@ -96,7 +96,12 @@ impl Devnet {
             emergency: dev_address(accounts::EMERGENCY)?,
             upgrader: dev_address(accounts::UPGRADER)?,
         };
-        let settings = RpcSettings::default();
+        // A dev chain mines whatever it is sent; fee-bump replacements are for real fee markets
+        // (and replacing a transaction anvil holds back for a nonce gap can lose it).
+        let settings = RpcSettings {
+            replace_after_blocks: 0,
+            ..RpcSettings::default()
+        };
         let mut anvils = Vec::new();
         for i in 0..opts.chains.max(1) {
             let port = if opts.port == 0 {
@@ -152,7 +157,7 @@ impl Devnet {
         let mut manifest = Manifest {
             chains: BTreeMap::new(),
             signers: BTreeMap::new(),
-            rpc: settings,
+            rpc: RpcSettings::default(),
             roles: RolesConfig {
                 admin: Some(admin.address()),
                 pauser: vec![roles.pauser],

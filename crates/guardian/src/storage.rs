@@ -268,23 +268,38 @@ impl Store {
 
     /// Records a signed transaction just before it is broadcast.
     pub fn record_sent(&self, action: ActionId, tx: &NewTx<'_>) -> Result<(), StorageError> {
-        self.with(|c| {
-            c.execute(
+        self.record_sent_all(action, std::slice::from_ref(tx))
+    }
+
+    /// Records signed transactions just before they are broadcast, in one SQLite transaction:
+    /// all rows or none.
+    pub fn record_sent_all(&self, action: ActionId, txs: &[NewTx<'_>]) -> Result<(), StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8)",
-                params![
+            )?;
+            let now = now_ms();
+            for t in txs {
+                insert.execute(params![
                     action,
-                    tx.chain_id as i64,
-                    tx.sender.to_string(),
-                    tx.nonce as i64,
-                    tx.label,
-                    tx.target.map(|a| a.to_string()),
-                    tx.tx_hash.to_string(),
-                    now_ms()
-                ],
-            )
-            .map(|_| ())
-        })
+                    t.chain_id as i64,
+                    t.sender.to_string(),
+                    t.nonce as i64,
+                    t.label,
+                    t.target.map(|a| a.to_string()),
+                    t.tx_hash.to_string(),
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Records a receipt: mined (`error` is `None`) or reverted.

@@ -185,17 +185,21 @@ pub async fn send_all(
                     req,
                     hashes: Vec::new(),
                     sent_block: start_block,
+                    sent_at: Instant::now(),
                     replacements: 0,
                     broadcast_error: None,
                     raw: None,
+                    signed: Bytes::new(),
                 });
             }
         }
     }
     for p in &mut pending {
-        let raw = p.sign(&wallet, client, journal, from).await?;
-        p.raw = Some(raw);
+        p.raw = Some(p.sign(&wallet, client).await?);
+        // Let other chains' batches run between signatures.
+        tokio::task::yield_now().await;
     }
+    record_latest(journal, client, from, pending.iter())?;
     let started = Instant::now();
     broadcast_all(client, &mut pending).await;
     let done = follow(
@@ -233,19 +237,20 @@ struct Pending {
     req: TransactionRequest,
     hashes: Vec<TxHash>,
     sent_block: u64,
+    sent_at: Instant,
     replacements: u32,
     broadcast_error: Option<String>,
     raw: Option<Bytes>,
+    /// The newest signed bytes, kept for re-broadcasts.
+    signed: Bytes,
 }
 
 impl Pending {
-    /// Signs the current request, records it, and returns the raw bytes to broadcast.
+    /// Signs the current request and returns the raw bytes to broadcast.
     async fn sign(
         &mut self,
         wallet: &EthereumWallet,
         client: &ChainClient,
-        journal: Option<Journal<'_>>,
-        from: Address,
     ) -> Result<Bytes, ChainError> {
         let envelope =
             self.req
@@ -257,23 +262,34 @@ impl Pending {
                     label: self.label.clone(),
                     reason: format!("cannot sign: {e}"),
                 })?;
-        let hash = *envelope.tx_hash();
-        if let Some(j) = journal {
-            j.store.record_sent(
-                j.action,
-                &NewTx {
-                    chain_id: client.chain_id,
-                    sender: from,
-                    nonce: self.req.nonce.unwrap_or_default(),
-                    label: &self.label,
-                    target: self.target,
-                    tx_hash: hash,
-                },
-            )?;
-        }
-        self.hashes.push(hash);
+        self.hashes.push(*envelope.tx_hash());
         Ok(Bytes::from(envelope.encoded_2718()))
     }
+}
+
+/// Records the newest signature of each pending transaction, all in one database transaction,
+/// before any of them is broadcast.
+fn record_latest<'p>(
+    journal: Option<Journal<'_>>,
+    client: &ChainClient,
+    from: Address,
+    pending: impl Iterator<Item = &'p Pending>,
+) -> Result<(), ChainError> {
+    let Some(j) = journal else { return Ok(()) };
+    let rows: Vec<NewTx> = pending
+        .filter_map(|p| {
+            p.hashes.last().map(|hash| NewTx {
+                chain_id: client.chain_id,
+                sender: from,
+                nonce: p.req.nonce.unwrap_or_default(),
+                label: &p.label,
+                target: p.target,
+                tx_hash: *hash,
+            })
+        })
+        .collect();
+    j.store.record_sent_all(j.action, &rows)?;
+    Ok(())
 }
 
 async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
@@ -289,7 +305,9 @@ async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
     }))
     .await;
     for (p, err) in pending.iter_mut().zip(results) {
-        p.raw = None;
+        if let Some(raw) = p.raw.take() {
+            p.signed = raw;
+        }
         p.broadcast_error = err;
     }
 }
@@ -334,6 +352,7 @@ async fn follow(
     let deadline = Instant::now() + client.settings.receipt_timeout();
     // Blocks up to and including `seen` have been searched.
     let mut seen = start_block.saturating_sub(1);
+    let mut last_sweep = Instant::now();
     while !pending.is_empty() {
         let head = match client.provider().get_block_number().await {
             Ok(h) => h,
@@ -342,8 +361,19 @@ async fn follow(
                 seen
             }
         };
-        if head > seen {
-            let receipts = receipts_between(client, seen + 1, head, &pending).await;
+        let mut receipts = if head > seen {
+            receipts_between(client, seen + 1, head, &pending).await
+        } else {
+            HashMap::new()
+        };
+        // A safety net every couple of seconds: ask for each receipt directly, and re-broadcast
+        // what is still unmined in case a node dropped it ("already known" is harmless).
+        if last_sweep.elapsed() >= SWEEP {
+            last_sweep = Instant::now();
+            receipts.extend(receipts_of(client, &pending).await);
+            rebroadcast(client, &pending, &receipts).await;
+        }
+        if !receipts.is_empty() {
             let mut still = Vec::with_capacity(pending.len());
             for p in pending {
                 match p.hashes.iter().find_map(|h| receipts.get(h)) {
@@ -356,9 +386,9 @@ async fn follow(
                 }
             }
             pending = still;
-            seen = head;
-            replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
         }
+        seen = seen.max(head);
+        replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
         if pending.is_empty() {
             break;
         }
@@ -390,15 +420,28 @@ async fn receipts_between(
     pending: &[Pending],
 ) -> HashMap<TxHash, TransactionReceipt> {
     let provider = client.provider();
-    let mut found = HashMap::new();
     let blocks =
         join_all((from..=to).map(|b| provider.get_block_receipts(b.into()).into_future())).await;
     if blocks.iter().all(|b| matches!(b, Ok(Some(_)))) {
+        let mut found = HashMap::new();
         for receipts in blocks.into_iter().flatten().flatten() {
             found.extend(receipts.into_iter().map(|r| (r.transaction_hash, r)));
         }
         return found;
     }
+    receipts_of(client, pending).await
+}
+
+/// How often receipts are also asked for one by one, and unmined transactions re-broadcast.
+const SWEEP: Duration = Duration::from_secs(2);
+
+/// The receipts of the pending hashes, asked for one by one.
+async fn receipts_of(
+    client: &ChainClient,
+    pending: &[Pending],
+) -> HashMap<TxHash, TransactionReceipt> {
+    let provider = client.provider();
+    let mut found = HashMap::new();
     let hashes: Vec<TxHash> = pending
         .iter()
         .flat_map(|p| p.hashes.iter().copied())
@@ -417,6 +460,26 @@ async fn receipts_between(
     found
 }
 
+/// Broadcasts again the newest signature of every transaction that has no receipt yet.
+async fn rebroadcast(
+    client: &ChainClient,
+    pending: &[Pending],
+    mined: &HashMap<TxHash, TransactionReceipt>,
+) {
+    let provider = client.provider();
+    join_all(
+        pending
+            .iter()
+            .filter(|p| !p.signed.is_empty() && !p.hashes.iter().any(|h| mined.contains_key(h)))
+            .map(|p| async move {
+                if let Err(e) = provider.send_raw_transaction(&p.signed).await {
+                    tracing::debug!(chain = %client.name, label = %p.label, "re-broadcast: {e}");
+                }
+            }),
+    )
+    .await;
+}
+
 /// Re-sends, with fees raised by 12.5% (nodes require at least 10%), every transaction that has
 /// waited `replace_after_blocks` blocks, as long as the fee stays under the cap.
 async fn replace_stuck(
@@ -433,7 +496,9 @@ async fn replace_stuck(
     }
     let cap = client.settings.fee_cap_wei();
     for p in pending.iter_mut() {
-        if head < p.sent_block + after {
+        // Blocks alone are not enough: on a chain that mines a block per transaction they pass
+        // in milliseconds. A replacement also waits one second per block asked for.
+        if head < p.sent_block + after || p.sent_at.elapsed() < Duration::from_secs(after) {
             continue;
         }
         let max_fee = p.req.max_fee_per_gas.unwrap_or_default();
@@ -445,14 +510,18 @@ async fn replace_stuck(
         p.req.max_fee_per_gas = Some(bumped_fee);
         p.req.max_priority_fee_per_gas = Some(bump(tip).min(bumped_fee));
         p.sent_block = head;
+        p.sent_at = Instant::now();
         p.replacements += 1;
         tracing::warn!(chain = %client.name, label = %p.label, max_fee = bumped_fee, "replacing a stuck transaction");
-        p.raw = Some(p.sign(wallet, client, journal, from).await?);
+        p.raw = Some(p.sign(wallet, client).await?);
     }
-    let resent: Vec<usize> = (0..pending.len())
-        .filter(|i| pending[*i].raw.is_some())
-        .collect();
-    if !resent.is_empty() {
+    if pending.iter().any(|p| p.raw.is_some()) {
+        record_latest(
+            journal,
+            client,
+            from,
+            pending.iter().filter(|p| p.raw.is_some()),
+        )?;
         broadcast_all(client, pending).await;
         for p in pending.iter_mut() {
             if let Some(e) = p.broadcast_error.take() {
@@ -543,9 +612,11 @@ pub async fn await_sent(
             req,
             hashes: vec![hash],
             sent_block: u64::MAX / 2, // never replaced: we no longer hold its exact fee parameters
+            sent_at: Instant::now(),
             replacements: 0,
             broadcast_error: None,
             raw: None,
+            signed: Bytes::new(),
         })
         .collect();
     let n = pending.len();

@@ -185,6 +185,8 @@ pub fn missing_role(
 ///
 /// The manifest's intended holders are asked first, for every target at once; the others only
 /// for targets still without a holder. With the manifest right, that is one read per target.
+/// A read that fails twice is not taken for "no role": the target gets the first intended
+/// candidate, and the transaction's simulation decides (it names a missing role exactly).
 pub async fn find_holders<'a>(
     role: Role,
     intended: &[Address],
@@ -194,6 +196,8 @@ pub async fn find_holders<'a>(
     let mut ordered: Vec<&'a Signer> = candidates.to_vec();
     ordered.sort_by_key(|s| !intended.contains(&s.address()));
     let mut found: Vec<Option<&'a Signer>> = vec![None; targets.len()];
+    let mut unreadable = vec![false; targets.len()];
+    let first = ordered.first().copied();
     for signer in ordered {
         let open: Vec<usize> = (0..targets.len()).filter(|i| found[*i].is_none()).collect();
         if open.is_empty() {
@@ -203,10 +207,34 @@ pub async fn find_holders<'a>(
             .iter()
             .map(|i| (targets[*i].0, targets[*i].1, signer.address()))
             .collect();
-        for (i, holds) in open.iter().zip(read_roles(role, &checks).await) {
-            if matches!(holds, Ok(true)) {
-                found[*i] = Some(signer);
+        let mut results = read_roles(role, &checks).await;
+        let failed: Vec<usize> = (0..results.len())
+            .filter(|k| results[*k].is_err())
+            .collect();
+        if !failed.is_empty() {
+            let retry: Vec<_> = failed.iter().map(|k| checks[*k]).collect();
+            for (k, r) in failed.iter().zip(read_roles(role, &retry).await) {
+                results[*k] = r;
             }
+        }
+        for (i, holds) in open.iter().zip(results) {
+            match holds {
+                Ok(true) => found[*i] = Some(signer),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot read {} on {}: {e}; the simulation will decide",
+                        role.name(),
+                        targets[*i].1
+                    );
+                    unreadable[*i] = true;
+                }
+            }
+        }
+    }
+    for (i, f) in found.iter_mut().enumerate() {
+        if f.is_none() && unreadable[i] {
+            *f = first;
         }
     }
     found
