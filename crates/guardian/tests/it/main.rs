@@ -2,7 +2,9 @@
 
 mod support;
 
+mod cli;
 mod contracts;
 mod deploy;
 mod gas;
+mod rescue;
 mod response;

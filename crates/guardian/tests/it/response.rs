@@ -1,14 +1,10 @@
-//! Emergency actions against real anvil chains: pause/unpause (brake and direct, many chains),
-//! refusals before sending, dry runs, interrupted runs, dead endpoints, stuck transactions,
-//! withdrawals and status findings.
+//! Pausing against real anvil chains: pause/unpause (brake and direct, many chains), refusals
+//! before sending, dry runs, interrupted runs, dead endpoints, stuck transactions.
 
 use std::time::Instant;
 
-use alloy::{
-    primitives::{Address, U256},
-    providers::Provider,
-};
-use bindings::{DocumentRegistry, PaymentEscrow, TestToken};
+use alloy::providers::Provider;
+use bindings::DocumentRegistry;
 use guardian::{
     config::{ContractKind, Manifest, SignerConfig},
     deployment::Deployment,
@@ -16,24 +12,23 @@ use guardian::{
     response::{
         ResponseError,
         pause::{self, Outcome, PauseRequest, Selection},
-        withdraw::{self, Amount, Asset, WithdrawRequest},
     },
     roles::Role,
-    status::{self, Severity},
+    status,
     storage::Status,
 };
 
 use crate::{
     send_ok,
-    support::{TestNet, anvil_path, doc, testnet},
+    support::{TestNet, anvil_path, testnet},
 };
 
-fn no_env(_: &str) -> Option<String> {
+pub(crate) fn no_env(_: &str) -> Option<String> {
     None
 }
 
 /// Writes `manifest` (after `tweak`) into a temp dir and opens it as a deployment.
-async fn open(
+pub(crate) async fn open(
     manifest: &Manifest,
     tweak: impl FnOnce(&mut Manifest),
 ) -> (Deployment, tempfile::TempDir) {
@@ -48,7 +43,7 @@ async fn open(
     (d, dir)
 }
 
-fn request(pause: bool, selection: Selection) -> PauseRequest {
+pub(crate) fn request(pause: bool, selection: Selection) -> PauseRequest {
     PauseRequest {
         pause,
         selection,
@@ -59,15 +54,18 @@ fn request(pause: bool, selection: Selection) -> PauseRequest {
     }
 }
 
-fn named(names: &[&str]) -> Selection {
+pub(crate) fn named(names: &[&str]) -> Selection {
     Selection::Named(names.iter().map(|s| s.to_string()).collect())
 }
 
-async fn run(d: &Deployment, req: &PauseRequest) -> Result<pause::PauseReport, ResponseError> {
+pub(crate) async fn run(
+    d: &Deployment,
+    req: &PauseRequest,
+) -> Result<pause::PauseReport, ResponseError> {
     pause::run(d, req, Instant::now(), &|_| {}).await
 }
 
-async fn is_paused(net: &TestNet, kind: ContractKind) -> bool {
+pub(crate) async fn is_paused(net: &TestNet, kind: ContractKind) -> bool {
     DocumentRegistry::new(net.addr(kind), net.reader())
         .paused()
         .call()
@@ -75,7 +73,11 @@ async fn is_paused(net: &TestNet, kind: ContractKind) -> bool {
         .expect("paused()")
 }
 
-async fn rpc(net: &TestNet, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+pub(crate) async fn rpc(
+    net: &TestNet,
+    method: &'static str,
+    params: serde_json::Value,
+) -> serde_json::Value {
     net.client
         .provider()
         .raw_request(method.into(), params)
@@ -83,7 +85,7 @@ async fn rpc(net: &TestNet, method: &'static str, params: serde_json::Value) -> 
         .expect(method)
 }
 
-async fn multi_chain(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
+pub(crate) async fn multi_chain(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
     Devnet::start(
         &DevnetOptions {
             anvil: anvil_path(),
@@ -485,346 +487,6 @@ async fn a_stuck_transaction_is_replaced_with_a_higher_fee() {
     assert_eq!(txs[1].status, Status::Mined);
     assert_eq!(report.targets[0].tx, Some(txs[1].tx_hash));
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
-}
-
-/// Funds the escrow with a native and a token deposit; returns the amounts.
-async fn fund_escrow(net: &TestNet) -> (U256, U256) {
-    let user = net.account(6);
-    let fee = U256::from(1_000_000_000_000_000u64);
-    // One provider for the user, so its nonces stay in order.
-    let p = net.as_signer(&user);
-    let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), p.clone());
-    send_ok!(
-        registry
-            .registerDocument(doc(1), doc(2), Address::ZERO)
-            .value(fee)
-    );
-    let escrow_addr = net.addr(ContractKind::PaymentEscrow);
-    let escrow = PaymentEscrow::new(escrow_addr, p.clone());
-    let native = U256::from(5_000_000_000_000_000_000u128);
-    send_ok!(
-        escrow
-            .deposit(doc(1), Address::ZERO, native, net.account(7).address())
-            .value(native)
-    );
-    let token = TestToken::new(net.addr(ContractKind::TestToken), p);
-    let tokens = U256::from(1234u64);
-    send_ok!(token.mint(user.address(), tokens));
-    send_ok!(token.approve(escrow_addr, tokens));
-    send_ok!(escrow.deposit(
-        doc(1),
-        net.addr(ContractKind::TestToken),
-        tokens,
-        net.account(7).address()
-    ));
-    (native, tokens)
-}
-
-fn withdraw_req(
-    contract: Option<&str>,
-    asset: Asset,
-    amount: Amount,
-    to: Address,
-) -> WithdrawRequest {
-    WithdrawRequest {
-        contract: contract.map(String::from),
-        asset,
-        amount,
-        to,
-        signer: None,
-        dry_run: false,
-        reason: None,
-    }
-}
-
-#[tokio::test]
-async fn withdraw_refuses_unsafe_recipients_and_unpaused_contracts() {
-    let net = testnet().await;
-    fund_escrow(&net).await;
-    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
-    let nonce = net.nonce(net.emergency.address()).await;
-
-    let err = withdraw::run(
-        &d,
-        &withdraw_req(
-            Some("escrow"),
-            Asset::Native,
-            Amount::All,
-            net.outsider.address(),
-        ),
-    )
-    .await
-    .expect_err("unsafe recipient");
-    assert!(
-        matches!(err, ResponseError::RecipientNotAllowed(..)),
-        "{err}"
-    );
-
-    let err = withdraw::run(
-        &d,
-        &withdraw_req(
-            Some("escrow"),
-            Asset::Native,
-            Amount::All,
-            net.safe.address(),
-        ),
-    )
-    .await
-    .expect_err("not paused");
-    assert!(
-        err.to_string().contains("guardian pause escrow"),
-        "says how to pause it: {err}"
-    );
-
-    run(&d, &request(true, named(&["escrow"])))
-        .await
-        .expect("pause");
-    let too_much = Amount::Exact(U256::from(10u128.pow(30)));
-    let err = withdraw::run(
-        &d,
-        &withdraw_req(Some("escrow"), Asset::Native, too_much, net.safe.address()),
-    )
-    .await
-    .expect_err("above balance");
-    assert!(err.to_string().contains("less than the"), "{err}");
-
-    let err = withdraw::run(
-        &d,
-        &withdraw_req(
-            Some("tokenizer"),
-            Asset::Native,
-            Amount::All,
-            net.safe.address(),
-        ),
-    )
-    .await
-    .expect_err("holds no funds");
-    assert!(err.to_string().contains("no emergencyWithdraw"), "{err}");
-    assert_eq!(
-        net.nonce(net.emergency.address()).await,
-        nonce,
-        "nothing was sent"
-    );
-}
-
-#[tokio::test]
-async fn withdraw_everything_moves_native_and_tokens_to_the_safe_recipient() {
-    let net = testnet().await;
-    let (native, tokens) = fund_escrow(&net).await;
-    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
-    run(&d, &request(true, Selection::All))
-        .await
-        .expect("pause all");
-    let safe = net.safe.address();
-    let token = TestToken::new(net.addr(ContractKind::TestToken), net.reader());
-    let safe_before = net.balance(safe).await;
-    let fees = net.balance(net.addr(ContractKind::DocumentRegistry)).await;
-
-    let mut dry = withdraw_req(None, Asset::Everything, Amount::All, safe);
-    dry.dry_run = true;
-    let plan = withdraw::run(&d, &dry).await.expect("dry run");
-    assert_eq!(
-        plan.movements.len(),
-        3,
-        "registry fees, escrow native, escrow token: {plan:#?}"
-    );
-    assert_eq!(
-        net.balance(safe).await,
-        safe_before,
-        "a dry run moves nothing"
-    );
-
-    let report = withdraw::run(
-        &d,
-        &withdraw_req(None, Asset::Everything, Amount::All, safe),
-    )
-    .await
-    .expect("withdraw");
-    assert!(report.ok(), "{report:#?}");
-    assert_eq!(net.balance(safe).await, safe_before + native + fees);
-    assert_eq!(token.balanceOf(safe).call().await.expect("balance"), tokens);
-    assert_eq!(
-        net.balance(net.addr(ContractKind::PaymentEscrow)).await,
-        U256::ZERO
-    );
-    assert!(
-        report
-            .movements
-            .iter()
-            .all(|m| m.tx.is_some() && m.balance_after == Some(U256::ZERO))
-    );
-    let actions = d.store.actions().expect("journal");
-    assert_eq!(actions[0].kind, "withdraw");
-    assert_eq!(actions[0].status, Status::Succeeded);
-}
-
-#[tokio::test]
-async fn status_shows_an_unexpected_role_holder_first() {
-    let net = testnet().await;
-    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
-    let clean = status::read(&d).await;
-    assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
-    assert!(clean.ok());
-    let pauser = clean
-        .signers
-        .iter()
-        .find(|s| s.signer == "pauser")
-        .expect("pauser");
-    assert!(pauser.holds["registry"].contains(&Role::Pauser));
-    assert!(pauser.holds["brake"].contains(&Role::Guardian));
-    let registry = clean
-        .contracts
-        .iter()
-        .find(|c| c.name == "registry")
-        .expect("registry");
-    assert!(registry.implementation.is_some());
-
-    let reg = DocumentRegistry::new(
-        net.addr(ContractKind::DocumentRegistry),
-        net.as_signer(&net.admin),
-    );
-    send_ok!(reg.grantRole(Role::Emergency.id(), net.outsider.address()));
-    send_ok!(reg.revokeRole(Role::Pauser.id(), net.pauser.address()));
-    let report = status::read(&d).await;
-    assert!(!report.ok());
-    let first = &report.findings[0];
-    assert_eq!(first.severity, Severity::Critical);
-    assert!(
-        first.message.contains("EMERGENCY_ROLE")
-            && first.message.contains(&net.outsider.address().to_string()),
-        "{first:?}"
-    );
-    assert!(
-        report
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Warning && f.message.contains("PAUSER_ROLE"))
-    );
-}
-
-fn guardian(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir);
-    cmd
-}
-
-#[tokio::test]
-async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
-    let net = testnet().await;
-    let key = alloy::hex::encode(net.pauser.key().to_bytes());
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut m = net.devnet.manifest.clone();
-    m.signers.clear();
-    m.signers.insert(
-        "oncall".into(),
-        SignerConfig {
-            private_key_env: Some("GUARDIAN_PAUSER_KEY".into()),
-            ..Default::default()
-        },
-    );
-    m.write(&dir.path().join("guardian.toml"), true)
-        .expect("write");
-
-    let o = guardian(dir.path())
-        .env("GUARDIAN_PAUSER_KEY", &key)
-        .env("RUST_LOG", "trace")
-        .args(["-vv", "pause", "--all", "--reason", "drill"])
-        .output()
-        .expect("run");
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{out}");
-    assert!(out.contains("paused by this run"), "{out}");
-    assert!(!out.contains(&key), "the key leaked into output or logs");
-
-    let o = guardian(dir.path())
-        .env("GUARDIAN_PAUSER_KEY", &key)
-        .args(["status", "--json"])
-        .output()
-        .expect("run");
-    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert!(
-        json["contracts"]
-            .as_array()
-            .expect("contracts")
-            .iter()
-            .filter(|c| c["kind"] == "DocumentRegistry")
-            .all(|c| c["paused"] == true)
-    );
-    assert!(!String::from_utf8_lossy(&o.stderr).contains(&key));
-
-    // The journal tells who did what, and why.
-    let o = guardian(dir.path())
-        .args(["history"])
-        .output()
-        .expect("run");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success()
-            && out.contains("pause")
-            && out.contains("drill")
-            && out.contains("oncall"),
-        "{out}"
-    );
-    let o = guardian(dir.path())
-        .args(["history", "--json"])
-        .output()
-        .expect("run");
-    let actions: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    let id = actions[0]["id"].as_i64().expect("id");
-    let o = guardian(dir.path())
-        .args(["history", "--action", &id.to_string(), "--json"])
-        .output()
-        .expect("run");
-    let txs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(
-        txs.as_array().map(Vec::len),
-        Some(1),
-        "one pauseAll through the brake: {txs}"
-    );
-    assert_eq!(txs[0]["status"], "mined");
-
-    // Exit code 1 when a target cannot reach the wanted state; a missing key is a clear error.
-    let o = guardian(dir.path())
-        .args(["unpause", "registry"])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("GUARDIAN_PAUSER_KEY is not set"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let o = guardian(dir.path())
-        .args([
-            "devnet", "--port", "0", "--chains", "3", "--copies", "2", "--exit", "--anvil",
-        ])
-        .arg(anvil_path())
-        .output()
-        .expect("run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = Manifest::load(&dir.path().join("guardian.toml")).expect("manifest");
-    let mut ids: Vec<u64> = m.chains.values().map(|c| c.chain_id).collect();
-    ids.sort();
-    assert_eq!(ids, vec![31337, 31338, 31339]);
-    assert_eq!(m.contracts.len(), 3 * 2 * 6);
-    for chain in m.chains.values() {
-        let url = chain.rpc_urls[0].expose().clone();
-        let provider = alloy::providers::RootProvider::<alloy::network::Ethereum>::new_http(url);
-        assert!(
-            provider.get_block_number().await.is_err(),
-            "anvil outlived guardian"
-        );
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,441 @@
+//! Following sent transactions until mined: block by block (whole blocks of receipts at once),
+//! with a per-hash sweep and re-broadcast as a safety net, and fee-bump replacement of
+//! transactions that wait too long on the same nonce.
+
+use std::{
+    collections::HashMap,
+    future::IntoFuture,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    eips::{BlockId, eip2718::Encodable2718},
+    network::{EthereumWallet, NetworkTransactionBuilder},
+    primitives::{Address, Bytes, TxHash},
+    providers::Provider,
+    rpc::types::{TransactionReceipt, TransactionRequest},
+};
+use futures::future::join_all;
+
+use super::{
+    ChainClient, ChainError,
+    tx::{Confirmed, Journal, revert_reason},
+};
+use crate::storage::{NewTx, Status};
+
+/// A signed transaction being followed until mined; `hashes` holds it and its replacements.
+pub(super) struct Pending {
+    pub(super) index: usize,
+    pub(super) label: String,
+    pub(super) target: Option<Address>,
+    pub(super) req: TransactionRequest,
+    pub(super) hashes: Vec<TxHash>,
+    pub(super) sent_block: u64,
+    pub(super) sent_at: Instant,
+    pub(super) replacements: u32,
+    pub(super) broadcast_error: Option<String>,
+    pub(super) raw: Option<Bytes>,
+    /// The newest signed bytes, kept for re-broadcasts.
+    pub(super) signed: Bytes,
+}
+
+impl Pending {
+    /// Signs the current request and returns the raw bytes to broadcast.
+    pub(super) async fn sign(
+        &mut self,
+        wallet: &EthereumWallet,
+        client: &ChainClient,
+    ) -> Result<Bytes, ChainError> {
+        let envelope =
+            self.req
+                .clone()
+                .build(wallet)
+                .await
+                .map_err(|e| ChainError::Simulation {
+                    chain: client.name.clone(),
+                    label: self.label.clone(),
+                    reason: format!("cannot sign: {e}"),
+                })?;
+        self.hashes.push(*envelope.tx_hash());
+        Ok(Bytes::from(envelope.encoded_2718()))
+    }
+}
+
+/// Records the newest signature of each pending transaction, all in one database transaction,
+/// before any of them is broadcast.
+pub(super) fn record_latest<'p>(
+    journal: Option<Journal<'_>>,
+    client: &ChainClient,
+    from: Address,
+    pending: impl Iterator<Item = &'p Pending>,
+) -> Result<(), ChainError> {
+    let Some(j) = journal else { return Ok(()) };
+    let rows: Vec<NewTx> = pending
+        .filter_map(|p| {
+            p.hashes.last().map(|hash| NewTx {
+                chain_id: client.chain_id,
+                sender: from,
+                nonce: p.req.nonce.unwrap_or_default(),
+                label: &p.label,
+                target: p.target,
+                tx_hash: *hash,
+            })
+        })
+        .collect();
+    j.store.record_sent_all(j.action, &rows)?;
+    Ok(())
+}
+
+pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
+    let provider = client.provider();
+    let results = join_all(pending.iter().map(|p| async move {
+        let raw = p.raw.as_ref()?;
+        match provider.send_raw_transaction(raw).await {
+            Ok(_) => None,
+            // A retried broadcast through a fallback endpoint may find the node already has it.
+            Err(e) if e.to_string().contains("already known") => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }))
+    .await;
+    for (p, err) in pending.iter_mut().zip(results) {
+        if let Some(raw) = p.raw.take() {
+            p.signed = raw;
+        }
+        p.broadcast_error = err;
+    }
+}
+
+/// Follows the chain block by block until every pending transaction has a receipt, replacing
+/// those that wait longer than the configured number of blocks.
+pub(super) async fn follow(
+    client: &ChainClient,
+    wallet: &EthereumWallet,
+    from: Address,
+    mut pending: Vec<Pending>,
+    journal: Option<Journal<'_>>,
+    start_block: u64,
+    started: Instant,
+) -> Result<Vec<(usize, Result<Confirmed, ChainError>)>, ChainError> {
+    let mut done = Vec::new();
+    pending.retain_mut(|p| match p.broadcast_error.take() {
+        Some(message) => {
+            if let Some(j) = journal {
+                for h in &p.hashes {
+                    let _ = j.store.mark(*h, Status::Dropped);
+                }
+            }
+            done.push((
+                p.index,
+                Err(ChainError::Rejected {
+                    chain: client.name.clone(),
+                    label: p.label.clone(),
+                    tx: p.hashes.last().copied().unwrap_or_default(),
+                    message,
+                }),
+            ));
+            false
+        }
+        None => true,
+    });
+    let poll = if client.is_local() {
+        Duration::from_millis(25)
+    } else {
+        Duration::from_millis(500)
+    };
+    let deadline = Instant::now() + client.settings.receipt_timeout();
+    // Blocks up to and including `seen` have been searched.
+    let mut seen = start_block.saturating_sub(1);
+    let mut last_sweep = Instant::now();
+    while !pending.is_empty() {
+        let head = match client.provider().get_block_number().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(chain = %client.name, "block number poll failed: {e}");
+                seen
+            }
+        };
+        let mut receipts = if head > seen {
+            receipts_between(client, seen + 1, head, &pending).await
+        } else {
+            HashMap::new()
+        };
+        // A safety net every couple of seconds: ask for each receipt directly, and re-broadcast
+        // what is still unmined in case a node dropped it ("already known" is harmless).
+        if last_sweep.elapsed() >= SWEEP {
+            last_sweep = Instant::now();
+            receipts.extend(receipts_of(client, &pending).await);
+            rebroadcast(client, &pending, &receipts).await;
+        }
+        if !receipts.is_empty() {
+            let mut still = Vec::with_capacity(pending.len());
+            for p in pending {
+                match p.hashes.iter().find_map(|h| receipts.get(h)) {
+                    Some(receipt) => {
+                        let result =
+                            finish(client, &p, receipt.clone(), journal, started.elapsed()).await?;
+                        done.push((p.index, result));
+                    }
+                    None => still.push(p),
+                }
+            }
+            pending = still;
+        }
+        seen = seen.max(head);
+        replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
+        if pending.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            for p in pending.drain(..) {
+                done.push((
+                    p.index,
+                    Err(ChainError::ReceiptTimeout {
+                        chain: client.name.clone(),
+                        label: p.label.clone(),
+                        tx: p.hashes.last().copied().unwrap_or_default(),
+                        secs: client.settings.receipt_timeout().as_secs(),
+                    }),
+                ));
+            }
+            break;
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Ok(done)
+}
+
+/// Receipts of the pending hashes mined in blocks `from..=to`: whole blocks at once where the
+/// node supports `eth_getBlockReceipts`, one receipt at a time otherwise.
+async fn receipts_between(
+    client: &ChainClient,
+    from: u64,
+    to: u64,
+    pending: &[Pending],
+) -> HashMap<TxHash, TransactionReceipt> {
+    let provider = client.provider();
+    let blocks =
+        join_all((from..=to).map(|b| provider.get_block_receipts(b.into()).into_future())).await;
+    if blocks.iter().all(|b| matches!(b, Ok(Some(_)))) {
+        let mut found = HashMap::new();
+        for receipts in blocks.into_iter().flatten().flatten() {
+            found.extend(receipts.into_iter().map(|r| (r.transaction_hash, r)));
+        }
+        return found;
+    }
+    receipts_of(client, pending).await
+}
+
+/// How often receipts are also asked for one by one, and unmined transactions re-broadcast.
+const SWEEP: Duration = Duration::from_secs(2);
+
+/// The receipts of the pending hashes, asked for one by one.
+async fn receipts_of(
+    client: &ChainClient,
+    pending: &[Pending],
+) -> HashMap<TxHash, TransactionReceipt> {
+    let provider = client.provider();
+    let mut found = HashMap::new();
+    let hashes: Vec<TxHash> = pending
+        .iter()
+        .flat_map(|p| p.hashes.iter().copied())
+        .collect();
+    let receipts = join_all(
+        hashes
+            .iter()
+            .map(|h| provider.get_transaction_receipt(*h).into_future()),
+    )
+    .await;
+    for (h, r) in hashes.into_iter().zip(receipts) {
+        if let Ok(Some(r)) = r {
+            found.insert(h, r);
+        }
+    }
+    found
+}
+
+/// Broadcasts again the newest signature of every transaction that has no receipt yet.
+async fn rebroadcast(
+    client: &ChainClient,
+    pending: &[Pending],
+    mined: &HashMap<TxHash, TransactionReceipt>,
+) {
+    let provider = client.provider();
+    join_all(
+        pending
+            .iter()
+            .filter(|p| !p.signed.is_empty() && !p.hashes.iter().any(|h| mined.contains_key(h)))
+            .map(|p| async move {
+                if let Err(e) = provider.send_raw_transaction(&p.signed).await {
+                    tracing::debug!(chain = %client.name, label = %p.label, "re-broadcast: {e}");
+                }
+            }),
+    )
+    .await;
+}
+
+/// Re-sends, with fees raised by 12.5% (nodes require at least 10%), every transaction that has
+/// waited `replace_after_blocks` blocks, as long as the fee stays under the cap.
+async fn replace_stuck(
+    client: &ChainClient,
+    wallet: &EthereumWallet,
+    from: Address,
+    pending: &mut [Pending],
+    journal: Option<Journal<'_>>,
+    head: u64,
+) -> Result<(), ChainError> {
+    let after = client.settings.replace_after_blocks;
+    if after == 0 {
+        return Ok(());
+    }
+    let cap = client.settings.fee_cap_wei();
+    for p in pending.iter_mut() {
+        // Blocks alone are not enough: on a chain that mines a block per transaction they pass
+        // in milliseconds. A replacement also waits one second per block asked for.
+        if head < p.sent_block + after || p.sent_at.elapsed() < Duration::from_secs(after) {
+            continue;
+        }
+        let max_fee = p.req.max_fee_per_gas.unwrap_or_default();
+        let tip = p.req.max_priority_fee_per_gas.unwrap_or_default();
+        let bumped_fee = bump(max_fee);
+        if bumped_fee > cap {
+            continue;
+        }
+        p.req.max_fee_per_gas = Some(bumped_fee);
+        p.req.max_priority_fee_per_gas = Some(bump(tip).min(bumped_fee));
+        p.sent_block = head;
+        p.sent_at = Instant::now();
+        p.replacements += 1;
+        tracing::warn!(chain = %client.name, label = %p.label, max_fee = bumped_fee, "replacing a stuck transaction");
+        p.raw = Some(p.sign(wallet, client).await?);
+    }
+    if pending.iter().any(|p| p.raw.is_some()) {
+        record_latest(
+            journal,
+            client,
+            from,
+            pending.iter().filter(|p| p.raw.is_some()),
+        )?;
+        broadcast_all(client, pending).await;
+        for p in pending.iter_mut() {
+            if let Some(e) = p.broadcast_error.take() {
+                tracing::warn!(chain = %client.name, label = %p.label, "replacement refused: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bump(fee: u128) -> u128 {
+    (fee + fee / 8).max(fee + 1)
+}
+
+async fn finish(
+    client: &ChainClient,
+    pending: &Pending,
+    receipt: TransactionReceipt,
+    journal: Option<Journal<'_>>,
+    latency: Duration,
+) -> Result<Result<Confirmed, ChainError>, ChainError> {
+    let block = receipt.block_number.unwrap_or_default();
+    let hash = receipt.transaction_hash;
+    let reason = if receipt.status() {
+        None
+    } else {
+        Some(replay_reason(client, pending.req.clone(), block).await)
+    };
+    if let Some(j) = journal {
+        j.store
+            .record_receipt(hash, block, receipt.gas_used, reason.as_deref())?;
+        for other in pending.hashes.iter().filter(|h| **h != hash) {
+            j.store.mark(*other, Status::Replaced)?;
+        }
+    }
+    Ok(match reason {
+        None => Ok(Confirmed {
+            label: pending.label.clone(),
+            tx_hash: hash,
+            block,
+            gas_used: receipt.gas_used,
+            contract_address: receipt.contract_address,
+            latency,
+            replacements: pending.replacements,
+        }),
+        Some(reason) => Err(ChainError::Reverted {
+            chain: client.name.clone(),
+            label: pending.label.clone(),
+            tx: hash,
+            block,
+            reason,
+        }),
+    })
+}
+
+/// Waits for already-broadcast transactions (found in the journal by a re-run) without
+/// re-sending them; returns each hash's outcome.
+pub async fn await_sent(
+    client: &ChainClient,
+    sent: Vec<(String, TxHash, TransactionRequest)>,
+    journal: Option<Journal<'_>>,
+) -> Result<Vec<Result<Confirmed, ChainError>>, ChainError> {
+    let start = client
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| client.rpc_err(e))?;
+    // Search a few blocks back: the transaction may have been mined while we were not looking.
+    let from = start.saturating_sub(64);
+    let pending: Vec<Pending> = sent
+        .into_iter()
+        .enumerate()
+        .map(|(index, (label, hash, req))| Pending {
+            index,
+            label,
+            target: req.to.and_then(|k| k.to().copied()),
+            req,
+            hashes: vec![hash],
+            sent_block: u64::MAX / 2, // never replaced: we no longer hold its exact fee parameters
+            sent_at: Instant::now(),
+            replacements: 0,
+            broadcast_error: None,
+            raw: None,
+            signed: Bytes::new(),
+        })
+        .collect();
+    let n = pending.len();
+    let wallet = EthereumWallet::default();
+    let mut done = follow(
+        client,
+        &wallet,
+        Address::ZERO,
+        pending,
+        journal,
+        from + 1,
+        Instant::now(),
+    )
+    .await?;
+    done.sort_by_key(|(i, _)| *i);
+    debug_assert_eq!(done.len(), n);
+    Ok(done.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Replays a reverted transaction on the state before its block to learn the error's name.
+async fn replay_reason(client: &ChainClient, req: TransactionRequest, block: u64) -> String {
+    let at = BlockId::number(block.saturating_sub(1));
+    match client.provider().call(req).block(at).await {
+        Ok(_) => "reverted (the replay succeeded, so the state changed within the block)".into(),
+        Err(e) => revert_reason(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bump_is_at_least_ten_percent() {
+        assert_eq!(bump(1_000_000_000), 1_125_000_000);
+        assert!(bump(1) >= 2);
+        assert!(bump(80) * 10 >= 80 * 11);
+    }
+}

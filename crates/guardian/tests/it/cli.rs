@@ -1,0 +1,132 @@
+//! The `guardian` binary as an operator runs it: keys from the environment, the journal,
+//! exit codes, and devnet processes that end with it.
+
+use alloy::providers::Provider;
+use guardian::config::{Manifest, SignerConfig};
+
+use crate::support::{anvil_path, testnet};
+
+fn guardian(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir);
+    cmd
+}
+
+#[tokio::test]
+async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
+    let net = testnet().await;
+    let key = alloy::hex::encode(net.pauser.key().to_bytes());
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut m = net.devnet.manifest.clone();
+    m.signers.clear();
+    m.signers.insert(
+        "oncall".into(),
+        SignerConfig {
+            private_key_env: Some("GUARDIAN_PAUSER_KEY".into()),
+            ..Default::default()
+        },
+    );
+    m.write(&dir.path().join("guardian.toml"), true)
+        .expect("write");
+
+    let o = guardian(dir.path())
+        .env("GUARDIAN_PAUSER_KEY", &key)
+        .env("RUST_LOG", "trace")
+        .args(["-vv", "pause", "--all", "--reason", "drill"])
+        .output()
+        .expect("run");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("paused by this run"), "{out}");
+    assert!(!out.contains(&key), "the key leaked into output or logs");
+
+    let o = guardian(dir.path())
+        .env("GUARDIAN_PAUSER_KEY", &key)
+        .args(["status", "--json"])
+        .output()
+        .expect("run");
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        json["contracts"]
+            .as_array()
+            .expect("contracts")
+            .iter()
+            .filter(|c| c["kind"] == "DocumentRegistry")
+            .all(|c| c["paused"] == true)
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(&key));
+
+    // The journal tells who did what, and why.
+    let o = guardian(dir.path())
+        .args(["history"])
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && out.contains("pause")
+            && out.contains("drill")
+            && out.contains("oncall"),
+        "{out}"
+    );
+    let o = guardian(dir.path())
+        .args(["history", "--json"])
+        .output()
+        .expect("run");
+    let actions: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let id = actions[0]["id"].as_i64().expect("id");
+    let o = guardian(dir.path())
+        .args(["history", "--action", &id.to_string(), "--json"])
+        .output()
+        .expect("run");
+    let txs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        txs.as_array().map(Vec::len),
+        Some(1),
+        "one pauseAll through the brake: {txs}"
+    );
+    assert_eq!(txs[0]["status"], "mined");
+
+    // Exit code 1 when a target cannot reach the wanted state; a missing key is a clear error.
+    let o = guardian(dir.path())
+        .args(["unpause", "registry"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("GUARDIAN_PAUSER_KEY is not set"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = guardian(dir.path())
+        .args([
+            "devnet", "--port", "0", "--chains", "3", "--copies", "2", "--exit", "--anvil",
+        ])
+        .arg(anvil_path())
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = Manifest::load(&dir.path().join("guardian.toml")).expect("manifest");
+    let mut ids: Vec<u64> = m.chains.values().map(|c| c.chain_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![31337, 31338, 31339]);
+    assert_eq!(m.contracts.len(), 3 * 2 * 6);
+    for chain in m.chains.values() {
+        let url = chain.rpc_urls[0].expose().clone();
+        let provider = alloy::providers::RootProvider::<alloy::network::Ethereum>::new_http(url);
+        assert!(
+            provider.get_block_number().await.is_err(),
+            "anvil outlived guardian"
+        );
+    }
+}
