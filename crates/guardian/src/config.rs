@@ -187,6 +187,10 @@ pub struct RpcSettings {
     /// The highest max fee per gas a replacement may offer, in gwei.
     #[serde(default = "RpcSettings::default_fee_cap_gwei")]
     pub fee_cap_gwei: u64,
+    /// Most requests sent in one JSON-RPC batch; 1 sends every request on its own (for
+    /// endpoints that refuse batches).
+    #[serde(default = "RpcSettings::default_batch_size")]
+    pub batch_size: usize,
 }
 
 impl RpcSettings {
@@ -201,6 +205,9 @@ impl RpcSettings {
     }
     fn default_fee_cap_gwei() -> u64 {
         1_000
+    }
+    fn default_batch_size() -> usize {
+        100
     }
 
     /// The fee cap in wei.
@@ -226,6 +233,7 @@ impl Default for RpcSettings {
             receipt_timeout_secs: Self::default_receipt_timeout_secs(),
             replace_after_blocks: Self::default_replace_after_blocks(),
             fee_cap_gwei: Self::default_fee_cap_gwei(),
+            batch_size: Self::default_batch_size(),
         }
     }
 }
@@ -383,6 +391,12 @@ impl Manifest {
             return Err(invalid(
                 find_offset(text, "safe_recipients"),
                 format!("safe recipient {zero} is the zero address"),
+            ));
+        }
+        if self.rpc.batch_size == 0 {
+            return Err(invalid(
+                find_offset(text, "batch_size"),
+                "[rpc] batch_size must be at least 1 (1 sends every request on its own)".into(),
             ));
         }
         Ok(())
@@ -579,6 +593,19 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
         assert!(
             !err.contains("SECRETKEY"),
             "the RPC path may hold an API key: {err}"
+        );
+    }
+
+    #[test]
+    fn batch_size_defaults_to_100_and_zero_is_refused() {
+        assert_eq!(parse(GOOD).expect("valid manifest").rpc.batch_size, 100);
+        let one = format!("{GOOD}\n[rpc]\nbatch_size = 1\n");
+        assert_eq!(parse(&one).expect("batch_size = 1").rpc.batch_size, 1);
+        let zero = format!("{GOOD}\n[rpc]\nbatch_size = 0\n");
+        let err = parse(&zero).expect_err("batch_size = 0").to_string();
+        assert!(
+            err.contains("guardian.toml:23:") && err.contains("batch_size"),
+            "{err}"
         );
     }
 }

@@ -153,6 +153,21 @@ pub struct NewTx<'a> {
     pub tx_hash: TxHash,
 }
 
+/// A mined transaction to record.
+#[derive(Debug, Clone, Copy)]
+pub struct MinedTx<'a> {
+    /// The hash that was mined.
+    pub tx_hash: TxHash,
+    /// Its block.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// The decoded revert, `None` when it succeeded.
+    pub error: Option<&'a str>,
+    /// Every signature sent for the same nonce; those not mined are marked replaced.
+    pub replaced: &'a [TxHash],
+}
+
 /// The journal database.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -310,18 +325,52 @@ impl Store {
         gas_used: u64,
         error: Option<&str>,
     ) -> Result<(), StorageError> {
-        let status = if error.is_none() {
-            Status::Mined
-        } else {
-            Status::Reverted
-        };
-        self.with(|c| {
-            c.execute(
+        self.record_receipts(&[MinedTx {
+            tx_hash,
+            block,
+            gas_used,
+            error,
+            replaced: &[],
+        }])
+    }
+
+    /// Records receipts, and marks the other signatures of their nonces as replaced, in one
+    /// SQLite transaction: a batch of hundreds costs one write to disk, not hundreds.
+    pub fn record_receipts(&self, mined: &[MinedTx<'_>]) -> Result<(), StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction()?;
+        {
+            let mut receipt = tx.prepare_cached(
                 "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
-                params![status.as_str(), block as i64, gas_used as i64, error, now_ms(), tx_hash.to_string()],
-            )
-            .map(|_| ())
-        })
+            )?;
+            let mut replaced = tx.prepare_cached(
+                "UPDATE transactions SET status = ?1 WHERE tx_hash = ?2 AND status = 'sent'",
+            )?;
+            let now = now_ms();
+            for m in mined {
+                let status = if m.error.is_none() {
+                    Status::Mined
+                } else {
+                    Status::Reverted
+                };
+                receipt.execute(params![
+                    status.as_str(),
+                    m.block as i64,
+                    m.gas_used as i64,
+                    m.error,
+                    now,
+                    m.tx_hash.to_string()
+                ])?;
+                for other in m.replaced.iter().filter(|h| **h != m.tx_hash) {
+                    replaced.execute(params![Status::Replaced.as_str(), other.to_string()])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Marks a broadcast transaction as replaced or dropped.

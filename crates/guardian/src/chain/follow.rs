@@ -18,10 +18,10 @@ use alloy::{
 use futures::future::join_all;
 
 use super::{
-    ChainClient, ChainError,
+    ChainClient, ChainError, batch,
     tx::{Confirmed, Journal, revert_reason},
 };
-use crate::storage::{NewTx, Status};
+use crate::storage::{MinedTx, NewTx, Status};
 
 /// A signed transaction being followed until mined; `hashes` holds it and its replacements.
 pub(super) struct Pending {
@@ -86,23 +86,29 @@ pub(super) fn record_latest<'p>(
     Ok(())
 }
 
+/// Broadcasts every freshly signed transaction, in nonce order, in as few requests as the
+/// endpoint takes.
 pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
-    let provider = client.provider();
-    let results = join_all(pending.iter().map(|p| async move {
-        let raw = p.raw.as_ref()?;
-        match provider.send_raw_transaction(raw).await {
+    let fresh: Vec<usize> = (0..pending.len())
+        .filter(|i| pending[*i].raw.is_some())
+        .collect();
+    let params: Vec<(Bytes,)> = fresh
+        .iter()
+        .filter_map(|i| pending[*i].raw.clone().map(|raw| (raw,)))
+        .collect();
+    let results =
+        batch::call_each_in_order::<_, TxHash>(client, "eth_sendRawTransaction", &params).await;
+    for (i, result) in fresh.into_iter().zip(results) {
+        let p = &mut pending[i];
+        if let Some(raw) = p.raw.take() {
+            p.signed = raw;
+        }
+        p.broadcast_error = match result {
             Ok(_) => None,
             // A retried broadcast through a fallback endpoint may find the node already has it.
             Err(e) if e.to_string().contains("already known") => None,
             Err(e) => Some(e.to_string()),
-        }
-    }))
-    .await;
-    for (p, err) in pending.iter_mut().zip(results) {
-        if let Some(raw) = p.raw.take() {
-            p.signed = raw;
-        }
-        p.broadcast_error = err;
+        };
     }
 }
 
@@ -168,18 +174,11 @@ pub(super) async fn follow(
             rebroadcast(client, &pending, &receipts).await;
         }
         if !receipts.is_empty() {
-            let mut still = Vec::with_capacity(pending.len());
-            for p in pending {
-                match p.hashes.iter().find_map(|h| receipts.get(h)) {
-                    Some(receipt) => {
-                        let result =
-                            finish(client, &p, receipt.clone(), journal, started.elapsed()).await?;
-                        done.push((p.index, result));
-                    }
-                    None => still.push(p),
-                }
-            }
+            let (mined, still): (Vec<Pending>, Vec<Pending>) = pending
+                .into_iter()
+                .partition(|p| p.hashes.iter().any(|h| receipts.contains_key(h)));
             pending = still;
+            done.extend(finish(client, mined, &receipts, journal, started.elapsed()).await?);
         }
         seen = seen.max(head);
         replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
@@ -330,45 +329,71 @@ fn bump(fee: u128) -> u128 {
     (fee + fee / 8).max(fee + 1)
 }
 
+/// The outcomes of transactions whose receipts arrived, recorded in the journal together.
 async fn finish(
     client: &ChainClient,
-    pending: &Pending,
-    receipt: TransactionReceipt,
+    mined: Vec<Pending>,
+    receipts: &HashMap<TxHash, TransactionReceipt>,
     journal: Option<Journal<'_>>,
     latency: Duration,
-) -> Result<Result<Confirmed, ChainError>, ChainError> {
-    let block = receipt.block_number.unwrap_or_default();
-    let hash = receipt.transaction_hash;
-    let reason = if receipt.status() {
-        None
-    } else {
-        Some(replay_reason(client, pending.req.clone(), block).await)
-    };
-    if let Some(j) = journal {
-        j.store
-            .record_receipt(hash, block, receipt.gas_used, reason.as_deref())?;
-        for other in pending.hashes.iter().filter(|h| **h != hash) {
-            j.store.mark(*other, Status::Replaced)?;
+) -> Result<Vec<(usize, Result<Confirmed, ChainError>)>, ChainError> {
+    let found: Vec<(Pending, &TransactionReceipt)> = mined
+        .into_iter()
+        .filter_map(|p| {
+            let receipt = p.hashes.iter().find_map(|h| receipts.get(h))?;
+            Some((p, receipt))
+        })
+        .collect();
+    let reasons: Vec<Option<String>> = join_all(found.iter().map(|(p, receipt)| async move {
+        if receipt.status() {
+            None
+        } else {
+            let block = receipt.block_number.unwrap_or_default();
+            Some(replay_reason(client, p.req.clone(), block).await)
         }
+    }))
+    .await;
+    if let Some(j) = journal {
+        let rows: Vec<MinedTx> = found
+            .iter()
+            .zip(&reasons)
+            .map(|((p, receipt), reason)| MinedTx {
+                tx_hash: receipt.transaction_hash,
+                block: receipt.block_number.unwrap_or_default(),
+                gas_used: receipt.gas_used,
+                error: reason.as_deref(),
+                replaced: &p.hashes,
+            })
+            .collect();
+        j.store.record_receipts(&rows)?;
     }
-    Ok(match reason {
-        None => Ok(Confirmed {
-            label: pending.label.clone(),
-            tx_hash: hash,
-            block,
-            gas_used: receipt.gas_used,
-            contract_address: receipt.contract_address,
-            latency,
-            replacements: pending.replacements,
-        }),
-        Some(reason) => Err(ChainError::Reverted {
-            chain: client.name.clone(),
-            label: pending.label.clone(),
-            tx: hash,
-            block,
-            reason,
-        }),
-    })
+    Ok(found
+        .into_iter()
+        .zip(reasons)
+        .map(|((p, receipt), reason)| {
+            let block = receipt.block_number.unwrap_or_default();
+            let tx = receipt.transaction_hash;
+            let outcome = match reason {
+                None => Ok(Confirmed {
+                    label: p.label,
+                    tx_hash: tx,
+                    block,
+                    gas_used: receipt.gas_used,
+                    contract_address: receipt.contract_address,
+                    latency,
+                    replacements: p.replacements,
+                }),
+                Some(reason) => Err(ChainError::Reverted {
+                    chain: client.name.clone(),
+                    label: p.label,
+                    tx,
+                    block,
+                    reason,
+                }),
+            };
+            (p.index, outcome)
+        })
+        .collect())
 }
 
 /// Waits for already-broadcast transactions (found in the journal by a re-run) without

@@ -1,5 +1,6 @@
 //! Talking to chains: endpoints with failover, signers, and the one path every transaction takes.
 
+pub mod batch;
 mod follow;
 pub mod revert;
 pub mod signer;

@@ -2,23 +2,19 @@
 //! at once, follow the chain block by block until every receipt is in (replacing transactions
 //! that wait too long with a higher fee on the same nonce), check status, decode reverts by name.
 
-use std::{
-    future::IntoFuture,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, Bytes, TxHash, U256},
+    primitives::{Address, Bytes, TxHash, U64, U256},
     providers::Provider,
     rpc::types::TransactionRequest,
     sol_types::SolCall,
     transports::{RpcError, TransportErrorKind},
 };
-use futures::future::join_all;
 
 use super::{
-    ChainClient, ChainError, Signer,
+    ChainClient, ChainError, Signer, batch,
     follow::{Pending, broadcast_all, follow, record_latest},
     revert,
 };
@@ -118,12 +114,10 @@ pub async fn send_all(
     let from = signer.address();
     let requests: Vec<TransactionRequest> = calls.iter().map(|c| request(c, from)).collect();
 
+    let estimate_params: Vec<(TransactionRequest,)> =
+        requests.iter().map(|r| (r.clone(),)).collect();
     let (estimates, chain_state) = tokio::join!(
-        join_all(
-            requests
-                .iter()
-                .map(|r| provider.estimate_gas(r.clone()).into_future())
-        ),
+        batch::call_each::<_, U64>(client, "eth_estimateGas", &estimate_params),
         async {
             tokio::try_join!(
                 async { provider.get_transaction_count(from).pending().await },
@@ -139,7 +133,7 @@ pub async fn send_all(
         .zip(estimates)
         .map(|(call, estimate)| {
             estimate
-                .map(|g| g.saturating_mul(13) / 10 + 10_000) // headroom for the 63/64 rule around capped hooks
+                .map(|g| g.saturating_to::<u64>().saturating_mul(13) / 10 + 10_000) // headroom for the 63/64 rule around capped hooks
                 .map_err(|e| simulation_error(client, &call.label, e))
         })
         .collect();
@@ -255,7 +249,9 @@ pub fn revert_reason(e: &RpcError<TransportErrorKind>) -> String {
     }
 }
 
-fn simulation_error(
+/// A failed simulation or read: a revert by its decoded name, anything else as the chain's RPC
+/// error.
+pub(super) fn simulation_error(
     client: &ChainClient,
     label: &str,
     e: RpcError<TransportErrorKind>,

@@ -6,10 +6,9 @@ pub mod withdraw;
 
 use alloy::primitives::Address;
 use bindings::DocumentRegistry;
-use futures::future::join_all;
 
 use crate::{
-    chain::{ChainClient, ChainError, Signer},
+    chain::{ChainClient, ChainError, Signer, batch},
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
@@ -76,31 +75,34 @@ pub enum ResponseError {
     Signer(#[from] crate::chain::SignerError),
 }
 
-/// Reads `paused()` of every `(client, address)` concurrently.
+/// Reads `paused()` of every `(client, address)`: one set of batches per chain, all at once.
 pub async fn read_paused(targets: &[(&ChainClient, Address)]) -> Vec<Result<bool, ChainError>> {
-    join_all(targets.iter().map(|(client, address)| async move {
-        DocumentRegistry::new(*address, client.provider())
-            .paused()
-            .call()
-            .await
-            .map_err(|e| contract_err(client, e))
-    }))
-    .await
+    let reads: Vec<_> = targets
+        .iter()
+        .map(|(client, address)| (*client, *address, DocumentRegistry::pausedCall {}))
+        .collect();
+    batch::view_all(&reads).await
 }
 
-/// Reads `hasRole(role, account)` for every `(client, contract, account)` concurrently.
+/// Reads `hasRole(role, account)` for every `(client, contract, account)`, batched per chain.
 pub async fn read_roles(
     role: Role,
     checks: &[(&ChainClient, Address, Address)],
 ) -> Vec<Result<bool, ChainError>> {
-    join_all(checks.iter().map(|(client, contract, account)| async move {
-        DocumentRegistry::new(*contract, client.provider())
-            .hasRole(role.id(), *account)
-            .call()
-            .await
-            .map_err(|e| contract_err(client, e))
-    }))
-    .await
+    let reads: Vec<_> = checks
+        .iter()
+        .map(|(client, contract, account)| {
+            (
+                *client,
+                *contract,
+                DocumentRegistry::hasRoleCall {
+                    role: role.id(),
+                    account: *account,
+                },
+            )
+        })
+        .collect();
+    batch::view_all(&reads).await
 }
 
 /// Turns a contract-call error into a chain error that names the chain.

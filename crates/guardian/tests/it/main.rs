@@ -2,6 +2,7 @@
 
 mod support;
 
+mod batching;
 mod cli;
 mod contracts;
 mod deploy;

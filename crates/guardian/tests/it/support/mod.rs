@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use alloy::{
     network::EthereumWallet,
     primitives::{Address, B256, U256, keccak256},

@@ -1,0 +1,218 @@
+//! JSON-RPC batches: many requests to one chain in a few HTTP round trips.
+//!
+//! Pausing 200 contracts reads 400 values and sends 200 transactions per chain. One HTTP request
+//! each costs both the tool and the node far more than the work itself; batches of
+//! `[rpc] batch_size` do the same in a handful, so everything is signed and sent sooner and more
+//! of it makes the next block.
+
+use std::collections::BTreeMap;
+
+use alloy::{
+    eips::BlockId,
+    network::TransactionBuilder,
+    primitives::{Address, Bytes},
+    providers::Provider,
+    rpc::{
+        client::BatchRequest,
+        json_rpc::{RpcRecv, RpcSend},
+        types::TransactionRequest,
+    },
+    sol_types::SolCall,
+    transports::{RpcError, TransportErrorKind, TransportResult},
+};
+use futures::future::join_all;
+
+use super::{ChainClient, ChainError, tx::simulation_error};
+
+/// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests
+/// sent concurrently; each result is in the order of `params`.
+///
+/// A node that refuses a batch (some hosted endpoints cap or forbid them) gets the same calls one
+/// request each.
+pub async fn call_each<P, R>(
+    client: &ChainClient,
+    method: &'static str,
+    params: &[P],
+) -> Vec<TransportResult<R>>
+where
+    P: RpcSend,
+    R: RpcRecv,
+{
+    let size = client.settings.batch_size.max(1);
+    if size == 1 || params.len() <= 1 {
+        return one_by_one(client, method, params).await;
+    }
+    join_all(
+        params
+            .chunks(size)
+            .map(|chunk| one_batch(client, method, chunk)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Like [`call_each`], but each batch is sent only after the previous one was answered, so a
+/// node receives the calls in the order given (signed transactions in nonce order: a node keeps
+/// only a few transactions from beyond a nonce gap).
+pub async fn call_each_in_order<P, R>(
+    client: &ChainClient,
+    method: &'static str,
+    params: &[P],
+) -> Vec<TransportResult<R>>
+where
+    P: RpcSend,
+    R: RpcRecv,
+{
+    let size = client.settings.batch_size.max(1);
+    if size == 1 {
+        // Without batches, waiting for each answer would cost a round trip per call.
+        return one_by_one(client, method, params).await;
+    }
+    let mut results = Vec::with_capacity(params.len());
+    for chunk in params.chunks(size) {
+        results.extend(one_batch(client, method, chunk).await);
+    }
+    results
+}
+
+/// Calls a view function on every `(chain, contract, call)`, one set of batches per chain, all
+/// chains at once; each result is in the order given. A revert is reported by its decoded name.
+pub async fn view_all<C: SolCall>(
+    reads: &[(&ChainClient, Address, C)],
+) -> Vec<Result<C::Return, ChainError>> {
+    let mut by_chain: BTreeMap<&str, (&ChainClient, Vec<usize>)> = BTreeMap::new();
+    for (i, (client, _, _)) in reads.iter().enumerate() {
+        by_chain
+            .entry(client.name.as_str())
+            .or_insert_with(|| (*client, Vec::new()))
+            .1
+            .push(i);
+    }
+    let answers = join_all(by_chain.into_values().map(|(client, indexes)| async move {
+        let params: Vec<(TransactionRequest, BlockId)> = indexes
+            .iter()
+            .map(|i| {
+                let (_, to, call) = &reads[*i];
+                (
+                    TransactionRequest::default()
+                        .with_to(*to)
+                        .with_input(call.abi_encode()),
+                    BlockId::latest(),
+                )
+            })
+            .collect();
+        let results = call_each::<_, Bytes>(client, "eth_call", &params).await;
+        indexes
+            .into_iter()
+            .zip(results)
+            .map(|(i, r)| {
+                let decoded =
+                    r.map_err(|e| simulation_error(client, "read", e))
+                        .and_then(|bytes| {
+                            C::abi_decode_returns(&bytes).map_err(|e| ChainError::Simulation {
+                                chain: client.name.clone(),
+                                label: "read".into(),
+                                reason: format!("cannot decode the answer of {}: {e}", reads[i].1),
+                            })
+                        });
+                (i, decoded)
+            })
+            .collect::<Vec<_>>()
+    }))
+    .await;
+    let mut ordered: Vec<Option<Result<C::Return, ChainError>>> =
+        (0..reads.len()).map(|_| None).collect();
+    for (i, r) in answers.into_iter().flatten() {
+        ordered[i] = Some(r);
+    }
+    ordered
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(ChainError::Simulation {
+                    chain: String::new(),
+                    label: "read".into(),
+                    reason: "no answer".into(),
+                })
+            })
+        })
+        .collect()
+}
+
+async fn one_batch<P, R>(
+    client: &ChainClient,
+    method: &'static str,
+    chunk: &[P],
+) -> Vec<TransportResult<R>>
+where
+    P: RpcSend,
+    R: RpcRecv,
+{
+    let mut batch = BatchRequest::new(client.provider().client());
+    let waiters: Vec<_> = chunk
+        .iter()
+        .map(|p| batch.add_call::<P, R>(method, p))
+        .collect();
+    match batch.send().await {
+        Ok(()) => {
+            let mut results: Vec<TransportResult<R>> =
+                join_all(waiters.into_iter().map(|w| async move { w?.await })).await;
+            // A node that answers a batch with one error object leaves every call unanswered.
+            let unanswered: Vec<usize> = (0..results.len())
+                .filter(|i| {
+                    matches!(
+                        &results[*i],
+                        Err(RpcError::Transport(
+                            TransportErrorKind::MissingBatchResponse(_)
+                        ))
+                    )
+                })
+                .collect();
+            if !unanswered.is_empty() {
+                tracing::warn!(
+                    chain = %client.name,
+                    "the endpoint left {} of a batch of {method} unanswered; sending them one by one",
+                    unanswered.len()
+                );
+                let retry: Vec<P> = unanswered.iter().map(|i| chunk[*i].clone()).collect();
+                for (i, r) in unanswered
+                    .iter()
+                    .zip(one_by_one(client, method, &retry).await)
+                {
+                    results[*i] = r;
+                }
+            }
+            results
+        }
+        // Refused outright (an HTTP error status, an answer that is not a batch), or every
+        // endpoint failed: one by one, the calls either pass or fail each with its own error.
+        Err(e) => {
+            tracing::warn!(
+                chain = %client.name,
+                "the endpoint refused a batch of {} {method} ({e}); sending them one by one",
+                chunk.len()
+            );
+            one_by_one(client, method, chunk).await
+        }
+    }
+}
+
+async fn one_by_one<P, R>(
+    client: &ChainClient,
+    method: &'static str,
+    params: &[P],
+) -> Vec<TransportResult<R>>
+where
+    P: RpcSend,
+    R: RpcRecv,
+{
+    let rpc = client.provider().client();
+    join_all(
+        params
+            .iter()
+            .map(|p| async move { rpc.request::<P, R>(method, p.clone()).await }),
+    )
+    .await
+}
