@@ -1,0 +1,278 @@
+//! The transactions of a pause: which brakes can pause which targets in one `pauseAll`, which
+//! transactions of an interrupted earlier run are still waiting to be mined, and sending the rest
+//! one batch per chain and signer, all at once.
+
+use std::collections::{BTreeMap, HashSet};
+
+use alloy::{
+    primitives::{Address, TxHash},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+};
+use bindings::EmergencyBrake;
+use futures::future::join_all;
+
+use super::Target;
+use crate::{
+    chain::{
+        Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
+        tx::{await_sent, revert_reason},
+    },
+    config::{ContractConfig, ContractKind},
+    deployment::Deployment,
+    response::{ResponseError, contract_err, holder, read_roles},
+    roles::Role,
+    storage::Status,
+};
+
+/// One transaction of the plan: a direct call or a brake's `pauseAll`, covering some targets.
+pub(super) struct Planned<'a> {
+    pub(super) chain: &'a ChainClient,
+    pub(super) signer: &'a Signer,
+    pub(super) call: Call,
+    pub(super) covers: Vec<usize>,
+    pub(super) via: String,
+}
+
+/// Who signs the plan, for the journal.
+pub(super) fn plan_actor(plan: &[Planned]) -> String {
+    let mut names: Vec<String> = plan
+        .iter()
+        .map(|p| format!("{} {}", p.signer.name, p.signer.address()))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        "nobody (nothing to send)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Brakes that can pause the given targets in one transaction each: their guardian is a
+/// configured signer and a simulation of `pauseAll()` succeeds.
+pub(super) async fn plan_brakes<'a>(
+    deployment: &'a Deployment,
+    targets: &[Target<'a>],
+    to_change: &[usize],
+    candidates: &[&'a Signer],
+    chain: Option<&str>,
+) -> Vec<Planned<'a>> {
+    let brakes: Vec<(&ContractConfig, &ChainClient)> = deployment
+        .reachable_contracts()
+        .filter(|(c, _)| {
+            c.kind == ContractKind::EmergencyBrake && chain.is_none_or(|n| c.chain() == n)
+        })
+        .collect();
+    let checks = join_all(brakes.iter().map(|(brake, client)| async move {
+        let contract = EmergencyBrake::new(brake.address, client.provider());
+        let registered = contract
+            .targets()
+            .call()
+            .await
+            .map_err(|e| contract_err(client, e))?;
+        let role_checks: Vec<_> = candidates
+            .iter()
+            .map(|s| (*client, brake.address, s.address()))
+            .collect();
+        let holds: Vec<bool> = read_roles(Role::Guardian, &role_checks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or(false))
+            .collect();
+        let Some(signer) = holder(candidates, &holds) else {
+            return Ok::<_, ChainError>(None);
+        };
+        let sim = TransactionRequest::default()
+            .from(signer.address())
+            .to(brake.address)
+            .input(alloy::sol_types::SolCall::abi_encode(&EmergencyBrake::pauseAllCall {}).into());
+        if let Err(e) = client.provider().call(sim).await {
+            tracing::warn!(
+                brake = brake.name(),
+                "brake would revert ({}); pausing its targets directly",
+                revert_reason(&e)
+            );
+            return Ok(None);
+        }
+        Ok(Some((registered, signer)))
+    }))
+    .await;
+    let mut plans = Vec::new();
+    let mut taken: HashSet<usize> = HashSet::new();
+    for ((brake, client), check) in brakes.into_iter().zip(checks) {
+        let Ok(Some((registered, signer))) = check else {
+            continue;
+        };
+        let covers: Vec<usize> = to_change
+            .iter()
+            .copied()
+            .filter(|i| {
+                let t = &targets[*i];
+                t.contract.chain() == brake.chain()
+                    && registered.contains(&t.contract.address)
+                    && !taken.contains(i)
+            })
+            .collect();
+        if covers.is_empty() {
+            continue;
+        }
+        taken.extend(covers.iter().copied());
+        plans.push(Planned {
+            chain: client,
+            signer,
+            call: Call::new(
+                format!("pauseAll via {}", brake.name()),
+                brake.address,
+                EmergencyBrake::pauseAllCall {},
+            ),
+            covers,
+            via: brake.name().to_string(),
+        });
+    }
+    plans
+}
+
+/// Finds transactions of an earlier, interrupted run that are still waiting in a node's pool for
+/// the same call, removes them from the plan and waits for them instead of sending duplicates.
+pub(super) async fn adopt_in_flight<'a>(
+    deployment: &Deployment,
+    plan: &mut Vec<Planned<'a>>,
+    journal: Journal<'_>,
+) -> Result<Vec<(Planned<'a>, Result<Confirmed, ChainError>)>, ResponseError> {
+    let mut adopt: Vec<(usize, TxHash)> = Vec::new();
+    let mut seen: HashSet<(u64, Address)> = HashSet::new();
+    for p in plan.iter() {
+        let key = (p.chain.chain_id, p.signer.address());
+        if !seen.insert(key) {
+            continue;
+        }
+        for record in deployment.store.unconfirmed(key.0, key.1)? {
+            let Some(idx) = plan.iter().position(|q| {
+                q.chain.chain_id == key.0
+                    && q.signer.address() == key.1
+                    && q.call.label == record.label
+            }) else {
+                continue;
+            };
+            match p
+                .chain
+                .provider()
+                .get_transaction_by_hash(record.tx_hash)
+                .await
+            {
+                Ok(Some(tx)) if tx.block_number.is_none() => adopt.push((idx, record.tx_hash)),
+                // Mined while nobody watched: record it; the state read already reflects it.
+                Ok(Some(_)) => {
+                    if let Ok(Some(r)) = p
+                        .chain
+                        .provider()
+                        .get_transaction_receipt(record.tx_hash)
+                        .await
+                    {
+                        let error = (!r.status()).then_some("reverted");
+                        deployment.store.record_receipt(
+                            record.tx_hash,
+                            r.block_number.unwrap_or_default(),
+                            r.gas_used,
+                            error,
+                        )?;
+                    }
+                }
+                Ok(None) => deployment.store.mark(record.tx_hash, Status::Dropped)?,
+                Err(e) => tracing::warn!("cannot look up {}: {e}", record.tx_hash),
+            }
+        }
+    }
+    if adopt.is_empty() {
+        return Ok(Vec::new());
+    }
+    adopt.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+    adopt.dedup_by_key(|(i, _)| *i);
+    let mut taken = Vec::new();
+    for (idx, hash) in adopt {
+        taken.push((plan.remove(idx), hash));
+    }
+    let mut out = Vec::new();
+    for (p, hash) in taken {
+        let req = TransactionRequest::default()
+            .from(p.signer.address())
+            .to(p.call.to.unwrap_or_default())
+            .input(p.call.input.clone().into());
+        let mut results = await_sent(
+            p.chain,
+            vec![(p.call.label.clone(), hash, req)],
+            Some(journal),
+        )
+        .await?;
+        let result = results.pop().unwrap_or_else(|| {
+            Err(ChainError::Simulation {
+                chain: p.chain.name.clone(),
+                label: p.call.label.clone(),
+                reason: "lost".into(),
+            })
+        });
+        out.push((p, result));
+    }
+    Ok(out)
+}
+
+/// Sends the plan: one batch per (chain, signer), all batches at once.
+pub(super) async fn send_plan(
+    plan: &[Planned<'_>],
+    journal: Journal<'_>,
+) -> Vec<Result<Confirmed, ChainError>> {
+    let mut groups: BTreeMap<(String, Address), Vec<usize>> = BTreeMap::new();
+    for (i, p) in plan.iter().enumerate() {
+        groups
+            .entry((p.chain.name.clone(), p.signer.address()))
+            .or_default()
+            .push(i);
+    }
+    let batches = join_all(groups.values().map(|idx| async move {
+        let first = &plan[idx[0]];
+        let calls = idx.iter().map(|i| plan[*i].call.clone()).collect();
+        let result = send_all(
+            first.chain,
+            first.signer,
+            calls,
+            Some(journal),
+            Preflight::BestEffort,
+        )
+        .await;
+        (idx, result)
+    }))
+    .await;
+    let mut out: Vec<Option<Result<Confirmed, ChainError>>> =
+        (0..plan.len()).map(|_| None).collect();
+    for (idx, result) in batches {
+        match result {
+            Ok(results) => {
+                for (i, r) in idx.iter().zip(results) {
+                    out[*i] = Some(r);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for i in idx {
+                    out[*i] = Some(Err(ChainError::Simulation {
+                        chain: plan[*i].chain.name.clone(),
+                        label: plan[*i].call.label.clone(),
+                        reason: message.clone(),
+                    }));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(ChainError::Simulation {
+                    chain: String::new(),
+                    label: String::new(),
+                    reason: "not sent".into(),
+                })
+            })
+        })
+        .collect()
+}
