@@ -191,6 +191,10 @@ pub struct RpcSettings {
     /// endpoints that refuse batches).
     #[serde(default = "RpcSettings::default_batch_size")]
     pub batch_size: usize,
+    /// How long an endpoint may stay silent before the next one is asked as well, in
+    /// milliseconds (default: a quarter of `request_timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge_after_ms: Option<u64>,
 }
 
 impl RpcSettings {
@@ -220,6 +224,16 @@ impl RpcSettings {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    /// How long an endpoint may stay silent before the next one is asked as well; never longer
+    /// than the request timeout.
+    pub fn hedge_after(&self) -> Duration {
+        let ms = self
+            .hedge_after_ms
+            .unwrap_or(self.request_timeout_ms / 4)
+            .min(self.request_timeout_ms);
+        Duration::from_millis(ms)
+    }
+
     /// The receipt timeout.
     pub fn receipt_timeout(&self) -> Duration {
         Duration::from_secs(self.receipt_timeout_secs)
@@ -234,6 +248,7 @@ impl Default for RpcSettings {
             replace_after_blocks: Self::default_replace_after_blocks(),
             fee_cap_gwei: Self::default_fee_cap_gwei(),
             batch_size: Self::default_batch_size(),
+            hedge_after_ms: None,
         }
     }
 }
@@ -606,6 +621,20 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
         assert!(
             err.contains("guardian.toml:23:") && err.contains("batch_size"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn hedging_starts_after_a_quarter_of_the_timeout_unless_configured() {
+        let mut rpc = RpcSettings::default();
+        assert_eq!(rpc.hedge_after(), Duration::from_millis(500));
+        rpc.hedge_after_ms = Some(50);
+        assert_eq!(rpc.hedge_after(), Duration::from_millis(50));
+        rpc.hedge_after_ms = Some(10_000);
+        assert_eq!(
+            rpc.hedge_after(),
+            rpc.request_timeout(),
+            "never after the timeout"
         );
     }
 }

@@ -133,7 +133,8 @@ impl ChainClient {
         expected_chain_id: Option<u64>,
         settings: &RpcSettings,
     ) -> Result<Self, ChainError> {
-        let transport = FailoverTransport::new(urls, settings.request_timeout());
+        let transport =
+            FailoverTransport::new(urls, settings.request_timeout(), settings.hedge_after());
         let local = urls.iter().all(RpcUrl::is_loopback);
         let provider = RootProvider::new(RpcClient::new(transport, local));
         let chain_id = provider

@@ -1,7 +1,9 @@
 //! A JSON-RPC transport over several endpoints in order of preference.
 //!
-//! A dead or hanging endpoint costs at most one request timeout; after that the endpoint that
-//! answered is tried first, so later requests do not pay for the dead one again.
+//! A dead endpoint costs nothing but a refused connection; a hanging one costs the hedge delay
+//! (a quarter of the request timeout unless configured), after which the next endpoint is asked
+//! as well. The endpoint that answered is tried first from then on, so later requests do not pay
+//! for the dead one again.
 
 use std::{
     sync::{
@@ -16,6 +18,7 @@ use alloy::{
     rpc::json_rpc::{RequestPacket, ResponsePacket},
     transports::{TransportError, TransportErrorKind, TransportFut, http::Http},
 };
+use futures::stream::{FuturesUnordered, StreamExt};
 use tower::Service;
 
 use crate::secret::RpcUrl;
@@ -29,12 +32,14 @@ pub struct FailoverTransport {
 struct Inner {
     endpoints: Vec<(RpcUrl, Http<alloy::transports::http::reqwest::Client>)>,
     timeout: Duration,
+    hedge_after: Duration,
     preferred: AtomicUsize,
 }
 
 impl FailoverTransport {
-    /// A transport over `urls` (at least one) with a per-request `timeout`.
-    pub fn new(urls: &[RpcUrl], timeout: Duration) -> Self {
+    /// A transport over `urls` (at least one) with a per-request `timeout`; the next endpoint is
+    /// asked too when one has not answered within `hedge_after`.
+    pub fn new(urls: &[RpcUrl], timeout: Duration, hedge_after: Duration) -> Self {
         let client = alloy::transports::http::reqwest::Client::new();
         let endpoints = urls
             .iter()
@@ -49,6 +54,7 @@ impl FailoverTransport {
             inner: Arc::new(Inner {
                 endpoints,
                 timeout,
+                hedge_after,
                 preferred: AtomicUsize::new(0),
             }),
         }
@@ -62,6 +68,9 @@ impl FailoverTransport {
 }
 
 impl Inner {
+    /// Tries the endpoints from the preferred one on. An endpoint that fails moves on to the next
+    /// at once; one that has not answered within the hedge delay gets the next one asked too,
+    /// while it keeps its own timeout. The first answer wins, and its endpoint becomes preferred.
     async fn request(
         self: Arc<Self>,
         req: RequestPacket,
@@ -69,10 +78,10 @@ impl Inner {
         let n = self.endpoints.len();
         let start = self.preferred.load(Ordering::Relaxed);
         let mut failures = Vec::with_capacity(n);
-        for k in 0..n {
+        let mut asking = FuturesUnordered::new();
+        let attempt = |k: usize| {
             let i = (start + k) % n;
-            let (url, http) = &self.endpoints[i];
-            let mut http = http.clone();
+            let mut http = self.endpoints[i].1.clone();
             // The last endpoint in the cycle has no next one to fall back to: a slow answer
             // from it (a busy node) is still better than none.
             let limit = if k + 1 == n {
@@ -80,16 +89,39 @@ impl Inner {
             } else {
                 self.timeout
             };
-            match tokio::time::timeout(limit, http.call(req.clone())).await {
-                Ok(Ok(resp)) => {
-                    if i != start {
-                        self.preferred.store(i, Ordering::Relaxed);
-                        tracing::warn!(endpoint = %url, "switched to a fallback RPC endpoint");
+            let req = req.clone();
+            async move { (i, limit, tokio::time::timeout(limit, http.call(req)).await) }
+        };
+        asking.push(attempt(0));
+        let mut next = 1;
+        loop {
+            let hedge = tokio::time::sleep(self.hedge_after);
+            tokio::select! {
+                Some((i, limit, answer)) = asking.next() => {
+                    let url = &self.endpoints[i].0;
+                    match answer {
+                        Ok(Ok(resp)) => {
+                            if i != start {
+                                self.preferred.store(i, Ordering::Relaxed);
+                                tracing::warn!(endpoint = %url, "switched to a fallback RPC endpoint");
+                            }
+                            return Ok(resp);
+                        }
+                        Ok(Err(e)) => failures.push(format!("{url}: {}", redact(&e.to_string(), url))),
+                        Err(_) => failures.push(format!("{url}: no answer within {limit:?}")),
                     }
-                    return Ok(resp);
+                    if next < n {
+                        asking.push(attempt(next));
+                        next += 1;
+                    } else if asking.is_empty() {
+                        break;
+                    }
                 }
-                Ok(Err(e)) => failures.push(format!("{url}: {}", redact(&e.to_string(), url))),
-                Err(_) => failures.push(format!("{url}: no answer within {limit:?}")),
+                () = hedge, if next < n => {
+                    asking.push(attempt(next));
+                    next += 1;
+                }
+                else => break,
             }
         }
         Err(TransportErrorKind::custom_str(&format!(

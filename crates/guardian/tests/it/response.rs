@@ -381,6 +381,31 @@ async fn hanging_endpoint() -> (String, tokio::task::JoinHandle<()>) {
 }
 
 #[tokio::test]
+async fn a_hanging_first_endpoint_is_hedged_long_before_its_timeout() {
+    let net = testnet().await;
+    let (hanging, _task) = hanging_endpoint().await;
+    let connect_and_pause = async {
+        let (d, dir) = open(&net.devnet.manifest, |m| {
+            // Without hedging, connecting and the first requests would wait out this minute.
+            m.rpc.request_timeout_ms = 60_000;
+            m.rpc.hedge_after_ms = Some(100);
+            let chain = m.chains.get_mut("local").expect("chain");
+            chain.rpc_urls.insert(0, hanging.parse().expect("url"));
+        })
+        .await;
+        assert!(d.unreachable.is_empty(), "the second endpoint answers");
+        let report = run(&d, &request(true, named(&["registry", "escrow"]))).await;
+        (report, dir)
+    };
+    let (report, _dir) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), connect_and_pause)
+            .await
+            .expect("done long before the 60 s request timeout");
+    let report = report.expect("pause");
+    assert!(report.ok(), "{report:#?}");
+}
+
+#[tokio::test]
 async fn a_dead_or_hanging_first_endpoint_costs_one_timeout() {
     let net = testnet().await;
     let (hanging, _task) = hanging_endpoint().await;
