@@ -15,7 +15,7 @@ use alloy::primitives::{Address, TxHash};
 use bindings::DocumentRegistry;
 use serde::Serialize;
 
-use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, send_plan};
+use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, ready_brakes, send_plan};
 
 use super::{ResponseError, find_contract, find_holders, lacking, missing_role, read_paused};
 use crate::{
@@ -217,9 +217,18 @@ pub async fn run(
         })
         .collect();
     let intended = &deployment.manifest.roles.pauser;
-    let (states, holders) = tokio::join!(
+    // With --all, a chain's EmergencyBrake pauses its targets in one transaction.
+    let use_brakes = request.pause && matches!(request.selection, Selection::All);
+    let (states, holders, brakes) = tokio::join!(
         read_paused(&state_reads),
-        find_holders(Role::Pauser, intended, &candidates, &state_reads)
+        find_holders(Role::Pauser, intended, &candidates, &state_reads),
+        async {
+            if use_brakes {
+                ready_brakes(deployment, &candidates, request.chain.as_deref()).await
+            } else {
+                Vec::new()
+            }
+        }
     );
 
     // Targets that need a transaction, and who can sign for each.
@@ -243,22 +252,12 @@ pub async fn run(
         }
     }
 
-    // With --all, a chain's EmergencyBrake pauses its targets in one transaction.
+    // Brakes first: each covers its targets with one transaction.
     let mut plan: Vec<Planned> = Vec::new();
     let mut covered: HashSet<usize> = HashSet::new();
-    if request.pause && matches!(request.selection, Selection::All) && !to_change.is_empty() {
-        for brake in plan_brakes(
-            deployment,
-            &targets,
-            &to_change,
-            &candidates,
-            request.chain.as_deref(),
-        )
-        .await
-        {
-            covered.extend(brake.covers.iter().copied());
-            plan.push(brake);
-        }
+    for brake in plan_brakes(brakes, &targets, &to_change) {
+        covered.extend(brake.covers.iter().copied());
+        plan.push(brake);
     }
     // A missing role matters only for a target no brake covers.
     let missing: Vec<String> = to_change

@@ -49,40 +49,51 @@ pub(super) fn plan_actor(plan: &[Planned]) -> String {
     }
 }
 
-/// Brakes that can pause the given targets in one transaction each: their guardian is a
+/// A brake that can pause its registered targets in one transaction: its guardian is a
 /// configured signer and a simulation of `pauseAll()` succeeds.
-pub(super) async fn plan_brakes<'a>(
+pub(super) struct ReadyBrake<'a> {
+    brake: &'a ContractConfig,
+    client: &'a ChainClient,
+    registered: Vec<Address>,
+    signer: &'a Signer,
+}
+
+/// The brakes (on `chain`, if given) ready to pause their targets; read while the targets'
+/// own state is read.
+pub(super) async fn ready_brakes<'a>(
     deployment: &'a Deployment,
-    targets: &[Target<'a>],
-    to_change: &[usize],
     candidates: &[&'a Signer],
     chain: Option<&str>,
-) -> Vec<Planned<'a>> {
+) -> Vec<ReadyBrake<'a>> {
     let brakes: Vec<(&ContractConfig, &ChainClient)> = deployment
         .reachable_contracts()
         .filter(|(c, _)| {
             c.kind == ContractKind::EmergencyBrake && chain.is_none_or(|n| c.chain() == n)
         })
         .collect();
-    let checks = join_all(brakes.iter().map(|(brake, client)| async move {
+    let checks = join_all(brakes.into_iter().map(|(brake, client)| async move {
         let contract = EmergencyBrake::new(brake.address, client.provider());
-        let registered = contract
-            .targets()
-            .call()
-            .await
-            .map_err(|e| contract_err(client, e))?;
+        let registered = match contract.targets().call().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    brake = brake.name(),
+                    "cannot read the brake's targets ({}); pausing them directly",
+                    contract_err(client, e)
+                );
+                return None;
+            }
+        };
         let role_checks: Vec<_> = candidates
             .iter()
-            .map(|s| (*client, brake.address, s.address()))
+            .map(|s| (client, brake.address, s.address()))
             .collect();
         let holds: Vec<bool> = read_roles(Role::Guardian, &role_checks)
             .await
             .into_iter()
             .map(|r| r.unwrap_or(false))
             .collect();
-        let Some(signer) = holder(candidates, &holds) else {
-            return Ok::<_, ChainError>(None);
-        };
+        let signer = holder(candidates, &holds)?;
         let sim = TransactionRequest::default()
             .from(signer.address())
             .to(brake.address)
@@ -93,24 +104,36 @@ pub(super) async fn plan_brakes<'a>(
                 "brake would revert ({}); pausing its targets directly",
                 revert_reason(&e)
             );
-            return Ok(None);
+            return None;
         }
-        Ok(Some((registered, signer)))
+        Some(ReadyBrake {
+            brake,
+            client,
+            registered,
+            signer,
+        })
     }))
     .await;
+    checks.into_iter().flatten().collect()
+}
+
+/// One `pauseAll()` per ready brake that covers targets still to change; each target is covered
+/// by one brake at most.
+pub(super) fn plan_brakes<'a>(
+    ready: Vec<ReadyBrake<'a>>,
+    targets: &[Target<'a>],
+    to_change: &[usize],
+) -> Vec<Planned<'a>> {
     let mut plans = Vec::new();
     let mut taken: HashSet<usize> = HashSet::new();
-    for ((brake, client), check) in brakes.into_iter().zip(checks) {
-        let Ok(Some((registered, signer))) = check else {
-            continue;
-        };
+    for r in ready {
         let covers: Vec<usize> = to_change
             .iter()
             .copied()
             .filter(|i| {
                 let t = &targets[*i];
-                t.contract.chain() == brake.chain()
-                    && registered.contains(&t.contract.address)
+                t.contract.chain() == r.brake.chain()
+                    && r.registered.contains(&t.contract.address)
                     && !taken.contains(i)
             })
             .collect();
@@ -119,15 +142,15 @@ pub(super) async fn plan_brakes<'a>(
         }
         taken.extend(covers.iter().copied());
         plans.push(Planned {
-            chain: client,
-            signer,
+            chain: r.client,
+            signer: r.signer,
             call: Call::new(
-                format!("pauseAll via {}", brake.name()),
-                brake.address,
+                format!("pauseAll via {}", r.brake.name()),
+                r.brake.address,
                 EmergencyBrake::pauseAllCall {},
             ),
             covers,
-            via: brake.name().to_string(),
+            via: r.brake.name().to_string(),
         });
     }
     plans
