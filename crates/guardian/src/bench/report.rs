@@ -2,6 +2,8 @@
 
 use std::{fmt::Write as _, time::Duration};
 
+use crate::config::RpcSettings;
+
 use super::{Method, Row, Sample, median, secs, shorten};
 
 /// `a` or `a–b` for the smallest and largest of some numbers; `-` for none.
@@ -218,8 +220,10 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
          waited for the one after. The script is the way a hand-written script pauses: for each \
          chain in turn, for each contract, send `pause()`, wait for its receipt, then the next; it \
          runs once, starting right after a block. In the dead-endpoint rows each chain's \
-         `rpc_urls` is `[dead, real]` with `request_timeout_ms = {dead}`: *refuses* is a closed \
-         port, *hangs* is a socket that accepts the connection and never answers. *Target met* \
+         `rpc_urls` is `[dead, real]` with `request_timeout_ms = {dead}` (so the real endpoint \
+         is asked as well after {hedge} ms of silence): *refuses* is a closed port, *hangs* is a \
+         socket that accepts the connection and never answers. Requests go out in JSON-RPC \
+         batches of up to {batch}. *Target met* \
          is *yes* only when every run of the row spanned one block and took at most {limit} s. \
          *Load avg* and *anvils running* are read after each run: the machine has {cpus} CPU(s), \
          and the benchmark's own anvils are one per chain, so a much higher load or more anvils \
@@ -228,6 +232,8 @@ pub fn render_report(env: &Environment, rows: &[Row]) -> String {
         margin = env.margin.as_millis(),
         phases = phases_text(env.runs),
         dead = env.dead_timeout.as_millis(),
+        hedge = env.dead_timeout.as_millis() / 4,
+        batch = RpcSettings::default().batch_size,
         limit = secs(limit),
         cpus = env.cpus,
     );
