@@ -24,8 +24,19 @@ use futures::future::join_all;
 
 use super::{ChainClient, ChainError, tx::simulation_error};
 
-/// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests
-/// sent concurrently; each result is in the order of `params`.
+/// How the batches of one call to [`call_each`] are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    /// All batches at once (reads).
+    AtOnce,
+    /// Each batch after the previous one was answered, so a node receives the calls in the order
+    /// given (signed transactions in nonce order: a node keeps only a few transactions from
+    /// beyond a nonce gap).
+    InOrder,
+}
+
+/// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests;
+/// each result is in the order of `params`.
 ///
 /// A node that refuses a batch (some hosted endpoints cap or forbid them) gets the same calls one
 /// request each.
@@ -33,6 +44,7 @@ pub async fn call_each<P, R>(
     client: &ChainClient,
     method: &'static str,
     params: &[P],
+    sending: Sending,
 ) -> Vec<TransportResult<R>>
 where
     P: RpcSend,
@@ -40,41 +52,24 @@ where
 {
     let size = client.settings.batch_size.max(1);
     if size == 1 || params.len() <= 1 {
+        // Without batches, waiting for each answer in turn would cost a round trip per call.
         return one_by_one(client, method, params).await;
     }
-    join_all(
-        params
-            .chunks(size)
-            .map(|chunk| one_batch(client, method, chunk)),
-    )
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// Like [`call_each`], but each batch is sent only after the previous one was answered, so a
-/// node receives the calls in the order given (signed transactions in nonce order: a node keeps
-/// only a few transactions from beyond a nonce gap).
-pub async fn call_each_in_order<P, R>(
-    client: &ChainClient,
-    method: &'static str,
-    params: &[P],
-) -> Vec<TransportResult<R>>
-where
-    P: RpcSend,
-    R: RpcRecv,
-{
-    let size = client.settings.batch_size.max(1);
-    if size == 1 {
-        // Without batches, waiting for each answer would cost a round trip per call.
-        return one_by_one(client, method, params).await;
+    let chunks = params.chunks(size);
+    match sending {
+        Sending::AtOnce => join_all(chunks.map(|chunk| one_batch(client, method, chunk)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect(),
+        Sending::InOrder => {
+            let mut results = Vec::with_capacity(params.len());
+            for chunk in chunks {
+                results.extend(one_batch(client, method, chunk).await);
+            }
+            results
+        }
     }
-    let mut results = Vec::with_capacity(params.len());
-    for chunk in params.chunks(size) {
-        results.extend(one_batch(client, method, chunk).await);
-    }
-    results
 }
 
 /// Calls a view function on every `(chain, contract, call)`, one set of batches per chain, all
@@ -103,7 +98,7 @@ pub async fn view_all<C: SolCall>(
                 )
             })
             .collect();
-        let results = call_each::<_, Bytes>(client, "eth_call", &params).await;
+        let results = call_each::<_, Bytes>(client, "eth_call", &params, Sending::AtOnce).await;
         indexes
             .into_iter()
             .zip(results)

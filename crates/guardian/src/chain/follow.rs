@@ -96,8 +96,13 @@ pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending])
         .iter()
         .filter_map(|i| pending[*i].raw.clone().map(|raw| (raw,)))
         .collect();
-    let results =
-        batch::call_each_in_order::<_, TxHash>(client, "eth_sendRawTransaction", &params).await;
+    let results = batch::call_each::<_, TxHash>(
+        client,
+        "eth_sendRawTransaction",
+        &params,
+        batch::Sending::InOrder,
+    )
+    .await;
     for (i, result) in fresh.into_iter().zip(results) {
         let p = &mut pending[i];
         if let Some(raw) = p.raw.take() {

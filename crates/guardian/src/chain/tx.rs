@@ -117,7 +117,12 @@ pub async fn send_all(
     let estimate_params: Vec<(TransactionRequest,)> =
         requests.iter().map(|r| (r.clone(),)).collect();
     let (estimates, chain_state) = tokio::join!(
-        batch::call_each::<_, U64>(client, "eth_estimateGas", &estimate_params),
+        batch::call_each::<_, U64>(
+            client,
+            "eth_estimateGas",
+            &estimate_params,
+            batch::Sending::AtOnce
+        ),
         async {
             tokio::try_join!(
                 async { provider.get_transaction_count(from).pending().await },
