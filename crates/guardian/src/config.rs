@@ -127,6 +127,10 @@ pub struct ContractConfig {
     pub kind: ContractKind,
     /// The address to call.
     pub address: Address,
+    /// The block it was deployed in; its history (role events) is read from there, not from
+    /// block 0. `deploy` and `devnet` write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_block: Option<u64>,
     /// ERC-20 tokens whose balances matter for this contract.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<Address>,

@@ -64,6 +64,8 @@ pub struct Deployed {
     pub gas_used: u64,
     /// The creating transactions.
     pub transactions: Vec<TxHash>,
+    /// The block its proxy (or the contract itself) was created in: its history starts there.
+    pub block: u64,
 }
 
 /// The suite on one chain.
@@ -95,6 +97,7 @@ impl Suite {
                 chain: toml::Spanned::new(0..0, chain.to_string()),
                 kind: c.kind,
                 address: c.address,
+                deployed_block: Some(c.block),
                 tokens: if c.kind.holds_funds() {
                     token.into_iter().collect()
                 } else {
@@ -322,6 +325,7 @@ pub async fn deploy_suite(
             implementation: Some(created(&impls[i])),
             gas_used: impls[i].gas_used + proxy_tx.gas_used,
             transactions: vec![impls[i].tx_hash, proxy_tx.tx_hash],
+            block: proxy_tx.block,
         })
         .collect();
     if opts.test_token {
@@ -333,6 +337,7 @@ pub async fn deploy_suite(
             implementation: None,
             gas_used: token.gas_used,
             transactions: vec![token.tx_hash],
+            block: token.block,
         });
     }
     Ok(Suite {

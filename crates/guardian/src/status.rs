@@ -14,7 +14,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    chain::{ChainClient, ChainError},
+    chain::{ChainClient, ChainError, logs},
     config::{ContractConfig, ContractKind, RolesConfig},
     deployment::Deployment,
     response::contract_err,
@@ -124,23 +124,23 @@ fn roles_of(kind: ContractKind) -> &'static [Role] {
     }
 }
 
-/// Current holders of every role of a contract, by replaying its `RoleGranted`/`RoleRevoked` events.
+/// Current holders of every role of a contract, by replaying its `RoleGranted`/`RoleRevoked`
+/// events from block `from` (its deployment block, when the manifest knows it) to the head.
 pub async fn role_holders(
     client: &ChainClient,
     address: Address,
+    from: u64,
 ) -> Result<BTreeMap<B256, BTreeSet<Address>>, ChainError> {
-    let filter = Filter::new()
-        .address(address)
-        .event_signature(vec![
-            DocumentRegistry::RoleGranted::SIGNATURE_HASH,
-            DocumentRegistry::RoleRevoked::SIGNATURE_HASH,
-        ])
-        .from_block(0u64);
-    let logs = client
+    let filter = Filter::new().address(address).event_signature(vec![
+        DocumentRegistry::RoleGranted::SIGNATURE_HASH,
+        DocumentRegistry::RoleRevoked::SIGNATURE_HASH,
+    ]);
+    let head = client
         .provider()
-        .get_logs(&filter)
+        .get_block_number()
         .await
         .map_err(|e| client.rpc_err(e))?;
+    let logs = logs::logs(client, &filter, from, head).await?;
     let mut holders: BTreeMap<B256, BTreeSet<Address>> = BTreeMap::new();
     for log in logs {
         if let Ok(g) = DocumentRegistry::RoleGranted::decode_log(&log.inner) {
@@ -226,7 +226,7 @@ async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStat
         if roles_of(c.kind).is_empty() {
             return Ok(BTreeMap::new());
         }
-        role_holders(client, c.address).await
+        role_holders(client, c.address, c.deployed_block.unwrap_or(0)).await
     };
     let (paused, balances, implementation, roles) =
         tokio::join!(paused, balances, implementation, roles);

@@ -2,6 +2,7 @@
 
 pub mod batch;
 mod follow;
+pub mod logs;
 pub mod revert;
 pub mod signer;
 pub mod transport;

@@ -18,7 +18,11 @@ use guardian::{
 use crate::{
     response::{named, open, request, run},
     send_ok,
-    support::{TestNet, doc, testnet},
+    support::{
+        TestNet, doc,
+        proxy::{self, Batches, Counts},
+        testnet,
+    },
 };
 
 /// Funds the escrow with a native and a token deposit; returns the amounts.
@@ -233,5 +237,57 @@ async fn status_shows_an_unexpected_role_holder_first() {
             .findings
             .iter()
             .any(|f| f.severity == Severity::Warning && f.message.contains("PAUSER_ROLE"))
+    );
+}
+
+#[tokio::test]
+async fn status_reads_role_history_through_an_endpoint_that_caps_log_ranges() {
+    let net = testnet().await;
+    assert!(
+        net.devnet
+            .manifest
+            .contracts
+            .iter()
+            .all(|c| c.deployed_block.is_some()),
+        "devnet records where each contract's history starts"
+    );
+    let (direct, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    let expected = status::read(&direct).await;
+    let upstream = net.devnet.anvils[0].url.expose().to_string();
+    let proxy = proxy::start_with(&upstream, Batches::Forward, Some(3)).await;
+    // Without deployed_block the history is read from block 0, across the whole deployment.
+    let (capped, _dir2) = open(&net.devnet.manifest, |m| {
+        m.chains.get_mut("local").expect("chain").rpc_urls = vec![proxy.url.parse().expect("url")];
+        for c in &mut m.contracts {
+            c.deployed_block = None;
+        }
+    })
+    .await;
+    let report = status::read(&capped).await;
+    assert!(
+        report.ok() && report.findings.is_empty(),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        Counts::get(&proxy.counts.refused_logs) > 0,
+        "ranges were refused"
+    );
+    for (want, got) in expected.contracts.iter().zip(&report.contracts) {
+        assert_eq!(want.roles, got.roles, "{}", want.name);
+    }
+
+    let reg = DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(reg.grantRole(Role::Upgrader.id(), net.outsider.address()));
+    let report = status::read(&capped).await;
+    let first = &report.findings[0];
+    assert_eq!(first.severity, Severity::Critical, "{first:?}");
+    assert!(
+        first.message.contains("UPGRADER_ROLE")
+            && first.message.contains(&net.outsider.address().to_string()),
+        "{first:?}"
     );
 }

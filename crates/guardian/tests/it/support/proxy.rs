@@ -1,5 +1,5 @@
-//! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can refuse batches the
-//! way some hosted endpoints do.
+//! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can refuse batches and
+//! long `eth_getLogs` ranges the way some hosted endpoints do.
 
 use std::sync::{
     Arc,
@@ -30,6 +30,8 @@ pub struct Counts {
     pub batches: AtomicUsize,
     /// Batches refused.
     pub refused: AtomicUsize,
+    /// `eth_getLogs` requests refused for their range.
+    pub refused_logs: AtomicUsize,
     /// The method of every request that was not a batch, in order.
     pub singles: std::sync::Mutex<Vec<String>>,
 }
@@ -58,6 +60,12 @@ impl Drop for Proxy {
 
 /// Starts a proxy on a free port in front of `upstream`.
 pub async fn start(upstream: &str, batches: Batches) -> Proxy {
+    start_with(upstream, batches, None).await
+}
+
+/// Like [`start`], refusing `eth_getLogs` over more than `max_log_range` blocks (or up to
+/// `latest`), as hosted endpoints do.
+pub async fn start_with(upstream: &str, batches: Batches, max_log_range: Option<u64>) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let counts = Arc::new(Counts::default());
@@ -66,7 +74,14 @@ pub async fn start(upstream: &str, batches: Batches) -> Proxy {
         let client = reqwest::Client::new();
         while let Ok((socket, _)) = listener.accept().await {
             let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
-            tokio::spawn(serve(socket, client, upstream, seen, batches));
+            tokio::spawn(serve(
+                socket,
+                client,
+                upstream,
+                seen,
+                batches,
+                max_log_range,
+            ));
         }
     });
     Proxy { url, counts, task }
@@ -79,6 +94,7 @@ async fn serve(
     upstream: String,
     seen: Arc<Counts>,
     batches: Batches,
+    max_log_range: Option<u64>,
 ) {
     let mut reader = BufReader::new(socket);
     loop {
@@ -104,11 +120,23 @@ async fn serve(
             return;
         }
         let is_batch = body.first() == Some(&b'[');
+        let mut too_long = None;
         if !is_batch && let Ok(single) = serde_json::from_slice::<serde_json::Value>(&body) {
             let method = single["method"].as_str().unwrap_or("?").to_string();
+            if let Some(max) = max_log_range
+                && method == "eth_getLogs"
+                && log_range(&single["params"][0]).is_none_or(|r| r > max)
+            {
+                seen.refused_logs.fetch_add(1, Ordering::SeqCst);
+                too_long = Some(format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32005,"message":"block range is limited to {max} blocks"}}}}"#,
+                    single["id"]
+                ));
+            }
             seen.singles.lock().expect("lock").push(method);
         }
         let (status, answer) = match (is_batch, batches) {
+            _ if too_long.is_some() => ("200 OK", too_long.unwrap_or_default().into_bytes()),
             (true, Batches::RefuseWithStatus) => {
                 seen.refused.fetch_add(1, Ordering::SeqCst);
                 (
@@ -149,4 +177,13 @@ async fn serve(
             return;
         }
     }
+}
+
+/// The number of blocks an `eth_getLogs` filter spans, if both ends are block numbers.
+fn log_range(filter: &serde_json::Value) -> Option<u64> {
+    let block = |key: &str| {
+        let hex = filter[key].as_str()?.strip_prefix("0x")?;
+        u64::from_str_radix(hex, 16).ok()
+    };
+    Some(block("toBlock")?.checked_sub(block("fromBlock")?)? + 1)
 }
