@@ -175,6 +175,9 @@ pub struct EmergencyConfig {
     pub safe_recipients: Vec<Address>,
 }
 
+/// The largest `[rpc] batch_size`: geth refuses batches of more than 1000 requests.
+pub const MAX_BATCH_SIZE: usize = 1000;
+
 /// How the tool talks to endpoints and waits for transactions.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -234,7 +237,7 @@ impl RpcSettings {
         let ms = self
             .hedge_after_ms
             .unwrap_or(self.request_timeout_ms / 4)
-            .min(self.request_timeout_ms);
+            .clamp(1, self.request_timeout_ms.max(1));
         Duration::from_millis(ms)
     }
 
@@ -412,10 +415,18 @@ impl Manifest {
                 format!("safe recipient {zero} is the zero address"),
             ));
         }
-        if self.rpc.batch_size == 0 {
+        if !(1..=MAX_BATCH_SIZE).contains(&self.rpc.batch_size) {
             return Err(invalid(
                 find_offset(text, "batch_size"),
-                "[rpc] batch_size must be at least 1 (1 sends every request on its own)".into(),
+                format!(
+                    "[rpc] batch_size must be between 1 (every request on its own) and {MAX_BATCH_SIZE} (nodes refuse larger batches)"
+                ),
+            ));
+        }
+        if self.rpc.hedge_after_ms == Some(0) || self.rpc.request_timeout_ms == 0 {
+            return Err(invalid(
+                find_offset(text, "[rpc]"),
+                "[rpc] request_timeout_ms and hedge_after_ms must be at least 1".into(),
             ));
         }
         Ok(())
@@ -616,16 +627,21 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
     }
 
     #[test]
-    fn batch_size_defaults_to_100_and_zero_is_refused() {
+    fn batch_size_and_hedge_delay_are_bounded() {
         assert_eq!(parse(GOOD).expect("valid manifest").rpc.batch_size, 100);
         let one = format!("{GOOD}\n[rpc]\nbatch_size = 1\n");
         assert_eq!(parse(&one).expect("batch_size = 1").rpc.batch_size, 1);
-        let zero = format!("{GOOD}\n[rpc]\nbatch_size = 0\n");
-        let err = parse(&zero).expect_err("batch_size = 0").to_string();
-        assert!(
-            err.contains("guardian.toml:23:") && err.contains("batch_size"),
-            "{err}"
-        );
+        for bad in ["0", "1001"] {
+            let text = format!("{GOOD}\n[rpc]\nbatch_size = {bad}\n");
+            let err = parse(&text).expect_err(bad).to_string();
+            assert!(
+                err.contains("guardian.toml:23:") && err.contains("batch_size"),
+                "{err}"
+            );
+        }
+        let zero_hedge = format!("{GOOD}\n[rpc]\nhedge_after_ms = 0\n");
+        let err = parse(&zero_hedge).expect_err("hedge 0").to_string();
+        assert!(err.contains("hedge_after_ms"), "{err}");
     }
 
     #[test]

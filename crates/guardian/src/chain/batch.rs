@@ -24,19 +24,8 @@ use futures::future::join_all;
 
 use super::{ChainClient, ChainError, tx::simulation_error};
 
-/// How the batches of one call to [`call_each`] are sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sending {
-    /// All batches at once (reads).
-    AtOnce,
-    /// Each batch after the previous one was answered, so a node receives the calls in the order
-    /// given (signed transactions in nonce order: a node keeps only a few transactions from
-    /// beyond a nonce gap).
-    InOrder,
-}
-
-/// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests;
-/// each result is in the order of `params`.
+/// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests
+/// sent at once; each result is in the order of `params`.
 ///
 /// A node that refuses a batch (some hosted endpoints cap or forbid them) gets the same calls one
 /// request each.
@@ -44,7 +33,6 @@ pub async fn call_each<P, R>(
     client: &ChainClient,
     method: &'static str,
     params: &[P],
-    sending: Sending,
 ) -> Vec<TransportResult<R>>
 where
     P: RpcSend,
@@ -52,24 +40,17 @@ where
 {
     let size = client.settings.batch_size.max(1);
     if size == 1 || params.len() <= 1 {
-        // Without batches, waiting for each answer in turn would cost a round trip per call.
         return one_by_one(client, method, params).await;
     }
-    let chunks = params.chunks(size);
-    match sending {
-        Sending::AtOnce => join_all(chunks.map(|chunk| one_batch(client, method, chunk)))
-            .await
-            .into_iter()
-            .flatten()
-            .collect(),
-        Sending::InOrder => {
-            let mut results = Vec::with_capacity(params.len());
-            for chunk in chunks {
-                results.extend(one_batch(client, method, chunk).await);
-            }
-            results
-        }
-    }
+    join_all(
+        params
+            .chunks(size)
+            .map(|chunk| one_batch(client, method, chunk)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Calls a view function on every `(chain, contract, call)`, one set of batches per chain, all
@@ -98,7 +79,7 @@ pub async fn view_all<C: SolCall>(
                 )
             })
             .collect();
-        let results = call_each::<_, Bytes>(client, "eth_call", &params, Sending::AtOnce).await;
+        let results = call_each::<_, Bytes>(client, "eth_call", &params).await;
         indexes
             .into_iter()
             .zip(results)
@@ -136,6 +117,20 @@ pub async fn view_all<C: SolCall>(
         .collect()
 }
 
+/// JSON-RPC error codes with which nodes refuse a batch, or parts of it, for its size or rate
+/// rather than for the call itself (geth: batch too large, response too large, batch timeout;
+/// hosted endpoints: limit exceeded, too many requests).
+const BATCH_REFUSALS: [i64; 5] = [-32600, -32005, -32003, -32002, 429];
+
+/// Whether a call of a batch came back unanswered or refused for the batch's sake.
+fn refused_in_batch<R>(result: &TransportResult<R>) -> bool {
+    match result {
+        Err(RpcError::Transport(TransportErrorKind::MissingBatchResponse(_))) => true,
+        Err(RpcError::ErrorResp(e)) => BATCH_REFUSALS.contains(&e.code),
+        _ => false,
+    }
+}
+
 async fn one_batch<P, R>(
     client: &ChainClient,
     method: &'static str,
@@ -154,28 +149,20 @@ where
         Ok(()) => {
             let mut results: Vec<TransportResult<R>> =
                 join_all(waiters.into_iter().map(|w| async move { w?.await })).await;
-            // A node that answers a batch with one error object leaves every call unanswered.
-            let unanswered: Vec<usize> = (0..results.len())
-                .filter(|i| {
-                    matches!(
-                        &results[*i],
-                        Err(RpcError::Transport(
-                            TransportErrorKind::MissingBatchResponse(_)
-                        ))
-                    )
-                })
+            // A node that refuses a batch may answer with one error object (every call is left
+            // unanswered) or with an error for the first call only (geth's "batch too large").
+            let refused: Vec<usize> = (0..results.len())
+                .filter(|i| refused_in_batch(&results[*i]))
                 .collect();
-            if !unanswered.is_empty() {
+            if !refused.is_empty() {
                 tracing::warn!(
                     chain = %client.name,
-                    "the endpoint left {} of a batch of {method} unanswered; sending them one by one",
-                    unanswered.len()
+                    "the endpoint refused {} of a batch of {} {method}; sending them one by one",
+                    refused.len(),
+                    chunk.len()
                 );
-                let retry: Vec<P> = unanswered.iter().map(|i| chunk[*i].clone()).collect();
-                for (i, r) in unanswered
-                    .iter()
-                    .zip(one_by_one(client, method, &retry).await)
-                {
+                let retry: Vec<P> = refused.iter().map(|i| chunk[*i].clone()).collect();
+                for (i, r) in refused.iter().zip(one_by_one(client, method, &retry).await) {
                     results[*i] = r;
                 }
             }
@@ -194,7 +181,8 @@ where
     }
 }
 
-async fn one_by_one<P, R>(
+/// Calls `method` once per entry of `params`, each in its own request, all at once.
+pub async fn one_by_one<P, R>(
     client: &ChainClient,
     method: &'static str,
     params: &[P],

@@ -14,6 +14,7 @@ use alloy::{
     primitives::{Address, Bytes, TxHash},
     providers::Provider,
     rpc::types::{TransactionReceipt, TransactionRequest},
+    transports::RpcError,
 };
 use futures::future::join_all;
 
@@ -86,8 +87,11 @@ pub(super) fn record_latest<'p>(
     Ok(())
 }
 
-/// Broadcasts every freshly signed transaction, in nonce order, in as few requests as the
-/// endpoint takes.
+/// Broadcasts every freshly signed transaction, each in its own request, all at once.
+///
+/// Not as one JSON-RPC batch: a node may run the calls of a batch concurrently, out of nonce
+/// order, and batching the broadcasts measured no faster (600 pauses on 3 chains: median 1.18 s
+/// batched, 1.11 s not).
 pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
     let fresh: Vec<usize> = (0..pending.len())
         .filter(|i| pending[*i].raw.is_some())
@@ -96,13 +100,7 @@ pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending])
         .iter()
         .filter_map(|i| pending[*i].raw.clone().map(|raw| (raw,)))
         .collect();
-    let results = batch::call_each::<_, TxHash>(
-        client,
-        "eth_sendRawTransaction",
-        &params,
-        batch::Sending::InOrder,
-    )
-    .await;
+    let results = batch::one_by_one::<_, TxHash>(client, "eth_sendRawTransaction", &params).await;
     for (i, result) in fresh.into_iter().zip(results) {
         let p = &mut pending[i];
         if let Some(raw) = p.raw.take() {
@@ -112,6 +110,12 @@ pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending])
             Ok(_) => None,
             // A retried broadcast through a fallback endpoint may find the node already has it.
             Err(e) if e.to_string().contains("already known") => None,
+            // No node answered: one may have it all the same. It stays followed, and the sweep
+            // broadcasts it again.
+            Err(RpcError::Transport(e)) => {
+                tracing::warn!(chain = %client.name, label = %p.label, "broadcast unanswered ({e}); will re-send");
+                None
+            }
             Err(e) => Some(e.to_string()),
         };
     }

@@ -9,31 +9,43 @@ use alloy::{
 
 use super::{ChainClient, ChainError};
 
-/// The most refusals one history read accepts before it gives up (halving from 2^64 blocks
-/// reaches a single block in 64).
+/// The most refusals in a row one history read accepts: enough to narrow from 2^64 blocks to one.
 const MAX_REFUSALS: u32 = 64;
 
 /// Every log matching `filter` in blocks `from..=to`, in chain order.
+///
+/// A refused range is halved; after a success the window doubles again (up to the whole range),
+/// so one refusal for a busy stretch does not leave the rest to be read in tiny pieces.
 pub async fn logs(
     client: &ChainClient,
     filter: &Filter,
     from: u64,
     to: u64,
 ) -> Result<Vec<Log>, ChainError> {
+    if from > to {
+        return Err(ChainError::BeyondHead {
+            chain: client.name.clone(),
+            block: from,
+            head: to,
+        });
+    }
+    let whole = (to - from).saturating_add(1);
     let mut found: Vec<Log> = Vec::new();
-    let mut window = to.saturating_sub(from).saturating_add(1);
+    let mut window = whole;
     let mut refusals = 0;
     let mut lo = from;
-    while lo <= to {
+    loop {
         let hi = lo.saturating_add(window - 1).min(to);
         let range = filter.clone().from_block(lo).to_block(hi);
         match client.provider().get_logs(&range).await {
             Ok(logs) => {
                 found.extend(logs);
-                if hi == u64::MAX {
+                if hi >= to {
                     break;
                 }
                 lo = hi + 1;
+                window = window.saturating_mul(2).min(whole);
+                refusals = 0;
             }
             // The endpoint answered, with a refusal: ask for less.
             Err(e) if e.as_error_resp().is_some() && window > 1 && refusals < MAX_REFUSALS => {

@@ -108,6 +108,18 @@ pub enum ChainError {
         /// Estimated cost.
         needed: alloy::primitives::U256,
     },
+    /// A block the manifest names is beyond the chain's head.
+    #[error(
+        "chain `{chain}`: block {block} is beyond the chain head {head}: check deployed_block in the manifest, and that rpc_urls point at the right network"
+    )]
+    BeyondHead {
+        /// Chain name.
+        chain: String,
+        /// The block asked for.
+        block: u64,
+        /// The head.
+        head: u64,
+    },
     /// Recording a transaction failed; it was not sent.
     #[error("cannot record the transaction, so it was not sent: {0}")]
     Storage(#[from] StorageError),

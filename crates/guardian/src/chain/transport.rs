@@ -70,7 +70,8 @@ impl FailoverTransport {
 impl Inner {
     /// Tries the endpoints from the preferred one on. An endpoint that fails moves on to the next
     /// at once; one that has not answered within the hedge delay gets the next one asked too,
-    /// while it keeps its own timeout. The first answer wins, and its endpoint becomes preferred.
+    /// while it keeps its own timeout. The first answer wins, and its endpoint becomes preferred;
+    /// an answer of errors only wins when no other endpoint is still being asked.
     async fn request(
         self: Arc<Self>,
         req: RequestPacket,
@@ -94,12 +95,23 @@ impl Inner {
         };
         asking.push(attempt(0));
         let mut next = 1;
+        // An error answer (a rate limit, a node that lags) must not beat a real answer still on
+        // its way from another endpoint: it is held while others are asked, and returned only if
+        // nothing better arrives.
+        let mut held: Option<ResponsePacket> = None;
         loop {
             let hedge = tokio::time::sleep(self.hedge_after);
             tokio::select! {
                 Some((i, limit, answer)) = asking.next() => {
                     let url = &self.endpoints[i].0;
                     match answer {
+                        Ok(Ok(resp)) if only_errors(&resp) => {
+                            if asking.is_empty() {
+                                return Ok(held.unwrap_or(resp));
+                            }
+                            held.get_or_insert(resp);
+                            continue;
+                        }
                         Ok(Ok(resp)) => {
                             if i != start {
                                 self.preferred.store(i, Ordering::Relaxed);
@@ -110,24 +122,35 @@ impl Inner {
                         Ok(Err(e)) => failures.push(format!("{url}: {}", redact(&e.to_string(), url))),
                         Err(_) => failures.push(format!("{url}: no answer within {limit:?}")),
                     }
-                    if next < n {
+                    if next < n && held.is_none() {
                         asking.push(attempt(next));
                         next += 1;
                     } else if asking.is_empty() {
                         break;
                     }
                 }
-                () = hedge, if next < n => {
+                () = hedge, if next < n && held.is_none() => {
                     asking.push(attempt(next));
                     next += 1;
                 }
                 else => break,
             }
         }
+        if let Some(resp) = held {
+            return Ok(resp);
+        }
         Err(TransportErrorKind::custom_str(&format!(
             "no RPC endpoint answered ({})",
             failures.join("; ")
         )))
+    }
+}
+
+/// Whether an answer holds nothing but JSON-RPC errors.
+fn only_errors(resp: &ResponsePacket) -> bool {
+    match resp {
+        ResponsePacket::Single(r) => r.is_error(),
+        ResponsePacket::Batch(rs) => !rs.is_empty() && rs.iter().all(|r| r.is_error()),
     }
 }
 

@@ -117,12 +117,9 @@ pub async fn send_all(
     let estimate_params: Vec<(TransactionRequest,)> =
         requests.iter().map(|r| (r.clone(),)).collect();
     let (estimates, chain_state) = tokio::join!(
-        batch::call_each::<_, U64>(
-            client,
-            "eth_estimateGas",
-            &estimate_params,
-            batch::Sending::AtOnce
-        ),
+        // One request each: anvil, estimating a batch's calls concurrently, was seen to leave
+        // transactions of the batch unminable.
+        batch::one_by_one::<_, U64>(client, "eth_estimateGas", &estimate_params),
         async {
             tokio::try_join!(
                 async { provider.get_transaction_count(from).pending().await },

@@ -20,7 +20,7 @@ use crate::{
     send_ok,
     support::{
         TestNet, doc,
-        proxy::{self, Batches, Counts},
+        proxy::{self, Behaviour, Counts},
         testnet,
     },
 };
@@ -254,7 +254,14 @@ async fn status_reads_role_history_through_an_endpoint_that_caps_log_ranges() {
     let (direct, _dir) = open(&net.devnet.manifest, |_| {}).await;
     let expected = status::read(&direct).await;
     let upstream = net.devnet.anvils[0].url.expose().to_string();
-    let proxy = proxy::start_with(&upstream, Batches::Forward, Some(3)).await;
+    let proxy = proxy::start_with(
+        &upstream,
+        Behaviour {
+            max_log_range: Some(3),
+            ..Behaviour::default()
+        },
+    )
+    .await;
     // Without deployed_block the history is read from block 0, across the whole deployment.
     let (capped, _dir2) = open(&net.devnet.manifest, |m| {
         m.chains.get_mut("local").expect("chain").rpc_urls = vec![proxy.url.parse().expect("url")];

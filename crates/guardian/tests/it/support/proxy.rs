@@ -1,9 +1,13 @@
-//! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can refuse batches and
-//! long `eth_getLogs` ranges the way some hosted endpoints do.
+//! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can misbehave the way
+//! hosted endpoints do: refuse batches, refuse long `eth_getLogs` ranges, answer slowly, or answer
+//! every request with a rate-limit error.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use alloy::transports::http::reqwest;
@@ -13,14 +17,31 @@ use tokio::{
 };
 
 /// What the proxy does with a batch (a JSON array of requests).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Batches {
     /// Forward it like any request.
+    #[default]
     Forward,
     /// Answer HTTP 413, as endpoints with a batch size limit do.
     RefuseWithStatus,
     /// Answer HTTP 200 with one JSON-RPC error object instead of an array.
     RefuseWithErrorObject,
+    /// Answer as geth does when a batch is over its limit: an array with one error, for the first
+    /// call only.
+    RefuseLikeGeth,
+}
+
+/// How the proxy behaves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Behaviour {
+    /// What it does with batches.
+    pub batches: Batches,
+    /// Refuse `eth_getLogs` over more than this many blocks (or up to `latest`).
+    pub max_log_range: Option<u64>,
+    /// Wait this long before forwarding each request.
+    pub delay: Option<Duration>,
+    /// Answer every request at once with a JSON-RPC rate-limit error (HTTP 429).
+    pub rate_limited: bool,
 }
 
 /// What the proxy has seen.
@@ -32,6 +53,8 @@ pub struct Counts {
     pub refused: AtomicUsize,
     /// `eth_getLogs` requests refused for their range.
     pub refused_logs: AtomicUsize,
+    /// Requests answered with a rate-limit error.
+    pub rate_limited: AtomicUsize,
     /// The method of every request that was not a batch, in order.
     pub singles: std::sync::Mutex<Vec<String>>,
 }
@@ -58,14 +81,20 @@ impl Drop for Proxy {
     }
 }
 
-/// Starts a proxy on a free port in front of `upstream`.
+/// Starts a proxy on a free port in front of `upstream`, treating batches as `batches` says.
 pub async fn start(upstream: &str, batches: Batches) -> Proxy {
-    start_with(upstream, batches, None).await
+    start_with(
+        upstream,
+        Behaviour {
+            batches,
+            ..Behaviour::default()
+        },
+    )
+    .await
 }
 
-/// Like [`start`], refusing `eth_getLogs` over more than `max_log_range` blocks (or up to
-/// `latest`), as hosted endpoints do.
-pub async fn start_with(upstream: &str, batches: Batches, max_log_range: Option<u64>) -> Proxy {
+/// Starts a proxy on a free port in front of `upstream`.
+pub async fn start_with(upstream: &str, behaviour: Behaviour) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let counts = Arc::new(Counts::default());
@@ -74,14 +103,7 @@ pub async fn start_with(upstream: &str, batches: Batches, max_log_range: Option<
         let client = reqwest::Client::new();
         while let Ok((socket, _)) = listener.accept().await {
             let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
-            tokio::spawn(serve(
-                socket,
-                client,
-                upstream,
-                seen,
-                batches,
-                max_log_range,
-            ));
+            tokio::spawn(serve(socket, client, upstream, seen, behaviour));
         }
     });
     Proxy { url, counts, task }
@@ -93,79 +115,14 @@ async fn serve(
     client: reqwest::Client,
     upstream: String,
     seen: Arc<Counts>,
-    batches: Batches,
-    max_log_range: Option<u64>,
+    behaviour: Behaviour,
 ) {
     let mut reader = BufReader::new(socket);
     loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).await.is_err() {
+        let Some(body) = read_request(&mut reader).await else {
             return;
-        }
-        let is_batch = body.first() == Some(&b'[');
-        let mut too_long = None;
-        if !is_batch && let Ok(single) = serde_json::from_slice::<serde_json::Value>(&body) {
-            let method = single["method"].as_str().unwrap_or("?").to_string();
-            if let Some(max) = max_log_range
-                && method == "eth_getLogs"
-                && log_range(&single["params"][0]).is_none_or(|r| r > max)
-            {
-                seen.refused_logs.fetch_add(1, Ordering::SeqCst);
-                too_long = Some(format!(
-                    r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32005,"message":"block range is limited to {max} blocks"}}}}"#,
-                    single["id"]
-                ));
-            }
-            seen.singles.lock().expect("lock").push(method);
-        }
-        let (status, answer) = match (is_batch, batches) {
-            _ if too_long.is_some() => ("200 OK", too_long.unwrap_or_default().into_bytes()),
-            (true, Batches::RefuseWithStatus) => {
-                seen.refused.fetch_add(1, Ordering::SeqCst);
-                (
-                    "413 Payload Too Large",
-                    b"batch requests are not allowed".to_vec(),
-                )
-            }
-            (true, Batches::RefuseWithErrorObject) => {
-                seen.refused.fetch_add(1, Ordering::SeqCst);
-                (
-                    "200 OK",
-                    br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batch requests are not supported"}}"#
-                        .to_vec(),
-                )
-            }
-            _ => {
-                if is_batch {
-                    seen.batches.fetch_add(1, Ordering::SeqCst);
-                }
-                let answer = client
-                    .post(&upstream)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("anvil answers");
-                ("200 OK", answer.bytes().await.expect("body").to_vec())
-            }
         };
+        let (status, answer) = answer(&body, &client, &upstream, &seen, behaviour).await;
         let head = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             answer.len()
@@ -177,6 +134,106 @@ async fn serve(
             return;
         }
     }
+}
+
+/// The body of the next HTTP request on the connection, or `None` when it closed.
+async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut length = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).await.ok()?;
+    Some(body)
+}
+
+/// The HTTP status and body to answer `body` with.
+async fn answer(
+    body: &[u8],
+    client: &reqwest::Client,
+    upstream: &str,
+    seen: &Counts,
+    behaviour: Behaviour,
+) -> (&'static str, Vec<u8>) {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let error = |id: &serde_json::Value, code: i64, message: &str| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    if behaviour.rate_limited {
+        seen.rate_limited.fetch_add(1, Ordering::SeqCst);
+        let body = match &parsed {
+            serde_json::Value::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|r| error(&r["id"], 429, "too many requests"))
+                    .collect(),
+            ),
+            single => error(&single["id"], 429, "too many requests"),
+        };
+        return ("429 Too Many Requests", body.to_string().into_bytes());
+    }
+    if let serde_json::Value::Array(items) = &parsed {
+        match behaviour.batches {
+            Batches::Forward => {
+                seen.batches.fetch_add(1, Ordering::SeqCst);
+            }
+            Batches::RefuseWithStatus => {
+                seen.refused.fetch_add(1, Ordering::SeqCst);
+                return (
+                    "413 Payload Too Large",
+                    b"batch requests are not allowed".to_vec(),
+                );
+            }
+            Batches::RefuseWithErrorObject => {
+                seen.refused.fetch_add(1, Ordering::SeqCst);
+                let body = error(
+                    &serde_json::Value::Null,
+                    -32600,
+                    "batches are not supported",
+                );
+                return ("200 OK", body.to_string().into_bytes());
+            }
+            Batches::RefuseLikeGeth => {
+                seen.refused.fetch_add(1, Ordering::SeqCst);
+                let first = items.first().map(|r| r["id"].clone()).unwrap_or_default();
+                let body = serde_json::json!([error(&first, -32600, "batch too large")]);
+                return ("200 OK", body.to_string().into_bytes());
+            }
+        }
+    } else {
+        let method = parsed["method"].as_str().unwrap_or("?").to_string();
+        if let Some(max) = behaviour.max_log_range
+            && method == "eth_getLogs"
+            && log_range(&parsed["params"][0]).is_none_or(|r| r > max)
+        {
+            seen.refused_logs.fetch_add(1, Ordering::SeqCst);
+            let message = format!("block range is limited to {max} blocks");
+            let body = error(&parsed["id"], -32005, &message);
+            return ("200 OK", body.to_string().into_bytes());
+        }
+        seen.singles.lock().expect("lock").push(method);
+    }
+    if let Some(delay) = behaviour.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let answer = client
+        .post(upstream)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("anvil answers");
+    ("200 OK", answer.bytes().await.expect("body").to_vec())
 }
 
 /// The number of blocks an `eth_getLogs` filter spans, if both ends are block numbers.
