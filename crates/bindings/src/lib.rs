@@ -54,6 +54,43 @@ sol!(
     "../../contracts/artifacts/IDocumentResolver.json"
 );
 
+/// The standard interfaces Guardian calls on any contract, whatever its implementation: tokens
+/// through ERC-20 (with its metadata), pausing and roles through OpenZeppelin's shapes.
+pub mod interfaces {
+    use alloy::sol;
+
+    sol! {
+        /// ERC-20 with the optional metadata functions.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IERC20Metadata {
+            function balanceOf(address account) external view returns (uint256);
+            function allowance(address owner, address spender) external view returns (uint256);
+            function approve(address spender, uint256 value) external returns (bool);
+            function symbol() external view returns (string);
+            function decimals() external view returns (uint8);
+        }
+
+        /// OpenZeppelin's Pausable, with the role-gated pause and unpause of the Integra contracts.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IPausable {
+            function paused() external view returns (bool);
+            function pause() external;
+            function unpause() external;
+        }
+
+        /// OpenZeppelin's AccessControl.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IAccessControl {
+            function hasRole(bytes32 role, address account) external view returns (bool);
+            function grantRole(bytes32 role, address account) external;
+            function revokeRole(bytes32 role, address account) external;
+        }
+    }
+}
+
 /// Contracts that exist only for tests: hostile resolvers and tokens, and V2 implementations.
 #[cfg(feature = "testing")]
 pub mod testing {

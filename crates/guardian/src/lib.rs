@@ -8,6 +8,7 @@ pub mod config;
 pub mod deploy;
 pub mod deployment;
 pub mod devnet;
+pub mod funds;
 pub mod output;
 pub mod response;
 pub mod roles;

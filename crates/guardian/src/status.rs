@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::{
-    primitives::{Address, B256, U256, b256},
+    primitives::{Address, B256, b256},
     providers::Provider,
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use bindings::{DocumentRegistry, TestToken};
+use bindings::DocumentRegistry;
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -17,6 +17,7 @@ use crate::{
     chain::{ChainClient, ChainError, logs},
     config::{ContractConfig, ContractKind, RolesConfig},
     deployment::Deployment,
+    funds::{Holding, read_holdings},
     response::contract_err,
     roles::Role,
 };
@@ -24,15 +25,6 @@ use crate::{
 /// The ERC-1967 implementation slot: `keccak256("eip1967.proxy.implementation") - 1`.
 pub const IMPLEMENTATION_SLOT: B256 =
     b256!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
-
-/// A balance held by a contract.
-#[derive(Debug, Clone, Serialize)]
-pub struct Balance {
-    /// `None` for the native coin.
-    pub token: Option<Address>,
-    /// Amount in base units.
-    pub amount: U256,
-}
 
 /// One contract's on-chain state.
 #[derive(Debug, Clone, Serialize)]
@@ -47,8 +39,8 @@ pub struct ContractStatus {
     pub address: Address,
     /// `paused()`, for pausable kinds.
     pub paused: Option<bool>,
-    /// Balances, for fund-holding kinds.
-    pub balances: Vec<Balance>,
+    /// What it holds (and, for an escrow, owes) per asset, for fund-holding kinds.
+    pub balances: Vec<Holding>,
     /// The implementation behind the proxy.
     pub implementation: Option<Address>,
     /// Current holders of each role, from the role events.
@@ -187,29 +179,7 @@ async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStat
         if !c.kind.holds_funds() {
             return Ok(Vec::new());
         }
-        let native = provider
-            .get_balance(c.address)
-            .await
-            .map_err(|e| client.rpc_err(e))?;
-        let tokens = join_all(c.tokens.iter().map(|t| async move {
-            TestToken::new(*t, provider)
-                .balanceOf(c.address)
-                .call()
-                .await
-                .map_err(|e| contract_err(client, e))
-        }))
-        .await;
-        let mut out = vec![Balance {
-            token: None,
-            amount: native,
-        }];
-        for (t, b) in c.tokens.iter().zip(tokens) {
-            out.push(Balance {
-                token: Some(*t),
-                amount: b?,
-            });
-        }
-        Ok::<_, ChainError>(out)
+        read_holdings(client, c).await
     };
     let implementation = async {
         if c.kind == ContractKind::TestToken {
@@ -322,6 +292,28 @@ pub fn findings_for(
     out
 }
 
+/// An escrow holding less of an asset than its open payments are owed: it must not resume until
+/// the funds are returned (`guardian replenish`).
+fn shortfalls(status: &ContractStatus) -> Vec<Finding> {
+    status
+        .balances
+        .iter()
+        .filter(|h| !h.shortfall().is_zero())
+        .map(|h| Finding {
+            severity: Severity::Warning,
+            subject: status.name.clone(),
+            message: format!(
+                "{} ({}) owes {} but holds {}: short {}; return it with `guardian replenish` before unpausing",
+                status.name,
+                status.chain,
+                h.show(h.owed.unwrap_or_default()),
+                h.show(h.amount),
+                h.show(h.shortfall()),
+            ),
+        })
+        .collect()
+}
+
 /// Reads everything concurrently and compares it with the manifest.
 pub async fn read(deployment: &Deployment) -> StatusReport {
     let located: Vec<(&ContractConfig, &ChainClient)> = deployment.reachable_contracts().collect();
@@ -355,6 +347,7 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
             .map(|b| b.address)
             .collect();
         findings.extend(findings_for(status, &deployment.manifest.roles, &brakes));
+        findings.extend(shortfalls(status));
         if let Some(e) = &status.error {
             findings.push(Finding {
                 severity: Severity::Critical,

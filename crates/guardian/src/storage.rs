@@ -27,6 +27,16 @@ pub enum StorageError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// The file was written by a newer Guardian, with a schema this build does not know.
+    #[error(
+        "the database has schema version {found}, newer than the {supported} this guardian knows: upgrade guardian (or point it at another database); the file was not changed"
+    )]
+    TooNew {
+        /// The file's version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
 }
 
 /// Identifies one action (a deploy, a pause, a withdrawal) in the journal.
@@ -173,9 +183,10 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA foreign_keys = ON;
+/// The schema, one migration per version (`PRAGMA user_version` counts those applied). Append
+/// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
+/// before versioning (user_version 0, same tables) are adopted as they are.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS actions (
     id          INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,
@@ -204,7 +215,29 @@ CREATE TABLE IF NOT EXISTS transactions (
     mined_at     INTEGER
 );
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
-";
+"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the file up to [`SCHEMA_VERSION`], each step in its own transaction; refuses a file
+/// written by a newer Guardian rather than guess at its tables.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -229,9 +262,10 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StorageError> {
+    fn init(mut conn: Connection) -> Result<Self, StorageError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -492,6 +526,41 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_older_file_is_migrated_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        // A file from before versioning: the same tables, user_version 0, one action in it.
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("old schema");
+            conn.execute(
+                "INSERT INTO actions (kind, actor, params, status, started_at) VALUES ('pause', 'x', '{}', 'succeeded', 1)",
+                [],
+            )
+            .expect("row");
+        }
+        let store = Store::open(&path).expect("migrates");
+        assert_eq!(store.actions().expect("actions").len(), 1, "kept its rows");
+        drop(store);
+        let version: u32 = Connection::open(&path)
+            .expect("open")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+
+        Connection::open(&path)
+            .expect("open")
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        let err = Store::open(&path).err().expect("newer file refused");
+        assert!(
+            matches!(err, StorageError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade guardian"), "{err}");
+    }
 
     #[test]
     fn records_an_action_with_its_transactions() {

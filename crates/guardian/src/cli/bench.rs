@@ -364,6 +364,8 @@ impl Ctx<'_> {
             signer: None,
             dry_run: false,
             reason: Some("benchmark".into()),
+            strict: false,
+            allow_insolvent: false,
         };
         let mut samples = Vec::new();
         let runs = self.phases.len();
@@ -426,6 +428,8 @@ impl Ctx<'_> {
             signer: None,
             dry_run: false,
             reason: Some("benchmark reset".into()),
+            strict: false,
+            allow_insolvent: false,
         };
         // Unpausing is not what is measured: a read that timed out is simply tried again.
         let mut attempt = 1;

@@ -42,7 +42,15 @@ impl Args {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new([
-                "LABEL", "CHAIN ID", "NONCE", "TX", "STATUS", "BLOCK", "GAS", "ERROR",
+                "LABEL",
+                "CHAIN ID",
+                "NONCE",
+                "TX",
+                "STATUS",
+                "BLOCK",
+                "SENT (UTC)",
+                "GAS",
+                "ERROR",
             ]);
             for tx in &txs {
                 t.row(vec![
@@ -54,6 +62,7 @@ impl Args {
                     tx.block_number
                         .map(|b| b.to_string())
                         .unwrap_or_else(|| "-".into()),
+                    utc(tx.sent_at),
                     tx.gas_used
                         .map(|g| g.to_string())
                         .unwrap_or_else(|| "-".into()),
@@ -70,7 +79,7 @@ impl Args {
         }
         let mut t = Table::new([
             "ID",
-            "STARTED (unix ms)",
+            "STARTED (UTC)",
             "ACTION",
             "BY",
             "REASON",
@@ -81,7 +90,7 @@ impl Args {
         for a in &actions {
             t.row(vec![
                 a.id.to_string(),
-                a.started_at.to_string(),
+                utc(a.started_at),
                 a.kind.clone(),
                 a.actor.clone(),
                 a.reason.clone().unwrap_or_default(),
@@ -94,5 +103,21 @@ impl Args {
         }
         println!("{t}");
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Unix milliseconds as a UTC date-time, to the second.
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_times_show_as_utc_date_times() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(1_795_795_200_123), "2026-11-27 16:00:00");
     }
 }

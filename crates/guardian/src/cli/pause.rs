@@ -14,9 +14,11 @@ use crate::{
 
 /// Pause or unpause contracts: the named ones, or --all on every chain at once.
 ///
-/// Reads every target first and skips those already in the wanted state; refuses before sending
-/// anything if a signer lacks PAUSER_ROLE; sends every transaction at once; re-reads and reports
-/// each target. Exit code 0 only if every target ends in the wanted state.
+/// Reads every target first and skips those already in the wanted state; sends every transaction
+/// at once; re-reads and reports each target. A pause sends what it can and reports each target it
+/// cannot (no signer holds PAUSER_ROLE there, a revert) as failed; --strict, and every unpause,
+/// refuse before sending anything instead. Exit code 0 only if every target ends in the wanted
+/// state.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Every pausable contract in the manifest (through each chain's EmergencyBrake when pausing).
@@ -37,6 +39,14 @@ pub struct Args {
     /// Why (recorded with the action).
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    /// All or nothing: refuse before sending anything if any target cannot be paused (unpause
+    /// always works this way).
+    #[arg(long)]
+    strict: bool,
+    /// Unpause escrows even while they hold less than their open payments are owed (needs
+    /// --reason, which is recorded). Without it, unpause refuses and says what to return.
+    #[arg(long, requires = "reason")]
+    allow_insolvent: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -71,6 +81,8 @@ impl Args {
             signer: self.signer.clone(),
             dry_run: self.dry_run,
             reason: self.reason.clone(),
+            strict: self.strict,
+            allow_insolvent: self.allow_insolvent,
         };
         let show_progress = !self.json && std::io::stderr().is_terminal();
         let progress = |line: &str| {

@@ -63,9 +63,15 @@ fn print_human(report: &status::StatusReport) {
         let balances = c
             .balances
             .iter()
-            .map(|b| match b.token {
-                None => format!("{} wei", b.amount),
-                Some(t) => format!("{} of {t}", b.amount),
+            .map(|h| match h.owed {
+                Some(owed) if !h.shortfall().is_zero() => format!(
+                    "{} (owes {}: SHORT {})",
+                    h.show(h.amount),
+                    h.show(owed),
+                    h.show(h.shortfall())
+                ),
+                Some(owed) => format!("{} (owes {})", h.show(h.amount), h.show(owed)),
+                None => h.show(h.amount),
             })
             .collect::<Vec<_>>()
             .join(", ");

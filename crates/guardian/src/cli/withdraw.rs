@@ -15,7 +15,9 @@ use crate::{
 
 /// Move funds out of a paused contract with emergencyWithdraw, to an address listed in
 /// [emergency].safe_recipients. With --everything: every fund-holding contract, native coin and
-/// every listed token, whole balances.
+/// every listed token, whole balances, rescuing from every contract it can and naming each one it
+/// cannot. Run again after an interruption, it waits for what the first run sent instead of
+/// sending it twice.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The contract to rescue from.
@@ -111,15 +113,19 @@ fn print_human(report: &WithdrawReport) {
                 .map(|b| b.to_string())
                 .unwrap_or_else(|| "-".into()),
             m.tx.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
-            match (&m.error, report.dry_run) {
-                (Some(e), _) => format!("FAILED: {e}"),
-                (None, true) => "would move (dry run)".into(),
-                (None, false) => "moved".into(),
+            match (&m.error, report.dry_run, m.resumed) {
+                (Some(e), _, _) => format!("FAILED: {e}"),
+                (None, _, true) => "moved by the interrupted earlier run (not sent again)".into(),
+                (None, true, false) => "would move (dry run)".into(),
+                (None, false, false) => "moved".into(),
             },
         ]);
     }
     println!("{t}");
-    if report.movements.is_empty() {
+    if report.movements.is_empty() && report.skipped.is_empty() {
         println!("nothing to move: every balance is zero");
+    }
+    for s in &report.skipped {
+        println!("NOT RESCUED {}@{}: {}", s.contract, s.chain, s.error);
     }
 }

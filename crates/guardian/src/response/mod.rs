@@ -4,7 +4,10 @@
 pub mod pause;
 pub mod withdraw;
 
-use alloy::primitives::Address;
+use alloy::{
+    primitives::{Address, TxHash},
+    providers::Provider,
+};
 use bindings::DocumentRegistry;
 
 use crate::{
@@ -12,6 +15,7 @@ use crate::{
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
+    storage::Status,
 };
 
 /// Why an emergency action was refused before anything was sent.
@@ -64,6 +68,15 @@ pub enum ResponseError {
     /// Nothing to withdraw.
     #[error("{0}")]
     Balance(String),
+    /// An escrow to be unpaused holds less than its open payments are owed; nothing was sent.
+    #[error(
+        "refusing to unpause, nothing was sent: {}; then unpause again (or pass --allow-insolvent --reason TEXT to resume anyway)",
+        .0.join("; ")
+    )]
+    Insolvent(Vec<String>),
+    /// An override was asked for without saying why.
+    #[error("{0} needs --reason TEXT: the reason is recorded with the action")]
+    ReasonRequired(&'static str),
     /// A chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
@@ -249,4 +262,58 @@ pub fn holder<'a>(candidates: &[&'a Signer], holds: &[bool]) -> Option<&'a Signe
         .zip(holds)
         .find(|(_, h)| **h)
         .map(|(s, _)| *s)
+}
+
+/// A transaction an interrupted earlier run sent, as the chain knows it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Earlier {
+    /// Still waiting in a node's pool: wait for it, do not send it again.
+    Pending(TxHash),
+    /// Mined with success while nobody watched (now recorded): its work is done.
+    Mined {
+        /// The transaction.
+        tx: TxHash,
+        /// Its block.
+        block: u64,
+    },
+}
+
+/// The journal's unconfirmed transactions from `sender` on `client` whose label `wanted`
+/// accepts, each with what became of it. A transaction gone from the node is marked dropped and
+/// one mined but reverted is recorded; neither is returned, since its work is still to do.
+pub async fn earlier_runs(
+    deployment: &Deployment,
+    client: &ChainClient,
+    sender: Address,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Earlier)>, ResponseError> {
+    let mut out = Vec::new();
+    for record in deployment.store.unconfirmed(client.chain_id, sender)? {
+        if !wanted(&record.label) {
+            continue;
+        }
+        let hash = record.tx_hash;
+        match client.provider().get_transaction_by_hash(hash).await {
+            Ok(Some(tx)) if tx.block_number.is_none() => {
+                out.push((record.label, Earlier::Pending(hash)));
+            }
+            Ok(Some(_)) => match client.provider().get_transaction_receipt(hash).await {
+                Ok(Some(r)) => {
+                    let block = r.block_number.unwrap_or_default();
+                    let error = (!r.status()).then_some("reverted");
+                    deployment
+                        .store
+                        .record_receipt(hash, block, r.gas_used, error)?;
+                    if r.status() {
+                        out.push((record.label, Earlier::Mined { tx: hash, block }));
+                    }
+                }
+                Ok(None) => out.push((record.label, Earlier::Pending(hash))),
+                Err(e) => tracing::warn!("cannot read the receipt of {hash}: {e}"),
+            },
+            Ok(None) => deployment.store.mark(hash, Status::Dropped)?,
+            Err(e) => tracing::warn!("cannot look up {hash}: {e}"),
+        }
+    }
+    Ok(out)
 }

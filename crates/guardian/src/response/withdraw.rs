@@ -6,16 +6,22 @@ use std::collections::BTreeMap;
 use alloy::{
     primitives::{Address, TxHash, U256},
     providers::Provider,
+    rpc::types::TransactionRequest,
+    sol_types::SolCall,
 };
 use bindings::{DocumentRegistry, TestToken};
 use futures::future::join_all;
 use serde::Serialize;
 
 use super::{
-    ResponseError, contract_err, find_contract, find_holders, lacking, missing_role, read_paused,
+    Earlier, ResponseError, contract_err, earlier_runs, find_contract, find_holders, lacking,
+    missing_role, read_paused,
 };
 use crate::{
-    chain::{Call, ChainClient, ChainError, Journal, Preflight, Signer, send_all},
+    chain::{
+        Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
+        tx::await_sent,
+    },
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
@@ -85,6 +91,8 @@ pub struct Movement {
     pub block: Option<u64>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Sent by an interrupted earlier run and found in the journal: waited for, not sent again.
+    pub resumed: bool,
 }
 
 /// The whole result.
@@ -96,12 +104,14 @@ pub struct WithdrawReport {
     pub dry_run: bool,
     /// Every movement.
     pub movements: Vec<Movement>,
+    /// Contracts `--everything` could not rescue from (the others were rescued).
+    pub skipped: Vec<Skipped>,
 }
 
 impl WithdrawReport {
     /// Whether every movement happened (or would, in a dry run).
     pub fn ok(&self) -> bool {
-        self.movements.iter().all(|m| m.error.is_none())
+        self.skipped.is_empty() && self.movements.iter().all(|m| m.error.is_none())
     }
 }
 
@@ -124,7 +134,43 @@ async fn balance_of(
     }
 }
 
+/// A contract `--everything` could not rescue from, and why; the others were rescued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Contract name.
+    pub contract: String,
+    /// Chain name.
+    pub chain: String,
+    /// Why nothing was sent for it.
+    pub error: String,
+}
+
+/// The label of a withdrawal transaction; a re-run finds its earlier transactions by it.
+fn label(contract: &str, amount: U256, token: Option<Address>) -> String {
+    let what = token
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "native".into());
+    format!("emergencyWithdraw {contract} {amount} {what}")
+}
+
+/// `(contract, asset)` and amount of a withdrawal label.
+fn parse_label(label: &str) -> Option<(String, String, U256)> {
+    let mut words = label.split(' ');
+    if words.next()? != "emergencyWithdraw" {
+        return None;
+    }
+    let contract = words.next()?.to_string();
+    let amount = words.next()?.parse().ok()?;
+    let what = words.next()?.to_string();
+    Some((contract, what, amount))
+}
+
 /// Runs a withdrawal request.
+///
+/// One contract: every check passes before anything is sent. `--everything` (no contract named)
+/// is an emergency action: it rescues from every contract it can and reports each one it cannot
+/// (unreachable chain, not paused, no signer with `EMERGENCY_ROLE`). Either way, transactions of an
+/// interrupted earlier run are found in the journal and waited for, never sent twice.
 pub async fn run(
     deployment: &Deployment,
     request: &WithdrawRequest,
@@ -141,6 +187,7 @@ pub async fn run(
         };
         return Err(ResponseError::RecipientNotAllowed(request.to, allowed));
     }
+    let best_effort = request.contract.is_none();
     let contracts: Vec<&ContractConfig> = match &request.contract {
         Some(name) => {
             let c = find_contract(
@@ -163,6 +210,12 @@ pub async fn run(
             " (no fund-holding contracts)".into(),
         ));
     }
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let skip = |c: &ContractConfig, error: String| Skipped {
+        contract: c.name().to_string(),
+        chain: c.chain().to_string(),
+        error,
+    };
     let mut located: Vec<(&ContractConfig, &ChainClient)> = Vec::new();
     for c in &contracts {
         match deployment.clients.get(c.chain()) {
@@ -173,11 +226,15 @@ pub async fn run(
                     .get(c.chain())
                     .map(|e| e.to_string())
                     .unwrap_or_default();
-                return Err(ResponseError::Balance(format!(
+                let error = format!(
                     "chain `{}` of {} is unreachable: {why}",
                     c.chain(),
                     c.name()
-                )));
+                );
+                if !best_effort {
+                    return Err(ResponseError::Balance(error));
+                }
+                skipped.push(skip(c, error));
             }
         }
     }
@@ -196,35 +253,76 @@ pub async fn run(
         read_paused(&reads),
         find_holders(Role::Emergency, intended, &candidates, &reads)
     );
-    let not_paused: Vec<String> = located
-        .iter()
-        .zip(&paused)
-        .filter(|(_, p)| !matches!(p, Ok(true)))
-        .map(|((c, _), _)| c.name().to_string())
+    let not_paused: Vec<usize> = (0..located.len())
+        .filter(|k| !matches!(paused[*k], Ok(true)))
         .collect();
-    if !not_paused.is_empty() {
-        return Err(ResponseError::NotPaused(not_paused.join(" ")));
+    if !not_paused.is_empty() && !best_effort {
+        let names: Vec<&str> = not_paused.iter().map(|k| located[*k].0.name()).collect();
+        return Err(ResponseError::NotPaused(names.join(" ")));
     }
-    let mut signers: Vec<&Signer> = Vec::new();
-    let mut missing = Vec::new();
-    for (k, (c, _)) in located.iter().enumerate() {
-        match holders[k] {
-            Some(s) => signers.push(s),
-            None => missing.push(lacking(c.name(), c.chain(), &candidates)),
+    let missing: Vec<usize> = (0..located.len())
+        .filter(|k| holders[*k].is_none() && !not_paused.contains(k))
+        .collect();
+    if !missing.is_empty() && !best_effort {
+        let lines = missing
+            .iter()
+            .map(|k| lacking(located[*k].0.name(), located[*k].0.chain(), &candidates))
+            .collect();
+        return Err(missing_role(deployment, "EMERGENCY_ROLE", lines));
+    }
+    for k in &not_paused {
+        let c = located[*k].0;
+        let why = match &paused[*k] {
+            Err(e) => format!("cannot read paused(): {e}"),
+            Ok(_) => format!(
+                "not paused (emergencyWithdraw works only while paused): run `guardian pause {}` first",
+                c.name()
+            ),
+        };
+        skipped.push(skip(c, why));
+    }
+    for k in &missing {
+        let c = located[*k].0;
+        skipped.push(skip(
+            c,
+            format!(
+                "no configured signer holds EMERGENCY_ROLE on {}@{}",
+                c.name(),
+                c.chain()
+            ),
+        ));
+    }
+    let usable: Vec<usize> = (0..located.len())
+        .filter(|k| !not_paused.contains(k) && !missing.contains(k))
+        .collect();
+    let signer_of = |k: usize| holders[k].unwrap_or(candidates[0]);
+
+    // Transactions of an interrupted earlier run, by (contract, asset).
+    let mut earlier: BTreeMap<(String, String), (U256, Earlier)> = BTreeMap::new();
+    let mut asked: Vec<(u64, Address)> = Vec::new();
+    for k in &usable {
+        let (client, sender) = (located[*k].1, signer_of(*k).address());
+        if asked.contains(&(client.chain_id, sender)) {
+            continue;
         }
-    }
-    if !missing.is_empty() {
-        return Err(missing_role(deployment, "EMERGENCY_ROLE", missing));
+        asked.push((client.chain_id, sender));
+        let found = earlier_runs(deployment, client, sender, |l| parse_label(l).is_some()).await?;
+        for (l, e) in found {
+            if let Some((contract, what, amount)) = parse_label(&l) {
+                earlier.insert((contract, what), (amount, e));
+            }
+        }
     }
 
     let mut lines: Vec<(usize, Option<Address>)> = Vec::new();
-    for (k, (c, _)) in located.iter().enumerate() {
+    for k in &usable {
+        let c = located[*k].0;
         match request.asset {
-            Asset::Native => lines.push((k, None)),
-            Asset::Token(t) => lines.push((k, Some(t))),
+            Asset::Native => lines.push((*k, None)),
+            Asset::Token(t) => lines.push((*k, Some(t))),
             Asset::Everything => {
-                lines.push((k, None));
-                lines.extend(c.tokens.iter().map(|t| (k, Some(*t))));
+                lines.push((*k, None));
+                lines.extend(c.tokens.iter().map(|t| (*k, Some(*t))));
             }
         }
     }
@@ -235,9 +333,50 @@ pub async fn run(
     )
     .await;
     let mut movements = Vec::new();
+    let mut resumed: Vec<(usize, TxHash)> = Vec::new();
     for ((k, token), balance) in lines.iter().zip(balances) {
         let (c, _) = located[*k];
-        let balance = balance?;
+        let balance = match balance {
+            Ok(b) => b,
+            Err(e) if best_effort => {
+                skipped.push(skip(c, format!("cannot read its balance: {e}")));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let what = token
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "native".into());
+        let mut movement = Movement {
+            contract: c.name().to_string(),
+            chain: c.chain().to_string(),
+            token: *token,
+            amount: U256::ZERO,
+            to: request.to,
+            balance_before: balance,
+            balance_after: None,
+            signer: signer_of(*k).name.clone(),
+            tx: None,
+            block: None,
+            error: None,
+            resumed: false,
+        };
+        if let Some((amount, e)) = earlier.get(&(c.name().to_string(), what.clone())) {
+            movement.amount = *amount;
+            movement.resumed = true;
+            match *e {
+                Earlier::Pending(hash) => {
+                    movement.tx = Some(hash);
+                    resumed.push((movements.len(), hash));
+                }
+                Earlier::Mined { tx, block } => {
+                    movement.tx = Some(tx);
+                    movement.block = Some(block);
+                }
+            }
+            movements.push((*k, movement));
+            continue;
+        }
         let amount = match request.amount {
             Amount::All => balance,
             Amount::Exact(a) => a,
@@ -260,45 +399,41 @@ pub async fn run(
                 c.name()
             )));
         }
-        movements.push((
-            *k,
-            Movement {
-                contract: c.name().to_string(),
-                chain: c.chain().to_string(),
-                token: *token,
-                amount,
-                to: request.to,
-                balance_before: balance,
-                balance_after: None,
-                signer: signers[*k].name.clone(),
-                tx: None,
-                block: None,
-                error: None,
-            },
-        ));
+        movement.amount = amount;
+        movements.push((*k, movement));
     }
 
+    let mut actors: Vec<String> = usable
+        .iter()
+        .map(|k| format!("{} {}", signer_of(*k).name, signer_of(*k).address()))
+        .collect();
+    actors.dedup();
     let action_id = deployment.store.begin_action(
         "withdraw",
-        &signers.iter().map(|s| format!("{} {}", s.name, s.address())).collect::<Vec<_>>().join(", "),
+        &actors.join(", "),
         request.reason.as_deref(),
         &serde_json::json!({
             "to": request.to, "dry_run": request.dry_run,
             "movements": movements.iter().map(|(_, m)| serde_json::json!({
-                "contract": m.contract, "token": m.token, "amount": m.amount.to_string()})).collect::<Vec<_>>(),
+                "contract": m.contract, "token": m.token, "amount": m.amount.to_string(),
+                "resumed": m.resumed})).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|s| &s.contract).collect::<Vec<_>>(),
         }),
     )?;
     if !request.dry_run {
-        send_movements(
-            &located,
-            &signers,
-            &mut movements,
-            Journal {
-                store: &deployment.store,
-                action: action_id,
-            },
-        )
-        .await;
+        let journal = Journal {
+            store: &deployment.store,
+            action: action_id,
+        };
+        let signers: Vec<&Signer> = (0..located.len()).map(signer_of).collect();
+        let waited = await_resumed(&located, &signers, &movements, &resumed, journal).await;
+        for (i, result) in waited {
+            match result {
+                Ok(c) => movements[i].1.block = Some(c.block),
+                Err(e) => movements[i].1.error = Some(e.to_string()),
+            }
+        }
+        send_movements(&located, &signers, &mut movements, journal).await;
         let after = join_all(
             movements
                 .iter()
@@ -313,6 +448,7 @@ pub async fn run(
         action_id,
         dry_run: request.dry_run,
         movements: movements.into_iter().map(|(_, m)| m).collect(),
+        skipped,
     };
     let total = report.movements.len();
     let failed = report
@@ -323,12 +459,63 @@ pub async fn run(
     deployment.store.finish_action(
         action_id,
         report.ok(),
-        &format!("{} of {total} movements done", total - failed),
+        &format!(
+            "{} of {total} movements done, {} contract(s) skipped",
+            total - failed,
+            report.skipped.len()
+        ),
     )?;
     Ok(report)
 }
 
-/// Sends every movement: one batch per (chain, signer), all batches at once.
+/// Waits for the transactions an interrupted earlier run sent (`resumed`: movement index and
+/// hash), without sending them again.
+async fn await_resumed(
+    located: &[(&ContractConfig, &ChainClient)],
+    signers: &[&Signer],
+    movements: &[(usize, Movement)],
+    resumed: &[(usize, TxHash)],
+    journal: Journal<'_>,
+) -> Vec<(usize, Result<Confirmed, ChainError>)> {
+    let waits = resumed.iter().map(|(i, hash)| async move {
+        let (k, m) = &movements[*i];
+        let (c, client) = located[*k];
+        let req = TransactionRequest::default()
+            .from(signers[*k].address())
+            .to(c.address)
+            .input(withdraw_call(m).abi_encode().into());
+        let result = await_sent(
+            client,
+            vec![(label(c.name(), m.amount, m.token), *hash, req)],
+            Some(journal),
+        )
+        .await
+        .and_then(|mut r| {
+            r.pop().unwrap_or_else(|| {
+                Err(ChainError::ReceiptTimeout {
+                    chain: client.name.clone(),
+                    label: label(c.name(), m.amount, m.token),
+                    tx: *hash,
+                    secs: 0,
+                })
+            })
+        });
+        (*i, result)
+    });
+    join_all(waits).await
+}
+
+/// The `emergencyWithdraw` call of a movement.
+fn withdraw_call(m: &Movement) -> DocumentRegistry::emergencyWithdrawCall {
+    DocumentRegistry::emergencyWithdrawCall {
+        token: m.token.unwrap_or(Address::ZERO),
+        recipient: m.to,
+        amount: m.amount,
+    }
+}
+
+/// Sends every movement not resumed from an earlier run: one batch per (chain, signer), all
+/// batches at once.
 async fn send_movements(
     located: &[(&ContractConfig, &ChainClient)],
     signers: &[&Signer],
@@ -336,7 +523,10 @@ async fn send_movements(
     journal: Journal<'_>,
 ) {
     let mut groups: BTreeMap<(String, Address), Vec<usize>> = BTreeMap::new();
-    for (i, (k, _)) in movements.iter().enumerate() {
+    for (i, (k, m)) in movements.iter().enumerate() {
+        if m.resumed {
+            continue;
+        }
         groups
             .entry((located[*k].1.name.clone(), signers[*k].address()))
             .or_default()
@@ -349,22 +539,10 @@ async fn send_movements(
             .iter()
             .map(|i| {
                 let (k, m) = &view[*i];
-                let what = m
-                    .token
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "native".into());
                 Call::new(
-                    format!(
-                        "emergencyWithdraw {} {} {what}",
-                        located[*k].0.name(),
-                        m.amount
-                    ),
+                    label(located[*k].0.name(), m.amount, m.token),
                     located[*k].0.address,
-                    DocumentRegistry::emergencyWithdrawCall {
-                        token: m.token.unwrap_or(Address::ZERO),
-                        recipient: m.to,
-                        amount: m.amount,
-                    },
+                    withdraw_call(m),
                 )
             })
             .collect();

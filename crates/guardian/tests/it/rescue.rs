@@ -15,8 +15,10 @@ use guardian::{
     storage::Status,
 };
 
+use guardian::deployment::Deployment;
+
 use crate::{
-    response::{named, open, request, run},
+    response::{is_paused, named, no_env, open, request, rpc, run, wait_until_in_pool},
     send_ok,
     support::{
         TestNet, doc,
@@ -297,4 +299,173 @@ async fn status_reads_role_history_through_an_endpoint_that_caps_log_ranges() {
             && first.message.contains(&net.outsider.address().to_string()),
         "{first:?}"
     );
+}
+
+#[tokio::test]
+async fn an_interrupted_withdraw_run_again_withdraws_once() {
+    let net = testnet().await;
+    let (native, _) = fund_escrow(&net).await;
+    let (d, dir) = open(&net.devnet.manifest, |_| {}).await;
+    run(&d, &request(true, named(&["escrow"])))
+        .await
+        .expect("pause");
+    rpc(&net, "evm_setAutomine", serde_json::json!([false])).await;
+    let path = dir.path().join("guardian.toml");
+    let safe = net.safe.address();
+    let safe_before = net.balance(safe).await;
+    let nonce = net.nonce(net.emergency.address()).await;
+    let req = withdraw_req(Some("escrow"), Asset::Native, Amount::Exact(native), safe);
+
+    // First run: broadcasts, then is killed while its transaction waits in the pool.
+    let first_req = req.clone();
+    let first = tokio::spawn(async move {
+        let d = Deployment::open(&path, None, &no_env).await.expect("open");
+        let _ = withdraw::run(&d, &first_req).await;
+    });
+    wait_until_in_pool(&net, &d, net.emergency.address()).await;
+    first.abort();
+    let _ = first.await;
+
+    // Mined while nobody watches: the re-run must find it in the journal, not send it again.
+    rpc(&net, "evm_mine", serde_json::json!([])).await;
+    rpc(&net, "evm_setAutomine", serde_json::json!([true])).await;
+    let report = withdraw::run(&d, &req).await.expect("re-run");
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(report.movements.len(), 1);
+    assert!(report.movements[0].resumed, "{report:#?}");
+    assert!(report.movements[0].block.is_some());
+    assert_eq!(
+        net.nonce(net.emergency.address()).await,
+        nonce + 1,
+        "exactly one withdrawal was ever sent"
+    );
+    assert_eq!(net.balance(safe).await, safe_before + native);
+
+    // A pending one is waited for: interrupt again, re-run while it is still in the pool.
+    let path = dir.path().join("guardian.toml");
+    let fees = net.balance(net.addr(ContractKind::DocumentRegistry)).await;
+    run(&d, &request(true, named(&["registry"])))
+        .await
+        .expect("pause registry");
+    rpc(&net, "evm_setAutomine", serde_json::json!([false])).await;
+    let req = withdraw_req(Some("registry"), Asset::Native, Amount::All, safe);
+    let first_req = req.clone();
+    let first = tokio::spawn(async move {
+        let d = Deployment::open(&path, None, &no_env).await.expect("open");
+        let _ = withdraw::run(&d, &first_req).await;
+    });
+    wait_until_in_pool(&net, &d, net.emergency.address()).await;
+    first.abort();
+    let _ = first.await;
+    let mine = async {
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            rpc(&net, "evm_mine", serde_json::json!([])).await;
+        }
+    };
+    let (report, _) = tokio::join!(withdraw::run(&d, &req), mine);
+    let report = report.expect("re-run");
+    assert!(report.ok(), "{report:#?}");
+    assert!(report.movements[0].resumed);
+    assert_eq!(report.movements[0].amount, fees);
+    assert_eq!(net.nonce(net.emergency.address()).await, nonce + 2);
+    assert_eq!(net.balance(safe).await, safe_before + native + fees);
+}
+
+#[tokio::test]
+async fn withdraw_everything_rescues_what_it_can_and_names_the_rest() {
+    let net = testnet().await;
+    fund_escrow(&net).await;
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    // Only the registry is paused: the escrow cannot be rescued from.
+    run(&d, &request(true, named(&["registry"])))
+        .await
+        .expect("pause registry");
+    let safe = net.safe.address();
+    let safe_before = net.balance(safe).await;
+    let fees = net.balance(net.addr(ContractKind::DocumentRegistry)).await;
+    let report = withdraw::run(
+        &d,
+        &withdraw_req(None, Asset::Everything, Amount::All, safe),
+    )
+    .await
+    .expect("best effort reports");
+    assert!(!report.ok(), "the escrow was not rescued: {report:#?}");
+    assert_eq!(report.skipped.len(), 1, "{report:#?}");
+    assert_eq!(report.skipped[0].contract, "escrow");
+    assert!(
+        report.skipped[0].error.contains("guardian pause escrow"),
+        "{:?}",
+        report.skipped[0]
+    );
+    assert_eq!(net.balance(safe).await, safe_before + fees, "fees rescued");
+    assert_eq!(
+        d.store.actions().expect("journal")[0].status,
+        Status::Failed
+    );
+}
+
+#[tokio::test]
+async fn unpause_refuses_an_insolvent_escrow_and_says_what_to_return() {
+    let net = testnet().await;
+    let (native, _) = fund_escrow(&net).await;
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    run(&d, &request(true, Selection::All))
+        .await
+        .expect("pause all");
+    let safe = net.safe.address();
+    withdraw::run(
+        &d,
+        &withdraw_req(Some("escrow"), Asset::Native, Amount::All, safe),
+    )
+    .await
+    .expect("rescue");
+
+    // status flags the shortfall, in ETH.
+    let report = status::read(&d).await;
+    let shortfall = report
+        .findings
+        .iter()
+        .find(|f| f.subject == "escrow" && f.message.contains("owes"))
+        .unwrap_or_else(|| panic!("no shortfall finding: {:#?}", report.findings));
+    assert!(
+        shortfall.message.contains("owes 5.0 ETH but holds 0.0 ETH"),
+        "{}",
+        shortfall.message
+    );
+
+    let nonce = net.nonce(net.pauser.address()).await;
+    let err = run(&d, &request(false, Selection::All))
+        .await
+        .expect_err("insolvent escrow");
+    let text = err.to_string();
+    assert!(matches!(err, ResponseError::Insolvent(_)), "{text}");
+    assert!(
+        text.contains("escrow owes 5.0 ETH, holds 0.0 ETH: return 5.0 ETH")
+            && text.contains("guardian replenish --contract escrow --native --amount 5.0"),
+        "{text}"
+    );
+    assert_eq!(
+        net.nonce(net.pauser.address()).await,
+        nonce,
+        "nothing was sent, not even for the solvent contracts"
+    );
+    assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+
+    // An override needs a reason; with one it resumes, and the reason is recorded.
+    let mut anyway = request(false, Selection::All);
+    anyway.allow_insolvent = true;
+    anyway.reason = None;
+    assert!(matches!(
+        run(&d, &anyway).await,
+        Err(ResponseError::ReasonRequired(_))
+    ));
+    anyway.reason = Some("compensation plan agreed".into());
+    let report = run(&d, &anyway).await.expect("unpause anyway");
+    assert!(report.ok(), "{report:#?}");
+    assert!(!is_paused(&net, ContractKind::PaymentEscrow).await);
+    let action = &d.store.actions().expect("journal")[0];
+    assert_eq!(action.reason.as_deref(), Some("compensation plan agreed"));
+    assert_eq!(action.params["allow_insolvent"], true);
+    let _ = native;
 }

@@ -51,6 +51,8 @@ pub(crate) fn request(pause: bool, selection: Selection) -> PauseRequest {
         signer: None,
         dry_run: false,
         reason: Some("test".into()),
+        strict: false,
+        allow_insolvent: false,
     }
 }
 
@@ -209,7 +211,7 @@ async fn named_targets_mix_of_paused_and_unpaused() {
 }
 
 #[tokio::test]
-async fn a_signer_without_the_role_is_refused_before_anything_is_sent() {
+async fn a_signer_without_the_role_pauses_nothing_and_names_every_target() {
     let net = testnet().await;
     let (d, _dir) = open(&net.devnet.manifest, |m| {
         m.signers.insert(
@@ -224,31 +226,94 @@ async fn a_signer_without_the_role_is_refused_before_anything_is_sent() {
     let mut req = request(true, named(&["registry", "escrow"]));
     req.signer = Some("outsider".into());
     let nonce = net.nonce(net.outsider.address()).await;
-    let err = run(&d, &req).await.expect_err("no role");
-    let text = err.to_string();
-    assert!(
-        text.contains("PAUSER_ROLE") && text.contains("registry (local): outsider"),
-        "{text}"
-    );
-    assert!(
-        text.contains("escrow (local): outsider"),
-        "lists every target it lacks: {text}"
-    );
+    let report = run(&d, &req).await.expect("best effort reports");
+    assert!(!report.ok(), "nothing could be paused: {report:#?}");
+    for t in &report.targets {
+        assert_eq!(t.outcome, Outcome::Failed);
+        let error = t.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "no configured signer holds PAUSER_ROLE on {}@local",
+                t.name
+            )),
+            "{error}"
+        );
+    }
     assert_eq!(
         net.nonce(net.outsider.address()).await,
         nonce,
         "nothing was sent"
     );
-    assert!(!is_paused(&net, ContractKind::DocumentRegistry).await);
 
-    // --all with a signer lacking every role: the brake is not usable either.
-    let mut all = request(true, Selection::All);
+    // --strict, and every unpause, refuse before sending, naming every target.
+    req.strict = true;
+    let err = run(&d, &req).await.expect_err("strict refuses");
+    let text = err.to_string();
+    assert!(
+        text.contains("PAUSER_ROLE")
+            && text.contains("registry (local): outsider")
+            && text.contains("escrow (local): outsider"),
+        "{text}"
+    );
+    let mut all = request(false, Selection::All);
     all.signer = Some("outsider".into());
+    run(&d, &request(true, Selection::All))
+        .await
+        .expect("pause as the pauser");
     assert!(matches!(
         run(&d, &all).await,
         Err(ResponseError::MissingRole { .. })
     ));
     assert_eq!(net.nonce(net.outsider.address()).await, nonce);
+    assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+}
+
+#[tokio::test]
+async fn pause_all_pauses_everything_else_when_one_target_has_no_pauser_at_all() {
+    let net = testnet().await;
+    // Nobody Guardian can sign for (neither the pauser nor the brake) may pause the tokenizer.
+    let tokenizer = DocumentRegistry::new(
+        net.addr(ContractKind::OwnershipTokenizer),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(tokenizer.revokeRole(Role::Pauser.id(), net.addr(ContractKind::EmergencyBrake)));
+    send_ok!(tokenizer.revokeRole(Role::Pauser.id(), net.pauser.address()));
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+
+    let report = run(&d, &request(true, Selection::All))
+        .await
+        .expect("pause --all reports");
+    assert!(!report.ok(), "one target stays unpaused: {report:#?}");
+    let failed: Vec<_> = report
+        .targets
+        .iter()
+        .filter(|t| t.outcome == Outcome::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#?}");
+    assert_eq!(failed[0].name, "tokenizer");
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no configured signer holds PAUSER_ROLE on tokenizer@local"),
+        "{:?}",
+        failed[0].error
+    );
+    for kind in [
+        ContractKind::DocumentRegistry,
+        ContractKind::PaymentEscrow,
+        ContractKind::AuditResolver,
+    ] {
+        assert!(is_paused(&net, kind).await, "{kind:?} paused");
+    }
+    assert!(!is_paused(&net, ContractKind::OwnershipTokenizer).await);
+    let action = &d.store.actions().expect("journal")[0];
+    assert_eq!(
+        action.status,
+        Status::Failed,
+        "the journal says it fell short"
+    );
 }
 
 #[tokio::test]
@@ -278,9 +343,9 @@ async fn dry_run_sends_nothing() {
 }
 
 #[tokio::test]
-async fn a_brake_that_would_fail_falls_back_to_direct_pauses() {
+async fn a_target_the_brake_cannot_pause_is_paused_directly_in_the_same_round() {
     let net = testnet().await;
-    // The brake loses its PAUSER_ROLE on the tokenizer: pauseAll would revert TargetsNotPaused.
+    // The brake loses its PAUSER_ROLE on the tokenizer; the pauser still holds it.
     let tokenizer = DocumentRegistry::new(
         net.addr(ContractKind::OwnershipTokenizer),
         net.as_signer(&net.admin),
@@ -291,12 +356,15 @@ async fn a_brake_that_would_fail_falls_back_to_direct_pauses() {
         .await
         .expect("pause --all");
     assert!(report.ok(), "{report:#?}");
-    assert!(
-        report
-            .targets
-            .iter()
-            .all(|t| t.via.as_deref() == Some("direct"))
-    );
+    for t in &report.targets {
+        let expected = if t.name == "tokenizer" {
+            "direct"
+        } else {
+            "brake"
+        };
+        assert_eq!(t.via.as_deref(), Some(expected), "{t:#?}");
+    }
+    assert_eq!(report.transactions, 2, "one pauseAll and one direct pause");
     for kind in [
         ContractKind::DocumentRegistry,
         ContractKind::OwnershipTokenizer,
@@ -325,18 +393,7 @@ async fn an_interrupted_run_is_finished_without_duplicates() {
         )
         .await;
     });
-    let mut waited = 0;
-    while d
-        .store
-        .unconfirmed(31337, net.pauser.address())
-        .expect("journal")
-        .is_empty()
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        waited += 1;
-        assert!(waited < 500, "the first run never sent");
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    wait_until_in_pool(&net, &d, net.pauser.address()).await;
     first.abort();
     let _ = first.await;
     assert!(
@@ -363,6 +420,31 @@ async fn an_interrupted_run_is_finished_without_duplicates() {
         "exactly one transaction was ever sent"
     );
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+}
+
+/// Waits until a transaction `sender` journaled has reached the node's pool (the node is polled,
+/// not guessed at with a sleep).
+pub(crate) async fn wait_until_in_pool(
+    net: &TestNet,
+    d: &Deployment,
+    sender: alloy::primitives::Address,
+) {
+    for _ in 0..1000 {
+        let journaled = d.store.unconfirmed(31337, sender).expect("journal");
+        if let Some(tx) = journaled.first() {
+            let seen = net
+                .client
+                .provider()
+                .get_transaction_by_hash(tx.tx_hash)
+                .await
+                .expect("lookup");
+            if seen.is_some() {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the first run never broadcast");
 }
 
 /// A TCP listener that accepts connections and never answers: a hanging RPC endpoint.

@@ -11,8 +11,9 @@ use std::{
     time::Instant,
 };
 
-use alloy::primitives::{Address, TxHash};
+use alloy::primitives::{Address, TxHash, utils::format_units};
 use bindings::DocumentRegistry;
+use futures::future::join_all;
 use serde::Serialize;
 
 use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, ready_brakes, send_plan};
@@ -22,6 +23,7 @@ use crate::{
     chain::{Call, ChainClient, Journal, Signer},
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
+    funds::read_holdings,
     roles::Role,
 };
 
@@ -49,6 +51,11 @@ pub struct PauseRequest {
     pub dry_run: bool,
     /// Why, for the record.
     pub reason: Option<String>,
+    /// Refuse before sending anything when any target cannot be paused (all or nothing). Without
+    /// it a pause sends what it can and reports the rest; an unpause is always strict.
+    pub strict: bool,
+    /// Unpause escrows even while they hold less than they owe (requires `reason`).
+    pub allow_insolvent: bool,
 }
 
 impl PauseRequest {
@@ -252,6 +259,10 @@ pub async fn run(
         }
     }
 
+    if !request.pause {
+        check_solvency(request, &targets, &to_change).await?;
+    }
+
     // Brakes first: each covers its targets with one transaction.
     let mut plan: Vec<Planned> = Vec::new();
     let mut covered: HashSet<usize> = HashSet::new();
@@ -259,20 +270,31 @@ pub async fn run(
         covered.extend(brake.covers.iter().copied());
         plan.push(brake);
     }
-    // A missing role matters only for a target no brake covers.
-    let missing: Vec<String> = to_change
+    // A missing role matters only for a target no brake covers. An emergency pause still pauses
+    // everything else (half paused beats nothing paused); an unpause, or --strict, refuses.
+    let unsignable: Vec<usize> = to_change
         .iter()
+        .copied()
         .filter(|i| !covered.contains(i) && !direct_signer.contains_key(i))
-        .map(|i| {
-            lacking(
-                &targets[*i].report.name,
-                &targets[*i].report.chain,
-                &candidates,
-            )
-        })
         .collect();
-    if !missing.is_empty() {
-        return Err(missing_role(deployment, "PAUSER_ROLE", missing));
+    if !unsignable.is_empty() {
+        if request.strict || !request.pause {
+            let missing = unsignable
+                .iter()
+                .map(|i| {
+                    lacking(
+                        &targets[*i].report.name,
+                        &targets[*i].report.chain,
+                        &candidates,
+                    )
+                })
+                .collect();
+            return Err(missing_role(deployment, "PAUSER_ROLE", missing));
+        }
+        for i in &unsignable {
+            let t = &mut targets[*i].report;
+            t.error = Some(no_holder(&t.name, &t.chain, &candidates));
+        }
     }
     for i in to_change.iter().filter(|i| !covered.contains(i)) {
         let (Some(client), Some(signer)) = (targets[*i].client, direct_signer.get(i).copied())
@@ -302,6 +324,7 @@ pub async fn run(
         &serde_json::json!({
             "targets": targets.iter().map(|t| &t.report.name).collect::<Vec<_>>(),
             "chain": request.chain, "dry_run": request.dry_run,
+            "strict": request.strict, "allow_insolvent": request.allow_insolvent,
         }),
     )?;
     for p in &plan {
@@ -384,6 +407,77 @@ pub async fn run(
     }
     finish_report(
         deployment, action_id, request, targets, sent_count, started, blocks,
+    )
+}
+
+/// Refuses to unpause an escrow that holds less than its open payments are owed: new deposits
+/// would pay old payments. `--allow-insolvent` with a reason overrides it.
+async fn check_solvency(
+    request: &PauseRequest,
+    targets: &[Target<'_>],
+    to_change: &[usize],
+) -> Result<(), ResponseError> {
+    let escrows: Vec<&Target> = to_change
+        .iter()
+        .map(|i| &targets[*i])
+        .filter(|t| t.contract.kind == ContractKind::PaymentEscrow)
+        .collect();
+    let books = join_all(escrows.iter().filter_map(|t| {
+        t.client
+            .map(|client| async move { (t, read_holdings(client, t.contract).await) })
+    }))
+    .await;
+    let mut short = Vec::new();
+    for (t, holdings) in books {
+        let name = t.contract.name();
+        match holdings {
+            Err(e) => short.push(format!(
+                "cannot read what {name} owes ({e}); unpausing it blind is refused"
+            )),
+            Ok(holdings) => {
+                for h in holdings.iter().filter(|h| !h.shortfall().is_zero()) {
+                    let asset = match h.token {
+                        None => "--native".to_string(),
+                        Some(t) => format!("--token {t}"),
+                    };
+                    short.push(format!(
+                        "{name} owes {}, holds {}: return {} with `guardian replenish --contract {name} {asset} --amount {}`",
+                        h.show(h.owed.unwrap_or_default()),
+                        h.show(h.amount),
+                        h.show(h.shortfall()),
+                        format_units(h.shortfall(), h.decimals).unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    if short.is_empty() {
+        return Ok(());
+    }
+    if request.allow_insolvent {
+        if request
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(ResponseError::ReasonRequired("--allow-insolvent"));
+        }
+        tracing::warn!("unpausing insolvent escrows as asked: {}", short.join("; "));
+        return Ok(());
+    }
+    Err(ResponseError::Insolvent(short))
+}
+
+/// Why a target was left alone: none of `candidates` holds `PAUSER_ROLE` on it.
+fn no_holder(name: &str, chain: &str, candidates: &[&Signer]) -> String {
+    let tried: Vec<&str> = candidates.iter().map(|s| s.name.as_str()).collect();
+    format!(
+        "no configured signer holds PAUSER_ROLE on {name}@{chain} (tried: {}); grant it, or pause it with a signer that has it",
+        if tried.is_empty() {
+            "none loaded".to_string()
+        } else {
+            tried.join(", ")
+        }
     )
 }
 

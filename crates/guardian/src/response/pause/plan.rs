@@ -20,9 +20,8 @@ use crate::{
     },
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
-    response::{ResponseError, contract_err, holder, read_roles},
+    response::{Earlier, ResponseError, contract_err, earlier_runs, holder, read_roles},
     roles::Role,
-    storage::Status,
 };
 
 /// One transaction of the plan: a direct call or a brake's `pauseAll`, covering some targets.
@@ -50,7 +49,8 @@ pub(super) fn plan_actor(plan: &[Planned]) -> String {
 }
 
 /// A brake that can pause its registered targets in one transaction: its guardian is a
-/// configured signer and a simulation of `pauseAll()` succeeds.
+/// configured signer and a simulation of `pauseAll()` succeeds. `registered` holds only the
+/// targets on which the brake holds `PAUSER_ROLE`.
 pub(super) struct ReadyBrake<'a> {
     brake: &'a ContractConfig,
     client: &'a ChainClient,
@@ -94,6 +94,18 @@ pub(super) async fn ready_brakes<'a>(
             .map(|r| r.unwrap_or(false))
             .collect();
         let signer = holder(candidates, &holds)?;
+        // A target on which the brake lost PAUSER_ROLE is left to a direct pause, in the same
+        // round, rather than to a `pauseAll` that would only report it as not paused.
+        let brake_checks: Vec<_> = registered
+            .iter()
+            .map(|t| (client, *t, brake.address))
+            .collect();
+        let registered: Vec<Address> = registered
+            .iter()
+            .zip(read_roles(Role::Pauser, &brake_checks).await)
+            .filter(|(_, holds)| !matches!(holds, Ok(false)))
+            .map(|(t, _)| *t)
+            .collect();
         let sim = TransactionRequest::default()
             .from(signer.address())
             .to(brake.address)
@@ -170,40 +182,22 @@ pub(super) async fn adopt_in_flight<'a>(
         if !seen.insert(key) {
             continue;
         }
-        for record in deployment.store.unconfirmed(key.0, key.1)? {
-            let Some(idx) = plan.iter().position(|q| {
-                q.chain.chain_id == key.0
-                    && q.signer.address() == key.1
-                    && q.call.label == record.label
-            }) else {
+        let labels: HashSet<&str> = plan
+            .iter()
+            .filter(|q| (q.chain.chain_id, q.signer.address()) == key)
+            .map(|q| q.call.label.as_str())
+            .collect();
+        // A mined one needs nothing: the state read before planning already reflects it.
+        for (label, earlier) in
+            earlier_runs(deployment, p.chain, key.1, |l| labels.contains(l)).await?
+        {
+            let Earlier::Pending(hash) = earlier else {
                 continue;
             };
-            match p
-                .chain
-                .provider()
-                .get_transaction_by_hash(record.tx_hash)
-                .await
-            {
-                Ok(Some(tx)) if tx.block_number.is_none() => adopt.push((idx, record.tx_hash)),
-                // Mined while nobody watched: record it; the state read already reflects it.
-                Ok(Some(_)) => {
-                    if let Ok(Some(r)) = p
-                        .chain
-                        .provider()
-                        .get_transaction_receipt(record.tx_hash)
-                        .await
-                    {
-                        let error = (!r.status()).then_some("reverted");
-                        deployment.store.record_receipt(
-                            record.tx_hash,
-                            r.block_number.unwrap_or_default(),
-                            r.gas_used,
-                            error,
-                        )?;
-                    }
-                }
-                Ok(None) => deployment.store.mark(record.tx_hash, Status::Dropped)?,
-                Err(e) => tracing::warn!("cannot look up {}: {e}", record.tx_hash),
+            if let Some(idx) = plan.iter().position(|q| {
+                (q.chain.chain_id, q.signer.address()) == key && q.call.label == label
+            }) {
+                adopt.push((idx, hash));
             }
         }
     }
