@@ -1,7 +1,6 @@
 //! Guardian: deploys the Integra contract suite and runs its emergency controls.
 
 pub mod anvil;
-pub mod bench;
 pub mod chain;
 pub mod cli;
 pub mod config;

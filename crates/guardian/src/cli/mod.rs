@@ -1,6 +1,5 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
-mod bench;
 mod deploy;
 mod devnet;
 mod history;
@@ -44,9 +43,6 @@ pub enum Command {
     Withdraw(Box<withdraw::Args>),
     /// Show the journal: every action and its transactions.
     History(history::Args),
-    /// Measure pause speed against a hand-written script (writes docs/performance.md tables).
-    #[command(hide = true)]
-    Bench(bench::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -67,7 +63,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unpause(args) => args.run(&ctx, false).await,
         Command::Withdraw(args) => args.run(&ctx).await,
         Command::History(args) => args.run(&ctx).await,
-        Command::Bench(args) => args.run(&ctx).await,
     }
 }
 

@@ -130,3 +130,17 @@ async fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
         );
     }
 }
+
+#[test]
+fn help_lists_operator_commands_and_no_benchmark() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = guardian(dir.path()).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(o.status.success(), "{help}");
+    for command in ["pause", "unpause", "withdraw", "status", "history"] {
+        assert!(help.contains(command), "{command} missing: {help}");
+    }
+    assert!(!help.contains("bench"), "{help}");
+    let o = guardian(dir.path()).arg("bench").output().expect("run");
+    assert!(!o.status.success(), "`guardian bench` is not a command");
+}

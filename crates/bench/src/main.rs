@@ -1,4 +1,7 @@
-//! `guardian bench`: measurements behind docs/performance.md.
+//! `cargo run -p bench --release -- pause`: the measurements behind docs/performance.md. Not part
+//! of the product: `guardian --help` lists operator commands only.
+
+mod bench;
 
 use std::{
     path::{Path, PathBuf},
@@ -8,13 +11,13 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::{
-    anvil::find_anvil,
-    bench::{
-        self, Environment, HangingEndpoint, MachineLoad, Method, Row, Sample, ScriptChain,
+use crate::bench::{
+        Environment, HangingEndpoint, MachineLoad, Method, Row, Sample, ScriptChain,
         align_to_block, guardian_run, heads, script_run, set_interval_mining, too_many_blocks,
         wait_steady,
-    },
+};
+use guardian::{
+    anvil::find_anvil,
     chain::{ChainClient, Signer, signer::process_env},
     config::{Manifest, RpcSettings},
     devnet::{Devnet, DevnetOptions, accounts},
@@ -24,8 +27,9 @@ use crate::{
 
 /// Measure how fast `guardian pause` stops N contracts on 1 and 3 chains, beside a
 /// send-one-wait-for-receipt script, with and without a dead first RPC endpoint.
-#[derive(Debug, clap::Args)]
-pub struct Args {
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench", about)]
+struct Args {
     /// What to measure.
     #[command(subcommand)]
     what: What,
@@ -38,7 +42,7 @@ enum What {
     Pause(PauseArgs),
 }
 
-/// `guardian bench pause`.
+/// `cargo run --release -p bench -- pause`.
 #[derive(Debug, clap::Args)]
 struct PauseArgs {
     /// Contracts paused per chain (N), comma separated.
@@ -71,11 +75,18 @@ struct PauseArgs {
     anvil: Option<PathBuf>,
 }
 
-impl Args {
-    /// Runs the benchmark.
-    pub async fn run(self, _ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        match self.what {
-            What::Pause(args) => args.run().await,
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = <Args as clap::Parser>::parse();
+    guardian::cli::init_logging(0);
+    let result = match args.what {
+        What::Pause(args) => args.run().await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -509,10 +520,10 @@ fn chain_url(manifest: &Manifest, chain: &str) -> anyhow::Result<RpcUrl> {
         .with_context(|| format!("chain `{chain}` has no endpoint"))
 }
 
-/// The command as typed, with the binary as built by `cargo build --release`.
+/// The command as typed, run through cargo.
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("./target/release/guardian {}", args.join(" "))
+    format!("cargo run --release -p bench -- {}", args.join(" "))
 }
 
 fn utc_now() -> String {

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use crate::secret::RpcUrl;
+use guardian::secret::RpcUrl;
 
 use super::BenchError;
 

@@ -1,4 +1,4 @@
-//! The pause benchmark behind `guardian bench pause` and docs/performance.md: what a run
+//! The pause benchmark behind `cargo run --release -p bench -- pause` and docs/performance.md: what a run
 //! measured, and the rows it adds up to. The timed runs are in `runs`, the dead endpoints put in
 //! front of a chain in `endpoints`, the written report in `report`.
 
@@ -12,7 +12,7 @@ pub use runs::*;
 
 use std::{collections::BTreeMap, io, time::Duration};
 
-use crate::{chain::ChainError, deployment::DeploymentError};
+use guardian::{chain::ChainError, deployment::DeploymentError};
 
 /// Why a benchmark step could not be carried out (as opposed to a measured run that failed,
 /// which becomes a [`Sample`] with a failure).

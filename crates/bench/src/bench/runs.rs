@@ -16,7 +16,7 @@ use alloy::{
 };
 use bindings::DocumentRegistry;
 
-use crate::{
+use guardian::{
     chain::{ChainClient, ChainError},
     deployment::Deployment,
     response::pause::{self, Outcome, PauseRequest},
