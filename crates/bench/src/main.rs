@@ -12,9 +12,8 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use crate::bench::{
-        Environment, HangingEndpoint, MachineLoad, Method, Row, Sample, ScriptChain,
-        align_to_block, guardian_run, heads, script_run, set_interval_mining, too_many_blocks,
-        wait_steady,
+    Environment, HangingEndpoint, MachineLoad, Method, Row, Sample, ScriptChain, align_to_block,
+    guardian_run, heads, script_run, set_interval_mining, too_many_blocks, wait_steady,
 };
 use guardian::{
     anvil::find_anvil,

@@ -84,9 +84,19 @@ pub mod interfaces {
         #[sol(rpc)]
         #[derive(Debug)]
         interface IAccessControl {
+            event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
+            event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
             function hasRole(bytes32 role, address account) external view returns (bool);
             function grantRole(bytes32 role, address account) external;
             function revokeRole(bytes32 role, address account) external;
+        }
+
+        /// The emergency functions of every Integra contract that holds funds.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IIntegraVault {
+            function emergencyWithdraw(address token, address recipient, uint256 amount) external;
+            function replenish(address token, uint256 amount) external payable;
         }
     }
 }

@@ -48,6 +48,9 @@ impl Holding {
 
 /// An amount in base units for people, with its unit: `show_amount(1.5e18, 18, "ETH")` is `1.5 ETH`.
 pub fn show_amount(amount: U256, decimals: u8, symbol: &str) -> String {
+    if decimals == 0 {
+        return format!("{amount} {symbol}");
+    }
     let text = format_units(amount, decimals).unwrap_or_else(|_| amount.to_string());
     // format_units pads to every decimal: keep one digit after the point at least, no more zeros.
     let text = match text.split_once('.') {

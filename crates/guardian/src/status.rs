@@ -9,7 +9,7 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use bindings::DocumentRegistry;
+use bindings::interfaces::{IAccessControl, IPausable};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -124,8 +124,8 @@ pub async fn role_holders(
     from: u64,
 ) -> Result<BTreeMap<B256, BTreeSet<Address>>, ChainError> {
     let filter = Filter::new().address(address).event_signature(vec![
-        DocumentRegistry::RoleGranted::SIGNATURE_HASH,
-        DocumentRegistry::RoleRevoked::SIGNATURE_HASH,
+        IAccessControl::RoleGranted::SIGNATURE_HASH,
+        IAccessControl::RoleRevoked::SIGNATURE_HASH,
     ]);
     let head = client
         .provider()
@@ -135,9 +135,9 @@ pub async fn role_holders(
     let logs = logs::logs(client, &filter, from, head).await?;
     let mut holders: BTreeMap<B256, BTreeSet<Address>> = BTreeMap::new();
     for log in logs {
-        if let Ok(g) = DocumentRegistry::RoleGranted::decode_log(&log.inner) {
+        if let Ok(g) = IAccessControl::RoleGranted::decode_log(&log.inner) {
             holders.entry(g.role).or_default().insert(g.account);
-        } else if let Ok(r) = DocumentRegistry::RoleRevoked::decode_log(&log.inner) {
+        } else if let Ok(r) = IAccessControl::RoleRevoked::decode_log(&log.inner) {
             holders.entry(r.role).or_default().remove(&r.account);
         }
     }
@@ -168,7 +168,7 @@ async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStat
         if !c.kind.is_pausable() {
             return Ok(None);
         }
-        DocumentRegistry::new(c.address, provider)
+        IPausable::new(c.address, provider)
             .paused()
             .call()
             .await

@@ -22,7 +22,7 @@ use alloy::{
 };
 use futures::future::join_all;
 
-use super::{ChainClient, ChainError, tx::simulation_error};
+use super::{ChainClient, ChainError, revert::simulation_error};
 
 /// Calls `method` once per entry of `params`, in batches of at most `[rpc] batch_size` requests
 /// sent at once; each result is in the order of `params`.
@@ -87,10 +87,10 @@ pub async fn view_all<C: SolCall>(
                 let decoded =
                     r.map_err(|e| simulation_error(client, "read", e))
                         .and_then(|bytes| {
-                            C::abi_decode_returns(&bytes).map_err(|e| ChainError::Simulation {
+                            C::abi_decode_returns(&bytes).map_err(|e| ChainError::BadAnswer {
                                 chain: client.name.clone(),
-                                label: "read".into(),
-                                reason: format!("cannot decode the answer of {}: {e}", reads[i].1),
+                                what: format!("{} at {}", C::SIGNATURE, reads[i].1),
+                                reason: e.to_string(),
                             })
                         });
                 (i, decoded)
@@ -107,10 +107,9 @@ pub async fn view_all<C: SolCall>(
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                Err(ChainError::Simulation {
+                Err(ChainError::NoAnswer {
                     chain: String::new(),
-                    label: "read".into(),
-                    reason: "no answer".into(),
+                    what: "a read".into(),
                 })
             })
         })

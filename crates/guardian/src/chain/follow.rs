@@ -20,7 +20,8 @@ use futures::future::join_all;
 
 use super::{
     ChainClient, ChainError, batch,
-    tx::{Confirmed, Journal, revert_reason},
+    call::{Confirmed, Journal},
+    revert::revert_reason,
 };
 use crate::storage::{MinedTx, NewTx, Status};
 
@@ -47,16 +48,16 @@ impl Pending {
         wallet: &EthereumWallet,
         client: &ChainClient,
     ) -> Result<Bytes, ChainError> {
-        let envelope =
-            self.req
-                .clone()
-                .build(wallet)
-                .await
-                .map_err(|e| ChainError::Simulation {
-                    chain: client.name.clone(),
-                    label: self.label.clone(),
-                    reason: format!("cannot sign: {e}"),
-                })?;
+        let envelope = self
+            .req
+            .clone()
+            .build(wallet)
+            .await
+            .map_err(|e| ChainError::Signing {
+                chain: client.name.clone(),
+                label: self.label.clone(),
+                reason: e.to_string(),
+            })?;
         self.hashes.push(*envelope.tx_hash());
         Ok(Bytes::from(envelope.encoded_2718()))
     }

@@ -1,6 +1,7 @@
 //! Talking to chains: endpoints with failover, signers, and the one path every transaction takes.
 
 pub mod batch;
+pub mod call;
 mod follow;
 pub mod logs;
 pub mod revert;
@@ -16,9 +17,10 @@ use alloy::{
 
 use crate::{config::RpcSettings, secret::RpcUrl, storage::StorageError};
 
+pub use call::{Call, Confirmed, Journal, Preflight};
 pub use signer::{Signer, SignerError};
 pub use transport::FailoverTransport;
-pub use tx::{Call, Confirmed, Journal, Preflight, send_all};
+pub use tx::send_all;
 
 /// A failure talking to a chain or of a transaction on it.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,46 @@ pub enum ChainError {
         label: String,
         /// The decoded custom error.
         reason: String,
+    },
+    /// The transaction could not be signed (nothing was sent).
+    #[error("cannot sign {label} for chain `{chain}`: {reason}")]
+    Signing {
+        /// Chain name.
+        chain: String,
+        /// What the call does.
+        label: String,
+        /// The signer's error.
+        reason: String,
+    },
+    /// The call was not sent because the batch it belonged to failed before sending.
+    #[error("{label} on chain `{chain}` was not sent: {reason}")]
+    NotSent {
+        /// Chain name.
+        chain: String,
+        /// What the call does.
+        label: String,
+        /// Why the batch failed.
+        reason: String,
+    },
+    /// An answer came back but is not what the call returns (wrong address or contract kind).
+    #[error(
+        "chain `{chain}`: cannot decode the answer to {what}: {reason} (is the address a contract of the kind the manifest says?)"
+    )]
+    BadAnswer {
+        /// Chain name.
+        chain: String,
+        /// What was asked.
+        what: String,
+        /// The decoding error.
+        reason: String,
+    },
+    /// A request got no answer of its own (a batch answer that left it out).
+    #[error("chain `{chain}`: no answer to {what}; run the command again")]
+    NoAnswer {
+        /// Chain name.
+        chain: String,
+        /// What was asked.
+        what: String,
     },
     /// The node refused the signed transaction.
     #[error("{label} on chain `{chain}`: the node refused transaction {tx}: {message}")]

@@ -1,4 +1,5 @@
-//! Turns revert data into the contract's custom error by name, e.g. `EnforcedPause()`.
+//! Turns revert data into the contract's custom error by name, e.g. `EnforcedPause()`, and tells
+//! a revert from a failure of the node.
 
 use std::{collections::HashMap, sync::OnceLock};
 
@@ -6,7 +7,10 @@ use alloy::{
     dyn_abi::{DynSolValue, ErrorExt},
     json_abi::{Error as AbiError, JsonAbi},
     primitives::hex,
+    transports::{RpcError, TransportErrorKind},
 };
+
+use super::{ChainClient, ChainError};
 
 fn known_errors() -> &'static HashMap<[u8; 4], AbiError> {
     static ERRORS: OnceLock<HashMap<[u8; 4], AbiError>> = OnceLock::new();
@@ -85,6 +89,45 @@ fn show(value: &DynSolValue) -> String {
         }
         other => format!("{other:?}"),
     }
+}
+
+/// The decoded custom error of a failed call, or the node's message.
+pub fn revert_reason(e: &RpcError<TransportErrorKind>) -> String {
+    match e.as_error_resp() {
+        Some(payload) => match payload.as_revert_data() {
+            Some(data) => decode(&data),
+            None => payload.message.to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+/// A failed simulation or read: a revert by its decoded name, anything else as the chain's RPC
+/// error.
+pub fn simulation_error(
+    client: &ChainClient,
+    label: &str,
+    e: RpcError<TransportErrorKind>,
+) -> ChainError {
+    // Only an answer that says the call reverts is a simulation failure; a rate limit, a node
+    // error or a dead endpoint is the endpoint's failure, reported as such.
+    if !is_revert(&e) {
+        return client.rpc_err(e);
+    }
+    ChainError::Simulation {
+        chain: client.name.clone(),
+        label: label.to_string(),
+        reason: revert_reason(&e),
+    }
+}
+
+/// Whether a node's error answer says the call reverts (as opposed to a failure of the node).
+pub fn is_revert(e: &RpcError<TransportErrorKind>) -> bool {
+    e.as_error_resp().is_some_and(|payload| {
+        payload.as_revert_data().is_some()
+            || payload.code == 3
+            || payload.message.to_lowercase().contains("revert")
+    })
 }
 
 #[cfg(test)]

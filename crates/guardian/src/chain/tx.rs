@@ -2,97 +2,23 @@
 //! at once, follow the chain block by block until every receipt is in (replacing transactions
 //! that wait too long with a higher fee on the same nonce), check status, decode reverts by name.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, Bytes, TxHash, U64, U256},
+    primitives::{Address, Bytes, U64, U256},
     providers::Provider,
     rpc::types::TransactionRequest,
-    sol_types::SolCall,
-    transports::{RpcError, TransportErrorKind},
 };
 
 use super::{
     ChainClient, ChainError, Signer, batch,
+    call::{Call, Confirmed, Journal, Preflight},
     follow::{Pending, broadcast_all, follow, record_latest},
-    revert,
+    revert::simulation_error,
 };
-use crate::storage::{ActionId, Store};
 
 pub use super::follow::await_sent;
-
-/// One state-changing call to make.
-#[derive(Debug, Clone)]
-pub struct Call {
-    /// What it does, in words (`pause registry`).
-    pub label: String,
-    /// The contract called; `None` deploys `input` as init code.
-    pub to: Option<Address>,
-    /// Calldata or init code.
-    pub input: Bytes,
-    /// Native coin sent along.
-    pub value: U256,
-}
-
-impl Call {
-    /// A call of a typed contract function.
-    pub fn new(label: impl Into<String>, to: Address, call: impl SolCall) -> Self {
-        Self {
-            label: label.into(),
-            to: Some(to),
-            input: call.abi_encode().into(),
-            value: U256::ZERO,
-        }
-    }
-
-    /// A contract creation from init code (bytecode followed by encoded constructor arguments).
-    pub fn create(label: impl Into<String>, init_code: Bytes) -> Self {
-        Self {
-            label: label.into(),
-            to: None,
-            input: init_code,
-            value: U256::ZERO,
-        }
-    }
-}
-
-/// A mined, successful transaction.
-#[derive(Debug, Clone)]
-pub struct Confirmed {
-    /// What it did.
-    pub label: String,
-    /// Its hash (of the replacement, if one was mined).
-    pub tx_hash: TxHash,
-    /// The block it was mined in.
-    pub block: u64,
-    /// Gas used.
-    pub gas_used: u64,
-    /// The created contract, for deployments.
-    pub contract_address: Option<Address>,
-    /// Time from broadcast to receipt seen.
-    pub latency: Duration,
-    /// How many times it was re-sent with a higher fee.
-    pub replacements: u32,
-}
-
-/// Where to record transactions: every hash is written before its broadcast.
-#[derive(Clone, Copy)]
-pub struct Journal<'a> {
-    /// The database.
-    pub store: &'a Store,
-    /// The action the transactions belong to.
-    pub action: ActionId,
-}
-
-/// How a batch treats a call whose simulation reverts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preflight {
-    /// Send nothing if any call would revert (deployments).
-    AllOrNothing,
-    /// Send the calls that simulate cleanly; the others fail on their own (emergency actions).
-    BestEffort,
-}
 
 /// Simulates every call, then signs them with consecutive local nonces, records and broadcasts
 /// them all at once, and waits for all receipts.
@@ -130,7 +56,7 @@ pub async fn send_all(
         }
     );
     let (nonce, fees, balance, start_block) = chain_state.map_err(|e| client.rpc_err(e))?;
-    let gas: Vec<Result<u64, ChainError>> = calls
+    let mut gas: Vec<Result<u64, ChainError>> = calls
         .iter()
         .zip(estimates)
         .map(|(call, estimate)| {
@@ -140,9 +66,10 @@ pub async fn send_all(
         })
         .collect();
     if preflight == Preflight::AllOrNothing
-        && let Some(Err(e)) = gas.iter().find(|g| g.is_err())
+        && let Some(first) = gas.iter().position(Result::is_err)
+        && let Err(e) = gas.swap_remove(first)
     {
-        return Err(clone_simulation(e));
+        return Err(e);
     }
 
     let needed = calls
@@ -219,10 +146,9 @@ pub async fn send_all(
         .into_iter()
         .map(|o| {
             o.unwrap_or_else(|| {
-                Err(ChainError::Simulation {
+                Err(ChainError::NoAnswer {
                     chain: client.name.clone(),
-                    label: "unknown".into(),
-                    reason: "lost track of the call".into(),
+                    what: "a call of this batch".into(),
                 })
             })
         })
@@ -237,52 +163,5 @@ fn request(call: &Call, from: Address) -> TransactionRequest {
     match call.to {
         Some(to) => req.with_to(to),
         None => req.into_create(),
-    }
-}
-
-/// The decoded custom error of a failed call, or the node's message.
-pub fn revert_reason(e: &RpcError<TransportErrorKind>) -> String {
-    match e.as_error_resp() {
-        Some(payload) => match payload.as_revert_data() {
-            Some(data) => revert::decode(&data),
-            None => payload.message.to_string(),
-        },
-        None => e.to_string(),
-    }
-}
-
-/// A failed simulation or read: a revert by its decoded name, anything else as the chain's RPC
-/// error.
-pub(super) fn simulation_error(
-    client: &ChainClient,
-    label: &str,
-    e: RpcError<TransportErrorKind>,
-) -> ChainError {
-    if e.as_error_resp().is_none() {
-        return client.rpc_err(e);
-    }
-    ChainError::Simulation {
-        chain: client.name.clone(),
-        label: label.to_string(),
-        reason: revert_reason(&e),
-    }
-}
-
-fn clone_simulation(e: &ChainError) -> ChainError {
-    match e {
-        ChainError::Simulation {
-            chain,
-            label,
-            reason,
-        } => ChainError::Simulation {
-            chain: chain.clone(),
-            label: label.clone(),
-            reason: reason.clone(),
-        },
-        other => ChainError::Simulation {
-            chain: String::new(),
-            label: String::new(),
-            reason: other.to_string(),
-        },
     }
 }

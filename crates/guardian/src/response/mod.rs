@@ -8,7 +8,7 @@ use alloy::{
     primitives::{Address, TxHash},
     providers::Provider,
 };
-use bindings::DocumentRegistry;
+use bindings::interfaces::{IAccessControl, IPausable};
 
 use crate::{
     chain::{ChainClient, ChainError, Signer, batch},
@@ -92,7 +92,7 @@ pub enum ResponseError {
 pub async fn read_paused(targets: &[(&ChainClient, Address)]) -> Vec<Result<bool, ChainError>> {
     let reads: Vec<_> = targets
         .iter()
-        .map(|(client, address)| (*client, *address, DocumentRegistry::pausedCall {}))
+        .map(|(client, address)| (*client, *address, IPausable::pausedCall {}))
         .collect();
     batch::view_all(&reads).await
 }
@@ -108,7 +108,7 @@ pub async fn read_roles(
             (
                 *client,
                 *contract,
-                DocumentRegistry::hasRoleCall {
+                IAccessControl::hasRoleCall {
                     role: role.id(),
                     account: *account,
                 },
@@ -122,9 +122,9 @@ pub async fn read_roles(
 pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainError {
     match e {
         alloy::contract::Error::TransportError(source) => client.rpc_err(source),
-        other => ChainError::Simulation {
+        other => ChainError::BadAnswer {
             chain: client.name.clone(),
-            label: "read".into(),
+            what: "a contract read".into(),
             reason: other.to_string(),
         },
     }

@@ -9,7 +9,7 @@ use alloy::{
     rpc::types::TransactionRequest,
     sol_types::SolCall,
 };
-use bindings::{DocumentRegistry, TestToken};
+use bindings::interfaces::{IERC20Metadata, IIntegraVault};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -126,7 +126,7 @@ async fn balance_of(
             .get_balance(holder)
             .await
             .map_err(|e| client.rpc_err(e)),
-        Some(t) => TestToken::new(t, client.provider())
+        Some(t) => IERC20Metadata::new(t, client.provider())
             .balanceOf(holder)
             .call()
             .await
@@ -492,11 +492,9 @@ async fn await_resumed(
         .await
         .and_then(|mut r| {
             r.pop().unwrap_or_else(|| {
-                Err(ChainError::ReceiptTimeout {
+                Err(ChainError::NoAnswer {
                     chain: client.name.clone(),
-                    label: label(c.name(), m.amount, m.token),
-                    tx: *hash,
-                    secs: 0,
+                    what: label(c.name(), m.amount, m.token),
                 })
             })
         });
@@ -506,8 +504,8 @@ async fn await_resumed(
 }
 
 /// The `emergencyWithdraw` call of a movement.
-fn withdraw_call(m: &Movement) -> DocumentRegistry::emergencyWithdrawCall {
-    DocumentRegistry::emergencyWithdrawCall {
+fn withdraw_call(m: &Movement) -> IIntegraVault::emergencyWithdrawCall {
+    IIntegraVault::emergencyWithdrawCall {
         token: m.token.unwrap_or(Address::ZERO),
         recipient: m.to,
         amount: m.amount,

@@ -12,7 +12,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, TxHash, utils::format_units};
-use bindings::DocumentRegistry;
+use bindings::interfaces::IPausable;
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -304,9 +304,9 @@ pub async fn run(
         let address = targets[*i].contract.address;
         let label = format!("{verb} {}", targets[*i].report.name);
         let call = if request.pause {
-            Call::new(label, address, DocumentRegistry::pauseCall {})
+            Call::new(label, address, IPausable::pauseCall {})
         } else {
-            Call::new(label, address, DocumentRegistry::unpauseCall {})
+            Call::new(label, address, IPausable::unpauseCall {})
         };
         plan.push(Planned {
             chain: client,

@@ -15,8 +15,8 @@ use futures::future::join_all;
 use super::Target;
 use crate::{
     chain::{
-        Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, send_all,
-        tx::{await_sent, revert_reason},
+        Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer,
+        revert::revert_reason, send_all, tx::await_sent,
     },
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
@@ -223,10 +223,9 @@ pub(super) async fn adopt_in_flight<'a>(
         )
         .await?;
         let result = results.pop().unwrap_or_else(|| {
-            Err(ChainError::Simulation {
+            Err(ChainError::NoAnswer {
                 chain: p.chain.name.clone(),
-                label: p.call.label.clone(),
-                reason: "lost".into(),
+                what: p.call.label.clone(),
             })
         });
         out.push((p, result));
@@ -272,7 +271,7 @@ pub(super) async fn send_plan(
             Err(e) => {
                 let message = e.to_string();
                 for i in idx {
-                    out[*i] = Some(Err(ChainError::Simulation {
+                    out[*i] = Some(Err(ChainError::NotSent {
                         chain: plan[*i].chain.name.clone(),
                         label: plan[*i].call.label.clone(),
                         reason: message.clone(),
@@ -284,10 +283,9 @@ pub(super) async fn send_plan(
     out.into_iter()
         .map(|o| {
             o.unwrap_or_else(|| {
-                Err(ChainError::Simulation {
+                Err(ChainError::NoAnswer {
                     chain: String::new(),
-                    label: String::new(),
-                    reason: "not sent".into(),
+                    what: "a transaction of the plan".into(),
                 })
             })
         })
