@@ -24,11 +24,11 @@ contract EmergencyBrake is AccessControl {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
     /// @notice Gas given to each target's `pause()`. An Integra contract's `pause()` behind its proxy
-    /// costs about 35,000 gas from a cold start (measured: docs/contracts.md); this is about three
-    /// times that, so a heavier future implementation still fits, while a gas-burning target costs
-    /// the brake at most this much.
+    /// uses about 24,500 gas inside `pauseAll` (measured by tracing; about 31,000 if its proxy were
+    /// cold); this is four times that, so a heavier future implementation still fits, while a
+    /// gas-burning target costs the brake at most this much.
     uint256 public constant PAUSE_GAS = 100_000;
-    /// @notice Gas given to each `paused()` read (about 8,000 gas cold on an Integra proxy).
+    /// @notice Gas given to each `paused()` read: about 7,300 gas on a cold Integra proxy, 800 warm.
     uint256 public constant PAUSED_GAS = 30_000;
     /// @notice Gas kept back, on top of a call's allowance, for the brake's own work after the call:
     /// the cost of the `CALL` itself, the events and returning. Never handed to a target.

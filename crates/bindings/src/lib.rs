@@ -54,7 +54,8 @@ sol!(
     "../../contracts/artifacts/IDocumentResolver.json"
 );
 
-/// Contracts that exist only for tests: hostile resolvers and tokens, and V2 implementations.
+/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, and V2
+/// implementations.
 #[cfg(feature = "testing")]
 pub mod testing {
     use alloy::sol;
@@ -82,6 +83,12 @@ pub mod testing {
         #[derive(Debug)]
         MaliciousToken,
         "../../contracts/artifacts/test/MaliciousToken.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        HostileTarget,
+        "../../contracts/artifacts/test/HostileTarget.json"
     );
     sol!(
         #[sol(rpc, abi)]

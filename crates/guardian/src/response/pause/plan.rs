@@ -50,7 +50,7 @@ pub(super) fn plan_actor(plan: &[Planned]) -> String {
 }
 
 /// A brake that can pause its registered targets in one transaction: its guardian is a
-/// configured signer and a simulation of `pauseAll()` succeeds.
+/// configured signer and a simulation of `pauseAll()` pauses every target.
 pub(super) struct ReadyBrake<'a> {
     brake: &'a ContractConfig,
     client: &'a ChainClient,
@@ -98,11 +98,28 @@ pub(super) async fn ready_brakes<'a>(
             .from(signer.address())
             .to(brake.address)
             .input(alloy::sol_types::SolCall::abi_encode(&EmergencyBrake::pauseAllCall {}).into());
-        if let Err(e) = client.provider().call(sim).await {
+        let failed = match client.provider().call(sim).await {
+            Ok(out) => {
+                <EmergencyBrake::pauseAllCall as alloy::sol_types::SolCall>::abi_decode_returns(
+                    &out,
+                )
+                .map(|r| r.failedCount)
+                .unwrap_or(alloy::primitives::U256::MAX)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    brake = brake.name(),
+                    "brake would revert ({}); pausing its targets directly",
+                    revert_reason(&e)
+                );
+                return None;
+            }
+        };
+        // pauseAll never reverts for a target; one it would leave unpaused is paused directly.
+        if !failed.is_zero() {
             tracing::warn!(
                 brake = brake.name(),
-                "brake would revert ({}); pausing its targets directly",
-                revert_reason(&e)
+                "brake would leave {failed} target(s) unpaused; pausing its targets directly"
             );
             return None;
         }
