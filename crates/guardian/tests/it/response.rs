@@ -280,7 +280,7 @@ async fn dry_run_sends_nothing() {
 #[tokio::test]
 async fn a_brake_that_would_fail_falls_back_to_direct_pauses() {
     let net = testnet().await;
-    // The brake loses its PAUSER_ROLE on the tokenizer: pauseAll would revert TargetsNotPaused.
+    // The brake loses its PAUSER_ROLE on the tokenizer: pauseAll would leave it unpaused.
     let tokenizer = DocumentRegistry::new(
         net.addr(ContractKind::OwnershipTokenizer),
         net.as_signer(&net.admin),
