@@ -8,8 +8,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IntegraBase} from "./IntegraBase.sol";
 
 /// @title IntegraVault
-/// @notice An Integra contract that holds funds (the native coin or ERC-20 tokens) and lets
-/// `EMERGENCY_ROLE` move them to a safe address while the contract is paused.
+/// @notice An Integra contract that holds funds (the native coin or ERC-20 tokens), lets
+/// `EMERGENCY_ROLE` move them to a safe address while the contract is paused, and lets anyone put
+/// them back with `replenish`.
 /// @dev The reentrancy guard lives in transient storage (EIP-1153, cancun): it occupies no storage
 /// slot, needs no initialisation and is therefore safe behind a proxy and across upgrades.
 abstract contract IntegraVault is IntegraBase, ReentrancyGuardTransient {
@@ -24,10 +25,18 @@ abstract contract IntegraVault is IntegraBase, ReentrancyGuardTransient {
         address indexed token, address indexed recipient, uint256 amount, address indexed operator
     );
 
+    /// @notice Funds came back into the contract through `replenish`.
+    /// @param token The ERC-20 token, or the zero address for the native coin.
+    /// @param from Who returned them.
+    /// @param amount How much was returned.
+    event Replenished(address indexed token, address indexed from, uint256 amount);
+
     /// @notice An amount that must be positive was zero.
     error ZeroAmount();
     /// @notice The contract holds less than was asked for.
     error InsufficientBalance(uint256 available, uint256 requested);
+    /// @notice `msg.value` must be `amount` for the native coin and zero for an ERC-20.
+    error IncorrectNativeValue(uint256 expected, uint256 received);
     /// @notice Sending the native coin failed (the recipient reverted or cannot receive it).
     error NativeTransferFailed();
 
@@ -56,6 +65,23 @@ abstract contract IntegraVault is IntegraBase, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         emit EmergencyWithdrawal(token, recipient, amount, msg.sender);
         _sendFunds(token, recipient, amount);
+    }
+
+    /// @notice Returns funds to the contract, e.g. what an emergency withdrawal rescued, so it holds
+    /// what it owes again before it is unpaused. Anyone may call, paused or not.
+    /// @dev Changes no bookkeeping (the escrow's `outstanding`, the registry's fees): the funds only
+    /// raise the balance. The native coin comes as `msg.value`; an ERC-20 is pulled from the caller
+    /// with `transferFrom`, so the caller approves this contract first (fee-on-transfer tokens are not
+    /// supported). Guarded against re-entrancy. Emits `Replenished`.
+    /// @param token The ERC-20 token, or the zero address for the native coin.
+    /// @param amount How much; positive. For the native coin `msg.value` must equal it; for an ERC-20
+    /// `msg.value` must be zero.
+    function replenish(address token, uint256 amount) external payable nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 expectedValue = token == address(0) ? amount : 0;
+        if (msg.value != expectedValue) revert IncorrectNativeValue(expectedValue, msg.value);
+        emit Replenished(token, msg.sender, amount);
+        if (token != address(0)) IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @dev Pays `amount` of `token` (zero address: native coin) to `to`, after checking the balance.

@@ -54,8 +54,6 @@ contract PaymentEscrow is IntegraVault {
 
     /// @notice The document is not registered in the registry.
     error DocumentNotRegistered(bytes32 integraHash);
-    /// @notice `msg.value` must be `amount` for the native coin and zero for an ERC-20.
-    error IncorrectNativeValue(uint256 expected, uint256 received);
     /// @notice No payment has this id.
     error UnknownPayment(uint256 paymentId);
     /// @notice The payment was already released or refunded.

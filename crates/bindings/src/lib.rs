@@ -101,7 +101,8 @@ pub mod interfaces {
     }
 }
 
-/// Contracts that exist only for tests: hostile resolvers and tokens, and V2 implementations.
+/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, and V2
+/// implementations.
 #[cfg(feature = "testing")]
 pub mod testing {
     use alloy::sol;
@@ -129,6 +130,12 @@ pub mod testing {
         #[derive(Debug)]
         MaliciousToken,
         "../../contracts/artifacts/test/MaliciousToken.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        HostileTarget,
+        "../../contracts/artifacts/test/HostileTarget.json"
     );
     sol!(
         #[sol(rpc, abi)]

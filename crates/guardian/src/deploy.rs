@@ -1,5 +1,5 @@
-//! Deploying the whole suite to one chain: implementations, proxies, initialisation and wiring,
-//! each phase sent as one batch so a deployment spans a handful of blocks.
+//! Deploying the whole suite to one chain: implementations (and the plain brake), proxies,
+//! initialisation and wiring, each phase sent as one batch so a deployment spans a handful of blocks.
 
 use alloy::{
     primitives::{Address, Bytes, TxHash, U256},
@@ -24,7 +24,7 @@ pub struct SuiteRoles {
     pub pauser: Address,
     /// `EMERGENCY_ROLE` on the fund-holding contracts.
     pub emergency: Address,
-    /// `UPGRADER_ROLE` on every contract.
+    /// `UPGRADER_ROLE` on every upgradeable contract (the brake is not upgradeable).
     pub upgrader: Address,
 }
 
@@ -58,9 +58,9 @@ pub struct Deployed {
     pub kind: ContractKind,
     /// The address to call (the proxy for upgradeable contracts).
     pub address: Address,
-    /// The implementation behind the proxy.
+    /// The implementation behind the proxy; `None` for plain contracts (the brake, the test token).
     pub implementation: Option<Address>,
-    /// Gas of the implementation and proxy deployments together.
+    /// Gas of the implementation and proxy deployments together (or of the plain deployment).
     pub gas_used: u64,
     /// The creating transactions.
     pub transactions: Vec<TxHash>,
@@ -108,12 +108,11 @@ impl Suite {
     }
 }
 
-const UPGRADEABLE: [(ContractKind, &str); 5] = [
+const UPGRADEABLE: [(ContractKind, &str); 4] = [
     (ContractKind::DocumentRegistry, "registry"),
     (ContractKind::OwnershipTokenizer, "tokenizer"),
     (ContractKind::PaymentEscrow, "escrow"),
     (ContractKind::AuditResolver, "resolver"),
-    (ContractKind::EmergencyBrake, "brake"),
 ];
 
 fn bytecode(kind: ContractKind) -> &'static Bytes {
@@ -122,9 +121,17 @@ fn bytecode(kind: ContractKind) -> &'static Bytes {
         ContractKind::OwnershipTokenizer => &OwnershipTokenizer::BYTECODE,
         ContractKind::PaymentEscrow => &PaymentEscrow::BYTECODE,
         ContractKind::AuditResolver => &AuditResolver::BYTECODE,
+        // Creation code without its constructor arguments: see `brake_init_code`.
         ContractKind::EmergencyBrake => &EmergencyBrake::BYTECODE,
         ContractKind::TestToken => &TestToken::BYTECODE,
     }
+}
+
+/// Init code of the (plain, not upgradeable) `EmergencyBrake` with its two role holders.
+pub fn brake_init_code(admin: Address, guardian: Address) -> Bytes {
+    let mut code = bytecode(ContractKind::EmergencyBrake).to_vec();
+    code.extend((admin, guardian).abi_encode_params());
+    code.into()
 }
 
 /// Init code of an `ERC1967Proxy` pointing at `implementation` and calling `init` on it.
@@ -163,7 +170,7 @@ pub async fn deploy_suite(
     let admin = deployer.address();
     let sfx = &opts.name_suffix;
 
-    // Phase 1: every implementation (and the test token) at once.
+    // Phase 1: every implementation, the brake (a plain contract) and the test token at once.
     let mut impl_calls: Vec<Call> = UPGRADEABLE
         .iter()
         .map(|(kind, name)| {
@@ -173,6 +180,10 @@ pub async fn deploy_suite(
             )
         })
         .collect();
+    impl_calls.push(Call::create(
+        format!("deploy brake{sfx}"),
+        brake_init_code(admin, roles.pauser),
+    ));
     if opts.test_token {
         impl_calls.push(Call::create(
             format!("deploy test-token{sfx}"),
@@ -203,12 +214,6 @@ pub async fn deploy_suite(
         upgrader: roles.upgrader,
     }
     .abi_encode();
-    let init_brake = EmergencyBrake::initializeCall {
-        admin,
-        guardian: roles.pauser,
-        upgrader: roles.upgrader,
-    }
-    .abi_encode();
     let proxy = |kind: ContractKind, name: &str, init: Vec<u8>| {
         Call::create(
             format!("deploy {name}{sfx} proxy"),
@@ -221,14 +226,14 @@ pub async fn deploy_suite(
         vec![
             proxy(ContractKind::DocumentRegistry, "registry", init_registry),
             proxy(ContractKind::AuditResolver, "resolver", init_resolver),
-            proxy(ContractKind::EmergencyBrake, "brake", init_brake),
         ],
         journal,
     )
     .await?;
     let registry = created(&first[0]);
     let resolver = created(&first[1]);
-    let brake = created(&first[2]);
+    let brake_tx = &impls[UPGRADEABLE.len()];
+    let brake = created(brake_tx);
 
     // Phase 3: proxies wired to the registry.
     let init_tokenizer = OwnershipTokenizer::initializeCall {
@@ -312,7 +317,6 @@ pub async fn deploy_suite(
         (tokenizer, &second[0]),
         (escrow, &second[1]),
         (resolver, &first[1]),
-        (brake, &first[2]),
     ];
     let mut contracts: Vec<Deployed> = UPGRADEABLE
         .iter()
@@ -328,8 +332,17 @@ pub async fn deploy_suite(
             block: proxy_tx.block,
         })
         .collect();
+    contracts.push(Deployed {
+        name: format!("brake{sfx}"),
+        kind: ContractKind::EmergencyBrake,
+        address: brake,
+        implementation: None,
+        gas_used: brake_tx.gas_used,
+        transactions: vec![brake_tx.tx_hash],
+        block: brake_tx.block,
+    });
     if opts.test_token {
-        let token = &impls[UPGRADEABLE.len()];
+        let token = &impls[UPGRADEABLE.len() + 1];
         contracts.push(Deployed {
             name: format!("test-token{sfx}"),
             kind: ContractKind::TestToken,

@@ -14,7 +14,7 @@ pub enum Role {
     Emergency,
     /// Authorises upgrades.
     Upgrader,
-    /// May call the brake's `pauseAll()`.
+    /// May pull the brake: `pauseAll()` and `pauseTargets(...)`.
     Guardian,
     /// May call the audit resolver's hooks.
     HookSource,

@@ -41,7 +41,9 @@ pub struct ContractStatus {
     pub paused: Option<bool>,
     /// What it holds (and, for an escrow, owes) per asset, for fund-holding kinds.
     pub balances: Vec<Holding>,
-    /// The implementation behind the proxy.
+    /// Whether the contract sits behind an upgradeable proxy; the brake and the test token do not.
+    pub upgradeable: bool,
+    /// The implementation behind the proxy (`None` when not upgradeable).
     pub implementation: Option<Address>,
     /// Current holders of each role, from the role events.
     pub roles: BTreeMap<Role, Vec<Address>>,
@@ -111,9 +113,15 @@ fn roles_of(kind: ContractKind) -> &'static [Role] {
         ContractKind::AuditResolver => {
             &[Role::Admin, Role::Pauser, Role::Upgrader, Role::HookSource]
         }
-        ContractKind::EmergencyBrake => &[Role::Admin, Role::Guardian, Role::Upgrader],
+        ContractKind::EmergencyBrake => &[Role::Admin, Role::Guardian],
         ContractKind::TestToken => &[],
     }
+}
+
+/// Whether contracts of `kind` sit behind an ERC-1967 proxy: the brake is a plain contract on
+/// purpose (nobody can turn it into one that unpauses), the test token is plain too.
+fn is_upgradeable(kind: ContractKind) -> bool {
+    !matches!(kind, ContractKind::EmergencyBrake | ContractKind::TestToken)
 }
 
 /// Current holders of every role of a contract, by replaying its `RoleGranted`/`RoleRevoked`
@@ -154,6 +162,7 @@ impl ContractStatus {
             address: c.address,
             paused: None,
             balances: Vec::new(),
+            upgradeable: is_upgradeable(c.kind),
             implementation: None,
             roles: BTreeMap::new(),
             error: None,
@@ -182,7 +191,7 @@ async fn read_contract(client: &ChainClient, c: &ContractConfig) -> ContractStat
         read_holdings(client, c).await
     };
     let implementation = async {
-        if c.kind == ContractKind::TestToken {
+        if !is_upgradeable(c.kind) {
             return Ok(None);
         }
         let word = provider

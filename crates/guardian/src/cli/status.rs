@@ -86,9 +86,11 @@ fn print_human(report: &status::StatusReport) {
             } else {
                 balances
             },
-            c.implementation
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "-".into()),
+            match c.implementation {
+                Some(a) => a.to_string(),
+                None if !c.upgradeable => "not upgradeable".into(),
+                None => "-".into(),
+            },
         ]);
     }
     println!("{t}");

@@ -113,6 +113,18 @@ async fn gas_report() {
         "emergencyWithdraw (ERC-20)",
         &send_ok!(em.emergencyWithdraw(token_addr, net.safe.address(), U256::from(1000u64))),
     );
+    // One provider for the safe: it caches nonces.
+    let safe = net.as_signer(&net.safe);
+    let back = PaymentEscrow::new(escrow_addr, safe.clone());
+    add(
+        "replenish (native)",
+        &send_ok!(back.replenish(Address::ZERO, native).value(native)),
+    );
+    send_ok!(TestToken::new(token_addr, safe).approve(escrow_addr, U256::from(1000u64)));
+    add(
+        "replenish (ERC-20)",
+        &send_ok!(back.replenish(token_addr, U256::from(1000u64))),
+    );
 
     println!("| operation | gas used |\n|---|---:|");
     for (name, gas) in &rows {

@@ -217,7 +217,20 @@ async fn status_shows_an_unexpected_role_holder_first() {
         .iter()
         .find(|c| c.name == "registry")
         .expect("registry");
-    assert!(registry.implementation.is_some());
+    assert!(registry.upgradeable && registry.implementation.is_some());
+    // The brake is a plain contract: shown as not upgradeable, neither an error nor a finding.
+    let brake = clean
+        .contracts
+        .iter()
+        .find(|c| c.name == "brake")
+        .expect("brake");
+    assert!(!brake.upgradeable);
+    assert_eq!(brake.implementation, None);
+    assert_eq!(brake.error, None);
+    assert_eq!(
+        brake.roles.keys().copied().collect::<Vec<_>>(),
+        [Role::Admin, Role::Guardian]
+    );
 
     let reg = DocumentRegistry::new(
         net.addr(ContractKind::DocumentRegistry),

@@ -625,3 +625,38 @@ async fn without_signer_flag_the_configured_holder_of_the_role_signs() {
         "the intended holder is preferred"
     );
 }
+
+#[tokio::test]
+async fn a_named_target_no_signer_can_pause_goes_through_the_brakes_pause_targets() {
+    let net = testnet().await;
+    // The pauser lost its role on the escrow; the brake still holds it there.
+    let escrow = DocumentRegistry::new(
+        net.addr(ContractKind::PaymentEscrow),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(escrow.revokeRole(Role::Pauser.id(), net.pauser.address()));
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    let report = run(&d, &request(true, named(&["registry", "escrow"])))
+        .await
+        .expect("pause");
+    assert!(report.ok(), "{report:#?}");
+    let via = |n: &str| {
+        report
+            .targets
+            .iter()
+            .find(|t| t.name == n)
+            .and_then(|t| t.via.clone())
+    };
+    assert_eq!(via("registry").as_deref(), Some("direct"));
+    assert_eq!(via("escrow").as_deref(), Some("brake"));
+    assert!(is_paused(&net, ContractKind::PaymentEscrow).await);
+    assert!(
+        !is_paused(&net, ContractKind::OwnershipTokenizer).await,
+        "pauseTargets paused only what was named"
+    );
+    let txs = d.store.transactions(report.action_id).expect("journal");
+    assert!(
+        txs.iter().any(|t| t.label == "pauseTargets escrow via brake"),
+        "{txs:#?}"
+    );
+}

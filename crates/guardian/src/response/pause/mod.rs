@@ -224,9 +224,10 @@ pub async fn run(
         })
         .collect();
     let intended = &deployment.manifest.roles.pauser;
-    // With --all, a chain's EmergencyBrake pauses its targets in one transaction.
+    // With --all, a chain's EmergencyBrake pauses its targets in one transaction; it is read
+    // while the targets are.
     let use_brakes = request.pause && matches!(request.selection, Selection::All);
-    let (states, holders, brakes) = tokio::join!(
+    let (states, holders, mut brakes) = tokio::join!(
         read_paused(&state_reads),
         find_holders(Role::Pauser, intended, &candidates, &state_reads),
         async {
@@ -266,7 +267,23 @@ pub async fn run(
     // Brakes first: each covers its targets with one transaction.
     let mut plan: Vec<Planned> = Vec::new();
     let mut covered: HashSet<usize> = HashSet::new();
-    for brake in plan_brakes(brakes, &targets, &to_change) {
+    // --all goes through the brakes; named targets go direct, and through a brake's
+    // pauseTargets only where no configured signer holds PAUSER_ROLE (read only then).
+    let for_brakes: Vec<usize> = match request.selection {
+        Selection::Named(_)
+            if request.pause && to_change.iter().any(|i| !direct_signer.contains_key(i)) =>
+        {
+            brakes = ready_brakes(deployment, &candidates, request.chain.as_deref()).await;
+            to_change
+                .iter()
+                .copied()
+                .filter(|i| !direct_signer.contains_key(i))
+                .collect()
+        }
+        Selection::All => to_change.clone(),
+        Selection::Named(_) => Vec::new(),
+    };
+    for brake in plan_brakes(brakes, &targets, &for_brakes) {
         covered.extend(brake.covers.iter().copied());
         plan.push(brake);
     }

@@ -8,6 +8,7 @@ use alloy::{
     primitives::{Address, TxHash},
     providers::Provider,
     rpc::types::TransactionRequest,
+    sol_types::SolCall,
 };
 use bindings::EmergencyBrake;
 use futures::future::join_all;
@@ -55,6 +56,7 @@ pub(super) struct ReadyBrake<'a> {
     brake: &'a ContractConfig,
     client: &'a ChainClient,
     registered: Vec<Address>,
+    all: usize,
     signer: &'a Signer,
 }
 
@@ -100,28 +102,51 @@ pub(super) async fn ready_brakes<'a>(
             .iter()
             .map(|t| (client, *t, brake.address))
             .collect();
+        let all = registered.len();
         let registered: Vec<Address> = registered
             .iter()
             .zip(read_roles(Role::Pauser, &brake_checks).await)
             .filter(|(_, holds)| !matches!(holds, Ok(false)))
             .map(|(t, _)| *t)
             .collect();
+        // The brake never reverts for a target: a simulation that reverts means the brake itself
+        // cannot be pulled (a lost GUARDIAN_ROLE, a target removed meanwhile).
         let sim = TransactionRequest::default()
             .from(signer.address())
             .to(brake.address)
-            .input(alloy::sol_types::SolCall::abi_encode(&EmergencyBrake::pauseAllCall {}).into());
-        if let Err(e) = client.provider().call(sim).await {
-            tracing::warn!(
-                brake = brake.name(),
-                "brake would revert ({}); pausing its targets directly",
-                revert_reason(&e)
+            .input(
+                EmergencyBrake::pauseTargetsCall {
+                    list: registered.clone(),
+                }
+                .abi_encode()
+                .into(),
             );
-            return None;
+        match client.provider().call(sim).await {
+            Ok(out) => {
+                let failed = EmergencyBrake::pauseTargetsCall::abi_decode_returns(&out)
+                    .map(|r| r.failedCount)
+                    .unwrap_or_default();
+                if !failed.is_zero() {
+                    tracing::warn!(
+                        brake = brake.name(),
+                        "the brake would leave {failed} target(s) unpaused; they are reported after the re-read"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    brake = brake.name(),
+                    "brake would revert ({}); pausing its targets directly",
+                    revert_reason(&e)
+                );
+                return None;
+            }
         }
         Some(ReadyBrake {
             brake,
             client,
             registered,
+            all,
             signer,
         })
     }))
@@ -156,11 +181,33 @@ pub(super) fn plan_brakes<'a>(
         plans.push(Planned {
             chain: r.client,
             signer: r.signer,
-            call: Call::new(
-                format!("pauseAll via {}", r.brake.name()),
-                r.brake.address,
-                EmergencyBrake::pauseAllCall {},
-            ),
+            // Every target the brake has: pauseAll; some of them: pauseTargets, still one
+            // transaction.
+            call: if covers.len() == r.all {
+                Call::new(
+                    format!("pauseAll via {}", r.brake.name()),
+                    r.brake.address,
+                    EmergencyBrake::pauseAllCall {},
+                )
+            } else {
+                let list: Vec<Address> = covers
+                    .iter()
+                    .map(|i| targets[*i].contract.address)
+                    .collect();
+                Call::new(
+                    format!(
+                        "pauseTargets {} via {}",
+                        covers
+                            .iter()
+                            .map(|i| targets[*i].contract.name())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        r.brake.name()
+                    ),
+                    r.brake.address,
+                    EmergencyBrake::pauseTargetsCall { list },
+                )
+            },
             covers,
             via: r.brake.name().to_string(),
         });

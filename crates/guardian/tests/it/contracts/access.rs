@@ -12,8 +12,16 @@ use super::{
 use crate::support::{doc, testnet};
 use crate::{send_err, send_ok};
 
-/// Every upgradeable contract of the suite.
-const UPGRADEABLE: [ContractKind; 5] = [
+/// Every upgradeable contract of the suite (the brake is a plain contract).
+const UPGRADEABLE: [ContractKind; 4] = [
+    ContractKind::DocumentRegistry,
+    ContractKind::OwnershipTokenizer,
+    ContractKind::PaymentEscrow,
+    ContractKind::AuditResolver,
+];
+
+/// Every contract with roles.
+const WITH_ROLES: [ContractKind; 5] = [
     ContractKind::DocumentRegistry,
     ContractKind::OwnershipTokenizer,
     ContractKind::PaymentEscrow,
@@ -118,7 +126,7 @@ async fn registration_fee_is_set_by_the_admin_only() {
 async fn roles_are_granted_and_revoked_by_the_admin_only() {
     let net = testnet().await;
     let attacker = net.outsider.address();
-    for kind in UPGRADEABLE {
+    for kind in WITH_ROLES {
         for who in [&net.outsider, &net.pauser, &net.upgrader] {
             let c = base(&net, kind, who);
             for role in [Role::Pauser, Role::Emergency, Role::Upgrader, Role::Admin] {
@@ -205,13 +213,87 @@ async fn brake_targets_are_managed_by_the_admin_and_pulled_by_the_guardian_only(
         4
     );
     // The admin manages targets but may not pull the brake.
+    let registered = PAUSABLE.map(|k| net.addr(k)).to_vec();
     for who in [&net.outsider, &net.admin, &net.emergency, &net.upgrader] {
         let err = send_err!(brake(&net, who).pauseAll());
+        assert_eq!(err, unauthorized(who.address(), Role::Guardian));
+        let err = send_err!(brake(&net, who).pauseTargets(registered.clone()));
         assert_eq!(err, unauthorized(who.address(), Role::Guardian));
     }
     for kind in PAUSABLE {
         assert!(!is_paused(&net, kind).await, "{kind:?}");
     }
+}
+
+#[tokio::test]
+async fn a_key_holding_only_the_guardian_role_can_pause_and_nothing_else() {
+    let net = testnet().await;
+    // The key an always-on monitor holds: GUARDIAN_ROLE on the brake, nothing anywhere else.
+    let monitor = net.account(9);
+    let m = monitor.address();
+    send_ok!(brake(&net, &net.admin).grantRole(Role::Guardian.id(), m));
+    let alice = net.account(6);
+    let a = register(&net, &alice, 1, Address::ZERO).await;
+    deposit_native(&net, &alice, alice.address(), a, ether(1)).await;
+
+    send_ok!(brake(&net, &monitor).pauseAll());
+    for kind in PAUSABLE {
+        assert!(is_paused(&net, kind).await, "{kind:?}");
+    }
+    let escrow_before = net.balance(net.addr(ContractKind::PaymentEscrow)).await;
+    let implementation = net
+        .suite
+        .contracts
+        .iter()
+        .find(|c| c.kind == ContractKind::DocumentRegistry)
+        .and_then(|c| c.implementation)
+        .expect("implementation");
+    for kind in PAUSABLE {
+        let c = base(&net, kind, &monitor);
+        assert_eq!(
+            send_err!(c.unpause()),
+            unauthorized(m, Role::Pauser),
+            "{kind:?}"
+        );
+        let err = send_err!(c.upgradeToAndCall(implementation, Bytes::new()));
+        assert_eq!(err, unauthorized(m, Role::Upgrader), "{kind:?}");
+        let err = send_err!(c.grantRole(Role::Pauser.id(), m));
+        assert_eq!(err, unauthorized(m, Role::Admin), "{kind:?}");
+    }
+    for kind in [ContractKind::DocumentRegistry, ContractKind::PaymentEscrow] {
+        let err = send_err!(base(&net, kind, &monitor).emergencyWithdraw(
+            Address::ZERO,
+            m,
+            U256::from(1)
+        ));
+        assert_eq!(err, unauthorized(m, Role::Emergency), "{kind:?}");
+    }
+    // Nor can it change the brake: its targets and roles belong to the admin.
+    let b = brake(&net, &monitor);
+    let registry_addr = net.addr(ContractKind::DocumentRegistry);
+    assert_eq!(
+        send_err!(b.removeTarget(registry_addr)),
+        unauthorized(m, Role::Admin)
+    );
+    assert_eq!(send_err!(b.addTarget(m)), unauthorized(m, Role::Admin));
+    assert_eq!(
+        send_err!(b.grantRole(Role::Guardian.id(), net.outsider.address())),
+        unauthorized(m, Role::Admin)
+    );
+    for kind in PAUSABLE {
+        assert!(is_paused(&net, kind).await, "{kind:?} stays paused");
+    }
+    assert_eq!(
+        net.balance(net.addr(ContractKind::PaymentEscrow)).await,
+        escrow_before
+    );
+
+    // Revoked, it can no longer pull the brake.
+    send_ok!(brake(&net, &net.admin).revokeRole(Role::Guardian.id(), m));
+    assert_eq!(
+        send_err!(brake(&net, &monitor).pauseAll()),
+        unauthorized(m, Role::Guardian)
+    );
 }
 
 #[tokio::test]

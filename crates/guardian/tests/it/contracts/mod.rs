@@ -1,4 +1,5 @@
-//! Contract behaviour against anvil: the pause matrix, roles, rescues, hooks, upgrades.
+//! Contract behaviour against anvil: the pause matrix, roles, the brake, rescues and their return,
+//! hooks, upgrades.
 //!
 //! This module holds the small pieces every contract test needs: typed handles on the suite's
 //! contracts as a given signer, and the common setup steps (register a document, mint its token,
@@ -10,6 +11,7 @@ mod hooks;
 mod pause_matrix;
 mod properties;
 mod reentrancy;
+mod replenish;
 mod upgrade;
 mod withdraw;
 

@@ -1,5 +1,6 @@
 //! Re-entrancy: a resolver that calls back into the contract running its hook, and an ERC-20 that
-//! calls back into the escrow from inside `transfer`/`transferFrom`. The guard refuses the inner
+//! calls back into the escrow from inside `transfer`/`transferFrom` (deposits, settlements,
+//! withdrawals and replenishments). The guard refuses the inner
 //! call; the state afterwards is exactly as if the attack had not been tried.
 
 use alloy::{
@@ -359,5 +360,57 @@ async fn a_token_cannot_reenter_an_emergency_withdrawal() {
     assert_eq!(
         net.balance(net.addr(ContractKind::DocumentRegistry)).await,
         U256::from(FEE)
+    );
+}
+
+#[tokio::test]
+async fn a_token_cannot_reenter_a_replenishment() {
+    let net = testnet().await;
+    let evil = evil_escrow(&net).await;
+    let esc_addr = net.addr(ContractKind::PaymentEscrow);
+    // The token holds EMERGENCY_ROLE and the escrow is paused (replenish works while paused), so a
+    // withdrawal from inside `transferFrom` would succeed if nothing guarded it.
+    send_ok!(
+        base(&net, ContractKind::PaymentEscrow, &net.admin)
+            .grantRole(Role::Emergency.id(), *evil.token.address())
+    );
+    pause(&net, ContractKind::PaymentEscrow).await;
+    let thief = net.outsider.address();
+    let before = evil.snapshot(&net).await;
+    evil.arm(
+        &net,
+        emergencyWithdrawCall {
+            token: *evil.token.address(),
+            recipient: thief,
+            amount: ether(2),
+        },
+    )
+    .await;
+
+    let esc = escrow(&net, &evil.payer);
+    send_ok!(evil.token.approve(esc_addr, ether(1)));
+    let err = send_err!(esc.replenish(*evil.token.address(), ether(1)));
+    assert_eq!(err, GUARD);
+    assert_eq!(evil.snapshot(&net).await, before);
+    assert_eq!(
+        evil.token.balanceOf(thief).call().await.expect("balance"),
+        U256::ZERO
+    );
+
+    // Disarmed, the same replenishment goes through and changes only the balance.
+    send_ok!(evil.token.setAttack(
+        *evil.token.address(),
+        Bytes::from(bindings::testing::MaliciousToken::nameCall {}.abi_encode())
+    ));
+    send_ok!(esc.replenish(*evil.token.address(), ether(1)));
+    let (escrow_balance, payer, payee, outstanding) = before;
+    assert_eq!(
+        evil.snapshot(&net).await,
+        (
+            escrow_balance + ether(1),
+            payer - ether(1),
+            payee,
+            outstanding
+        )
     );
 }

@@ -1,6 +1,6 @@
 //! UUPS upgrades: paused state, funds, documents, tokens, payments and roles survive a move to the
 //! V2 implementations; only the upgrader may upgrade, only to a UUPS implementation; nobody can
-//! initialise a proxy twice or initialise an implementation at all.
+//! initialise a proxy twice or initialise an implementation at all. The brake is not upgradeable.
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, b256},
@@ -319,18 +319,16 @@ async fn initialize_as_outsider(net: &TestNet, kind: ContractKind, at: Address) 
             send_err!(PaymentEscrow::new(at, p).initialize(me, me, me, me, reg))
         }
         ContractKind::AuditResolver => send_err!(AuditResolver::new(at, p).initialize(me, me, me)),
-        ContractKind::EmergencyBrake => {
-            send_err!(EmergencyBrake::new(at, p).initialize(me, me, me))
+        ContractKind::EmergencyBrake | ContractKind::TestToken => {
+            unreachable!("{kind:?} is not upgradeable")
         }
-        ContractKind::TestToken => unreachable!("the test token is not upgradeable"),
     }
 }
 
 #[tokio::test]
 async fn initialize_runs_once_on_proxies_and_never_on_implementations() {
     let net = testnet().await;
-    let kinds = [PAUSABLE.as_slice(), &[ContractKind::EmergencyBrake]].concat();
-    for kind in kinds.iter().copied() {
+    for kind in PAUSABLE {
         let err = initialize_as_outsider(&net, kind, net.addr(kind)).await;
         assert_eq!(err, "InvalidInitialization()", "{kind:?} proxy");
         let err = initialize_as_outsider(&net, kind, deployed_implementation(&net, kind)).await;
@@ -349,7 +347,7 @@ async fn initialize_runs_once_on_proxies_and_never_on_implementations() {
         assert_eq!(err, "InvalidInitialization()", "{kind:?} upgraded proxy");
     }
     // The outsider gained nothing.
-    for kind in kinds {
+    for kind in PAUSABLE {
         let c = base(&net, kind, &net.outsider);
         for role in [
             Role::Admin,
@@ -366,4 +364,63 @@ async fn initialize_runs_once_on_proxies_and_never_on_implementations() {
             assert!(!held, "{kind:?}: outsider got {role:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_brake_is_a_plain_contract_nobody_can_upgrade() {
+    let net = testnet().await;
+    let brake = net.addr(ContractKind::EmergencyBrake);
+    let deployed = net
+        .suite
+        .contracts
+        .iter()
+        .find(|c| c.kind == ContractKind::EmergencyBrake)
+        .expect("deployed");
+    assert_eq!(deployed.implementation, None, "deployed without a proxy");
+    assert_eq!(implementation_of(&net, brake).await, Address::ZERO);
+
+    // Its interface has no upgrade, no initializer, no unpause and no way to call a target freely.
+    let abi = EmergencyBrake::abi::contract();
+    let mut functions: Vec<&str> = abi.functions.keys().map(String::as_str).collect();
+    functions.sort();
+    assert_eq!(
+        functions,
+        [
+            "DEFAULT_ADMIN_ROLE",
+            "GUARDIAN_ROLE",
+            "PAUSED_GAS",
+            "PAUSE_GAS",
+            "RESERVE_GAS",
+            "addTarget",
+            "getRoleAdmin",
+            "grantRole",
+            "hasRole",
+            "pauseAll",
+            "pauseTargets",
+            "removeTarget",
+            "renounceRole",
+            "revokeRole",
+            "supportsInterface",
+            "targets",
+        ]
+    );
+    // Called anyway (through another contract's ABI), they revert, for every role holder: the
+    // deployed code has no such function and no fallback.
+    let v2 = DocumentRegistryV2::deploy(net.as_signer_uncached(&net.admin))
+        .await
+        .expect("deploy V2");
+    for who in [&net.admin, &net.pauser, &net.upgrader] {
+        let as_registry = DocumentRegistry::new(brake, net.as_signer_uncached(who));
+        let err = send_err!(as_registry.upgradeToAndCall(*v2.address(), Bytes::new()));
+        assert!(!err.contains("Unauthorized"), "no such function: {err}");
+        send_err!(as_registry.initialize(
+            who.address(),
+            who.address(),
+            who.address(),
+            who.address(),
+            U256::ZERO
+        ));
+        send_err!(as_registry.unpause());
+    }
+    assert_eq!(implementation_of(&net, brake).await, Address::ZERO);
 }
