@@ -281,4 +281,60 @@ mod tests {
         assert!(local.is_loopback());
         assert!("ws://x".parse::<RpcUrl>().is_err());
     }
+
+    #[test]
+    fn an_rpc_url_registers_every_form_of_its_secret_parts() {
+        let u: RpcUrl = "https://u:PW-8x7y6z@eth.example.org/v2/PATHKEY-4f3e?tok=QRYKEY-9a8b"
+            .parse()
+            .expect("url");
+        let line = format!(
+            "url={} path={:?} query=Some(\"tok=QRYKEY-9a8b\") bare=v2/PATHKEY-4f3e pw=PW-8x7y6z",
+            u.expose(),
+            u.expose().path()
+        );
+        let clean = redact(&line);
+        for part in ["PATHKEY-4f3e", "QRYKEY-9a8b", "PW-8x7y6z"] {
+            assert!(!clean.contains(part), "{part} in {clean}");
+        }
+        assert!(clean.starts_with("url=[redacted] "), "{clean}");
+        // A local endpoint without a path is not a secret: logs keep it.
+        let local: RpcUrl = "http://127.0.0.1:18545".parse().expect("url");
+        assert_eq!(
+            redact(&format!("{}", local.expose())),
+            "http://127.0.0.1:18545/"
+        );
+    }
+
+    #[test]
+    fn secrets_are_registered_on_creation_and_short_values_are_not() {
+        let s = Secret::new("  pw-registered-on-new \n".into());
+        assert_eq!(redact("x pw-registered-on-new y"), "x [redacted] y");
+        assert_eq!(s.expose(), "  pw-registered-on-new \n");
+        register("abc");
+        assert_eq!(redact("abc"), "abc");
+    }
+
+    #[test]
+    fn the_log_writer_redacts_a_secret_split_across_writes() {
+        register("split-secret-7c6b");
+        let mut w = RedactingWriter(Vec::new());
+        w.write_all(b"a=split-").expect("write");
+        w.write_all(b"secret-7c6b\n").expect("write");
+        w.flush().expect("flush");
+        assert_eq!(redact(&String::from_utf8_lossy(&w.0)), "a=[redacted]\n");
+        w.0.clear();
+    }
+
+    #[test]
+    fn a_url_with_a_template_serialises_as_the_template() {
+        let u: RpcUrl = "https://eth.example.org/v2/TEMPLATED-KEY1"
+            .parse()
+            .expect("url");
+        let plain = serde_json::to_string(&u).expect("json");
+        assert!(plain.contains("TEMPLATED-KEY1"));
+        let u = u.with_template("https://eth.example.org/v2/${KEY}");
+        let written = serde_json::to_string(&u).expect("json");
+        assert_eq!(written, "\"https://eth.example.org/v2/${KEY}\"");
+        assert!(!format!("{u} {u:?}").contains("TEMPLATED"));
+    }
 }

@@ -475,7 +475,7 @@ impl Manifest {
                 ),
             ));
         }
-        let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n\n";
+        let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n# Any string may refer to an environment variable as ${NAME} (write $${ for a literal ${),\n# so API keys in RPC URLs stay out of this file.\n\n";
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, format!("{header}{}", self.to_toml()))?;
         std::fs::rename(&tmp, path)
@@ -528,11 +528,13 @@ fn mask_values(message: &str) -> String {
         };
         let inner = &rest[open + 1..open + 1 + len];
         out.push_str(&rest[..=open]);
+        // Field and variant names, and the punctuation the parser expected, are not values.
         let plain_name = quote == '`'
-            && inner.len() <= 40
-            && inner
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+            && (inner.chars().count() <= 3
+                || (inner.len() <= 40
+                    && inner
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')));
         out.push_str(if plain_name { inner } else { "…" });
         out.push(quote);
         rest = &rest[open + len + 2..];
