@@ -319,6 +319,28 @@ mod tests {
     }
 
     #[test]
+    fn parsed_arguments_never_debug_print_the_endpoint() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "guardian",
+            "deploy",
+            "--rpc-url",
+            URL,
+            "--private-key-env",
+            "K",
+            "--out",
+            "x.toml",
+        ])
+        .expect("parses");
+        let debug = format!("{cli:?}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(
+            !debug.contains("DEPLOYKEY123") && !debug.contains("Q1W2E3"),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn help_never_shows_the_environment_value() {
         use clap::CommandFactory;
         let help = crate::cli::Cli::command()
