@@ -62,7 +62,7 @@ impl Deployment {
         chains: Option<&[String]>,
         env: EnvLookup<'_>,
     ) -> Result<Self, DeploymentError> {
-        let manifest = Manifest::load(path)?;
+        let manifest = Manifest::load_with_env(path, env)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut signers = Vec::new();
         let mut unloaded = Vec::new();

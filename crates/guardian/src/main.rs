@@ -9,9 +9,12 @@ async fn main() -> std::process::ExitCode {
     match guardian::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            // Errors of HTTP clients quote URLs: print nothing that was registered as secret.
+            let redact =
+                |e: &dyn std::fmt::Display| guardian::secret::redact(&e.to_string()).into_owned();
+            eprintln!("error: {}", redact(&err));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", redact(&cause));
             }
             std::process::ExitCode::FAILURE
         }

@@ -113,10 +113,19 @@ impl Signer {
                     signer: name.to_string(),
                     var: var.to_string(),
                 })?;
-        Ok(Self {
+        Ok(Self::registered(name, key))
+    }
+
+    /// A signer whose key, in every hex form it could be printed in, is registered for redaction.
+    fn registered(name: &str, key: PrivateKeySigner) -> Self {
+        let hex = alloy::hex::encode(key.to_bytes());
+        crate::secret::register(&format!("0x{hex}"));
+        crate::secret::register(&hex);
+        crate::secret::register(&hex.to_uppercase());
+        Self {
             name: name.to_string(),
             key,
-        })
+        }
     }
 
     /// Derives dev account `index` from the public development mnemonic.
@@ -166,10 +175,7 @@ impl Signer {
                 var: var.to_string(),
             }
         })?;
-        Ok(Self {
-            name: name.to_string(),
-            key,
-        })
+        Ok(Self::registered(name, key))
     }
 }
 

@@ -9,13 +9,20 @@ use alloy::{
 use anyhow::{Context as _, bail};
 
 use crate::{
-    chain::{ChainClient, Journal, Signer, signer::process_env},
+    chain::{
+        ChainClient, Journal, Signer,
+        signer::{EnvLookup, process_env},
+    },
     config::{ChainConfig, EmergencyConfig, Manifest, RolesConfig, RpcSettings, SignerConfig},
     deploy::{DeployOptions, Suite, SuiteRoles, deploy_suite},
     output::{Table, print_json},
-    secret::RpcUrl,
+    secret::{RpcUrl, Secret},
     storage::Store,
 };
+
+/// The environment variable `deploy` takes its endpoint from when `--rpc-url` is not given, as
+/// foundry's tools do.
+pub const RPC_URL_ENV: &str = "ETH_RPC_URL";
 
 /// Gas a whole deployment takes, with room to spare (measured: see docs/contracts.md).
 const DEPLOY_GAS_BUDGET: u64 = 20_000_000;
@@ -26,9 +33,11 @@ const DEPLOY_GAS_BUDGET: u64 = 20_000_000;
 /// (default: the deployer). Nothing is sent until the chain id, the key and the balance check out.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// JSON-RPC endpoint of the chain to deploy to.
-    #[arg(long, value_name = "URL")]
-    rpc_url: RpcUrl,
+    /// JSON-RPC endpoint of the chain to deploy to. Prefer setting ETH_RPC_URL: arguments are
+    /// visible to other users of the machine (ps) and stay in shell history, and an endpoint's
+    /// path or query usually holds an API key. The manifest then refers to ${ETH_RPC_URL}.
+    #[arg(long, value_name = "URL", env = RPC_URL_ENV, hide_env_values = true)]
+    rpc_url: Secret,
     /// Environment variable holding the deployer's private key (never the key itself).
     #[arg(long, value_name = "VAR")]
     private_key_env: String,
@@ -79,16 +88,20 @@ impl Args {
         if self.safe_recipients.iter().any(|a| a.is_zero()) {
             bail!("--safe-recipient must not be the zero address");
         }
+        let (rpc_url, source) = endpoint(&self.rpc_url, &process_env)?;
+        if source == Source::Argument && rpc_url.has_secret_parts() {
+            eprintln!("{COMMAND_LINE_WARNING}");
+        }
         let deployer = Signer::from_env("deployer", &self.private_key_env, &process_env)?;
         let settings = RpcSettings::default();
         let client = ChainClient::connect(
             &self.chain_name,
-            std::slice::from_ref(&self.rpc_url),
+            std::slice::from_ref(&rpc_url),
             self.chain_id,
             &settings,
         )
         .await
-        .with_context(|| format!("cannot reach {}", self.rpc_url))?;
+        .with_context(|| format!("cannot reach {rpc_url}"))?;
 
         let provider = client.provider();
         let (balance, fees) = tokio::try_join!(
@@ -154,7 +167,7 @@ impl Args {
             &format!("{} contracts deployed", suite.contracts.len()),
         )?;
 
-        let manifest = self.manifest(&client, me, roles, &suite);
+        let manifest = self.manifest(&client, &rpc_url, me, roles, &suite);
         manifest
             .write(&self.out, self.force)
             .with_context(|| format!("cannot write {}", self.out.display()))?;
@@ -165,6 +178,7 @@ impl Args {
     fn manifest(
         &self,
         client: &ChainClient,
+        rpc_url: &RpcUrl,
         admin: Address,
         roles: SuiteRoles,
         suite: &Suite,
@@ -174,7 +188,7 @@ impl Args {
                 self.chain_name.clone(),
                 ChainConfig {
                     chain_id: client.chain_id,
-                    rpc_urls: vec![self.rpc_url.clone()],
+                    rpc_urls: vec![rpc_url.clone()],
                 },
             )]
             .into(),
@@ -218,6 +232,39 @@ impl Args {
     }
 }
 
+/// What `deploy` prints when the endpoint it was given on the command line has a path or query.
+/// It names neither: they are what must not be shown.
+pub const COMMAND_LINE_WARNING: &str = "warning: the --rpc-url endpoint has a path or query, where API keys usually are; command-line arguments are visible to other users of this machine (ps) and stay in shell history, and the manifest will store the URL as given: pass it in ETH_RPC_URL instead (the manifest then refers to ${ETH_RPC_URL})";
+
+/// Where the endpoint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `--rpc-url`.
+    Argument,
+    /// `ETH_RPC_URL` (clap reads it when the flag is absent).
+    Environment,
+}
+
+/// The endpoint clap gave (from `--rpc-url` or `ETH_RPC_URL`) and where it came from. When it
+/// is what `ETH_RPC_URL` holds, the manifest refers to `${ETH_RPC_URL}` instead of storing it.
+/// The value never appears in an error: it may hold an API key.
+fn endpoint(raw: &Secret, env: EnvLookup<'_>) -> anyhow::Result<(RpcUrl, Source)> {
+    let url: RpcUrl = raw
+        .expose()
+        .trim()
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--rpc-url / {RPC_URL_ENV}: {e}"))?;
+    let from_env = env(RPC_URL_ENV).is_some_and(|v| v == raw.expose());
+    Ok(if from_env {
+        (
+            url.with_template(format!("${{{RPC_URL_ENV}}}")),
+            Source::Environment,
+        )
+    } else {
+        (url, Source::Argument)
+    })
+}
+
 /// The table of a deployed suite: name, kind, address, implementation, gas.
 pub fn deployment_table(suite: &Suite) -> Table {
     let mut table = Table::new(["NAME", "KIND", "ADDRESS", "IMPLEMENTATION", "GAS"]);
@@ -240,4 +287,74 @@ pub fn deployment_table(suite: &Suite) -> Table {
         suite.wiring_gas.to_string(),
     ]);
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://eth.example.org/v2/DEPLOYKEY123?apikey=Q1W2E3";
+
+    #[test]
+    fn an_endpoint_from_the_environment_is_written_as_a_reference() {
+        let env = |name: &str| (name == RPC_URL_ENV).then(|| URL.to_string());
+        let (url, source) = endpoint(&URL.parse().expect("secret"), &env).expect("valid");
+        assert_eq!(source, Source::Environment);
+        assert_eq!(url.expose().as_str(), URL);
+        assert_eq!(url.template(), Some("${ETH_RPC_URL}"));
+        let none = |_: &str| None;
+        let (url, source) = endpoint(&URL.parse().expect("secret"), &none).expect("valid");
+        assert_eq!((source, url.template()), (Source::Argument, None));
+    }
+
+    #[test]
+    fn an_invalid_endpoint_is_refused_without_showing_it() {
+        let none = |_: &str| None;
+        let err = endpoint(&"ftp://h/SECRETPATH".parse().expect("secret"), &none)
+            .expect_err("bad scheme")
+            .to_string();
+        assert!(err.starts_with("--rpc-url / ETH_RPC_URL: "), "{err}");
+        assert!(!err.contains("SECRETPATH"), "{err}");
+        assert!(!COMMAND_LINE_WARNING.contains("DEPLOYKEY"));
+    }
+
+    #[test]
+    fn parsed_arguments_never_debug_print_the_endpoint() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "guardian",
+            "deploy",
+            "--rpc-url",
+            URL,
+            "--private-key-env",
+            "K",
+            "--out",
+            "x.toml",
+        ])
+        .expect("parses");
+        let debug = format!("{cli:?}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(
+            !debug.contains("DEPLOYKEY123") && !debug.contains("Q1W2E3"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn help_never_shows_the_environment_value() {
+        use clap::CommandFactory;
+        let help = crate::cli::Cli::command()
+            .find_subcommand_mut("deploy")
+            .expect("deploy")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("ETH_RPC_URL"), "{help}");
+        let args = crate::cli::Cli::command();
+        let deploy = args.find_subcommand("deploy").expect("deploy");
+        let rpc = deploy
+            .get_arguments()
+            .find(|a| a.get_id() == "rpc_url")
+            .expect("--rpc-url");
+        assert!(rpc.is_hide_env_values_set());
+    }
 }

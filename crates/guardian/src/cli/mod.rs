@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the level.
+/// Logs go to stderr, with every registered secret redacted; `RUST_LOG` overrides the level.
 pub fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -75,8 +75,10 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Every line passes the secret registry on its way out: alloy's and reqwest's own spans
+    // carry full endpoint URLs at debug and trace level.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::secret::RedactingStderr)
         .try_init();
 }

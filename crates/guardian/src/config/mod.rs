@@ -1,7 +1,10 @@
 //! The manifest `guardian.toml`: one struct describing a deployment, parsed and validated once.
 //!
-//! Every check here runs before anything touches a chain, and every error names the line it is about.
+//! Every check here runs before anything touches a chain, and every error names the line it is
+//! about. Strings may refer to environment variables as `${NAME}` (see [`env`]); no error ever
+//! quotes the manifest's text, which may hold a secret.
 
+pub mod env;
 mod rpc;
 
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
@@ -12,7 +15,10 @@ use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::secret::RpcUrl;
+use crate::{
+    chain::signer::{EnvLookup, process_env},
+    secret::RpcUrl,
+};
 
 /// Where the manifest is looked for when no `--config` is given.
 pub const DEFAULT_MANIFEST: &str = "guardian.toml";
@@ -31,12 +37,40 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML is malformed or does not fit the schema (unknown key, bad address, wrong type).
-    #[error("{path}: {message}")]
+    /// The offending line is never quoted, and quoted values in the message are masked: the
+    /// line may hold a secret.
+    #[error("{path}:{line}:{column}: {message}")]
     Parse {
         /// The manifest path.
         path: PathBuf,
-        /// The parser's message, which names the line and column.
+        /// One-based line of the error.
+        line: usize,
+        /// One-based column of the error.
+        column: usize,
+        /// The parser's message, with quoted values masked.
         message: String,
+    },
+    /// A string refers to an environment variable that is not set (or is empty).
+    #[error(
+        "{path}:{line}: environment variable {var} is not set (the manifest refers to it as ${{{var}}}): export it, or write $${{ for a literal `${{`"
+    )]
+    MissingEnv {
+        /// The manifest path.
+        path: PathBuf,
+        /// One-based line of the string with the reference.
+        line: usize,
+        /// The variable's name.
+        var: String,
+    },
+    /// A string has a `${` that is not a valid reference.
+    #[error("{path}:{line}: {source}")]
+    Reference {
+        /// The manifest path.
+        path: PathBuf,
+        /// One-based line of the string.
+        line: usize,
+        /// What is wrong with the reference.
+        source: env::ReferenceError,
     },
     /// The TOML is well formed but inconsistent (duplicate name, undeclared chain, ...).
     #[error("{path}:{line}: {message}")]
@@ -203,21 +237,80 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads and validates a manifest file.
+    /// Reads and validates a manifest file, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, &process_env)
+    }
+
+    /// Reads and validates a manifest file, expanding `${VAR}` through `env`.
+    pub fn load_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, path)
+        Self::parse_with_env(&text, path, env)
     }
 
-    /// Parses and validates manifest text; `path` is only used in messages.
+    /// Parses and validates manifest text, expanding `${VAR}` from the process environment;
+    /// `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        Self::parse_with_env(text, path, &process_env)
+    }
+
+    /// Parses manifest text, expands `${VAR}` references through `env` in every string value,
+    /// then types and validates it; `path` is only used in messages.
+    ///
+    /// Syntax is checked before anything is expanded, and the typed values are read from the
+    /// parsed document, so spans (and line numbers) stay those of the text as written.
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, ConfigError> {
+        let parse_error = |e: toml::de::Error| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_and_column(text, s.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: mask_values(e.message().trim_end()),
+            }
+        };
+        let mut document = toml::de::DeTable::parse(text).map_err(parse_error)?;
+        let expansion = env::expand_document(document.get_mut(), env);
+        if let Some((offset, e)) = expansion.error {
+            let line = line_of(text, offset);
+            return Err(match e {
+                env::ReferenceError::Missing(var) => ConfigError::MissingEnv {
+                    path: path.to_path_buf(),
+                    line,
+                    var,
+                },
+                source @ env::ReferenceError::Malformed => ConfigError::Reference {
+                    path: path.to_path_buf(),
+                    line,
+                    source,
+                },
+            });
+        }
+        let mut manifest =
+            Manifest::deserialize(toml::de::Deserializer::from(document)).map_err(parse_error)?;
+        for (name, chain) in &mut manifest.chains {
+            for (i, url) in chain.rpc_urls.iter_mut().enumerate() {
+                let at: env::KeyPath = vec![
+                    "chains".into(),
+                    name.clone(),
+                    "rpc_urls".into(),
+                    i.to_string(),
+                ];
+                if let Some(template) = expansion.templates.get(&at) {
+                    *url = url.clone().with_template(template.clone());
+                }
+            }
+        }
         manifest.validate(text, path)?;
         Ok(manifest)
     }
@@ -274,6 +367,20 @@ impl Manifest {
                     at,
                     format!(
                         "signer `{name}` must name exactly one key source: private_key_env, keystore (with password_env) or dev_account"
+                    ),
+                ));
+            }
+            let holds_a_secret = |var: &str| {
+                !env::is_variable_name(var)
+                    || (var.len() >= 64 && var.chars().all(|c| c.is_ascii_hexdigit()))
+            };
+            let names = [&signer.private_key_env, &signer.password_env];
+            if names.into_iter().flatten().any(|var| holds_a_secret(var)) {
+                // The value is not shown: it may be the key or password itself, pasted in.
+                return Err(invalid(
+                    at,
+                    format!(
+                        "signer `{name}`: private_key_env and password_env take the name of an environment variable (letters, digits and _), never the key or password itself"
                     ),
                 ));
             }
@@ -368,7 +475,7 @@ impl Manifest {
                 ),
             ));
         }
-        let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n\n";
+        let header = "# Written by guardian. Keys are never stored here: signers name an environment\n# variable, an encrypted keystore, or (local dev chains only) a dev account index.\n# Any string may refer to an environment variable as ${NAME} (write $${ for a literal ${),\n# so API keys in RPC URLs stay out of this file.\n\n";
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, format!("{header}{}", self.to_toml()))?;
         std::fs::rename(&tmp, path)
@@ -406,6 +513,43 @@ fn checksum_addresses(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `message` with the contents of every `"quoted"` value, and of every `` `quoted` `` one that is
+/// not a plain name, replaced by `…`: a parser's message may quote a value of the manifest
+/// (`invalid type: string "https://…/v2/KEY"`), and values may be secrets.
+fn mask_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let Some(len) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        let inner = &rest[open + 1..open + 1 + len];
+        out.push_str(&rest[..=open]);
+        // Field and variant names, and the punctuation the parser expected, are not values.
+        let plain_name = quote == '`'
+            && (inner.chars().count() <= 3
+                || (inner.len() <= 40
+                    && inner
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')));
+        out.push_str(if plain_name { inner } else { "…" });
+        out.push(quote);
+        rest = &rest[open + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    (
+        line_of(text, offset),
+        text[start..offset].chars().count() + 1,
+    )
 }
 
 fn find_offset(text: &str, needle: &str) -> usize {
@@ -484,14 +628,139 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
             "kind = \"DocumentRegistry\"\ncolour = 1",
         );
         let err = parse(&text).expect_err("unknown key").to_string();
-        assert!(err.contains("colour") && err.contains("line 13"), "{err}");
+        assert!(
+            err.contains("colour") && err.starts_with("guardian.toml:13:1: "),
+            "{err}"
+        );
     }
 
     #[test]
     fn invalid_address_names_its_line() {
         let text = GOOD.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x1234");
         let err = parse(&text).expect_err("bad address").to_string();
-        assert!(err.contains("line 13"), "{err}");
+        assert!(err.starts_with("guardian.toml:13:11: "), "{err}");
+    }
+
+    const KEY_VALUE: &str = "k3y-9f8e7d6c5b4a";
+
+    fn test_env(name: &str) -> Option<String> {
+        match name {
+            "RPC_KEY" => Some(KEY_VALUE.into()),
+            "REGISTRY" => Some("0x5FbDB2315678afecb367f032d93F642f64180aa3".into()),
+            _ => None,
+        }
+    }
+
+    fn parse_env(text: &str) -> Result<Manifest, ConfigError> {
+        Manifest::parse_with_env(text, Path::new("guardian.toml"), &test_env)
+    }
+
+    #[test]
+    fn references_are_expanded_in_urls_and_addresses_and_written_back_as_references() {
+        let template = "https://eth.example.org/v2/${RPC_KEY}?tier=$${literal}";
+        let text = GOOD.replace("http://127.0.0.1:8545", template).replace(
+            "address = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"",
+            "address = \"${REGISTRY}\"",
+        );
+        let m = parse_env(&text).expect("valid manifest");
+        let url = &m.chains["local"].rpc_urls[0];
+        assert_eq!(
+            url.expose().as_str(),
+            format!("https://eth.example.org/v2/{KEY_VALUE}?tier=${{literal}}")
+        );
+        assert_eq!(url.template(), Some(template));
+        assert_eq!(
+            m.contracts[0].address.to_string(),
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        let written = m.to_toml();
+        assert!(written.contains(template), "{written}");
+        assert!(!written.contains(KEY_VALUE), "{written}");
+        assert!(!format!("{m:?}").contains(KEY_VALUE));
+        // What was written loads again to the same endpoint.
+        let again = parse_env(&written).expect("written manifest parses");
+        assert_eq!(again.chains["local"].rpc_urls[0], *url);
+    }
+
+    #[test]
+    fn a_missing_variable_is_named_with_its_line_and_no_value() {
+        let text = GOOD.replace(
+            "http://127.0.0.1:8545",
+            "https://eth.example.org/v2/${RPC_KEY}/${NOT_SET}",
+        );
+        let err = parse_env(&text).expect_err("missing variable");
+        assert!(matches!(&err, ConfigError::MissingEnv { line: 4, var, .. } if var == "NOT_SET"));
+        let message = err.to_string();
+        assert!(
+            message.starts_with("guardian.toml:4: environment variable NOT_SET is not set"),
+            "{message}"
+        );
+        assert!(!message.contains(KEY_VALUE), "{message}");
+        let malformed = GOOD.replace("GUARDIAN_PAUSER_KEY", "${BROKEN");
+        let err = parse_env(&malformed).expect_err("malformed").to_string();
+        assert!(
+            err.starts_with("guardian.toml:7: `${` must be followed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_never_quotes_the_secret_on_its_line() {
+        let text = GOOD.replace(
+            "rpc_urls = [\"http://127.0.0.1:8545\"]",
+            "rpc_urls = [\"https://eth.example.org/v2/LITERALSECRET\" \"x\"]",
+        );
+        let err = parse(&text).expect_err("syntax error").to_string();
+        assert!(err.starts_with("guardian.toml:4:"), "{err}");
+        assert!(
+            !err.contains("LITERALSECRET") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_type_error_never_quotes_the_value() {
+        let text = GOOD.replace(
+            "rpc_urls = [\"http://127.0.0.1:8545\"]",
+            "rpc_urls = \"https://eth.example.org/v2/LITERALSECRET\"",
+        );
+        let err = parse(&text).expect_err("type error").to_string();
+        assert!(err.starts_with("guardian.toml:4:12: "), "{err}");
+        assert!(!err.contains("LITERALSECRET"), "{err}");
+        let expanded = GOOD.replace("chain = \"local\"", "chain = 5\nx = \"${RPC_KEY}\"");
+        let err = parse_env(&expanded).expect_err("type error").to_string();
+        assert!(!err.contains(KEY_VALUE), "{err}");
+    }
+
+    #[test]
+    fn a_key_pasted_in_place_of_a_variable_name_is_refused_unseen() {
+        let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        for value in [key.to_string(), format!("0x{key}")] {
+            let text = GOOD.replace("GUARDIAN_PAUSER_KEY", &value);
+            let err = parse(&text).expect_err("a key, not a name").to_string();
+            assert!(
+                err.starts_with("guardian.toml:6:") && err.contains("never the key"),
+                "{err}"
+            );
+            assert!(!err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn masking_keeps_names_and_hides_values() {
+        assert_eq!(
+            mask_values("unknown field `colour`, expected `chain_id` or `rpc_urls`"),
+            "unknown field `colour`, expected `chain_id` or `rpc_urls`"
+        );
+        assert_eq!(
+            mask_values("invalid type: string \"https://x/v2/K\", expected a sequence"),
+            "invalid type: string \"…\", expected a sequence"
+        );
+        assert_eq!(
+            mask_values("unknown variant `https://x/K`"),
+            "unknown variant `…`"
+        );
+        assert_eq!(mask_values("unterminated \"quote"), "unterminated \"quote");
     }
 
     #[test]

@@ -9,3 +9,4 @@ mod deploy;
 mod gas;
 mod rescue;
 mod response;
+mod secrets;
