@@ -174,6 +174,8 @@ impl Devnet {
             ("pauser", accounts::PAUSER),
             ("emergency", accounts::EMERGENCY),
             ("upgrader", accounts::UPGRADER),
+            // The safe recipient's own key: it returns rescued funds with `replenish`.
+            ("safe", accounts::SAFE),
         ] {
             manifest.signers.insert(
                 name.into(),

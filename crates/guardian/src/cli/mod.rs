@@ -4,6 +4,7 @@ mod deploy;
 mod devnet;
 mod history;
 mod pause;
+mod replenish;
 mod status;
 mod withdraw;
 
@@ -41,6 +42,8 @@ pub enum Command {
     Unpause(pause::Args),
     /// Rescue funds from a paused contract to a safe recipient.
     Withdraw(Box<withdraw::Args>),
+    /// Return rescued funds to a contract (before unpausing an escrow that owes more than it holds).
+    Replenish(replenish::Args),
     /// Show the journal: every action and its transactions.
     History(history::Args),
 }
@@ -62,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause(args) => args.run(&ctx, true).await,
         Command::Unpause(args) => args.run(&ctx, false).await,
         Command::Withdraw(args) => args.run(&ctx).await,
+        Command::Replenish(args) => args.run(&ctx).await,
         Command::History(args) => args.run(&ctx).await,
     }
 }

@@ -2,6 +2,7 @@
 //! funds. Automatic responses (the monitor, incident levels) call these same functions.
 
 pub mod pause;
+pub mod replenish;
 pub mod withdraw;
 
 use alloy::{
@@ -74,6 +75,10 @@ pub enum ResponseError {
         .0.join("; ")
     )]
     Insolvent(Vec<String>),
+    /// A replenish cannot be carried out as asked (the payer lacks the funds, an amount is not
+    /// one); nothing was sent.
+    #[error("refusing to replenish, nothing was sent: {0}")]
+    Replenish(String),
     /// An override was asked for without saying why.
     #[error("{0} needs --reason TEXT: the reason is recorded with the action")]
     ReasonRequired(&'static str),

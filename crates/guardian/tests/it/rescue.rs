@@ -8,6 +8,7 @@ use guardian::{
     response::{
         ResponseError,
         pause::Selection,
+        replenish::{self, ReplenishRequest},
         withdraw::{self, Amount, Asset, WithdrawRequest},
     },
     roles::Role,
@@ -465,6 +466,57 @@ async fn unpause_refuses_an_insolvent_escrow_and_says_what_to_return() {
     );
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
 
+    // The safe returns the rescued coin: replenish, then unpause works.
+    let returned = replenish::run(
+        &d,
+        &ReplenishRequest {
+            contract: "escrow".into(),
+            token: None,
+            amount: "5.0".into(),
+            signer: Some("safe".into()),
+            dry_run: false,
+            reason: Some("funds back".into()),
+        },
+    )
+    .await
+    .expect("replenish");
+    assert_eq!(returned.balance_after, Some(native));
+    assert_eq!(returned.owed, Some(native), "replenish changes no books");
+    let report = run(&d, &request(false, Selection::All))
+        .await
+        .expect("unpause once whole");
+    assert!(report.ok(), "{report:#?}");
+    assert!(!is_paused(&net, ContractKind::PaymentEscrow).await);
+    assert!(
+        !status::read(&d)
+            .await
+            .findings
+            .iter()
+            .any(|f| f.message.contains("owes")),
+        "no shortfall left"
+    );
+}
+
+#[tokio::test]
+async fn unpause_allow_insolvent_needs_a_reason_and_records_it() {
+    let net = testnet().await;
+    fund_escrow(&net).await;
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    run(&d, &request(true, Selection::All))
+        .await
+        .expect("pause all");
+    withdraw::run(
+        &d,
+        &withdraw_req(
+            Some("escrow"),
+            Asset::Native,
+            Amount::All,
+            net.safe.address(),
+        ),
+    )
+    .await
+    .expect("rescue");
+
     // An override needs a reason; with one it resumes, and the reason is recorded.
     let mut anyway = request(false, Selection::All);
     anyway.allow_insolvent = true;
@@ -480,5 +532,72 @@ async fn unpause_refuses_an_insolvent_escrow_and_says_what_to_return() {
     let action = &d.store.actions().expect("journal")[0];
     assert_eq!(action.reason.as_deref(), Some("compensation plan agreed"));
     assert_eq!(action.params["allow_insolvent"], true);
-    let _ = native;
+}
+
+#[tokio::test]
+async fn replenish_returns_tokens_after_approving_and_refuses_what_the_payer_lacks() {
+    let net = testnet().await;
+    let (_, tokens) = fund_escrow(&net).await;
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    run(&d, &request(true, named(&["escrow"])))
+        .await
+        .expect("pause");
+    let token = net.addr(ContractKind::TestToken);
+    withdraw::run(
+        &d,
+        &withdraw_req(
+            Some("escrow"),
+            Asset::Token(token),
+            Amount::All,
+            net.safe.address(),
+        ),
+    )
+    .await
+    .expect("rescue tokens");
+    let erc20 = TestToken::new(token, net.reader());
+    let decimals = erc20.decimals().call().await.expect("decimals");
+    let whole = alloy::primitives::utils::format_units(tokens, decimals).expect("units");
+    let req = |amount: &str, signer: &str| ReplenishRequest {
+        contract: "escrow".into(),
+        token: Some(token),
+        amount: amount.into(),
+        signer: Some(signer.into()),
+        dry_run: false,
+        reason: None,
+    };
+
+    // The pauser holds no tokens: refused before anything is sent.
+    let nonce = net.nonce(net.pauser.address()).await;
+    let err = replenish::run(&d, &req(&whole, "pauser"))
+        .await
+        .expect_err("payer lacks tokens");
+    assert!(matches!(err, ResponseError::Replenish(_)), "{err}");
+    assert!(err.to_string().contains("less than the"), "{err}");
+    assert_eq!(net.nonce(net.pauser.address()).await, nonce);
+    let err = replenish::run(&d, &req("lots", "safe"))
+        .await
+        .expect_err("not an amount");
+    assert!(err.to_string().contains("not an amount"), "{err}");
+
+    // The safe holds them: it approves, then replenishes, while the escrow is still paused.
+    let report = replenish::run(&d, &req(&whole, "safe"))
+        .await
+        .expect("replenish tokens");
+    assert!(report.approve_tx.is_some(), "approved first: {report:#?}");
+    assert_eq!(report.amount, tokens);
+    let escrow = net.addr(ContractKind::PaymentEscrow);
+    assert_eq!(
+        erc20.balanceOf(escrow).call().await.expect("balance"),
+        tokens
+    );
+    assert_eq!(
+        PaymentEscrow::new(escrow, net.reader())
+            .outstanding(token)
+            .call()
+            .await
+            .expect("outstanding"),
+        tokens,
+        "what is owed did not change"
+    );
+    assert!(is_paused(&net, ContractKind::PaymentEscrow).await);
 }

@@ -656,7 +656,8 @@ async fn a_named_target_no_signer_can_pause_goes_through_the_brakes_pause_target
     );
     let txs = d.store.transactions(report.action_id).expect("journal");
     assert!(
-        txs.iter().any(|t| t.label == "pauseTargets escrow via brake"),
+        txs.iter()
+            .any(|t| t.label == "pauseTargets escrow via brake"),
         "{txs:#?}"
     );
 }

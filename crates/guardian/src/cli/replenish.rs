@@ -1,0 +1,109 @@
+//! `guardian replenish`: return rescued funds to a contract, so an escrow holds what it owes
+//! before it is unpaused.
+
+use std::process::ExitCode;
+
+use alloy::primitives::Address;
+use anyhow::bail;
+
+use crate::{
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::Deployment,
+    output::emit,
+    response::replenish::{self, ReplenishReport, ReplenishRequest},
+};
+
+/// Return funds to a fund-holding contract with `replenish` (paused or not), from a configured
+/// signer: the native coin, or an ERC-20 (approved first when needed). Changes no bookkeeping:
+/// it only raises what the contract holds, so an escrow can be made whole before it resumes.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The contract to return funds to.
+    #[arg(long, value_name = "NAME")]
+    contract: String,
+    /// Return the native coin.
+    #[arg(long, conflicts_with = "token", required_unless_present = "token")]
+    native: bool,
+    /// Return this ERC-20 token.
+    #[arg(long, value_name = "ADDR")]
+    token: Option<Address>,
+    /// How much, in the asset's units (`10.5` is 10.5 ETH, or 10.5 tokens by their decimals).
+    #[arg(long, value_name = "N")]
+    amount: String,
+    /// The signer that pays (required when more than one is configured).
+    #[arg(long, value_name = "NAME")]
+    signer: Option<String>,
+    /// Check and show what would be sent, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Why (recorded with the action).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// Runs the replenish.
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+        if !self.native && self.token.is_none() {
+            bail!("say what to return: --native or --token ADDR");
+        }
+        let path = manifest_path(ctx.config.clone());
+        let deployment = Deployment::open(&path, None, &process_env).await?;
+        let request = ReplenishRequest {
+            contract: self.contract.clone(),
+            token: self.token,
+            amount: self.amount.clone(),
+            signer: self.signer.clone(),
+            dry_run: self.dry_run,
+            reason: self.reason.clone(),
+        };
+        let report = replenish::run(&deployment, &request).await?;
+        Ok(emit(&report, self.json, true, print_human))
+    }
+}
+
+fn print_human(r: &ReplenishReport) {
+    if r.dry_run {
+        println!(
+            "would return {} to {} ({}) from {} — dry run, nothing sent",
+            r.show(r.amount),
+            r.contract,
+            r.chain,
+            r.signer
+        );
+        return;
+    }
+    println!(
+        "returned {} to {} ({}) from {} in transaction {} (block {})",
+        r.show(r.amount),
+        r.contract,
+        r.chain,
+        r.signer,
+        r.tx.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+        r.block.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+    );
+    if let Some(approve) = r.approve_tx {
+        println!("  approved the contract to take it first: {approve}");
+    }
+    let after = r.balance_after.unwrap_or(r.balance_before);
+    match r.owed {
+        Some(owed) if owed > after => println!(
+            "  {} now holds {}, owes {}: still short {}",
+            r.contract,
+            r.show(after),
+            r.show(owed),
+            r.show(owed - after)
+        ),
+        Some(owed) => println!(
+            "  {} now holds {}, owes {}: whole again, it can be unpaused",
+            r.contract,
+            r.show(after),
+            r.show(owed)
+        ),
+        None => println!("  {} now holds {}", r.contract, r.show(after)),
+    }
+}
