@@ -32,7 +32,7 @@ pub struct Args {
     /// Move this ERC-20 token.
     #[arg(long, value_name = "ADDR")]
     token: Option<Address>,
-    /// Amount in base units (wei).
+    /// Amount in base units (wei, or the token's smallest unit).
     #[arg(long, value_name = "N", conflicts_with = "all")]
     amount: Option<U256>,
     /// The whole balance.
@@ -105,12 +105,12 @@ fn print_human(report: &WithdrawReport) {
             m.chain.clone(),
             m.contract.clone(),
             m.token
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "native".into()),
-            m.amount.to_string(),
+                .map(|a| format!("{} {a}", m.symbol))
+                .unwrap_or_else(|| m.symbol.clone()),
+            m.show(m.amount),
             m.to.to_string(),
             m.balance_after
-                .map(|b| b.to_string())
+                .map(|b| m.show(b))
                 .unwrap_or_else(|| "-".into()),
             m.tx.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),
             match (&m.error, report.dry_run, m.resumed) {

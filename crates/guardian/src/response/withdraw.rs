@@ -24,6 +24,7 @@ use crate::{
     },
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
+    funds::{metadata, show_amount},
     roles::Role,
 };
 
@@ -81,6 +82,10 @@ pub struct Movement {
     pub to: Address,
     /// The contract's balance before.
     pub balance_before: U256,
+    /// The asset's symbol (for people; amounts stay in base units).
+    pub symbol: String,
+    /// The asset's decimals.
+    pub decimals: u8,
     /// The contract's balance after (re-read), when sent.
     pub balance_after: Option<U256>,
     /// Signer used.
@@ -106,6 +111,13 @@ pub struct WithdrawReport {
     pub movements: Vec<Movement>,
     /// Contracts `--everything` could not rescue from (the others were rescued).
     pub skipped: Vec<Skipped>,
+}
+
+impl Movement {
+    /// An amount of this movement's asset for people: `1.5 ETH`.
+    pub fn show(&self, amount: U256) -> String {
+        show_amount(amount, self.decimals, &self.symbol)
+    }
 }
 
 impl WithdrawReport {
@@ -326,15 +338,17 @@ pub async fn run(
             }
         }
     }
-    let balances = join_all(
-        lines
-            .iter()
-            .map(|(k, t)| balance_of(located[*k].1, located[*k].0.address, *t)),
-    )
-    .await;
+    let (balances, units) = tokio::join!(
+        join_all(
+            lines
+                .iter()
+                .map(|(k, t)| balance_of(located[*k].1, located[*k].0.address, *t)),
+        ),
+        join_all(lines.iter().map(|(k, t)| metadata(located[*k].1, *t)))
+    );
     let mut movements = Vec::new();
     let mut resumed: Vec<(usize, TxHash)> = Vec::new();
-    for ((k, token), balance) in lines.iter().zip(balances) {
+    for (((k, token), balance), (symbol, decimals)) in lines.iter().zip(balances).zip(units) {
         let (c, _) = located[*k];
         let balance = match balance {
             Ok(b) => b,
@@ -354,6 +368,8 @@ pub async fn run(
             amount: U256::ZERO,
             to: request.to,
             balance_before: balance,
+            symbol,
+            decimals,
             balance_after: None,
             signer: signer_of(*k).name.clone(),
             tx: None,
@@ -386,8 +402,10 @@ pub async fn run(
             .unwrap_or_else(|| "native coin".into());
         if amount > balance {
             return Err(ResponseError::Balance(format!(
-                "{} holds {balance} of {what}, less than the {amount} requested",
-                c.name()
+                "{} holds {}, less than the {} requested",
+                c.name(),
+                movement.show(balance),
+                movement.show(amount),
             )));
         }
         if amount.is_zero() {
