@@ -1,5 +1,6 @@
 //! Guardian: deploys the Integra contract suite and runs its emergency controls.
 
+pub mod alert;
 pub mod anvil;
 pub mod chain;
 pub mod cli;
