@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod devnet;
 pub mod funds;
+pub mod monitor;
 pub mod output;
 pub mod response;
 pub mod roles;
