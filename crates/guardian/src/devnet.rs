@@ -168,6 +168,7 @@ impl Devnet {
                 safe_recipients: vec![dev_address(accounts::SAFE)?],
             },
             contracts: Vec::new(),
+            rules: Vec::new(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

@@ -211,6 +211,7 @@ impl Args {
                 safe_recipients: self.safe_recipients.clone(),
             },
             contracts: Vec::new(),
+            rules: Vec::new(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

@@ -6,8 +6,10 @@
 
 pub mod env;
 mod rpc;
+pub mod rules;
 
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
+pub use rules::RuleConfig;
 
 use std::{collections::BTreeMap, fmt, path::Path, path::PathBuf};
 
@@ -234,6 +236,9 @@ pub struct Manifest {
     /// The deployed contracts.
     #[serde(default)]
     pub contracts: Vec<ContractConfig>,
+    /// The monitor's configurable rules (`[[rules]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleConfig>,
 }
 
 impl Manifest {
@@ -455,7 +460,7 @@ impl Manifest {
                 "[rpc] request_timeout_ms and hedge_after_ms must be at least 1".into(),
             ));
         }
-        Ok(())
+        rules::validate(self, text, path)
     }
 
     /// The contract with this name.
