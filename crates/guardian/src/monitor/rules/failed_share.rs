@@ -102,3 +102,83 @@ impl FailedShare {
         self.txs.prune(from);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, address};
+
+    use crate::monitor::{
+        block::BlockData,
+        rules::testing::{ESCROW, REGISTRY, block, engine, feed, suite_tx, tx},
+    };
+
+    const FAILING: &str = r#"
+[[rules]]
+name = "failing"
+kind = "failed-share"
+contracts = ["escrow"]
+window_blocks = 4
+max_share = 0.5
+min_transactions = 4
+severity = "warning"
+"#;
+
+    const SENDER: Address = address!("0x00000000000000000000000000000000000a11ce");
+
+    /// Block `number` with transactions to `to` that succeed or not.
+    fn outcomes(number: u64, to: Address, ok: &[bool]) -> BlockData {
+        let mut b = block(number, 0);
+        b.transactions = ok
+            .iter()
+            .enumerate()
+            .map(|(i, ok)| suite_tx(tx(number, i as u64), SENDER, to, *ok))
+            .collect();
+        b
+    }
+
+    #[test]
+    fn a_high_failed_share_fires_only_with_enough_transactions() {
+        let mut rules = engine(FAILING);
+        assert!(rules.needs_transactions());
+        // Three failures of three: too few for a verdict.
+        let few = [
+            outcomes(1, ESCROW, &[false, false]),
+            outcomes(2, ESCROW, &[false]),
+        ];
+        assert!(feed(&mut rules, &few).is_empty());
+        // A fourth, which succeeds: 3 of 4 failed. The registry's failures are not this rule's.
+        let mut fourth = outcomes(3, ESCROW, &[true]);
+        fourth
+            .transactions
+            .extend(outcomes(3, REGISTRY, &[false, false, false]).transactions);
+        let alerts = rules.on_block(&fourth);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(
+            a.summary,
+            "local: 3 of 4 transactions to escrow failed in 4 blocks (75%, max 50%)"
+        );
+        assert_eq!(
+            (a.contract.as_deref(), a.address),
+            (Some("escrow"), Some(ESCROW))
+        );
+        assert_eq!(a.tx_hashes, [tx(1, 0), tx(1, 1), tx(2, 0)]);
+        assert_eq!(a.dedup_key, "failing:chain=local:0");
+    }
+
+    #[test]
+    fn normal_failures_stay_quiet_and_a_spike_fires() {
+        let mut rules = engine(FAILING);
+        let normal: Vec<BlockData> = (1..=8)
+            .map(|n| outcomes(n, ESCROW, &[true, n % 4 != 0]))
+            .collect();
+        assert!(feed(&mut rules, &normal).is_empty(), "1 of 8 failed");
+        // Window 6..=9: block 8's one failure and block 9's five, of 11.
+        let alerts = rules.on_block(&outcomes(9, ESCROW, &[false; 5]));
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            alerts[0].summary,
+            "local: 6 of 11 transactions to escrow failed in 4 blocks (54.5%, max 50%)"
+        );
+    }
+}

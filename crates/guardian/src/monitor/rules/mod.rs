@@ -364,7 +364,13 @@ impl At<'_> {
             tx_hashes,
             summary: finding.summary,
             evidence,
-            dedup_key: format!("{}:{}:{start}", meta.name, finding.scope),
+            // Unclipped, so the windows of the chain's first blocks keep distinct keys.
+            dedup_key: format!(
+                "{}:{}:{}",
+                meta.name,
+                finding.scope,
+                i128::from(self.block.number) - i128::from(meta.window) + 1
+            ),
         }
     }
 }
@@ -521,7 +527,9 @@ pub(crate) mod testing {
         rpc::types::Log,
     };
 
+    use super::RuleEngine;
     use crate::{
+        alert::NewAlert,
         config::Manifest,
         monitor::block::{BalanceAt, BlockData, SuiteTx},
     };
@@ -534,6 +542,16 @@ pub(crate) mod testing {
     pub fn manifest(rules: &str) -> Manifest {
         Manifest::parse(&manifest_text(rules), Path::new("guardian.toml"))
             .unwrap_or_else(|e| panic!("valid manifest: {e}"))
+    }
+
+    /// The engine for chain `local` of [`manifest`]; tokens are `TT` with 6 decimals.
+    pub fn engine(rules: &str) -> RuleEngine {
+        RuleEngine::new(&manifest(rules), "local", |_| ("TT".to_string(), 6)).expect("engine")
+    }
+
+    /// Feeds `blocks` in order and returns every alert raised.
+    pub fn feed(engine: &mut RuleEngine, blocks: &[BlockData]) -> Vec<NewAlert> {
+        blocks.iter().flat_map(|b| engine.on_block(b)).collect()
     }
 
     pub fn manifest_text(rules: &str) -> String {

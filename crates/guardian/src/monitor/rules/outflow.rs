@@ -221,3 +221,166 @@ fn ratio(part: U256, whole: U256) -> f64 {
     let scaled = part.saturating_mul(U256::from(PPM)) / whole;
     u64::try_from(scaled).map_or(f64::INFINITY, |s| s as f64 / PPM as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::U256;
+
+    use crate::monitor::{
+        block::BlockData,
+        rules::{
+            RuleEngine, RuleError,
+            testing::{ESCROW, TOKEN, balance, block, engine, ether, feed, manifest, suite_tx, tx},
+        },
+    };
+
+    const DRAIN: &str = r#"
+[[rules]]
+name = "escrow-drain"
+kind = "outflow"
+contracts = ["PaymentEscrow"]
+window_blocks = 5
+asset = "native"
+max_share = 0.2
+severity = "critical"
+respond = "pause-all"
+"#;
+
+    /// Block `number` at which the escrow holds `native` wei and `tokens` token base units.
+    fn holding(number: u64, native: U256, tokens: U256) -> BlockData {
+        let mut b = block(number, 0);
+        b.balances = vec![balance(None, native), balance(Some(TOKEN), tokens)];
+        b.transactions = vec![suite_tx(tx(number, 0), ESCROW, ESCROW, true)];
+        b
+    }
+
+    fn milli(n: u64) -> U256 {
+        ether(n) / U256::from(1000)
+    }
+
+    #[test]
+    fn a_drain_over_the_share_fires_and_normal_payments_do_not() {
+        let mut rules = engine(DRAIN);
+        assert_eq!(
+            rules.response("escrow-drain"),
+            crate::config::rules::Respond::PauseAll
+        );
+        // 10 ETH; deposits, and releases of 0.5 ETH now and then: at most 1 ETH (10 %) a window.
+        let normal: Vec<BlockData> = [
+            10_000, 10_500, 10_000, 11_000, 10_500, 10_500, 10_000, 10_000,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| holding(i as u64 + 1, milli(*m), U256::ZERO))
+        .collect();
+        assert!(feed(&mut rules, &normal).is_empty());
+        // Block 9 takes 3 ETH: with the 0.5 ETH of blocks 5 and 7, 4 ETH left in the 5 blocks
+        // since block 4, which ended with 11 ETH.
+        let alerts = rules.on_block(&holding(9, milli(7_000), U256::ZERO));
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(
+            a.summary,
+            "escrow: 4.0 ETH left in 5 blocks, 36.4% of 11.0 ETH (max 20%)"
+        );
+        assert_eq!(
+            (a.contract.as_deref(), a.address),
+            (Some("escrow"), Some(ESCROW))
+        );
+        assert_eq!(a.evidence["outflow"], milli(4_000).to_string());
+        assert_eq!(a.evidence["balance_at_start"], milli(11_000).to_string());
+        assert_eq!(a.tx_hashes, [tx(5, 0), tx(7, 0), tx(9, 0)]);
+        assert_eq!(a.dedup_key, "escrow-drain:escrow:5");
+    }
+
+    #[test]
+    fn deposits_do_not_offset_withdrawals() {
+        let mut rules = engine(DRAIN);
+        let blocks = [
+            holding(1, ether(10), U256::ZERO),
+            // +5, then -3: the holding ends above where it began, yet 3 of 10 ETH left.
+            holding(2, ether(15), U256::ZERO),
+            holding(3, ether(12), U256::ZERO),
+        ];
+        let alerts = feed(&mut rules, &blocks);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].evidence["share"], 0.3);
+    }
+
+    #[test]
+    fn an_absolute_limit_in_units_fires() {
+        let rule = DRAIN.replace("max_share = 0.2", "max_amount = \"2 ether\"");
+        let mut rules = engine(&rule);
+        let quiet = [
+            holding(1, ether(100), U256::ZERO),
+            holding(2, ether(98), U256::ZERO),
+        ];
+        assert!(
+            feed(&mut rules, &quiet).is_empty(),
+            "2 ETH is not over 2 ETH"
+        );
+        let alerts = rules.on_block(&holding(3, milli(97_500), U256::ZERO));
+        assert_eq!(alerts.len(), 1);
+        assert!(
+            alerts[0].summary.ends_with("(max 2.0 ETH)"),
+            "{}",
+            alerts[0].summary
+        );
+    }
+
+    #[test]
+    fn a_token_rule_reads_the_token_in_its_own_units() {
+        let rule = DRAIN
+            .replace("asset = \"native\"", &format!("asset = \"{TOKEN}\""))
+            .replace("max_share = 0.2", "max_amount = \"100\"");
+        let mut rules = engine(&rule);
+        let six = |n: u64| U256::from(n) * U256::from(1_000_000);
+        let blocks = [
+            holding(1, ether(10), six(1_000)),
+            // The native coin leaving is not this rule's business.
+            holding(2, ether(1), six(1_000)),
+            holding(3, ether(1), six(850)),
+        ];
+        let alerts = feed(&mut rules, &blocks);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].block_number, 3);
+        assert_eq!(
+            alerts[0].summary,
+            "escrow: 150.0 TT left in 5 blocks, 15% of 1000.0 TT (max 100.0 TT)"
+        );
+        // The token's decimals come from the chain: too many decimals for them is refused.
+        let fine = rule.replace("\"100\"", "\"100.1234567\"");
+        let err = RuleEngine::new(&manifest(&fine), "local", |_| ("TT".to_string(), 6))
+            .expect_err("7 decimals for a 6-decimal token");
+        assert!(matches!(err, RuleError::Amount { .. }));
+        assert!(
+            err.to_string().contains("max_amount `100.1234567`"),
+            "{err}"
+        );
+        assert_eq!(RuleEngine::tokens(&manifest(&rule), "local"), [TOKEN]);
+    }
+
+    #[test]
+    fn a_rewind_drops_an_orphaned_drain() {
+        let mut rules = engine(DRAIN);
+        assert!(
+            feed(
+                &mut rules,
+                &[
+                    holding(1, ether(10), U256::ZERO),
+                    holding(2, ether(10), U256::ZERO)
+                ]
+            )
+            .is_empty()
+        );
+        assert_eq!(rules.on_block(&holding(3, ether(5), U256::ZERO)).len(), 1);
+        rules.rewind(2);
+        // On the new branch block 3 takes 1 ETH: had the orphaned 5 stayed, 6 ETH would fire.
+        assert!(rules.on_block(&holding(3, ether(9), U256::ZERO)).is_empty());
+        assert!(
+            rules
+                .on_block(&holding(4, milli(8_500), U256::ZERO))
+                .is_empty()
+        );
+    }
+}
