@@ -510,7 +510,7 @@ pub(super) fn validate(
             return Err(invalid(
                 offset,
                 format!(
-                    "rule `{name}`: `{key}` does not apply to a `{kind}` rule (it takes {}, and contracts, window_blocks, cooldown_blocks, severity, respond)",
+                    "rule `{name}`: `{key}` does not apply to kind `{kind}` (it takes {}, and contracts, window_blocks, cooldown_blocks, severity, respond)",
                     kind.own_keys().join(", ")
                 ),
             ));
@@ -637,4 +637,291 @@ pub(super) fn validate(
         resolve_targets(rule, manifest).map_err(|(offset, message)| invalid(offset, message))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::monitor::rules::testing::{TOKEN, manifest_text};
+
+    /// The issue's two examples.
+    const EXAMPLE: &str = r#"
+[[rules]]
+name = "registration-burst"
+kind = "rate"
+contracts = ["registry"]
+event = "DocumentRegistered"
+window_blocks = 10
+threshold = 20
+baseline_factor = 5.0
+baseline_windows = 20
+cooldown_blocks = 10
+severity = "warning"
+respond = "none"
+
+[[rules]]
+name = "escrow-drain"
+kind = "outflow"
+contracts = ["PaymentEscrow"]
+window_blocks = 5
+asset = "native"
+max_share = 0.2
+max_amount = "10 ether"
+severity = "critical"
+respond = "pause-all"
+"#;
+
+    fn parse(rules: &str) -> Result<Manifest, ConfigError> {
+        Manifest::parse(&manifest_text(rules), Path::new("guardian.toml"))
+    }
+
+    /// The error for `rules`, checked to name line `line` of the manifest.
+    fn refused(rules: &str, line: usize) -> String {
+        let err = parse(rules).expect_err("refused").to_string();
+        assert!(
+            err.starts_with(&format!("guardian.toml:{line}:")),
+            "expected line {line}: {err}"
+        );
+        err
+    }
+
+    /// The line of the manifest on which `needle` (in the rules) first appears.
+    fn line(rules: &str, needle: &str) -> usize {
+        let text = manifest_text(rules);
+        line_of(&text, text.find(needle).expect("needle"))
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_round_trips() {
+        let m = parse(EXAMPLE).expect("valid");
+        let [burst, drain] = &m.rules[..] else {
+            panic!("two rules")
+        };
+        assert_eq!((burst.kind, burst.cooldown()), (RuleKind::Rate, 10));
+        assert_eq!(burst.event(), Some("DocumentRegistered"));
+        assert_eq!(
+            burst
+                .targets(&m)
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>(),
+            ["registry"]
+        );
+        assert_eq!(
+            (drain.respond, drain.asset()),
+            (Respond::PauseAll, Asset::Native)
+        );
+        assert_eq!(drain.targets(&m)[0].name(), "escrow");
+        let again = Manifest::parse(&m.to_toml(), Path::new("again.toml")).expect("round trip");
+        assert_eq!(again.rules.len(), 2);
+        assert_eq!(
+            again.rules[1]
+                .max_amount
+                .as_ref()
+                .map(|a| a.get_ref().as_str()),
+            Some("10 ether")
+        );
+        // A manifest without rules writes none.
+        let none = parse("").expect("valid");
+        assert!(!none.to_toml().contains("rules"), "{}", none.to_toml());
+    }
+
+    #[test]
+    fn defaults_apply_to_every_contract_the_kind_fits() {
+        let rules = r#"
+[[rules]]
+name = "all-events"
+kind = "rate"
+window_blocks = 4
+threshold = 1
+severity = "info"
+
+[[rules]]
+name = "any-drain"
+kind = "outflow"
+window_blocks = 4
+max_share = 0.5
+severity = "high"
+
+[[rules]]
+name = "token-drain"
+kind = "outflow"
+window_blocks = 4
+asset = "TOKEN"
+max_amount = "5"
+severity = "high"
+"#
+        .replace("TOKEN", &TOKEN.to_string());
+        let m = parse(&rules).expect("valid");
+        let names = |r: &RuleConfig| {
+            r.targets(&m)
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&m.rules[0]), ["registry", "escrow"]);
+        assert_eq!(m.rules[0].cooldown(), 4, "the window");
+        assert_eq!(m.rules[0].baseline_windows(), DEFAULT_BASELINE_WINDOWS);
+        assert_eq!(names(&m.rules[1]), ["registry", "escrow"]);
+        assert_eq!(
+            names(&m.rules[2]),
+            ["escrow"],
+            "only the escrow lists the token"
+        );
+        assert_eq!(m.rules[2].asset(), Asset::Token(TOKEN));
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused_by_name_and_line() {
+        let rules = EXAMPLE.replace("threshold = 20", "threshold = 20\nmax_calls = 3");
+        let err = refused(&rules, line(&rules, "max_calls"));
+        assert!(
+            err.contains("`max_calls` does not apply to kind `rate`"),
+            "{err}"
+        );
+        let rules = EXAMPLE.replace("max_share = 0.2", "max_share = 0.2\nevent = \"Paused\"");
+        let err = refused(&rules, line(&rules, "event = \"Paused\""));
+        assert!(
+            err.contains("`event` does not apply to kind `outflow`"),
+            "{err}"
+        );
+        // A key of no kind at all: the parser's own error, with its line.
+        let rules = EXAMPLE.replace("respond = \"none\"", "respond = \"none\"\ncolour = 1");
+        let err = refused(&rules, line(&rules, "colour"));
+        assert!(err.contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_event_or_contract_is_refused_with_its_line() {
+        let rules = EXAMPLE.replace("\"DocumentRegistered\"", "\"DocumentBurned\"");
+        let err = refused(&rules, line(&rules, "DocumentBurned"));
+        assert!(
+            err.contains("unknown event `DocumentBurned` for `registry`")
+                && err.contains("DocumentRegistered"),
+            "{err}"
+        );
+        // Without contracts: no contract has it.
+        let rules = rules.replace("contracts = [\"registry\"]\n", "");
+        let err = refused(&rules, line(&rules, "registration-burst"));
+        assert!(
+            err.contains("no contract of the manifest has an event `DocumentBurned`"),
+            "{err}"
+        );
+        let rules = EXAMPLE.replace("[\"registry\"]", "[\"registry\", \"vault\"]");
+        let err = refused(&rules, line(&rules, "vault"));
+        assert!(err.contains("`vault` is neither a contract"), "{err}");
+        // An escrow-only event on the registry.
+        let rules = EXAMPLE.replace("\"DocumentRegistered\"", "\"PaymentDeposited\"");
+        refused(&rules, line(&rules, "PaymentDeposited"));
+    }
+
+    #[test]
+    fn amounts_must_parse_in_the_assets_units() {
+        for bad in [
+            "10 bananas",
+            "-1",
+            "ten",
+            "0",
+            "1.5 wei",
+            "1 ether extra",
+            "",
+        ] {
+            let rules = EXAMPLE.replace("\"10 ether\"", &format!("\"{bad}\""));
+            let err = refused(&rules, line(&rules, "max_amount"));
+            assert!(err.contains("max_amount"), "{bad}: {err}");
+        }
+        let eth = U256::from(10).pow(U256::from(18));
+        assert_eq!(parse_amount("10 ether", 18, true), Ok(U256::from(10) * eth));
+        assert_eq!(
+            parse_amount("2.5", 18, true),
+            Ok(U256::from(25) * eth / U256::from(10))
+        );
+        assert_eq!(
+            parse_amount("30 gwei", 18, true),
+            Ok(U256::from(30_000_000_000u64))
+        );
+        assert_eq!(parse_amount("2.5", 6, false), Ok(U256::from(2_500_000)));
+        assert!(
+            parse_amount("2.1234567", 6, false).is_err(),
+            "never truncated"
+        );
+        assert!(parse_amount("2 USDC", 6, false).is_err());
+        // A token's amount is checked for shape at load; its decimals come from the chain.
+        let token = EXAMPLE
+            .replace("asset = \"native\"", &format!("asset = \"{TOKEN}\""))
+            .replace(
+                "contracts = [\"PaymentEscrow\"]",
+                "contracts = [\"escrow\"]",
+            );
+        refused(&token, line(&token, "max_amount"));
+        parse(&token.replace("\"10 ether\"", "\"2.5\"")).expect("a token amount");
+    }
+
+    #[test]
+    fn names_are_unique_and_not_built_in() {
+        let twice = format!(
+            "{EXAMPLE}{}",
+            &EXAMPLE[..EXAMPLE.find("[[rules]]\nname = \"escrow").expect("second")]
+        );
+        let err = parse(&twice).expect_err("duplicate").to_string();
+        assert!(
+            err.contains("duplicate rule name `registration-burst` (first used on line 19)"),
+            "{err}"
+        );
+        for name in BUILT_IN_RULES {
+            let rules = EXAMPLE.replace("escrow-drain", name);
+            let err = refused(&rules, line(&rules, &format!("\"{name}\"")));
+            assert!(err.contains("taken by a built-in rule"), "{err}");
+        }
+        let rules = EXAMPLE.replace("escrow-drain", "escrow drain");
+        refused(&rules, line(&rules, "escrow drain"));
+    }
+
+    #[test]
+    fn each_kind_needs_its_limits() {
+        let rules = EXAMPLE
+            .replace("threshold = 20\n", "")
+            .replace("baseline_factor = 5.0\n", "")
+            .replace("baseline_windows = 20\n", "");
+        let err = refused(&rules, line(&rules, "registration-burst"));
+        assert!(
+            err.contains("needs threshold, baseline_factor, or both"),
+            "{err}"
+        );
+        let rules = EXAMPLE
+            .replace("max_share = 0.2\n", "")
+            .replace("max_amount = \"10 ether\"\n", "");
+        refused(&rules, line(&rules, "escrow-drain"));
+        for (from, to) in [
+            ("max_share = 0.2", "max_share = 1.5"),
+            ("baseline_factor = 5.0", "baseline_factor = 0.5"),
+            ("window_blocks = 10", "window_blocks = 0"),
+        ] {
+            let rules = EXAMPLE.replace(from, to);
+            refused(&rules, line(&rules, to));
+        }
+        let actor = "[[rules]]\nname = \"a\"\nkind = \"actor-burst\"\nwindow_blocks = 5\nseverity = \"high\"\n";
+        let err = refused(actor, line(actor, "name = \"a\""));
+        assert!(err.contains("needs max_calls"), "{err}");
+        let failed = "[[rules]]\nname = \"f\"\nkind = \"failed-share\"\nwindow_blocks = 5\nmax_share = 0.5\nseverity = \"high\"\n";
+        let err = refused(failed, line(failed, "name = \"f\""));
+        assert!(err.contains("min_transactions"), "{err}");
+        parse(&failed.replace("severity", "min_transactions = 3\nseverity")).expect("valid");
+        // An outflow rule on a contract that holds no funds.
+        let drain = &EXAMPLE[EXAMPLE.find("[[rules]]\nname = \"escrow").expect("second")..];
+        let text = manifest_text(drain).replace(
+            "kind = \"DocumentRegistry\"",
+            "kind = \"OwnershipTokenizer\"",
+        );
+        let text = text.replace(
+            "contracts = [\"PaymentEscrow\"]",
+            "contracts = [\"registry\"]",
+        );
+        let err = Manifest::parse(&text, Path::new("guardian.toml"))
+            .expect_err("tokenizer holds no funds")
+            .to_string();
+        assert!(err.contains("holds none"), "{err}");
+    }
 }
