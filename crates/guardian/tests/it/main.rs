@@ -9,4 +9,5 @@ mod deploy;
 mod gas;
 mod rescue;
 mod response;
+mod rules;
 mod secrets;

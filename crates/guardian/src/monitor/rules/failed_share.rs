@@ -164,6 +164,13 @@ severity = "warning"
         );
         assert_eq!(a.tx_hashes, [tx(1, 0), tx(1, 1), tx(2, 0)]);
         assert_eq!(a.dedup_key, "failing:chain=local:0");
+        assert_eq!(
+            (
+                a.evidence["transactions"].as_u64(),
+                a.evidence["failed"].as_u64()
+            ),
+            (Some(4), Some(3))
+        );
     }
 
     #[test]

@@ -154,13 +154,13 @@ impl RuleEngine {
         if block.chain != self.chain {
             return Vec::new();
         }
-        if let Some(last) = self.hashes.last_block() {
-            if block.number <= last {
-                if self.hashes.at(block.number) == Some(&block.hash) {
-                    return Vec::new();
-                }
-                self.rewind(block.number.saturating_sub(1));
+        if let Some(last) = self.hashes.last_block()
+            && block.number <= last
+        {
+            if self.hashes.at(block.number) == Some(&block.hash) {
+                return Vec::new();
             }
+            self.rewind(block.number.saturating_sub(1));
         }
         let first = *self.first.get_or_insert(block.number);
         self.hashes.push(block.number, block.hash);
@@ -346,7 +346,7 @@ impl At<'_> {
             map.insert("window_start".into(), start.into());
             map.insert("window_end".into(), self.block.number.into());
             map.insert("blocks_seen".into(), self.blocks_seen().into());
-            map.insert("transactions".into(), finding.tx_hashes.len().into());
+            map.insert("tx_count".into(), finding.tx_hashes.len().into());
             map.insert("affected".into(), finding.affected.clone().into());
         }
         let mut tx_hashes = finding.tx_hashes;
