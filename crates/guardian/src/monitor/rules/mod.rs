@@ -497,13 +497,8 @@ impl<T> Series<T> {
 
 /// The transaction hashes of `hashes` without repeats, in order.
 fn unique(hashes: impl IntoIterator<Item = TxHash>) -> Vec<TxHash> {
-    let mut out: Vec<TxHash> = Vec::new();
-    for h in hashes {
-        if !out.contains(&h) {
-            out.push(h);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    hashes.into_iter().filter(|h| seen.insert(*h)).collect()
 }
 
 /// A share as a percentage for people: `0.3` is `30%`.
@@ -513,6 +508,95 @@ fn percent(share: f64) -> String {
         format!("{}%", p.round())
     } else {
         format!("{p:.1}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolEvent;
+    use bindings::DocumentRegistry::DocumentRegistered;
+
+    use super::{Respond, RuleEngine, testing::*};
+
+    const OTHER_CHAIN: &str = r#"
+[chains.other]
+chain_id = 5
+rpc_urls = ["http://127.0.0.1:8546"]
+
+[[contracts]]
+name = "registry-other"
+chain = "other"
+kind = "DocumentRegistry"
+address = "0x0000000000000000000000000000000000000abc"
+
+[[rules]]
+name = "elsewhere"
+kind = "rate"
+contracts = ["registry-other"]
+window_blocks = 3
+threshold = 0
+severity = "info"
+respond = "pause-affected"
+
+[[rules]]
+name = "here"
+kind = "rate"
+contracts = ["DocumentRegistry"]
+window_blocks = 3
+threshold = 0
+baseline_factor = 2.0
+baseline_windows = 2
+severity = "info"
+"#;
+
+    fn registration(number: u64, fork: u8) -> crate::monitor::block::BlockData {
+        let mut b = block(number, fork);
+        b.logs = vec![log(
+            REGISTRY,
+            DocumentRegistered::SIGNATURE_HASH,
+            tx(number, 0),
+        )];
+        b
+    }
+
+    #[test]
+    fn an_engine_runs_its_chains_rules_only() {
+        let m = manifest(OTHER_CHAIN);
+        let mut local = RuleEngine::new(&m, "local", |_| ("TT".into(), 6)).expect("engine");
+        assert_eq!(
+            local.response("elsewhere"),
+            Respond::None,
+            "not on this chain"
+        );
+        assert_eq!(local.response("unknown"), Respond::None);
+        let alerts = local.on_block(&registration(1, 0));
+        assert_eq!(alerts.len(), 1, "the registry of `local` only: {alerts:#?}");
+        assert_eq!(alerts[0].rule, "here");
+        let other = RuleEngine::new(&m, "other", |_| ("TT".into(), 6)).expect("engine");
+        assert_eq!(other.response("elsewhere"), Respond::PauseAffected);
+        let mut other = other;
+        assert!(
+            other.on_block(&registration(2, 0)).is_empty(),
+            "a block of `local`"
+        );
+        assert!(!other.needs_transactions() && !other.is_empty());
+    }
+
+    #[test]
+    fn a_rewind_deeper_than_what_is_kept_starts_the_history_again() {
+        let mut rules = engine(
+            &OTHER_CHAIN[OTHER_CHAIN
+                .find("[[rules]]\nname = \"here\"")
+                .expect("rule")..],
+        );
+        let blocks: Vec<_> = (1..=400).map(|n| registration(n, 0)).collect();
+        let last = feed(&mut rules, &blocks).pop().expect("alerts");
+        assert_eq!(last.evidence["baseline"], 3.0, "one a block");
+        rules.rewind(400 - super::KEPT_FOR_REORGS - 1);
+        let again = rules.on_block(&registration(400 - super::KEPT_FOR_REORGS, 1));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].evidence["baseline"], serde_json::Value::Null);
+        assert_eq!(again[0].evidence["blocks_seen"], 1);
     }
 }
 

@@ -126,13 +126,10 @@ impl Outflow {
                     txs,
                 },
             );
-            let (outflow, txs) = w.steps.range(start, number).fold(
-                (U256::ZERO, Vec::new()),
-                |(sum, mut txs), (_, s)| {
-                    txs.extend(s.txs.iter().copied());
-                    (sum.saturating_add(s.decrease), txs)
-                },
-            );
+            let outflow = w
+                .steps
+                .range(start, number)
+                .fold(U256::ZERO, |sum, (_, s)| sum.saturating_add(s.decrease));
             if outflow.is_zero() {
                 continue;
             }
@@ -197,7 +194,11 @@ impl Outflow {
                     "over_share": over_share,
                     "over_amount": over_amount,
                 }),
-                tx_hashes: unique(txs),
+                tx_hashes: unique(
+                    w.steps
+                        .range(start, number)
+                        .flat_map(|(_, s)| s.txs.iter().copied()),
+                ),
             });
         }
         found

@@ -76,11 +76,7 @@ impl Rate {
             if !hashes.is_empty() {
                 w.counts.push(number, (hashes.len() as u64, unique(hashes)));
             }
-            let in_window = w.counts.range(start, number);
-            let (count, txs) = in_window.fold((0u64, Vec::new()), |(c, mut t), (_, (n, h))| {
-                t.extend(h.iter().copied());
-                (c + n, t)
-            });
+            let count: u64 = w.counts.range(start, number).map(|(_, (n, _))| n).sum();
             if count == 0 {
                 continue;
             }
@@ -145,7 +141,11 @@ impl Rate {
                     "over_threshold": over_threshold,
                     "over_baseline": over_baseline,
                 }),
-                tx_hashes: unique(txs),
+                tx_hashes: unique(
+                    w.counts
+                        .range(start, number)
+                        .flat_map(|(_, (_, h))| h.iter().copied()),
+                ),
             });
         }
         found
