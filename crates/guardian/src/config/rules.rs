@@ -298,7 +298,7 @@ pub fn parse_amount(text: &str, decimals: u8, native: bool) -> Result<U256, Stri
     let unit = unit.unwrap_or(decimals);
     let fraction = number.split_once('.').map_or("", |(_, f)| f);
     if fraction.len() > usize::from(unit) {
-        return Err(format!("more decimals than the asset has ({unit})"));
+        return Err(format!("at most {unit} decimal places here"));
     }
     let amount: U256 = alloy::primitives::utils::parse_units(number, unit)
         .map_err(|e| e.to_string())?
