@@ -82,9 +82,9 @@ impl FromStr for RpcUrl {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let url = url::Url::parse(s).map_err(|e| format!("invalid RPC URL: {e}"))?;
         match url.scheme() {
-            "http" | "https" => Ok(Self(url)),
+            "http" | "https" | "ws" | "wss" => Ok(Self(url)),
             other => Err(format!(
-                "unsupported RPC URL scheme `{other}`: use http or https"
+                "unsupported RPC URL scheme `{other}`: use http, https, ws or wss"
             )),
         }
     }
@@ -125,6 +125,7 @@ mod tests {
         let local: RpcUrl = "http://127.0.0.1:8545".parse().expect("url");
         assert_eq!(local.to_string(), "http://127.0.0.1:8545");
         assert!(local.is_loopback());
-        assert!("ws://x".parse::<RpcUrl>().is_err());
+        assert!("ftp://x".parse::<RpcUrl>().is_err());
+        assert!("wss://x".parse::<RpcUrl>().is_ok());
     }
 }
