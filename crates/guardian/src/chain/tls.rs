@@ -7,8 +7,10 @@ use std::sync::{Arc, OnceLock};
 use rustls::{ClientConfig, RootCertStore, crypto::CryptoProvider};
 
 /// Installs ring as the process's rustls provider, once; every TLS user in the process (reqwest,
-/// the WebSocket client) then agrees on it. Called by the library itself, so a program or test
-/// that only calls the library gets TLS too.
+/// the WebSocket client) then agrees on it. The library calls it before it connects anywhere,
+/// so a program or test that only calls the library gets TLS too; code that builds an HTTP
+/// client of its own first (reqwest's `Client::new`, alloy's `connect_http`) must call it
+/// before, or reqwest panics for want of a provider.
 pub fn install_provider() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {

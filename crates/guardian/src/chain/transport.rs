@@ -236,7 +236,11 @@ fn jitter(base: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     // Each RandomState is seeded afresh: a random number without a dependency.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .map_or(0, |d| d.as_nanos()),
+    );
     let r = (h.finish() % 1000) as u32;
     base / 2 + base * r / 1000
 }
@@ -585,7 +589,12 @@ mod tests {
             "missing trie node 8a1b5c2d3e4f (path ) state 0x8a1b5c2d3e4f is not available",
             ErrorClass::Retry,
         ),
-        ("eth_getLogs", -32000, "request timed out", ErrorClass::Retry),
+        (
+            "eth_getLogs",
+            -32000,
+            "request timed out",
+            ErrorClass::Retry,
+        ),
         (
             "eth_call",
             -32000,
@@ -599,7 +608,12 @@ mod tests {
             "execution reverted: AccessControlUnauthorizedAccount",
             ErrorClass::Final,
         ),
-        ("eth_estimateGas", -32000, "execution reverted", ErrorClass::Final),
+        (
+            "eth_estimateGas",
+            -32000,
+            "execution reverted",
+            ErrorClass::Final,
+        ),
         (
             "eth_call",
             -32603,
@@ -702,7 +716,13 @@ mod tests {
 
     #[test]
     fn http_status_failures_retry_only_for_rate_limits_and_server_errors() {
-        for (status, retry) in [(429, true), (502, true), (503, true), (413, false), (401, false)] {
+        for (status, retry) in [
+            (429, true),
+            (502, true),
+            (503, true),
+            (413, false),
+            (401, false),
+        ] {
             let e = TransportErrorKind::http_error(status, String::new());
             assert_eq!(retryable_failure(&e), retry, "{status}");
         }

@@ -57,11 +57,7 @@ async fn a_rate_limited_first_endpoint_still_gets_everything_paused() {
     )
     .await;
     let healthy = proxy::start(&upstream, Default::default()).await;
-    let (d, _dir) = open(
-        &net.devnet.manifest,
-        through(&[&limited.url, &healthy.url]),
-    )
-    .await;
+    let (d, _dir) = open(&net.devnet.manifest, through(&[&limited.url, &healthy.url])).await;
     assert!(d.unreachable.is_empty(), "{:?}", d.unreachable);
     let report = run(&d, &request(true, Selection::All))
         .await
@@ -127,7 +123,11 @@ async fn a_revert_is_answered_at_once_and_never_asked_again() {
         err.as_revert_data().is_some(),
         "the revert comes back as itself: {err}"
     );
-    assert_eq!(Counts::get(&first.counts.requests), before + 1, "asked once");
+    assert_eq!(
+        Counts::get(&first.counts.requests),
+        before + 1,
+        "asked once"
+    );
     assert_eq!(
         Counts::get(&second.counts.requests),
         0,

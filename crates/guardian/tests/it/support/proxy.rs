@@ -108,6 +108,7 @@ pub async fn start_with(upstream: &str, behaviour: Behaviour) -> Proxy {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let counts = Arc::new(Counts::default());
     let (seen, upstream) = (counts.clone(), upstream.to_string());
+    guardian::chain::tls::install_provider();
     let task = tokio::spawn(async move {
         let client = reqwest::Client::new();
         while let Ok((socket, _)) = listener.accept().await {

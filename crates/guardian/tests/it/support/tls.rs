@@ -38,7 +38,10 @@ pub async fn start(upstream: SocketAddr) -> TlsEndpoint {
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
         .push(DnType::CommonName, "guardian test CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate().expect("ca key");
     let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca, ca_key);
