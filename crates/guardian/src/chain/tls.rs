@@ -33,7 +33,16 @@ pub fn client_config() -> (ClientConfig, Option<String>) {
         match platform(provider.clone()) {
             Ok(config) => (Arc::new(config), None),
             Err(e) => {
-                let problem = format!("no trusted CA certificate could be loaded ({e}){}", hint());
+                let problem = match std::env::var_os("SSL_CERT_FILE") {
+                    Some(file) => format!(
+                        "no trusted CA certificate could be loaded from SSL_CERT_FILE={}: check it names a PEM file of certificates",
+                        std::path::Path::new(&file).display()
+                    ),
+                    None => format!(
+                        "no trusted CA certificate was found on this machine ({e}): install the CA bundle (ca-certificates), or set SSL_CERT_FILE to a PEM file of trusted certificates"
+                    ),
+                };
+                tracing::warn!("{problem}; https:// and wss:// endpoints will fail");
                 let config = ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
                     .map(|b| {
@@ -70,12 +79,19 @@ fn platform(provider: Arc<CryptoProvider>) -> Result<ClientConfig, rustls::Error
         .with_no_client_auth())
 }
 
-/// What a user can do about a certificate that is not trusted.
-pub fn hint() -> &'static str {
-    ": if the endpoint uses a private CA, set SSL_CERT_FILE to a PEM file with its certificate"
+/// Adds to a certificate error what the user can do about it: why no certificate is trusted
+/// (`problem`, from [`client_config`]), or how to trust a private CA.
+pub fn advise(message: &mut String, problem: Option<&str>) {
+    if !is_certificate_error(message) {
+        return;
+    }
+    message.push_str(": ");
+    message.push_str(problem.unwrap_or(
+        "if the endpoint uses a private CA, set SSL_CERT_FILE to a PEM file with its certificate",
+    ));
 }
 
-/// Whether an error message is about a certificate (so [`hint`] applies).
+/// Whether an error message is about a certificate.
 pub fn is_certificate_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("certificate") || m.contains("unknownissuer") || m.contains("unknown issuer")

@@ -300,8 +300,11 @@ impl Calls {
                 vec![(0, r)]
             }
             // One error object for a whole batch (an endpoint refusing batches, or rate
-            // limiting): every call asked gets it.
-            ResponsePacket::Single(r) => asked.iter().map(|i| (*i, r.clone())).collect(),
+            // limiting): every call asked gets it. A lone success answers none of them.
+            ResponsePacket::Single(r) if matches!(r.payload, ResponsePayload::Failure(_)) => {
+                asked.iter().map(|i| (*i, r.clone())).collect()
+            }
+            ResponsePacket::Single(_) => Vec::new(),
             ResponsePacket::Batch(rs) => rs
                 .into_iter()
                 .filter_map(|r| self.position(&r.id).map(|i| (i, r)))
@@ -507,15 +510,7 @@ impl Inner {
             source = s.source();
         }
         let mut message = redact(&message, url);
-        if tls::is_certificate_error(&message) {
-            match &self.tls_problem {
-                Some(problem) => {
-                    message.push_str(": ");
-                    message.push_str(problem);
-                }
-                None => message.push_str(tls::hint()),
-            }
-        }
+        tls::advise(&mut message, self.tls_problem.as_deref());
         message
     }
 }
@@ -525,12 +520,21 @@ fn last_resort(timeout: Duration) -> Duration {
     (timeout * 4).max(Duration::from_secs(5))
 }
 
-/// Removes the full URL (which may hold an API key) from an error message.
+/// Removes the full URL (which may hold an API key) from an error message, and its path, query
+/// and password wherever else they appear (a library may print the URL in its own way).
 pub(super) fn redact(message: &str, url: &RpcUrl) -> String {
     let full = url.expose().as_str();
-    message
+    let mut out = message
         .replace(full, &url.to_string())
-        .replace(full.trim_end_matches('/'), &url.to_string())
+        .replace(full.trim_end_matches('/'), &url.to_string());
+    let u = url.expose();
+    let path = u.path().trim_end_matches('/');
+    for secret in [Some(path), u.query(), u.password()].into_iter().flatten() {
+        if !secret.is_empty() {
+            out = out.replace(secret, "…");
+        }
+    }
+    out
 }
 
 impl Service<RequestPacket> for FailoverTransport {
@@ -776,6 +780,18 @@ mod tests {
         };
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id(), &Id::Number(2));
+    }
+
+    #[test]
+    fn redaction_removes_the_path_and_query_however_they_are_printed() {
+        let url: RpcUrl = "wss://eth.example.org/v2/KEY1?token=KEY2"
+            .parse()
+            .expect("url");
+        let message = "URL error: Unable to connect to wss://eth.example.org:443/v2/KEY1?token=KEY2 \
+                       (request for wss://eth.example.org/v2/KEY1?token=KEY2)";
+        let out = redact(message, &url);
+        assert!(!out.contains("KEY1") && !out.contains("KEY2"), "{out}");
+        assert!(out.contains("wss://eth.example.org/…"), "{out}");
     }
 
     #[test]

@@ -44,9 +44,7 @@ impl PubSubConnect for WsEndpoint {
         let (config, problem) = tls::client_config();
         let fail = |e: &dyn std::fmt::Display| {
             let mut message = redact(&e.to_string(), &self.url);
-            if tls::is_certificate_error(&message) {
-                message.push_str(problem.as_deref().unwrap_or(tls::hint()));
-            }
+            tls::advise(&mut message, problem.as_deref());
             TransportErrorKind::custom_str(&message)
         };
         // WsConnect turns a user:password in the URL into an Authorization header.

@@ -236,15 +236,34 @@ async fn status_and_pause_work_over_https_with_a_certificate_trusted_through_ssl
     assert!(!out.contains(secret), "the URL's path leaked: {out}");
     assert!(!is_paused(&net, ContractKind::DocumentRegistry).await);
 
-    // Trusted through SSL_CERT_FILE: status reads, pause --all pauses.
-    let dir = write(&endpoint.url);
-    let run_with_ca = |args: &'static [&'static str]| {
-        let mut cmd = guardian(dir.path());
+    // SSL_CERT_FILE naming no file: https:// fails saying so, http:// still works.
+    let missing = dir.path().join("no-such-ca.pem");
+    let run_with = |dir: &std::path::Path, ca: &std::path::Path, args: &'static [&'static str]| {
+        let mut cmd = guardian(dir);
         cmd.env("GUARDIAN_PAUSER_KEY", &key)
-            .env("SSL_CERT_FILE", &endpoint.ca_file)
+            .env("SSL_CERT_FILE", ca)
             .args(args);
         tokio::task::spawn_blocking(move || cmd.output().expect("run"))
     };
+    let o = run_with(dir.path(), &missing, &["status"])
+        .await
+        .expect("join");
+    let out = output(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("no trusted CA certificate could be loaded from SSL_CERT_FILE"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked") && !out.contains(secret), "{out}");
+    let plain = write(net.devnet.anvils[0].url.expose().as_str());
+    let o = run_with(plain.path(), &missing, &["status"])
+        .await
+        .expect("join");
+    assert!(o.status.success(), "{}", output(&o));
+
+    // Trusted through SSL_CERT_FILE: status reads, pause --all pauses.
+    let dir = write(&endpoint.url);
+    let run_with_ca = |args| run_with(dir.path(), &endpoint.ca_file, args);
     let o = run_with_ca(&["status", "--json"]).await.expect("join");
     assert!(o.status.success(), "{}", output(&o));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
