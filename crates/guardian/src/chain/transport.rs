@@ -462,18 +462,18 @@ impl Inner {
                             }
                             if retry {
                                 tracing::debug!(endpoint = %url, "endpoint refused for now (rate limit or lag)");
-                                failures.push(format!("{url}: refused for now"));
+                                note(failures, format!("{url}: refused for now"));
                             }
                         }
                         Ok(Err(e)) => {
                             let why = self.describe(&e, url);
                             // A certificate will not be trusted a moment later either.
                             retryable &= retryable_failure(&e) && !tls::is_certificate_error(&why);
-                            failures.push(format!("{url}: {why}"));
+                            note(failures, format!("{url}: {why}"));
                         }
                         Err(_) => {
                             retryable = false;
-                            failures.push(format!("{url}: no answer within {limit:?}"));
+                            note(failures, format!("{url}: no answer within {limit:?}"));
                         }
                     }
                     let open = calls.open();
@@ -512,6 +512,13 @@ impl Inner {
         let mut message = redact(&message, url);
         tls::advise(&mut message, self.tls_problem.as_deref());
         message
+    }
+}
+
+/// Records why an endpoint failed, once however many rounds it failed the same way.
+fn note(failures: &mut Vec<String>, failure: String) {
+    if !failures.contains(&failure) {
+        failures.push(failure);
     }
 }
 
