@@ -1,6 +1,6 @@
 //! Endpoints as hosted providers run them: rate limits that pass, reverts that do not, broadcasts
-//! a node already has, `https://` behind a private CA (trusted through `SSL_CERT_FILE`), and
-//! WebSocket endpoints for reads, transactions and new-head subscriptions.
+//! a node already has, `https://` and `wss://` behind a private CA (trusted through
+//! `SSL_CERT_FILE`), and WebSocket endpoints for reads, transactions and new-head subscriptions.
 
 use std::time::Duration;
 
@@ -275,6 +275,13 @@ async fn status_and_pause_work_over_https_with_a_certificate_trusted_through_ssl
             .any(|c| c["paused"] == false),
         "{json}"
     );
+    // wss:// checks certificates the same way (alloy's own WebSocket client would not read
+    // SSL_CERT_FILE).
+    let wss = write(&endpoint.url.replace("https://", "wss://"));
+    let o = run_with(wss.path(), &endpoint.ca_file, &["status"])
+        .await
+        .expect("join");
+    assert!(o.status.success(), "status over wss: {}", output(&o));
     let o = run_with_ca(&["pause", "--all", "--reason", "drill"])
         .await
         .expect("join");
