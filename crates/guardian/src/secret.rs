@@ -228,7 +228,7 @@ impl FromStr for RpcUrl {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let url = url::Url::parse(s).map_err(|e| format!("invalid RPC URL: {e}"))?;
         match url.scheme() {
-            "http" | "https" => {
+            "http" | "https" | "ws" | "wss" => {
                 let url = Self {
                     url,
                     template: None,
@@ -237,7 +237,7 @@ impl FromStr for RpcUrl {
                 Ok(url)
             }
             other => Err(format!(
-                "unsupported RPC URL scheme `{other}`: use http or https"
+                "unsupported RPC URL scheme `{other}`: use http, https, ws or wss"
             )),
         }
     }
@@ -279,7 +279,8 @@ mod tests {
         let local: RpcUrl = "http://127.0.0.1:8545".parse().expect("url");
         assert_eq!(local.to_string(), "http://127.0.0.1:8545");
         assert!(local.is_loopback());
-        assert!("ws://x".parse::<RpcUrl>().is_err());
+        assert!("ftp://x".parse::<RpcUrl>().is_err());
+        assert!("wss://x".parse::<RpcUrl>().is_ok());
     }
 
     #[test]

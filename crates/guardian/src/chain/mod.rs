@@ -6,8 +6,10 @@ mod follow;
 pub mod logs;
 pub mod revert;
 pub mod signer;
+pub mod tls;
 pub mod transport;
 pub mod tx;
+pub mod ws;
 
 use alloy::{
     providers::{Provider, RootProvider},
@@ -189,7 +191,11 @@ impl ChainClient {
         settings: &RpcSettings,
     ) -> Result<Self, ChainError> {
         let transport =
-            FailoverTransport::new(urls, settings.request_timeout(), settings.hedge_after());
+            FailoverTransport::new(urls, settings.request_timeout(), settings.hedge_after())
+                .map_err(|e| ChainError::Rpc {
+                    chain: name.to_string(),
+                    source: TransportErrorKind::custom(e),
+                })?;
         let local = urls.iter().all(RpcUrl::is_loopback);
         let provider = RootProvider::new(RpcClient::new(transport, local));
         let chain_id = provider

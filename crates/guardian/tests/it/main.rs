@@ -6,6 +6,7 @@ mod batching;
 mod cli;
 mod contracts;
 mod deploy;
+mod endpoints;
 mod gas;
 mod rescue;
 mod response;

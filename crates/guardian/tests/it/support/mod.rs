@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod tls;
 
 use alloy::{
     network::EthereumWallet,
@@ -36,6 +37,9 @@ pub struct TestNet {
 }
 
 pub fn anvil_path() -> std::path::PathBuf {
+    // Every test starts anvil through here, before it builds any HTTP client of its own (alloy's
+    // `connect_http`, reqwest): those need the TLS provider the library installs.
+    guardian::chain::tls::install_provider();
     find_anvil(None, &|name| std::env::var(name).ok())
         .expect("anvil: run `npm ci --prefix contracts` first")
 }

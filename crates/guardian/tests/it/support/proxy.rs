@@ -1,6 +1,7 @@
 //! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can misbehave the way
-//! hosted endpoints do: refuse batches, refuse long `eth_getLogs` ranges, answer slowly, or answer
-//! every request with a rate-limit error.
+//! hosted endpoints do: refuse batches, refuse long `eth_getLogs` ranges, answer slowly, answer
+//! every request (or the first few) with a rate-limit error, or answer a broadcast it passed on
+//! with "already known".
 
 use std::{
     sync::{
@@ -42,6 +43,12 @@ pub struct Behaviour {
     pub delay: Option<Duration>,
     /// Answer every request at once with a JSON-RPC rate-limit error (HTTP 429).
     pub rate_limited: bool,
+    /// Answer this many requests (the first ones) with a JSON-RPC rate-limit error in an HTTP 200
+    /// answer, as Infura and geth do (`usize::MAX`: every request).
+    pub rate_limit_first: usize,
+    /// Pass each `eth_sendRawTransaction` on, then answer it with "already known", as a node that
+    /// had the transaction from another peer does.
+    pub already_known: bool,
 }
 
 /// What the proxy has seen.
@@ -55,6 +62,8 @@ pub struct Counts {
     pub refused_logs: AtomicUsize,
     /// Requests answered with a rate-limit error.
     pub rate_limited: AtomicUsize,
+    /// Every request that reached the proxy, whatever it answered.
+    pub requests: AtomicUsize,
     /// The method of every request that was not a batch, in order.
     pub singles: std::sync::Mutex<Vec<String>>,
 }
@@ -99,6 +108,7 @@ pub async fn start_with(upstream: &str, behaviour: Behaviour) -> Proxy {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let counts = Arc::new(Counts::default());
     let (seen, upstream) = (counts.clone(), upstream.to_string());
+    guardian::chain::tls::install_provider();
     let task = tokio::spawn(async move {
         let client = reqwest::Client::new();
         while let Ok((socket, _)) = listener.accept().await {
@@ -169,6 +179,19 @@ async fn answer(
 ) -> (&'static str, Vec<u8>) {
     let parsed = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
     let error = |id: &serde_json::Value, code: i64, message: &str| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    let seen_before = seen.requests.fetch_add(1, Ordering::SeqCst);
+    if seen_before < behaviour.rate_limit_first {
+        seen.rate_limited.fetch_add(1, Ordering::SeqCst);
+        let limited =
+            |r: &serde_json::Value| error(&r["id"], -32005, "project ID request rate exceeded");
+        let body = match &parsed {
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(limited).collect())
+            }
+            single => limited(single),
+        };
+        return ("200 OK", body.to_string().into_bytes());
+    }
     if behaviour.rate_limited {
         seen.rate_limited.fetch_add(1, Ordering::SeqCst);
         let body = match &parsed {
@@ -233,7 +256,12 @@ async fn answer(
         .send()
         .await
         .expect("anvil answers");
-    ("200 OK", answer.bytes().await.expect("body").to_vec())
+    let answer = answer.bytes().await.expect("body").to_vec();
+    if behaviour.already_known && parsed["method"] == "eth_sendRawTransaction" {
+        let body = error(&parsed["id"], -32000, "already known");
+        return ("200 OK", body.to_string().into_bytes());
+    }
+    ("200 OK", answer)
 }
 
 /// The number of blocks an `eth_getLogs` filter spans, if both ends are block numbers.
