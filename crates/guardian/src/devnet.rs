@@ -168,6 +168,8 @@ impl Devnet {
                 safe_recipients: vec![dev_address(accounts::SAFE)?],
             },
             contracts: Vec::new(),
+            contacts: Vec::new(),
+            notify: crate::config::NotifySettings::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),
@@ -192,6 +194,7 @@ impl Devnet {
                 ChainConfig {
                     chain_id: anvil.chain_id,
                     rpc_urls: vec![anvil.url.clone()],
+                    explorer_url: None,
                 },
             );
             for suite in &chain_suites {

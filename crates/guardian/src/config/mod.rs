@@ -4,9 +4,11 @@
 //! about. Strings may refer to environment variables as `${NAME}` (see [`env`]); no error ever
 //! quotes the manifest's text, which may hold a secret.
 
+pub mod contacts;
 pub mod env;
 mod rpc;
 
+pub use contacts::{Channel, ContactConfig, NotifySettings};
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 
 use std::{collections::BTreeMap, fmt, path::Path, path::PathBuf};
@@ -133,6 +135,9 @@ pub struct ChainConfig {
     pub chain_id: u64,
     /// JSON-RPC endpoints in order of preference.
     pub rpc_urls: Vec<RpcUrl>,
+    /// A block explorer (`https://etherscan.io`): notifications link `{explorer_url}/tx/{hash}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explorer_url: Option<String>,
 }
 
 /// How to obtain a signing key. The key itself never appears in the manifest.
@@ -234,6 +239,12 @@ pub struct Manifest {
     /// The deployed contracts.
     #[serde(default)]
     pub contracts: Vec<ContractConfig>,
+    /// Who is told about alerts, and how.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactConfig>,
+    /// How notifications are retried.
+    #[serde(default, skip_serializing_if = "NotifySettings::is_default")]
+    pub notify: NotifySettings,
 }
 
 impl Manifest {
@@ -455,6 +466,7 @@ impl Manifest {
                 "[rpc] request_timeout_ms and hedge_after_ms must be at least 1".into(),
             ));
         }
+        contacts::validate(&self.contacts, &self.notify, text, path)?;
         Ok(())
     }
 

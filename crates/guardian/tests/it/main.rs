@@ -7,6 +7,7 @@ mod cli;
 mod contracts;
 mod deploy;
 mod gas;
+mod notify;
 mod rescue;
 mod response;
 mod secrets;
