@@ -363,3 +363,119 @@ pub(super) fn validate(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::{alert::Severity, config::Manifest};
+
+    const CHAIN: &str =
+        "[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:8545\"]\n\n";
+
+    fn parse(contacts: &str) -> Result<Manifest, String> {
+        let env = |name: &str| (name == "HOOK_HOST").then(|| "hooks.example".to_string());
+        Manifest::parse_with_env(
+            &format!("{CHAIN}{contacts}"),
+            Path::new("guardian.toml"),
+            &env,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_issue_example_loads_with_defaults() {
+        let m = parse(
+            r#"
+[[contacts]]
+name = "security-team"
+channel = "email"
+to = ["security@integra.io"]
+from = "guardian@integra.io"
+smtp_url_env = "GUARDIAN_SMTP_URL"
+min_severity = "warning"
+
+[[contacts]]
+name = "ops-hook"
+channel = "webhook"
+url = "https://${HOOK_HOST}/guardian"
+secret_env = "GUARDIAN_WEBHOOK_SECRET"
+
+[[contacts]]
+name = "tg"
+channel = "telegram"
+bot_token_env = "TG_TOKEN"
+chat_id = "@integra_security"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(m.contacts.len(), 3);
+        let hook = &m.contacts[1];
+        assert_eq!(hook.min_severity, Severity::Info);
+        assert_eq!(hook.audiences, ["team"]);
+        assert_eq!(hook.url.as_deref(), Some("https://hooks.example/guardian"));
+        assert!(hook.wants(Severity::Info, "team") && !hook.wants(Severity::Info, "public"));
+        assert!(!m.contacts[0].wants(Severity::Info, "team"));
+        assert!(m.notify.is_default());
+        assert!(
+            !m.to_toml().contains("[notify]"),
+            "defaults are not written back"
+        );
+    }
+
+    #[test]
+    fn a_channel_needs_its_keys_and_refuses_the_others_by_name() {
+        let err =
+            parse("[[contacts]]\nname = \"d\"\nchannel = \"discord\"\n").expect_err("missing");
+        assert!(
+            err.contains("guardian.toml:6:") && err.contains("needs `webhook_url_env`"),
+            "{err}"
+        );
+        let err = parse(
+            "[[contacts]]\nname = \"d\"\nchannel = \"discord\"\nwebhook_url_env = \"D\"\nto = [\"a@b.c\"]\n",
+        )
+        .expect_err("foreign key");
+        assert!(err.contains("does not take `to`"), "{err}");
+        let err = parse(
+            "[[contacts]]\nname = \"h\"\nchannel = \"webhook\"\nurl = \"https://x.example\"\nurl_env = \"U\"\nsecret_env = \"S\"\n",
+        )
+        .expect_err("both urls");
+        assert!(err.contains("exactly one of `url` and `url_env`"), "{err}");
+        let err = parse("[[contacts]]\nname = \"x\"\nchannel = \"fax\"\n").expect_err("channel");
+        assert!(err.contains("fax") || err.contains("variant"), "{err}");
+        let err = parse("[[contacts]]\nname = \"x\"\nchannel = \"slack\"\nwebhook_url_env = \"S\"\nmin_severity = \"loud\"\n")
+            .expect_err("severity");
+        assert!(err.contains("guardian.toml:"), "{err}");
+        let err = parse(
+            "[[contacts]]\nname = \"x\"\nchannel = \"slack\"\nwebhook_url_env = \"S\"\n\n[[contacts]]\nname = \"x\"\nchannel = \"slack\"\nwebhook_url_env = \"S\"\n",
+        )
+        .expect_err("duplicate");
+        assert!(
+            err.contains("duplicate contact name `x` (first used on line 6)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_keys_take_names_and_a_pasted_secret_is_not_echoed() {
+        let pasted = "https://discord.com/api/webhooks/1/PASTEDTOKEN";
+        let err = parse(&format!(
+            "[[contacts]]\nname = \"d\"\nchannel = \"discord\"\nwebhook_url_env = \"{pasted}\"\n"
+        ))
+        .expect_err("a URL is not a variable name");
+        assert!(err.contains("never the secret itself"), "{err}");
+        assert!(!err.contains("PASTEDTOKEN"), "{err}");
+        let err = parse(
+            "[[contacts]]\nname = \"m\"\nchannel = \"email\"\nto = [\"not an address\"]\nfrom = \"g@x.example\"\nsmtp_url_env = \"S\"\n",
+        )
+        .expect_err("bad address");
+        assert!(err.contains("is not an e-mail address"), "{err}");
+        let err = parse(
+            "[[contacts]]\nname = \"p\"\nchannel = \"pagerduty\"\nrouting_key_env = \"K\"\nbase_url = \"ftp://x\"\n",
+        )
+        .expect_err("bad base");
+        assert!(err.contains("`base_url` must be an http"), "{err}");
+        let err = parse("[notify]\nmax_attempts = 0\n").expect_err("zero attempts");
+        assert!(err.contains("max_attempts"), "{err}");
+    }
+}

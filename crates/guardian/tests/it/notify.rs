@@ -505,6 +505,61 @@ async fn a_failing_webhook_is_retried_with_backoff_and_the_others_are_unaffected
 }
 
 #[tokio::test]
+async fn a_slow_channel_holds_back_neither_the_others_nor_the_next_messages() {
+    let sink = HttpSink::start().await;
+    let smtp = SmtpSink::start().await;
+    sink.slow("/discord/", Duration::from_millis(1500));
+    let m = manifest(&every_channel(&sink), &env(&sink, &smtp));
+    let vars = env(&sink, &smtp);
+    let contacts = Arc::new(Contacts::load(&m, &move |n: &str| vars.get(n).cloned()));
+    let store = Arc::new(Store::in_memory().expect("db"));
+    let outbox = Outbox::new(store.clone(), contacts.clone())
+        .expect("outbox")
+        .with_poll_interval(Duration::from_millis(20));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(outbox.clone().run(async {
+        let _ = stopped.await;
+    }));
+    let discord_pending = |id: i64| {
+        store
+            .deliveries(Some(id))
+            .expect("rows")
+            .iter()
+            .any(|d| d.contact == "discord" && d.state == DeliveryState::Pending)
+    };
+
+    notify::enqueue_alert(
+        &store,
+        &contacts,
+        &alert(1, Severity::Info),
+        AlertEvent::Raised,
+    )
+    .expect("enqueue");
+    outbox.wake();
+    sink.wait_for("/hook", 1).await;
+    sink.wait_for("/discord/", 1).await;
+    // While Discord still sits on the first message, a second alert goes out to the webhook.
+    notify::enqueue_alert(
+        &store,
+        &contacts,
+        &alert(2, Severity::Info),
+        AlertEvent::Raised,
+    )
+    .expect("enqueue");
+    outbox.wake();
+    sink.wait_for("/hook", 2).await;
+    assert!(
+        discord_pending(1),
+        "Discord has not answered the first message yet"
+    );
+
+    deliver_all(&outbox, &store).await;
+    let _ = stop.send(());
+    running.await.expect("outbox loop ends");
+    assert_eq!(sink.requests_to("/discord/").len(), 2, "each sent once");
+}
+
+#[tokio::test]
 async fn a_refusal_for_good_is_not_retried_and_max_attempts_is_respected() {
     let sink = HttpSink::start().await;
     sink.fail_next("/hook", &[404]);

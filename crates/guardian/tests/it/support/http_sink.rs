@@ -52,6 +52,8 @@ struct State {
     script: BTreeMap<String, VecDeque<u16>>,
     /// Whether error answers quote the request's path (as some servers do).
     echo_path: bool,
+    /// How long to wait before answering, per path prefix.
+    delays: BTreeMap<String, Duration>,
 }
 
 /// A running sink; it stops when dropped.
@@ -93,6 +95,15 @@ impl HttpSink {
             .entry(prefix.to_string())
             .or_default()
             .extend(statuses);
+    }
+
+    /// Answers requests to paths starting with `prefix` only after `delay`.
+    pub fn slow(&self, prefix: &str, delay: Duration) {
+        self.state
+            .lock()
+            .expect("lock")
+            .delays
+            .insert(prefix.to_string(), delay);
     }
 
     /// Makes error answers quote the request's path (which may hold a token).
@@ -163,8 +174,13 @@ async fn serve(socket: TcpStream, state: Arc<Mutex<State>>) {
         if reader.read_exact(&mut body).await.is_err() {
             return;
         }
-        let (status, answer) = {
+        let (status, answer, delay) = {
             let mut s = state.lock().expect("lock");
+            let delay = s
+                .delays
+                .iter()
+                .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+                .map(|(_, d)| *d);
             let scripted = s
                 .script
                 .iter_mut()
@@ -186,8 +202,11 @@ async fn serve(socket: TcpStream, state: Arc<Mutex<State>>) {
                 status,
                 at: Instant::now(),
             });
-            (status, answer)
+            (status, answer, delay)
         };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             answer.len()
