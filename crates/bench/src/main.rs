@@ -78,6 +78,8 @@ struct PauseArgs {
 async fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
     guardian::cli::init_logging(0);
+    // reqwest has no TLS provider of its own: install one before any client is built.
+    guardian::notify::install_tls_provider();
     let result = match args.what {
         What::Pause(args) => args.run().await,
     };

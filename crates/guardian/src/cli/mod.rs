@@ -57,6 +57,8 @@ pub struct Context {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before anything builds an HTTP client: reqwest has no TLS provider of its own here.
+    crate::notify::install_tls_provider();
     let ctx = Context { config: cli.config };
     match cli.command {
         Command::Deploy(args) => args.run(&ctx).await,

@@ -10,10 +10,20 @@ use crate::secret::redact;
 /// How much of a refusing server's answer is kept in the error.
 const BODY_IN_ERROR: usize = 200;
 
+/// Installs ring as the process's rustls provider, once. reqwest is built without a provider of
+/// its own (so that it shares the RPC transport's), and panics when a client is built before one
+/// is installed: programs call this first thing, and so do tests that build clients.
+pub fn install_tls_provider() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Err means another provider was installed first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A client whose every request gives up after `timeout`.
 pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
-    // Err means a provider is already installed, which serves as well.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)

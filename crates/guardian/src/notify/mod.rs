@@ -16,6 +16,7 @@ mod telegram;
 pub mod webhook;
 
 pub use contact::{Contact, Contacts, LoadError};
+pub use http::install_tls_provider;
 pub use message::{AlertEvent, Message};
 pub use outbox::{DeliveryRecord, DeliveryState, DeliveryStats, Failure, Outbox};
 

@@ -88,6 +88,7 @@ pub(crate) async fn rpc(
 }
 
 pub(crate) async fn multi_chain(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
+    guardian::notify::install_tls_provider();
     Devnet::start(
         &DevnetOptions {
             anvil: anvil_path(),

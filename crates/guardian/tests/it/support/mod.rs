@@ -49,6 +49,7 @@ pub async fn testnet() -> TestNet {
 
 /// Like [`testnet`], with interval mining every `block_time` seconds.
 pub async fn testnet_with(block_time: Option<u64>) -> TestNet {
+    guardian::notify::install_tls_provider();
     let devnet = Devnet::start(
         &DevnetOptions {
             anvil: anvil_path(),
