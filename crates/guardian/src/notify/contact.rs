@@ -43,6 +43,10 @@ pub enum LoadError {
         /// What is wrong, without the value.
         problem: &'static str,
     },
+    /// A key the manifest should have had (it was validated without it: a bug, or a manifest
+    /// built in code).
+    #[error("`{0}` is missing or not valid in the manifest")]
+    Config(&'static str),
 }
 
 /// Where and how a contact is reached, secrets included.
@@ -77,8 +81,8 @@ pub(crate) enum Endpoint {
     },
     /// Signed webhook.
     Webhook {
-        /// Where to `POST` (a secret when it came from `url_env`).
-        url: String,
+        /// Where to `POST`.
+        url: Secret,
         /// The HMAC key.
         key: Secret,
     },
@@ -315,12 +319,8 @@ fn smtp_url(var: &str, env: EnvLookup<'_>) -> Result<SmtpUrl, LoadError> {
 
 /// The contact's endpoint; the manifest was validated, so its required keys are present.
 fn endpoint(c: &ContactConfig, env: EnvLookup<'_>) -> Result<Endpoint, LoadError> {
-    let need = |key: &'static str, value: &Option<String>| {
-        value.clone().ok_or(LoadError::MissingEnv {
-            key,
-            var: String::new(),
-        })
-    };
+    let need =
+        |key: &'static str, value: &Option<String>| value.clone().ok_or(LoadError::Config(key));
     let base = |default: &str| {
         c.base_url
             .as_deref()
@@ -330,13 +330,7 @@ fn endpoint(c: &ContactConfig, env: EnvLookup<'_>) -> Result<Endpoint, LoadError
     };
     Ok(match c.channel {
         Channel::Email => {
-            let mailbox = |s: &String| {
-                s.parse::<Mailbox>().map_err(|_| LoadError::BadValue {
-                    key: "to",
-                    var: String::new(),
-                    problem: "is not an e-mail address",
-                })
-            };
+            let mailbox = |s: &String| s.parse::<Mailbox>().map_err(|_| LoadError::Config("to"));
             Endpoint::Email {
                 smtp: smtp_url(&need("smtp_url_env", &c.smtp_url_env)?, env)?,
                 from: mailbox(&need("from", &c.from)?)?,
@@ -372,11 +366,10 @@ fn endpoint(c: &ContactConfig, env: EnvLookup<'_>) -> Result<Endpoint, LoadError
         },
         Channel::Webhook => {
             let url = match (&c.url, &c.url_env) {
-                // Written in the manifest, so not a secret (one from `${VAR}` is registered).
-                (Some(url), _) => url.clone(),
-                (None, var) => http_url("url_env", &need("url_env", var)?, env)?
-                    .expose()
-                    .to_string(),
+                // Written in the manifest, so its parts are not secrets (those from `${VAR}` were
+                // registered as they were expanded); the URL as a whole is still kept out of logs.
+                (Some(url), _) => Secret::new(url.clone()),
+                (None, var) => http_url("url_env", &need("url_env", var)?, env)?,
             };
             Endpoint::Webhook {
                 url,

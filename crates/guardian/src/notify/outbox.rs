@@ -149,7 +149,9 @@ impl Store {
     /// Claims up to `limit` due rows, leasing them until `lease_until`.
     fn claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Due>, StorageError> {
         self.with(|c| {
-            let tx = c.unchecked_transaction()?;
+            // Immediate: another process's pass waits for this claim instead of reading the
+            // same rows as due.
+            let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
             let due = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT id, delivery_id, contact, attempts, message FROM outbox o

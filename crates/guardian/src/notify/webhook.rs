@@ -23,7 +23,7 @@ pub fn signature(key: &[u8], timestamp: u64, body: &[u8]) -> String {
 }
 
 /// Sends one attempt of `delivery` to `url`, signed with `key`.
-pub(super) async fn send(d: &Delivery<'_>, url: &str, key: &Secret) -> Result<(), NotifyError> {
+pub(super) async fn send(d: &Delivery<'_>, url: &Secret, key: &Secret) -> Result<(), NotifyError> {
     let body = serde_json::to_vec(&d.message.body)?;
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -32,7 +32,7 @@ pub(super) async fn send(d: &Delivery<'_>, url: &str, key: &Secret) -> Result<()
     let signature = signature(key.expose().as_bytes(), timestamp, &body);
     let request = d
         .client
-        .post(url)
+        .post(url.expose())
         .header("content-type", "application/json")
         .header("x-guardian-delivery", d.id)
         .header("x-guardian-timestamp", timestamp.to_string())
