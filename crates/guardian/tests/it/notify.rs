@@ -560,6 +560,58 @@ async fn a_slow_channel_holds_back_neither_the_others_nor_the_next_messages() {
 }
 
 #[tokio::test]
+async fn a_retraction_never_overtakes_its_alert() {
+    let sink = HttpSink::start().await;
+    let smtp = SmtpSink::start().await;
+    sink.fail_next("/pd/", &[503]);
+    let text = format!(
+        r#"
+[[contacts]]
+name = "pager"
+channel = "pagerduty"
+routing_key_env = "PD_KEY"
+base_url = "{}/pd"
+"#,
+        sink.url
+    );
+    let vars = env(&sink, &smtp);
+    let m = manifest(&text, &vars);
+    let contacts = Arc::new(Contacts::load(&m, &move |n: &str| vars.get(n).cloned()));
+    let store = Arc::new(Store::in_memory().expect("db"));
+    let outbox = Outbox::new(store.clone(), contacts.clone()).expect("outbox");
+    let a = alert(4, Severity::Critical);
+    notify::enqueue_alert(&store, &contacts, &a, AlertEvent::Raised).expect("raise");
+    assert_eq!(
+        outbox.deliver_due().await.retrying,
+        1,
+        "the trigger failed once"
+    );
+    // Retracted while the trigger waits for its retry: the resolve is due at once, but must
+    // not reach PagerDuty first (it would resolve nothing, and the trigger would stay open).
+    notify::enqueue_alert(&store, &contacts, &a, AlertEvent::Retracted).expect("retract");
+    deliver_all(&outbox, &store).await;
+    let sent: Vec<(String, u16)> = sink
+        .requests_to("/pd/")
+        .iter()
+        .map(|r| {
+            let action = r.json()["event_action"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (action, r.status)
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("trigger".to_string(), 503),
+            ("trigger".to_string(), 200),
+            ("resolve".to_string(), 200)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_refusal_for_good_is_not_retried_and_max_attempts_is_respected() {
     let sink = HttpSink::start().await;
     sink.fail_next("/hook", &[404]);
