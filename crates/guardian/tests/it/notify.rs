@@ -46,7 +46,7 @@ explorer_url = "https://explorer.example/"
 [notify]
 backoff_ms = 100
 max_backoff_ms = 400
-timeout_ms = 3000
+timeout_ms = 5000
 
 {contacts}
 "#
@@ -508,7 +508,7 @@ async fn a_failing_webhook_is_retried_with_backoff_and_the_others_are_unaffected
 async fn a_slow_channel_holds_back_neither_the_others_nor_the_next_messages() {
     let sink = HttpSink::start().await;
     let smtp = SmtpSink::start().await;
-    sink.slow("/discord/", Duration::from_millis(1500));
+    sink.slow("/discord/", Duration::from_millis(2500));
     let m = manifest(&every_channel(&sink), &env(&sink, &smtp));
     let vars = env(&sink, &smtp);
     let contacts = Arc::new(Contacts::load(&m, &move |n: &str| vars.get(n).cloned()));
