@@ -169,6 +169,8 @@ impl Devnet {
             },
             contracts: Vec::new(),
             rules: Vec::new(),
+            contacts: Vec::new(),
+            notify: crate::config::NotifySettings::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),
@@ -193,6 +195,7 @@ impl Devnet {
                 ChainConfig {
                     chain_id: anvil.chain_id,
                     rpc_urls: vec![anvil.url.clone()],
+                    explorer_url: None,
                 },
             );
             for suite in &chain_suites {

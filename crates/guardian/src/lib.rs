@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod devnet;
 pub mod funds;
 pub mod monitor;
+pub mod notify;
 pub mod output;
 pub mod response;
 pub mod roles;

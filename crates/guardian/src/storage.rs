@@ -186,7 +186,8 @@ pub struct Store {
 /// The schema, one migration per version (`PRAGMA user_version` counts those applied). Append
 /// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
 /// before versioning (user_version 0, same tables) are adopted as they are.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS actions (
     id          INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,
@@ -215,7 +216,9 @@ CREATE TABLE IF NOT EXISTS transactions (
     mined_at     INTEGER
 );
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
-"];
+",
+    crate::notify::outbox::MIGRATION,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -271,7 +274,8 @@ impl Store {
         })
     }
 
-    fn with<T>(
+    /// Runs `f` on the connection (for modules that keep their queries beside their logic).
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StorageError> {

@@ -189,6 +189,7 @@ impl Args {
                 ChainConfig {
                     chain_id: client.chain_id,
                     rpc_urls: vec![rpc_url.clone()],
+                    explorer_url: None,
                 },
             )]
             .into(),
@@ -212,6 +213,8 @@ impl Args {
             },
             contracts: Vec::new(),
             rules: Vec::new(),
+            contacts: Vec::new(),
+            notify: crate::config::NotifySettings::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

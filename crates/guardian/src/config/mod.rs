@@ -4,10 +4,12 @@
 //! about. Strings may refer to environment variables as `${NAME}` (see [`env`]); no error ever
 //! quotes the manifest's text, which may hold a secret.
 
+pub mod contacts;
 pub mod env;
 mod rpc;
 pub mod rules;
 
+pub use contacts::{Channel, ContactConfig, NotifySettings};
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
 
@@ -135,6 +137,9 @@ pub struct ChainConfig {
     pub chain_id: u64,
     /// JSON-RPC endpoints in order of preference.
     pub rpc_urls: Vec<RpcUrl>,
+    /// A block explorer (`https://etherscan.io`): notifications link `{explorer_url}/tx/{hash}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explorer_url: Option<String>,
 }
 
 /// How to obtain a signing key. The key itself never appears in the manifest.
@@ -239,6 +244,12 @@ pub struct Manifest {
     /// The monitor's configurable rules (`[[rules]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,
+    /// Who is told about alerts, and how.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactConfig>,
+    /// How notifications are retried.
+    #[serde(default, skip_serializing_if = "NotifySettings::is_default")]
+    pub notify: NotifySettings,
 }
 
 impl Manifest {
@@ -460,7 +471,9 @@ impl Manifest {
                 "[rpc] request_timeout_ms and hedge_after_ms must be at least 1".into(),
             ));
         }
-        rules::validate(self, text, path)
+        rules::validate(self, text, path)?;
+        contacts::validate(&self.contacts, &self.notify, text, path)?;
+        Ok(())
     }
 
     /// The contract with this name.

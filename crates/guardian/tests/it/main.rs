@@ -8,6 +8,7 @@ mod contracts;
 mod deploy;
 mod endpoints;
 mod gas;
+mod notify;
 mod rescue;
 mod response;
 mod rules;

@@ -88,6 +88,7 @@ pub(crate) async fn rpc(
 }
 
 pub(crate) async fn multi_chain(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
+    guardian::chain::tls::install_provider();
     Devnet::start(
         &DevnetOptions {
             anvil: anvil_path(),

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod http_sink;
 pub mod proxy;
+pub mod smtp_sink;
 pub mod tls;
 
 use alloy::{
