@@ -155,6 +155,20 @@ async fn no_command_shows_a_key_or_an_rpc_path_at_trace_level() {
         &secrets,
     );
     assert_eq!(net.balance(registry_addr).await, U256::ZERO);
+    let (stdout, _) = ok(
+        &[
+            "replenish",
+            "--contract",
+            "registry",
+            "--native",
+            "--amount",
+            "0.001",
+            "--signer",
+            "emergency",
+        ],
+        &secrets,
+    );
+    assert!(stdout.contains("returned 0.001 ETH"), "{stdout}");
     ok(&["unpause", "--all", "--reason", "drill over"], &secrets);
     let (stdout, _) = ok(&["history"], &secrets);
     assert!(
