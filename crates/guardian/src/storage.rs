@@ -27,6 +27,9 @@ pub enum StorageError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// An action that must happen once was already recorded under this key.
+    #[error("already done: an action was recorded for `{0}`")]
+    AlreadyDone(String),
     /// The file was written by a newer Guardian, with a schema this build does not know.
     #[error(
         "the database has schema version {found}, newer than the {supported} this guardian knows: upgrade guardian (or point it at another database); the file was not changed"
@@ -218,6 +221,11 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
 ",
     crate::notify::outbox::MIGRATION,
+    // An action may carry a key that makes it happen once (an automatic response per alert).
+    "
+ALTER TABLE actions ADD COLUMN once_key TEXT;
+CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
+",
 ];
 
 /// The schema version this build writes.
@@ -294,12 +302,45 @@ impl Store {
         reason: Option<&str>,
         params: &serde_json::Value,
     ) -> Result<ActionId, StorageError> {
-        self.with(|c| {
+        self.begin_action_once(kind, actor, reason, params, None)
+    }
+
+    /// Records the start of an action that must happen once for `once_key`: a second action
+    /// with the same key is refused ([`StorageError::AlreadyDone`]).
+    pub fn begin_action_once(
+        &self,
+        kind: &str,
+        actor: &str,
+        reason: Option<&str>,
+        params: &serde_json::Value,
+        once_key: Option<&str>,
+    ) -> Result<ActionId, StorageError> {
+        let inserted = self.with(|c| {
             c.execute(
-                "INSERT INTO actions (kind, actor, reason, params, status, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-                params![kind, actor, reason, params.to_string(), now_ms()],
+                "INSERT INTO actions (kind, actor, reason, params, status, started_at, once_key) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+                params![kind, actor, reason, params.to_string(), now_ms(), once_key],
             )?;
             Ok(c.last_insert_rowid())
+        });
+        match (inserted, once_key) {
+            (Err(StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _))), Some(key))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StorageError::AlreadyDone(key.to_string()))
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// The action recorded with `once_key`, if any.
+    pub fn action_with_key(&self, once_key: &str) -> Result<Option<ActionId>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id FROM actions WHERE once_key = ?1",
+                params![once_key],
+                |r| r.get(0),
+            )
+            .optional()
         })
     }
 

@@ -1,6 +1,7 @@
 //! Emergency response: pausing and unpausing many contracts on many chains at once, and rescuing
 //! funds. Automatic responses (the monitor, incident levels) call these same functions.
 
+pub mod automatic;
 pub mod pause;
 pub mod replenish;
 pub mod withdraw;

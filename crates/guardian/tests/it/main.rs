@@ -2,6 +2,7 @@
 
 mod support;
 
+mod automatic;
 mod batching;
 mod cli;
 mod contracts;

@@ -185,6 +185,28 @@ pub async fn run(
     started: Instant,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<PauseReport, ResponseError> {
+    run_inner(deployment, request, started, progress, None).await
+}
+
+/// Like [`run`], recorded under `once_key` so that it happens once: a second call with the same
+/// key is refused with [`crate::storage::StorageError::AlreadyDone`] before anything is sent.
+pub async fn run_keyed(
+    deployment: &Deployment,
+    request: &PauseRequest,
+    started: Instant,
+    progress: &(dyn Fn(&str) + Sync),
+    once_key: &str,
+) -> Result<PauseReport, ResponseError> {
+    run_inner(deployment, request, started, progress, Some(once_key)).await
+}
+
+async fn run_inner(
+    deployment: &Deployment,
+    request: &PauseRequest,
+    started: Instant,
+    progress: &(dyn Fn(&str) + Sync),
+    once_key: Option<&str>,
+) -> Result<PauseReport, ResponseError> {
     let verb = request.verb();
     let chosen = select(deployment, &request.selection, request.chain.as_deref())?;
     let candidates: Vec<&Signer> = match &request.signer {
@@ -334,7 +356,7 @@ pub async fn run(
         });
     }
 
-    let action_id = deployment.store.begin_action(
+    let action_id = deployment.store.begin_action_once(
         verb,
         &plan_actor(&plan),
         request.reason.as_deref(),
@@ -343,6 +365,7 @@ pub async fn run(
             "chain": request.chain, "dry_run": request.dry_run,
             "strict": request.strict, "allow_insolvent": request.allow_insolvent,
         }),
+        once_key,
     )?;
     for p in &plan {
         for i in &p.covers {

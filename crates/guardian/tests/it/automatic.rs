@@ -1,0 +1,142 @@
+//! The automatic response: a rule's `respond` runs the operator's pause path once per alert,
+//! never for a retracted alert.
+
+use alloy::primitives::B256;
+use guardian::{
+    alert::{Alert, AlertStatus, NewAlert, Severity},
+    config::{ContractKind, rules::Respond},
+    response::{
+        automatic::{self, Responded},
+        pause::Outcome,
+    },
+};
+
+use crate::response::{multi_chain, open};
+
+fn alert(id: i64, status: AlertStatus, affected: &[&str]) -> Alert {
+    Alert {
+        id,
+        status,
+        detected_at: 0,
+        acknowledged: None,
+        found: NewAlert {
+            rule: "escrow-drain".into(),
+            kind: "outflow".into(),
+            severity: Severity::Critical,
+            chain: "chain-1".into(),
+            chain_id: 31337,
+            contract: affected.first().map(|s| s.to_string()),
+            address: None,
+            block_number: 1,
+            block_hash: B256::ZERO,
+            tx_hashes: Vec::new(),
+            summary: "escrow drained".into(),
+            evidence: serde_json::json!({ "affected": affected }),
+            dedup_key: format!("escrow-drain:{id}"),
+        },
+    }
+}
+
+#[tokio::test]
+async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_alert() {
+    let devnet = multi_chain(2, 1, None).await;
+    let (d, _dir) = open(&devnet.manifest, |_| {}).await;
+    let pausable = d
+        .manifest
+        .contracts
+        .iter()
+        .filter(|c| c.kind.is_pausable())
+        .count();
+
+    // Retracted before anything was sent: nothing happens.
+    let retracted = automatic::respond(
+        &d,
+        &alert(1, AlertStatus::Retracted, &["escrow"]),
+        Respond::PauseAll,
+        None,
+    )
+    .await
+    .expect("respond");
+    assert!(matches!(retracted, Responded::Retracted), "{retracted:?}");
+    assert!(d.store.actions().expect("journal").is_empty());
+
+    let first = automatic::respond(
+        &d,
+        &alert(2, AlertStatus::Open, &["escrow"]),
+        Respond::PauseAll,
+        None,
+    )
+    .await
+    .expect("respond");
+    let Responded::Paused(report) = first else {
+        panic!("expected a pause: {first:?}");
+    };
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(
+        report.targets.len(),
+        pausable,
+        "every contract on both chains"
+    );
+    assert!(report.targets.iter().all(|t| t.outcome == Outcome::Changed));
+    let action = &d.store.actions().expect("journal")[0];
+    assert!(
+        action
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("automatic response to alert 2"),
+        "{action:?}"
+    );
+
+    // The same alert again (a restart, a second monitor): answered already, nothing sent.
+    let again = automatic::respond(
+        &d,
+        &alert(2, AlertStatus::Final, &["escrow"]),
+        Respond::PauseAll,
+        None,
+    )
+    .await
+    .expect("respond");
+    assert!(
+        matches!(again, Responded::AlreadyDone { action_id } if action_id == action.id),
+        "{again:?}"
+    );
+    assert_eq!(d.store.actions().expect("journal").len(), 1);
+}
+
+#[tokio::test]
+async fn pause_affected_pauses_only_what_the_alert_names() {
+    let devnet = multi_chain(1, 1, None).await;
+    let (d, _dir) = open(&devnet.manifest, |_| {}).await;
+    let escrow = d
+        .manifest
+        .contracts
+        .iter()
+        .find(|c| c.kind == ContractKind::PaymentEscrow)
+        .expect("escrow")
+        .name()
+        .to_string();
+    let done = automatic::respond(
+        &d,
+        &alert(3, AlertStatus::Open, &[&escrow]),
+        Respond::PauseAffected,
+        None,
+    )
+    .await
+    .expect("respond");
+    let Responded::Paused(report) = done else {
+        panic!("expected a pause: {done:?}");
+    };
+    assert_eq!(report.targets.len(), 1, "{report:#?}");
+    assert_eq!(report.targets[0].name, escrow);
+    assert_eq!(report.targets[0].outcome, Outcome::Changed);
+    let none = automatic::respond(
+        &d,
+        &alert(4, AlertStatus::Open, &[&escrow]),
+        Respond::None,
+        None,
+    )
+    .await
+    .expect("respond");
+    assert!(matches!(none, Responded::NotAsked));
+}
