@@ -171,6 +171,7 @@ impl Devnet {
             rules: Vec::new(),
             contacts: Vec::new(),
             notify: crate::config::NotifySettings::default(),
+            monitor: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

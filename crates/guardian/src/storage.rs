@@ -3,6 +3,10 @@
 //! A transaction is recorded before it is broadcast, so an interrupted run can be finished
 //! without sending duplicates; these rows are the raw material of an incident's timeline.
 
+mod alerts;
+
+pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
+
 use std::{
     path::Path,
     sync::Mutex,
@@ -226,6 +230,7 @@ CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
 ALTER TABLE actions ADD COLUMN once_key TEXT;
 CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
 ",
+    alerts::MIGRATION,
 ];
 
 /// The schema version this build writes.

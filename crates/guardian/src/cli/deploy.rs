@@ -215,6 +215,7 @@ impl Args {
             rules: Vec::new(),
             contacts: Vec::new(),
             notify: crate::config::NotifySettings::default(),
+            monitor: Default::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

@@ -6,10 +6,12 @@
 
 pub mod contacts;
 pub mod env;
+mod monitor;
 mod rpc;
 pub mod rules;
 
 pub use contacts::{Channel, ContactConfig, NotifySettings};
+pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
 
@@ -250,6 +252,9 @@ pub struct Manifest {
     /// How notifications are retried.
     #[serde(default, skip_serializing_if = "NotifySettings::is_default")]
     pub notify: NotifySettings,
+    /// How `guardian monitor` follows the chains.
+    #[serde(default, skip_serializing_if = "MonitorConfig::is_default")]
+    pub monitor: MonitorConfig,
 }
 
 impl Manifest {
@@ -470,6 +475,9 @@ impl Manifest {
                 find_offset(text, "[rpc]"),
                 "[rpc] request_timeout_ms and hedge_after_ms must be at least 1".into(),
             ));
+        }
+        if let Some(message) = self.monitor.problem(self.signers.keys()) {
+            return Err(invalid(find_offset(text, "[monitor]"), message));
         }
         rules::validate(self, text, path)?;
         contacts::validate(&self.contacts, &self.notify, text, path)?;

@@ -1,0 +1,100 @@
+//! `[monitor]`: how `guardian monitor` follows the chains (poll interval, confirmations, lag,
+//! heartbeat, the signer of automatic responses).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::env::is_variable_name;
+
+/// How `guardian monitor` follows the chains.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// How often each chain is asked for a new head when it has no subscription, in milliseconds.
+    #[serde(default = "MonitorConfig::default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Blocks on top of an alert's block before the alert is `final`.
+    #[serde(default = "MonitorConfig::default_confirmations")]
+    pub confirmations: u64,
+    /// How far behind the head the monitor may fall before it warns about itself.
+    #[serde(default = "MonitorConfig::default_max_lag_blocks")]
+    pub max_lag_blocks: u64,
+    /// Name of an environment variable holding a URL the monitor calls every `heartbeat_secs`
+    /// (an outside dead man's switch notices when the calls stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_url_env: Option<String>,
+    /// Seconds between heartbeats.
+    #[serde(default = "MonitorConfig::default_heartbeat_secs")]
+    pub heartbeat_secs: u64,
+    /// The `[signers]` entry automatic responses are sent as (default: whichever holds the role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: Self::default_poll_interval_ms(),
+            confirmations: Self::default_confirmations(),
+            max_lag_blocks: Self::default_max_lag_blocks(),
+            heartbeat_url_env: None,
+            heartbeat_secs: Self::default_heartbeat_secs(),
+            signer: None,
+        }
+    }
+}
+
+impl MonitorConfig {
+    fn default_poll_interval_ms() -> u64 {
+        200
+    }
+    fn default_confirmations() -> u64 {
+        2
+    }
+    fn default_max_lag_blocks() -> u64 {
+        10
+    }
+    fn default_heartbeat_secs() -> u64 {
+        60
+    }
+
+    /// Whether every setting is its default (the manifest then omits the section).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// What is wrong with the section, if anything; `signers` are the manifest's signer names.
+    pub(super) fn problem<'a>(
+        &self,
+        mut signers: impl Iterator<Item = &'a String>,
+    ) -> Option<String> {
+        if self.poll_interval_ms == 0 || self.heartbeat_secs == 0 {
+            return Some("[monitor] poll_interval_ms and heartbeat_secs must be at least 1".into());
+        }
+        if self.max_lag_blocks == 0 {
+            return Some("[monitor] max_lag_blocks must be at least 1".into());
+        }
+        if let Some(var) = &self.heartbeat_url_env
+            && !is_variable_name(var)
+        {
+            // Not quoted: it may be the URL itself, pasted in.
+            return Some(
+                "[monitor] heartbeat_url_env takes the name of an environment variable (letters, digits and _), never the URL itself".into(),
+            );
+        }
+        if let Some(name) = &self.signer
+            && !signers.any(|s| s == name)
+        {
+            return Some(format!(
+                "[monitor] signer `{name}` is not declared: add [signers.{name}] or fix the name"
+            ));
+        }
+        None
+    }
+}

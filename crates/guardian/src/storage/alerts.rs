@@ -1,0 +1,513 @@
+//! The monitor's records: alerts (with their lifecycle and acknowledgement), each chain's cursor
+//! and the recent block hashes that reorganisations are detected against.
+
+use alloy::primitives::{Address, B256, TxHash};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StorageError, now_ms};
+use crate::alert::{Acknowledgement, Alert, AlertStatus, NewAlert, Severity};
+
+/// Migration 4: alerts, cursors and recent block hashes.
+pub(super) const MIGRATION: &str = "
+CREATE TABLE alerts (
+    id            INTEGER PRIMARY KEY,
+    rule          TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    severity      TEXT    NOT NULL,
+    severity_rank INTEGER NOT NULL,
+    status        TEXT    NOT NULL,
+    chain         TEXT    NOT NULL,
+    chain_id      INTEGER NOT NULL,
+    contract      TEXT,
+    address       TEXT,
+    block_number  INTEGER NOT NULL,
+    block_hash    TEXT    NOT NULL,
+    tx_hashes     TEXT    NOT NULL,
+    summary       TEXT    NOT NULL,
+    evidence      TEXT    NOT NULL,
+    dedup_key     TEXT    NOT NULL UNIQUE,
+    detected_at   INTEGER NOT NULL,
+    acked_by      TEXT,
+    acked_at      INTEGER,
+    ack_note      TEXT
+);
+CREATE INDEX alerts_by_block ON alerts(chain_id, block_number);
+CREATE INDEX alerts_by_time ON alerts(detected_at);
+CREATE TABLE monitor_blocks (
+    chain_id    INTEGER NOT NULL,
+    number      INTEGER NOT NULL,
+    hash        TEXT    NOT NULL,
+    parent_hash TEXT    NOT NULL,
+    PRIMARY KEY (chain_id, number)
+);
+CREATE TABLE monitor_cursors (
+    chain_id   INTEGER PRIMARY KEY,
+    chain      TEXT    NOT NULL,
+    number     INTEGER NOT NULL,
+    hash       TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// How many recent block hashes are kept per chain: a reorganisation deeper than this cannot be
+/// walked back (no chain the suite runs on reorganises that deep).
+pub const KEPT_BLOCKS: u64 = 128;
+
+/// Where a chain's monitor stopped: the last block fully processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// A processed block, as committed with its alerts.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRecord<'a> {
+    /// The chain's name.
+    pub chain: &'a str,
+    /// Its id.
+    pub chain_id: u64,
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Parent hash.
+    pub parent_hash: B256,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Only alerts at least this severe.
+    pub min_severity: Option<Severity>,
+    /// Only alerts of this rule.
+    pub rule: Option<String>,
+    /// Only alerts detected at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Only alerts of this chain id.
+    pub chain_id: Option<u64>,
+}
+
+const COLUMNS: &str = "id, rule, kind, severity, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at, acked_by, acked_at, ack_note";
+
+fn conversion(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn text_err(i: usize, message: String) -> rusqlite::Error {
+    conversion(i, std::io::Error::other(message))
+}
+
+fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
+    let severity: Severity = r
+        .get::<_, String>(3)?
+        .parse()
+        .map_err(|e: String| text_err(3, e))?;
+    let status: AlertStatus = r
+        .get::<_, String>(4)?
+        .parse()
+        .map_err(|e: String| text_err(4, e))?;
+    let address: Option<Address> = r
+        .get::<_, Option<String>>(8)?
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e| conversion(8, e))?;
+    let block_hash: B256 = r
+        .get::<_, String>(10)?
+        .parse()
+        .map_err(|e| conversion(10, e))?;
+    let tx_hashes: Vec<TxHash> =
+        serde_json::from_str(&r.get::<_, String>(11)?).map_err(|e| conversion(11, e))?;
+    let evidence: serde_json::Value =
+        serde_json::from_str(&r.get::<_, String>(13)?).map_err(|e| conversion(13, e))?;
+    let acknowledged = match (r.get::<_, Option<String>>(16)?, r.get::<_, Option<i64>>(17)?) {
+        (Some(by), Some(at)) => Some(Acknowledgement {
+            by,
+            at,
+            note: r.get(18)?,
+        }),
+        _ => None,
+    };
+    Ok(Alert {
+        id: r.get(0)?,
+        status,
+        detected_at: r.get(15)?,
+        acknowledged,
+        found: NewAlert {
+            rule: r.get(1)?,
+            kind: r.get(2)?,
+            severity,
+            chain: r.get(5)?,
+            chain_id: r.get::<_, i64>(6)? as u64,
+            contract: r.get(7)?,
+            address,
+            block_number: r.get::<_, i64>(9)? as u64,
+            block_hash,
+            tx_hashes,
+            summary: r.get(12)?,
+            evidence,
+            dedup_key: r.get(14)?,
+        },
+    })
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    i64::from(s as u8)
+}
+
+impl Store {
+    /// Where the monitor of chain `chain_id` stopped, if it ever ran.
+    pub fn cursor(&self, chain_id: u64) -> Result<Option<Cursor>, StorageError> {
+        let row: Option<(i64, String)> = self.with(|c| {
+            c.query_row(
+                "SELECT number, hash FROM monitor_cursors WHERE chain_id = ?1",
+                params![chain_id as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })?;
+        row.map(|(number, hash)| {
+            Ok(Cursor {
+                number: number as u64,
+                hash: hash.parse().map_err(|e| conversion(1, e))?,
+            })
+        })
+        .transpose()
+        .map_err(StorageError::Sqlite)
+    }
+
+    /// The stored hash of block `number` of chain `chain_id`, if it is among the recent ones.
+    pub fn block_hash(&self, chain_id: u64, number: u64) -> Result<Option<B256>, StorageError> {
+        let hash: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT hash FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2",
+                params![chain_id as i64, number as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        hash.map(|h| h.parse().map_err(|e| conversion(0, e)))
+            .transpose()
+            .map_err(StorageError::Sqlite)
+    }
+
+    /// Stores a processed block with its alerts and moves the chain's cursor to it, in one
+    /// transaction: after a crash either all of it is there or none, so a restart resumes with
+    /// no gap and no duplicate. Alerts whose dedup key is taken are skipped; alerts
+    /// `confirmations` blocks deep become final. Returns the alerts stored, in order.
+    pub fn commit_block(
+        &self,
+        block: &BlockRecord<'_>,
+        alerts: &[NewAlert],
+        confirmations: u64,
+    ) -> Result<Vec<Alert>, StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let mut ids = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            for a in alerts {
+                let tx_hashes = serde_json::to_string(&a.tx_hashes).unwrap_or_else(|_| "[]".into());
+                let inserted = insert.execute(params![
+                    a.rule,
+                    a.kind,
+                    a.severity.as_str(),
+                    severity_rank(a.severity),
+                    a.chain,
+                    a.chain_id as i64,
+                    a.contract,
+                    a.address.map(|x| x.to_checksum(None)),
+                    a.block_number as i64,
+                    a.block_hash.to_string(),
+                    tx_hashes,
+                    a.summary,
+                    a.evidence.to_string(),
+                    a.dedup_key,
+                    now
+                ])?;
+                if inserted == 1 {
+                    ids.push(tx.last_insert_rowid());
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    block.chain_id as i64,
+                    block.number as i64,
+                    block.hash.to_string(),
+                    block.parent_hash.to_string()
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number <= ?2",
+                params![
+                    block.chain_id as i64,
+                    block.number.saturating_sub(KEPT_BLOCKS) as i64
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, number = ?3, hash = ?4, updated_at = ?5",
+                params![
+                    block.chain_id as i64,
+                    block.chain,
+                    block.number as i64,
+                    block.hash.to_string(),
+                    now
+                ],
+            )?;
+            if let Some(deep) = block.number.checked_sub(confirmations) {
+                tx.execute(
+                    "UPDATE alerts SET status = 'final' WHERE chain_id = ?1 AND status = 'open' AND block_number <= ?2",
+                    params![block.chain_id as i64, deep as i64],
+                )?;
+            }
+        }
+        let stored = {
+            let mut select = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+            ids.iter()
+                .map(|id| select.query_row(params![id], alert_from_row))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    /// Undoes a chain's blocks after `ancestor` (orphaned by a reorganisation): their alerts are
+    /// retracted (their dedup keys freed, so the new canonical blocks may raise them again), their
+    /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
+    /// retracted alerts, oldest first.
+    pub fn rewind(
+        &self,
+        chain_id: u64,
+        ancestor: Cursor,
+    ) -> Result<Vec<Alert>, StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction()?;
+        let retracted = {
+            let mut select = tx.prepare(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' ORDER BY id"
+            ))?;
+            let rows = select.query_map(
+                params![chain_id as i64, ancestor.number as i64],
+                alert_from_row,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        tx.execute(
+            "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
+             WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'",
+            params![chain_id as i64, ancestor.number as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",
+            params![chain_id as i64, ancestor.number as i64],
+        )?;
+        tx.execute(
+            "UPDATE monitor_cursors SET number = ?2, hash = ?3, updated_at = ?4 WHERE chain_id = ?1",
+            params![
+                chain_id as i64,
+                ancestor.number as i64,
+                ancestor.hash.to_string(),
+                now_ms()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(retracted
+            .into_iter()
+            .map(|mut a| {
+                a.status = AlertStatus::Retracted;
+                a
+            })
+            .collect())
+    }
+
+    /// Alerts matching `filter`, newest first.
+    pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StorageError> {
+        let mut clauses = vec!["1 = 1".to_string()];
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = filter.min_severity {
+            args.push(severity_rank(s).into());
+            clauses.push(format!("severity_rank >= ?{}", args.len()));
+        }
+        if let Some(rule) = &filter.rule {
+            args.push(rule.clone().into());
+            clauses.push(format!("rule = ?{}", args.len()));
+        }
+        if let Some(since) = filter.since_ms {
+            args.push(since.into());
+            clauses.push(format!("detected_at >= ?{}", args.len()));
+        }
+        if let Some(chain_id) = filter.chain_id {
+            args.push((chain_id as i64).into());
+            clauses.push(format!("chain_id = ?{}", args.len()));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM alerts WHERE {} ORDER BY detected_at DESC, id DESC",
+            clauses.join(" AND ")
+        );
+        self.with(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_from_row)?;
+            rows.collect()
+        })
+    }
+
+    /// The alert with this id.
+    pub fn alert(&self, id: i64) -> Result<Option<Alert>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
+                params![id],
+                alert_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Records that `by` acknowledged alert `id` now, with an optional note; `None` when there is
+    /// no such alert. A second acknowledgement replaces the first.
+    pub fn acknowledge(
+        &self,
+        id: i64,
+        by: &str,
+        note: Option<&str>,
+    ) -> Result<Option<Alert>, StorageError> {
+        let changed = self.with(|c| {
+            c.execute(
+                "UPDATE alerts SET acked_by = ?2, acked_at = ?3, ack_note = ?4 WHERE id = ?1",
+                params![id, by, now_ms(), note],
+            )
+        })?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.alert(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(rule: &str, severity: Severity, block: u64, key: &str) -> NewAlert {
+        NewAlert {
+            rule: rule.into(),
+            kind: rule.into(),
+            severity,
+            chain: "local".into(),
+            chain_id: 31337,
+            contract: Some("registry".into()),
+            address: Some(Address::repeat_byte(1)),
+            block_number: block,
+            block_hash: B256::repeat_byte(block as u8),
+            tx_hashes: vec![TxHash::repeat_byte(9)],
+            summary: format!("{rule} at {block}"),
+            evidence: serde_json::json!({"n": block}),
+            dedup_key: key.into(),
+        }
+    }
+
+    fn block(number: u64) -> BlockRecord<'static> {
+        BlockRecord {
+            chain: "local",
+            chain_id: 31337,
+            number,
+            hash: B256::repeat_byte(number as u8),
+            parent_hash: B256::repeat_byte(number as u8 - 1),
+        }
+    }
+
+    #[test]
+    fn commits_dedups_finalises_rewinds_and_acknowledges() {
+        let store = Store::in_memory().expect("db");
+        assert_eq!(store.cursor(31337).expect("cursor"), None);
+        let first = store
+            .commit_block(&block(10), &[alert("privileged", Severity::Info, 10, "a")], 2)
+            .expect("commit");
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].status, AlertStatus::Open);
+        assert_eq!(first[0].found, alert("privileged", Severity::Info, 10, "a"));
+        // The same dedup key again is not a second alert.
+        let again = store
+            .commit_block(
+                &block(11),
+                &[
+                    alert("privileged", Severity::Info, 11, "a"),
+                    alert("insolvent", Severity::Critical, 11, "b"),
+                ],
+                2,
+            )
+            .expect("commit");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].found.dedup_key, "b");
+        store.commit_block(&block(12), &[], 2).expect("commit");
+        let status = |id| store.alert(id).expect("q").expect("exists").status;
+        assert_eq!(status(first[0].id), AlertStatus::Final, "two blocks on top");
+        assert_eq!(status(again[0].id), AlertStatus::Open);
+        assert_eq!(
+            store.cursor(31337).expect("cursor"),
+            Some(Cursor {
+                number: 12,
+                hash: B256::repeat_byte(12)
+            })
+        );
+
+        let retracted = store
+            .rewind(
+                31337,
+                Cursor {
+                    number: 10,
+                    hash: B256::repeat_byte(10),
+                },
+            )
+            .expect("rewind");
+        assert_eq!(retracted.len(), 1);
+        assert_eq!(retracted[0].id, again[0].id);
+        assert_eq!(retracted[0].status, AlertStatus::Retracted);
+        assert_eq!(status(again[0].id), AlertStatus::Retracted);
+        assert_eq!(store.block_hash(31337, 11).expect("q"), None);
+        assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
+        // The freed key can be raised again by the new canonical block.
+        let raised = store
+            .commit_block(&block(11), &[alert("insolvent", Severity::Critical, 11, "b")], 2)
+            .expect("commit");
+        assert_eq!(raised.len(), 1);
+
+        let critical = store
+            .alerts(&AlertFilter {
+                min_severity: Some(Severity::High),
+                ..AlertFilter::default()
+            })
+            .expect("list");
+        assert_eq!(critical.len(), 2, "the retracted one is still listed");
+        assert!(critical[0].id > critical[1].id, "newest first");
+        let by_rule = store
+            .alerts(&AlertFilter {
+                rule: Some("privileged".into()),
+                ..AlertFilter::default()
+            })
+            .expect("list");
+        assert_eq!(by_rule.len(), 1);
+
+        let acked = store
+            .acknowledge(first[0].id, "alice", Some("expected drill"))
+            .expect("ack")
+            .expect("exists");
+        let ack = acked.acknowledged.expect("acknowledged");
+        assert_eq!((ack.by.as_str(), ack.note.as_deref()), ("alice", Some("expected drill")));
+        assert!(store.acknowledge(999, "alice", None).expect("ack").is_none());
+    }
+}
