@@ -11,6 +11,7 @@ pub mod devnet;
 pub mod funds;
 pub mod monitor;
 pub mod notify;
+pub mod operator;
 pub mod output;
 pub mod response;
 pub mod roles;

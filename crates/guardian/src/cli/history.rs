@@ -107,7 +107,7 @@ impl Args {
 }
 
 /// Unix milliseconds as a UTC date-time, to the second.
-fn utc(ms: i64) -> String {
+pub(super) fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| ms.to_string())

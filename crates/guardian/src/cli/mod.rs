@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
+mod alerts;
 mod deploy;
 mod devnet;
 mod history;
+mod monitor;
 mod pause;
 mod replenish;
 mod status;
@@ -46,6 +48,10 @@ pub enum Command {
     Replenish(replenish::Args),
     /// Show the journal: every action and its transactions.
     History(history::Args),
+    /// Watch every chain block by block and raise alerts (privileged events, insolvent escrows).
+    Monitor(monitor::Args),
+    /// List the monitor's alerts, newest first; `alerts ack ID` acknowledges one.
+    Alerts(alerts::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -69,6 +75,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Withdraw(args) => args.run(&ctx).await,
         Command::Replenish(args) => args.run(&ctx).await,
         Command::History(args) => args.run(&ctx).await,
+        Command::Monitor(args) => args.run(&ctx).await,
+        Command::Alerts(args) => args.run(&ctx).await,
     }
 }
 

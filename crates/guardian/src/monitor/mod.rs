@@ -1,6 +1,170 @@
-//! `guardian monitor`: follows every chain of the manifest block by block, evaluates the rules and
-//! raises alerts. This module is being built up; `block` holds what one block yields to the rules,
-//! `rules` the configurable rules evaluated on it.
+//! `guardian monitor`: follows every chain of the manifest block by block, evaluates the rules,
+//! stores the alerts with each chain's cursor and hands them on.
+//!
+//! One task per chain. Each block is read (its logs by block hash, the fund-holding contracts'
+//! holdings at it, and its receipts when a rule needs them), checked against the stored parent
+//! (a reorganisation walks back to the common ancestor and retracts what the orphaned blocks
+//! raised), evaluated by the built-in rules (`privileged`, `insolvent`) and the configured ones,
+//! and committed with its alerts in one SQLite transaction.
 
 pub mod block;
+mod follow;
+pub mod holdings;
+pub mod insolvent;
+pub mod privileged;
 pub mod rules;
+
+use std::collections::BTreeMap;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    alert::{Alert, NewAlert},
+    chain::ChainError,
+    deployment::Deployment,
+    storage::StorageError,
+};
+
+pub use block::BlockData;
+
+/// A failure of the monitor on one chain.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The chain could not be read.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The alerts or the cursor could not be stored.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The chain could not be reached when the monitor started.
+    #[error("chain `{chain}` is unreachable: {reason}")]
+    Unreachable {
+        /// Chain name.
+        chain: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node does not know a block it said exists (it is syncing, or behind a balancer).
+    #[error(
+        "chain `{chain}`: the endpoint does not return block {number}; it may be syncing or behind a load balancer, try again"
+    )]
+    MissingBlock {
+        /// Chain name.
+        chain: String,
+        /// Block number.
+        number: u64,
+    },
+    /// A reorganisation reaches below the block hashes the monitor keeps.
+    #[error(
+        "chain `{chain}`: a reorganisation reaches below block {oldest} (the oldest block hash kept); alerts from before it cannot be checked: run `guardian monitor --from-block N` from a block before the fork"
+    )]
+    DeepReorg {
+        /// Chain name.
+        chain: String,
+        /// The oldest block whose hash is kept.
+        oldest: u64,
+    },
+}
+
+/// What the monitor hands on as it goes: alerts as they are stored, and retractions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorEvent {
+    /// An alert was raised (stored, status `open`).
+    Raised(Alert),
+    /// An alert's block was orphaned by a reorganisation; it is now `retracted`.
+    Retracted(Alert),
+}
+
+/// The configured rules of one chain (the `[[rules]]` engine), evaluated on every block after
+/// the built-in ones.
+pub trait ChainRules: Send {
+    /// The alerts this block raises.
+    fn on_block(&mut self, block: &BlockData) -> Vec<NewAlert>;
+    /// Forgets every block after `to_block` (they were orphaned by a reorganisation).
+    fn rewind(&mut self, to_block: u64);
+    /// Whether the rules read the block's transactions (`BlockData::transactions`); the monitor
+    /// then reads the block's receipts as well.
+    fn needs_transactions(&self) -> bool {
+        false
+    }
+}
+
+/// How to run the monitor.
+#[derive(Default)]
+pub struct MonitorOptions {
+    /// Start at this block, even if the chain's cursor is further (blocks already processed are
+    /// evaluated again; their alerts are not stored twice). Without it a chain resumes after its
+    /// cursor, or starts at its head the first time.
+    pub from_block: Option<u64>,
+    /// Process up to each chain's head, then return.
+    pub once: bool,
+    /// Where stored alerts and retractions are sent (notifications, automatic response).
+    pub events: Option<mpsc::UnboundedSender<MonitorEvent>>,
+    /// The configured rules, by chain name.
+    pub rules: BTreeMap<String, Box<dyn ChainRules>>,
+    /// When it turns `true`, each chain finishes the block in hand and stops.
+    pub stop: Option<watch::Receiver<bool>>,
+}
+
+/// What the monitor did on one chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChainSummary {
+    /// Chain name.
+    pub chain: String,
+    /// Blocks processed (a block processed again after a reorganisation counts twice).
+    pub blocks: u64,
+    /// The last block processed.
+    pub cursor: Option<u64>,
+    /// Alerts raised.
+    pub raised: u64,
+    /// Alerts retracted.
+    pub retracted: u64,
+    /// Reorganisations seen.
+    pub reorgs: u64,
+}
+
+/// Follows every reachable chain of `deployment` until `stop` (or, with `once`, up to each
+/// head). Returns each chain's summary, or its error, in chain-name order.
+pub async fn run(
+    deployment: &Deployment,
+    mut options: MonitorOptions,
+) -> Vec<(String, Result<ChainSummary, MonitorError>)> {
+    let expected = privileged::Expected::new(
+        &deployment.manifest,
+        deployment.signers.iter().map(|s| s.address()),
+    );
+    let mut tasks = Vec::new();
+    let mut results = Vec::new();
+    for name in deployment.manifest.chains.keys() {
+        let Some(client) = deployment.clients.get(name) else {
+            let reason = deployment
+                .unreachable
+                .get(name)
+                .map_or_else(|| "not connected".to_string(), |e| e.to_string());
+            results.push((
+                name.clone(),
+                Err(MonitorError::Unreachable {
+                    chain: name.clone(),
+                    reason,
+                }),
+            ));
+            continue;
+        };
+        let follower = follow::Follower::new(
+            deployment,
+            client,
+            expected.clone(),
+            options.rules.remove(name),
+            options.events.clone(),
+        );
+        let stop = options.stop.clone();
+        let (from, once) = (options.from_block, options.once);
+        tasks.push(async move {
+            let r = follower.run(from, once, stop).await;
+            (name.clone(), r)
+        });
+    }
+    results.extend(futures::future::join_all(tasks).await);
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results
+}

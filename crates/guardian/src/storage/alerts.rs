@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, B256, TxHash};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Store, StorageError, now_ms};
+use super::{StorageError, Store, now_ms};
 use crate::alert::{Acknowledgement, Alert, AlertStatus, NewAlert, Severity};
 
 /// Migration 4: alerts, cursors and recent block hashes.
@@ -122,7 +122,10 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
         serde_json::from_str(&r.get::<_, String>(11)?).map_err(|e| conversion(11, e))?;
     let evidence: serde_json::Value =
         serde_json::from_str(&r.get::<_, String>(13)?).map_err(|e| conversion(13, e))?;
-    let acknowledged = match (r.get::<_, Option<String>>(16)?, r.get::<_, Option<i64>>(17)?) {
+    let acknowledged = match (
+        r.get::<_, Option<String>>(16)?,
+        r.get::<_, Option<i64>>(17)?,
+    ) {
         (Some(by), Some(at)) => Some(Acknowledgement {
             by,
             at,
@@ -273,7 +276,8 @@ impl Store {
             }
         }
         let stored = {
-            let mut select = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+            let mut select =
+                tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
             ids.iter()
                 .map(|id| select.query_row(params![id], alert_from_row))
                 .collect::<rusqlite::Result<Vec<_>>>()?
@@ -286,11 +290,7 @@ impl Store {
     /// retracted (their dedup keys freed, so the new canonical blocks may raise them again), their
     /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
     /// retracted alerts, oldest first.
-    pub fn rewind(
-        &self,
-        chain_id: u64,
-        ancestor: Cursor,
-    ) -> Result<Vec<Alert>, StorageError> {
+    pub fn rewind(&self, chain_id: u64, ancestor: Cursor) -> Result<Vec<Alert>, StorageError> {
         let mut conn = self
             .conn
             .lock()
@@ -435,7 +435,11 @@ mod tests {
         let store = Store::in_memory().expect("db");
         assert_eq!(store.cursor(31337).expect("cursor"), None);
         let first = store
-            .commit_block(&block(10), &[alert("privileged", Severity::Info, 10, "a")], 2)
+            .commit_block(
+                &block(10),
+                &[alert("privileged", Severity::Info, 10, "a")],
+                2,
+            )
             .expect("commit");
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].status, AlertStatus::Open);
@@ -482,7 +486,11 @@ mod tests {
         assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
         // The freed key can be raised again by the new canonical block.
         let raised = store
-            .commit_block(&block(11), &[alert("insolvent", Severity::Critical, 11, "b")], 2)
+            .commit_block(
+                &block(11),
+                &[alert("insolvent", Severity::Critical, 11, "b")],
+                2,
+            )
             .expect("commit");
         assert_eq!(raised.len(), 1);
 
@@ -507,7 +515,15 @@ mod tests {
             .expect("ack")
             .expect("exists");
         let ack = acked.acknowledged.expect("acknowledged");
-        assert_eq!((ack.by.as_str(), ack.note.as_deref()), ("alice", Some("expected drill")));
-        assert!(store.acknowledge(999, "alice", None).expect("ack").is_none());
+        assert_eq!(
+            (ack.by.as_str(), ack.note.as_deref()),
+            ("alice", Some("expected drill"))
+        );
+        assert!(
+            store
+                .acknowledge(999, "alice", None)
+                .expect("ack")
+                .is_none()
+        );
     }
 }

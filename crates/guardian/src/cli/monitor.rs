@@ -1,0 +1,143 @@
+//! `guardian monitor`: follow every chain, store alerts, print them as they are raised.
+
+use std::process::ExitCode;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::Deployment,
+    monitor::{self, MonitorEvent, MonitorOptions},
+    output::{Table, print_json},
+};
+
+/// Watch every contract of the manifest block by block: privileged events (role changes,
+/// upgrades, pauses, withdrawals) and escrows owing more than they hold raise alerts, stored in
+/// guardian.db beside the manifest (`guardian alerts` lists them). Resumes after the last block
+/// it processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Start at this block (backfill), even if the monitor already went further.
+    #[arg(long, value_name = "N")]
+    from_block: Option<u64>,
+    /// Process up to each chain's head, then exit (for cron jobs).
+    #[arg(long)]
+    once: bool,
+    /// Print alerts and the final summary as JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// Runs the monitor until stopped (or, with --once, up to the heads).
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+        let path = manifest_path(ctx.config.clone());
+        let deployment = Deployment::open(&path, None, &process_env).await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let json = self.json;
+        let printer = tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                print_event(&event, json);
+            }
+        });
+        let results = monitor::run(
+            &deployment,
+            MonitorOptions {
+                from_block: self.from_block,
+                once: self.once,
+                events: Some(events_tx),
+                stop: Some(stop_rx),
+                ..MonitorOptions::default()
+            },
+        )
+        .await;
+        let _ = printer.await;
+        let ok = results.iter().all(|(_, r)| r.is_ok());
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(chain, r)| match r {
+                Ok(s) => serde_json::json!({"chain": chain, "ok": true, "summary": s}),
+                Err(e) => serde_json::json!({"chain": chain, "ok": false, "error": e.to_string()}),
+            })
+            .collect();
+        if json {
+            print_json(&rows);
+        } else {
+            let mut t = Table::new(["CHAIN", "BLOCKS", "CURSOR", "RAISED", "RETRACTED", "REORGS"]);
+            for (chain, r) in &results {
+                match r {
+                    Ok(s) => t.row(vec![
+                        chain.clone(),
+                        s.blocks.to_string(),
+                        s.cursor.map_or_else(|| "-".into(), |c| c.to_string()),
+                        s.raised.to_string(),
+                        s.retracted.to_string(),
+                        s.reorgs.to_string(),
+                    ]),
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+            if !t.is_empty() {
+                println!("{t}");
+            }
+        }
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
+fn print_event(event: &MonitorEvent, json: bool) {
+    if json {
+        let line = match event {
+            MonitorEvent::Raised(a) => serde_json::json!({"event": "raised", "alert": a}),
+            MonitorEvent::Retracted(a) => serde_json::json!({"event": "retracted", "alert": a}),
+        };
+        println!("{line}");
+        return;
+    }
+    let (verb, a) = match event {
+        MonitorEvent::Raised(a) => ("ALERT", a),
+        MonitorEvent::Retracted(a) => ("RETRACTED", a),
+    };
+    println!(
+        "{verb} {} [{} → level {}] {} block {}: {}",
+        a.id,
+        a.found.severity,
+        a.found.severity.level(),
+        a.found.rule,
+        a.found.block_number,
+        a.found.summary
+    );
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

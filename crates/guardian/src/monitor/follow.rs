@@ -1,0 +1,376 @@
+//! One chain's follower: new heads by polling, each block read, checked against its stored parent,
+//! evaluated and committed with its alerts; reorganisations walked back to the common ancestor.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy::{
+    eips::{BlockId, BlockNumberOrTag},
+    primitives::{Address, B256, TxHash},
+    providers::Provider,
+    rpc::types::{Filter, TransactionReceipt},
+};
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    ChainRules, ChainSummary, MonitorError, MonitorEvent,
+    block::{BlockData, SuiteTx},
+    holdings,
+    insolvent::Insolvency,
+    privileged,
+};
+use crate::{
+    chain::ChainClient,
+    config::ContractConfig,
+    deployment::Deployment,
+    storage::{BlockRecord, Cursor, KEPT_BLOCKS, Store},
+};
+
+/// A block's identity: what reorganisations are detected with.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    number: u64,
+    hash: B256,
+    parent_hash: B256,
+    timestamp: u64,
+}
+
+pub(super) struct Follower<'a> {
+    client: &'a ChainClient,
+    store: &'a Store,
+    contracts: Vec<ContractConfig>,
+    names: BTreeMap<Address, String>,
+    expected: privileged::Expected,
+    insolvency: Insolvency,
+    rules: Option<Box<dyn ChainRules>>,
+    events: Option<mpsc::UnboundedSender<MonitorEvent>>,
+    confirmations: u64,
+    poll: std::time::Duration,
+    summary: ChainSummary,
+}
+
+impl<'a> Follower<'a> {
+    pub(super) fn new(
+        deployment: &'a Deployment,
+        client: &'a ChainClient,
+        expected: privileged::Expected,
+        rules: Option<Box<dyn ChainRules>>,
+        events: Option<mpsc::UnboundedSender<MonitorEvent>>,
+    ) -> Self {
+        let contracts: Vec<ContractConfig> = deployment
+            .manifest
+            .contracts
+            .iter()
+            .filter(|c| c.chain() == client.name)
+            .cloned()
+            .collect();
+        let names = contracts
+            .iter()
+            .map(|c| (c.address, c.name().to_string()))
+            .collect();
+        Self {
+            client,
+            store: &deployment.store,
+            contracts,
+            names,
+            expected,
+            insolvency: Insolvency::default(),
+            rules,
+            events,
+            confirmations: deployment.manifest.monitor.confirmations,
+            poll: deployment.manifest.monitor.poll_interval(),
+            summary: ChainSummary {
+                chain: client.name.clone(),
+                ..ChainSummary::default()
+            },
+        }
+    }
+
+    /// Follows the chain until `stop` turns true (or, with `once`, up to the head).
+    pub(super) async fn run(
+        mut self,
+        from_block: Option<u64>,
+        once: bool,
+        mut stop: Option<watch::Receiver<bool>>,
+    ) -> Result<ChainSummary, MonitorError> {
+        let mut next = self.start(from_block).await?;
+        loop {
+            match self.sync(&mut next, stop.as_ref()).await {
+                Ok(()) => {}
+                Err(e) if once => return Err(e),
+                // A following monitor outlives a failing endpoint: warn, and try again.
+                Err(e) => tracing::warn!(chain = %self.client.name, "{e}; retrying"),
+            }
+            if once || stopped(stop.as_ref()) {
+                break;
+            }
+            match stop.as_mut() {
+                Some(rx) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.poll) => {}
+                        _ = rx.changed() => {}
+                    }
+                }
+                None => tokio::time::sleep(self.poll).await,
+            }
+            if stopped(stop.as_ref()) {
+                break;
+            }
+        }
+        self.summary.cursor = self.store.cursor(self.client.chain_id)?.map(|c| c.number);
+        Ok(self.summary)
+    }
+
+    /// The first block to process, with the rules' state set for it.
+    async fn start(&mut self, from_block: Option<u64>) -> Result<u64, MonitorError> {
+        let cursor = self.store.cursor(self.client.chain_id)?;
+        let next = match (from_block, cursor) {
+            (Some(from), _) => from,
+            (None, Some(c)) => c.number + 1,
+            (None, None) => self.head_number().await?,
+        };
+        // What was short at the block before is an episode already raised (or older than the
+        // monitor): only a new shortfall is an alert.
+        if let (Some(before), Some(_)) = (next.checked_sub(1), cursor) {
+            let balances = holdings::at_block(self.client, &self.contracts, before).await?;
+            self.insolvency.reset(&balances);
+        }
+        Ok(next)
+    }
+
+    async fn head_number(&self) -> Result<u64, MonitorError> {
+        Ok(self
+            .client
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| self.client.rpc_err(e))?)
+    }
+
+    async fn header(&self, number: u64) -> Result<Head, MonitorError> {
+        let block = self
+            .client
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| self.client.rpc_err(e))?
+            .ok_or_else(|| MonitorError::MissingBlock {
+                chain: self.client.name.clone(),
+                number,
+            })?;
+        Ok(Head {
+            number,
+            hash: block.header.hash,
+            parent_hash: block.header.parent_hash,
+            timestamp: block.header.timestamp,
+        })
+    }
+
+    /// Processes every block from `next` to the head; a reorganisation met on the way is
+    /// walked back first.
+    async fn sync(
+        &mut self,
+        next: &mut u64,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<(), MonitorError> {
+        let chain_id = self.client.chain_id;
+        let head = self.head_number().await?;
+        // The last block processed may have been replaced at the same height, or the chain
+        // may have become shorter: both are reorganisations no new block's parent would show.
+        if let Some(c) = self.store.cursor(chain_id)?
+            && c.number + 1 == *next
+        {
+            let still_there = c.number <= head && self.header(c.number).await?.hash == c.hash;
+            if !still_there {
+                *next = self.reorg(c.number.min(head)).await? + 1;
+            }
+        }
+        while *next <= head {
+            if stopped(stop) {
+                return Ok(());
+            }
+            let h = self.header(*next).await?;
+            if let Some(parent) = next.checked_sub(1)
+                && let Some(stored) = self.store.block_hash(chain_id, parent)?
+                && stored != h.parent_hash
+            {
+                *next = self.reorg(parent).await? + 1;
+                continue;
+            }
+            self.process(h).await?;
+            *next += 1;
+        }
+        Ok(())
+    }
+
+    /// Walks back from block `from` to the newest block whose stored hash is still canonical,
+    /// retracts what the blocks after it raised and returns its number.
+    async fn reorg(&mut self, from: u64) -> Result<u64, MonitorError> {
+        let chain_id = self.client.chain_id;
+        let mut number = from;
+        let ancestor = loop {
+            let Some(stored) = self.store.block_hash(chain_id, number)? else {
+                return Err(MonitorError::DeepReorg {
+                    chain: self.client.name.clone(),
+                    oldest: number + 1,
+                });
+            };
+            let canonical = self.header(number).await?;
+            if canonical.hash == stored {
+                break Cursor {
+                    number,
+                    hash: stored,
+                };
+            }
+            match number.checked_sub(1) {
+                Some(n) if from - n < KEPT_BLOCKS => number = n,
+                _ => {
+                    return Err(MonitorError::DeepReorg {
+                        chain: self.client.name.clone(),
+                        oldest: number,
+                    });
+                }
+            }
+        };
+        tracing::warn!(
+            chain = %self.client.name,
+            "reorganisation: blocks after {} were replaced; retracting their alerts",
+            ancestor.number
+        );
+        let retracted = self.store.rewind(chain_id, ancestor)?;
+        self.summary.reorgs += 1;
+        self.summary.retracted += retracted.len() as u64;
+        if let Some(rules) = self.rules.as_mut() {
+            rules.rewind(ancestor.number);
+        }
+        let balances = holdings::at_block(self.client, &self.contracts, ancestor.number).await?;
+        self.insolvency.reset(&balances);
+        for alert in retracted {
+            self.emit(MonitorEvent::Retracted(alert));
+        }
+        Ok(ancestor.number)
+    }
+
+    /// Reads one block, evaluates the rules and commits it with its alerts.
+    async fn process(&mut self, h: Head) -> Result<(), MonitorError> {
+        let block = self.read(h).await?;
+        let senders = self.senders(&block).await?;
+        let mut alerts = privileged::evaluate(&block, &self.expected, &self.names, &senders);
+        alerts.extend(self.insolvency.evaluate(&block));
+        // The configured rules (`[[rules]]`): the rules engine is evaluated here.
+        if let Some(rules) = self.rules.as_mut() {
+            alerts.extend(rules.on_block(&block));
+        }
+        let record = BlockRecord {
+            chain: &self.client.name,
+            chain_id: self.client.chain_id,
+            number: h.number,
+            hash: h.hash,
+            parent_hash: h.parent_hash,
+        };
+        let stored = self
+            .store
+            .commit_block(&record, &alerts, self.confirmations)?;
+        self.summary.blocks += 1;
+        self.summary.raised += stored.len() as u64;
+        for alert in stored {
+            tracing::info!(
+                chain = %self.client.name,
+                rule = %alert.found.rule,
+                severity = %alert.found.severity,
+                "alert {}: {}",
+                alert.id,
+                alert.found.summary
+            );
+            self.emit(MonitorEvent::Raised(alert));
+        }
+        Ok(())
+    }
+
+    /// The block as the rules see it: its logs, holdings and (when needed) suite transactions.
+    async fn read(&self, h: Head) -> Result<BlockData, MonitorError> {
+        let provider = self.client.provider();
+        let filter = Filter::new()
+            .at_block_hash(h.hash)
+            .address(self.contracts.iter().map(|c| c.address).collect::<Vec<_>>());
+        let needs_txs = self.rules.as_ref().is_some_and(|r| r.needs_transactions());
+        let receipts = async {
+            if !needs_txs {
+                return Ok(None);
+            }
+            provider
+                .get_block_receipts(BlockId::hash(h.hash))
+                .await
+                .map_err(|e| self.client.rpc_err(e))
+        };
+        let (logs, balances, receipts) = tokio::join!(
+            provider.get_logs(&filter),
+            holdings::at_block(self.client, &self.contracts, h.number),
+            receipts
+        );
+        let mut logs = logs.map_err(|e| self.client.rpc_err(e))?;
+        logs.sort_by_key(|l| l.log_index);
+        Ok(BlockData {
+            chain: self.client.name.clone(),
+            chain_id: self.client.chain_id,
+            number: h.number,
+            hash: h.hash,
+            parent_hash: h.parent_hash,
+            timestamp: h.timestamp,
+            logs,
+            balances: balances?,
+            transactions: receipts?
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| self.suite_tx(r))
+                .collect(),
+        })
+    }
+
+    fn suite_tx(&self, r: &TransactionReceipt) -> Option<SuiteTx> {
+        let to = r.to.filter(|to| self.names.contains_key(to))?;
+        Some(SuiteTx {
+            hash: r.transaction_hash,
+            from: r.from,
+            to,
+            success: r.status(),
+        })
+    }
+
+    /// The senders of the transactions whose privileged events name no actor of their own.
+    async fn senders(&self, block: &BlockData) -> Result<BTreeMap<TxHash, Address>, MonitorError> {
+        let wanted: BTreeSet<TxHash> = block
+            .logs
+            .iter()
+            .filter(|l| privileged::needs_sender(l))
+            .filter_map(|l| l.transaction_hash)
+            .collect();
+        let mut senders = BTreeMap::new();
+        for tx in wanted {
+            if let Some(t) = block.transactions.iter().find(|t| t.hash == tx) {
+                senders.insert(tx, t.from);
+                continue;
+            }
+            let found = self
+                .client
+                .provider()
+                .get_transaction_by_hash(tx)
+                .await
+                .map_err(|e| self.client.rpc_err(e))?;
+            if let Some(t) = found {
+                senders.insert(tx, t.inner.signer());
+            }
+        }
+        Ok(senders)
+    }
+
+    fn emit(&self, event: MonitorEvent) {
+        if let Some(tx) = &self.events {
+            // A receiver that went away does not stop the monitor: the alerts are stored.
+            let _ = tx.send(event);
+        }
+    }
+}
+
+fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
+    stop.is_some_and(|rx| *rx.borrow())
+}
