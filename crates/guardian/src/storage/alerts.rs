@@ -181,11 +181,16 @@ impl Store {
         .map_err(StorageError::Sqlite)
     }
 
-    /// The stored hash of block `number` of chain `chain_id`, if it is among the recent ones.
+    /// The stored hash of block `number` of chain `chain_id`, if it is among the recent ones (or
+    /// is the parent of the oldest one kept).
     pub fn block_hash(&self, chain_id: u64, number: u64) -> Result<Option<B256>, StorageError> {
         let hash: Option<String> = self.with(|c| {
             c.query_row(
-                "SELECT hash FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2",
+                "SELECT hash FROM (
+                     SELECT hash, 0 AS pick FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2
+                     UNION ALL
+                     SELECT parent_hash, 1 FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2 + 1
+                 ) ORDER BY pick LIMIT 1",
                 params![chain_id as i64, number as i64],
                 |r| r.get(0),
             )
@@ -483,6 +488,11 @@ mod tests {
         assert_eq!(retracted[0].status, AlertStatus::Retracted);
         assert_eq!(status(again[0].id), AlertStatus::Retracted);
         assert_eq!(store.block_hash(31337, 11).expect("q"), None);
+        assert_eq!(
+            store.block_hash(31337, 9).expect("q"),
+            Some(B256::repeat_byte(9)),
+            "the parent of the oldest block kept"
+        );
         assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
         // The freed key can be raised again by the new canonical block.
         let raised = store

@@ -9,6 +9,7 @@ mod contracts;
 mod deploy;
 mod endpoints;
 mod gas;
+mod monitor;
 mod notify;
 mod rescue;
 mod response;
