@@ -98,3 +98,66 @@ impl MonitorConfig {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Manifest;
+
+    const BASE: &str = r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:8545"]
+
+[signers.pauser]
+dev_account = 1
+"#;
+
+    fn parse(extra: &str) -> Result<Manifest, String> {
+        Manifest::parse(&format!("{BASE}{extra}"), Path::new("guardian.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_apply_and_stay_out_of_written_manifests() {
+        let m = parse("").expect("valid");
+        assert_eq!(
+            (
+                m.monitor.poll_interval_ms,
+                m.monitor.confirmations,
+                m.monitor.max_lag_blocks
+            ),
+            (200, 2, 10)
+        );
+        assert!(!m.to_toml().contains("[monitor]"));
+        let m =
+            parse("\n[monitor]\npoll_interval_ms = 50\nconfirmations = 0\nsigner = \"pauser\"\n")
+                .expect("valid");
+        assert_eq!(m.monitor.poll_interval_ms, 50);
+        assert_eq!(m.monitor.signer.as_deref(), Some("pauser"));
+        assert!(m.to_toml().contains("[monitor]"));
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_line() {
+        let err = parse("\n[monitor]\npoll_interval = 5\n").expect_err("unknown key");
+        assert!(
+            err.starts_with("guardian.toml:10:") && err.contains("poll_interval"),
+            "{err}"
+        );
+        let err = parse("\n[monitor]\nsigner = \"nobody\"\n").expect_err("unknown signer");
+        assert!(
+            err.starts_with("guardian.toml:9:") && err.contains("nobody"),
+            "{err}"
+        );
+        let err = parse("\n[monitor]\npoll_interval_ms = 0\n").expect_err("zero");
+        assert!(err.contains("poll_interval_ms"), "{err}");
+        let err = parse("\n[monitor]\nheartbeat_url_env = \"https://hc.example/ping/SECRET\"\n")
+            .expect_err("a URL, not a name");
+        assert!(
+            err.contains("never the URL") && !err.contains("SECRET"),
+            "{err}"
+        );
+    }
+}

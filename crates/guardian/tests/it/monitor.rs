@@ -475,3 +475,47 @@ async fn alerts_are_filtered_and_acknowledged_by_the_library_and_the_binary() {
     assert_eq!(by_bob.acknowledged.map(|a| a.by), Some("bob".to_string()));
     net.devnet.stop().await;
 }
+
+#[tokio::test]
+async fn a_following_monitor_raises_new_blocks_alerts_and_stops_when_told() {
+    let net = testnet().await;
+    let (d, _dir) = open(&net.devnet.manifest, |m| m.monitor.poll_interval_ms = 20).await;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let following = monitor::run(
+        &d,
+        MonitorOptions {
+            events: Some(events_tx),
+            stop: Some(stop_rx),
+            ..MonitorOptions::default()
+        },
+    );
+    let driver = async {
+        let paused_at = pause_registry(&net, true).await;
+        // The first block it sees is the head it starts at (the last of the deployment): wait
+        // for the pause's alert.
+        let raised = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                match events.recv().await.expect("an event") {
+                    MonitorEvent::Raised(a) if a.found.block_number < paused_at => {}
+                    other => break other,
+                }
+            }
+        })
+        .await
+        .expect("an alert before the timeout");
+        stop_tx.send(true).expect("stop");
+        (paused_at, raised)
+    };
+    let (results, (paused_at, raised)) = tokio::join!(following, driver);
+    let MonitorEvent::Raised(alert) = raised else {
+        panic!("{raised:?}");
+    };
+    assert_eq!(
+        (event_name(&alert), alert.found.block_number),
+        ("Paused".to_string(), paused_at)
+    );
+    let summary = results[0].1.as_ref().expect("stopped cleanly");
+    assert!(summary.cursor >= Some(paused_at), "{summary:?}");
+    net.devnet.stop().await;
+}
