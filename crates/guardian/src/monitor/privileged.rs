@@ -69,9 +69,16 @@ impl Expected {
             // Pausers may pull the brake; the suite's own contracts call the resolver's hooks.
             Some(Role::Guardian) => self.pauser.contains(&who),
             Some(Role::HookSource) => self.contracts.contains(&who),
-            None => [&self.admin, &self.pauser, &self.emergency, &self.upgrader]
-                .iter()
-                .any(|set| set.contains(&who)),
+            // Anyone may return funds; a role holder or the safe that received them is expected.
+            None => [
+                &self.admin,
+                &self.pauser,
+                &self.emergency,
+                &self.upgrader,
+                &self.safe_recipients,
+            ]
+            .iter()
+            .any(|set| set.contains(&who)),
         }
     }
 }
