@@ -13,7 +13,8 @@ use crate::{
 };
 
 /// Watch every contract of the manifest block by block: privileged events (role changes,
-/// upgrades, pauses, withdrawals) and escrows owing more than they hold raise alerts, stored in
+/// upgrades, pauses, withdrawals), escrows owing more than they hold and the manifest's
+/// [[rules]] (rate, outflow, actor-burst, failed-share) raise alerts, stored in
 /// guardian.db beside the manifest (`guardian alerts` lists them). Resumes after the last block
 /// it processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,7 @@ impl Args {
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
         let path = manifest_path(ctx.config.clone());
         let deployment = Deployment::open(&path, None, &process_env).await?;
+        let rules = monitor::configured_rules(&deployment).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -49,11 +51,11 @@ impl Args {
         let results = monitor::run(
             &deployment,
             MonitorOptions {
-                from_block: self.from_block,
-                once: self.once,
                 events: Some(events_tx),
                 stop: Some(stop_rx),
-                ..MonitorOptions::default()
+                rules,
+                from_block: self.from_block,
+                once: self.once,
             },
         )
         .await;

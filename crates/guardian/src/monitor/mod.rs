@@ -89,6 +89,49 @@ pub trait ChainRules: Send {
     }
 }
 
+impl ChainRules for rules::RuleEngine {
+    fn on_block(&mut self, block: &BlockData) -> Vec<NewAlert> {
+        rules::RuleEngine::on_block(self, block)
+    }
+
+    fn rewind(&mut self, to_block: u64) {
+        rules::RuleEngine::rewind(self, to_block);
+    }
+
+    fn needs_transactions(&self) -> bool {
+        rules::RuleEngine::needs_transactions(self)
+    }
+}
+
+/// The `[[rules]]` of every reachable chain of `deployment` that has any, ready for
+/// [`MonitorOptions::rules`]; token units for `outflow` amounts are read from the chain.
+pub async fn configured_rules(
+    deployment: &Deployment,
+) -> Result<BTreeMap<String, Box<dyn ChainRules>>, rules::RuleError> {
+    let mut engines: BTreeMap<String, Box<dyn ChainRules>> = BTreeMap::new();
+    for (name, client) in &deployment.clients {
+        let tokens = rules::RuleEngine::tokens(&deployment.manifest, name);
+        let units: BTreeMap<_, _> = futures::future::join_all(
+            tokens
+                .iter()
+                .map(|t| async move { (*t, crate::funds::metadata(client, Some(*t)).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
+        let engine = rules::RuleEngine::new(&deployment.manifest, name, |t| {
+            units
+                .get(&t)
+                .cloned()
+                .unwrap_or_else(|| (format!("units of {t}"), 0))
+        })?;
+        if !engine.is_empty() {
+            engines.insert(name.clone(), Box::new(engine));
+        }
+    }
+    Ok(engines)
+}
+
 /// How to run the monitor.
 #[derive(Default)]
 pub struct MonitorOptions {

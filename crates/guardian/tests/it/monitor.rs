@@ -519,3 +519,50 @@ async fn a_following_monitor_raises_new_blocks_alerts_and_stops_when_told() {
     assert!(summary.cursor >= Some(paused_at), "{summary:?}");
     net.devnet.stop().await;
 }
+
+#[tokio::test]
+async fn the_manifests_rules_are_evaluated_on_every_block_beside_the_built_in_ones() {
+    let net = testnet().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&path, true).expect("write");
+    let rules = "\n[[rules]]\nname = \"registration-burst\"\nkind = \"rate\"\ncontracts = [\"registry\"]\nevent = \"DocumentRegistered\"\nwindow_blocks = 10\nthreshold = 2\nseverity = \"warning\"\n";
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("{text}{rules}")).expect("append");
+    let d = Deployment::open(&path, None, &|_| None)
+        .await
+        .expect("open");
+    let engines = monitor::configured_rules(&d).await.expect("rules");
+    assert_eq!(engines.keys().collect::<Vec<_>>(), ["local"]);
+
+    let start = net.block_number().await + 1;
+    let user = net.as_signer(&net.account(6));
+    let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), user);
+    let fee = registry.registrationFee().call().await.expect("fee");
+    for n in 0..3 {
+        send_ok!(
+            registry
+                .registerDocument(doc(100 + n), doc(n), Address::ZERO)
+                .value(fee)
+        );
+    }
+    let results = monitor::run(
+        &d,
+        MonitorOptions {
+            from_block: Some(start),
+            once: true,
+            rules: engines,
+            ..MonitorOptions::default()
+        },
+    )
+    .await;
+    results[0].1.as_ref().expect("monitor --once");
+    let burst = all(&d, "registration-burst");
+    assert_eq!(burst.len(), 1, "{burst:#?}");
+    assert_eq!(
+        (burst[0].found.severity, burst[0].found.block_number),
+        (Severity::Warning, start + 2),
+        "the third registration exceeds the threshold of 2"
+    );
+    net.devnet.stop().await;
+}
