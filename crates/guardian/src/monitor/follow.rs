@@ -19,9 +19,10 @@ use super::{
     privileged,
 };
 use crate::{
-    chain::ChainClient,
+    chain::{ChainClient, ws},
     config::ContractConfig,
     deployment::Deployment,
+    secret::RpcUrl,
     storage::{BlockRecord, Cursor, KEPT_BLOCKS, Store},
 };
 
@@ -45,8 +46,23 @@ pub(super) struct Follower<'a> {
     events: Option<mpsc::UnboundedSender<MonitorEvent>>,
     confirmations: u64,
     poll: std::time::Duration,
+    /// The chain's WebSocket endpoints: new heads are subscribed to there.
+    ws_urls: Vec<RpcUrl>,
     summary: ChainSummary,
 }
+
+/// A live `newHeads` subscription, with the provider that keeps its connection open.
+struct Heads {
+    _provider: alloy::providers::RootProvider,
+    sub: alloy::pubsub::Subscription<alloy::rpc::types::Header>,
+}
+
+/// With a subscription, the chain is still polled this many times less often, in case the
+/// subscription goes quiet without closing.
+const POLL_FACTOR_WITH_SUBSCRIPTION: u32 = 10;
+
+/// How long after a failed or closed subscription the next attempt waits.
+const RESUBSCRIBE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<'a> Follower<'a> {
     pub(super) fn new(
@@ -78,6 +94,18 @@ impl<'a> Follower<'a> {
             events,
             confirmations: deployment.manifest.monitor.confirmations,
             poll: deployment.manifest.monitor.poll_interval(),
+            ws_urls: deployment
+                .manifest
+                .chains
+                .get(&client.name)
+                .map(|c| {
+                    c.rpc_urls
+                        .iter()
+                        .filter(|u| ws::is_websocket(u))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
             summary: ChainSummary {
                 chain: client.name.clone(),
                 ..ChainSummary::default()
@@ -85,7 +113,9 @@ impl<'a> Follower<'a> {
         }
     }
 
-    /// Follows the chain until `stop` turns true (or, with `once`, up to the head).
+    /// Follows the chain until `stop` turns true (or, with `once`, up to the head): at each new
+    /// head of a WebSocket subscription where the chain has a ws(s):// endpoint, else every
+    /// `poll_interval_ms`.
     pub(super) async fn run(
         mut self,
         from_block: Option<u64>,
@@ -93,7 +123,17 @@ impl<'a> Follower<'a> {
         mut stop: Option<watch::Receiver<bool>>,
     ) -> Result<ChainSummary, MonitorError> {
         let mut next = self.start(from_block).await?;
+        let mut heads: Option<Heads> = None;
+        let mut subscribed_at: Option<std::time::Instant> = None;
         loop {
+            if !once
+                && heads.is_none()
+                && !self.ws_urls.is_empty()
+                && subscribed_at.is_none_or(|t| t.elapsed() >= RESUBSCRIBE_AFTER)
+            {
+                subscribed_at = Some(std::time::Instant::now());
+                heads = self.subscribe().await;
+            }
             match self.sync(&mut next, stop.as_ref()).await {
                 Ok(()) => {}
                 Err(e) if once => return Err(e),
@@ -103,14 +143,20 @@ impl<'a> Follower<'a> {
             if once || stopped(stop.as_ref()) {
                 break;
             }
-            match stop.as_mut() {
-                Some(rx) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.poll) => {}
-                        _ = rx.changed() => {}
+            let wait = if heads.is_some() {
+                self.poll * POLL_FACTOR_WITH_SUBSCRIPTION
+            } else {
+                self.poll
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                alive = next_head(&mut heads) => {
+                    if !alive {
+                        tracing::warn!(chain = %self.client.name, "the newHeads subscription closed; polling until it is back");
+                        heads = None;
                     }
                 }
-                None => tokio::time::sleep(self.poll).await,
+                _ = changed(&mut stop) => {}
             }
             if stopped(stop.as_ref()) {
                 break;
@@ -118,6 +164,32 @@ impl<'a> Follower<'a> {
         }
         self.summary.cursor = self.store.cursor(self.client.chain_id)?.map(|c| c.number);
         Ok(self.summary)
+    }
+
+    /// A `newHeads` subscription on the first WebSocket endpoint that takes one.
+    async fn subscribe(&self) -> Option<Heads> {
+        for url in &self.ws_urls {
+            let provider = match ws::pubsub_provider(url).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(chain = %self.client.name, "cannot subscribe to new heads at {url}: {e}");
+                    continue;
+                }
+            };
+            match provider.subscribe_blocks().await {
+                Ok(sub) => {
+                    tracing::info!(chain = %self.client.name, "following new heads through {url}");
+                    return Some(Heads {
+                        _provider: provider,
+                        sub,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(chain = %self.client.name, "eth_subscribe newHeads refused at {url}: {e}");
+                }
+            }
+        }
+        None
     }
 
     /// The first block to process, with the rules' state set for it.
@@ -373,4 +445,31 @@ impl<'a> Follower<'a> {
 
 fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
     stop.is_some_and(|rx| *rx.borrow())
+}
+
+/// Waits for the stop signal to change; never, without one (or once its sender is gone).
+async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                // Nobody can ask for a stop any more: stop waiting for one.
+                *stop = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the next head of the subscription; `false` when it closed. Never, without one.
+async fn next_head(heads: &mut Option<Heads>) -> bool {
+    match heads {
+        Some(h) => match h.sub.recv().await {
+            Ok(_) => true,
+            // Heads missed while a block was processed: the next sync reads them all anyway.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+        },
+        None => std::future::pending().await,
+    }
 }

@@ -566,3 +566,56 @@ async fn the_manifests_rules_are_evaluated_on_every_block_beside_the_built_in_on
     );
     net.devnet.stop().await;
 }
+
+#[tokio::test]
+async fn new_heads_arrive_through_a_websocket_subscription_where_the_chain_has_one() {
+    let net = testnet().await;
+    let ws = format!("ws://127.0.0.1:{}", net.devnet.anvils[0].port);
+    // Polling alone would wait ten minutes for the next block: only the subscription is sooner.
+    let (d, _dir) = open(&net.devnet.manifest, |m| {
+        let chain = m.chains.get_mut("local").expect("local");
+        chain.rpc_urls = vec![ws.parse().expect("ws url")];
+        m.monitor.poll_interval_ms = 600_000;
+    })
+    .await;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let following = monitor::run(
+        &d,
+        MonitorOptions {
+            events: Some(events_tx),
+            stop: Some(stop_rx),
+            ..MonitorOptions::default()
+        },
+    );
+    let driver = async {
+        // The first pass (up to the head at start) is done once the cursor is stored.
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while d.store.cursor(31337).expect("cursor").is_none() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the first pass finishes");
+        let paused_at = pause_registry(&net, true).await;
+        let raised = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                match events.recv().await.expect("an event") {
+                    MonitorEvent::Raised(a) if a.found.block_number < paused_at => {}
+                    other => break other,
+                }
+            }
+        })
+        .await
+        .expect("the pause's alert, woken by the subscription");
+        stop_tx.send(true).expect("stop");
+        (paused_at, raised)
+    };
+    let (results, (paused_at, raised)) = tokio::join!(following, driver);
+    let MonitorEvent::Raised(alert) = raised else {
+        panic!("{raised:?}");
+    };
+    assert_eq!(alert.found.block_number, paused_at);
+    results[0].1.as_ref().expect("stopped cleanly");
+    net.devnet.stop().await;
+}
