@@ -1,22 +1,28 @@
 //! `guardian monitor`: follow every chain, store alerts, print them as they are raised.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::monitor::dispatch::Dispatched;
 use crate::{
     chain::signer::process_env,
     config::manifest_path,
-    deployment::Deployment,
-    monitor::{self, MonitorEvent, MonitorOptions},
+    deployment::{Deployment, db_path},
+    monitor::{self, MonitorEvent, MonitorOptions, dispatch::Dispatcher},
+    notify::{Contacts, Outbox},
     output::{Table, print_json},
+    response::{automatic::Responded, pause::Outcome},
+    storage::Store,
 };
 
 /// Watch every contract of the manifest block by block: privileged events (role changes,
 /// upgrades, pauses, withdrawals), escrows owing more than they hold and the manifest's
 /// [[rules]] (rate, outflow, actor-burst, failed-share) raise alerts, stored in
-/// guardian.db beside the manifest (`guardian alerts` lists them). Resumes after the last block
-/// it processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
+/// guardian.db beside the manifest (`guardian alerts` lists them), sent to the [[contacts]]
+/// through a retrying outbox, and answered by a rule's `respond` (pause the affected contracts,
+/// or everything) through the same path as `guardian pause`. Resumes after the last block it
+/// processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block (backfill), even if the monitor already went further.
@@ -41,14 +47,18 @@ impl Args {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let json = self.json;
-        let printer = tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
-                print_event(&event, json);
-            }
+        // The outbox has its own handle on the database (WAL: both write safely).
+        let store = Arc::new(Store::open(&db_path(&path))?);
+        let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
+        let outbox = Outbox::new(store.clone(), contacts.clone())?;
+        let dispatcher = Dispatcher::new(&deployment, store, contacts, Some(outbox.clone()));
+        let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
+        let delivering = outbox.clone().run(async move {
+            let _ = outbox_stop_rx.wait_for(|stop| *stop).await;
         });
-        let results = monitor::run(
+        let following = monitor::run(
             &deployment,
             MonitorOptions {
                 events: Some(events_tx),
@@ -57,9 +67,16 @@ impl Args {
                 from_block: self.from_block,
                 once: self.once,
             },
-        )
-        .await;
-        let _ = printer.await;
+        );
+        let dispatching = dispatcher.run(events_rx, |event, done| print_event(event, done, json));
+        let (results, ()) = tokio::join!(following, dispatching);
+        // What was queued last goes out before the process ends.
+        let last = outbox.deliver_due().await;
+        for f in &last.failures {
+            eprintln!("warning: notification not delivered yet (retried on the next run): {f:?}");
+        }
+        let _ = outbox_stop_tx.send(true);
+        delivering.await;
         let ok = results.iter().all(|(_, r)| r.is_ok());
         let rows: Vec<serde_json::Value> = results
             .iter()
@@ -97,11 +114,15 @@ impl Args {
     }
 }
 
-fn print_event(event: &MonitorEvent, json: bool) {
+fn print_event(event: &MonitorEvent, done: &Dispatched, json: bool) {
     if json {
         let line = match event {
-            MonitorEvent::Raised(a) => serde_json::json!({"event": "raised", "alert": a}),
-            MonitorEvent::Retracted(a) => serde_json::json!({"event": "retracted", "alert": a}),
+            MonitorEvent::Raised(a) => {
+                serde_json::json!({"event": "raised", "alert": a, "dispatched": done})
+            }
+            MonitorEvent::Retracted(a) => {
+                serde_json::json!({"event": "retracted", "alert": a, "dispatched": done})
+            }
         };
         println!("{line}");
         return;
@@ -111,14 +132,34 @@ fn print_event(event: &MonitorEvent, json: bool) {
         MonitorEvent::Retracted(a) => ("RETRACTED", a),
     };
     println!(
-        "{verb} {} [{} → level {}] {} block {}: {}",
+        "{verb} {} [{} → level {}] {} block {}: {} (told {} contact(s))",
         a.id,
         a.found.severity,
         a.found.severity.level(),
         a.found.rule,
         a.found.block_number,
-        a.found.summary
+        a.found.summary,
+        done.notified,
     );
+    match &done.response {
+        Some(Ok(Responded::Paused(report))) => println!(
+            "  automatic response: {} target(s) paused, {} failed (action {})",
+            report
+                .targets
+                .iter()
+                .filter(|t| t.paused == Some(true))
+                .count(),
+            report
+                .targets
+                .iter()
+                .filter(|t| t.outcome == Outcome::Failed)
+                .count(),
+            report.action_id
+        ),
+        Some(Ok(other)) => println!("  automatic response: {other:?}"),
+        Some(Err(e)) => println!("  automatic response FAILED: {e}"),
+        None => {}
+    }
 }
 
 /// Ctrl-C, or SIGTERM where there is one.

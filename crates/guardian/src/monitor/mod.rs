@@ -8,6 +8,7 @@
 //! and committed with its alerts in one SQLite transaction.
 
 pub mod block;
+pub mod dispatch;
 mod follow;
 pub mod holdings;
 pub mod insolvent;

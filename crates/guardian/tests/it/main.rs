@@ -15,3 +15,4 @@ mod rescue;
 mod response;
 mod rules;
 mod secrets;
+mod watch_and_respond;

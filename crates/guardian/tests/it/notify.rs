@@ -26,7 +26,7 @@ use crate::support::{
     smtp_sink::SmtpSink,
 };
 
-const HMAC_KEY: &str = "hmac-key-5e1f0a9c";
+pub(crate) const HMAC_KEY: &str = "hmac-key-5e1f0a9c";
 const DISCORD_TOKEN: &str = "discordtoken-aa81c3e7f2b94d10";
 const SLACK_TOKEN: &str = "slacktoken-0b7de2c5a4f96e31";
 const BOT_TOKEN: &str = "123456:bottoken-c94e1a7b3d";
@@ -156,7 +156,7 @@ fn alert(id: i64, severity: Severity) -> Alert {
 }
 
 /// Checks the webhook headers and that the signature is HMAC-SHA256(key, "<ts>.<body>").
-fn assert_signed(r: &Request) {
+pub(crate) fn assert_signed(r: &Request) {
     let timestamp = r.header("x-guardian-timestamp").expect("timestamp header");
     let ts: u64 = timestamp.parse().expect("unix seconds");
     let now = std::time::SystemTime::now()

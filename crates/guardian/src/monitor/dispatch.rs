@@ -1,0 +1,116 @@
+//! What happens to an alert once it is stored: its contacts are told (through the outbox), and a
+//! rule with `respond` gets its automatic response through the operator's own pause path.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::MonitorEvent;
+use crate::{
+    alert::Alert,
+    config::rules::Respond,
+    deployment::Deployment,
+    notify::{self, AlertEvent, Contacts, Outbox},
+    response::automatic::{self, Responded},
+    storage::Store,
+};
+
+/// What dispatching one event did.
+#[derive(Debug, Serialize)]
+pub struct Dispatched {
+    /// The alert.
+    pub alert_id: i64,
+    /// Outbox rows written (one per contact told).
+    pub notified: usize,
+    /// Why the contacts could not be told, if so.
+    pub notify_error: Option<String>,
+    /// The automatic response, when the alert's rule asks for one.
+    pub response: Option<Result<Responded, String>>,
+}
+
+/// Tells contacts and runs automatic responses for the monitor's events.
+pub struct Dispatcher<'a> {
+    deployment: &'a Deployment,
+    store: Arc<Store>,
+    contacts: Arc<Contacts>,
+    outbox: Option<Outbox>,
+}
+
+impl<'a> Dispatcher<'a> {
+    /// A dispatcher writing to `store` (the deployment's database, opened once more for the
+    /// outbox) for the manifest's `[[contacts]]`; `outbox` delivers what is written.
+    pub fn new(
+        deployment: &'a Deployment,
+        store: Arc<Store>,
+        contacts: Arc<Contacts>,
+        outbox: Option<Outbox>,
+    ) -> Self {
+        Self {
+            deployment,
+            store,
+            contacts,
+            outbox,
+        }
+    }
+
+    /// The rule's response, for a configured rule that has one.
+    fn response_of(&self, alert: &Alert) -> Respond {
+        self.deployment
+            .manifest
+            .rules
+            .iter()
+            .find(|r| *r.name.get_ref() == alert.found.rule)
+            .map(|r| r.respond)
+            .unwrap_or_default()
+    }
+
+    /// Tells the contacts about `event` and, for a raised alert whose rule says so, responds.
+    pub async fn dispatch(&self, event: &MonitorEvent) -> Dispatched {
+        let (alert, kind) = match event {
+            MonitorEvent::Raised(a) => (a, AlertEvent::Raised),
+            MonitorEvent::Retracted(a) => (a, AlertEvent::Retracted),
+        };
+        let (notified, notify_error) =
+            match notify::enqueue_alert(&self.store, &self.contacts, alert, kind) {
+                Ok(n) => (n, None),
+                Err(e) => {
+                    tracing::warn!(alert = alert.id, "cannot queue notifications: {e}");
+                    (0, Some(e.to_string()))
+                }
+            };
+        if let Some(outbox) = &self.outbox {
+            outbox.wake();
+        }
+        let respond = self.response_of(alert);
+        let response = match event {
+            MonitorEvent::Raised(a) if respond != Respond::None => {
+                let signer = self.deployment.manifest.monitor.signer.as_deref();
+                let r = automatic::respond(self.deployment, a, respond, signer).await;
+                if let Err(e) = &r {
+                    tracing::error!(alert = a.id, "automatic response failed: {e}");
+                }
+                Some(r.map_err(|e| e.to_string()))
+            }
+            _ => None,
+        };
+        Dispatched {
+            alert_id: alert.id,
+            notified,
+            notify_error,
+            response,
+        }
+    }
+
+    /// Dispatches every event until the channel closes, handing each result to `seen`.
+    pub async fn run(
+        &self,
+        mut events: mpsc::UnboundedReceiver<MonitorEvent>,
+        seen: impl Fn(&MonitorEvent, &Dispatched),
+    ) {
+        while let Some(event) = events.recv().await {
+            let done = self.dispatch(&event).await;
+            seen(&event, &done);
+        }
+    }
+}

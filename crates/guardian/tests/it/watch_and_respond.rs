@@ -1,0 +1,150 @@
+//! The monitor's whole loop through the real binary, as an operator runs it: traffic on a
+//! devnet raises alerts, every alert reaches a local webhook signed, and an outflow rule with
+//! `respond = "pause-all"` pauses every contract without anyone typing a command.
+
+use alloy::primitives::{Address, U256};
+use bindings::{DocumentRegistry, PaymentEscrow};
+use guardian::{config::ContractKind, roles::Role};
+
+use crate::{
+    notify::{HMAC_KEY, assert_signed},
+    response::is_paused,
+    send_ok,
+    support::{doc, http_sink::HttpSink, testnet},
+};
+
+fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOOK_KEY", HMAC_KEY)
+        .current_dir(dir)
+        .args(["monitor", "--once"])
+        .output()
+        .expect("guardian runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn burst_stranger_role_and_drain_reach_the_webhook_and_the_drain_pauses_everything() {
+    let net = testnet().await;
+    let sink = HttpSink::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&manifest, true).expect("write");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str(&format!(
+        r#"
+[[rules]]
+name = "registration-burst"
+kind = "rate"
+contracts = ["registry"]
+event = "DocumentRegistered"
+window_blocks = 10
+threshold = 3
+severity = "warning"
+
+[[rules]]
+name = "escrow-drain"
+kind = "outflow"
+contracts = ["PaymentEscrow"]
+window_blocks = 3
+max_share = 0.2
+severity = "critical"
+respond = "pause-all"
+
+[[contacts]]
+name = "ops-hook"
+channel = "webhook"
+url = "{}/hook"
+secret_env = "HOOK_KEY"
+"#,
+        sink.url
+    ));
+    std::fs::write(&manifest, text).expect("write rules");
+
+    // The escrow holds two payments before the monitor starts watching.
+    let user = net.account(6);
+    let p = net.as_signer(&user);
+    let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), p.clone());
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(1), Address::ZERO)
+            .value(fee)
+    );
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), p.clone());
+    let five = U256::from(5_000_000_000_000_000_000u128);
+    for _ in 0..2 {
+        send_ok!(
+            escrow
+                .deposit(doc(1), Address::ZERO, five, net.account(7).address())
+                .value(five)
+        );
+    }
+    let (ok, out, err) = monitor_once(dir.path());
+    assert!(ok, "{out}\n{err}");
+
+    // A burst of registrations, a role granted to a stranger, then a release of half the escrow.
+    for n in 2..7 {
+        send_ok!(
+            registry
+                .registerDocument(doc(n), doc(n), Address::ZERO)
+                .value(fee)
+        );
+    }
+    let admin = DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(admin.grantRole(Role::Pauser.id(), net.account(8).address()));
+    send_ok!(escrow.release(U256::from(1)));
+
+    let (ok, out, err) = monitor_once(dir.path());
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("automatic response"), "{out}\n{err}");
+
+    let hooks = sink.wait_for("/hook", 3).await;
+    let rules: Vec<(String, String)> = hooks
+        .iter()
+        .map(|r| {
+            assert_signed(r);
+            let a = r.json()["alert"].clone();
+            (
+                a["rule"].as_str().unwrap_or_default().to_string(),
+                a["severity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (rule, severity) in [
+        ("registration-burst", "warning"),
+        ("privileged", "critical"),
+        ("escrow-drain", "critical"),
+    ] {
+        assert!(
+            rules.iter().any(|(r, s)| r == rule && s == severity),
+            "{rule} ({severity}) not delivered: {rules:?}"
+        );
+    }
+    let position = |rule: &str| rules.iter().position(|(r, _)| r == rule);
+    assert!(
+        position("registration-burst") < position("escrow-drain"),
+        "delivered in the order raised: {rules:?}"
+    );
+
+    for kind in [
+        ContractKind::DocumentRegistry,
+        ContractKind::OwnershipTokenizer,
+        ContractKind::PaymentEscrow,
+        ContractKind::AuditResolver,
+    ] {
+        assert!(
+            is_paused(&net, kind).await,
+            "{kind:?} paused by the response"
+        );
+    }
+}
