@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::Address;
+use alloy::{primitives::Address, providers::Provider};
 
 use crate::{
     anvil::{Anvil, AnvilError, AnvilOptions},
@@ -133,22 +133,35 @@ impl Devnet {
                         settings,
                     )
                     .await?;
-                    let mut suites = Vec::new();
-                    for copy in 0..opts.copies.max(1) {
-                        let mut suffix = String::new();
-                        if i > 0 {
-                            suffix.push_str(&format!("-{name}"));
+                    let deploying = async {
+                        let mut suites = Vec::new();
+                        for copy in 0..opts.copies.max(1) {
+                            let mut suffix = String::new();
+                            if i > 0 {
+                                suffix.push_str(&format!("-{name}"));
+                            }
+                            if copy > 0 {
+                                suffix.push_str(&format!("-{}", copy + 1));
+                            }
+                            let options = DeployOptions {
+                                test_token: true,
+                                name_suffix: suffix,
+                                ..DeployOptions::default()
+                            };
+                            suites.push(
+                                deploy_suite(&client, admin, roles, &options, journal).await?,
+                            );
                         }
-                        if copy > 0 {
-                            suffix.push_str(&format!("-{}", copy + 1));
+                        Ok::<_, ChainError>(suites)
+                    };
+                    let suites = if opts.block_time.is_none() {
+                        tokio::select! {
+                            suites = deploying => suites?,
+                            () = unstick(&client) => unreachable!("unstick never returns"),
                         }
-                        let options = DeployOptions {
-                            test_token: true,
-                            name_suffix: suffix,
-                            ..DeployOptions::default()
-                        };
-                        suites.push(deploy_suite(&client, admin, roles, &options, journal).await?);
-                    }
+                    } else {
+                        deploying.await?
+                    };
                     Ok::<_, ChainError>((name, anvil, suites))
                 }
             }))
@@ -215,6 +228,37 @@ impl Devnet {
     pub async fn stop(self) {
         for anvil in self.anvils {
             anvil.stop().await;
+        }
+    }
+}
+
+/// anvil mining on demand (automine) was seen, on a loaded machine with transactions arriving
+/// concurrently, to keep a transaction in its pool unmined until the next one arrives; a
+/// deployment waiting for that receipt before sending more would wait forever. While a devnet
+/// deploys, a pool that stays non-empty for two seconds gets a block mined for it.
+async fn unstick(client: &ChainClient) {
+    let mut pending_since: Option<std::time::Instant> = None;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let status: Result<serde_json::Value, _> = client
+            .provider()
+            .raw_request("txpool_status".into(), ())
+            .await;
+        let pending = status
+            .ok()
+            .and_then(|s| s["pending"].as_str().map(String::from))
+            .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0);
+        if pending == 0 {
+            pending_since = None;
+            continue;
+        }
+        let since = *pending_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= std::time::Duration::from_secs(2) {
+            tracing::warn!(chain = %client.name, pending, "anvil left transactions unmined; mining a block for them");
+            let _: Result<serde_json::Value, _> =
+                client.provider().raw_request("evm_mine".into(), ()).await;
+            pending_since = None;
         }
     }
 }
