@@ -98,8 +98,11 @@ impl Devnet {
         };
         // A dev chain mines whatever it is sent; fee-bump replacements are for real fee markets
         // (and replacing a transaction anvil holds back for a nonce gap can lose it).
+        // A local chain mines in well under a second: a deploy transaction unmined for 30 s is
+        // lost, and waiting the default two minutes for it helps nobody.
         let settings = RpcSettings {
             replace_after_blocks: 0,
+            receipt_timeout_secs: 30,
             ..RpcSettings::default()
         };
         let mut anvils = Vec::new();

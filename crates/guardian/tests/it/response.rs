@@ -8,7 +8,7 @@ use bindings::DocumentRegistry;
 use guardian::{
     config::{ContractKind, Manifest, SignerConfig},
     deployment::Deployment,
-    devnet::{Devnet, DevnetOptions},
+    devnet::Devnet,
     response::{
         ResponseError,
         pause::{self, Outcome, PauseRequest, Selection},
@@ -20,7 +20,7 @@ use guardian::{
 
 use crate::{
     send_ok,
-    support::{TestNet, anvil_path, testnet},
+    support::{TestNet, testnet},
 };
 
 pub(crate) fn no_env(_: &str) -> Option<String> {
@@ -88,19 +88,7 @@ pub(crate) async fn rpc(
 }
 
 pub(crate) async fn multi_chain(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
-    guardian::chain::tls::install_provider();
-    Devnet::start(
-        &DevnetOptions {
-            anvil: anvil_path(),
-            port: 0,
-            block_time,
-            chains,
-            copies,
-        },
-        None,
-    )
-    .await
-    .expect("devnet")
+    crate::support::start_devnet(chains, copies, block_time).await
 }
 
 #[tokio::test]

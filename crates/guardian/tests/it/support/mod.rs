@@ -46,6 +46,31 @@ pub fn anvil_path() -> std::path::PathBuf {
         .expect("anvil: run `npm ci --prefix contracts` first")
 }
 
+/// Starts `chains` fresh anvils with `copies` suites each. anvil was seen, on this loaded 2-core
+/// machine with many chains starting at once, to leave a deploy transaction unmined for good; a
+/// devnet that fails to deploy is started afresh (at most three times) rather than failing a test
+/// that is about something else.
+pub async fn start_devnet(chains: u32, copies: u32, block_time: Option<u64>) -> Devnet {
+    let options = DevnetOptions {
+        anvil: anvil_path(),
+        port: 0,
+        block_time,
+        chains,
+        copies,
+    };
+    let mut attempt = 1;
+    loop {
+        match Devnet::start(&options, None).await {
+            Ok(devnet) => return devnet,
+            Err(e) if attempt < 3 => {
+                eprintln!("devnet attempt {attempt} failed ({e}); starting a fresh one");
+                attempt += 1;
+            }
+            Err(e) => panic!("devnet starts: {e}"),
+        }
+    }
+}
+
 /// A fresh anvil (own port) with the suite and a TestToken deployed.
 pub async fn testnet() -> TestNet {
     testnet_with(None).await
@@ -53,18 +78,7 @@ pub async fn testnet() -> TestNet {
 
 /// Like [`testnet`], with interval mining every `block_time` seconds.
 pub async fn testnet_with(block_time: Option<u64>) -> TestNet {
-    let devnet = Devnet::start(
-        &DevnetOptions {
-            anvil: anvil_path(),
-            port: 0,
-            block_time,
-            chains: 1,
-            copies: 1,
-        },
-        None,
-    )
-    .await
-    .expect("devnet starts");
+    let devnet = start_devnet(1, 1, block_time).await;
     let url = devnet.anvils[0].url.clone();
     let client = ChainClient::connect("local", &[url], Some(31337), &RpcSettings::default())
         .await
