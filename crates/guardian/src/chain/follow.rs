@@ -117,7 +117,10 @@ pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending])
                 tracing::warn!(chain = %client.name, label = %p.label, "broadcast unanswered ({e}); will re-send");
                 None
             }
-            Err(e) => Some(e.to_string()),
+            Err(e) => {
+                tracing::warn!(chain = %client.name, label = %p.label, "broadcast refused: {e}");
+                Some(e.to_string())
+            }
         };
     }
 }

@@ -39,6 +39,12 @@ pub struct TestNet {
 }
 
 pub fn anvil_path() -> std::path::PathBuf {
+    if std::env::var("GUARDIAN_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("guardian=warn")
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     // Every test starts anvil through here, before it builds any HTTP client of its own (alloy's
     // `connect_http`, reqwest): those need the TLS provider the library installs.
     guardian::chain::tls::install_provider();
