@@ -31,6 +31,10 @@ pub struct Args {
     /// Process up to each chain's head, then exit (for cron jobs).
     #[arg(long)]
     once: bool,
+    /// Check instead of watching: the rules are built against the chains, and every contact is
+    /// sent one test message now; exit 1 if anything fails.
+    #[arg(long, conflicts_with_all = ["once", "from_block"])]
+    check: bool,
     /// Print alerts and the final summary as JSON lines.
     #[arg(long)]
     json: bool,
@@ -42,6 +46,9 @@ impl Args {
         let path = manifest_path(ctx.config.clone());
         let deployment = Deployment::open(&path, None, &process_env).await?;
         let rules = monitor::configured_rules(&deployment).await?;
+        if self.check {
+            return check(&deployment, rules.len(), self.json).await;
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -160,6 +167,73 @@ fn print_event(event: &MonitorEvent, done: &Dispatched, json: bool) {
         Some(Err(e)) => println!("  automatic response FAILED: {e}"),
         None => {}
     }
+}
+
+/// `monitor --check`: what would be watched, and one test message to every contact.
+async fn check(deployment: &Deployment, engines: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let contacts = Contacts::load(&deployment.manifest, &process_env);
+    let mut results = Vec::new();
+    for contact in contacts.iter() {
+        let outcome = match contact.problem() {
+            Some(problem) => Err(problem.to_string()),
+            None => crate::notify::send_test(contact)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        results.push((contact.name().to_string(), outcome));
+    }
+    let unreachable: Vec<String> = deployment
+        .unreachable
+        .iter()
+        .map(|(chain, e)| format!("{chain}: {e}"))
+        .collect();
+    let ok = unreachable.is_empty() && results.iter().all(|(_, r)| r.is_ok());
+    if json {
+        print_json(&serde_json::json!({
+            "ok": ok,
+            "chains": deployment.clients.keys().collect::<Vec<_>>(),
+            "unreachable": unreachable,
+            "rules": deployment.manifest.rules.len(),
+            "rule_engines": engines,
+            "contacts": results.iter().map(|(name, r)| serde_json::json!({
+                "contact": name,
+                "ok": r.is_ok(),
+                "delivery": r.as_ref().ok(),
+                "error": r.as_ref().err(),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!(
+            "chains: {} reachable{}; rules: {} configured (+ privileged, insolvent built in)",
+            deployment.clients.len(),
+            if unreachable.is_empty() {
+                String::new()
+            } else {
+                format!(", UNREACHABLE: {}", unreachable.join("; "))
+            },
+            deployment.manifest.rules.len()
+        );
+        let mut t = Table::new(["CONTACT", "TEST MESSAGE"]);
+        for (name, r) in &results {
+            t.row(vec![
+                name.clone(),
+                match r {
+                    Ok(id) => format!("delivered ({id})"),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+            ]);
+        }
+        if results.is_empty() {
+            println!("no [[contacts]]: alerts are stored and listed by `guardian alerts` only");
+        } else {
+            println!("{t}");
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Ctrl-C, or SIGTERM where there is one.

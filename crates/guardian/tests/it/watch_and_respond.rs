@@ -13,14 +13,17 @@ use crate::{
     support::{doc, http_sink::HttpSink, testnet},
 };
 
-fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+/// Runs `guardian monitor --once` without blocking the test's runtime (the local webhook server
+/// runs on it and must answer while guardian delivers).
+async fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOOK_KEY", HMAC_KEY)
         .current_dir(dir)
         .args(["monitor", "--once"])
         .output()
+        .await
         .expect("guardian runs");
     (
         o.status.success(),
@@ -86,7 +89,7 @@ secret_env = "HOOK_KEY"
                 .value(five)
         );
     }
-    let (ok, out, err) = monitor_once(dir.path());
+    let (ok, out, err) = monitor_once(dir.path()).await;
     assert!(ok, "{out}\n{err}");
 
     // A burst of registrations, a role granted to a stranger, then a release of half the escrow.
@@ -104,9 +107,13 @@ secret_env = "HOOK_KEY"
     send_ok!(admin.grantRole(Role::Pauser.id(), net.account(8).address()));
     send_ok!(escrow.release(U256::from(1)));
 
-    let (ok, out, err) = monitor_once(dir.path());
+    let (ok, out, err) = monitor_once(dir.path()).await;
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("automatic response"), "{out}\n{err}");
+    assert!(
+        !err.contains("not delivered"),
+        "every alert delivered: {err}"
+    );
 
     let hooks = sink.wait_for("/hook", 3).await;
     let rules: Vec<(String, String)> = hooks
@@ -147,4 +154,73 @@ secret_env = "HOOK_KEY"
             "{kind:?} paused by the response"
         );
     }
+}
+
+#[tokio::test]
+async fn monitor_check_sends_each_contact_a_test_message_and_names_what_is_missing() {
+    let net = testnet().await;
+    let sink = HttpSink::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&manifest, true).expect("write");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str(&format!(
+        r#"
+[[contacts]]
+name = "ops-hook"
+channel = "webhook"
+url = "{}/hook"
+secret_env = "HOOK_KEY"
+
+[[contacts]]
+name = "chat"
+channel = "slack"
+webhook_url_env = "SLACK_HOOK_URL"
+"#,
+        sink.url
+    ));
+    std::fs::write(&manifest, text).expect("write contacts");
+    let check = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOOK_KEY", HMAC_KEY)
+            .current_dir(dir.path())
+            .args(["monitor", "--check"]);
+        cmd
+    };
+
+    // SLACK_HOOK_URL is not set: the webhook still gets its test, the slack contact is named.
+    let o = check().output().await.expect("runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!o.status.success(), "a contact cannot be reached: {out}");
+    assert!(
+        out.contains("ops-hook") && out.contains("delivered"),
+        "{out}"
+    );
+    assert!(
+        out.contains("SLACK_HOOK_URL"),
+        "names the missing variable: {out}"
+    );
+    let tests = sink.wait_for("/hook", 1).await;
+    assert_signed(&tests[0]);
+    assert!(
+        tests[0].json().get("test").is_some(),
+        "{:?}",
+        tests[0].json()
+    );
+    assert!(!out.contains(HMAC_KEY));
+
+    let o = check()
+        .env(
+            "SLACK_HOOK_URL",
+            format!("{}/slack/T000/B000/XXXX", sink.url),
+        )
+        .output()
+        .await
+        .expect("runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}");
+    assert_eq!(sink.requests_to("/slack").len(), 1);
+    assert!(!out.contains("XXXX"), "the slack URL is a secret: {out}");
 }
