@@ -2,6 +2,7 @@
 //! of the product: `guardian --help` lists operator commands only.
 
 mod bench;
+mod monitor;
 
 use std::{
     path::{Path, PathBuf},
@@ -39,6 +40,9 @@ struct Args {
 enum What {
     /// Pause N contracts per chain on interval-mined anvil chains and write the table.
     Pause(PauseArgs),
+    /// Detection latency of `guardian monitor` (alert stored, webhook delivered), WebSocket and
+    /// polling; prints the table.
+    Monitor(monitor::MonitorArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -81,6 +85,7 @@ async fn main() -> ExitCode {
     guardian::cli::init_logging(0);
     let result = match args.what {
         What::Pause(args) => args.run().await,
+        What::Monitor(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

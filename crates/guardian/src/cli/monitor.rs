@@ -75,15 +75,23 @@ impl Args {
                 once: self.once,
             },
         );
-        let dispatching = dispatcher.run(events_rx, |event, done| print_event(event, done, json));
-        let (results, ()) = tokio::join!(following, dispatching);
-        // What was queued last goes out before the process ends.
-        let last = outbox.deliver_due().await;
-        for f in &last.failures {
-            eprintln!("warning: notification not delivered yet (retried on the next run): {f:?}");
-        }
-        let _ = outbox_stop_tx.send(true);
-        delivering.await;
+        let dispatching = async {
+            dispatcher
+                .run(events_rx, |event, done| print_event(event, done, json))
+                .await;
+            // Every event is dispatched: what was queued last goes out before the process ends.
+            let last = outbox.deliver_due().await;
+            for f in &last.failures {
+                eprintln!(
+                    "warning: notification not delivered yet (retried on the next run): {f:?}"
+                );
+            }
+            let _ = outbox_stop_tx.send(true);
+        };
+        let delivering_until_done = delivering;
+        // The outbox delivers while the chains are followed, not after.
+        let (results, (), ()) = tokio::join!(following, dispatching, delivering_until_done);
+
         let ok = results.iter().all(|(_, r)| r.is_ok());
         let rows: Vec<serde_json::Value> = results
             .iter()
