@@ -16,8 +16,8 @@ use super::{
     block::{BlockData, SuiteTx},
     health::{At, HealthBoard, HealthWatch},
     holdings,
-    metrics::Metrics,
     insolvent::Insolvency,
+    metrics::Metrics,
     privileged,
 };
 use crate::{
@@ -157,7 +157,10 @@ impl<'a> Follower<'a> {
                 Err(e) => {
                     tracing::warn!(chain = %self.client.name, "{e}; retrying");
                     self.count_error(&e);
-                    if matches!(e, MonitorError::Chain(_) | MonitorError::MissingBlock { .. }) {
+                    if matches!(
+                        e,
+                        MonitorError::Chain(_) | MonitorError::MissingBlock { .. }
+                    ) {
                         let at = self.at();
                         if let Some(alert) = self.health.on_failure(at, &e.to_string()) {
                             self.raise_health(alert);
@@ -449,7 +452,9 @@ impl<'a> Follower<'a> {
         })();
         match stored {
             Ok(stored) => self.announce(stored),
-            Err(e) => tracing::warn!(chain = %self.client.name, "cannot store a monitor-health alert: {e}"),
+            Err(e) => {
+                tracing::warn!(chain = %self.client.name, "cannot store a monitor-health alert: {e}")
+            }
         }
     }
 

@@ -56,6 +56,7 @@ pub struct HealthWatch {
     failures: u32,
     lagging: bool,
     outage: bool,
+    outages: u64,
     board: Option<Arc<HealthBoard>>,
 }
 
@@ -70,12 +71,7 @@ pub struct At {
 
 impl HealthWatch {
     /// The watch of one chain; `board` (when given) learns of its episodes.
-    pub fn new(
-        chain: &str,
-        chain_id: u64,
-        max_lag: u64,
-        board: Option<Arc<HealthBoard>>,
-    ) -> Self {
+    pub fn new(chain: &str, chain_id: u64, max_lag: u64, board: Option<Arc<HealthBoard>>) -> Self {
         Self {
             chain: chain.to_string(),
             chain_id,
@@ -83,6 +79,7 @@ impl HealthWatch {
             failures: 0,
             lagging: false,
             outage: false,
+            outages: 0,
             board,
         }
     }
@@ -136,11 +133,12 @@ impl HealthWatch {
             return None;
         }
         self.outage = true;
+        self.outages += 1;
         self.publish();
         let at = at?;
         Some(self.alert(
             at,
-            format!("endpoints:{}", crate::storage::now_ms()),
+            format!("endpoints:{}-{}", crate::storage::now_ms(), self.outages),
             format!(
                 "every endpoint of {} failed {} polls in a row: the chain is not watched ({})",
                 self.chain,
@@ -256,5 +254,70 @@ impl Heartbeat {
                 tracing::info!("heartbeat withheld: a chain is in trouble (monitor-health)");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(number: u64) -> Option<At> {
+        Some(At {
+            number,
+            hash: B256::repeat_byte(number as u8),
+        })
+    }
+
+    #[test]
+    fn lag_raises_once_per_episode_and_recovery_ends_it() {
+        let board = Arc::new(HealthBoard::default());
+        let mut w = HealthWatch::new("local", 31337, 10, Some(board.clone()));
+        assert!(w.on_head(110, at(100)).is_none(), "a lag of 10 is allowed");
+        assert!(board.healthy());
+        let first = w.on_head(120, at(100)).expect("lag 20 starts an episode");
+        assert_eq!(
+            (first.rule.as_str(), first.severity, first.block_number),
+            (RULE, Severity::Warning, 100)
+        );
+        assert!(!board.healthy(), "the heartbeat is withheld meanwhile");
+        assert!(
+            w.on_head(140, at(120)).is_none(),
+            "same episode: no second alert"
+        );
+        assert!(
+            w.on_head(141, at(140)).is_none(),
+            "caught up: the episode ends"
+        );
+        assert!(board.healthy());
+        let second = w.on_head(160, at(141)).expect("a new episode");
+        assert_ne!(first.dedup_key, second.dedup_key);
+        assert!(second.dedup_key.starts_with("monitor-health:31337:"));
+    }
+
+    #[test]
+    fn failing_polls_raise_once_after_the_threshold_and_a_head_ends_the_outage() {
+        let board = Arc::new(HealthBoard::default());
+        let mut w = HealthWatch::new("local", 31337, 10, Some(board.clone()));
+        let secret_url = "https://rpc.example/v1/SECRET-KEY-hw";
+        secret::register(secret_url);
+        let error = format!("error sending request for url ({secret_url})");
+        for _ in 1..FAILED_POLLS {
+            assert!(w.on_failure(at(5), &error).is_none());
+        }
+        let alert = w.on_failure(at(5), &error).expect("sustained failure");
+        assert!(
+            !alert.summary.contains("SECRET-KEY-hw"),
+            "{}",
+            alert.summary
+        );
+        assert!(!alert.evidence.to_string().contains("SECRET-KEY-hw"));
+        assert!(!board.healthy());
+        assert!(w.on_failure(at(5), &error).is_none(), "once per episode");
+        assert!(w.on_head(5, at(5)).is_none());
+        assert!(board.healthy(), "the endpoints answer again");
+        for _ in 1..FAILED_POLLS {
+            assert!(w.on_failure(at(5), &error).is_none(), "the count restarted");
+        }
+        assert!(w.on_failure(at(5), &error).is_some(), "a new outage");
     }
 }
