@@ -24,7 +24,11 @@ use crate::{
 /// guardian.db beside the manifest (`guardian alerts` lists them), sent to the [[contacts]]
 /// through a retrying outbox, and answered by a rule's `respond` (pause the affected contracts,
 /// or everything) through the same path as `guardian pause`. Resumes after the last block it
-/// processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
+/// processed. Ctrl-C or SIGTERM finishes the block in hand and exits. The monitor watches
+/// itself too: a head lag above [monitor] max_lag_blocks, or a chain's endpoints failing
+/// 3 polls in a row, raise one `monitor-health` warning per episode; with [monitor]
+/// heartbeat_url_env, the URL in that variable gets a GET every heartbeat_secs while every chain
+/// is healthy (with --once: one GET after a run that fully succeeded).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block (backfill), even if the monitor already went further.
@@ -267,7 +271,7 @@ async fn check(deployment: &Deployment, engines: usize, json: bool) -> anyhow::R
         }));
     } else {
         println!(
-            "chains: {} reachable{}; rules: {} configured (+ privileged, insolvent built in)",
+            "chains: {} reachable{}; rules: {} configured (+ privileged, insolvent, monitor-health built in)",
             deployment.clients.len(),
             if unreachable.is_empty() {
                 String::new()

@@ -310,3 +310,29 @@ async fn the_heartbeat_calls_its_url_while_following_and_never_shows_it() {
     );
     net.devnet.stop().await;
 }
+
+#[tokio::test]
+async fn monitor_once_beats_once_after_a_run_that_succeeded() {
+    let net = testnet().await;
+    let sink = HttpSink::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&manifest, true).expect("write");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str("\n[monitor]\nheartbeat_url_env = \"HB_URL\"\n");
+    std::fs::write(&manifest, text).expect("write monitor");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HB_URL", format!("{}/ping/hb-once-3f9a", sink.url))
+        .current_dir(dir.path())
+        .args(["monitor", "--once"])
+        .output()
+        .await
+        .expect("guardian runs");
+    assert!(out.status.success(), "{out:?}");
+    let pings = sink.requests_to("/ping/");
+    assert_eq!(pings.len(), 1, "{pings:?}");
+    assert_eq!(pings[0].method, "GET");
+    net.devnet.stop().await;
+}
