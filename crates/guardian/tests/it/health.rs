@@ -336,3 +336,71 @@ async fn monitor_once_beats_once_after_a_run_that_succeeded() {
     assert_eq!(pings[0].method, "GET");
     net.devnet.stop().await;
 }
+
+#[tokio::test]
+async fn endpoints_failing_poll_after_poll_raise_one_monitor_health_alert() {
+    let net = testnet().await;
+    let (d, _dir) = open(&net.devnet.manifest, |m| m.monitor.poll_interval_ms = 20).await;
+    let board = Arc::new(HealthBoard::default());
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let following = monitor::run(
+        &d,
+        MonitorOptions {
+            events: Some(events_tx),
+            stop: Some(stop_rx),
+            health: Some(board.clone()),
+            metrics: Some(metrics.clone()),
+            ..MonitorOptions::default()
+        },
+    );
+    let driver = async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while d.store.cursor(31337).expect("cursor").is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the first pass finishes");
+        assert!(board.healthy());
+        // The chain's only endpoint goes away.
+        net.devnet.stop().await;
+        let alert = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let Some(MonitorEvent::Raised(a)) = events.recv().await
+                    && a.found.rule == health::RULE
+                {
+                    break a;
+                }
+            }
+        })
+        .await
+        .expect("a monitor-health alert");
+        assert!(!board.healthy(), "the heartbeat is withheld");
+        // More failed polls: still the same episode.
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while sample(
+                &metrics.render(),
+                r#"guardian_monitor_rpc_errors_total{chain="local"}"#,
+            )
+            .unwrap_or(0.0)
+                < (health::FAILED_POLLS * 3) as f64
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the monitor keeps polling");
+        stop_tx.send(true).expect("stop");
+        alert
+    };
+    let (results, alert) = tokio::join!(following, driver);
+    results[0]
+        .1
+        .as_ref()
+        .expect("a following monitor outlives its endpoints");
+    assert_eq!(alert.found.severity, Severity::Warning);
+    assert!(alert.found.summary.contains("failed"), "{alert:?}");
+    assert_eq!(health_alerts(&d.store).len(), 1, "one alert per episode");
+}
