@@ -279,6 +279,7 @@ impl MonitorArgs {
                 rules: BTreeMap::new(),
                 from_block: None,
                 once: false,
+                ..MonitorOptions::default()
             },
         );
         let delivering = outbox.clone().run(async move {

@@ -2,6 +2,8 @@
 
 use std::{process::ExitCode, sync::Arc};
 
+use anyhow::Context as _;
+
 use tokio::sync::{mpsc, watch};
 
 use crate::monitor::dispatch::Dispatched;
@@ -22,7 +24,11 @@ use crate::{
 /// guardian.db beside the manifest (`guardian alerts` lists them), sent to the [[contacts]]
 /// through a retrying outbox, and answered by a rule's `respond` (pause the affected contracts,
 /// or everything) through the same path as `guardian pause`. Resumes after the last block it
-/// processed. Ctrl-C or SIGTERM finishes the block in hand and exits.
+/// processed. Ctrl-C or SIGTERM finishes the block in hand and exits. The monitor watches
+/// itself too: a head lag above [monitor] max_lag_blocks, or a chain's endpoints failing
+/// 3 polls in a row, raise one `monitor-health` warning per episode; with [monitor]
+/// heartbeat_url_env, the URL in that variable gets a GET every heartbeat_secs while every chain
+/// is healthy (with --once: one GET after a run that fully succeeded).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block (backfill), even if the monitor already went further.
@@ -35,6 +41,10 @@ pub struct Args {
     /// sent one test message now; exit 1 if anything fails.
     #[arg(long, conflicts_with_all = ["once", "from_block"])]
     check: bool,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g. 127.0.0.1:9464, while the
+    /// monitor runs.
+    #[arg(long, value_name = "ADDR", conflicts_with = "check")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Print alerts and the final summary as JSON lines.
     #[arg(long)]
     json: bool,
@@ -59,7 +69,54 @@ impl Args {
         // The outbox has its own handle on the database (WAL: both write safely).
         let store = Arc::new(Store::open(&db_path(&path))?);
         let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
-        let outbox = Outbox::new(store.clone(), contacts.clone())?;
+        let metrics = Arc::new(monitor::metrics::Metrics::new()?);
+        let board = Arc::new(monitor::health::HealthBoard::default());
+        let outbox = Outbox::new(store.clone(), contacts.clone())?.with_metrics(metrics.clone());
+        let (service_stop_tx, service_stop_rx) = watch::channel(false);
+        let mut service = tokio::task::JoinSet::new();
+        if let Some(addr) = self.metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            let mut stop = service_stop_rx.clone();
+            service.spawn(metrics.clone().serve(listener, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+        }
+        let monitor_config = &deployment.manifest.monitor;
+        let heartbeat = match &monitor_config.heartbeat_url_env {
+            Some(var) => match process_env(var) {
+                Some(url) => {
+                    let every = std::time::Duration::from_secs(monitor_config.heartbeat_secs);
+                    monitor::health::Heartbeat::new(url, every.min(HEARTBEAT_TIMEOUT))
+                }
+                None => {
+                    tracing::warn!(
+                        "[monitor] heartbeat_url_env names `{var}`, which is not set: no heartbeat"
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        // Following, the heartbeat beats on its period while healthy; with --once, once at the
+        // end of a run that fully succeeded (a cron job's dead man's switch).
+        let mut heartbeat_once = None;
+        if let Some(hb) = heartbeat {
+            if self.once {
+                heartbeat_once = Some(hb);
+            } else {
+                let mut stop = service_stop_rx.clone();
+                service.spawn(hb.run(
+                    std::time::Duration::from_secs(monitor_config.heartbeat_secs),
+                    board.clone(),
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ));
+            }
+        }
         let dispatcher = Dispatcher::new(&deployment, store, contacts, Some(outbox.clone()));
         let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
         let delivering = outbox.clone().run(async move {
@@ -73,6 +130,8 @@ impl Args {
                 rules,
                 from_block: self.from_block,
                 once: self.once,
+                metrics: Some(metrics),
+                health: Some(board.clone()),
             },
         );
         let dispatching = async {
@@ -92,7 +151,15 @@ impl Args {
         // The outbox delivers while the chains are followed, not after.
         let (results, (), ()) = tokio::join!(following, dispatching, delivering_until_done);
 
+        let _ = service_stop_tx.send(true);
+        while service.join_next().await.is_some() {}
         let ok = results.iter().all(|(_, r)| r.is_ok());
+        if let Some(hb) = heartbeat_once
+            && ok
+            && board.healthy()
+        {
+            hb.beat().await;
+        }
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|(chain, r)| match r {
@@ -212,7 +279,7 @@ async fn check(deployment: &Deployment, engines: usize, json: bool) -> anyhow::R
         }));
     } else {
         println!(
-            "chains: {} reachable{}; rules: {} configured (+ privileged, insolvent built in)",
+            "chains: {} reachable{}; rules: {} configured (+ privileged, insolvent, monitor-health built in)",
             deployment.clients.len(),
             if unreachable.is_empty() {
                 String::new()
@@ -243,6 +310,9 @@ async fn check(deployment: &Deployment, engines: usize, json: bool) -> anyhow::R
         ExitCode::FAILURE
     })
 }
+
+/// The longest a heartbeat call may take.
+const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ctrl-C, or SIGTERM where there is one.
 async fn shutdown_signal() {

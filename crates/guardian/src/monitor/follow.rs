@@ -14,8 +14,10 @@ use tokio::sync::{mpsc, watch};
 use super::{
     ChainRules, ChainSummary, MonitorError, MonitorEvent,
     block::{BlockData, SuiteTx},
+    health::{At, HealthBoard, HealthWatch},
     holdings,
     insolvent::Insolvency,
+    metrics::Metrics,
     privileged,
 };
 use crate::{
@@ -49,6 +51,8 @@ pub(super) struct Follower<'a> {
     /// The chain's WebSocket endpoints: new heads are subscribed to there.
     ws_urls: Vec<RpcUrl>,
     summary: ChainSummary,
+    metrics: Option<std::sync::Arc<Metrics>>,
+    health: HealthWatch,
 }
 
 /// A live `newHeads` subscription, with the provider that keeps its connection open.
@@ -71,6 +75,8 @@ impl<'a> Follower<'a> {
         expected: privileged::Expected,
         rules: Option<Box<dyn ChainRules>>,
         events: Option<mpsc::UnboundedSender<MonitorEvent>>,
+        metrics: Option<std::sync::Arc<Metrics>>,
+        board: Option<std::sync::Arc<HealthBoard>>,
     ) -> Self {
         let contracts: Vec<ContractConfig> = deployment
             .manifest
@@ -110,6 +116,13 @@ impl<'a> Follower<'a> {
                 chain: client.name.clone(),
                 ..ChainSummary::default()
             },
+            metrics,
+            health: HealthWatch::new(
+                &client.name,
+                client.chain_id,
+                deployment.manifest.monitor.max_lag_blocks,
+                board,
+            ),
         }
     }
 
@@ -136,9 +149,24 @@ impl<'a> Follower<'a> {
             }
             match self.sync(&mut next, stop.as_ref()).await {
                 Ok(()) => {}
-                Err(e) if once => return Err(e),
+                Err(e) if once => {
+                    self.count_error(&e);
+                    return Err(e);
+                }
                 // A following monitor outlives a failing endpoint: warn, and try again.
-                Err(e) => tracing::warn!(chain = %self.client.name, "{e}; retrying"),
+                Err(e) => {
+                    tracing::warn!(chain = %self.client.name, "{e}; retrying");
+                    self.count_error(&e);
+                    if matches!(
+                        e,
+                        MonitorError::Chain(_) | MonitorError::MissingBlock { .. }
+                    ) {
+                        let at = self.at();
+                        if let Some(alert) = self.health.on_failure(at, &e.to_string()) {
+                            self.raise_health(alert);
+                        }
+                    }
+                }
             }
             if once || stopped(stop.as_ref()) {
                 break;
@@ -246,6 +274,16 @@ impl<'a> Follower<'a> {
     ) -> Result<(), MonitorError> {
         let chain_id = self.client.chain_id;
         let head = self.head_number().await?;
+        let at = self.at();
+        if let Some(m) = &self.metrics {
+            m.head_lag(
+                &self.client.name,
+                at.map_or(0, |a| head.saturating_sub(a.number)),
+            );
+        }
+        if let Some(alert) = self.health.on_head(head, at) {
+            self.raise_health(alert);
+        }
         // The last block processed may have been replaced at the same height, or the chain
         // may have become shorter: both are reorganisations no new block's parent would show.
         if let Some(c) = self.store.cursor(chain_id)?
@@ -261,6 +299,7 @@ impl<'a> Follower<'a> {
                 return Ok(());
             }
             let h = self.header(*next).await?;
+            let learned = std::time::Instant::now();
             if let Some(parent) = next.checked_sub(1)
                 && let Some(stored) = self.store.block_hash(chain_id, parent)?
                 && stored != h.parent_hash
@@ -268,7 +307,10 @@ impl<'a> Follower<'a> {
                 *next = self.reorg(parent).await? + 1;
                 continue;
             }
-            self.process(h).await?;
+            self.process(h, learned).await?;
+            if let Some(m) = &self.metrics {
+                m.head_lag(&self.client.name, head.saturating_sub(*next));
+            }
             *next += 1;
         }
         Ok(())
@@ -311,6 +353,9 @@ impl<'a> Follower<'a> {
         let retracted = self.store.rewind(chain_id, ancestor)?;
         self.summary.reorgs += 1;
         self.summary.retracted += retracted.len() as u64;
+        if let Some(m) = &self.metrics {
+            m.alerts_retracted(&self.client.name, retracted.len() as u64);
+        }
         if let Some(rules) = self.rules.as_mut() {
             rules.rewind(ancestor.number);
         }
@@ -323,7 +368,7 @@ impl<'a> Follower<'a> {
     }
 
     /// Reads one block, evaluates the rules and commits it with its alerts.
-    async fn process(&mut self, h: Head) -> Result<(), MonitorError> {
+    async fn process(&mut self, h: Head, learned: std::time::Instant) -> Result<(), MonitorError> {
         let block = self.read(h).await?;
         let senders = self.senders(&block).await?;
         let mut alerts = privileged::evaluate(&block, &self.expected, &self.names, &senders);
@@ -344,7 +389,19 @@ impl<'a> Follower<'a> {
             .commit_block(&record, &alerts, self.confirmations)?;
         self.summary.blocks += 1;
         self.summary.raised += stored.len() as u64;
+        if let Some(m) = &self.metrics {
+            m.block_processed(&self.client.name, stored.len(), learned.elapsed());
+        }
+        self.announce(stored);
+        Ok(())
+    }
+
+    /// Logs, counts and hands on alerts just stored.
+    fn announce(&self, stored: Vec<crate::alert::Alert>) {
         for alert in stored {
+            if let Some(m) = &self.metrics {
+                m.alert_raised(&alert);
+            }
             tracing::info!(
                 chain = %self.client.name,
                 rule = %alert.found.rule,
@@ -355,7 +412,58 @@ impl<'a> Follower<'a> {
             );
             self.emit(MonitorEvent::Raised(alert));
         }
-        Ok(())
+    }
+
+    /// The last block processed (where the chain's health alerts are filed), if any.
+    fn at(&self) -> Option<At> {
+        match self.store.cursor(self.client.chain_id) {
+            Ok(c) => c.map(|c| At {
+                number: c.number,
+                hash: c.hash,
+            }),
+            Err(e) => {
+                tracing::warn!(chain = %self.client.name, "cannot read the cursor: {e}");
+                None
+            }
+        }
+    }
+
+    /// Stores a `monitor-health` alert at the cursor (the block is committed again unchanged,
+    /// with the alert) and hands it on like any other.
+    fn raise_health(&self, alert: crate::alert::NewAlert) {
+        let chain_id = self.client.chain_id;
+        let stored = (|| {
+            let parent_hash = alert
+                .block_number
+                .checked_sub(1)
+                .map(|p| self.store.block_hash(chain_id, p))
+                .transpose()?
+                .flatten()
+                .unwrap_or_default();
+            let record = BlockRecord {
+                chain: &self.client.name,
+                chain_id,
+                number: alert.block_number,
+                hash: alert.block_hash,
+                parent_hash,
+            };
+            self.store
+                .commit_block(&record, std::slice::from_ref(&alert), self.confirmations)
+        })();
+        match stored {
+            Ok(stored) => self.announce(stored),
+            Err(e) => {
+                tracing::warn!(chain = %self.client.name, "cannot store a monitor-health alert: {e}")
+            }
+        }
+    }
+
+    fn count_error(&self, e: &MonitorError) {
+        if let (Some(m), MonitorError::Chain(_) | MonitorError::MissingBlock { .. }) =
+            (&self.metrics, e)
+        {
+            m.rpc_error(&self.client.name);
+        }
     }
 
     /// The block as the rules see it: its logs, holdings and (when needed) suite transactions.

@@ -10,12 +10,14 @@
 pub mod block;
 pub mod dispatch;
 mod follow;
+pub mod health;
 pub mod holdings;
 pub mod insolvent;
+pub mod metrics;
 pub mod privileged;
 pub mod rules;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use tokio::sync::{mpsc, watch};
 
@@ -148,6 +150,10 @@ pub struct MonitorOptions {
     pub rules: BTreeMap<String, Box<dyn ChainRules>>,
     /// When it turns `true`, each chain finishes the block in hand and stops.
     pub stop: Option<watch::Receiver<bool>>,
+    /// Where the monitor counts what it does (`--metrics-addr`).
+    pub metrics: Option<Arc<metrics::Metrics>>,
+    /// Told which chains are in trouble (`monitor-health` episodes), for the heartbeat.
+    pub health: Option<Arc<health::HealthBoard>>,
 }
 
 /// What the monitor did on one chain.
@@ -200,6 +206,8 @@ pub async fn run(
             expected.clone(),
             options.rules.remove(name),
             options.events.clone(),
+            options.metrics.clone(),
+            options.health.clone(),
         );
         let stop = options.stop.clone();
         let (from, once) = (options.from_block, options.once);

@@ -314,6 +314,7 @@ pub struct Outbox {
     client: reqwest::Client,
     wake: Arc<Notify>,
     poll_interval: Duration,
+    metrics: Option<Arc<crate::monitor::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -334,12 +335,19 @@ impl Outbox {
             client,
             wake: Arc::new(Notify::new()),
             poll_interval: Duration::from_millis(100),
+            metrics: None,
         })
     }
 
     /// How often [`Outbox::run`] looks for due rows when nobody wakes it (default 100 ms).
     pub fn with_poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every;
+        self
+    }
+
+    /// Counts every attempt's result in `metrics` (per contact and channel).
+    pub fn with_metrics(mut self, metrics: Arc<crate::monitor::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -410,6 +418,13 @@ impl Outbox {
                 }
             },
         };
+        if let Some(m) = &self.metrics {
+            let channel = self
+                .contacts
+                .get(&row.contact)
+                .map_or("unknown", |c| c.channel().as_str());
+            m.notification(&row.contact, channel, result.is_ok());
+        }
         let (error, retry_at) = match &result {
             Ok(()) => (None, None),
             Err(e) => {

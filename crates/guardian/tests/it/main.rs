@@ -9,6 +9,7 @@ mod contracts;
 mod deploy;
 mod endpoints;
 mod gas;
+mod health;
 mod monitor;
 mod notify;
 mod rescue;

@@ -39,6 +39,7 @@ async fn once(
                 .map(|r| [("local".to_string(), r)].into())
                 .unwrap_or_default(),
             stop: None,
+            ..MonitorOptions::default()
         },
     )
     .await;
