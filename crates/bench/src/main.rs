@@ -173,6 +173,13 @@ impl PauseArgs {
         }
         println!("{report}");
         if self.out != Path::new("-") {
+            // The monitor's section is written by `bench -- monitor`: keep it.
+            if let Ok(old) = std::fs::read_to_string(&self.out)
+                && let Some(at) = old.find(monitor::SECTION)
+            {
+                report.push('\n');
+                report.push_str(&old[at..]);
+            }
             std::fs::write(&self.out, &report)
                 .with_context(|| format!("cannot write {}", self.out.display()))?;
             eprintln!("wrote {}", self.out.display());
