@@ -845,3 +845,56 @@ async fn a_test_message_reaches_each_contact_directly() {
     );
     assert!(smtp.wait_for(1).await[0].data.contains("[TEST]"));
 }
+
+#[tokio::test]
+async fn monitor_check_through_the_binary_shows_no_contact_secret_at_trace_level() {
+    let net = crate::support::testnet().await;
+    let sink = HttpSink::start().await;
+    sink.echo_path_in_errors();
+    for prefix in ["/hook", "/discord/", "/slack/", "/telegram/", "/pd/"] {
+        sink.fail_next(prefix, &[500]);
+    }
+    let smtp = SmtpSink::start().await;
+    smtp.refuse_logins();
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&path, true).expect("write");
+    let contacts = every_channel(&sink).replace(
+        &format!("url = \"{}/hook\"", sink.url),
+        "url_env = \"HOOK_URL\"",
+    );
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    text.push_str(&contacts);
+    std::fs::write(&path, text).expect("write contacts");
+
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "trace")
+        .envs(env(&sink, &smtp))
+        .current_dir(dir.path())
+        .args(["-vv", "monitor", "--check"])
+        .output()
+        .await
+        .expect("guardian runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "every contact fails: {all}");
+    assert!(all.contains("FAILED"), "{all}");
+    // The endpoints quoted their secret paths back: redacted, not absent.
+    assert!(all.contains("[redacted]"), "{all}");
+    for s in [
+        HMAC_KEY,
+        DISCORD_TOKEN,
+        SLACK_TOKEN,
+        BOT_TOKEN,
+        ROUTING_KEY,
+        SMTP_PASSWORD,
+        HOOK_PATH_SECRET,
+    ] {
+        assert!(!all.contains(s), "{s} appears in the output");
+    }
+}
