@@ -1,0 +1,201 @@
+//! The tool's own records in SQLite: the database, its versioned migrations and its errors. The
+//! journal of actions and transactions is in `journal`, alerts and the monitor's cursor in
+//! `alerts`, the notification outbox in `notify::outbox`.
+
+mod alerts;
+mod journal;
+
+pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
+pub use journal::{ActionId, ActionRecord, MinedTx, NewTx, Status, TxRecord};
+
+use std::{
+    path::Path,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use rusqlite::Connection;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// SQLite refused an operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be opened.
+    #[error("cannot open database {path}: {source} (check the directory exists and is writable)")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// An action that must happen once was already recorded under this key.
+    #[error("already done: an action was recorded for `{0}`")]
+    AlreadyDone(String),
+    /// The file was written by a newer Guardian, with a schema this build does not know.
+    #[error(
+        "the database has schema version {found}, newer than the {supported} this guardian knows: upgrade guardian (or point it at another database); the file was not changed"
+    )]
+    TooNew {
+        /// The file's version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+}
+
+/// The journal database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// The schema, one migration per version (`PRAGMA user_version` counts those applied). Append
+/// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
+/// before versioning (user_version 0, same tables) are adopted as they are.
+const MIGRATIONS: &[&str] = &[
+    "
+CREATE TABLE IF NOT EXISTS actions (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT    NOT NULL,
+    actor       TEXT    NOT NULL,
+    reason      TEXT,
+    params      TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    summary     TEXT
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    id           INTEGER PRIMARY KEY,
+    action_id    INTEGER NOT NULL REFERENCES actions(id),
+    chain_id     INTEGER NOT NULL,
+    sender       TEXT    NOT NULL,
+    nonce        INTEGER NOT NULL,
+    label        TEXT    NOT NULL,
+    target       TEXT,
+    tx_hash      TEXT    NOT NULL UNIQUE,
+    status       TEXT    NOT NULL,
+    block_number INTEGER,
+    gas_used     INTEGER,
+    error        TEXT,
+    sent_at      INTEGER NOT NULL,
+    mined_at     INTEGER
+);
+CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
+",
+    crate::notify::outbox::MIGRATION,
+    // An action may carry a key that makes it happen once (an automatic response per alert).
+    "
+ALTER TABLE actions ADD COLUMN once_key TEXT;
+CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
+",
+    alerts::MIGRATION,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the file up to [`SCHEMA_VERSION`], each step in its own transaction; refuses a file
+/// written by a newer Guardian rather than guess at its tables.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open(path).map_err(|source| StorageError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, dry runs).
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StorageError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` on the connection (for modules that keep their queries beside their logic).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(f(&conn)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_file_is_migrated_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        // A file from before versioning: the same tables, user_version 0, one action in it.
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("old schema");
+            conn.execute(
+                "INSERT INTO actions (kind, actor, params, status, started_at) VALUES ('pause', 'x', '{}', 'succeeded', 1)",
+                [],
+            )
+            .expect("row");
+        }
+        let store = Store::open(&path).expect("migrates");
+        assert_eq!(store.actions().expect("actions").len(), 1, "kept its rows");
+        drop(store);
+        let version: u32 = Connection::open(&path)
+            .expect("open")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+
+        Connection::open(&path)
+            .expect("open")
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        let err = Store::open(&path).err().expect("newer file refused");
+        assert!(
+            matches!(err, StorageError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade guardian"), "{err}");
+    }
+}
