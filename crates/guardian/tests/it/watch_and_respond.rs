@@ -10,8 +10,19 @@ use crate::{
     notify::{HMAC_KEY, assert_signed},
     response::is_paused,
     send_ok,
-    support::{doc, http_sink::HttpSink, testnet},
+    support::{TestNet, doc, http_sink::HttpSink, testnet},
 };
+
+/// A temp dir holding the devnet's manifest with `extra` TOML (rules, contacts) appended.
+fn manifest_dir(net: &TestNet, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&manifest, true).expect("write");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str(extra);
+    std::fs::write(&manifest, text).expect("write extra");
+    dir
+}
 
 /// Runs `guardian monitor --once` without blocking the test's runtime (the local webhook server
 /// runs on it and must answer while guardian delivers).
@@ -36,12 +47,10 @@ async fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
 async fn burst_stranger_role_and_drain_reach_the_webhook_and_the_drain_pauses_everything() {
     let net = testnet().await;
     let sink = HttpSink::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let manifest = dir.path().join("guardian.toml");
-    net.devnet.manifest.write(&manifest, true).expect("write");
-    let mut text = std::fs::read_to_string(&manifest).expect("read");
-    text.push_str(&format!(
-        r#"
+    let dir = manifest_dir(
+        &net,
+        &format!(
+            r#"
 [[rules]]
 name = "registration-burst"
 kind = "rate"
@@ -66,9 +75,9 @@ channel = "webhook"
 url = "{}/hook"
 secret_env = "HOOK_KEY"
 "#,
-        sink.url
-    ));
-    std::fs::write(&manifest, text).expect("write rules");
+            sink.url
+        ),
+    );
 
     // The escrow holds two payments before the monitor starts watching.
     let user = net.account(6);
@@ -155,12 +164,10 @@ secret_env = "HOOK_KEY"
 async fn monitor_check_sends_each_contact_a_test_message_and_names_what_is_missing() {
     let net = testnet().await;
     let sink = HttpSink::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let manifest = dir.path().join("guardian.toml");
-    net.devnet.manifest.write(&manifest, true).expect("write");
-    let mut text = std::fs::read_to_string(&manifest).expect("read");
-    text.push_str(&format!(
-        r#"
+    let dir = manifest_dir(
+        &net,
+        &format!(
+            r#"
 [[contacts]]
 name = "ops-hook"
 channel = "webhook"
@@ -172,9 +179,9 @@ name = "chat"
 channel = "slack"
 webhook_url_env = "SLACK_HOOK_URL"
 "#,
-        sink.url
-    ));
-    std::fs::write(&manifest, text).expect("write contacts");
+            sink.url
+        ),
+    );
     let check = || {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
         cmd.env_clear()
@@ -224,15 +231,13 @@ webhook_url_env = "SLACK_HOOK_URL"
 async fn a_following_monitor_delivers_while_it_runs() {
     let net = testnet().await;
     let sink = HttpSink::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let manifest = dir.path().join("guardian.toml");
-    net.devnet.manifest.write(&manifest, true).expect("write");
-    let mut text = std::fs::read_to_string(&manifest).expect("read");
-    text.push_str(&format!(
-        "\n[[contacts]]\nname = \"ops-hook\"\nchannel = \"webhook\"\nurl = \"{}/hook\"\nsecret_env = \"HOOK_KEY\"\n",
-        sink.url
-    ));
-    std::fs::write(&manifest, text).expect("write contact");
+    let dir = manifest_dir(
+        &net,
+        &format!(
+            "\n[[contacts]]\nname = \"ops-hook\"\nchannel = \"webhook\"\nurl = \"{}/hook\"\nsecret_env = \"HOOK_KEY\"\n",
+            sink.url
+        ),
+    );
     let mut monitor = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
