@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod devnet;
 pub mod funds;
+pub mod incident;
 pub mod monitor;
 pub mod notify;
 pub mod operator;

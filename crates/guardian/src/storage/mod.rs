@@ -91,6 +91,7 @@ ALTER TABLE actions ADD COLUMN once_key TEXT;
 CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
 ",
     alerts::MIGRATION,
+    crate::incident::MIGRATION,
 ];
 
 /// The schema version this build writes.

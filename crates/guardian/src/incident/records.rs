@@ -1,0 +1,614 @@
+//! The incident tables (migration 5) and the one write path: a change and its timeline entry in
+//! one transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::{
+    CHECKLIST, CheckItem, Incident, IncidentStatus, Task,
+    timeline::{self, Entry, Integrity},
+};
+use crate::storage::{StorageError, Store, now_ms};
+
+/// Migration 5: incidents, their contracts, alerts, actions, tasks, checklist and the
+/// append-only, hash-chained timeline; outbox rows may belong to an incident.
+pub(crate) const MIGRATION: &str = "
+CREATE TABLE incidents (
+    id         INTEGER PRIMARY KEY,
+    level      INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3),
+    title      TEXT    NOT NULL,
+    status     TEXT    NOT NULL,
+    commander  TEXT,
+    opened_by  TEXT    NOT NULL,
+    opened_at  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    head_hash  TEXT
+);
+CREATE TABLE incident_contracts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    contract    TEXT    NOT NULL,
+    PRIMARY KEY (incident_id, contract)
+);
+CREATE TABLE incident_alerts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    alert_id    INTEGER NOT NULL REFERENCES alerts(id),
+    PRIMARY KEY (incident_id, alert_id)
+);
+CREATE TABLE incident_actions (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    action_id   INTEGER NOT NULL REFERENCES actions(id),
+    PRIMARY KEY (incident_id, action_id)
+);
+CREATE TABLE incident_tasks (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    task        TEXT    NOT NULL,
+    title       TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    done_by     TEXT,
+    done_at     INTEGER,
+    PRIMARY KEY (incident_id, task)
+);
+CREATE TABLE incident_checklist (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    item        TEXT    NOT NULL,
+    ticked_by   TEXT    NOT NULL,
+    evidence    TEXT    NOT NULL,
+    ticked_at   INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, item)
+);
+CREATE TABLE timeline (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at          INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    details     TEXT    NOT NULL,
+    prev_hash   TEXT    NOT NULL,
+    hash        TEXT    NOT NULL
+);
+CREATE INDEX timeline_by_incident ON timeline(incident_id, id);
+CREATE TRIGGER timeline_no_update BEFORE UPDATE ON timeline
+BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: record a correction as a new entry'); END;
+CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
+BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: entries cannot be deleted'); END;
+ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
+";
+
+/// A new incident.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    /// 1–3.
+    pub level: u8,
+    /// One line.
+    pub title: String,
+    /// Who leads it (default: nobody named yet).
+    pub commander: Option<String>,
+    /// The affected contracts (manifest names).
+    pub contracts: Vec<String>,
+    /// The alert it was opened from.
+    pub from_alert: Option<i64>,
+}
+
+/// A change to an incident; each is written with its timeline entry.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The level is now this.
+    Level(u8),
+    /// The status is now this.
+    Status(IncidentStatus),
+    /// These contracts are affected too.
+    Contracts(Vec<String>),
+    /// This alert belongs to it.
+    Alert(i64),
+    /// This journal action was done under it.
+    Action(i64),
+    /// New tasks (id, title); ones it already has are kept as they are.
+    Tasks(Vec<(String, String)>),
+    /// This task is done.
+    TaskDone(String),
+    /// This checklist item is ticked, with this evidence.
+    Tick {
+        /// The item's id.
+        item: String,
+        /// What proves it.
+        evidence: String,
+    },
+    /// The commander is now this person.
+    Commander(String),
+}
+
+impl Store {
+    /// Opens an incident: the row, its contracts, the level's tasks and the `opened` entry, in one
+    /// transaction. Returns its id.
+    pub fn open_incident(
+        &self,
+        new: &NewIncident,
+        tasks: &[(&str, &str)],
+        actor: &str,
+    ) -> Result<i64, StorageError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let at = now_ms();
+            tx.execute(
+                "INSERT INTO incidents (level, title, status, commander, opened_by, opened_at, updated_at)
+                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5)",
+                params![new.level, new.title, new.commander, actor, at],
+            )?;
+            let id = tx.last_insert_rowid();
+            let details = json!({
+                "level": new.level,
+                "title": new.title,
+                "commander": new.commander,
+                "contracts": new.contracts,
+                "from_alert": new.from_alert,
+            });
+            entry(&tx, id, at, actor, "opened", &details)?;
+            apply(&tx, id, at, actor, &Change::Contracts(new.contracts.clone()))?;
+            let tasks = tasks
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            apply(&tx, id, at, actor, &Change::Tasks(tasks))?;
+            if let Some(alert) = new.from_alert {
+                apply(&tx, id, at, actor, &Change::Alert(alert))?;
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Writes `changes` to incident `id` with one timeline entry each, plus an entry of `kind`
+    /// with `details` when `kind` is given, all in one transaction. Changes that change nothing
+    /// (an alert already linked, a task already done) write no entry.
+    pub fn record(
+        &self,
+        id: i64,
+        actor: &str,
+        kind: Option<(&str, serde_json::Value)>,
+        changes: &[Change],
+    ) -> Result<(), StorageError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let at = now_ms();
+            if let Some((kind, details)) = &kind {
+                entry(&tx, id, at, actor, kind, details)?;
+            }
+            for c in changes {
+                apply(&tx, id, at, actor, c)?;
+            }
+            tx.execute(
+                "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The incident `id`, if there is one.
+    pub fn incident(&self, id: i64) -> Result<Option<Incident>, StorageError> {
+        self.with(|conn| read_incident(conn, id))
+    }
+
+    /// Every incident, newest first (`active_only`: open or mitigated).
+    pub fn incidents(&self, active_only: bool) -> Result<Vec<Incident>, StorageError> {
+        self.with(|conn| {
+            let ids: Vec<i64> = conn
+                .prepare("SELECT id, status FROM incidents ORDER BY id DESC")?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .filter_map(|r| match r {
+                    Ok((id, s)) => (!active_only
+                        || IncidentStatus::parse(&s).is_some_and(IncidentStatus::active))
+                    .then_some(Ok(id)),
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            ids.into_iter()
+                .filter_map(|id| read_incident(conn, id).transpose())
+                .collect()
+        })
+    }
+
+    /// The active incidents that list `contract` as affected, oldest first.
+    pub fn incidents_watching(&self, contract: &str) -> Result<Vec<i64>, StorageError> {
+        self.with(|conn| {
+            conn.prepare(
+                "SELECT i.id FROM incidents i JOIN incident_contracts c ON c.incident_id = i.id
+                 WHERE c.contract = ?1 AND i.status IN ('open', 'mitigated') ORDER BY i.id",
+            )?
+            .query_map(params![contract], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    /// The incident an alert belongs to, if any.
+    pub fn incident_of_alert(&self, alert_id: i64) -> Result<Option<i64>, StorageError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT incident_id FROM incident_alerts WHERE alert_id = ?1 ORDER BY incident_id LIMIT 1",
+                params![alert_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// The timeline of incident `id`, oldest first, and whether it is intact.
+    pub fn timeline(&self, id: i64) -> Result<(Vec<Entry>, Integrity), StorageError> {
+        self.with(|conn| {
+            let raw = timeline::entries_raw(conn, id)?;
+            let head: Option<String> = conn
+                .query_row(
+                    "SELECT head_hash FROM incidents WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let integrity = timeline::verify(&raw, head.as_deref());
+            Ok((raw.into_iter().map(|(e, _)| e).collect(), integrity))
+        })
+    }
+}
+
+/// Appends an entry and remembers it as the incident's head.
+fn entry(
+    conn: &Connection,
+    id: i64,
+    at: i64,
+    actor: &str,
+    kind: &str,
+    details: &serde_json::Value,
+) -> rusqlite::Result<()> {
+    timeline::append(conn, id, at, actor, kind, details)?;
+    let head: String = conn.query_row(
+        "SELECT hash FROM timeline WHERE incident_id = ?1 ORDER BY id DESC LIMIT 1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "UPDATE incidents SET head_hash = ?2 WHERE id = ?1",
+        params![id, head],
+    )?;
+    Ok(())
+}
+
+/// Applies one change and writes its entry (none when nothing changed).
+fn apply(
+    conn: &Connection,
+    id: i64,
+    at: i64,
+    actor: &str,
+    change: &Change,
+) -> rusqlite::Result<()> {
+    match change {
+        Change::Level(level) => {
+            let from: u8 = conn.query_row(
+                "SELECT level FROM incidents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if from != *level {
+                conn.execute(
+                    "UPDATE incidents SET level = ?2 WHERE id = ?1",
+                    params![id, level],
+                )?;
+                entry(conn, id, at, actor, "level", &json!({"from": from, "to": level}))?;
+            }
+        }
+        Change::Status(status) => {
+            let from: String = conn.query_row(
+                "SELECT status FROM incidents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if from != status.as_str() {
+                conn.execute(
+                    "UPDATE incidents SET status = ?2 WHERE id = ?1",
+                    params![id, status.as_str()],
+                )?;
+                entry(
+                    conn,
+                    id,
+                    at,
+                    actor,
+                    "status",
+                    &json!({"from": from, "to": status.as_str()}),
+                )?;
+            }
+        }
+        Change::Contracts(names) => {
+            let mut added = Vec::new();
+            for n in names {
+                if conn.execute(
+                    "INSERT OR IGNORE INTO incident_contracts (incident_id, contract) VALUES (?1, ?2)",
+                    params![id, n],
+                )? > 0
+                {
+                    added.push(n.clone());
+                }
+            }
+            if !added.is_empty() {
+                entry(conn, id, at, actor, "contracts", &json!({"added": added}))?;
+            }
+        }
+        Change::Alert(alert) => {
+            if conn.execute(
+                "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id) VALUES (?1, ?2)",
+                params![id, alert],
+            )? > 0
+            {
+                let found = conn
+                    .query_row(
+                        "SELECT rule, severity, chain, contract, block_number, summary FROM alerts WHERE id = ?1",
+                        params![alert],
+                        |r| {
+                            Ok(json!({
+                                "alert": alert,
+                                "rule": r.get::<_, String>(0)?,
+                                "severity": r.get::<_, String>(1)?,
+                                "chain": r.get::<_, String>(2)?,
+                                "contract": r.get::<_, Option<String>>(3)?,
+                                "block_number": r.get::<_, i64>(4)?,
+                                "summary": r.get::<_, String>(5)?,
+                            }))
+                        },
+                    )
+                    .optional()?
+                    .unwrap_or_else(|| json!({"alert": alert}));
+                entry(conn, id, at, actor, "alert", &found)?;
+            }
+        }
+        Change::Action(action) => {
+            conn.execute(
+                "INSERT OR IGNORE INTO incident_actions (incident_id, action_id) VALUES (?1, ?2)",
+                params![id, action],
+            )?;
+        }
+        Change::Tasks(tasks) => {
+            let mut seq: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM incident_tasks WHERE incident_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            let mut added = Vec::new();
+            for (task, title) in tasks {
+                seq += 1;
+                if conn.execute(
+                    "INSERT OR IGNORE INTO incident_tasks (incident_id, task, title, seq) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, task, title, seq],
+                )? > 0
+                {
+                    added.push(task.clone());
+                }
+            }
+            if !added.is_empty() {
+                entry(conn, id, at, actor, "tasks", &json!({"added": added}))?;
+            }
+        }
+        Change::TaskDone(task) => {
+            if conn.execute(
+                "UPDATE incident_tasks SET done_by = ?3, done_at = ?4
+                 WHERE incident_id = ?1 AND task = ?2 AND done_at IS NULL",
+                params![id, task, actor, at],
+            )? > 0
+            {
+                entry(conn, id, at, actor, "task", &json!({"task": task, "done": true}))?;
+            }
+        }
+        Change::Tick { item, evidence } => {
+            if conn.execute(
+                "INSERT OR IGNORE INTO incident_checklist (incident_id, item, ticked_by, evidence, ticked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, item, actor, evidence, at],
+            )? > 0
+            {
+                entry(
+                    conn,
+                    id,
+                    at,
+                    actor,
+                    "checklist",
+                    &json!({"item": item, "evidence": evidence}),
+                )?;
+            }
+        }
+        Change::Commander(name) => {
+            conn.execute(
+                "UPDATE incidents SET commander = ?2 WHERE id = ?1",
+                params![id, name],
+            )?;
+            entry(conn, id, at, actor, "commander", &json!({"commander": name}))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_incident(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident>> {
+    let Some(mut incident) = conn
+        .query_row(
+            "SELECT id, level, title, status, commander, opened_by, opened_at, updated_at
+             FROM incidents WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok(Incident {
+                    id: r.get(0)?,
+                    level: r.get(1)?,
+                    title: r.get(2)?,
+                    status: IncidentStatus::parse(&r.get::<_, String>(3)?)
+                        .unwrap_or(IncidentStatus::Open),
+                    commander: r.get(4)?,
+                    opened_by: r.get(5)?,
+                    opened_at: r.get(6)?,
+                    updated_at: r.get(7)?,
+                    contracts: Vec::new(),
+                    alerts: Vec::new(),
+                    actions: Vec::new(),
+                    tasks: Vec::new(),
+                    checklist: Vec::new(),
+                })
+            },
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    incident.contracts = conn
+        .prepare(
+            "SELECT contract FROM incident_contracts WHERE incident_id = ?1 ORDER BY contract",
+        )?
+        .query_map(params![id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    incident.alerts = conn
+        .prepare("SELECT alert_id FROM incident_alerts WHERE incident_id = ?1 ORDER BY alert_id")?
+        .query_map(params![id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    incident.actions = conn
+        .prepare(
+            "SELECT action_id FROM incident_actions WHERE incident_id = ?1 ORDER BY action_id",
+        )?
+        .query_map(params![id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    incident.tasks = conn
+        .prepare(
+            "SELECT task, title, done_by, done_at FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
+        )?
+        .query_map(params![id], |r| {
+            Ok(Task {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                done_by: r.get(2)?,
+                done_at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ticks = conn
+        .prepare(
+            "SELECT item, ticked_by, evidence, ticked_at FROM incident_checklist WHERE incident_id = ?1",
+        )?
+        .query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+    incident.checklist = CHECKLIST
+        .iter()
+        .map(|(item, title)| {
+            let tick = ticks.remove(*item);
+            CheckItem {
+                id: item.to_string(),
+                title: title.to_string(),
+                ticked_by: tick.as_ref().map(|t| t.0.clone()),
+                evidence: tick.as_ref().map(|t| t.1.clone()),
+                ticked_at: tick.map(|t| t.2),
+            }
+        })
+        .collect();
+    Ok(Some(incident))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::tasks_for;
+
+    fn open(store: &Store) -> i64 {
+        store
+            .open_incident(
+                &NewIncident {
+                    level: 2,
+                    title: "escrow drain".into(),
+                    commander: Some("alice".into()),
+                    contracts: vec!["escrow".into()],
+                    from_alert: None,
+                },
+                &tasks_for(2),
+                "alice",
+            )
+            .expect("open")
+    }
+
+    #[test]
+    fn changes_are_recorded_with_their_entries_and_the_chain_holds() {
+        let store = Store::in_memory().expect("db");
+        let id = open(&store);
+        store
+            .record(
+                id,
+                "bob",
+                Some(("note", json!({"text": "looking at release()"}))),
+                &[
+                    Change::TaskDone("investigate-root-cause".into()),
+                    Change::TaskDone("investigate-root-cause".into()),
+                    Change::Level(3),
+                ],
+            )
+            .expect("record");
+        let inc = store.incident(id).expect("read").expect("there");
+        assert_eq!(inc.level, 3);
+        assert_eq!(inc.contracts, ["escrow"]);
+        let done = inc.tasks.iter().find(|t| t.id == "investigate-root-cause");
+        assert_eq!(done.and_then(|t| t.done_by.as_deref()), Some("bob"));
+        let (entries, integrity) = store.timeline(id).expect("timeline");
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        // The task done twice is one entry; every change names who made it.
+        assert_eq!(
+            kinds,
+            ["opened", "contracts", "tasks", "note", "task", "level"]
+        );
+        assert_eq!(entries[4].actor, "bob");
+        assert_eq!(integrity, Integrity::Intact { entries: 6 });
+    }
+
+    #[test]
+    fn the_timeline_refuses_updates_and_deletes_and_finds_an_edit() {
+        let store = Store::in_memory().expect("db");
+        let id = open(&store);
+        let err = store
+            .with(|c| c.execute("UPDATE timeline SET actor = 'mallory'", []))
+            .expect_err("update refused");
+        assert!(err.to_string().contains("append-only"), "{err}");
+        store
+            .with(|c| c.execute("DELETE FROM timeline", []))
+            .expect_err("delete refused");
+
+        // Someone with the file drops the guard and edits an entry: the chain shows where.
+        store
+            .with(|c| {
+                c.execute_batch(
+                    "DROP TRIGGER timeline_no_update;
+                     UPDATE timeline SET details = '{\"level\":1}' WHERE kind = 'opened';",
+                )
+            })
+            .expect("tamper");
+        let (entries, integrity) = store.timeline(id).expect("timeline");
+        assert_eq!(
+            integrity,
+            Integrity::Altered {
+                entry: entries[0].id,
+                problem: "its content no longer matches its hash (it was edited)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_removed_last_entry_is_found() {
+        let store = Store::in_memory().expect("db");
+        let id = open(&store);
+        store
+            .with(|c| {
+                c.execute_batch(
+                    "DROP TRIGGER timeline_no_delete;
+                     DELETE FROM timeline WHERE id = (SELECT MAX(id) FROM timeline);",
+                )
+            })
+            .expect("tamper");
+        let (_, integrity) = store.timeline(id).expect("timeline");
+        assert!(
+            matches!(integrity, Integrity::Altered { .. }),
+            "{integrity:?}"
+        );
+    }
+}
