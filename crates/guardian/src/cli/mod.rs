@@ -4,6 +4,7 @@ mod alerts;
 mod deploy;
 mod devnet;
 mod history;
+mod incident;
 mod monitor;
 mod pause;
 mod replenish;
@@ -52,6 +53,8 @@ pub enum Command {
     Monitor(monitor::Args),
     /// List the monitor's alerts, newest first; `alerts ack ID` acknowledges one.
     Alerts(alerts::Args),
+    /// Open and run incidents (levels 1-3 with their playbooks), tasks, checklist, timeline.
+    Incident(incident::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => args.run(&ctx).await,
         Command::Monitor(args) => args.run(&ctx).await,
         Command::Alerts(args) => args.run(&ctx).await,
+        Command::Incident(args) => args.run(&ctx).await,
     }
 }
 

@@ -224,19 +224,33 @@ fn print_event(event: &MonitorEvent, done: &Dispatched, json: bool) {
         done.notified,
     );
     match &done.response {
-        Some(Ok(Responded::Paused(report))) => println!(
-            "  automatic response: {} target(s) paused, {} failed (action {})",
-            report
-                .targets
-                .iter()
-                .filter(|t| t.paused == Some(true))
-                .count(),
-            report
-                .targets
-                .iter()
-                .filter(|t| t.outcome == Outcome::Failed)
-                .count(),
-            report.action_id
+        Some(Ok(
+            r @ Responded::Incident {
+                incident,
+                opened,
+                level,
+                ..
+            },
+        )) => println!(
+            "  automatic response: incident {incident} {} at level {level}; {}",
+            if *opened { "opened" } else { "joined" },
+            match r.pause() {
+                Some(report) => format!(
+                    "{} target(s) paused, {} failed (action {})",
+                    report
+                        .targets
+                        .iter()
+                        .filter(|t| t.paused == Some(true))
+                        .count(),
+                    report
+                        .targets
+                        .iter()
+                        .filter(|t| t.outcome == Outcome::Failed)
+                        .count(),
+                    report.action_id
+                ),
+                None => "nothing paused".to_string(),
+            }
         ),
         Some(Ok(other)) => println!("  automatic response: {other:?}"),
         Some(Err(e)) => println!("  automatic response FAILED: {e}"),

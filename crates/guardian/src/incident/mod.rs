@@ -4,8 +4,12 @@
 //! Every change to an incident is written together with its timeline entry in one SQLite
 //! transaction ([`Store::record`]), so the timeline is the full story of the incident.
 
+pub mod checklist;
+mod lifecycle;
+pub mod playbook;
 mod records;
 pub mod timeline;
+pub mod warroom;
 
 pub(crate) use records::MIGRATION;
 pub use records::{Change, NewIncident};

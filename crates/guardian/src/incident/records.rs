@@ -72,6 +72,7 @@ BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: record a correc
 CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
 BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: entries cannot be deleted'); END;
 ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
+ALTER TABLE outbox ADD COLUMN incident_logged INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// A new incident.
@@ -230,6 +231,46 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
+        })
+    }
+
+    /// Writes a `notification` entry for every incident message the outbox has finished with
+    /// (delivered, or given up) and not yet written, each in one transaction with its mark.
+    /// Returns how many entries were written.
+    pub fn log_incident_deliveries(&self) -> Result<usize, StorageError> {
+        self.with(|conn| {
+            let rows: Vec<(i64, i64, String, String, String, Option<i64>, Option<i64>, Option<String>, i64)> = conn
+                .prepare(
+                    "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
+                     FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
+                       AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) ORDER BY id",
+                )?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts) in &rows {
+                let tx = conn.unchecked_transaction()?;
+                let at = delivered_at.or(*gave_up_at).unwrap_or_else(now_ms);
+                entry(
+                    &tx,
+                    *incident,
+                    at,
+                    super::playbook::GUARDIAN,
+                    "notification",
+                    &json!({
+                        "contact": contact,
+                        "channel": channel,
+                        "topic": topic,
+                        "delivered": delivered_at.is_some(),
+                        "attempts": attempts,
+                        "error": if delivered_at.is_some() { None } else { error.clone() },
+                    }),
+                )?;
+                tx.execute("UPDATE outbox SET incident_logged = 1 WHERE id = ?1", params![row])?;
+                tx.commit()?;
+            }
+            Ok(rows.len())
         })
     }
 

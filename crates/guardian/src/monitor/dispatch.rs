@@ -11,6 +11,7 @@ use crate::{
     alert::Alert,
     config::rules::Respond,
     deployment::Deployment,
+    incident::{Change, playbook::GUARDIAN},
     notify::{self, AlertEvent, Contacts, Outbox},
     response::automatic::{self, Responded},
     storage::Store,
@@ -71,22 +72,33 @@ impl<'a> Dispatcher<'a> {
             MonitorEvent::Raised(a) => (a, AlertEvent::Raised),
             MonitorEvent::Retracted(a) => (a, AlertEvent::Retracted),
         };
-        let (notified, notify_error) =
-            match notify::enqueue_alert(&self.store, &self.contacts, alert, kind) {
-                Ok(n) => (n, None),
-                Err(e) => {
-                    tracing::warn!(alert = alert.id, "cannot queue notifications: {e}");
-                    (0, Some(e.to_string()))
-                }
-            };
+        let respond = self.response_of(alert);
+        if let MonitorEvent::Raised(a) = event {
+            self.link_to_incidents(a);
+        }
+        let responding =
+            automatic::response_level(respond).map(|l| l.max(alert.found.severity.level()));
+        let (notified, notify_error) = match notify::enqueue_alert_responding(
+            &self.store,
+            &self.contacts,
+            alert,
+            kind,
+            responding,
+        ) {
+            Ok(n) => (n, None),
+            Err(e) => {
+                tracing::warn!(alert = alert.id, "cannot queue notifications: {e}");
+                (0, Some(e.to_string()))
+            }
+        };
         if let Some(outbox) = &self.outbox {
             outbox.wake();
         }
-        let respond = self.response_of(alert);
         let response = match event {
             MonitorEvent::Raised(a) if respond != Respond::None => {
                 let signer = self.deployment.manifest.monitor.signer.as_deref();
-                let r = automatic::respond(self.deployment, a, respond, signer).await;
+                let r =
+                    automatic::respond(self.deployment, &self.contacts, a, respond, signer).await;
                 if let Err(e) = &r {
                     tracing::error!(alert = a.id, "automatic response failed: {e}");
                 }
@@ -99,6 +111,31 @@ impl<'a> Dispatcher<'a> {
             notified,
             notify_error,
             response,
+        }
+    }
+
+    /// Links a raised alert to every active incident watching its contract (a level 1 incident
+    /// "watches the affected contracts": their alerts join its timeline).
+    fn link_to_incidents(&self, alert: &Alert) {
+        let Some(contract) = &alert.found.contract else {
+            return;
+        };
+        let linked = self
+            .deployment
+            .store
+            .incidents_watching(contract)
+            .and_then(|ids| {
+                ids.into_iter().try_for_each(|id| {
+                    self.deployment
+                        .store
+                        .record(id, GUARDIAN, None, &[Change::Alert(alert.id)])
+                })
+            });
+        if let Err(e) = linked {
+            tracing::warn!(
+                alert = alert.id,
+                "cannot link the alert to its incident: {e}"
+            );
         }
     }
 

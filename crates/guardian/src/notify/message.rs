@@ -51,6 +51,17 @@ pub struct Message {
 impl Message {
     /// The message about `alert`; `explorer` is its chain's explorer base URL, if configured.
     pub fn alert(alert: &Alert, event: AlertEvent, explorer: Option<&str>) -> Self {
+        Self::alert_responding(alert, event, explorer, None)
+    }
+
+    /// The message about `alert` whose rule responds automatically at incident level
+    /// `responding` (it says so instead of asking someone to act).
+    pub fn alert_responding(
+        alert: &Alert,
+        event: AlertEvent,
+        explorer: Option<&str>,
+        responding: Option<u8>,
+    ) -> Self {
         let a = &alert.found;
         let status = match event {
             AlertEvent::Retracted => AlertStatus::Retracted,
@@ -86,14 +97,23 @@ impl Message {
         let reason = format!("alert {}: {}", alert.id, a.rule);
         let (title, lines) = match event {
             AlertEvent::Raised => {
-                let next = match level {
-                    3 => format!(
-                        "next: guardian pause --all --reason \"{reason}\" (every contract, every chain), then guardian alerts ack {}",
+                let title = format!("{}: {}", a.rule, a.summary).replace('"', "'");
+                let next = match (responding, level) {
+                    (Some(l), _) => format!(
+                        "automatic response: guardian opens (or joins) a level-{l} incident and pauses {}; follow it with guardian incident list",
+                        if l >= 3 {
+                            "every contract on every chain"
+                        } else {
+                            "the affected contracts"
+                        }
+                    ),
+                    (None, 3) => format!(
+                        "next: guardian incident open --level 3 --from-alert {} --title \"{title}\" (pauses every contract, every chain; or guardian pause --all --reason \"{reason}\")",
                         alert.id
                     ),
-                    2 => match &a.contract {
+                    (None, 2) => match &a.contract {
                         Some(name) => format!(
-                            "next: guardian pause {name} --reason \"{reason}\", then guardian alerts ack {}",
+                            "next: guardian incident open --level 2 --contracts {name} --from-alert {} --title \"{title}\" (pauses {name}; or guardian pause {name} --reason \"{reason}\")",
                             alert.id
                         ),
                         None => format!(
@@ -270,14 +290,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("suggested incident level 3"), "{text}");
+        assert!(
+            text.contains("guardian incident open --level 3 --from-alert 42"),
+            "{text}"
+        );
         assert!(text.contains("guardian pause --all"), "{text}");
-        assert!(text.contains("guardian alerts ack 42"), "{text}");
         assert!(
             text.contains(&format!("https://etherscan.io/tx/0x{}", "cd".repeat(32))),
             "{text}"
         );
         let high = Message::alert(&alert(Severity::High), AlertEvent::Raised, None).text();
+        assert!(
+            high.contains("guardian incident open --level 2 --contracts escrow"),
+            "{high}"
+        );
         assert!(high.contains("guardian pause escrow --reason"), "{high}");
+        let auto =
+            Message::alert_responding(&alert(Severity::High), AlertEvent::Raised, None, Some(3))
+                .text();
+        assert!(
+            auto.contains("automatic response: guardian opens (or joins) a level-3 incident"),
+            "{auto}"
+        );
+        assert!(!auto.contains("next: guardian incident open"), "{auto}");
         assert!(!high.contains("/tx/"), "no explorer, no link: {high}");
     }
 

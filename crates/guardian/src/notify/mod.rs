@@ -8,6 +8,7 @@ pub mod contact;
 mod discord;
 mod email;
 mod http;
+mod incident;
 pub mod message;
 pub mod outbox;
 mod pagerduty;
@@ -16,6 +17,7 @@ mod telegram;
 pub mod webhook;
 
 pub use contact::{Contact, Contacts, LoadError};
+pub use incident::{IncidentNotice, enqueue_incident};
 pub use message::{AlertEvent, Message};
 pub use outbox::{DeliveryRecord, DeliveryState, DeliveryStats, Failure, Outbox};
 
@@ -192,6 +194,18 @@ pub fn enqueue_alert(
     alert: &Alert,
     event: AlertEvent,
 ) -> Result<usize, NotifyError> {
+    enqueue_alert_responding(store, contacts, alert, event, None)
+}
+
+/// [`enqueue_alert`] for an alert whose rule responds automatically at incident level
+/// `responding`: the message says so rather than asking someone to open the incident.
+pub fn enqueue_alert_responding(
+    store: &Store,
+    contacts: &Contacts,
+    alert: &Alert,
+    event: AlertEvent,
+    responding: Option<u8>,
+) -> Result<usize, NotifyError> {
     let chosen: Vec<&Contact> = match event {
         AlertEvent::Raised => contacts
             .iter()
@@ -209,7 +223,7 @@ pub fn enqueue_alert(
         .explorers
         .get(&alert.found.chain)
         .map(String::as_str);
-    let message = Message::alert(alert, event, explorer);
+    let message = Message::alert_responding(alert, event, explorer, responding);
     let rows: Vec<_> = chosen
         .iter()
         .map(|c| outbox::NewDelivery {
@@ -218,6 +232,7 @@ pub fn enqueue_alert(
             channel: c.channel().as_str(),
             topic: event.topic(),
             alert_id: Some(alert.id),
+            incident_id: None,
             message: &message,
         })
         .collect();

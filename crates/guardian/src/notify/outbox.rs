@@ -58,6 +58,7 @@ pub(crate) struct NewDelivery<'a> {
     pub channel: &'a str,
     pub topic: &'a str,
     pub alert_id: Option<i64>,
+    pub incident_id: Option<i64>,
     pub message: &'a Message,
 }
 
@@ -126,8 +127,8 @@ impl Store {
             let mut written = 0;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    "INSERT OR IGNORE INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at, incident_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
                 )?;
                 for (r, message) in rows.iter().zip(&messages) {
                     written += insert.execute(params![
@@ -137,7 +138,8 @@ impl Store {
                         r.topic,
                         r.alert_id,
                         message,
-                        now
+                        now,
+                        r.incident_id
                     ])?;
                 }
             }

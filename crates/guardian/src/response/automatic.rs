@@ -1,24 +1,26 @@
-//! The automatic response: what a rule with `respond` does when it fires. One call, the same pause
-//! path an operator runs (`pause::run`), recorded against the alert so it never runs twice for
-//! one alert. The incident protocol will route through this same call.
-
-use std::time::Instant;
+//! The automatic response: what a rule with `respond` does when it fires. It opens an incident
+//! (or joins the active one about the same contracts) at the higher of the alert's severity level
+//! and the response's (`pause-affected` → 2, `pause-all` → 3), and that level's playbook performs
+//! the pause — the same pause path an operator runs, keyed by the alert so that it never runs
+//! twice for one alert, and never for a retracted one.
 
 use serde::Serialize;
 
-use super::{
-    ResponseError,
-    pause::{self, PauseReport, PauseRequest, Selection},
-};
+use super::pause::PauseReport;
 use crate::{
     alert::{Alert, AlertStatus},
     config::rules::Respond,
     deployment::Deployment,
+    incident::{
+        Change, IncidentError, NewIncident,
+        playbook::{GUARDIAN, PlaybookRun, Responder},
+    },
+    notify::Contacts,
     storage::StorageError,
 };
 
 /// What became of an automatic response to one alert.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Responded {
     /// The rule asks for no response.
@@ -30,8 +32,27 @@ pub enum Responded {
         /// The action that responded.
         action_id: i64,
     },
-    /// Sent now.
-    Paused(PauseReport),
+    /// An incident was opened (or joined) and its playbook ran.
+    Incident {
+        /// The incident.
+        incident: i64,
+        /// Whether this response opened it (else it joined an active one).
+        opened: bool,
+        /// Its level after the response.
+        level: u8,
+        /// What the playbook did (its pause, who was told).
+        run: Box<PlaybookRun>,
+    },
+}
+
+impl Responded {
+    /// The pause this response sent, if any.
+    pub fn pause(&self) -> Option<&PauseReport> {
+        match self {
+            Self::Incident { run, .. } => run.pause.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// The contracts a `pause-affected` response pauses: the alert's evidence `affected`, else its
@@ -52,26 +73,27 @@ pub fn affected(alert: &Alert) -> Vec<String> {
     }
 }
 
-/// Runs `respond` for `alert` through the pause path, as `signer` (default: whichever configured
-/// signer holds the role, the brakes first), unless it was retracted or already answered.
+/// The incident level a response asks for: `pause-affected` → 2, `pause-all` → 3.
+pub fn response_level(respond: Respond) -> Option<u8> {
+    match respond {
+        Respond::None => None,
+        Respond::PauseAffected => Some(2),
+        Respond::PauseAll => Some(3),
+    }
+}
+
+/// Runs `respond` for `alert` through the incident protocol, as `signer` (default: whichever
+/// configured signer holds the role, the brakes first), unless it was retracted or already
+/// answered.
 pub async fn respond(
     deployment: &Deployment,
+    contacts: &Contacts,
     alert: &Alert,
     respond: Respond,
     signer: Option<&str>,
-) -> Result<Responded, ResponseError> {
-    let selection = match respond {
-        Respond::None => return Ok(Responded::NotAsked),
-        Respond::PauseAll => Selection::All,
-        Respond::PauseAffected => {
-            let names = affected(alert);
-            if names.is_empty() {
-                // Nothing named: pausing nothing would be no response at all.
-                Selection::All
-            } else {
-                Selection::Named(names)
-            }
-        }
+) -> Result<Responded, IncidentError> {
+    let Some(asked) = response_level(respond) else {
+        return Ok(Responded::NotAsked);
     };
     if alert.status == AlertStatus::Retracted {
         return Ok(Responded::Retracted);
@@ -80,24 +102,75 @@ pub async fn respond(
     if let Some(action_id) = deployment.store.action_with_key(&key)? {
         return Ok(Responded::AlreadyDone { action_id });
     }
-    let request = PauseRequest {
-        pause: true,
-        selection,
-        chain: None,
+    let level = asked.max(alert.found.severity.level());
+    // Only names the manifest knows: an alert's evidence may name what is not a contract.
+    let contracts: Vec<String> = affected(alert)
+        .into_iter()
+        .filter(|n| deployment.manifest.contracts.iter().any(|c| c.name() == n))
+        .collect();
+    let responder = Responder {
+        deployment,
+        contacts,
+        actor: GUARDIAN.to_string(),
         signer: signer.map(String::from),
-        dry_run: false,
-        reason: Some(format!(
-            "automatic response to alert {} ({}, {}): {}",
-            alert.id, alert.found.rule, alert.found.severity, alert.found.summary
-        )),
-        strict: false,
-        allow_insolvent: false,
     };
-    match pause::run_keyed(deployment, &request, Instant::now(), &|_| {}, &key).await {
-        Ok(report) => Ok(Responded::Paused(report)),
+    let store = &deployment.store;
+    // The incident already holding this alert (a crash between opening and pausing), else the
+    // oldest active one about any of the same contracts.
+    let mut joined = store.incident_of_alert(alert.id)?;
+    if joined.is_none() {
+        for c in &contracts {
+            if let Some(id) = store.incidents_watching(c)?.first() {
+                joined = Some(*id);
+                break;
+            }
+        }
+    }
+    let outcome = match joined {
+        Some(id) => {
+            store.record(
+                id,
+                GUARDIAN,
+                None,
+                &[
+                    Change::Alert(alert.id),
+                    Change::Contracts(contracts.clone()),
+                ],
+            )?;
+            let current = responder.get(id)?.level;
+            let run = if level > current {
+                responder.escalate(id, level, Some(&key)).await
+            } else {
+                responder.pause_again(id, Some(&key)).await
+            };
+            run.map(|run| (id, false, run))
+        }
+        None => {
+            let new = NewIncident {
+                level,
+                title: format!("{}: {}", alert.found.rule, alert.found.summary),
+                commander: None,
+                contracts,
+                from_alert: Some(alert.id),
+            };
+            responder
+                .open(new, Some(&key))
+                .await
+                .map(|run| (run.incident, true, run))
+        }
+    };
+    match outcome {
+        Ok((incident, opened, run)) => Ok(Responded::Incident {
+            incident,
+            opened,
+            level: responder.get(incident)?.level,
+            run: Box::new(run),
+        }),
         // Another process answered the same alert between the check and now.
-        Err(ResponseError::Storage(StorageError::AlreadyDone(_))) => Ok(Responded::AlreadyDone {
-            action_id: deployment.store.action_with_key(&key)?.unwrap_or_default(),
+        Err(IncidentError::Response(super::ResponseError::Storage(StorageError::AlreadyDone(
+            _,
+        )))) => Ok(Responded::AlreadyDone {
+            action_id: store.action_with_key(&key)?.unwrap_or_default(),
         }),
         Err(e) => Err(e),
     }

@@ -5,6 +5,7 @@ use alloy::primitives::B256;
 use guardian::{
     alert::{Alert, AlertStatus, NewAlert, Severity},
     config::{ContractKind, rules::Respond},
+    notify::Contacts,
     response::{
         automatic::{self, Responded},
         pause::Outcome,
@@ -49,8 +50,10 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
         .count();
 
     // Retracted before anything was sent: nothing happens.
+    let contacts = Contacts::load(&d.manifest, &|_| None);
     let retracted = automatic::respond(
         &d,
+        &contacts,
         &alert(1, AlertStatus::Retracted, &["escrow"]),
         Respond::PauseAll,
         None,
@@ -62,15 +65,26 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
 
     let first = automatic::respond(
         &d,
+        &contacts,
         &alert(2, AlertStatus::Open, &["escrow"]),
         Respond::PauseAll,
         None,
     )
     .await
     .expect("respond");
-    let Responded::Paused(report) = first else {
-        panic!("expected a pause: {first:?}");
+    let Responded::Incident {
+        incident,
+        opened: true,
+        level: 3,
+        ..
+    } = first
+    else {
+        panic!("expected a level-3 incident: {first:?}");
     };
+    let report = first.pause().expect("the level-3 playbook paused");
+    let opened = d.store.incident(incident).expect("read").expect("there");
+    assert_eq!(opened.alerts, [2], "the alert is linked");
+    assert_eq!(opened.status.as_str(), "mitigated", "everything is paused");
     assert!(report.ok(), "{report:#?}");
     assert_eq!(
         report.targets.len(),
@@ -84,13 +98,14 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
             .reason
             .as_deref()
             .unwrap_or_default()
-            .contains("automatic response to alert 2"),
+            .contains(&format!("incident {incident} level 3")),
         "{action:?}"
     );
 
     // The same alert again (a restart, a second monitor): answered already, nothing sent.
     let again = automatic::respond(
         &d,
+        &contacts,
         &alert(2, AlertStatus::Final, &["escrow"]),
         Respond::PauseAll,
         None,
@@ -118,20 +133,20 @@ async fn pause_affected_pauses_only_what_the_alert_names() {
         .to_string();
     let done = automatic::respond(
         &d,
+        &contacts,
         &alert(3, AlertStatus::Open, &[&escrow]),
         Respond::PauseAffected,
         None,
     )
     .await
     .expect("respond");
-    let Responded::Paused(report) = done else {
-        panic!("expected a pause: {done:?}");
-    };
+    let report = done.pause().expect("the level-2 playbook paused");
     assert_eq!(report.targets.len(), 1, "{report:#?}");
     assert_eq!(report.targets[0].name, escrow);
     assert_eq!(report.targets[0].outcome, Outcome::Changed);
     let none = automatic::respond(
         &d,
+        &contacts,
         &alert(4, AlertStatus::Open, &[&escrow]),
         Respond::None,
         None,

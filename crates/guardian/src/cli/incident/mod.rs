@@ -1,0 +1,306 @@
+//! `guardian incident`: open an incident at level 1–3 (its playbook runs at once), follow it in
+//! the war room, and take it to closed through its tasks and the post-incident checklist.
+
+mod show;
+
+use std::{process::ExitCode, sync::Arc};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::{
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::{Deployment, db_path},
+    incident::{
+        Incident, NewIncident,
+        playbook::{PlaybookRun, Responder},
+    },
+    notify::{Contacts, Outbox},
+    operator::operator,
+    output::print_json,
+    storage::Store,
+};
+
+/// Incidents: open one at level 1 (minor), 2 (moderate: pauses the affected contracts) or 3
+/// (critical: pauses everything on every chain and activates the emergency team), then follow it
+/// with show, note, task, escalate, resolve and close. Every entry names the operator (--as, else
+/// GUARDIAN_OPERATOR, else the OS user).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    action: Action,
+    /// Who is acting (default: GUARDIAN_OPERATOR, else the OS user).
+    #[arg(long = "as", value_name = "NAME", global = true)]
+    operator: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// The incident subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Open an incident; its level's playbook runs at once. Prints its id.
+    Open(OpenArgs),
+    /// List incidents, newest first (active ones unless --all).
+    List {
+        /// Closed and resolved ones too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The war room: status, each affected contract's state, open tasks, checklist, timeline.
+    Show {
+        /// The incident's id.
+        id: i64,
+    },
+    /// Add a note to the timeline.
+    Note {
+        /// The incident's id.
+        id: i64,
+        /// The note.
+        text: String,
+    },
+    /// Mark a task done: `incident task ID TASK done`.
+    Task {
+        /// The incident's id.
+        id: i64,
+        /// The task's id, as `incident show` lists it (`investigate-root-cause`).
+        task: String,
+        /// `done`.
+        #[arg(value_parser = ["done"])]
+        state: String,
+    },
+    /// Raise the level; the higher level's actions run at once (level 2 pauses the affected
+    /// contracts, level 3 everything).
+    Escalate {
+        /// The incident's id.
+        id: i64,
+        /// The new level (higher than the current one).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+        level: u8,
+        /// Sign the pause with this signer (default: whichever holds the role).
+        #[arg(long, value_name = "NAME")]
+        signer: Option<String>,
+    },
+    /// Say the harm has stopped (set automatically when every affected contract is paused).
+    Mitigate {
+        /// The incident's id.
+        id: i64,
+    },
+    /// Record how the fix was verified (with the upgrade, it proves "fix deployed and verified").
+    VerifyFix {
+        /// The incident's id.
+        id: i64,
+        /// How it was verified.
+        #[arg(long, value_name = "TEXT")]
+        note: String,
+    },
+    /// Attest a checklist item the records cannot prove (root cause, audit of the fix, ...).
+    Check {
+        /// The incident's id.
+        id: i64,
+        /// The item's id, as `incident show` lists it (`root-cause-documented`).
+        item: String,
+        /// What proves it: a text or a URL.
+        #[arg(long, value_name = "TEXT|URL")]
+        evidence: String,
+    },
+    /// Mark it resolved: fixed and resumed (level 2 and 3 must be mitigated first).
+    Resolve {
+        /// The incident's id.
+        id: i64,
+    },
+    /// Close it. Level 2 and 3 need the post-incident checklist complete; what the records prove
+    /// is ticked automatically, the rest is listed with the command that satisfies it.
+    Close {
+        /// The incident's id.
+        id: i64,
+    },
+}
+
+/// `guardian incident open`.
+#[derive(Debug, clap::Args)]
+struct OpenArgs {
+    /// 1 (minor), 2 (moderate) or 3 (critical).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
+    level: u8,
+    /// One line saying what is happening.
+    #[arg(long, value_name = "T")]
+    title: String,
+    /// The affected contracts, by manifest name (needed for level 2).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    contracts: Vec<String>,
+    /// The alert that started it (linked to the incident).
+    #[arg(long, value_name = "ID")]
+    from_alert: Option<i64>,
+    /// Who leads the response.
+    #[arg(long, value_name = "NAME")]
+    commander: Option<String>,
+    /// Sign the pause with this signer (default: whichever holds the role).
+    #[arg(long, value_name = "NAME")]
+    signer: Option<String>,
+}
+
+/// What a subcommand did.
+enum Done {
+    /// It changed an incident (and ran a playbook, for open and escalate).
+    Changed(Incident, Option<PlaybookRun>),
+    /// It printed what was asked, with this exit code.
+    Printed(ExitCode),
+}
+
+/// An incident with what the command's playbook did.
+#[derive(Debug, Serialize)]
+struct WithRun {
+    #[serde(flatten)]
+    incident: Incident,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    playbook: Option<PlaybookRun>,
+}
+
+impl Args {
+    /// Runs the subcommand.
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+        let path = manifest_path(ctx.config.clone());
+        let deployment = Deployment::open(&path, None, &process_env).await?;
+        let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
+        let signer = match &self.action {
+            Action::Open(o) => o.signer.clone(),
+            Action::Escalate { signer, .. } => signer.clone(),
+            _ => None,
+        };
+        let responder = Responder {
+            deployment: &deployment,
+            contacts: &contacts,
+            actor: operator(self.operator.as_deref(), &process_env),
+            signer,
+        };
+        let json = self.json;
+        let outcome = self.act(&responder).await;
+        // Whatever the command queued is sent before it exits; what fails stays owed and is
+        // retried by the next guardian process (the monitor, or any incident command).
+        deliver(&path, contacts.clone(), &deployment).await;
+        let (incident, run) = match outcome? {
+            Done::Changed(i, run) => (i, run),
+            Done::Printed(code) => return Ok(code),
+        };
+        let ok = run
+            .as_ref()
+            .is_none_or(|r| r.pause_error.is_none() && r.pause.as_ref().is_none_or(|p| p.ok()));
+        if json {
+            print_json(&WithRun {
+                incident: deployment.store.incident(incident.id)?.unwrap_or(incident),
+                playbook: run,
+            });
+        } else if let Some(run) = &run {
+            show::print_run(&incident, run);
+        } else {
+            println!(
+                "incident {} · level {} · {}",
+                incident.id, incident.level, incident.status
+            );
+        }
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+
+    async fn act(self, r: &Responder<'_>) -> anyhow::Result<Done> {
+        let store = &r.deployment.store;
+        let one = |i: Result<Incident, crate::incident::IncidentError>| -> anyhow::Result<_> {
+            Ok(Done::Changed(i?, None))
+        };
+        match self.action {
+            Action::Open(o) => {
+                let run = r
+                    .open(
+                        NewIncident {
+                            level: o.level,
+                            title: o.title,
+                            commander: o.commander,
+                            contracts: o.contracts,
+                            from_alert: o.from_alert,
+                        },
+                        None,
+                    )
+                    .await?;
+                Ok(Done::Changed(r.get(run.incident)?, Some(run)))
+            }
+            Action::Escalate { id, level, .. } => {
+                let run = r.escalate(id, level, None).await?;
+                Ok(Done::Changed(r.get(id)?, Some(run)))
+            }
+            Action::List { all } => {
+                let list = store.incidents(!all)?;
+                if self.json {
+                    print_json(&list);
+                } else {
+                    show::print_list(&list);
+                }
+                Ok(Done::Printed(ExitCode::SUCCESS))
+            }
+            Action::Show { id } => {
+                let incident = r.get(id)?;
+                r.tick_proven(&incident).await?;
+                let incident = r.get(id)?;
+                let states = crate::incident::warroom::states(r.deployment, &incident)
+                    .await
+                    .context("reading the war room")?;
+                let (timeline, integrity) = store.timeline(id)?;
+                let view = show::View {
+                    incident: &incident,
+                    contracts: &states,
+                    timeline: &timeline,
+                    integrity: &integrity,
+                };
+                if self.json {
+                    print_json(&view);
+                } else {
+                    show::print_view(&view);
+                }
+                let intact = matches!(integrity, crate::incident::Integrity::Intact { .. });
+                // An altered record is a finding: the exit code says so.
+                Ok(Done::Printed(if intact {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }))
+            }
+            Action::Note { id, text } => one(r.note(id, &text)),
+            Action::Task { id, task, .. } => one(r.task_done(id, &task)),
+            Action::Mitigate { id } => one(r.mitigate(id)),
+            Action::VerifyFix { id, note } => one(r.verify_fix(id, &note)),
+            Action::Check { id, item, evidence } => one(r.check(id, &item, &evidence)),
+            Action::Resolve { id } => one(r.resolve(id)),
+            Action::Close { id } => one(r.close(id).await),
+        }
+    }
+}
+
+/// One pass of the outbox (what is due now), then the finished deliveries into the timelines.
+pub(super) async fn deliver(
+    path: &std::path::Path,
+    contacts: Arc<Contacts>,
+    deployment: &Deployment,
+) {
+    let sent = async {
+        let store = Arc::new(Store::open(&db_path(path))?);
+        let outbox = Outbox::new(store, contacts)?;
+        let stats = outbox.deliver_due().await;
+        for f in &stats.failures {
+            eprintln!(
+                "warning: notification to {} failed, will be retried: {}",
+                f.contact, f.error
+            );
+        }
+        deployment.store.log_incident_deliveries()?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = sent.await {
+        eprintln!("warning: notifications not sent now (they stay queued): {e:#}");
+    }
+}

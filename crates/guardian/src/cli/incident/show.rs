@@ -1,0 +1,166 @@
+//! How `guardian incident` prints for people: the list, the war room, a playbook's result.
+
+use serde::Serialize;
+
+use super::super::history::utc;
+use crate::{
+    incident::{
+        Entry, Incident, Integrity, level_name, playbook::PlaybookRun, warroom::ContractState,
+    },
+    output::Table,
+    response::pause::Outcome,
+};
+
+/// Everything `incident show` shows.
+#[derive(Debug, Serialize)]
+pub(super) struct View<'a> {
+    #[serde(flatten)]
+    pub incident: &'a Incident,
+    /// Each contract in scope, as the chain and the records have it.
+    pub contracts: &'a [ContractState],
+    /// The timeline, oldest first.
+    pub timeline: &'a [Entry],
+    /// Whether the timeline is as written.
+    pub integrity: &'a Integrity,
+}
+
+pub(super) fn print_list(list: &[Incident]) {
+    if list.is_empty() {
+        println!("no incidents (guardian incident list --all shows closed ones too)");
+        return;
+    }
+    let mut t = Table::new([
+        "ID",
+        "LEVEL",
+        "STATUS",
+        "OPENED (UTC)",
+        "COMMANDER",
+        "TITLE",
+    ]);
+    for i in list {
+        t.row(vec![
+            i.id.to_string(),
+            format!("{} {}", i.level, level_name(i.level)),
+            i.status.to_string(),
+            utc(i.opened_at),
+            i.commander.clone().unwrap_or_else(|| "-".into()),
+            i.title.clone(),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub(super) fn print_run(incident: &Incident, run: &PlaybookRun) {
+    println!(
+        "incident {} · level {} ({}) · {}",
+        incident.id,
+        incident.level,
+        level_name(incident.level),
+        incident.status
+    );
+    if let Some(p) = &run.pause {
+        for t in &p.targets {
+            let what = match t.outcome {
+                Outcome::Changed => "paused".to_string(),
+                Outcome::AlreadyDone => "already paused".to_string(),
+                Outcome::WouldChange => "would pause".to_string(),
+                Outcome::Failed => format!("NOT PAUSED: {}", t.error.as_deref().unwrap_or("?")),
+            };
+            println!(
+                "  {}/{}: {what}{}",
+                t.chain,
+                t.name,
+                t.block.map(|b| format!(" (block {b})")).unwrap_or_default()
+            );
+        }
+    }
+    if let Some(e) = &run.pause_error {
+        println!("  the pause could not be done: {e}");
+    }
+    if !run.notified.is_empty() {
+        println!("  told: {}", run.notified.join(", "));
+    }
+    for t in incident.open_tasks() {
+        println!("  task {}: {}", t.id, t.title);
+    }
+    println!("next: guardian incident show {}", incident.id);
+}
+
+pub(super) fn print_view(v: &View<'_>) {
+    let i = v.incident;
+    println!(
+        "incident {} · level {} ({}) · {} · commander {}",
+        i.id,
+        i.level,
+        level_name(i.level),
+        i.status,
+        i.commander.as_deref().unwrap_or("not named")
+    );
+    println!("{}", i.title);
+    println!(
+        "opened {} UTC by {}; alerts: {}",
+        utc(i.opened_at),
+        i.opened_by,
+        if i.alerts.is_empty() {
+            "none".to_string()
+        } else {
+            i.alerts
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if !v.contracts.is_empty() {
+        let mut t = Table::new(["CONTRACT", "CHAIN", "ADDRESS", "STATE", "PAUSED"]);
+        for c in v.contracts {
+            t.row(vec![
+                c.name.clone(),
+                c.chain.clone(),
+                c.address.to_string(),
+                c.state.to_string(),
+                match c.paused {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "?".into(),
+                },
+            ]);
+        }
+        println!("\n{t}");
+    }
+    let open: Vec<_> = i.open_tasks().collect();
+    println!(
+        "\nopen tasks: {}",
+        if open.is_empty() { "none" } else { "" }
+    );
+    for t in open {
+        println!("  {}: {}", t.id, t.title);
+    }
+    let required = if i.level >= 2 {
+        "required to close"
+    } else {
+        "optional at level 1"
+    };
+    println!("\nchecklist ({required}):");
+    for c in &i.checklist {
+        match (&c.ticked_by, &c.evidence) {
+            (Some(by), Some(ev)) => println!("  [x] {} — {by}: {ev}", c.id),
+            _ => println!("  [ ] {}: {}", c.id, c.title),
+        }
+    }
+    match v.integrity {
+        Integrity::Intact { entries } => println!("\ntimeline ({entries} entries, intact):"),
+        Integrity::Altered { entry, problem } => println!(
+            "\ntimeline — ALTERED at entry {entry}: {problem}. The record cannot be trusted from there on:"
+        ),
+    }
+    for e in v.timeline {
+        println!(
+            "  {} UTC  {:<10} {:<20} {}",
+            utc(e.at),
+            e.actor,
+            e.kind,
+            e.details
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! An incident's life after its playbook: notes, tasks, the checklist, and the status steps
+//! (`mitigated` → `resolved` → `closed`), each refused with what to do when it does not hold.
+
+use serde_json::json;
+
+use super::{
+    Change, Incident, IncidentError, IncidentStatus,
+    checklist::{self, how_to, is_item},
+    playbook::{GUARDIAN, Responder},
+};
+
+impl Responder<'_> {
+    /// The incident, refusing a closed one (its record is final).
+    fn active(&self, id: i64) -> Result<Incident, IncidentError> {
+        let incident = self.get(id)?;
+        if incident.status == IncidentStatus::Closed {
+            return Err(IncidentError::Refused(format!(
+                "incident {id} is closed: its record is final (open a new incident)"
+            )));
+        }
+        Ok(incident)
+    }
+
+    /// Adds a note to the timeline.
+    pub fn note(&self, id: i64, text: &str) -> Result<Incident, IncidentError> {
+        self.active(id)?;
+        if text.trim().is_empty() {
+            return Err(IncidentError::Refused("the note is empty".into()));
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            Some(("note", json!({"text": text}))),
+            &[],
+        )?;
+        self.get(id)
+    }
+
+    /// Marks a task done.
+    pub fn task_done(&self, id: i64, task: &str) -> Result<Incident, IncidentError> {
+        let incident = self.active(id)?;
+        let Some(t) = incident.tasks.iter().find(|t| t.id == task) else {
+            return Err(IncidentError::Refused(format!(
+                "incident {id} has no task `{task}`; its tasks: {}",
+                incident
+                    .tasks
+                    .iter()
+                    .map(|t| t.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if t.done_at.is_some() {
+            return Err(IncidentError::Refused(format!(
+                "task `{task}` of incident {id} is already done (by {})",
+                t.done_by.as_deref().unwrap_or("?")
+            )));
+        }
+        self.deployment
+            .store
+            .record(id, &self.actor, None, &[Change::TaskDone(task.into())])?;
+        self.get(id)
+    }
+
+    /// Ticks a checklist item a person attests, with the evidence (a text or a URL).
+    pub fn check(&self, id: i64, item: &str, evidence: &str) -> Result<Incident, IncidentError> {
+        self.active(id)?;
+        if !is_item(item) {
+            return Err(IncidentError::Refused(format!(
+                "`{item}` is not a checklist item; the items: {}",
+                super::CHECKLIST
+                    .iter()
+                    .map(|(i, _)| *i)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if evidence.trim().is_empty() {
+            return Err(IncidentError::Refused(
+                "a checklist item needs --evidence (a text or a URL)".into(),
+            ));
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            None,
+            &[Change::Tick {
+                item: item.into(),
+                evidence: evidence.into(),
+            }],
+        )?;
+        self.get(id)
+    }
+
+    /// Records that the fix was verified (a checklist proof together with the upgrade).
+    pub fn verify_fix(&self, id: i64, note: &str) -> Result<Incident, IncidentError> {
+        self.active(id)?;
+        if note.trim().is_empty() {
+            return Err(IncidentError::Refused(
+                "say how the fix was verified: --note TEXT".into(),
+            ));
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            Some(("fix-verified", json!({"note": note}))),
+            &[],
+        )?;
+        self.get(id)
+    }
+
+    /// Marks the incident mitigated (the harm has stopped), as a person says.
+    pub fn mitigate(&self, id: i64) -> Result<Incident, IncidentError> {
+        let incident = self.active(id)?;
+        if incident.status != IncidentStatus::Open {
+            return Err(IncidentError::Refused(format!(
+                "incident {id} is {}, not open",
+                incident.status
+            )));
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            None,
+            &[Change::Status(IncidentStatus::Mitigated)],
+        )?;
+        self.get(id)
+    }
+
+    /// Marks the incident resolved: fixed and resumed. A level 2 or 3 incident must be
+    /// mitigated first.
+    pub fn resolve(&self, id: i64) -> Result<Incident, IncidentError> {
+        let incident = self.active(id)?;
+        match incident.status {
+            IncidentStatus::Resolved => {
+                return Err(IncidentError::Refused(format!(
+                    "incident {id} is already resolved; close it with guardian incident close {id}"
+                )));
+            }
+            IncidentStatus::Open if incident.level >= 2 => {
+                return Err(IncidentError::Refused(format!(
+                    "incident {id} (level {}) is still open: nothing records that the harm stopped. Pause what is affected (guardian incident escalate, guardian pause ... ) or say so with guardian incident mitigate {id}",
+                    incident.level
+                )));
+            }
+            _ => {}
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            None,
+            &[Change::Status(IncidentStatus::Resolved)],
+        )?;
+        self.get(id)
+    }
+
+    /// Closes the incident. Level 2 and 3 need the whole checklist: what the records prove is
+    /// ticked now (by `guardian`), and the rest is refused with how to satisfy each item.
+    pub async fn close(&self, id: i64) -> Result<Incident, IncidentError> {
+        let incident = self.active(id)?;
+        if incident.level >= 2 {
+            if incident.status != IncidentStatus::Resolved {
+                return Err(IncidentError::Refused(format!(
+                    "incident {id} is {}: resolve it first (guardian incident resolve {id}) once it is fixed and resumed",
+                    incident.status
+                )));
+            }
+            self.tick_proven(&incident).await?;
+            let incident = self.get(id)?;
+            let missing: Vec<String> = incident
+                .checklist
+                .iter()
+                .filter(|c| c.ticked_at.is_none())
+                .map(|c| format!("  - {} ({}): {}", c.id, c.title, how_to(&c.id, id)))
+                .collect();
+            if !missing.is_empty() {
+                return Err(IncidentError::Refused(format!(
+                    "incident {id} (level {}) cannot be closed: the post-incident checklist is not complete:\n{}",
+                    incident.level,
+                    missing.join("\n")
+                )));
+            }
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            None,
+            &[Change::Status(IncidentStatus::Closed)],
+        )?;
+        self.get(id)
+    }
+
+    /// Ticks, as `guardian`, every checklist item the records prove and nobody ticked yet.
+    pub async fn tick_proven(&self, incident: &Incident) -> Result<(), IncidentError> {
+        let (timeline, _) = self.deployment.store.timeline(incident.id)?;
+        let changes: Vec<Change> = checklist::proven(self.deployment, incident, &timeline)
+            .await
+            .into_iter()
+            .filter(|(item, _)| !incident.ticked(item))
+            .map(|(item, evidence)| Change::Tick {
+                item: item.into(),
+                evidence,
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.deployment
+                .store
+                .record(incident.id, GUARDIAN, None, &changes)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! The war room: where each affected contract of an incident stands — at risk, paused, funds
+//! rescued, fixed, resumed — read from the chain (paused or not) and from the actions recorded
+//! under the incident (withdrawals, upgrades, unpauses).
+
+use alloy::primitives::Address;
+use serde::Serialize;
+
+use super::Incident;
+use crate::{deployment::Deployment, response::read_paused, storage::StorageError};
+
+/// One affected contract's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractState {
+    /// Manifest name.
+    pub name: String,
+    /// Chain name.
+    pub chain: String,
+    /// Address.
+    pub address: Address,
+    /// Paused now, as read from the chain (None: unreadable).
+    pub paused: Option<bool>,
+    /// A withdrawal under this incident moved funds out of it.
+    pub rescued: bool,
+    /// An upgrade under this incident changed its implementation.
+    pub fixed: bool,
+    /// An unpause under this incident resumed it (and it is not paused now).
+    pub resumed: bool,
+    /// The furthest stage: `at risk`, `paused`, `funds rescued`, `fixed`, `resumed`.
+    pub state: &'static str,
+}
+
+/// The contracts an incident is about: its affected ones and, at level 3 (which pauses
+/// everything) or when it names none, every pausable contract.
+pub fn scope<'a>(
+    deployment: &'a Deployment,
+    incident: &Incident,
+) -> Vec<&'a crate::config::ContractConfig> {
+    deployment
+        .manifest
+        .contracts
+        .iter()
+        .filter(|c| {
+            let everything = incident.level >= 3 || incident.contracts.is_empty();
+            incident.contracts.iter().any(|n| n == c.name()) || (everything && c.kind.is_pausable())
+        })
+        .collect()
+}
+
+/// The war-room state of every contract in the incident's scope.
+pub async fn states(
+    deployment: &Deployment,
+    incident: &Incident,
+) -> Result<Vec<ContractState>, StorageError> {
+    let contracts = scope(deployment, incident);
+    // What the incident's own actions touched, by kind.
+    let mut touched: Vec<(String, Address, u64)> = Vec::new();
+    let actions = deployment.store.actions()?;
+    for a in actions.iter().filter(|a| incident.actions.contains(&a.id)) {
+        for tx in deployment.store.transactions(a.id)? {
+            if let Some(target) = tx.target
+                && tx.block_number.is_some()
+            {
+                touched.push((a.kind.clone(), target, tx.chain_id));
+            }
+        }
+    }
+    let readable: Vec<_> = contracts
+        .iter()
+        .filter_map(|c| {
+            let client = deployment.clients.get(c.chain())?;
+            c.kind
+                .is_pausable()
+                .then_some((c.name(), (client, c.address)))
+        })
+        .collect();
+    let reads = read_paused(&readable.iter().map(|(_, t)| *t).collect::<Vec<_>>()).await;
+    let paused_of = |name: &str| {
+        readable
+            .iter()
+            .zip(&reads)
+            .find(|((n, _), _)| *n == name)
+            .and_then(|(_, r)| r.as_ref().ok().copied())
+    };
+    Ok(contracts
+        .iter()
+        .map(|c| {
+            let chain_id = deployment
+                .manifest
+                .chains
+                .get(c.chain())
+                .map(|ch| ch.chain_id);
+            let did = |kind: &str| {
+                touched
+                    .iter()
+                    .any(|(k, a, id)| k == kind && *a == c.address && Some(*id) == chain_id)
+            };
+            let paused = paused_of(c.name());
+            let (rescued, fixed) = (did("withdraw"), did("upgrade"));
+            let resumed = did("unpause") && paused == Some(false);
+            let state = if resumed {
+                "resumed"
+            } else if fixed {
+                "fixed"
+            } else if rescued {
+                "funds rescued"
+            } else if paused == Some(true) {
+                "paused"
+            } else {
+                "at risk"
+            };
+            ContractState {
+                name: c.name().to_string(),
+                chain: c.chain().to_string(),
+                address: c.address,
+                paused,
+                rescued,
+                fixed,
+                resumed,
+                state,
+            }
+        })
+        .collect())
+}
