@@ -391,6 +391,115 @@ mod tests {
         assert_eq!(s.on(FAIL), Turn::Start);
     }
 
+    fn watch(store: &Arc<Store>) -> ChannelWatch {
+        let text = r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:1"]
+
+[[contacts]]
+name = "ops-hook"
+channel = "webhook"
+url = "http://127.0.0.1:1/hook"
+secret_env = "K"
+
+[[contacts]]
+name = "chat"
+channel = "slack"
+webhook_url_env = "CHAT"
+"#;
+        let m = Manifest::parse_with_env(text, std::path::Path::new("guardian.toml"), &|_| None)
+            .expect("manifest");
+        let contacts = Arc::new(Contacts::load(&m, &|_| None));
+        ChannelWatch::new(store.clone(), contacts, &m).with_board(Arc::new(HealthBoard::default()))
+    }
+
+    fn fail_three(w: &ChannelWatch) -> Vec<bool> {
+        (0..FAILED_ATTEMPTS)
+            .map(|_| w.observe("ops-hook", FAIL))
+            .collect()
+    }
+
+    fn health_alerts(store: &Store) -> Vec<Alert> {
+        store
+            .alerts(&crate::storage::AlertFilter {
+                rule: Some(RULE.into()),
+                ..Default::default()
+            })
+            .expect("alerts")
+    }
+
+    #[test]
+    fn the_episode_is_kept_in_the_database_across_a_restart_and_a_delivery_ends_it() {
+        let store = Arc::new(Store::in_memory().expect("db"));
+        let w = watch(&store);
+        assert_eq!(
+            fail_three(&w),
+            [false; 3],
+            "no chain processed: nowhere to file it"
+        );
+        assert!(health_alerts(&store).is_empty());
+        let block = crate::storage::BlockRecord {
+            chain: "local",
+            chain_id: 31337,
+            number: 9,
+            hash: alloy::primitives::B256::repeat_byte(9),
+            parent_hash: alloy::primitives::B256::repeat_byte(8),
+        };
+        store.commit_block(&block, &[], 2).expect("cursor");
+        assert!(w.observe("ops-hook", FAIL), "queued to the other contact");
+        let raised = health_alerts(&store);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].found.block_number, 9, "filed at the cursor");
+        assert_eq!(failing_contact(&raised[0]), Some("ops-hook"));
+        let told: Vec<String> = store
+            .deliveries(Some(raised[0].id))
+            .expect("rows")
+            .into_iter()
+            .map(|d| d.contact)
+            .collect();
+        assert_eq!(told, ["chat"], "never the failing contact");
+
+        // A restarted monitor finds the episode open: no second alert.
+        let again = watch(&store);
+        assert_eq!(fail_three(&again), [false; 3]);
+        assert_eq!(health_alerts(&store).len(), 1);
+        assert!(!again.board.as_ref().expect("board").healthy());
+
+        // ops-hook delivered something after the alert (recorded by another process): the
+        // episode is over, and the next run of failures is a new one.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        store
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO outbox (delivery_id, contact, channel, topic, message, next_attempt_at, created_at, delivered_at, attempts)
+                     VALUES ('d1', 'ops-hook', 'webhook', 'test', '{}', 0, 0, ?1, 1)",
+                    [now_ms()],
+                )
+            })
+            .expect("a delivery");
+        let after = watch(&store);
+        assert_eq!(fail_three(&after), [false, false, true]);
+        let both = health_alerts(&store);
+        assert_eq!(both.len(), 2);
+        assert_ne!(both[0].found.dedup_key, both[1].found.dedup_key);
+        // In-process, a delivery ends it too.
+        after.observe("ops-hook", Attempt::Delivered);
+        assert!(after.board.as_ref().expect("board").healthy());
+
+        // A reorganisation of the block they were filed at does not undo a contact's failure.
+        let ancestor = crate::storage::Cursor {
+            number: 8,
+            hash: alloy::primitives::B256::repeat_byte(8),
+        };
+        assert!(store.rewind(31337, ancestor).expect("rewind").is_empty());
+        assert!(
+            health_alerts(&store)
+                .iter()
+                .all(|a| a.status != crate::alert::AlertStatus::Retracted)
+        );
+    }
+
     #[test]
     fn the_summary_names_the_contact_and_redacts_the_error() {
         let url = "https://hooks.example/guardian/SECRET-chan-1f2e3d";
