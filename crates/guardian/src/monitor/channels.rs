@@ -165,7 +165,14 @@ impl ChannelWatch {
         let mut streaks = self.streaks.lock().unwrap_or_else(|p| p.into_inner());
         let streak = streaks.entry(contact.to_string()).or_default();
         match streak.on(attempt) {
-            Turn::Same => false,
+            Turn::Same => {
+                // A delivery clears the board even with no episode raised in this process (one
+                // that found no chain to be filed at, say).
+                if matches!(attempt, Attempt::Delivered) {
+                    self.board(contact, false);
+                }
+                false
+            }
             Turn::End => {
                 tracing::info!(
                     contact,
@@ -498,6 +505,17 @@ webhook_url_env = "CHAT"
                 .iter()
                 .all(|a| a.status != crate::alert::AlertStatus::Retracted)
         );
+    }
+
+    #[test]
+    fn a_delivery_clears_the_board_even_when_nothing_could_be_raised() {
+        let store = Arc::new(Store::in_memory().expect("db"));
+        let w = watch(&store);
+        fail_three(&w);
+        let board = w.board.clone().expect("board");
+        assert!(!board.healthy(), "failing: the heartbeat waits");
+        w.observe("ops-hook", Attempt::Delivered);
+        assert!(board.healthy());
     }
 
     #[test]
