@@ -25,10 +25,12 @@ use crate::{
 /// through a retrying outbox, and answered by a rule's `respond` (pause the affected contracts,
 /// or everything) through the same path as `guardian pause`. Resumes after the last block it
 /// processed. Ctrl-C or SIGTERM finishes the block in hand and exits. The monitor watches
-/// itself too: a head lag above [monitor] max_lag_blocks, or a chain's endpoints failing
-/// 3 polls in a row, raise one `monitor-health` warning per episode; with [monitor]
-/// heartbeat_url_env, the URL in that variable gets a GET every heartbeat_secs while every chain
-/// is healthy (with --once: one GET after a run that fully succeeded).
+/// itself too: a head lag above [monitor] max_lag_blocks, a chain's endpoints failing 3 polls
+/// in a row, or a contact failing 3 deliveries in a row (or giving one up) raise one
+/// `monitor-health` warning per episode (a contact's goes to the other contacts; its next
+/// delivery ends the episode); with [monitor] heartbeat_url_env, the URL in that variable gets a
+/// GET every heartbeat_secs while every chain and contact is healthy (with --once: one GET after
+/// a run that fully succeeded).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block (backfill), even if the monitor already went further.
@@ -71,7 +73,18 @@ impl Args {
         let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
         let metrics = Arc::new(monitor::metrics::Metrics::new()?);
         let board = Arc::new(monitor::health::HealthBoard::default());
-        let outbox = Outbox::new(store.clone(), contacts.clone())?.with_metrics(metrics.clone());
+        // A contact whose deliveries keep failing raises monitor-health, told to the others.
+        let channels = monitor::channels::ChannelWatch::new(
+            store.clone(),
+            contacts.clone(),
+            &deployment.manifest,
+        )
+        .with_events(events_tx.downgrade())
+        .with_board(board.clone())
+        .with_metrics(metrics.clone());
+        let outbox = Outbox::new(store.clone(), contacts.clone())?
+            .with_metrics(metrics.clone())
+            .with_channel_watch(Arc::new(channels));
         let (service_stop_tx, service_stop_rx) = watch::channel(false);
         let mut service = tokio::task::JoinSet::new();
         if let Some(addr) = self.metrics_addr {

@@ -1,6 +1,7 @@
 //! The monitor's own health: the built-in `monitor-health` rule (head lag above
 //! `[monitor] max_lag_blocks`, or a chain's endpoints failing poll after poll, raise one
-//! `warning` per chain and episode) and the heartbeat an outside dead man's switch listens for.
+//! `warning` per chain and episode; a failing contact is `channels`'s) and the heartbeat an
+//! outside dead man's switch listens for.
 
 use std::{
     collections::BTreeSet,
@@ -22,19 +23,40 @@ pub const RULE: &str = "monitor-health";
 /// Consecutive failed polls of a chain (every endpoint failing) that make an outage episode.
 pub const FAILED_POLLS: u32 = 3;
 
-/// Which chains are in trouble now; the heartbeat beats only while none is.
+/// Which chains and which contacts are in trouble now; the heartbeat beats only while none is
+/// (a monitor that cannot tell anyone is not a healthy monitor: the dead man's switch is then
+/// the one alarm left).
 #[derive(Debug, Default)]
 pub struct HealthBoard {
     troubled: Mutex<BTreeSet<String>>,
+    failing_contacts: Mutex<BTreeSet<String>>,
 }
 
 impl HealthBoard {
-    /// Whether every chain is healthy.
+    /// Whether every chain and every contact is healthy.
     pub fn healthy(&self) -> bool {
         self.troubled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty()
+            && self
+                .failing_contacts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+    }
+
+    /// Records whether `contact`'s deliveries are failing (a `monitor-health` episode).
+    pub fn set_contact(&self, contact: &str, failing: bool) {
+        let mut set = self
+            .failing_contacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if failing {
+            set.insert(contact.to_string());
+        } else {
+            set.remove(contact);
+        }
     }
 
     fn set(&self, chain: &str, troubled: bool) {
@@ -232,7 +254,7 @@ impl Heartbeat {
         }
     }
 
-    /// Beats every `every` while `board` says every chain is healthy, until `shutdown`; the
+    /// Beats every `every` while `board` says every chain and contact is healthy, until `shutdown`; the
     /// first beat goes out at once.
     pub async fn run(
         self,
@@ -251,7 +273,9 @@ impl Heartbeat {
             if board.healthy() {
                 self.beat().await;
             } else {
-                tracing::info!("heartbeat withheld: a chain is in trouble (monitor-health)");
+                tracing::info!(
+                    "heartbeat withheld: a chain or a contact is in trouble (monitor-health)"
+                );
             }
         }
     }

@@ -8,6 +8,7 @@
 //! and committed with its alerts in one SQLite transaction.
 
 pub mod block;
+pub mod channels;
 pub mod dispatch;
 mod follow;
 pub mod health;
@@ -152,7 +153,8 @@ pub struct MonitorOptions {
     pub stop: Option<watch::Receiver<bool>>,
     /// Where the monitor counts what it does (`--metrics-addr`).
     pub metrics: Option<Arc<metrics::Metrics>>,
-    /// Told which chains are in trouble (`monitor-health` episodes), for the heartbeat.
+    /// Told which chains are in trouble (`monitor-health` episodes), for the heartbeat (the
+    /// outbox's [`channels::ChannelWatch`] tells it of failing contacts).
     pub health: Option<Arc<health::HealthBoard>>,
 }
 

@@ -184,7 +184,8 @@ fn delivery_id() -> String {
 /// Writes one outbox row per contact that should hear of `event` about `alert`, and returns how
 /// many were written.
 ///
-/// A raised alert goes to the contacts of audience `team` whose `min_severity` it reaches; a
+/// A raised alert goes to the contacts of audience `team` whose `min_severity` it reaches,
+/// except the contact a channel `monitor-health` alert is about (it would only fail again); a
 /// retraction goes to the contacts that were sent the alert (so every channel that got it is
 /// told, and no other). Calling it twice for the same alert and event writes nothing the second
 /// time. Delivery is the [`Outbox`]'s job.
@@ -207,10 +208,14 @@ pub fn enqueue_alert_responding(
     responding: Option<u8>,
 ) -> Result<usize, NotifyError> {
     let chosen: Vec<&Contact> = match event {
-        AlertEvent::Raised => contacts
-            .iter()
-            .filter(|c| c.config.wants(alert.found.severity, TEAM))
-            .collect(),
+        AlertEvent::Raised => {
+            let failing = crate::monitor::channels::failing_contact(alert);
+            contacts
+                .iter()
+                .filter(|c| c.config.wants(alert.found.severity, TEAM))
+                .filter(|c| failing != Some(c.name()))
+                .collect()
+        }
         AlertEvent::Retracted => {
             let told = store.contacts_told(alert.id, AlertEvent::Raised.topic())?;
             contacts

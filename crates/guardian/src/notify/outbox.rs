@@ -229,6 +229,25 @@ impl Store {
         })
     }
 
+    /// When `contact` last accepted a message (Unix milliseconds), and how many of its messages
+    /// are undelivered since: pending, or given up after that delivery.
+    pub fn contact_deliveries(&self, contact: &str) -> Result<(Option<i64>, u64), StorageError> {
+        self.with(|c| {
+            let last: Option<i64> = c.query_row(
+                "SELECT MAX(delivered_at) FROM outbox WHERE contact = ?1",
+                params![contact],
+                |r| r.get(0),
+            )?;
+            let undelivered: i64 = c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE contact = ?1 AND delivered_at IS NULL
+                   AND (gave_up_at IS NULL OR gave_up_at >= ?2)",
+                params![contact, last.unwrap_or(0)],
+                |r| r.get(0),
+            )?;
+            Ok((last, undelivered.max(0) as u64))
+        })
+    }
+
     /// Every delivery about `alert` (all of them when `None`), oldest first.
     pub fn deliveries(&self, alert: Option<i64>) -> Result<Vec<DeliveryRecord>, StorageError> {
         self.with(|c| {
@@ -317,6 +336,7 @@ pub struct Outbox {
     wake: Arc<Notify>,
     poll_interval: Duration,
     metrics: Option<Arc<crate::monitor::metrics::Metrics>>,
+    channels: Option<Arc<crate::monitor::channels::ChannelWatch>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -338,6 +358,7 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             poll_interval: Duration::from_millis(100),
             metrics: None,
+            channels: None,
         })
     }
 
@@ -350,6 +371,16 @@ impl Outbox {
     /// Counts every attempt's result in `metrics` (per contact and channel).
     pub fn with_metrics(mut self, metrics: Arc<crate::monitor::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Tells `watch` the outcome of every attempt, so that a contact whose deliveries keep
+    /// failing raises `monitor-health` (told to the other contacts).
+    pub fn with_channel_watch(
+        mut self,
+        watch: Arc<crate::monitor::channels::ChannelWatch>,
+    ) -> Self {
+        self.channels = Some(watch);
         self
     }
 
@@ -445,6 +476,19 @@ impl Outbox {
             .record_attempt(row.id, error.as_deref(), retry_at)
         {
             tracing::warn!(delivery = %row.delivery_id, error = %e, "cannot record a notification attempt");
+        }
+        if let Some(watch) = &self.channels {
+            let attempt = match &error {
+                None => crate::monitor::channels::Attempt::Delivered,
+                Some(e) => crate::monitor::channels::Attempt::Failed {
+                    error: e,
+                    gave_up: retry_at.is_none(),
+                },
+            };
+            // A health alert queued straight to the other contacts goes out in the next pass.
+            if watch.observe(&row.contact, attempt) {
+                self.wake();
+            }
         }
         match error {
             None => {

@@ -160,6 +160,56 @@ fn severity_rank(s: Severity) -> i64 {
     i64::from(s as u8)
 }
 
+/// The dedup-key prefix of alerts a reorganisation does not retract: a contact failing is a
+/// fact about the contact, not about the block it was filed at.
+const UNDONE_BY_NO_REORG: &str = crate::monitor::channels::KEY_PREFIX;
+
+/// Inserts `alerts` (status `open`, detected `now`), skipping those whose dedup key is taken;
+/// returns the ids of those inserted, in order.
+fn insert_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    alerts: &[NewAlert],
+    now: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let mut ids = Vec::new();
+    for a in alerts {
+        let tx_hashes = serde_json::to_string(&a.tx_hashes).unwrap_or_else(|_| "[]".into());
+        let inserted = insert.execute(params![
+            a.rule,
+            a.kind,
+            a.severity.as_str(),
+            severity_rank(a.severity),
+            a.chain,
+            a.chain_id as i64,
+            a.contract,
+            a.address.map(|x| x.to_checksum(None)),
+            a.block_number as i64,
+            a.block_hash.to_string(),
+            tx_hashes,
+            a.summary,
+            a.evidence.to_string(),
+            a.dedup_key,
+            now
+        ])?;
+        if inserted == 1 {
+            ids.push(tx.last_insert_rowid());
+        }
+    }
+    Ok(ids)
+}
+
+/// The alerts with these ids, in order.
+fn select_alerts(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> rusqlite::Result<Vec<Alert>> {
+    let mut select = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+    ids.iter()
+        .map(|id| select.query_row(params![id], alert_from_row))
+        .collect()
+}
+
 impl Store {
     /// Where the monitor of chain `chain_id` stopped, if it ever ran.
     pub fn cursor(&self, chain_id: u64) -> Result<Option<Cursor>, StorageError> {
@@ -217,35 +267,8 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction()?;
         let now = now_ms();
-        let mut ids = Vec::new();
+        let ids = insert_alerts(&tx, alerts, now)?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            for a in alerts {
-                let tx_hashes = serde_json::to_string(&a.tx_hashes).unwrap_or_else(|_| "[]".into());
-                let inserted = insert.execute(params![
-                    a.rule,
-                    a.kind,
-                    a.severity.as_str(),
-                    severity_rank(a.severity),
-                    a.chain,
-                    a.chain_id as i64,
-                    a.contract,
-                    a.address.map(|x| x.to_checksum(None)),
-                    a.block_number as i64,
-                    a.block_hash.to_string(),
-                    tx_hashes,
-                    a.summary,
-                    a.evidence.to_string(),
-                    a.dedup_key,
-                    now
-                ])?;
-                if inserted == 1 {
-                    ids.push(tx.last_insert_rowid());
-                }
-            }
             tx.execute(
                 "INSERT OR REPLACE INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -280,19 +303,42 @@ impl Store {
                 )?;
             }
         }
-        let stored = {
-            let mut select =
-                tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
-            ids.iter()
-                .map(|id| select.query_row(params![id], alert_from_row))
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let stored = select_alerts(&tx, &ids)?;
         tx.commit()?;
         Ok(stored)
     }
 
+    /// Stores one alert that no block raised (the monitor's own trouble, filed at a block it had
+    /// processed) without touching any cursor or block hash. `None` when its dedup key is taken.
+    pub fn store_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction()?;
+        let ids = insert_alerts(&tx, std::slice::from_ref(alert), now_ms())?;
+        let stored = select_alerts(&tx, &ids)?;
+        tx.commit()?;
+        Ok(stored.into_iter().next())
+    }
+
+    /// The newest alert whose dedup key starts with `prefix` (retracted ones included).
+    pub fn last_alert_with_key_prefix(&self, prefix: &str) -> Result<Option<Alert>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM alerts WHERE substr(dedup_key, 1, length(?1)) = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                params![prefix],
+                alert_from_row,
+            )
+            .optional()
+        })
+    }
+
     /// Undoes a chain's blocks after `ancestor` (orphaned by a reorganisation): their alerts are
-    /// retracted (their dedup keys freed, so the new canonical blocks may raise them again), their
+    /// retracted (except a failing contact's `monitor-health` alert, filed at a block but about
+    /// no block's content) (their dedup keys freed, so the new canonical blocks may raise them again), their
     /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
     /// retracted alerts, oldest first.
     pub fn rewind(&self, chain_id: u64, ancestor: Cursor) -> Result<Vec<Alert>, StorageError> {
@@ -303,18 +349,19 @@ impl Store {
         let tx = conn.transaction()?;
         let retracted = {
             let mut select = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' ORDER BY id"
+                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND substr(dedup_key, 1, length(?3)) != ?3 ORDER BY id"
             ))?;
             let rows = select.query_map(
-                params![chain_id as i64, ancestor.number as i64],
+                params![chain_id as i64, ancestor.number as i64, UNDONE_BY_NO_REORG],
                 alert_from_row,
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
         tx.execute(
             "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
-             WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'",
-            params![chain_id as i64, ancestor.number as i64],
+             WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'
+               AND substr(dedup_key, 1, length(?3)) != ?3",
+            params![chain_id as i64, ancestor.number as i64, UNDONE_BY_NO_REORG],
         )?;
         tx.execute(
             "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",

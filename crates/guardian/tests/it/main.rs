@@ -4,6 +4,7 @@ mod support;
 
 mod automatic;
 mod batching;
+mod channel_health;
 mod cli;
 mod contracts;
 mod deploy;
