@@ -10,32 +10,39 @@ use guardian::{
         automatic::{self, Responded},
         pause::Outcome,
     },
+    storage::Store,
 };
 
 use crate::response::{multi_chain, open};
 
-fn alert(id: i64, status: AlertStatus, affected: &[&str]) -> Alert {
-    Alert {
-        id,
-        status,
-        detected_at: 0,
-        acknowledged: None,
-        found: NewAlert {
-            rule: "escrow-drain".into(),
-            kind: "outflow".into(),
-            severity: Severity::Critical,
-            chain: "chain-1".into(),
-            chain_id: 31337,
-            contract: affected.first().map(|s| s.to_string()),
-            address: None,
-            block_number: 1,
-            block_hash: B256::ZERO,
-            tx_hashes: Vec::new(),
-            summary: "escrow drained".into(),
-            evidence: serde_json::json!({ "affected": affected }),
-            dedup_key: format!("escrow-drain:{id}"),
-        },
-    }
+/// A stored alert (incidents link to it), with `status` as the response sees it.
+fn alert(
+    store: &Store,
+    n: i64,
+    severity: Severity,
+    status: AlertStatus,
+    affected: &[&str],
+) -> Alert {
+    let found = NewAlert {
+        rule: "escrow-drain".into(),
+        kind: "outflow".into(),
+        severity,
+        chain: "chain-1".into(),
+        chain_id: 31337,
+        contract: affected.first().map(|s| s.to_string()),
+        address: None,
+        block_number: 1,
+        block_hash: B256::ZERO,
+        tx_hashes: Vec::new(),
+        summary: "escrow drained".into(),
+        evidence: serde_json::json!({ "affected": affected }),
+        dedup_key: format!("escrow-drain:{n}"),
+    };
+    let stored = store
+        .store_alert(&found)
+        .expect("store")
+        .expect("a new alert");
+    Alert { status, ..stored }
 }
 
 #[tokio::test]
@@ -54,7 +61,13 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
     let retracted = automatic::respond(
         &d,
         &contacts,
-        &alert(1, AlertStatus::Retracted, &["escrow"]),
+        &alert(
+            &d.store,
+            1,
+            Severity::Critical,
+            AlertStatus::Retracted,
+            &["escrow"],
+        ),
         Respond::PauseAll,
         None,
     )
@@ -63,15 +76,16 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
     assert!(matches!(retracted, Responded::Retracted), "{retracted:?}");
     assert!(d.store.actions().expect("journal").is_empty());
 
-    let first = automatic::respond(
-        &d,
-        &contacts,
-        &alert(2, AlertStatus::Open, &["escrow"]),
-        Respond::PauseAll,
-        None,
-    )
-    .await
-    .expect("respond");
+    let first_alert = alert(
+        &d.store,
+        2,
+        Severity::Critical,
+        AlertStatus::Open,
+        &["escrow"],
+    );
+    let first = automatic::respond(&d, &contacts, &first_alert, Respond::PauseAll, None)
+        .await
+        .expect("respond");
     let Responded::Incident {
         incident,
         opened: true,
@@ -83,7 +97,7 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
     };
     let report = first.pause().expect("the level-3 playbook paused");
     let opened = d.store.incident(incident).expect("read").expect("there");
-    assert_eq!(opened.alerts, [2], "the alert is linked");
+    assert_eq!(opened.alerts, [first_alert.id], "the alert is linked");
     assert_eq!(opened.status.as_str(), "mitigated", "everything is paused");
     assert!(report.ok(), "{report:#?}");
     assert_eq!(
@@ -103,15 +117,13 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
     );
 
     // The same alert again (a restart, a second monitor): answered already, nothing sent.
-    let again = automatic::respond(
-        &d,
-        &contacts,
-        &alert(2, AlertStatus::Final, &["escrow"]),
-        Respond::PauseAll,
-        None,
-    )
-    .await
-    .expect("respond");
+    let second = Alert {
+        status: AlertStatus::Final,
+        ..first_alert.clone()
+    };
+    let again = automatic::respond(&d, &contacts, &second, Respond::PauseAll, None)
+        .await
+        .expect("respond");
     assert!(
         matches!(again, Responded::AlreadyDone { action_id } if action_id == action.id),
         "{again:?}"
@@ -123,6 +135,7 @@ async fn pause_all_response_pauses_every_chain_once_and_never_for_a_retracted_al
 async fn pause_affected_pauses_only_what_the_alert_names() {
     let devnet = multi_chain(1, 1, None).await;
     let (d, _dir) = open(&devnet.manifest, |_| {}).await;
+    let contacts = Contacts::load(&d.manifest, &|_| None);
     let escrow = d
         .manifest
         .contracts
@@ -134,7 +147,7 @@ async fn pause_affected_pauses_only_what_the_alert_names() {
     let done = automatic::respond(
         &d,
         &contacts,
-        &alert(3, AlertStatus::Open, &[&escrow]),
+        &alert(&d.store, 3, Severity::High, AlertStatus::Open, &[&escrow]),
         Respond::PauseAffected,
         None,
     )
@@ -147,7 +160,7 @@ async fn pause_affected_pauses_only_what_the_alert_names() {
     let none = automatic::respond(
         &d,
         &contacts,
-        &alert(4, AlertStatus::Open, &[&escrow]),
+        &alert(&d.store, 4, Severity::High, AlertStatus::Open, &[&escrow]),
         Respond::None,
         None,
     )
