@@ -11,6 +11,7 @@ mod deploy;
 mod endpoints;
 mod gas;
 mod health;
+mod incident;
 mod monitor;
 mod notify;
 mod rescue;

@@ -1,0 +1,376 @@
+//! Incidents through the real binary: each level's playbook, escalation, who is told, the
+//! checklist gating `close`, and a timeline that refuses edits and shows where it was altered.
+
+use std::path::Path;
+
+use guardian::devnet::Devnet;
+use serde_json::Value;
+
+use crate::support::{http_sink::HttpSink, start_devnet};
+
+/// The devnet's manifest in a temp dir, with three webhook contacts on `sink`: the team, the
+/// partners, and users/public.
+fn manifest_dir(devnet: &Devnet, sink: &HttpSink) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    devnet.manifest.write(&manifest, true).expect("write");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str(&format!(
+        r#"
+[[contacts]]
+name = "team-hook"
+channel = "webhook"
+url = "{url}/team"
+secret_env = "HOOK_KEY"
+
+[[contacts]]
+name = "partner-hook"
+channel = "webhook"
+url = "{url}/partners"
+secret_env = "HOOK_KEY"
+audiences = ["partners"]
+
+[[contacts]]
+name = "users-hook"
+channel = "webhook"
+url = "{url}/users"
+secret_env = "HOOK_KEY"
+audiences = ["users", "public"]
+"#,
+        url = sink.url
+    ));
+    std::fs::write(&manifest, text).expect("write contacts");
+    dir
+}
+
+/// Runs guardian in `dir` as operator `who` (tokio's process, so the sink keeps answering).
+async fn guardian(dir: &Path, who: &str, args: &[&str]) -> (bool, String, String) {
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOOK_KEY", "incident-test-key")
+        .env("GUARDIAN_OPERATOR", who)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .expect("guardian runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn json(dir: &Path, who: &str, args: &[&str]) -> Value {
+    let (ok, out, err) = guardian(dir, who, args).await;
+    assert!(ok, "guardian {args:?} failed:\n{out}\n{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Every pausable contract's `paused` state, by name, as `status --json` reads it.
+async fn paused(dir: &Path) -> Vec<(String, bool)> {
+    let v = json(dir, "x", &["incident", "show", "1", "--json"]).await;
+    v["contracts"]
+        .as_array()
+        .expect("contracts")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name").to_string(),
+                c["paused"] == true,
+            )
+        })
+        .collect()
+}
+
+fn kinds(show: &Value) -> Vec<String> {
+    show["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
+        .collect()
+}
+
+fn incident_messages(sink: &HttpSink, prefix: &str) -> Vec<Value> {
+    sink.requests_to(prefix)
+        .iter()
+        .map(|r| r.json()["incident"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_level_runs_its_playbook_and_escalation_performs_the_higher_one() {
+    let devnet = start_devnet(2, 1, None).await;
+    let sink = HttpSink::start().await;
+    let dir = manifest_dir(&devnet, &sink);
+    let d = dir.path();
+
+    // Level 2 without contracts is refused, and nothing is written.
+    let (ok, _, err) = guardian(
+        d,
+        "alice",
+        &["incident", "open", "--level", "2", "--title", "x"],
+    )
+    .await;
+    assert!(!ok && err.contains("--contracts"), "{err}");
+    let list = json(d, "alice", &["incident", "list", "--all", "--json"]).await;
+    assert_eq!(list, serde_json::json!([]));
+
+    // Level 1: recorded, the team told, one task, nothing paused.
+    let opened = json(
+        d,
+        "alice",
+        &[
+            "incident",
+            "open",
+            "--level",
+            "1",
+            "--title",
+            "odd registrations",
+            "--contracts",
+            "registry",
+            "--commander",
+            "alice",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(opened["id"], 1);
+    assert_eq!(opened["status"], "open");
+    assert_eq!(opened["opened_by"], "alice");
+    let tasks: Vec<&str> = opened["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(tasks, ["prepare-patch"]);
+    assert!(opened["playbook"]["pause"].is_null());
+    let team = incident_messages(&sink, "/team");
+    assert_eq!(team.len(), 1, "the team is told at level 1");
+    assert_eq!(team[0]["level"], 1);
+    assert!(
+        sink.requests_to("/partners").is_empty(),
+        "partners are not told at level 1"
+    );
+    assert!(
+        paused(d).await.iter().all(|(_, p)| !p),
+        "level 1 pauses nothing"
+    );
+
+    // Level 2: the affected contract is paused, nothing else.
+    let two = json(
+        d,
+        "bob",
+        &["incident", "escalate", "1", "--level", "2", "--json"],
+    )
+    .await;
+    assert_eq!(two["level"], 2);
+    assert_eq!(two["status"], "mitigated", "{two:#}");
+    let states = paused(d).await;
+    assert_eq!(
+        states,
+        [("registry".to_string(), true)],
+        "scope at level 2 is the affected contract"
+    );
+    let tasks: Vec<&str> = two["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    assert!(
+        tasks.contains(&"investigate-root-cause") && tasks.contains(&"deploy-fix-and-unpause"),
+        "{tasks:?}"
+    );
+
+    // Level 3: every contract on both chains, the partners activated, users not told.
+    let three = json(
+        d,
+        "carol",
+        &["incident", "escalate", "1", "--level", "3", "--json"],
+    )
+    .await;
+    assert_eq!(three["level"], 3);
+    let states = paused(d).await;
+    let pausable = devnet
+        .manifest
+        .contracts
+        .iter()
+        .filter(|c| c.kind.is_pausable())
+        .count();
+    assert_eq!(states.len(), pausable, "{states:?}");
+    assert!(
+        states.iter().all(|(_, p)| *p),
+        "everything paused on every chain: {states:?}"
+    );
+    let partners = incident_messages(&sink, "/partners");
+    assert_eq!(partners.len(), 1);
+    assert_eq!(partners[0]["level"], 3);
+    assert!(
+        sink.requests_to("/users").is_empty(),
+        "users hear only through incident notify"
+    );
+
+    // The timeline tells it in order, names who did what, and is intact.
+    let show = json(d, "x", &["incident", "show", "1", "--json"]).await;
+    let k = kinds(&show);
+    let at = |kind: &str, from: usize| {
+        k.iter()
+            .skip(from)
+            .position(|x| x == kind)
+            .map(|p| p + from)
+            .unwrap_or_else(|| panic!("no {kind} after {from}: {k:?}"))
+    };
+    let opened_at = at("opened", 0);
+    let level2 = at("level", opened_at);
+    let pause2 = at("pause", level2);
+    let level3 = at("level", pause2);
+    let pause3 = at("pause", level3);
+    assert!(at("transaction", pause3) > pause3);
+    assert_eq!(show["timeline"][level3]["actor"], "carol");
+    assert_eq!(
+        show["timeline"][level3]["details"],
+        serde_json::json!({"from": 2, "to": 3})
+    );
+    assert!(
+        k.contains(&"notification".to_string()),
+        "deliveries are in the timeline: {k:?}"
+    );
+    assert_eq!(show["integrity"]["state"], "intact");
+
+    // Down is not an escalation.
+    let (ok, _, err) = guardian(d, "carol", &["incident", "escalate", "1", "--level", "2"]).await;
+    assert!(!ok && err.contains("escalation goes up"), "{err}");
+}
+
+#[tokio::test]
+async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
+    let devnet = start_devnet(1, 1, None).await;
+    let sink = HttpSink::start().await;
+    let dir = manifest_dir(&devnet, &sink);
+    let d = dir.path();
+    let opened = json(
+        d,
+        "alice",
+        &[
+            "incident",
+            "open",
+            "--level",
+            "2",
+            "--title",
+            "escrow bug",
+            "--contracts",
+            "escrow",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(opened["status"], "mitigated", "the escrow is paused");
+
+    // Not resolved yet: close refuses.
+    let (ok, _, err) = guardian(d, "alice", &["incident", "close", "1"]).await;
+    assert!(!ok && err.contains("resolve it first"), "{err}");
+    let (ok, out, err) = guardian(d, "alice", &["incident", "resolve", "1"]).await;
+    assert!(ok, "{out}{err}");
+
+    // Resolved, but the checklist is empty: refused, with each item and how to satisfy it.
+    let (ok, _, err) = guardian(d, "alice", &["incident", "close", "1"]).await;
+    assert!(!ok, "{err}");
+    for item in [
+        "root-cause-documented",
+        "fix-deployed-and-verified",
+        "affected-users-notified",
+        "funds-recovered",
+        "post-mortem-published",
+        "fix-audited",
+    ] {
+        assert!(err.contains(item), "{item} missing from: {err}");
+    }
+    assert!(
+        err.contains("guardian incident check 1 root-cause-documented"),
+        "{err}"
+    );
+
+    // A wrong item and an empty task are refused; a person attests each item.
+    let (ok, _, err) = guardian(
+        d,
+        "bob",
+        &["incident", "check", "1", "root-cause", "--evidence", "x"],
+    )
+    .await;
+    assert!(!ok && err.contains("not a checklist item"), "{err}");
+    for item in [
+        "root-cause-documented",
+        "fix-deployed-and-verified",
+        "affected-users-notified",
+        "funds-recovered",
+        "post-mortem-published",
+    ] {
+        let (ok, out, err) = guardian(
+            d,
+            "bob",
+            &[
+                "incident",
+                "check",
+                "1",
+                item,
+                "--evidence",
+                "https://example.org/evidence",
+            ],
+        )
+        .await;
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, _, err) = guardian(d, "alice", &["incident", "close", "1"]).await;
+    assert!(
+        !ok && err.contains("fix-audited") && !err.contains("root-cause-documented"),
+        "only the last item is missing: {err}"
+    );
+    let (ok, out, err) = guardian(
+        d,
+        "carol",
+        &[
+            "incident",
+            "check",
+            "1",
+            "fix-audited",
+            "--evidence",
+            "audit report v2",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let closed = json(d, "alice", &["incident", "close", "1", "--json"]).await;
+    assert_eq!(closed["status"], "closed");
+    let (ok, _, err) = guardian(d, "alice", &["incident", "note", "1", "more"]).await;
+    assert!(
+        !ok && err.contains("closed"),
+        "a closed record is final: {err}"
+    );
+
+    // The timeline refuses edits through SQLite itself ...
+    let db = rusqlite::Connection::open(d.join("guardian.db")).expect("db");
+    let refused = db.execute(
+        "UPDATE timeline SET actor = 'mallory' WHERE incident_id = 1",
+        [],
+    );
+    assert!(refused.is_err(), "updates are refused");
+    assert!(
+        db.execute("DELETE FROM timeline", []).is_err(),
+        "deletes are refused"
+    );
+    let (ok, out, _) = guardian(d, "x", &["incident", "show", "1"]).await;
+    assert!(ok && out.contains("intact"), "{out}");
+    // ... and an edit made behind its back (guard dropped) is found, with where.
+    db.execute_batch(
+        "DROP TRIGGER timeline_no_update;
+         UPDATE timeline SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM timeline WHERE kind = 'checklist');",
+    )
+    .expect("tamper");
+    let (ok, out, _) = guardian(d, "x", &["incident", "show", "1"]).await;
+    assert!(!ok, "an altered record exits non-zero");
+    assert!(out.contains("ALTERED at entry"), "{out}");
+}
