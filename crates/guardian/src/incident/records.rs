@@ -239,17 +239,27 @@ impl Store {
     /// Returns how many entries were written.
     pub fn log_incident_deliveries(&self) -> Result<usize, StorageError> {
         self.with(|conn| {
-            let rows: Vec<(i64, i64, String, String, String, Option<i64>, Option<i64>, Option<String>, i64)> = conn
+            let rows: Vec<Finished> = conn
                 .prepare(
                     "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
                      FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
                        AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) ORDER BY id",
                 )?
                 .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                    Ok(Finished {
+                        row: r.get(0)?,
+                        incident: r.get(1)?,
+                        contact: r.get(2)?,
+                        channel: r.get(3)?,
+                        topic: r.get(4)?,
+                        delivered_at: r.get(5)?,
+                        gave_up_at: r.get(6)?,
+                        error: r.get(7)?,
+                        attempts: r.get(8)?,
+                    })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
-            for (row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts) in &rows {
+            for Finished { row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts } in &rows {
                 let tx = conn.unchecked_transaction()?;
                 let at = delivered_at.or(*gave_up_at).unwrap_or_else(now_ms);
                 entry(
@@ -290,6 +300,19 @@ impl Store {
             Ok((raw.into_iter().map(|(e, _)| e).collect(), integrity))
         })
     }
+}
+
+/// An incident message the outbox has finished with.
+struct Finished {
+    row: i64,
+    incident: i64,
+    contact: String,
+    channel: String,
+    topic: String,
+    delivered_at: Option<i64>,
+    gave_up_at: Option<i64>,
+    error: Option<String>,
+    attempts: i64,
 }
 
 /// Appends an entry and remembers it as the incident's head.

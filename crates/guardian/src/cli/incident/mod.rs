@@ -146,7 +146,7 @@ struct OpenArgs {
 /// What a subcommand did.
 enum Done {
     /// It changed an incident (and ran a playbook, for open and escalate).
-    Changed(Incident, Option<PlaybookRun>),
+    Changed(Box<(Incident, Option<PlaybookRun>)>),
     /// It printed what was asked, with this exit code.
     Printed(ExitCode),
 }
@@ -183,7 +183,7 @@ impl Args {
         // retried by the next guardian process (the monitor, or any incident command).
         deliver(&path, contacts.clone(), &deployment).await;
         let (incident, run) = match outcome? {
-            Done::Changed(i, run) => (i, run),
+            Done::Changed(both) => *both,
             Done::Printed(code) => return Ok(code),
         };
         let ok = run
@@ -212,7 +212,7 @@ impl Args {
     async fn act(self, r: &Responder<'_>) -> anyhow::Result<Done> {
         let store = &r.deployment.store;
         let one = |i: Result<Incident, crate::incident::IncidentError>| -> anyhow::Result<_> {
-            Ok(Done::Changed(i?, None))
+            Ok(Done::Changed(Box::new((i?, None))))
         };
         match self.action {
             Action::Open(o) => {
@@ -228,11 +228,11 @@ impl Args {
                         None,
                     )
                     .await?;
-                Ok(Done::Changed(r.get(run.incident)?, Some(run)))
+                Ok(Done::Changed(Box::new((r.get(run.incident)?, Some(run)))))
             }
             Action::Escalate { id, level, .. } => {
                 let run = r.escalate(id, level, None).await?;
-                Ok(Done::Changed(r.get(id)?, Some(run)))
+                Ok(Done::Changed(Box::new((r.get(id)?, Some(run)))))
             }
             Action::List { all } => {
                 let list = store.incidents(!all)?;
