@@ -5,6 +5,7 @@
 //! transaction ([`Store::record`]), so the timeline is the full story of the incident.
 
 pub mod checklist;
+pub mod funds;
 mod lifecycle;
 pub mod playbook;
 mod records;

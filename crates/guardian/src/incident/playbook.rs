@@ -8,7 +8,9 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Change, Incident, IncidentError, IncidentStatus, NewIncident, level_name, tasks_for};
+use super::{
+    Change, Incident, IncidentError, IncidentStatus, NewIncident, funds, level_name, tasks_for,
+};
 use crate::{
     deployment::Deployment,
     notify::{Contacts, IncidentNotice, enqueue_incident},
@@ -178,8 +180,26 @@ impl Responder<'_> {
             notified: Vec::new(),
             mitigated: false,
         };
-        self.pause_step(&incident, level, pause_key, &mut run)
-            .await?;
+        // The stakes before the pause are read alongside it, never ahead of it.
+        let before = async {
+            if event == "opened" {
+                Some(funds::snapshot(self.deployment, &incident, "opened").await)
+            } else {
+                None
+            }
+        };
+        let (before, paused) = tokio::join!(
+            before,
+            self.pause_step(&incident, level, pause_key, &mut run)
+        );
+        paused?;
+        if let Some(snap) = before {
+            self.record_snapshot(id, &snap)?;
+        }
+        if run.pause.is_some() {
+            let after = funds::snapshot(self.deployment, &incident, "paused").await;
+            self.record_snapshot(id, &after)?;
+        }
         let incident = self.get(id)?;
         let audiences: &[&str] = if level >= 3 {
             &["team", "partners"]
@@ -281,6 +301,13 @@ impl Responder<'_> {
         self.pause_step(&incident, incident.level, pause_key, &mut run)
             .await?;
         Ok(run)
+    }
+
+    fn record_snapshot(&self, id: i64, snap: &funds::Snapshot) -> Result<(), IncidentError> {
+        let details = serde_json::to_value(snap).unwrap_or_default();
+        self.store()
+            .record(id, GUARDIAN, Some(("funds", details)), &[])?;
+        Ok(())
     }
 
     async fn pause(
