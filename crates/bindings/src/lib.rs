@@ -101,8 +101,8 @@ pub mod interfaces {
     }
 }
 
-/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, and V2
-/// implementations.
+/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, V2
+/// implementations, and the drill's buggy escrow.
 #[cfg(feature = "testing")]
 pub mod testing {
     use alloy::sol;
@@ -154,5 +154,11 @@ pub mod testing {
         #[derive(Debug)]
         OwnershipTokenizerV2,
         "../../contracts/artifacts/test/OwnershipTokenizerV2.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        PaymentEscrowBuggy,
+        "../../contracts/artifacts/test/PaymentEscrowBuggy.json"
     );
 }
