@@ -91,6 +91,15 @@ pub mod interfaces {
             function revokeRole(bytes32 role, address account) external;
         }
 
+        /// OpenZeppelin's UUPSUpgradeable, as every Integra proxy and implementation has it.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IUUPSUpgradeable {
+            event Upgraded(address indexed implementation);
+            function proxiableUUID() external view returns (bytes32);
+            function upgradeToAndCall(address newImplementation, bytes data) external payable;
+        }
+
         /// The emergency functions of every Integra contract that holds funds.
         #[sol(rpc)]
         #[derive(Debug)]
