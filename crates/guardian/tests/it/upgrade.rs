@@ -270,11 +270,12 @@ async fn the_buggy_escrow_lets_an_attacker_drain_deposits_until_the_pause() {
     let theirs = deposit_native(&net, &attacker, attacker.address(), id, ether(1)).await;
 
     let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    // Shipped from init code the caller holds, as the drill does with its embedded artifact.
     let shipped = upgrade::run(
         &d,
         &upgrade_request(
             "escrow",
-            Implementation::Artifact(artifact("PaymentEscrowBuggy")),
+            Implementation::InitCode(PaymentEscrowBuggy::BYTECODE.clone()),
         ),
         &|_| {},
     )
