@@ -19,7 +19,8 @@ use crate::{
 /// Revoke a role from an account on every contract where it holds it (--all), or on the named
 /// ones, with a signer holding DEFAULT_ADMIN_ROLE there.
 ///
-/// An attacker holding PAUSER_ROLE could simply unpause: this takes the role everywhere at once.
+/// An attacker holding PAUSER_ROLE could simply unpause: this takes the role everywhere at once,
+/// and with it the brakes' GUARDIAN_ROLE (which could pause everything again after each unpause).
 /// Contracts where the account does not hold the role are reported "not held" and skipped. If no
 /// configured signer is admin on any contract where the account holds the role, nothing is sent;
 /// otherwise it revokes wherever it can and names every contract it could not (exit code 1).
@@ -86,7 +87,7 @@ impl Args {
 }
 
 fn print_human(report: &RevokeReport) {
-    let mut t = Table::new(["CHAIN", "NAME", "RESULT", "SIGNER", "TX", "BLOCK"]);
+    let mut t = Table::new(["CHAIN", "NAME", "ROLE", "RESULT", "SIGNER", "TX", "BLOCK"]);
     for r in &report.targets {
         let result = match r.outcome {
             RevokeOutcome::Revoked => "revoked by this run".to_string(),
@@ -99,6 +100,7 @@ fn print_human(report: &RevokeReport) {
         t.row(vec![
             r.chain.clone(),
             r.name.clone(),
+            r.role.to_string(),
             result,
             r.signer.clone().unwrap_or_else(|| "-".into()),
             r.tx.map(|h| h.to_string()).unwrap_or_else(|| "-".into()),

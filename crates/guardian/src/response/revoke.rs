@@ -1,8 +1,13 @@
 //! Taking a role from a compromised key everywhere at once: read where the account holds it,
 //! refuse if no configured signer is admin anywhere it does, then revoke wherever possible — one
 //! batch per chain and signer, all at once, like the emergency pause — and re-read `hasRole`.
+//! Taking `PAUSER_ROLE` takes the brakes' `GUARDIAN_ROLE` too: a leaked pauser key on a brake
+//! could otherwise pause everything again each time the team unpauses.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Instant,
+};
 
 use alloy::primitives::{Address, TxHash};
 use bindings::interfaces::IAccessControl;
@@ -13,8 +18,9 @@ use super::{
     ResponseError, find_contract, find_holders, lacking, missing_role, pause::Selection, read_roles,
 };
 use crate::{
+    chain::ChainError,
     chain::{Call, ChainClient, Journal, Preflight, Signer, send_all},
-    config::ContractConfig,
+    config::{ContractConfig, ContractKind},
     deployment::Deployment,
     roles::Role,
     status::roles_of,
@@ -62,6 +68,8 @@ pub struct RevokeTarget {
     pub chain: String,
     /// Address.
     pub address: Address,
+    /// The role taken here: the one asked for, or `GUARDIAN_ROLE` on a brake for `PAUSER_ROLE`.
+    pub role: &'static str,
     /// Outcome.
     pub outcome: RevokeOutcome,
     /// Whether the account holds the role now (as re-read), when known.
@@ -106,7 +114,53 @@ impl RevokeReport {
     }
 }
 
-/// The contracts a request covers: with `--all`, every contract whose kind has the role.
+/// The role that gives `requested`'s power on a contract of `kind`: the role itself where the kind
+/// has it, the brake's `GUARDIAN_ROLE` for `PAUSER_ROLE` (both pause), else none.
+pub fn role_on(kind: ContractKind, requested: Role) -> Option<Role> {
+    if roles_of(kind).contains(&requested) {
+        Some(requested)
+    } else if kind == ContractKind::EmergencyBrake && requested == Role::Pauser {
+        Some(Role::Guardian)
+    } else {
+        None
+    }
+}
+
+/// Reads `hasRole` for every `(role, client, contract, account)`: one set of batches per role.
+async fn read_each(
+    checks: &[(Role, &ChainClient, Address, Address)],
+) -> Vec<Result<bool, ChainError>> {
+    let roles: BTreeSet<Role> = checks.iter().map(|c| c.0).collect();
+    let per_role = join_all(roles.into_iter().map(|role| async move {
+        let idx: Vec<usize> = (0..checks.len()).filter(|i| checks[*i].0 == role).collect();
+        let reads: Vec<(&ChainClient, Address, Address)> = idx
+            .iter()
+            .map(|i| (checks[*i].1, checks[*i].2, checks[*i].3))
+            .collect();
+        (idx, read_roles(role, &reads).await)
+    }))
+    .await;
+    let mut out: Vec<Option<Result<bool, ChainError>>> = (0..checks.len()).map(|_| None).collect();
+    for (idx, results) in per_role {
+        for (i, r) in idx.into_iter().zip(results) {
+            out[i] = Some(r);
+        }
+    }
+    out.into_iter()
+        .zip(checks)
+        .map(|(r, c)| {
+            r.unwrap_or_else(|| {
+                Err(ChainError::NoAnswer {
+                    chain: c.1.name.clone(),
+                    what: format!("hasRole({}, {})", c.0.name(), c.3),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The contracts a request covers: with `--all`, every contract where the role (or its brake
+/// counterpart) exists.
 fn select<'a>(
     deployment: &'a Deployment,
     request: &RevokeRequest,
@@ -121,7 +175,7 @@ fn select<'a>(
         Selection::All => manifest
             .contracts
             .iter()
-            .filter(|c| roles_of(c.kind).contains(&request.role) && on_chain(c))
+            .filter(|c| role_on(c.kind, request.role).is_some() && on_chain(c))
             .collect(),
         Selection::Named(names) => {
             let mut out: Vec<&ContractConfig> = Vec::new();
@@ -160,8 +214,11 @@ pub async fn run(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RevokeReport, ResponseError> {
     let started = Instant::now();
-    let role = request.role;
     let chosen = select(deployment, request)?;
+    let roles: Vec<Role> = chosen
+        .iter()
+        .map(|c| role_on(c.kind, request.role).unwrap_or(request.role))
+        .collect();
     let candidates: Vec<&Signer> = match &request.signer {
         Some(name) => vec![deployment.signer(name)?],
         None => deployment.signers.iter().collect(),
@@ -172,6 +229,7 @@ pub async fn run(
             name: c.name().to_string(),
             chain: c.chain().to_string(),
             address: c.address,
+            role: role_on(c.kind, request.role).unwrap_or(request.role).name(),
             outcome: RevokeOutcome::Failed,
             holds: None,
             signer: None,
@@ -188,15 +246,15 @@ pub async fn run(
 
     progress(&format!(
         "reading {} of {} on {} contract(s) ...",
-        role.name(),
+        request.role.name(),
         request.account,
         reachable.len()
     ));
-    let checks: Vec<(&ChainClient, Address, Address)> = reachable
+    let checks: Vec<(Role, &ChainClient, Address, Address)> = reachable
         .iter()
-        .map(|(i, client)| (*client, chosen[*i].address, request.account))
+        .map(|(i, client)| (roles[*i], *client, chosen[*i].address, request.account))
         .collect();
-    let held = read_roles(role, &checks).await;
+    let held = read_each(&checks).await;
     let mut to_revoke: Vec<(usize, &ChainClient)> = Vec::new();
     for ((i, client), holds) in reachable.iter().zip(held) {
         match holds {
@@ -265,7 +323,7 @@ pub async fn run(
         },
         request.reason.as_deref(),
         &serde_json::json!({
-            "role": role.name(), "account": request.account,
+            "role": request.role.name(), "account": request.account,
             "targets": targets.iter().map(|t| &t.name).collect::<Vec<_>>(),
             "chain": request.chain, "dry_run": request.dry_run,
         }),
@@ -274,7 +332,7 @@ pub async fn run(
         action: "revoke",
         action_id,
         dry_run: request.dry_run,
-        role: role.name(),
+        role: request.role.name(),
         account: request.account,
         targets,
         transactions: 0,
@@ -300,13 +358,13 @@ pub async fn run(
                 Call::new(
                     format!(
                         "revoke {} from {} on {}",
-                        role.name(),
+                        roles[*i].name(),
                         request.account,
                         chosen[*i].name()
                     ),
                     chosen[*i].address,
                     IAccessControl::revokeRoleCall {
-                        role: role.id(),
+                        role: roles[*i].id(),
                         account: request.account,
                     },
                 )
@@ -342,7 +400,7 @@ pub async fn run(
     }
 
     // The truth is what the chain says now.
-    let reread = read_roles(role, &checks).await;
+    let reread = read_each(&checks).await;
     for ((i, _), holds) in reachable.iter().zip(reread) {
         let t = &mut report.targets[*i];
         if t.outcome == RevokeOutcome::NotHeld {

@@ -61,7 +61,7 @@ async fn revoke_takes_the_pauser_role_on_every_contract_and_reports_where_it_was
         send_ok!(c.grantRole(Role::Pauser.id(), mallory));
         assert!(holds(&net, Role::Pauser, net.addr(kind), mallory).await);
     }
-    // The brake's GUARDIAN_ROLE is taken the same way.
+    // On the brake, pausing power is GUARDIAN_ROLE: it goes with PAUSER_ROLE.
     let brake = EmergencyBrake::new(
         net.addr(ContractKind::EmergencyBrake),
         net.as_signer_uncached(&net.admin),
@@ -87,12 +87,19 @@ async fn revoke_takes_the_pauser_role_on_every_contract_and_reports_where_it_was
         .await
         .expect("revoke");
     assert!(report.ok(), "{report:#?}");
-    assert_eq!(report.targets.len(), 4, "every contract with PAUSER_ROLE");
+    assert_eq!(
+        report.targets.len(),
+        5,
+        "every contract with PAUSER_ROLE, and the brake"
+    );
     for name in ["registry", "tokenizer", "escrow"] {
         assert_eq!(outcome(&report, name), RevokeOutcome::Revoked, "{name}");
     }
     assert_eq!(outcome(&report, "resolver"), RevokeOutcome::NotHeld);
-    assert_eq!(report.transactions, 3, "nothing sent where it was not held");
+    assert_eq!(outcome(&report, "brake"), RevokeOutcome::Revoked);
+    let on_brake = report.targets.iter().find(|t| t.name == "brake");
+    assert_eq!(on_brake.map(|t| t.role), Some("GUARDIAN_ROLE"));
+    assert_eq!(report.transactions, 4, "nothing sent where it was not held");
     for kind in granted {
         assert!(
             !holds(&net, Role::Pauser, net.addr(kind), mallory).await,
@@ -104,7 +111,7 @@ async fn revoke_takes_the_pauser_role_on_every_contract_and_reports_where_it_was
         );
     }
     let txs = d.store.transactions(report.action_id).expect("journal");
-    assert_eq!(txs.len(), 3);
+    assert_eq!(txs.len(), 4);
     assert!(txs.iter().all(|t| t.status == Status::Mined));
     let action = d
         .store
@@ -115,11 +122,6 @@ async fn revoke_takes_the_pauser_role_on_every_contract_and_reports_where_it_was
         .expect("action");
     assert_eq!(action.kind, "revoke");
 
-    let guardian = revoke::run(&d, &revoke_request(Role::Guardian, mallory), &|_| {})
-        .await
-        .expect("revoke guardian");
-    assert!(guardian.ok(), "{guardian:#?}");
-    assert_eq!(outcome(&guardian, "brake"), RevokeOutcome::Revoked);
     assert!(
         !holds(
             &net,
@@ -129,6 +131,12 @@ async fn revoke_takes_the_pauser_role_on_every_contract_and_reports_where_it_was
         )
         .await
     );
+    // Asked again, by the brake's own role name: nothing left to take.
+    let again = revoke::run(&d, &revoke_request(Role::Guardian, mallory), &|_| {})
+        .await
+        .expect("revoke guardian");
+    assert!(again.ok() && again.transactions == 0, "{again:#?}");
+    assert_eq!(outcome(&again, "brake"), RevokeOutcome::NotHeld);
 }
 
 #[tokio::test]
