@@ -165,3 +165,54 @@ async fn revoke_is_refused_when_no_signer_is_admin_and_sends_nothing() {
     assert_eq!(net.block_number().await, head, "nothing sent");
     assert!(holds(&net, Role::Pauser, registry, mallory).await);
 }
+
+#[tokio::test]
+async fn revoke_takes_the_role_wherever_it_can_and_names_each_contract_it_cannot() {
+    let net = testnet().await;
+    let mallory = net.account(9).address();
+    let (registry, tokenizer) = (
+        net.addr(ContractKind::DocumentRegistry),
+        net.addr(ContractKind::OwnershipTokenizer),
+    );
+    for c in [registry, tokenizer] {
+        send_ok!(
+            DocumentRegistry::new(c, net.as_signer_uncached(&net.admin))
+                .grantRole(Role::Pauser.id(), mallory)
+        );
+    }
+    // The tokenizer's admin is now a key the manifest does not configure.
+    let t = DocumentRegistry::new(tokenizer, net.as_signer_uncached(&net.admin));
+    send_ok!(t.grantRole(Role::Admin.id(), net.outsider.address()));
+    send_ok!(t.renounceRole(Role::Admin.id(), net.admin.address()));
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+
+    let report = revoke::run(&d, &revoke_request(Role::Pauser, mallory), &|_| {})
+        .await
+        .expect("best effort, not a refusal");
+    assert!(
+        !report.ok(),
+        "the tokenizer still has the role: {report:#?}"
+    );
+    assert_eq!(outcome(&report, "registry"), RevokeOutcome::Revoked);
+    let failed = report
+        .targets
+        .iter()
+        .find(|t| t.name == "tokenizer")
+        .expect("tokenizer");
+    assert_eq!(failed.outcome, RevokeOutcome::Failed);
+    let why = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("no configured signer holds DEFAULT_ADMIN_ROLE on tokenizer"),
+        "{why}"
+    );
+    assert!(!holds(&net, Role::Pauser, registry, mallory).await);
+    assert!(holds(&net, Role::Pauser, tokenizer, mallory).await);
+    let action = d
+        .store
+        .actions()
+        .expect("actions")
+        .into_iter()
+        .find(|a| a.id == report.action_id)
+        .expect("action");
+    assert_eq!(action.status, Status::Failed);
+}
