@@ -91,6 +91,15 @@ pub mod interfaces {
             function revokeRole(bytes32 role, address account) external;
         }
 
+        /// OpenZeppelin's UUPSUpgradeable, as every Integra proxy and implementation has it.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IUUPSUpgradeable {
+            event Upgraded(address indexed implementation);
+            function proxiableUUID() external view returns (bytes32);
+            function upgradeToAndCall(address newImplementation, bytes data) external payable;
+        }
+
         /// The emergency functions of every Integra contract that holds funds.
         #[sol(rpc)]
         #[derive(Debug)]
@@ -101,8 +110,8 @@ pub mod interfaces {
     }
 }
 
-/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, and V2
-/// implementations.
+/// Contracts that exist only for tests: hostile resolvers, tokens and brake targets, V2
+/// implementations, and the drill's buggy escrow.
 #[cfg(feature = "testing")]
 pub mod testing {
     use alloy::sol;
@@ -154,5 +163,11 @@ pub mod testing {
         #[derive(Debug)]
         OwnershipTokenizerV2,
         "../../contracts/artifacts/test/OwnershipTokenizerV2.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        PaymentEscrowBuggy,
+        "../../contracts/artifacts/test/PaymentEscrowBuggy.json"
     );
 }

@@ -42,6 +42,43 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 6] = [
+        Self::Admin,
+        Self::Pauser,
+        Self::Emergency,
+        Self::Upgrader,
+        Self::Guardian,
+        Self::HookSource,
+    ];
+}
+
+/// A role name that is not one of the suite's.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "unknown role `{0}` (known: DEFAULT_ADMIN_ROLE, PAUSER_ROLE, EMERGENCY_ROLE, UPGRADER_ROLE, GUARDIAN_ROLE, HOOK_SOURCE_ROLE)"
+)]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    /// Accepts the Solidity name (`PAUSER_ROLE`) or its short form (`pauser`, `admin`), in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_uppercase().replace('-', "_");
+        Self::ALL
+            .into_iter()
+            .find(|r| {
+                let name = r.name();
+                wanted == name
+                    || Some(wanted.as_str()) == name.strip_suffix("_ROLE")
+                    || (*r == Self::Admin && wanted == "ADMIN")
+            })
+            .ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +91,15 @@ mod tests {
             "0x65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a"
         );
         assert_eq!(Role::Admin.id(), B256::ZERO);
+    }
+
+    #[test]
+    fn names_parse_long_short_and_in_any_case() {
+        assert_eq!("PAUSER_ROLE".parse::<Role>().ok(), Some(Role::Pauser));
+        assert_eq!("pauser".parse::<Role>().ok(), Some(Role::Pauser));
+        assert_eq!("admin".parse::<Role>().ok(), Some(Role::Admin));
+        assert_eq!("DEFAULT_ADMIN_ROLE".parse::<Role>().ok(), Some(Role::Admin));
+        assert_eq!("hook-source".parse::<Role>().ok(), Some(Role::HookSource));
+        assert!("MINTER_ROLE".parse::<Role>().is_err());
     }
 }

@@ -104,7 +104,8 @@ impl StatusReport {
     }
 }
 
-fn roles_of(kind: ContractKind) -> &'static [Role] {
+/// The roles a contract of `kind` has.
+pub fn roles_of(kind: ContractKind) -> &'static [Role] {
     match kind {
         ContractKind::DocumentRegistry | ContractKind::PaymentEscrow => {
             &[Role::Admin, Role::Pauser, Role::Emergency, Role::Upgrader]
@@ -120,7 +121,7 @@ fn roles_of(kind: ContractKind) -> &'static [Role] {
 
 /// Whether contracts of `kind` sit behind an ERC-1967 proxy: the brake is a plain contract on
 /// purpose (nobody can turn it into one that unpauses), the test token is plain too.
-fn is_upgradeable(kind: ContractKind) -> bool {
+pub fn is_upgradeable(kind: ContractKind) -> bool {
     !matches!(kind, ContractKind::EmergencyBrake | ContractKind::TestToken)
 }
 

@@ -8,7 +8,9 @@ mod incident;
 mod monitor;
 mod pause;
 mod replenish;
+mod revoke;
 mod status;
+mod upgrade;
 mod withdraw;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -47,6 +49,10 @@ pub enum Command {
     Withdraw(Box<withdraw::Args>),
     /// Return rescued funds to a contract (before unpausing an escrow that owes more than it holds).
     Replenish(replenish::Args),
+    /// Ship a fix: upgrade a contract's proxy, then verify that only the implementation changed.
+    Upgrade(upgrade::Args),
+    /// Take a role from an account on every contract at once (a compromised key).
+    Revoke(revoke::Args),
     /// Show the journal: every action and its transactions.
     History(history::Args),
     /// Watch every chain block by block and raise alerts (privileged events, insolvent escrows).
@@ -77,6 +83,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unpause(args) => args.run(&ctx, false).await,
         Command::Withdraw(args) => args.run(&ctx).await,
         Command::Replenish(args) => args.run(&ctx).await,
+        Command::Upgrade(args) => args.run(&ctx).await,
+        Command::Revoke(args) => args.run(&ctx).await,
         Command::History(args) => args.run(&ctx).await,
         Command::Monitor(args) => args.run(&ctx).await,
         Command::Alerts(args) => args.run(&ctx).await,

@@ -1,9 +1,12 @@
-//! Emergency response: pausing and unpausing many contracts on many chains at once, and rescuing
-//! funds. Automatic responses (the monitor, incident levels) call these same functions.
+//! Emergency response: pausing and unpausing many contracts on many chains at once, rescuing
+//! funds, shipping a fix by upgrade and taking roles from compromised keys. Automatic responses
+//! (the monitor, incident levels) call these same functions.
 
 pub mod automatic;
 pub mod pause;
 pub mod replenish;
+pub mod revoke;
+pub mod upgrade;
 pub mod withdraw;
 
 use alloy::{
@@ -83,6 +86,24 @@ pub enum ResponseError {
     /// An override was asked for without saying why.
     #[error("{0} needs --reason TEXT: the reason is recorded with the action")]
     ReasonRequired(&'static str),
+    /// The contract's chain cannot be reached now; nothing was sent.
+    #[error("{contract} is on chain `{chain}`, which is unreachable ({reason}); nothing was sent")]
+    Unreachable {
+        /// Contract name.
+        contract: String,
+        /// Chain name.
+        chain: String,
+        /// Why it is unreachable.
+        reason: String,
+    },
+    /// The new implementation cannot be used; the proxy was not touched.
+    #[error("refusing to upgrade {contract}, the proxy was not touched: {reason}")]
+    Implementation {
+        /// Contract name.
+        contract: String,
+        /// What is wrong with the implementation.
+        reason: String,
+    },
     /// A chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),

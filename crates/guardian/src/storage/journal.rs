@@ -66,7 +66,7 @@ impl Status {
 pub struct ActionRecord {
     /// Row id.
     pub id: ActionId,
-    /// What was done: `deploy`, `pause`, `unpause`, `withdraw`.
+    /// What was done: `deploy`, `pause`, `unpause`, `withdraw`, `upgrade`, `revoke`, ….
     pub kind: String,
     /// Who did it (signer name and address).
     pub actor: String,

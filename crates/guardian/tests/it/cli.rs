@@ -137,7 +137,9 @@ fn help_lists_operator_commands_and_no_benchmark() {
     let o = guardian(dir.path()).arg("--help").output().expect("run");
     let help = String::from_utf8_lossy(&o.stdout).to_lowercase();
     assert!(o.status.success(), "{help}");
-    for command in ["pause", "unpause", "withdraw", "status", "history"] {
+    for command in [
+        "pause", "unpause", "withdraw", "status", "history", "upgrade", "revoke",
+    ] {
         assert!(help.contains(command), "{command} missing: {help}");
     }
     assert!(!help.contains("bench"), "{help}");

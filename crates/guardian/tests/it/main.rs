@@ -16,6 +16,8 @@ mod monitor;
 mod notify;
 mod rescue;
 mod response;
+mod revoke;
 mod rules;
 mod secrets;
+mod upgrade;
 mod watch_and_respond;
