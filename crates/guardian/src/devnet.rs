@@ -188,6 +188,7 @@ impl Devnet {
             contacts: Vec::new(),
             notify: crate::config::NotifySettings::default(),
             monitor: Default::default(),
+            incident: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

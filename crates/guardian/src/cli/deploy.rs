@@ -216,6 +216,7 @@ impl Args {
             contacts: Vec::new(),
             notify: crate::config::NotifySettings::default(),
             monitor: Default::default(),
+            incident: Default::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

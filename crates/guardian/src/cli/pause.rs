@@ -50,6 +50,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    incident: super::incident::UnderIncident,
 }
 
 impl Args {
@@ -59,6 +61,7 @@ impl Args {
         let path = manifest_path(ctx.config.clone());
         let chains = self.chain.clone().map(|c| vec![c]);
         let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
+        self.incident.check(&deployment)?;
         if deployment.clients.is_empty() {
             bail!(
                 "no chain reachable: {}",
@@ -91,6 +94,8 @@ impl Args {
             }
         };
         let report = pause::run(&deployment, &request, started, &progress).await?;
+        self.incident
+            .record(&deployment, report.action_id, self.dry_run)?;
         Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }

@@ -43,6 +43,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    incident: super::incident::UnderIncident,
 }
 
 impl Args {
@@ -53,6 +55,7 @@ impl Args {
         }
         let path = manifest_path(ctx.config.clone());
         let deployment = Deployment::open(&path, None, &process_env).await?;
+        self.incident.check(&deployment)?;
         let request = ReplenishRequest {
             contract: self.contract.clone(),
             token: self.token,
@@ -62,6 +65,8 @@ impl Args {
             reason: self.reason.clone(),
         };
         let report = replenish::run(&deployment, &request).await?;
+        self.incident
+            .record(&deployment, report.action_id, request.dry_run)?;
         Ok(emit(&report, self.json, true, print_human))
     }
 }

@@ -54,6 +54,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    incident: super::incident::UnderIncident,
 }
 
 impl Args {
@@ -62,6 +64,7 @@ impl Args {
         let path = manifest_path(ctx.config.clone());
         let chains = self.chain.clone().map(|c| vec![c]);
         let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
+        self.incident.check(&deployment)?;
         let request = RevokeRequest {
             role: self.role,
             account: self.account,
@@ -82,6 +85,8 @@ impl Args {
             }
         };
         let report = revoke::run(&deployment, &request, &progress).await?;
+        self.incident
+            .record(&deployment, report.action_id, report.dry_run)?;
         Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }

@@ -47,6 +47,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    incident: super::incident::UnderIncident,
 }
 
 impl Args {
@@ -55,6 +57,7 @@ impl Args {
         let path = manifest_path(ctx.config.clone());
         let chains = self.chain.clone().map(|c| vec![c]);
         let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
+        self.incident.check(&deployment)?;
         let implementation = match (self.artifact.clone(), self.implementation) {
             (Some(p), _) => Implementation::Artifact(p),
             (None, Some(a)) => Implementation::Address(a),
@@ -77,6 +80,8 @@ impl Args {
             }
         };
         let report = upgrade::run(&deployment, &request, &progress).await?;
+        self.incident
+            .record(&deployment, report.action_id, report.dry_run)?;
         Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }

@@ -53,6 +53,8 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    incident: super::incident::UnderIncident,
 }
 
 impl Args {
@@ -75,6 +77,7 @@ impl Args {
         };
         let path = manifest_path(ctx.config.clone());
         let deployment = Deployment::open(&path, None, &process_env).await?;
+        self.incident.check(&deployment)?;
         let request = WithdrawRequest {
             contract: self.contract.clone(),
             asset,
@@ -85,6 +88,8 @@ impl Args {
             reason: self.reason.clone(),
         };
         let report = withdraw::run(&deployment, &request).await?;
+        self.incident
+            .record(&deployment, report.action_id, request.dry_run)?;
         Ok(emit(&report, self.json, report.ok(), print_human))
     }
 }

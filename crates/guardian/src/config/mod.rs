@@ -6,11 +6,13 @@
 
 pub mod contacts;
 pub mod env;
+mod incident;
 mod monitor;
 mod rpc;
 pub mod rules;
 
 pub use contacts::{Channel, ContactConfig, NotifySettings};
+pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
@@ -255,6 +257,9 @@ pub struct Manifest {
     /// How `guardian monitor` follows the chains.
     #[serde(default, skip_serializing_if = "MonitorConfig::is_default")]
     pub monitor: MonitorConfig,
+    /// What incident messages name for people outside the team.
+    #[serde(default, skip_serializing_if = "IncidentSettings::is_default")]
+    pub incident: IncidentSettings,
 }
 
 impl Manifest {

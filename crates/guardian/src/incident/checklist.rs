@@ -22,7 +22,9 @@ pub async fn proven(
     let succeeded = |d: &serde_json::Value| d["status"] == "succeeded";
     let mut out = Vec::new();
 
-    if let (Some(up), Some(verified)) = (has("upgrade", &succeeded), has("fix-verified", &|_| true))
+    if super::recovery::fix_verified(timeline)
+        && let (Some(up), Some(verified)) =
+            (has("upgrade", &succeeded), has("fix-verified", &|_| true))
     {
         out.push((
             "fix-deployed-and-verified",

@@ -5,10 +5,12 @@
 //! transaction ([`Store::record`]), so the timeline is the full story of the incident.
 
 pub mod checklist;
+mod communicate;
 pub mod funds;
 mod lifecycle;
 pub mod playbook;
 mod records;
+pub mod recovery;
 pub mod timeline;
 pub mod warroom;
 

@@ -398,6 +398,7 @@ pub fn record_action(
                 "status": action.status,
                 "summary": action.summary,
                 "reason": action.reason,
+                "params": action.params,
                 "transactions": txs.len(),
             }),
         )),

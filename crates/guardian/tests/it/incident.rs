@@ -374,3 +374,167 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
     assert!(!ok, "an altered record exits non-zero");
     assert!(out.contains("ALTERED at entry"), "{out}");
 }
+
+#[tokio::test]
+async fn communication_follows_the_seed_and_unpause_waits_for_the_verified_fix() {
+    let devnet = start_devnet(1, 1, None).await;
+    let sink = HttpSink::start().await;
+    let dir = manifest_dir(&devnet, &sink);
+    let d = dir.path();
+    json(
+        d,
+        "alice",
+        &[
+            "incident",
+            "open",
+            "--level",
+            "1",
+            "--title",
+            "release pays twice",
+            "--contracts",
+            "escrow",
+            "--json",
+        ],
+    )
+    .await;
+
+    // Level 1: no user communication; no public disclosure before mitigation.
+    let (ok, _, err) = guardian(
+        d,
+        "alice",
+        &["incident", "notify", "1", "--audience", "users"],
+    )
+    .await;
+    assert!(!ok && err.contains("no user communication"), "{err}");
+    let (ok, _, err) = guardian(
+        d,
+        "alice",
+        &["incident", "notify", "1", "--audience", "public"],
+    )
+    .await;
+    assert!(!ok && err.contains("not mitigated yet"), "{err}");
+    assert!(sink.requests_to("/users").is_empty(), "nothing was sent");
+
+    // Level 2 pauses the escrow (mitigated): users and then the public may be told.
+    json(
+        d,
+        "alice",
+        &["incident", "escalate", "1", "--level", "2", "--json"],
+    )
+    .await;
+    let (ok, out, err) = guardian(
+        d,
+        "alice",
+        &["incident", "notify", "1", "--audience", "users"],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let users = incident_messages(&sink, "/users");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["audience"], "users");
+    let text = users[0]["lines"].to_string();
+    assert!(
+        text.contains("security@integra.io") && text.contains("#security-alerts"),
+        "the seed's contacts are named: {text}"
+    );
+    assert!(text.contains("escrow"), "{text}");
+    let (ok, out, err) = guardian(
+        d,
+        "alice",
+        &["incident", "notify", "1", "--audience", "public"],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        incident_messages(&sink, "/users").len(),
+        2,
+        "users-hook also has the public audience"
+    );
+
+    // Unpause waits for the fix, deployed (upgrade under the incident) and verified.
+    let (ok, _, err) = guardian(d, "alice", &["incident", "unpause", "1"]).await;
+    assert!(!ok && err.contains("not deployed and verified"), "{err}");
+    let artifact = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/artifacts/test/PaymentEscrowV2.json");
+    let artifact = artifact.to_str().expect("path");
+    let (ok, _, err) = guardian(
+        d,
+        "bob",
+        &[
+            "upgrade",
+            "escrow",
+            "--artifact",
+            artifact,
+            "--incident",
+            "99",
+        ],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("no incident 99") && err.contains("nothing was sent"),
+        "{err}"
+    );
+    let (ok, out, err) = guardian(
+        d,
+        "bob",
+        &[
+            "upgrade",
+            "escrow",
+            "--artifact",
+            artifact,
+            "--incident",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = guardian(d, "alice", &["incident", "unpause", "1"]).await;
+    assert!(
+        !ok && err.contains("not deployed and verified"),
+        "an upgrade alone is not verified: {err}"
+    );
+    let (ok, out, err) = guardian(
+        d,
+        "carol",
+        &[
+            "incident",
+            "verify-fix",
+            "1",
+            "--note",
+            "replayed the exploit on a fork: reverts",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let resumed = json(d, "alice", &["incident", "unpause", "1", "--json"]).await;
+    assert_eq!(resumed["targets"][0]["name"], "escrow");
+    assert_eq!(resumed["targets"][0]["paused"], false);
+
+    let show = json(d, "x", &["incident", "show", "1", "--json"]).await;
+    let k = kinds(&show);
+    let upgrade = k
+        .iter()
+        .position(|x| x == "upgrade")
+        .expect("upgrade recorded");
+    let verified = k
+        .iter()
+        .position(|x| x == "fix-verified")
+        .expect("verification recorded");
+    let unpause = k
+        .iter()
+        .position(|x| x == "unpause")
+        .expect("unpause recorded");
+    assert!(upgrade < verified && verified < unpause, "{k:?}");
+    assert_eq!(show["contracts"][0]["state"], "resumed");
+    let fixed = show["checklist"]
+        .as_array()
+        .expect("checklist")
+        .iter()
+        .find(|c| c["id"] == "fix-deployed-and-verified")
+        .expect("item")
+        .clone();
+    assert_eq!(
+        fixed["ticked_by"], "guardian",
+        "the records prove the fix: {fixed}"
+    );
+}

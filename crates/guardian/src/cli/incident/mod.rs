@@ -107,6 +107,34 @@ enum Action {
         #[arg(long, value_name = "TEXT|URL")]
         evidence: String,
     },
+    /// Unpause the contracts this incident paused: once the fix is deployed and verified (else
+    /// --force --reason) and every escrow among them holds what it owes.
+    Unpause {
+        /// The incident's id.
+        id: i64,
+        /// Unpause before the fix is verified (needs --reason, which is recorded).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why, for the record (with --force).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Sign with this signer (default: whichever holds the role).
+        #[arg(long, value_name = "NAME")]
+        signer: Option<String>,
+    },
+    /// Tell one audience (team, partners, users, public) through the contacts that have it:
+    /// a template naming the [incident] contacts, or --message FILE. Level 1 never tells users;
+    /// the public hears only after mitigation.
+    Notify {
+        /// The incident's id.
+        id: i64,
+        /// Who is told.
+        #[arg(long, value_parser = ["team", "partners", "users", "public"])]
+        audience: String,
+        /// The message's lines, from this file (default: the audience's template).
+        #[arg(long, value_name = "FILE")]
+        message: Option<std::path::PathBuf>,
+    },
     /// Mark it resolved: fixed and resumed (level 2 and 3 must be mitigated first).
     Resolve {
         /// The incident's id.
@@ -168,7 +196,7 @@ impl Args {
         let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
         let signer = match &self.action {
             Action::Open(o) => o.signer.clone(),
-            Action::Escalate { signer, .. } => signer.clone(),
+            Action::Escalate { signer, .. } | Action::Unpause { signer, .. } => signer.clone(),
             _ => None,
         };
         let responder = Responder {
@@ -276,6 +304,52 @@ impl Args {
             Action::VerifyFix { id, note } => one(r.verify_fix(id, &note)),
             Action::Check { id, item, evidence } => one(r.check(id, &item, &evidence)),
             Action::Resolve { id } => one(r.resolve(id)),
+            Action::Notify {
+                id,
+                audience,
+                message,
+            } => {
+                let text = match &message {
+                    Some(path) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let told = r.notify(id, &audience, text.as_deref()).await?;
+                if !self.json {
+                    println!("queued for {}", told.join(", "));
+                }
+                Ok(Done::Changed(Box::new((r.get(id)?, None))))
+            }
+            Action::Unpause {
+                id, force, reason, ..
+            } => {
+                let force = if force { reason.as_deref() } else { None };
+                let report = r.unpause(id, force).await?;
+                let ok = report.ok();
+                if self.json {
+                    print_json(&report);
+                } else {
+                    for t in &report.targets {
+                        println!(
+                            "  {}/{}: {}",
+                            t.chain,
+                            t.name,
+                            match t.paused {
+                                Some(false) => "resumed",
+                                Some(true) => "STILL PAUSED",
+                                None => "unknown",
+                            }
+                        );
+                    }
+                }
+                Ok(Done::Printed(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }))
+            }
             Action::Close { id } => one(r.close(id).await),
         }
     }
@@ -302,5 +376,52 @@ pub(super) async fn deliver(
     };
     if let Err(e) = sent.await {
         eprintln!("warning: notifications not sent now (they stay queued): {e:#}");
+    }
+}
+
+/// `--incident ID` on the commands that act (pause, withdraw, replenish, upgrade, revoke): the
+/// action is recorded in that incident's timeline, with its transactions.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct UnderIncident {
+    /// Record this action in incident ID's timeline (checked before anything is sent).
+    #[arg(long, value_name = "ID")]
+    incident: Option<i64>,
+}
+
+impl UnderIncident {
+    /// Refuses, before anything is sent, an incident that does not exist or is closed.
+    pub(super) fn check(&self, deployment: &Deployment) -> anyhow::Result<()> {
+        let Some(id) = self.incident else {
+            return Ok(());
+        };
+        match deployment.store.incident(id)? {
+            None => anyhow::bail!(
+                "no incident {id} (guardian incident list shows them); nothing was sent"
+            ),
+            Some(i) if i.status == crate::incident::IncidentStatus::Closed => {
+                anyhow::bail!("incident {id} is closed: its record is final; nothing was sent")
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Writes action `action_id` (and its transactions) into the incident's timeline; a dry run
+    /// is not an action of the incident.
+    pub(super) fn record(
+        &self,
+        deployment: &Deployment,
+        action_id: i64,
+        dry_run: bool,
+    ) -> anyhow::Result<()> {
+        let Some(id) = self.incident else {
+            return Ok(());
+        };
+        if dry_run {
+            return Ok(());
+        }
+        let actor = operator(None, &process_env);
+        crate::incident::playbook::record_action(&deployment.store, id, &actor, action_id)
+            .with_context(|| format!("recording action {action_id} in incident {id}"))?;
+        Ok(())
     }
 }

@@ -362,6 +362,7 @@ async fn run_inner(
         request.reason.as_deref(),
         &serde_json::json!({
             "targets": targets.iter().map(|t| &t.report.name).collect::<Vec<_>>(),
+            "changing": to_change.iter().map(|i| &targets[*i].report.name).collect::<Vec<_>>(),
             "chain": request.chain, "dry_run": request.dry_run,
             "strict": request.strict, "allow_insolvent": request.allow_insolvent,
         }),

@@ -1,0 +1,100 @@
+//! Recovery under an incident: unpausing only what the incident paused, once the fix is
+//! deployed and verified (or a person overrides, with a reason that is recorded), and only when
+//! every escrow among them holds what it owes (as `guardian unpause` checks).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{
+    Entry, IncidentError,
+    playbook::{Responder, record_action},
+};
+use crate::response::pause::{self, PauseReport, PauseRequest, Selection};
+
+/// The contracts incident pauses changed (the `changing` of each pause recorded in its
+/// timeline), in order, without repeats.
+pub fn paused_by(timeline: &[Entry]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in timeline.iter().filter(|e| e.kind == "pause") {
+        for n in e.details["params"]["changing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = n.as_str()
+                && !names.iter().any(|x| x == n)
+            {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Whether the timeline proves the fix: an upgrade that succeeded and a verification after it.
+pub fn fix_verified(timeline: &[Entry]) -> bool {
+    let upgraded = timeline
+        .iter()
+        .position(|e| e.kind == "upgrade" && e.details["status"] == "succeeded");
+    upgraded.is_some_and(|u| timeline.iter().skip(u).any(|e| e.kind == "fix-verified"))
+}
+
+impl Responder<'_> {
+    /// Unpauses the contracts incident `id` paused. Refused until the fix is deployed and
+    /// verified unless `force` gives a reason (recorded); refused while an escrow among them is
+    /// short (the message says what to `replenish`).
+    pub async fn unpause(
+        &self,
+        id: i64,
+        force: Option<&str>,
+    ) -> Result<PauseReport, IncidentError> {
+        let incident = self.get(id)?;
+        if !incident.status.active() {
+            return Err(IncidentError::Refused(format!(
+                "incident {id} is {}: nothing to resume under it",
+                incident.status
+            )));
+        }
+        let (timeline, _) = self.deployment.store.timeline(id)?;
+        let names = paused_by(&timeline);
+        if names.is_empty() {
+            return Err(IncidentError::Refused(format!(
+                "incident {id} paused nothing; contracts paused otherwise are unpaused with guardian unpause"
+            )));
+        }
+        if !fix_verified(&timeline) {
+            match force {
+                Some(reason) if !reason.trim().is_empty() => {
+                    self.deployment.store.record(
+                        id,
+                        &self.actor,
+                        Some((
+                            "unpause-forced",
+                            json!({"reason": reason, "contracts": names}),
+                        )),
+                        &[],
+                    )?;
+                }
+                _ => {
+                    return Err(IncidentError::Refused(format!(
+                        "the fix of incident {id} is not deployed and verified yet: guardian upgrade NAME --artifact FILE --incident {id}, then guardian incident verify-fix {id} --note TEXT (or --force --reason TEXT, recorded)"
+                    )));
+                }
+            }
+        }
+        let request = PauseRequest {
+            pause: false,
+            selection: Selection::Named(names),
+            chain: None,
+            signer: self.signer.clone(),
+            dry_run: false,
+            reason: Some(format!("incident {id}: resume after the fix")),
+            strict: true,
+            allow_insolvent: false,
+        };
+        let report = pause::run(self.deployment, &request, Instant::now(), &|_| {}).await?;
+        record_action(&self.deployment.store, id, &self.actor, report.action_id)?;
+        Ok(report)
+    }
+}
