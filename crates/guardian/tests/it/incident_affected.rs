@@ -1,0 +1,290 @@
+//! `incident affected` through the real binary: the escrow's payers and payees with what they had
+//! at stake when the incident opened and now, as JSON and as RFC 4180 CSV, and the export recorded
+//! in the timeline for the checklist.
+
+use std::path::Path;
+
+use alloy::primitives::{Address, U256};
+use bindings::{DocumentRegistry, PaymentEscrow, TestToken};
+use guardian::config::ContractKind;
+use serde_json::Value;
+
+use crate::{
+    send_ok,
+    support::{TestNet, doc, testnet},
+};
+
+/// Runs guardian in `dir` (the process's environment cleared but for PATH).
+async fn guardian(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUARDIAN_OPERATOR", "dana")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .expect("guardian runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = guardian(dir, args).await;
+    assert!(ok, "guardian {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+async fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = ok(dir, args).await;
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// An RFC 4180 reader: CRLF records, quoted fields with doubled quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => assert_eq!(chars.next(), Some('\n'), "CRLF line ends"),
+            (false, '\n') => panic!("a bare LF ends a record: {text:?}"),
+            (false, c) => field.push(c),
+        }
+        if !quoted && c == '\r' {
+            row.push(std::mem::take(&mut field));
+            rows.push(std::mem::take(&mut row));
+        }
+    }
+    assert!(field.is_empty() && row.is_empty(), "the last record ends with CRLF");
+    rows
+}
+
+/// `[(symbol, amount)]` of a party's `at_stake_*` list.
+fn stake(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .expect("amounts")
+        .iter()
+        .map(|a| {
+            (
+                a["symbol"].as_str().expect("symbol").to_string(),
+                a["amount"].as_str().expect("amount").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn party<'a>(parties: &'a [Value], who: Address, role: &str) -> &'a Value {
+    parties
+        .iter()
+        .find(|p| address(p) == who && p["role"] == role)
+        .unwrap_or_else(|| panic!("{who} as {role} in {parties:#?}"))
+}
+
+fn address(p: &Value) -> Address {
+    p["address"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("address")
+}
+
+fn eth(n: u128) -> U256 {
+    U256::from(n * 10u128.pow(18))
+}
+
+/// Deposits `amount` (native coin when `token` is None) from `payer` to `payee` for doc(1);
+/// returns the payment id.
+async fn deposit(
+    net: &TestNet,
+    payer: u32,
+    payee: Address,
+    token: Option<Address>,
+    amount: U256,
+) -> U256 {
+    let p = net.as_signer(&net.account(payer));
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), p.clone());
+    let receipt = match token {
+        None => send_ok!(
+            escrow
+                .deposit(doc(1), Address::ZERO, amount, payee)
+                .value(amount)
+        ),
+        Some(t) => {
+            let erc20 = TestToken::new(t, p);
+            send_ok!(erc20.mint(net.account(payer).address(), amount));
+            send_ok!(erc20.approve(*escrow.address(), amount));
+            send_ok!(escrow.deposit(doc(1), t, amount, payee))
+        }
+    };
+    crate::support::events::<PaymentEscrow::PaymentDeposited>(&receipt)[0].paymentId
+}
+
+async fn release(net: &TestNet, payer: u32, id: U256) {
+    let p = net.as_signer(&net.account(payer));
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), p);
+    send_ok!(escrow.release(id));
+}
+
+#[tokio::test]
+async fn lists_each_payer_and_payee_with_their_stake_at_the_start_and_now() {
+    let net = testnet().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    net.devnet
+        .manifest
+        .write(&dir.path().join("guardian.toml"), true)
+        .expect("manifest");
+    let (outsider, a6, a7, a8, a9) = (
+        net.outsider.address(),
+        net.account(6).address(),
+        net.account(7).address(),
+        net.account(8).address(),
+        net.account(9).address(),
+    );
+    let token = net.addr(ContractKind::TestToken);
+
+    // Before the incident: 6 pays 7 five ETH and 1234 token units (open); 8 pays 9 two ETH,
+    // released at once (nothing at stake any more).
+    let registry = DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.account(6)),
+    );
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+    let open_eth = deposit(&net, 6, a7, None, eth(5)).await;
+    let released = deposit(&net, 8, a9, None, eth(2)).await;
+    release(&net, 8, released).await;
+    let open_token = deposit(&net, 6, a7, Some(token), U256::from(1234)).await;
+
+    let opened = json(
+        dir.path(),
+        &[
+            "incident", "open", "--level", "2", "--contracts", "escrow", "--title", "t", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(opened["id"], 1);
+
+    // After the start: the escrow resumes, 6 releases the ETH payment and the outsider pays 7 one
+    // ETH. "Now" shows both; "at the start" neither.
+    let pauser = net.as_signer(&net.pauser);
+    send_ok!(PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), pauser).unpause());
+    release(&net, 6, open_eth).await;
+    let late = deposit(&net, 5, a7, None, eth(1)).await;
+
+    let listing = json(dir.path(), &["incident", "affected", "1", "--json"]).await;
+    let parties = listing["parties"].as_array().expect("parties").clone();
+    assert_eq!(parties.len(), 5, "{parties:#?}");
+    assert_eq!(listing["addresses"], 5);
+    let (eth_, itt) = ("ETH".to_string(), "ITT".to_string());
+    let amount = |n: U256| n.to_string();
+
+    let p6 = party(&parties, a6, "escrow-payer");
+    assert_eq!(
+        stake(&p6["at_stake_start"]),
+        [(eth_.clone(), amount(eth(5))), (itt.clone(), "1234".into())]
+    );
+    assert_eq!(
+        stake(&p6["at_stake_now"]),
+        [(eth_.clone(), "0".into()), (itt.clone(), "1234".into())]
+    );
+    assert_eq!(
+        p6["detail"],
+        serde_json::json!([open_eth.to_string(), open_token.to_string()])
+    );
+    assert_eq!(p6["start_source"], "state", "anvil keeps old state");
+    assert_eq!(p6["contract"], "escrow");
+
+    let p7 = party(&parties, a7, "escrow-payee");
+    assert_eq!(
+        stake(&p7["at_stake_start"]),
+        [(eth_.clone(), amount(eth(5))), (itt.clone(), "1234".into())]
+    );
+    assert_eq!(
+        stake(&p7["at_stake_now"]),
+        [(eth_.clone(), amount(eth(1))), (itt, "1234".into())]
+    );
+
+    // The payment released before the incident: both its parties are listed, with nothing at stake.
+    for (who, role) in [(a8, "escrow-payer"), (a9, "escrow-payee")] {
+        let p = party(&parties, who, role);
+        assert_eq!(stake(&p["at_stake_start"]), [(eth_.clone(), "0".into())]);
+        assert_eq!(stake(&p["at_stake_now"]), [(eth_.clone(), "0".into())]);
+        assert_eq!(p["detail"], serde_json::json!([released.to_string()]));
+    }
+    // Deposited after the start: nothing at stake then, the deposit now.
+    let p5 = party(&parties, outsider, "escrow-payer");
+    assert_eq!(stake(&p5["at_stake_start"]), [(eth_.clone(), "0".into())]);
+    assert_eq!(stake(&p5["at_stake_now"]), [(eth_, amount(eth(1)))]);
+    assert_eq!(p5["detail"], serde_json::json!([late.to_string()]));
+
+    // The start is the head block recorded when the incident opened, before its pause.
+    let show = json(dir.path(), &["incident", "show", "1", "--json"]).await;
+    let timeline = show["timeline"].as_array().expect("timeline");
+    let funds = timeline
+        .iter()
+        .find(|e| e["kind"] == "funds" && e["details"]["when"] == "opened")
+        .expect("opening snapshot");
+    assert_eq!(p6["start_block"], funds["details"]["blocks"]["local"]);
+
+    // CSV: the header, then a row per party, in the JSON's order.
+    let csv = parse_csv(&ok(dir.path(), &["incident", "affected", "1", "--csv"]).await);
+    assert_eq!(
+        csv[0],
+        [
+            "address",
+            "chain",
+            "contract",
+            "role",
+            "detail",
+            "at_stake_start",
+            "at_stake_now",
+            "start_block",
+            "now_block",
+            "start_source"
+        ]
+    );
+    assert_eq!(csv.len(), 1 + parties.len());
+    for (row, p) in csv[1..].iter().zip(&parties) {
+        assert_eq!(row.len(), 10);
+        assert_eq!(row[0].parse::<Address>().expect("address"), address(p));
+        assert_eq!(row[3], p["role"].as_str().expect("role"));
+    }
+    let row6 = csv
+        .iter()
+        .find(|r| r[0].parse::<Address>().ok() == Some(a6))
+        .expect("6 in the CSV");
+    assert_eq!(row6[5], "5.0 ETH; 0.000000000000001234 ITT");
+
+    // The table is for people: not an export.
+    let table = ok(dir.path(), &["incident", "affected", "1"]).await;
+    assert!(table.contains(&a9.to_string()) && table.contains("escrow-payee"));
+
+    // Each export is in the timeline (the checklist's evidence), the table is not.
+    let show = json(dir.path(), &["incident", "show", "1", "--json"]).await;
+    let exports: Vec<&Value> = show["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "affected-exported")
+        .collect();
+    assert_eq!(exports.len(), 2, "{exports:#?}");
+    assert_eq!(exports[0]["details"]["format"], "json");
+    assert_eq!(exports[1]["details"]["format"], "csv");
+    assert!(exports.iter().all(|e| e["details"]["addresses"] == 5));
+    assert_eq!(exports[0]["actor"], "dana");
+    assert_eq!(show["integrity"]["state"], "intact");
+}
