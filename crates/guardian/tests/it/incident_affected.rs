@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use alloy::primitives::{Address, U256};
-use bindings::{DocumentRegistry, PaymentEscrow, TestToken};
+use bindings::{DocumentRegistry, OwnershipTokenizer, PaymentEscrow, TestToken};
 use guardian::config::ContractKind;
 use serde_json::Value;
 
@@ -287,4 +287,94 @@ async fn lists_each_payer_and_payee_with_their_stake_at_the_start_and_now() {
     assert!(exports.iter().all(|e| e["details"]["addresses"] == 5));
     assert_eq!(exports[0]["actor"], "dana");
     assert_eq!(show["integrity"]["state"], "intact");
+}
+
+#[tokio::test]
+async fn lists_document_owners_and_token_holders_before_and_after_transfers_during_the_pause() {
+    let net = testnet().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    net.devnet
+        .manifest
+        .write(&dir.path().join("guardian.toml"), true)
+        .expect("manifest");
+    let (a6, a7, a8, a9) = (
+        net.account(6).address(),
+        net.account(7).address(),
+        net.account(8).address(),
+        net.account(9).address(),
+    );
+    // Nonces read from the node: one account sends through both contracts.
+    let registry_as = |i| {
+        DocumentRegistry::new(
+            net.addr(ContractKind::DocumentRegistry),
+            net.as_signer_uncached(&net.account(i)),
+        )
+    };
+    let tokenizer_as = |i| {
+        OwnershipTokenizer::new(
+            net.addr(ContractKind::OwnershipTokenizer),
+            net.as_signer_uncached(&net.account(i)),
+        )
+    };
+    let fee = registry_as(6).registrationFee().call().await.expect("fee");
+    // 6 owns documents 1 and 3, 7 owns document 4; 8 holds document 1's token.
+    let (r6, r7) = (registry_as(6), registry_as(7));
+    for n in [1, 3] {
+        send_ok!(
+            r6.registerDocument(doc(n), doc(100 + n), Address::ZERO)
+                .value(fee)
+        );
+    }
+    send_ok!(
+        r7.registerDocument(doc(4), doc(104), Address::ZERO)
+            .value(fee)
+    );
+    send_ok!(tokenizer_as(6).reserveToken(doc(1), a8));
+    let claim = send_ok!(tokenizer_as(8).claimToken(doc(1)));
+    let token_id = crate::support::events::<OwnershipTokenizer::Transfer>(&claim)[0].tokenId;
+
+    json(
+        dir.path(),
+        &["incident", "open", "--level", "3", "--title", "t", "--json"],
+    )
+    .await;
+    // Transfers still run while everything is paused (the pause matrix): document 3 and the
+    // token move to 9 after the start.
+    send_ok!(r6.transferDocumentOwnership(doc(3), a9));
+    send_ok!(tokenizer_as(8).transferFrom(a8, a9, token_id));
+
+    let listing = json(dir.path(), &["incident", "affected", "1", "--json"]).await;
+    let parties = listing["parties"].as_array().expect("parties").clone();
+    let counts = |who, role| {
+        let p = party(&parties, who, role);
+        let one = |k: &str| {
+            let s = stake(&p[k]);
+            assert_eq!(s.len(), 1, "{p:#?}");
+            s[0].1.clone()
+        };
+        (one("at_stake_start"), one("at_stake_now"), p.clone())
+    };
+    let (start, now, p6) = counts(a6, "document-owner");
+    assert_eq!((start.as_str(), now.as_str()), ("2", "1"));
+    assert_eq!(p6["at_stake_now"][0]["symbol"], "documents");
+    let mut owned = [doc(1).to_string(), doc(3).to_string()];
+    owned.sort();
+    assert_eq!(p6["detail"], serde_json::json!(owned));
+    assert_eq!(p6["contract"], "registry");
+    let (start, now, _) = counts(a7, "document-owner");
+    assert_eq!((start.as_str(), now.as_str()), ("1", "1"));
+    let (start, now, p9) = counts(a9, "document-owner");
+    assert_eq!((start.as_str(), now.as_str()), ("0", "1"));
+    assert_eq!(p9["detail"], serde_json::json!([doc(3).to_string()]));
+
+    let (start, now, p8) = counts(a8, "token-holder");
+    assert_eq!((start.as_str(), now.as_str()), ("1", "0"));
+    assert_eq!(p8["detail"], serde_json::json!([token_id.to_string()]));
+    assert_eq!(p8["contract"], "tokenizer");
+    let (start, now, _) = counts(a9, "token-holder");
+    assert_eq!((start.as_str(), now.as_str()), ("0", "1"));
+
+    // Nothing else: no payments were made, and 7 never held a token.
+    assert_eq!(parties.len(), 5, "{parties:#?}");
+    assert_eq!(listing["addresses"], 4);
 }
