@@ -278,11 +278,7 @@ fn holders(
                 contract: c.name().to_string(),
                 role,
                 detail: detail.into_iter().collect(),
-                at_stake_start: vec![Amount::new(
-                    U256::from(count(&start, address)),
-                    unit,
-                    0,
-                )],
+                at_stake_start: vec![Amount::new(U256::from(count(&start, address)), unit, 0)],
                 at_stake_now: vec![Amount::new(U256::from(count(&now, address)), unit, 0)],
                 start_block: window.start,
                 now_block: window.now,
@@ -317,7 +313,13 @@ async fn documents(
             Some((block, t.integraHash.to_string(), t.to))
         }
     });
-    Ok(holders(c, Role::DocumentOwner, "documents", window, changes))
+    Ok(holders(
+        c,
+        Role::DocumentOwner,
+        "documents",
+        window,
+        changes,
+    ))
 }
 
 async fn tokens(
@@ -419,7 +421,9 @@ async fn escrow(
                 tracing::debug!(chain = %client.name, "payments() at block {} refused ({e}); reading logs", window.start);
                 source = Source::Logs;
                 *deposited <= window.start
-                    && settled_in.get(&d.paymentId).is_none_or(|b| *b > window.start)
+                    && settled_in
+                        .get(&d.paymentId)
+                        .is_none_or(|b| *b > window.start)
             }
         };
         payments.push(Payment {
@@ -529,7 +533,13 @@ address = "0x0000000000000000000000000000000000000001""#,
             (15, "d2".to_string(), b),
             (16, "d3".to_string(), b),
         ];
-        let rows = holders(&contract(), Role::DocumentOwner, "documents", window, changes);
+        let rows = holders(
+            &contract(),
+            Role::DocumentOwner,
+            "documents",
+            window,
+            changes,
+        );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].address, a);
         assert_eq!(rows[0].at_stake_start[0].amount, "2");

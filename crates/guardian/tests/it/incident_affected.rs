@@ -4,7 +4,11 @@
 
 use std::path::Path;
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    transports::http::reqwest,
+};
 use bindings::{DocumentRegistry, OwnershipTokenizer, PaymentEscrow, TestToken};
 use guardian::config::ContractKind;
 use serde_json::Value;
@@ -66,7 +70,10 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
             rows.push(std::mem::take(&mut row));
         }
     }
-    assert!(field.is_empty() && row.is_empty(), "the last record ends with CRLF");
+    assert!(
+        field.is_empty() && row.is_empty(),
+        "the last record ends with CRLF"
+    );
     rows
 }
 
@@ -172,7 +179,15 @@ async fn lists_each_payer_and_payee_with_their_stake_at_the_start_and_now() {
     let opened = json(
         dir.path(),
         &[
-            "incident", "open", "--level", "2", "--contracts", "escrow", "--title", "t", "--json",
+            "incident",
+            "open",
+            "--level",
+            "2",
+            "--contracts",
+            "escrow",
+            "--title",
+            "t",
+            "--json",
         ],
     )
     .await;
@@ -377,4 +392,136 @@ async fn lists_document_owners_and_token_holders_before_and_after_transfers_duri
     // Nothing else: no payments were made, and 7 never held a token.
     assert_eq!(parties.len(), 5, "{parties:#?}");
     assert_eq!(listing["addresses"], 4);
+}
+
+/// A well-known public anvil dev key (account 0); never a real secret.
+const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+#[tokio::test]
+async fn on_a_node_without_old_state_the_start_comes_from_the_logs_and_says_so() {
+    // anvil keeping one state, as a pruned (non-archive) node does: older state is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _anvil = tokio::process::Command::new(crate::support::anvil_path())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--prune-history",
+            "1",
+            "--silent",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("anvil");
+    let url: reqwest::Url = format!("http://127.0.0.1:{port}").parse().expect("url");
+    let reader = ProviderBuilder::new().connect_http(url.clone());
+    while reader.get_block_number().await.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
+        .args(["deploy", "--rpc-url", url.as_str(), "--private-key-env"])
+        .args(["DEPLOYER_KEY", "--test-token", "--out"])
+        .arg(&manifest)
+        .output()
+        .await
+        .expect("deploy runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = guardian::config::Manifest::load(&manifest).expect("manifest");
+    let addr = |kind| {
+        m.contracts
+            .iter()
+            .find(|c| c.kind == kind)
+            .expect("deployed")
+            .address
+    };
+    let user = guardian::chain::Signer::dev_account("user", 6).expect("key");
+    let payee = guardian::chain::Signer::dev_account("user", 7)
+        .expect("key")
+        .address();
+    let p = ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(user.key().clone()))
+        .connect_http(url);
+    let registry = DocumentRegistry::new(addr(ContractKind::DocumentRegistry), p.clone());
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+    let escrow = PaymentEscrow::new(addr(ContractKind::PaymentEscrow), p);
+    send_ok!(
+        escrow
+            .deposit(doc(1), Address::ZERO, eth(3), payee)
+            .value(eth(3))
+    );
+
+    let run = |args: &'static [&'static str]| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .await
+                .expect("guardian runs");
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            assert!(
+                o.status.success(),
+                "guardian {args:?}: {text}{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text
+        }
+    };
+    run(&[
+        "incident",
+        "open",
+        "--level",
+        "2",
+        "--contracts",
+        "escrow",
+        "--title",
+        "t",
+    ])
+    .await;
+    // A few blocks later, the start block's state is gone from this node.
+    let _: Value = reader
+        .raw_request("anvil_mine".into(), (3,))
+        .await
+        .expect("mine");
+    let listing: Value =
+        serde_json::from_str(&run(&["incident", "affected", "1", "--json"]).await).expect("json");
+    let parties = listing["parties"].as_array().expect("parties").clone();
+    assert_eq!(parties.len(), 2, "{parties:#?}");
+    for p in &parties {
+        assert_eq!(p["start_source"], "logs", "{p:#?}");
+        assert_eq!(
+            stake(&p["at_stake_start"]),
+            [("ETH".into(), eth(3).to_string())]
+        );
+        assert_eq!(
+            stake(&p["at_stake_now"]),
+            [("ETH".into(), eth(3).to_string())]
+        );
+    }
+    let table = run(&["incident", "affected", "1"]).await;
+    assert!(
+        table.contains("amounts at the start were read from its logs"),
+        "{table}"
+    );
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{
     incident::{
-        affected::{AffectedParty, Amount, Source, affected, distinct_addresses},
+        affected::{AffectedParty, Amount, Role, Source, affected, distinct_addresses},
         playbook::Responder,
     },
     output::{Table, print_json},
@@ -111,18 +111,21 @@ fn print_table(id: i64, parties: &[AffectedParty], addresses: usize) {
         println!("incident {id}: no document owners, token holders or escrow parties in scope");
         return;
     }
-    let mut table = Table::new([
-        "ADDRESS", "CONTRACT", "ROLE", "AT START", "NOW", "DETAIL",
-    ]);
+    let mut table = Table::new(["ADDRESS", "CONTRACT", "ROLE", "AT START", "NOW", "DETAIL"]);
     for p in parties {
         let [address, _, contract, role, detail, start, now, ..] = cells(p);
+        let what = match p.role {
+            Role::DocumentOwner => "documents",
+            Role::TokenHolder => "tokens",
+            Role::EscrowPayer | Role::EscrowPayee => "payments",
+        };
         table.row(vec![
             address,
             format!("{contract} ({})", p.chain),
             role,
             start,
             now,
-            detail,
+            format!("{what} {detail}"),
         ]);
     }
     print!("{table}");
