@@ -4,6 +4,7 @@
 //! Every change to an incident is written together with its timeline entry in one SQLite
 //! transaction ([`Store::record`]), so the timeline is the full story of the incident.
 
+pub mod affected;
 pub mod checklist;
 mod communicate;
 pub mod funds;

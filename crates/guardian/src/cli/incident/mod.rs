@@ -1,6 +1,7 @@
 //! `guardian incident`: open an incident at level 1–3 (its playbook runs at once), follow it in
 //! the war room, and take it to closed through its tasks and the post-incident checklist.
 
+mod affected;
 mod show;
 
 use std::{process::ExitCode, sync::Arc};
@@ -139,6 +140,16 @@ enum Action {
     Resolve {
         /// The incident's id.
         id: i64,
+    },
+    /// Every document owner, token holder and escrow payer/payee of the affected contracts, with
+    /// what they had at stake at the incident's start and now. An export (--csv, --json) is
+    /// recorded for the checklist.
+    Affected {
+        /// The incident's id.
+        id: i64,
+        /// Print RFC 4180 CSV (with a header row).
+        #[arg(long)]
+        csv: bool,
     },
     /// Close it. Level 2 and 3 need the post-incident checklist complete; what the records prove
     /// is ticked automatically, the rest is listed with the command that satisfies it.
@@ -351,6 +362,15 @@ impl Args {
                 }))
             }
             Action::Close { id } => one(r.close(id).await),
+            Action::Affected { id, csv } => {
+                let format = match (csv, self.json) {
+                    (true, true) => anyhow::bail!("--csv and --json: choose one"),
+                    (true, false) => affected::Format::Csv,
+                    (false, true) => affected::Format::Json,
+                    (false, false) => affected::Format::Table,
+                };
+                Ok(Done::Printed(affected::run(r, id, format).await?))
+            }
         }
     }
 }
