@@ -21,6 +21,8 @@ pub struct Call {
     pub input: Bytes,
     /// Native coin sent along.
     pub value: U256,
+    /// An emergency pause: it pays at least `[rpc] pause_tip_gwei` of priority fee.
+    pub urgent: bool,
 }
 
 impl Call {
@@ -31,7 +33,14 @@ impl Call {
             to: Some(to),
             input: call.abi_encode().into(),
             value: U256::ZERO,
+            urgent: false,
         }
+    }
+
+    /// Marks it an emergency pause (ordered ahead of ordinary traffic by its priority fee).
+    pub fn urgent(mut self) -> Self {
+        self.urgent = true;
+        self
     }
 
     /// A contract creation from init code (bytecode followed by encoded constructor arguments).
@@ -41,6 +50,7 @@ impl Call {
             to: None,
             input: init_code,
             value: U256::ZERO,
+            urgent: false,
         }
     }
 }

@@ -55,7 +55,18 @@ pub async fn send_all(
             )
         }
     );
-    let (nonce, fees, balance, start_block) = chain_state.map_err(|e| client.rpc_err(e))?;
+    let (nonce, mut fees, balance, start_block) = chain_state.map_err(|e| client.rpc_err(e))?;
+    // An emergency pause outbids ordinary traffic for its place in the block: at least the
+    // configured tip, the max fee raised by as much (within the fee cap).
+    let floor = client.settings.pause_tip_wei();
+    if calls.iter().any(|c| c.urgent) && fees.max_priority_fee_per_gas < floor {
+        let raise = floor - fees.max_priority_fee_per_gas;
+        fees.max_priority_fee_per_gas = floor;
+        fees.max_fee_per_gas = fees
+            .max_fee_per_gas
+            .saturating_add(raise)
+            .min(client.settings.fee_cap_wei().max(floor));
+    }
     let mut gas: Vec<Result<u64, ChainError>> = calls
         .iter()
         .zip(estimates)

@@ -31,6 +31,10 @@ pub struct RpcSettings {
     /// milliseconds (default: a quarter of `request_timeout_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hedge_after_ms: Option<u64>,
+    /// The priority fee an emergency pause pays at least, in gwei, so that it is ordered ahead
+    /// of ordinary traffic (an attacker's next transaction included) in its block.
+    #[serde(default = "RpcSettings::default_pause_tip_gwei")]
+    pub pause_tip_gwei: u64,
 }
 
 impl RpcSettings {
@@ -48,6 +52,14 @@ impl RpcSettings {
     }
     fn default_batch_size() -> usize {
         100
+    }
+    fn default_pause_tip_gwei() -> u64 {
+        3
+    }
+
+    /// The pause's priority fee floor in wei.
+    pub fn pause_tip_wei(&self) -> u128 {
+        u128::from(self.pause_tip_gwei) * 1_000_000_000
     }
 
     /// The fee cap in wei.
@@ -85,6 +97,7 @@ impl Default for RpcSettings {
             fee_cap_gwei: Self::default_fee_cap_gwei(),
             batch_size: Self::default_batch_size(),
             hedge_after_ms: None,
+            pause_tip_gwei: Self::default_pause_tip_gwei(),
         }
     }
 }

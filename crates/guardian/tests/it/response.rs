@@ -650,3 +650,37 @@ async fn a_named_target_no_signer_can_pause_goes_through_the_brakes_pause_target
         "{txs:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_pause_outbids_ordinary_traffic_and_an_unpause_does_not() {
+    use alloy::consensus::Transaction as _;
+    let net = testnet().await;
+    let (d, _dir) = open(&net.devnet.manifest, |_| {}).await;
+    let tip_of = |hash| {
+        let reader = net.reader();
+        async move {
+            reader
+                .get_transaction_by_hash(hash)
+                .await
+                .expect("rpc")
+                .expect("tx")
+                .inner
+                .max_priority_fee_per_gas()
+                .expect("eip-1559")
+        }
+    };
+    let floor = d.manifest.rpc.pause_tip_wei();
+    let paused = run(&d, &request(true, named(&["registry"])))
+        .await
+        .expect("pause");
+    let tip = tip_of(paused.targets[0].tx.expect("sent")).await;
+    assert!(tip >= floor, "pause tip {tip} below the floor {floor}");
+    let resumed = run(&d, &request(false, named(&["registry"])))
+        .await
+        .expect("unpause");
+    let tip = tip_of(resumed.targets[0].tx.expect("sent")).await;
+    assert!(
+        tip < floor,
+        "an unpause is not urgent: it pays the ordinary tip, got {tip}"
+    );
+}

@@ -343,7 +343,7 @@ async fn run_inner(
         let address = targets[*i].contract.address;
         let label = format!("{verb} {}", targets[*i].report.name);
         let call = if request.pause {
-            Call::new(label, address, IPausable::pauseCall {})
+            Call::new(label, address, IPausable::pauseCall {}).urgent()
         } else {
             Call::new(label, address, IPausable::unpauseCall {})
         };

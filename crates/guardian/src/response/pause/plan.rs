@@ -189,6 +189,7 @@ pub(super) fn plan_brakes<'a>(
                     r.brake.address,
                     EmergencyBrake::pauseAllCall {},
                 )
+                .urgent()
             } else {
                 let list: Vec<Address> = covers
                     .iter()
@@ -207,6 +208,7 @@ pub(super) fn plan_brakes<'a>(
                     r.brake.address,
                     EmergencyBrake::pauseTargetsCall { list },
                 )
+                .urgent()
             },
             covers,
             via: r.brake.name().to_string(),
