@@ -9,6 +9,7 @@ pub mod funds;
 mod lifecycle;
 pub mod playbook;
 mod records;
+pub mod report;
 pub mod timeline;
 pub mod warroom;
 
