@@ -1,6 +1,7 @@
 //! `guardian incident`: open an incident at level 1–3 (its playbook runs at once), follow it in
 //! the war room, and take it to closed through its tasks and the post-incident checklist.
 
+mod report;
 mod show;
 
 use std::{process::ExitCode, sync::Arc};
@@ -117,6 +118,18 @@ enum Action {
     Close {
         /// The incident's id.
         id: i64,
+    },
+    /// Write the post-mortem (Markdown or one self-contained HTML file); with --out, the file is
+    /// recorded in the timeline, which proves "post-mortem published".
+    Report {
+        /// The incident's id.
+        id: i64,
+        /// md or html.
+        #[arg(long, value_enum, default_value = "md")]
+        format: report::Format,
+        /// Write it to this file (default: print it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -277,6 +290,7 @@ impl Args {
             Action::Check { id, item, evidence } => one(r.check(id, &item, &evidence)),
             Action::Resolve { id } => one(r.resolve(id)),
             Action::Close { id } => one(r.close(id).await),
+            Action::Report { id, format, out } => report::run(r, id, format, out, self.json).await,
         }
     }
 }

@@ -305,14 +305,30 @@ pub fn to_html(r: &Report) -> String {
     o
 }
 
+/// Offsets on the axis, with their labels.
+const TICKS: &[(i64, &str)] = &[
+    (1_000, "+1 s"),
+    (10_000, "+10 s"),
+    (60_000, "+1 min"),
+    (600_000, "+10 min"),
+    (3_600_000, "+1 h"),
+    (36_000_000, "+10 h"),
+    (86_400_000, "+1 d"),
+    (864_000_000, "+10 d"),
+];
+
 /// The timeline on a time axis: one lane per category present, a dot per entry (its text as the
-/// tooltip), the first and last times on the axis.
+/// tooltip), the first entry of each response lane labelled with its offset. The axis is
+/// logarithmic in the time since the first entry: an incident's first seconds (alert, pause)
+/// and its later days (fix, unpause) both stay readable.
 fn chart(lines: &[Line]) -> String {
     const W: f64 = 960.0;
     const LEFT: f64 = 170.0;
     const RIGHT: f64 = 20.0;
-    const LANE: f64 = 26.0;
+    const LANE: f64 = 30.0;
     const TOP: f64 = 10.0;
+    // Milliseconds below which the scale is nearly linear.
+    const KNEE: f64 = 100.0;
     let lanes: Vec<_> = LANES
         .iter()
         .filter(|(c, _, _)| lines.iter().any(|l| l.category == *c))
@@ -323,9 +339,10 @@ fn chart(lines: &[Line]) -> String {
     ) else {
         return "<p>No entries.</p>".into();
     };
-    let range = (t1 - t0).max(1) as f64;
-    let height = TOP + LANE * lanes.len() as f64 + 40.0;
-    let x = |at: i64| LEFT + (at - t0) as f64 / range * (W - LEFT - RIGHT);
+    let scale = |dt: i64| (1.0 + dt.max(0) as f64 / KNEE).ln();
+    let full = scale(t1 - t0).max(f64::MIN_POSITIVE);
+    let x = |dt: i64| LEFT + scale(dt) / full * (W - LEFT - RIGHT);
+    let height = TOP + LANE * lanes.len() as f64 + 50.0;
     let mut o = String::new();
     let _ = write!(
         o,
@@ -341,34 +358,95 @@ fn chart(lines: &[Line]) -> String {
             y + 4.0,
             W - RIGHT
         );
+        let mut first = true;
         for l in lines.iter().filter(|l| l.category == *category) {
+            let cx = x(l.at_ms - t0);
             let _ = write!(
                 o,
-                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{color}\" fill-opacity=\"0.8\">\
+                "<circle cx=\"{cx:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{color}\" fill-opacity=\"0.8\">\
                  <title>{} {} — {}</title></circle>",
-                x(l.at_ms),
                 l.at,
                 escape(&l.kind),
                 escape(&l.text)
             );
+            if first && !matches!(*category, "note" | "record" | "notification") {
+                let _ = write!(
+                    o,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{color}\">+{}</text>",
+                    cx + 7.0,
+                    y - 6.0,
+                    escape(&super::show_ms(l.at_ms - t0))
+                );
+            }
+            first = false;
         }
     }
     let axis = TOP + LANE * lanes.len() as f64 + 6.0;
     let _ = write!(
         o,
-        "<line x1=\"{LEFT}\" y1=\"{axis:.1}\" x2=\"{:.1}\" y2=\"{axis:.1}\" stroke=\"#333\"/>\
-         <text x=\"{LEFT}\" y=\"{:.1}\">{}</text>\
+        "<line x1=\"{LEFT}\" y1=\"{axis:.1}\" x2=\"{:.1}\" y2=\"{axis:.1}\" stroke=\"#333\"/>",
+        W - RIGHT
+    );
+    for (dt, label) in TICKS.iter().filter(|(dt, _)| *dt < t1 - t0) {
+        let tx = x(*dt);
+        let _ = write!(
+            o,
+            "<line x1=\"{tx:.1}\" y1=\"{axis:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>\
+             <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{label}</text>",
+            axis + 4.0,
+            axis + 15.0
+        );
+    }
+    let _ = write!(
+        o,
+        "<text x=\"{LEFT}\" y=\"{:.1}\">{}</text>\
          <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">{}</text></svg>\n",
-        W - RIGHT,
-        axis + 18.0,
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">time since the first entry, logarithmic; {}</text></svg>\n",
+        axis + 30.0,
         super::utc(t0),
         W - RIGHT,
-        axis + 18.0,
+        axis + 30.0,
         super::utc(t1),
         (LEFT + W - RIGHT) / 2.0,
-        axis + 32.0,
+        axis + 44.0,
         escape(&format!("span {}", super::show_ms(t1 - t0)))
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, to_html};
+    use crate::incident::report::figures::tests::{fixture, report};
+
+    #[test]
+    fn escape_neutralises_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert("x" & 'y')</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(escape("plain 1.5 ETH → ok"), "plain 1.5 ETH → ok");
+    }
+
+    #[test]
+    fn the_html_escapes_record_text_and_is_self_contained() {
+        let mut f = fixture();
+        f.incident.title = "drain <img src=x onerror=alert(1)>".into();
+        let html = to_html(&report(&f, None));
+        // The note's and the title's markup are shown as text, never run.
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; in release()"));
+        // One file: no script, no external asset, the chart inline.
+        // (Record text may say `src=`, but its quotes are escaped: no attribute can form.)
+        assert!(!html.contains("src=\""));
+        assert!(!html.contains("href=\""));
+        assert!(!html.contains("http://") && !html.contains("https://"));
+        assert!(html.contains("<svg"));
+        assert!(html.contains("@media print"));
+        // Each response lane is drawn; the pause's offset is labelled.
+        for lane in ["alerts", "pause", "withdrawals", "upgrade / fix", "unpause"] {
+            assert!(html.contains(&format!(">{lane}</text>")), "lane {lane}");
+        }
+    }
 }

@@ -285,3 +285,21 @@ pub fn to_markdown(r: &Report) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{md, to_markdown};
+    use crate::incident::report::figures::tests::{fixture, report};
+
+    #[test]
+    fn record_text_cannot_inject_html_or_break_a_table() {
+        assert_eq!(md("a|b\n<b>&"), "a\\|b &lt;b&gt;&amp;");
+        let text = to_markdown(&report(&fixture(), None));
+        assert!(!text.contains("<script"), "{text}");
+        assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // The figures a reader looks for.
+        assert!(text.contains("| time to pause | alert 7 detected |"));
+        assert!(text.contains("1 block (local 100 → 101), 1.0 s (1000 ms)"));
+        assert!(text.contains("| **total** | local | 10.0 ETH | 2.0 ETH | 3.0 ETH | 2.0 ETH |"));
+    }
+}
