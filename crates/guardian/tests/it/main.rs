@@ -12,6 +12,7 @@ mod endpoints;
 mod gas;
 mod health;
 mod incident;
+mod incident_report;
 mod monitor;
 mod notify;
 mod rescue;

@@ -75,10 +75,10 @@ pub fn to_html(r: &Report) -> String {
             e(problem)
         ),
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<h2>Summary</h2><dl><dt>Level</dt><dd>{} ({})</dd><dt>Status</dt><dd>{}</dd>\
-         <dt>Commander</dt><dd>{}</dd><dt>Opened</dt><dd>{} by {}</dd><dt>Timeline</dt><dd>{integrity}</dd></dl>\n",
+         <dt>Commander</dt><dd>{}</dd><dt>Opened</dt><dd>{} by {}</dd><dt>Timeline</dt><dd>{integrity}</dd></dl>",
         r.level,
         r.level_name,
         e(&r.status),
@@ -167,9 +167,9 @@ pub fn to_html(r: &Report) -> String {
         }
         o.push_str("</table>");
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<p>Affected users: {}</p>\n",
+        "<p>Affected users: {}</p>",
         match r.affected_addresses {
             Some(n) => format!("{n} addresses exported"),
             None => format!(
@@ -397,11 +397,11 @@ fn chart(lines: &[Line]) -> String {
             axis + 15.0
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<text x=\"{LEFT}\" y=\"{:.1}\">{}</text>\
          <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">time since the first entry, logarithmic; {}</text></svg>\n",
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">time since the first entry, logarithmic; {}</text></svg>",
         axis + 30.0,
         super::utc(t0),
         W - RIGHT,

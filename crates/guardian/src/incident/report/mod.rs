@@ -7,6 +7,7 @@ mod figures;
 mod html;
 mod lines;
 mod markdown;
+mod read;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 pub use html::{escape, to_html};
 pub use markdown::to_markdown;
+pub use read::{digest, generate, record_written};
 
 use super::{CheckItem, Entry, Incident, Integrity, funds::Snapshot, level_name, warroom};
 use crate::{
