@@ -183,16 +183,17 @@ pub fn to_html(r: &Report) -> String {
     if r.funds.is_empty() {
         o.push_str("<p>No fund-holding contract was in scope, or no snapshot was recorded.</p>");
     } else {
-        o.push_str("<table><tr><th>contract</th><th>chain</th><th>at risk</th><th>lost</th><th>rescued</th><th>returned</th></tr>");
+        o.push_str("<table><tr><th>contract</th><th>chain</th><th>asset</th><th>at risk</th><th>lost</th><th>rescued</th><th>returned</th></tr>");
         for f in r.funds.iter().chain(&r.funds_total) {
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 f.contract
                     .as_deref()
                     .map(escape)
                     .unwrap_or_else(|| "<b>total</b>".into()),
                 e(&f.chain),
+                e(&f.symbol),
                 e(&f.at_risk.shown),
                 e(&f.lost.shown),
                 e(&f.rescued.shown),

@@ -166,16 +166,17 @@ pub fn to_markdown(r: &Report) -> String {
     if r.funds.is_empty() {
         line("No fund-holding contract was in scope, or no snapshot was recorded.\n".into());
     } else {
-        line("| contract | chain | at risk | lost | rescued | returned |".into());
-        line("|---|---|---|---|---|---|".into());
+        line("| contract | chain | asset | at risk | lost | rescued | returned |".into());
+        line("|---|---|---|---|---|---|---|".into());
         for f in r.funds.iter().chain(&r.funds_total) {
             line(format!(
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 f.contract
                     .as_deref()
                     .map(md)
                     .unwrap_or_else(|| "**total**".into()),
                 md(&f.chain),
+                md(&f.symbol),
                 f.at_risk.shown,
                 f.lost.shown,
                 f.rescued.shown,
@@ -207,7 +208,7 @@ pub fn to_markdown(r: &Report) -> String {
 
     line("## The fix\n".into());
     if r.fixes.is_empty() {
-        line("No upgrade was recorded under this incident.\n".into());
+        line("No upgrade was recorded under this incident.".into());
     }
     for f in &r.fixes {
         line(format!(
@@ -300,6 +301,8 @@ mod tests {
         // The figures a reader looks for.
         assert!(text.contains("| time to pause | alert 7 detected |"));
         assert!(text.contains("1 block (local 100 → 101), 1.0 s (1000 ms)"));
-        assert!(text.contains("| **total** | local | 10.0 ETH | 2.0 ETH | 3.0 ETH | 2.0 ETH |"));
+        assert!(
+            text.contains("| **total** | local | ETH | 10.0 ETH | 2.0 ETH | 3.0 ETH | 2.0 ETH |")
+        );
     }
 }
