@@ -12,6 +12,7 @@ mod lifecycle;
 pub mod playbook;
 mod records;
 pub mod recovery;
+pub mod report;
 pub mod timeline;
 pub mod warroom;
 

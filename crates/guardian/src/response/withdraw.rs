@@ -166,7 +166,7 @@ fn label(contract: &str, amount: U256, token: Option<Address>) -> String {
 }
 
 /// `(contract, asset)` and amount of a withdrawal label.
-fn parse_label(label: &str) -> Option<(String, String, U256)> {
+pub(crate) fn parse_label(label: &str) -> Option<(String, String, U256)> {
     let mut words = label.split(' ');
     if words.next()? != "emergencyWithdraw" {
         return None;

@@ -13,6 +13,7 @@ mod gas;
 mod health;
 mod incident;
 mod incident_affected;
+mod incident_report;
 mod monitor;
 mod notify;
 mod rescue;

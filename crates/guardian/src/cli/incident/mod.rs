@@ -2,6 +2,7 @@
 //! the war room, and take it to closed through its tasks and the post-incident checklist.
 
 mod affected;
+mod report;
 mod show;
 
 use std::{process::ExitCode, sync::Arc};
@@ -156,6 +157,18 @@ enum Action {
     Close {
         /// The incident's id.
         id: i64,
+    },
+    /// Write the post-mortem (Markdown or one self-contained HTML file); with --out, the file is
+    /// recorded in the timeline, which proves "post-mortem published".
+    Report {
+        /// The incident's id.
+        id: i64,
+        /// md or html.
+        #[arg(long, value_enum, default_value = "md")]
+        format: report::Format,
+        /// Write it to this file (default: print it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -371,6 +384,7 @@ impl Args {
                 };
                 Ok(Done::Printed(affected::run(r, id, format).await?))
             }
+            Action::Report { id, format, out } => report::run(r, id, format, out, self.json).await,
         }
     }
 }

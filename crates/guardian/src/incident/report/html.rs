@@ -1,0 +1,453 @@
+//! The post-mortem as one self-contained HTML file: inline CSS (readable printed), the timeline
+//! as an inline SVG chart, no script and no external asset. Every text from the records goes
+//! through [`escape`].
+
+use std::fmt::Write as _;
+
+use super::{Line, Report, markdown::show_span};
+
+/// Text made safe inside HTML content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The chart's lanes: a category, its label and its color.
+const LANES: &[(&str, &str, &str)] = &[
+    ("alert", "alerts", "#c62828"),
+    ("pause", "pause", "#ef6c00"),
+    ("withdrawal", "withdrawals", "#6a1b9a"),
+    ("upgrade", "upgrade / fix", "#1565c0"),
+    ("replenish", "replenish", "#00838f"),
+    ("unpause", "unpause", "#2e7d32"),
+    ("failure", "failures", "#b71c1c"),
+    ("notification", "notifications", "#757575"),
+    ("note", "notes, tasks, checklist", "#5d4037"),
+    ("record", "other records", "#9e9e9e"),
+];
+
+const CSS: &str = "
+body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1a1a1a;max-width:1000px;margin:2em auto;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}code{font-family:Menlo,Consolas,monospace;font-size:.9em;word-break:break-all}
+.muted{color:#666}.altered{color:#b71c1c;font-weight:bold}.ok{color:#2e7d32}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}dd{margin:0}
+svg{width:100%;height:auto;border:1px solid #eee}
+@media print{body{margin:0;max-width:none;font-size:10pt}h2{page-break-after:avoid}tr,svg{page-break-inside:avoid}th{background:#eee;-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{border:none}}
+";
+
+/// The report as one self-contained HTML document.
+pub fn to_html(r: &Report) -> String {
+    let mut o = String::new();
+    let e = |s: &str| escape(s);
+    let opt = |s: &Option<String>, none: &str| s.as_deref().map(escape).unwrap_or(none.into());
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Post-mortem: incident {} — {}</title><style>{CSS}</style></head><body>\n",
+        r.incident,
+        e(&r.title)
+    );
+    let _ = write!(
+        o,
+        "<h1>Post-mortem: incident {} — {}</h1>\n<p class=\"muted\">generated {}</p>\n",
+        r.incident,
+        e(&r.title),
+        r.generated_at
+    );
+    let integrity = match &r.integrity {
+        super::Integrity::Intact { entries } => {
+            format!("<span class=\"ok\">{entries} entries, intact</span>")
+        }
+        super::Integrity::Altered { entry, problem } => format!(
+            "<span class=\"altered\">ALTERED at entry {entry}: {}</span>",
+            e(problem)
+        ),
+    };
+    let _ = writeln!(
+        o,
+        "<h2>Summary</h2><dl><dt>Level</dt><dd>{} ({})</dd><dt>Status</dt><dd>{}</dd>\
+         <dt>Commander</dt><dd>{}</dd><dt>Opened</dt><dd>{} by {}</dd><dt>Timeline</dt><dd>{integrity}</dd></dl>",
+        r.level,
+        r.level_name,
+        e(&r.status),
+        opt(&r.commander, "not named"),
+        r.opened_at,
+        e(&r.opened_by)
+    );
+
+    o.push_str("<h2>Level and its changes</h2><ul>");
+    for l in &r.levels {
+        let _ = match l.from {
+            None => write!(
+                o,
+                "<li>{} — opened at level {} by {}</li>",
+                l.at,
+                l.to,
+                e(&l.actor)
+            ),
+            Some(f) => write!(
+                o,
+                "<li>{} — level {f} → {} by {}</li>",
+                l.at,
+                l.to,
+                e(&l.actor)
+            ),
+        };
+    }
+    o.push_str("</ul>\n<h2>Response times</h2><table><tr><th>measure</th><th>from</th><th>to</th><th>duration</th></tr>");
+    for (name, s) in [
+        ("time to detect", &r.durations.detect),
+        ("time to pause", &r.durations.pause),
+        ("time to rescue", &r.durations.rescue),
+        ("time to resume", &r.durations.resume),
+    ] {
+        let (from, to) = s
+            .as_ref()
+            .map(|s| (e(&s.from), e(&s.to)))
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        let _ = write!(
+            o,
+            "<tr><td>{name}</td><td>{from}</td><td>{to}</td><td>{}</td></tr>",
+            e(&show_span(s))
+        );
+    }
+    o.push_str("</table>\n<h2>Timeline chart</h2>\n");
+    o.push_str(&chart(&r.timeline));
+
+    if !r.alerts.is_empty() {
+        o.push_str("<h2>Alerts</h2><table><tr><th>id</th><th>rule</th><th>severity</th><th>chain</th><th>contract</th><th>block</th><th>detected</th><th>summary</th></tr>");
+        for a in &r.alerts {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                a.id,
+                e(&a.rule),
+                e(&a.severity),
+                e(&a.chain),
+                opt(&a.contract, "-"),
+                a.block,
+                a.detected_at,
+                e(&a.summary)
+            );
+        }
+        o.push_str("</table>\n");
+    }
+
+    o.push_str("<h2>Affected contracts</h2>");
+    if r.contracts.is_empty() {
+        o.push_str("<p>The chain could not be read when the report was generated.</p>");
+    } else {
+        o.push_str("<table><tr><th>contract</th><th>chain</th><th>address</th><th>state</th><th>paused</th></tr>");
+        for c in &r.contracts {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                e(&c.name),
+                e(&c.chain),
+                c.address,
+                c.state,
+                match c.paused {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "?",
+                }
+            );
+        }
+        o.push_str("</table>");
+    }
+    let _ = writeln!(
+        o,
+        "<p>Affected users: {}</p>",
+        match r.affected_addresses {
+            Some(n) => format!("{n} addresses exported"),
+            None => format!(
+                "not exported yet (<code>guardian incident affected {} --csv</code>)",
+                r.incident
+            ),
+        }
+    );
+
+    o.push_str("<h2>Funds</h2><p class=\"muted\">At risk: held at the opening. Lost: owed beyond what was held after the pause. Rescued: withdrawn to the safe address. Returned: replenished.</p>");
+    if r.funds.is_empty() {
+        o.push_str("<p>No fund-holding contract was in scope, or no snapshot was recorded.</p>");
+    } else {
+        o.push_str("<table><tr><th>contract</th><th>chain</th><th>asset</th><th>at risk</th><th>lost</th><th>rescued</th><th>returned</th></tr>");
+        for f in r.funds.iter().chain(&r.funds_total) {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                f.contract
+                    .as_deref()
+                    .map(escape)
+                    .unwrap_or_else(|| "<b>total</b>".into()),
+                e(&f.chain),
+                e(&f.symbol),
+                e(&f.at_risk.shown),
+                e(&f.lost.shown),
+                e(&f.rescued.shown),
+                e(&f.returned.shown)
+            );
+        }
+        o.push_str("</table>\n");
+    }
+
+    o.push_str("<h2>Root cause</h2>");
+    match &r.root_cause.evidence {
+        Some(ev) => {
+            let _ = write!(
+                o,
+                "<p>{} <span class=\"muted\">(attested by {})</span></p>",
+                e(ev),
+                opt(&r.root_cause.by, "?")
+            );
+        }
+        None => {
+            let _ = write!(
+                o,
+                "<p>Not documented yet (<code>guardian incident check {} root-cause-documented --evidence TEXT|URL</code>).</p>",
+                r.incident
+            );
+        }
+    }
+    if !r.root_cause.notes.is_empty() {
+        o.push_str("<p>Notes:</p><ul>");
+        for n in &r.root_cause.notes {
+            let _ = write!(o, "<li>{} — {}: {}</li>", n.at, e(&n.actor), e(&n.text));
+        }
+        o.push_str("</ul>");
+    }
+
+    o.push_str("\n<h2>The fix</h2>");
+    if r.fixes.is_empty() {
+        o.push_str("<p>No upgrade was recorded under this incident.</p>");
+    }
+    for f in &r.fixes {
+        let _ = write!(
+            o,
+            "<p>Upgrade (action {}) of {} to <code>{}</code>: {:?} — {}</p><ul>",
+            f.action_id,
+            opt(&f.contract, "?"),
+            opt(&f.implementation, "?"),
+            f.status,
+            opt(&f.summary, "")
+        );
+        for t in &f.transactions {
+            let _ = write!(
+                o,
+                "<li>{} on {}: <code>{}</code> block {} ({:?})</li>",
+                e(&t.label),
+                e(&t.chain),
+                e(&t.hash),
+                t.block.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                t.status
+            );
+        }
+        o.push_str("</ul>");
+    }
+    if !r.verifications.is_empty() {
+        o.push_str("<ul>");
+        for v in &r.verifications {
+            let _ = write!(
+                o,
+                "<li>Verified {} by {}: {}</li>",
+                v.at,
+                e(&v.actor),
+                e(&v.text)
+            );
+        }
+        o.push_str("</ul>");
+    }
+
+    o.push_str("\n<h2>Checklist</h2><ul>");
+    for c in &r.checklist {
+        let _ = match (&c.ticked_by, &c.evidence) {
+            (Some(by), Some(ev)) => write!(o, "<li>☑ {} — {}: {}</li>", e(&c.title), e(by), e(ev)),
+            _ => write!(o, "<li>☐ {}</li>", e(&c.title)),
+        };
+    }
+    o.push_str("</ul>\n<h2>Action items</h2><table><tr><th>task</th><th>what</th><th>owner</th><th>state</th></tr>");
+    for a in &r.action_items {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&a.task),
+            e(&a.title),
+            opt(&a.owner, "unassigned"),
+            match &a.done_at {
+                Some(at) => format!("done {at}"),
+                None => "open".into(),
+            }
+        );
+    }
+    o.push_str("</table>\n<h2>Timeline (UTC)</h2><table><tr><th>time</th><th>actor</th><th>kind</th><th>what</th></tr>");
+    for l in &r.timeline {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            l.at,
+            e(&l.actor),
+            e(&l.kind),
+            e(&l.text)
+        );
+    }
+    o.push_str("</table>\n</body></html>\n");
+    o
+}
+
+/// Offsets on the axis, with their labels.
+const TICKS: &[(i64, &str)] = &[
+    (1_000, "+1 s"),
+    (10_000, "+10 s"),
+    (60_000, "+1 min"),
+    (600_000, "+10 min"),
+    (3_600_000, "+1 h"),
+    (36_000_000, "+10 h"),
+    (86_400_000, "+1 d"),
+    (864_000_000, "+10 d"),
+];
+
+/// The timeline on a time axis: one lane per category present, a dot per entry (its text as the
+/// tooltip), the first entry of each response lane labelled with its offset. The axis is
+/// logarithmic in the time since the first entry: an incident's first seconds (alert, pause)
+/// and its later days (fix, unpause) both stay readable.
+fn chart(lines: &[Line]) -> String {
+    const W: f64 = 960.0;
+    const LEFT: f64 = 170.0;
+    const RIGHT: f64 = 20.0;
+    const LANE: f64 = 30.0;
+    const TOP: f64 = 10.0;
+    // Milliseconds below which the scale is nearly linear.
+    const KNEE: f64 = 100.0;
+    let lanes: Vec<_> = LANES
+        .iter()
+        .filter(|(c, _, _)| lines.iter().any(|l| l.category == *c))
+        .collect();
+    let (Some(t0), Some(t1)) = (
+        lines.iter().map(|l| l.at_ms).min(),
+        lines.iter().map(|l| l.at_ms).max(),
+    ) else {
+        return "<p>No entries.</p>".into();
+    };
+    let scale = |dt: i64| (1.0 + dt.max(0) as f64 / KNEE).ln();
+    let full = scale(t1 - t0).max(f64::MIN_POSITIVE);
+    let x = |dt: i64| LEFT + scale(dt) / full * (W - LEFT - RIGHT);
+    let height = TOP + LANE * lanes.len() as f64 + 50.0;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<svg viewBox=\"0 0 {W} {height}\" role=\"img\" \
+         aria-label=\"incident timeline\" font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    for (n, (category, label, color)) in lanes.iter().enumerate() {
+        let y = TOP + LANE * n as f64 + LANE / 2.0;
+        let _ = write!(
+            o,
+            "<text x=\"8\" y=\"{:.1}\" fill=\"{color}\">{label}</text>\
+             <line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>",
+            y + 4.0,
+            W - RIGHT
+        );
+        let mut first = true;
+        for l in lines.iter().filter(|l| l.category == *category) {
+            let cx = x(l.at_ms - t0);
+            let _ = write!(
+                o,
+                "<circle cx=\"{cx:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{color}\" fill-opacity=\"0.8\">\
+                 <title>{} {} — {}</title></circle>",
+                l.at,
+                escape(&l.kind),
+                escape(&l.text)
+            );
+            if first && !matches!(*category, "note" | "record" | "notification") {
+                let _ = write!(
+                    o,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{color}\">+{}</text>",
+                    cx + 7.0,
+                    y - 6.0,
+                    escape(&super::show_ms(l.at_ms - t0))
+                );
+            }
+            first = false;
+        }
+    }
+    let axis = TOP + LANE * lanes.len() as f64 + 6.0;
+    let _ = write!(
+        o,
+        "<line x1=\"{LEFT}\" y1=\"{axis:.1}\" x2=\"{:.1}\" y2=\"{axis:.1}\" stroke=\"#333\"/>",
+        W - RIGHT
+    );
+    for (dt, label) in TICKS.iter().filter(|(dt, _)| *dt < t1 - t0) {
+        let tx = x(*dt);
+        let _ = write!(
+            o,
+            "<line x1=\"{tx:.1}\" y1=\"{axis:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>\
+             <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{label}</text>",
+            axis + 4.0,
+            axis + 15.0
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<text x=\"{LEFT}\" y=\"{:.1}\">{}</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">time since the first entry, logarithmic; {}</text></svg>",
+        axis + 30.0,
+        super::utc(t0),
+        W - RIGHT,
+        axis + 30.0,
+        super::utc(t1),
+        (LEFT + W - RIGHT) / 2.0,
+        axis + 44.0,
+        escape(&format!("span {}", super::show_ms(t1 - t0)))
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, to_html};
+    use crate::incident::report::figures::tests::{fixture, report};
+
+    #[test]
+    fn escape_neutralises_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert("x" & 'y')</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(escape("plain 1.5 ETH → ok"), "plain 1.5 ETH → ok");
+    }
+
+    #[test]
+    fn the_html_escapes_record_text_and_is_self_contained() {
+        let mut f = fixture();
+        f.incident.title = "drain <img src=x onerror=alert(1)>".into();
+        let html = to_html(&report(&f, None));
+        // The note's and the title's markup are shown as text, never run.
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; in release()"));
+        // One file: no script, no external asset, the chart inline.
+        // (Record text may say `src=`, but its quotes are escaped: no attribute can form.)
+        assert!(!html.contains("src=\""));
+        assert!(!html.contains("href=\""));
+        assert!(!html.contains("http://") && !html.contains("https://"));
+        assert!(html.contains("<svg"));
+        assert!(html.contains("@media print"));
+        // Each response lane is drawn; the pause's offset is labelled.
+        for lane in ["alerts", "pause", "withdrawals", "upgrade / fix", "unpause"] {
+            assert!(html.contains(&format!(">{lane}</text>")), "lane {lane}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The post-mortem as Markdown. Text from the records (titles, notes, evidence) is operator and
+//! researcher input: it is escaped so that it can neither inject HTML (many Markdown renderers
+//! pass raw HTML through) nor break a table.
+
+use super::{Report, Span, show_ms};
+
+/// Record text made safe inside Markdown, tables included: HTML metacharacters become entities,
+/// `|` is escaped, line breaks become spaces.
+pub(super) fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '\r' => {}
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A span for people: `3 blocks, 2.1 s (2100 ms)`.
+pub(super) fn show_span(s: &Option<Span>) -> String {
+    let Some(s) = s else {
+        return "not recorded".into();
+    };
+    let mut parts = Vec::new();
+    if let Some(b) = s.blocks {
+        parts.push(format!(
+            "{b} block{} ({} {} → {})",
+            if b == 1 { "" } else { "s" },
+            s.chain.as_deref().unwrap_or("?"),
+            s.from_block.unwrap_or_default(),
+            s.to_block.unwrap_or_default()
+        ));
+    }
+    if let Some(ms) = s.ms {
+        parts.push(show_ms(ms));
+    }
+    if parts.is_empty() {
+        parts.push("not measurable from the records".into());
+    }
+    parts.join(", ")
+}
+
+/// The report as Markdown.
+pub fn to_markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let mut line = |s: String| {
+        o.push_str(&s);
+        o.push('\n');
+    };
+    line(format!(
+        "# Post-mortem: incident {} — {}\n",
+        r.incident,
+        md(&r.title)
+    ));
+    line("## Summary\n".into());
+    line(format!("- Level: {} ({})", r.level, r.level_name));
+    line(format!("- Status: {}", r.status));
+    line(format!(
+        "- Commander: {}",
+        r.commander
+            .as_deref()
+            .map(md)
+            .unwrap_or_else(|| "not named".into())
+    ));
+    line(format!("- Opened: {} by {}", r.opened_at, md(&r.opened_by)));
+    line(format!("- Report generated: {}", r.generated_at));
+    line(format!(
+        "- Timeline: {}\n",
+        match &r.integrity {
+            super::Integrity::Intact { entries } => format!("{entries} entries, intact"),
+            super::Integrity::Altered { entry, problem } =>
+                format!("**ALTERED** at entry {entry}: {}", md(problem)),
+        }
+    ));
+
+    line("## Level and its changes\n".into());
+    for l in &r.levels {
+        line(match l.from {
+            None => format!("- {} — opened at level {} by {}", l.at, l.to, md(&l.actor)),
+            Some(f) => format!("- {} — level {f} → {} by {}", l.at, l.to, md(&l.actor)),
+        });
+    }
+    line(String::new());
+
+    line("## Response times\n".into());
+    line("| measure | from | to | duration |".into());
+    line("|---|---|---|---|".into());
+    for (name, s) in [
+        ("time to detect", &r.durations.detect),
+        ("time to pause", &r.durations.pause),
+        ("time to rescue", &r.durations.rescue),
+        ("time to resume", &r.durations.resume),
+    ] {
+        let (from, to) = s
+            .as_ref()
+            .map(|s| (md(&s.from), md(&s.to)))
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        line(format!("| {name} | {from} | {to} | {} |", show_span(s)));
+    }
+    line(String::new());
+
+    if !r.alerts.is_empty() {
+        line("## Alerts\n".into());
+        line("| id | rule | severity | chain | contract | block | detected | summary |".into());
+        line("|---|---|---|---|---|---|---|---|".into());
+        for a in &r.alerts {
+            line(format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                a.id,
+                md(&a.rule),
+                a.severity,
+                md(&a.chain),
+                a.contract.as_deref().map(md).unwrap_or_else(|| "-".into()),
+                a.block,
+                a.detected_at,
+                md(&a.summary)
+            ));
+        }
+        line(String::new());
+    }
+
+    line("## Affected contracts\n".into());
+    if r.contracts.is_empty() {
+        line("The chain could not be read when the report was generated.\n".into());
+    } else {
+        line("| contract | chain | address | state | paused |".into());
+        line("|---|---|---|---|---|".into());
+        for c in &r.contracts {
+            line(format!(
+                "| {} | {} | `{}` | {} | {} |",
+                md(&c.name),
+                md(&c.chain),
+                c.address,
+                c.state,
+                match c.paused {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "?",
+                }
+            ));
+        }
+        line(String::new());
+    }
+    line(format!(
+        "Affected users: {}\n",
+        match r.affected_addresses {
+            Some(n) => format!(
+                "{n} addresses exported (guardian incident affected {})",
+                r.incident
+            ),
+            None => format!(
+                "not exported yet (guardian incident affected {} --csv)",
+                r.incident
+            ),
+        }
+    ));
+
+    line("## Funds\n".into());
+    line("At risk: held at the opening. Lost: owed beyond what was held after the pause. Rescued: withdrawn to the safe address. Returned: replenished.\n".into());
+    if r.funds.is_empty() {
+        line("No fund-holding contract was in scope, or no snapshot was recorded.\n".into());
+    } else {
+        line("| contract | chain | asset | at risk | lost | rescued | returned |".into());
+        line("|---|---|---|---|---|---|---|".into());
+        for f in r.funds.iter().chain(&r.funds_total) {
+            line(format!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                f.contract
+                    .as_deref()
+                    .map(md)
+                    .unwrap_or_else(|| "**total**".into()),
+                md(&f.chain),
+                md(&f.symbol),
+                f.at_risk.shown,
+                f.lost.shown,
+                f.rescued.shown,
+                f.returned.shown
+            ));
+        }
+        line(String::new());
+    }
+
+    line("## Root cause\n".into());
+    match (&r.root_cause.evidence, &r.root_cause.by) {
+        (Some(e), by) => line(format!(
+            "{} (attested by {})\n",
+            md(e),
+            by.as_deref().map(md).unwrap_or_else(|| "?".into())
+        )),
+        _ => line(format!(
+            "Not documented yet (guardian incident check {} root-cause-documented --evidence TEXT|URL).\n",
+            r.incident
+        )),
+    }
+    if !r.root_cause.notes.is_empty() {
+        line("Notes:\n".into());
+        for n in &r.root_cause.notes {
+            line(format!("- {} — {}: {}", n.at, md(&n.actor), md(&n.text)));
+        }
+        line(String::new());
+    }
+
+    line("## The fix\n".into());
+    if r.fixes.is_empty() {
+        line("No upgrade was recorded under this incident.".into());
+    }
+    for f in &r.fixes {
+        line(format!(
+            "- Upgrade (action {}) of {} to {}: {:?} — {}",
+            f.action_id,
+            f.contract.as_deref().map(md).unwrap_or_else(|| "?".into()),
+            f.implementation
+                .as_deref()
+                .map(md)
+                .unwrap_or_else(|| "?".into()),
+            f.status,
+            f.summary.as_deref().map(md).unwrap_or_default()
+        ));
+        for t in &f.transactions {
+            line(format!(
+                "  - {} on {}: `{}` block {} ({:?})",
+                md(&t.label),
+                md(&t.chain),
+                t.hash,
+                t.block.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                t.status
+            ));
+        }
+    }
+    for v in &r.verifications {
+        line(format!(
+            "- Verified {} by {}: {}",
+            v.at,
+            md(&v.actor),
+            md(&v.text)
+        ));
+    }
+    line(String::new());
+
+    line("## Checklist\n".into());
+    for c in &r.checklist {
+        line(match (&c.ticked_by, &c.evidence) {
+            (Some(by), Some(ev)) => format!("- [x] {} — {}: {}", c.title, md(by), md(ev)),
+            _ => format!("- [ ] {}", c.title),
+        });
+    }
+    line(String::new());
+
+    line("## Action items\n".into());
+    line("| task | what | owner | state |".into());
+    line("|---|---|---|---|".into());
+    for a in &r.action_items {
+        line(format!(
+            "| {} | {} | {} | {} |",
+            a.task,
+            md(&a.title),
+            a.owner
+                .as_deref()
+                .map(md)
+                .unwrap_or_else(|| "unassigned".into()),
+            match &a.done_at {
+                Some(at) => format!("done {at}"),
+                None => "open".into(),
+            }
+        ));
+    }
+    line(String::new());
+
+    line("## Timeline (UTC)\n".into());
+    line("| time | actor | kind | what |".into());
+    line("|---|---|---|---|".into());
+    for l in &r.timeline {
+        line(format!(
+            "| {} | {} | {} | {} |",
+            l.at,
+            md(&l.actor),
+            md(&l.kind),
+            md(&l.text)
+        ));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{md, to_markdown};
+    use crate::incident::report::figures::tests::{fixture, report};
+
+    #[test]
+    fn record_text_cannot_inject_html_or_break_a_table() {
+        assert_eq!(md("a|b\n<b>&"), "a\\|b &lt;b&gt;&amp;");
+        let text = to_markdown(&report(&fixture(), None));
+        assert!(!text.contains("<script"), "{text}");
+        assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // The figures a reader looks for.
+        assert!(text.contains("| time to pause | alert 7 detected |"));
+        assert!(text.contains("1 block (local 100 → 101), 1.0 s (1000 ms)"));
+        assert!(
+            text.contains("| **total** | local | ETH | 10.0 ETH | 2.0 ETH | 3.0 ETH | 2.0 ETH |")
+        );
+    }
+}
