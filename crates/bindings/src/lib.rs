@@ -164,10 +164,23 @@ pub mod testing {
         OwnershipTokenizerV2,
         "../../contracts/artifacts/test/OwnershipTokenizerV2.json"
     );
+}
+
+/// The contracts `guardian demo` plays the exploit with: an escrow upgrade with a bug and the
+/// attacker's contract. They live with the test contracts, never in `contracts/src`.
+pub mod drill {
+    use alloy::sol;
+
     sol!(
         #[sol(rpc, abi)]
         #[derive(Debug)]
         PaymentEscrowBuggy,
         "../../contracts/artifacts/test/PaymentEscrowBuggy.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        EscrowDrainer,
+        "../../contracts/artifacts/test/EscrowDrainer.json"
     );
 }

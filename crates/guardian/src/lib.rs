@@ -5,6 +5,7 @@ pub mod anvil;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod deploy;
 pub mod deployment;
 pub mod devnet;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
 mod alerts;
+mod demo;
 mod deploy;
 mod devnet;
 mod history;
@@ -35,6 +36,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the incident drill on local chains: exploit, detection, pause, rescue, fix, resume.
+    Demo(demo::Args),
     /// Deploy the whole suite to a chain and write its manifest.
     Deploy(Box<deploy::Args>),
     /// Start local chains with the suite deployed, write the manifest, run until Ctrl-C.
@@ -76,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::chain::tls::install_provider();
     let ctx = Context { config: cli.config };
     match cli.command {
+        Command::Demo(args) => args.run(&ctx).await,
         Command::Deploy(args) => args.run(&ctx).await,
         Command::Devnet(args) => args.run(&ctx).await,
         Command::Status(args) => args.run(&ctx).await,

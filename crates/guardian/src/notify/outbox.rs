@@ -541,7 +541,7 @@ fn backoff(
 }
 
 /// A random number for jitter and delivery ids.
-pub(super) fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -8,7 +8,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
 };
-use bindings::testing::{PaymentEscrowBuggy, PaymentEscrowV2};
+use bindings::{drill::PaymentEscrowBuggy, testing::PaymentEscrowV2};
 use guardian::{
     config::ContractKind,
     response::{

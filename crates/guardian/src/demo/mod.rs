@@ -1,0 +1,294 @@
+//! `guardian demo`: the whole incident drill on local chains, in one process.
+//!
+//! Two chains with 1 s blocks and the suite deployed; the monitor following them with a rule
+//! that responds to a drain; a local webhook receiver checking signatures; ordinary traffic; then
+//! an escrow upgrade that ships a bug and an attacker draining other people's deposits through it,
+//! one transaction per block. The drill shows what the tool does about it: detection, a level 3
+//! incident opened by itself, everything paused in the next block, the attacker's later
+//! transactions reverting, the rest rescued, the fix shipped and verified, the funds returned,
+//! everything resumed, the checklist complete and the post-mortem written.
+
+mod progress;
+mod scene;
+mod sink;
+mod steps;
+
+pub use progress::Progress;
+pub use scene::AttackTx;
+
+use std::{path::PathBuf, sync::Arc};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    config::{DEFAULT_MANIFEST, Manifest},
+    deployment::{Deployment, db_path},
+    devnet::{Devnet, DevnetOptions},
+    monitor::{self, MonitorOptions, dispatch::Dispatcher},
+    notify::{Contacts, Outbox},
+    storage::Store,
+};
+
+/// The variable the drill's webhook secret is passed in (the manifest names it, as a real one
+/// would; the value never appears in the file).
+pub const SECRET_VAR: &str = "GUARDIAN_DEMO_WEBHOOK_SECRET";
+
+/// Why the drill could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A step failed; the message says which and why.
+    #[error("{step}: {message}")]
+    Step {
+        /// The step.
+        step: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Wraps any error as the failure of `step`.
+pub(crate) fn at<E: std::fmt::Display>(step: &'static str) -> impl Fn(E) -> DemoError {
+    move |e| DemoError::Step {
+        step,
+        message: e.to_string(),
+    }
+}
+
+/// How to run the drill.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the manifest, the database and the post-mortem are written (emptied of an earlier
+    /// drill's records first).
+    pub dir: PathBuf,
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    /// Who runs the drill (the operator named in the timeline).
+    pub operator: String,
+    /// Show nothing while it runs (`--json`).
+    pub quiet: bool,
+}
+
+/// What the drill measured and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DemoReport {
+    /// Whether the drill went as it must: paused in the block after the exploit's first, every
+    /// later attacker transaction reverted, less lost than rescued, the incident closed.
+    pub ok: bool,
+    /// The exploit's chain.
+    pub chain: String,
+    /// Its chain id.
+    pub chain_id: u64,
+    /// The block of the exploit's first transaction.
+    pub exploit_block: u64,
+    /// The block the first alert was raised from.
+    pub alert_block: Option<u64>,
+    /// The block the pause was mined in, on the exploit's chain.
+    pub paused_block: Option<u64>,
+    /// What the escrow held before the exploit, in wei (decimal string).
+    pub at_risk_wei: String,
+    /// What the attacker took beyond its own deposit, in wei.
+    pub lost_wei: String,
+    /// What was moved to the safe address, in wei.
+    pub rescued_wei: String,
+    /// What was returned to the escrow with `replenish` (the rescue plus the treasury's share).
+    pub returned_wei: String,
+    /// Milliseconds from the exploit's block reaching the node to the alert stored.
+    pub detect_ms: Option<i64>,
+    /// Milliseconds from the same moment to the pause broadcast.
+    pub pause_sent_ms: Option<i64>,
+    /// Milliseconds from the same moment to the pause seen mined.
+    pub pause_ms: Option<i64>,
+    /// Every attacker transaction, in order.
+    pub attacker_txs: Vec<AttackTx>,
+    /// The incident's id.
+    pub incident: Option<i64>,
+    /// The post-mortem (Markdown).
+    pub report: Option<PathBuf>,
+    /// The post-mortem (HTML).
+    pub report_html: Option<PathBuf>,
+    /// Notifications the local webhook received, and whether every one was signed.
+    pub notifications: usize,
+    /// Whether every notification's signature checked.
+    pub notifications_signed: bool,
+    /// Of them: alerts (`{"alert": ...}`) and incident messages (`{"incident": ...}`).
+    pub alert_messages: usize,
+    /// Incident messages (opening, users, public).
+    pub incident_messages: usize,
+    /// Whether the incident was closed (its checklist complete).
+    pub closed: bool,
+    /// Everything that did not go as it must.
+    pub problems: Vec<String>,
+}
+
+/// Runs the drill.
+pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, DemoError> {
+    std::fs::create_dir_all(&opts.dir).map_err(at("creating the drill's directory"))?;
+    for stale in ["guardian.db", "guardian.db-wal", "guardian.db-shm"] {
+        let _ = std::fs::remove_file(opts.dir.join(stale));
+    }
+    progress.step("starting two local chains and deploying the suite");
+    let mut devnet = Devnet::start(
+        &DevnetOptions {
+            anvil: opts.anvil.clone(),
+            port: 0,
+            block_time: None,
+            chains: 2,
+            copies: 1,
+        },
+        None,
+    )
+    .await
+    .map_err(at("starting the chains"))?;
+    // Deployed at a block per transaction; from now on, a block every second, as on a real chain.
+    for anvil in &devnet.anvils {
+        steps::interval_mining(anvil.url.expose(), 1).await?;
+    }
+    let secret = format!("drill-{:016x}", crate::notify::outbox::random_u64());
+    crate::secret::register(&secret);
+    let sink = sink::Sink::start(&secret)
+        .await
+        .map_err(at("starting the local webhook receiver"))?;
+    let path = opts.dir.join(DEFAULT_MANIFEST);
+    write_manifest(&mut devnet.manifest, &path, &sink.url)?;
+    progress.done(&format!(
+        "2 chains with 1 s blocks, {} contracts, monitor rules and a signed webhook ({})",
+        devnet.manifest.contracts.len(),
+        path.display()
+    ));
+
+    let env = {
+        let secret = secret.clone();
+        move |name: &str| {
+            if name == SECRET_VAR {
+                Some(secret.clone())
+            } else {
+                crate::chain::signer::process_env(name)
+            }
+        }
+    };
+    let deployment = Deployment::open(&path, None, &env)
+        .await
+        .map_err(at("opening the drill's deployment"))?;
+    let contacts = Arc::new(Contacts::load(&deployment.manifest, &env));
+    let rules = monitor::configured_rules(&deployment)
+        .await
+        .map_err(at("loading the monitor's rules"))?;
+    let outbox_store = Arc::new(Store::open(&db_path(&path)).map_err(at("opening the database"))?);
+    let outbox = Outbox::new(outbox_store.clone(), contacts.clone()).map_err(at("the outbox"))?;
+    let dispatcher = Dispatcher::new(
+        &deployment,
+        outbox_store,
+        contacts.clone(),
+        Some(outbox.clone()),
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
+
+    let following = monitor::run(
+        &deployment,
+        MonitorOptions {
+            events: Some(events_tx),
+            stop: Some(stop_rx),
+            rules,
+            from_block: None,
+            once: false,
+            metrics: None,
+            health: None,
+        },
+    );
+    let dispatching = dispatcher.run(events_rx, |_, _| {});
+    let delivering = outbox.clone().run(async move {
+        let _ = outbox_stop_rx.wait_for(|s| *s).await;
+    });
+    let drill = async {
+        let result = steps::play(&deployment, &contacts, opts, progress).await;
+        // Let the last messages go out, then stop the monitor and the outbox.
+        outbox.deliver_due().await;
+        let _ = stop_tx.send(true);
+        let _ = outbox_stop_tx.send(true);
+        result
+    };
+    let (_, (), (), result) = tokio::join!(following, dispatching, delivering, drill);
+    let mut report = result?;
+    let received = sink.received();
+    report.notifications = received.len();
+    report.alert_messages = received
+        .iter()
+        .filter(|r| r.body.get("alert").is_some())
+        .count();
+    report.incident_messages = received
+        .iter()
+        .filter(|r| r.body.get("incident").is_some())
+        .count();
+    report.notifications_signed = !received.is_empty() && received.iter().all(|r| r.signed);
+    if !report.notifications_signed {
+        report
+            .problems
+            .push("the local webhook received no notification, or one with a bad signature".into());
+        report.ok = false;
+    }
+    progress.finish();
+    devnet.stop().await;
+    Ok(report)
+}
+
+/// The devnet's manifest with the drill's monitor rules, its webhook contact (audiences team,
+/// partners, users and public) and a WebSocket endpoint per chain for new heads.
+fn write_manifest(
+    manifest: &mut Manifest,
+    path: &std::path::Path,
+    sink: &str,
+) -> Result<(), DemoError> {
+    for chain in manifest.chains.values_mut() {
+        let ws: Vec<_> = chain
+            .rpc_urls
+            .iter()
+            .filter_map(|u| {
+                let text = u.expose().as_str().replacen("http://", "ws://", 1);
+                text.parse().ok()
+            })
+            .collect();
+        chain.rpc_urls.extend(ws);
+    }
+    manifest
+        .write(path, true)
+        .map_err(at("writing the drill's manifest"))?;
+    let rules = format!(
+        r#"
+# The drill's rules: value leaving an escrow faster than 1 ETH in 3 blocks is a drain, and the
+# monitor answers it with a level 3 incident (everything paused) on its own.
+[[rules]]
+name = "escrow-drain"
+kind = "outflow"
+contracts = ["PaymentEscrow"]
+window_blocks = 3
+asset = "native"
+max_amount = "1 ether"
+severity = "critical"
+respond = "pause-all"
+
+[[rules]]
+name = "registration-burst"
+kind = "rate"
+contracts = ["DocumentRegistry"]
+event = "DocumentRegistered"
+window_blocks = 10
+threshold = 20
+severity = "warning"
+
+# The war room's webhook (a local receiver that checks every signature).
+[[contacts]]
+name = "war-room"
+channel = "webhook"
+url = "{sink}/hook"
+secret_env = "{SECRET_VAR}"
+min_severity = "info"
+audiences = ["team", "partners", "users", "public"]
+"#
+    );
+    let mut text = std::fs::read_to_string(path).map_err(at("reading the drill's manifest"))?;
+    text.push_str(&rules);
+    std::fs::write(path, text).map_err(at("writing the drill's manifest"))
+}
