@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::MonitorEvent;
 use crate::{
-    alert::Alert,
+    alert::{Alert, AlertStatus},
     config::rules::Respond,
     deployment::Deployment,
     notify::{self, AlertEvent, Contacts, Outbox},
@@ -84,7 +84,10 @@ impl<'a> Dispatcher<'a> {
         }
         let respond = self.response_of(alert);
         let response = match event {
-            MonitorEvent::Raised(a) if respond != Respond::None => {
+            // A backfilled alert already final is history, not an attack in progress.
+            MonitorEvent::Raised(a)
+                if respond != Respond::None && a.status != AlertStatus::Final =>
+            {
                 let signer = self.deployment.manifest.monitor.signer.as_deref();
                 let r = automatic::respond(self.deployment, a, respond, signer).await;
                 if let Err(e) = &r {

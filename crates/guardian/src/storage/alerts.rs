@@ -160,6 +160,56 @@ fn severity_rank(s: Severity) -> i64 {
     i64::from(s as u8)
 }
 
+/// Inserts `alerts` with `status`, skipping those whose dedup key is taken; returns the new ids.
+pub(super) fn insert_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    alerts: &[NewAlert],
+    status: AlertStatus,
+    now: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
+         VALUES (?1, ?2, ?3, ?4, ?16, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let mut ids = Vec::new();
+    for a in alerts {
+        let tx_hashes = serde_json::to_string(&a.tx_hashes).unwrap_or_else(|_| "[]".into());
+        let inserted = insert.execute(params![
+            a.rule,
+            a.kind,
+            a.severity.as_str(),
+            severity_rank(a.severity),
+            a.chain,
+            a.chain_id as i64,
+            a.contract,
+            a.address.map(|x| x.to_checksum(None)),
+            a.block_number as i64,
+            a.block_hash.to_string(),
+            tx_hashes,
+            a.summary,
+            a.evidence.to_string(),
+            a.dedup_key,
+            now,
+            status.as_str()
+        ])?;
+        if inserted == 1 {
+            ids.push(tx.last_insert_rowid());
+        }
+    }
+    Ok(ids)
+}
+
+/// The alerts with these ids, in that order.
+pub(super) fn select_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<Alert>> {
+    let mut select = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+    ids.iter()
+        .map(|id| select.query_row(params![id], alert_from_row))
+        .collect()
+}
+
 impl Store {
     /// Where the monitor of chain `chain_id` stopped, if it ever ran.
     pub fn cursor(&self, chain_id: u64) -> Result<Option<Cursor>, StorageError> {
@@ -217,35 +267,8 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction()?;
         let now = now_ms();
-        let mut ids = Vec::new();
+        let ids = insert_alerts(&tx, alerts, AlertStatus::Open, now)?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            for a in alerts {
-                let tx_hashes = serde_json::to_string(&a.tx_hashes).unwrap_or_else(|_| "[]".into());
-                let inserted = insert.execute(params![
-                    a.rule,
-                    a.kind,
-                    a.severity.as_str(),
-                    severity_rank(a.severity),
-                    a.chain,
-                    a.chain_id as i64,
-                    a.contract,
-                    a.address.map(|x| x.to_checksum(None)),
-                    a.block_number as i64,
-                    a.block_hash.to_string(),
-                    tx_hashes,
-                    a.summary,
-                    a.evidence.to_string(),
-                    a.dedup_key,
-                    now
-                ])?;
-                if inserted == 1 {
-                    ids.push(tx.last_insert_rowid());
-                }
-            }
             tx.execute(
                 "INSERT OR REPLACE INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -280,13 +303,7 @@ impl Store {
                 )?;
             }
         }
-        let stored = {
-            let mut select =
-                tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
-            ids.iter()
-                .map(|id| select.query_row(params![id], alert_from_row))
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let stored = select_alerts(&tx, &ids)?;
         tx.commit()?;
         Ok(stored)
     }

@@ -134,6 +134,11 @@ impl RuleEngine {
             .any(|r| matches!(r.eval, Eval::ActorBurst(_) | Eval::FailedShare(_)))
     }
 
+    /// How many blocks back from the current one the rules read (windows and baselines).
+    pub fn horizon(&self) -> u64 {
+        self.horizon
+    }
+
     /// Whether no configured rule watches this chain.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
