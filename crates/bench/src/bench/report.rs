@@ -339,3 +339,33 @@ pub fn utc_datetime(unix_secs: u64) -> String {
         (rem % 3600) / 60
     )
 }
+
+/// `old` (a report) with the section under `heading` replaced by `section` (which starts with
+/// the heading), or `section` appended when it has none; every other section is kept.
+pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
+    let section = section.trim_end();
+    let Some(at) = old.find(heading) else {
+        let kept = old.trim_end();
+        return if kept.is_empty() {
+            format!("{section}\n")
+        } else {
+            format!("{kept}\n\n{section}\n")
+        };
+    };
+    let rest = &old[at + heading.len()..];
+    let after = rest.find("\n## ").map_or("", |i| &rest[i + 1..]);
+    let before = old[..at].trim_end();
+    let mut out = String::new();
+    if !before.is_empty() {
+        out.push_str(before);
+        out.push_str("\n\n");
+    }
+    out.push_str(section);
+    out.push('\n');
+    if !after.is_empty() {
+        out.push('\n');
+        out.push_str(after.trim_end());
+        out.push('\n');
+    }
+    out
+}
