@@ -6,12 +6,16 @@ interface IRegistering {
     /// @notice Registers one document (anyone may, for the fee).
     function registerDocument(bytes32 integraHash, bytes32 documentHash, address resolver) external payable;
 
+    /// @notice Points the owner's document at another resolver.
+    function setResolver(bytes32 integraHash, address resolver) external;
+
     /// @notice The fee `registerDocument` takes.
     function registrationFee() external view returns (uint256);
 }
 
-/// @notice Benchmark helper: many registrations in one transaction, so a history of
-/// hundreds of thousands of `DocumentRegistered` events is quick to make on a dev chain.
+/// @notice Benchmark helper: many registrations, or many updates of one document, in one
+/// transaction, so a history of hundreds of thousands of suite events is quick to make on a dev
+/// chain (updates rewrite one slot: the chain's state does not grow with the history).
 contract RegistrationBatcher {
     /// @notice The value sent does not pay `count` fees.
     error WrongValue(uint256 expected, uint256 sent);
@@ -24,6 +28,14 @@ contract RegistrationBatcher {
         for (uint256 i = 0; i < count; i++) {
             bytes32 id = bytes32(first + i);
             registry.registerDocument{value: fee}(id, keccak256(abi.encode(id)), address(0));
+        }
+    }
+
+    /// @notice Sets the resolver of `integraHash` (a document the batcher registered) `count`
+    /// times, to addresses `first` .. `first + count - 1`: one `ResolverSet` event each.
+    function updateMany(IRegistering registry, bytes32 integraHash, uint256 first, uint256 count) external {
+        for (uint256 i = 0; i < count; i++) {
+            registry.setResolver(integraHash, address(uint160(first + i)));
         }
     }
 }

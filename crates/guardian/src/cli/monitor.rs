@@ -34,8 +34,8 @@ pub struct Args {
     /// Start at this block, even if the monitor already went further. More than 64 blocks behind
     /// the head, the blocks up to the head are backfilled in large eth_getLogs ranges (narrowed
     /// when the endpoint refuses) while the head is followed at once; the backfill's rules keep
-    /// windows of their own. A backfill reads holdings only where a fund-holding contract
-    /// emitted an event and at range ends (a drain without events shows later, and an outflow
+    /// windows of their own. A backfill reads holdings (of escrows and outflow targets) only
+    /// where those contracts emitted an event and at range ends (a drain without events shows later, and an outflow
     /// spread between readings is not seen as one), and receipts only of blocks with suite
     /// events (failed transactions elsewhere are not counted). Its alerts deeper than [monitor]
     /// confirmations are stored final, notified, and never answered by a `respond` (history is

@@ -4,11 +4,12 @@
 //! What a backfill reads, and so what it sees:
 //! - every log of the chain's manifest contracts, one request per range for all of them (a
 //!   range the endpoint refuses is narrowed, as `guardian status` does);
-//! - the fund-holding contracts' holdings only at the blocks where one of them emitted a log,
-//!   at the first block and at the end of each range: a balance that changes without an event
-//!   (a drain through a bug) shows at the next of those blocks, so `outflow` and `insolvent` see
-//!   it later than the follower would, and an outflow spread over more than a window between two
-//!   readings is not seen as one;
+//! - holdings only of the contracts a rule reads them for (escrows for `insolvent`, `outflow`
+//!   targets), only at the blocks where one of those emitted a log, at the first block and at
+//!   the end of each range: a balance that changes without an event (a drain through a bug)
+//!   shows at the next of those blocks, so `outflow` and `insolvent` see it later than the
+//!   follower would, and an outflow spread over more than a window between two readings is not
+//!   seen as one;
 //! - receipts (for `actor-burst` and `failed-share`) only of blocks where the suite emitted a
 //!   log: a failed transaction emits none, so failures in blocks without any suite log are not
 //!   counted.
@@ -38,7 +39,7 @@ use super::{
 use crate::{
     alert::NewAlert,
     chain::{ChainClient, logs::logs},
-    config::ContractConfig,
+    config::{ContractConfig, ContractKind},
     storage::{BackfillCursor, Store},
 };
 
@@ -213,12 +214,20 @@ impl<'a> Backfill<'a> {
         committed: Option<u64>,
     ) -> Result<u64, MonitorError> {
         let client = self.client;
-        let holders: BTreeSet<Address> = self
+        let ruled: BTreeSet<Address> = self
+            .rules
+            .as_ref()
+            .map(|r| r.holdings_of().into_iter().collect())
+            .unwrap_or_default();
+        // Holdings are read only where a rule reads them: escrows (`insolvent`), `outflow` targets.
+        let watched: Vec<ContractConfig> = self
             .contracts
             .iter()
             .filter(|c| c.kind.holds_funds())
-            .map(|c| c.address)
+            .filter(|c| c.kind == ContractKind::PaymentEscrow || ruled.contains(&c.address))
+            .cloned()
             .collect();
+        let holders: BTreeSet<Address> = watched.iter().map(|c| c.address).collect();
         let mut read_at: BTreeSet<u64> = BTreeSet::new();
         if !holders.is_empty() {
             read_at.extend(
@@ -237,7 +246,7 @@ impl<'a> Backfill<'a> {
             .iter()
             .filter_map(|(n, logs)| Some((*n, logs.first()?.block_hash?)))
             .collect();
-        let contracts = &self.contracts;
+        let contracts = &watched;
         let balances = futures::stream::iter(read_at.iter().copied())
             .map(|n| async move {
                 Ok::<_, MonitorError>((n, holdings::at_block(client, contracts, n).await?))

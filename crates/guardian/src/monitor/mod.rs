@@ -98,6 +98,10 @@ pub trait ChainRules: Send {
     fn horizon(&self) -> u64 {
         0
     }
+    /// The contracts whose holdings the rules read (a backfill reads no others').
+    fn holdings_of(&self) -> Vec<alloy::primitives::Address> {
+        Vec::new()
+    }
 }
 
 impl ChainRules for rules::RuleEngine {
@@ -115,6 +119,10 @@ impl ChainRules for rules::RuleEngine {
 
     fn horizon(&self) -> u64 {
         rules::RuleEngine::horizon(self)
+    }
+
+    fn holdings_of(&self) -> Vec<alloy::primitives::Address> {
+        rules::RuleEngine::holdings_of(self)
     }
 }
 
