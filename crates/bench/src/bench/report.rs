@@ -369,3 +369,25 @@ pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod section_tests {
+    use super::replace_section;
+
+    #[test]
+    fn a_section_is_replaced_or_appended_and_the_others_kept() {
+        let old = "# R\n\nintro\n\n## A\n\nold a\n\n## B\n\nold b\n";
+        assert_eq!(
+            replace_section(old, "## A", "## A\n\nnew a\n"),
+            "# R\n\nintro\n\n## A\n\nnew a\n\n## B\n\nold b\n"
+        );
+        assert_eq!(
+            replace_section(old, "## B", "## B\n\nnew b"),
+            "# R\n\nintro\n\n## A\n\nold a\n\n## B\n\nnew b\n"
+        );
+        assert_eq!(
+            replace_section(old, "## C", "## C\n\nc"),
+            format!("{}\n## C\n\nc\n", old)
+        );
+    }
+}

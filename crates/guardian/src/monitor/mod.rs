@@ -283,14 +283,15 @@ async fn follow_chain(
     once: bool,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<ChainSummary, MonitorError> {
+    // Without the head, the follower starts at `from` and reads block by block (and retries).
     let head = match from {
-        Some(_) => Some(
-            client
-                .provider()
-                .get_block_number()
-                .await
-                .map_err(|e| client.rpc_err(e))?,
-        ),
+        Some(_) => match client.provider().get_block_number().await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(chain = %client.name, "cannot read the head to plan a backfill: {}", client.rpc_err(e));
+                None
+            }
+        },
         None => None,
     };
     let Some((lo, hi)) = head.and_then(|h| backfill::range(from, h)) else {
