@@ -1,6 +1,7 @@
-//! `cargo run -p bench --release -- pause`: the measurements behind docs/performance.md. Not part
+//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`): the measurements behind docs/performance.md. Not part
 //! of the product: `guardian --help` lists operator commands only.
 
+mod backfill;
 mod bench;
 mod monitor;
 
@@ -43,6 +44,9 @@ enum What {
     /// Detection latency of `guardian monitor` (alert stored, webhook delivered), WebSocket and
     /// polling; prints the table.
     Monitor(monitor::MonitorArgs),
+    /// Backfill throughput of `guardian monitor --once --from-block` over a long history of
+    /// registrations, beside the block-by-block path; writes its section of the report.
+    Backfill(backfill::BackfillArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -86,6 +90,7 @@ async fn main() -> ExitCode {
     let result = match args.what {
         What::Pause(args) => args.run().await,
         What::Monitor(args) => args.run().await,
+        What::Backfill(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

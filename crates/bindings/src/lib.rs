@@ -119,6 +119,12 @@ pub mod testing {
     sol!(
         #[sol(rpc, abi)]
         #[derive(Debug)]
+        RegistrationBatcher,
+        "../../contracts/artifacts/test/RegistrationBatcher.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
         RevertingResolver,
         "../../contracts/artifacts/test/RevertingResolver.json"
     );

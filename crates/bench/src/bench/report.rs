@@ -339,3 +339,55 @@ pub fn utc_datetime(unix_secs: u64) -> String {
         (rem % 3600) / 60
     )
 }
+
+/// `old` (a report) with the section under `heading` replaced by `section` (which starts with
+/// the heading), or `section` appended when it has none; every other section is kept.
+pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
+    let section = section.trim_end();
+    let Some(at) = old.find(heading) else {
+        let kept = old.trim_end();
+        return if kept.is_empty() {
+            format!("{section}\n")
+        } else {
+            format!("{kept}\n\n{section}\n")
+        };
+    };
+    let rest = &old[at + heading.len()..];
+    let after = rest.find("\n## ").map_or("", |i| &rest[i + 1..]);
+    let before = old[..at].trim_end();
+    let mut out = String::new();
+    if !before.is_empty() {
+        out.push_str(before);
+        out.push_str("\n\n");
+    }
+    out.push_str(section);
+    out.push('\n');
+    if !after.is_empty() {
+        out.push('\n');
+        out.push_str(after.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::replace_section;
+
+    #[test]
+    fn a_section_is_replaced_or_appended_and_the_others_kept() {
+        let old = "# R\n\nintro\n\n## A\n\nold a\n\n## B\n\nold b\n";
+        assert_eq!(
+            replace_section(old, "## A", "## A\n\nnew a\n"),
+            "# R\n\nintro\n\n## A\n\nnew a\n\n## B\n\nold b\n"
+        );
+        assert_eq!(
+            replace_section(old, "## B", "## B\n\nnew b"),
+            "# R\n\nintro\n\n## A\n\nold a\n\n## B\n\nnew b\n"
+        );
+        assert_eq!(
+            replace_section(old, "## C", "## C\n\nc"),
+            format!("{}\n## C\n\nc\n", old)
+        );
+    }
+}

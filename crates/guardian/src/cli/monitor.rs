@@ -33,7 +33,16 @@ use crate::{
 /// a run that fully succeeded).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Start at this block (backfill), even if the monitor already went further.
+    /// Start at this block, even if the monitor already went further. More than 64 blocks behind
+    /// the head, the blocks up to the head are backfilled in large eth_getLogs ranges (narrowed
+    /// when the endpoint refuses) while the head is followed at once; the backfill's rules keep
+    /// windows of their own. A backfill reads holdings (of escrows and outflow targets) only
+    /// where those contracts emitted an event and at range ends (a drain without events shows later, and an outflow
+    /// spread between readings is not seen as one), and receipts only of blocks with suite
+    /// events (failed transactions elsewhere are not counted). Its alerts deeper than [monitor]
+    /// confirmations are stored final, notified, and never answered by a `respond` (history is
+    /// not an attack in progress). Interrupted, a rerun with the same N resumes where it stopped
+    /// and raises nothing twice.
     #[arg(long, value_name = "N")]
     from_block: Option<u64>,
     /// Process up to each chain's head, then exit (for cron jobs).
@@ -61,6 +70,11 @@ impl Args {
         if self.check {
             return check(&deployment, rules.len(), self.json).await;
         }
+        // The backfill's rules keep windows and baselines of their own, apart from the head's.
+        let backfill_rules = match self.from_block {
+            Some(_) => monitor::configured_rules(&deployment).await?,
+            None => Default::default(),
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -141,6 +155,7 @@ impl Args {
                 events: Some(events_tx),
                 stop: Some(stop_rx),
                 rules,
+                backfill_rules,
                 from_block: self.from_block,
                 once: self.once,
                 metrics: Some(metrics),
@@ -199,6 +214,16 @@ impl Args {
             }
             if !t.is_empty() {
                 println!("{t}");
+            }
+            for (chain, r) in &results {
+                if let Ok(s) = r
+                    && s.backfilled_blocks > 0
+                {
+                    println!(
+                        "{chain}: backfilled {} blocks ({} events)",
+                        s.backfilled_blocks, s.backfilled_events
+                    );
+                }
             }
         }
         Ok(if ok {

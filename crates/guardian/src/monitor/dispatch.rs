@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::MonitorEvent;
 use crate::{
-    alert::Alert,
+    alert::{Alert, AlertStatus},
     config::rules::Respond,
     deployment::Deployment,
     incident::{Change, playbook::GUARDIAN},
@@ -95,7 +95,10 @@ impl<'a> Dispatcher<'a> {
             outbox.wake();
         }
         let response = match event {
-            MonitorEvent::Raised(a) if respond != Respond::None => {
+            // A backfilled alert already final is history, not an attack in progress.
+            MonitorEvent::Raised(a)
+                if respond != Respond::None && a.status != AlertStatus::Final =>
+            {
                 let signer = self.deployment.manifest.monitor.signer.as_deref();
                 let r =
                     automatic::respond(self.deployment, &self.contacts, a, respond, signer).await;

@@ -7,6 +7,7 @@
 //! raised), evaluated by the built-in rules (`privileged`, `insolvent`) and the configured ones,
 //! and committed with its alerts in one SQLite transaction.
 
+pub mod backfill;
 pub mod block;
 pub mod channels;
 pub mod dispatch;
@@ -22,9 +23,11 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use tokio::sync::{mpsc, watch};
 
+use alloy::providers::Provider;
+
 use crate::{
     alert::{Alert, NewAlert},
-    chain::ChainError,
+    chain::{self, ChainError},
     deployment::Deployment,
     storage::StorageError,
 };
@@ -91,6 +94,15 @@ pub trait ChainRules: Send {
     fn needs_transactions(&self) -> bool {
         false
     }
+    /// How many blocks back the rules read: what a resumed backfill replays before where it
+    /// stopped.
+    fn horizon(&self) -> u64 {
+        0
+    }
+    /// The contracts whose holdings the rules read (a backfill reads no others').
+    fn holdings_of(&self) -> Vec<alloy::primitives::Address> {
+        Vec::new()
+    }
 }
 
 impl ChainRules for rules::RuleEngine {
@@ -104,6 +116,14 @@ impl ChainRules for rules::RuleEngine {
 
     fn needs_transactions(&self) -> bool {
         rules::RuleEngine::needs_transactions(self)
+    }
+
+    fn horizon(&self) -> u64 {
+        rules::RuleEngine::horizon(self)
+    }
+
+    fn holdings_of(&self) -> Vec<alloy::primitives::Address> {
+        rules::RuleEngine::holdings_of(self)
     }
 }
 
@@ -141,7 +161,9 @@ pub async fn configured_rules(
 pub struct MonitorOptions {
     /// Start at this block, even if the chain's cursor is further (blocks already processed are
     /// evaluated again; their alerts are not stored twice). Without it a chain resumes after its
-    /// cursor, or starts at its head the first time.
+    /// cursor, or starts at its head the first time. More than
+    /// [`backfill::BACKFILL_THRESHOLD`] blocks behind the head, the blocks up to the head are
+    /// backfilled in large log ranges while the follower starts at the head.
     pub from_block: Option<u64>,
     /// Process up to each chain's head, then return.
     pub once: bool,
@@ -149,6 +171,9 @@ pub struct MonitorOptions {
     pub events: Option<mpsc::UnboundedSender<MonitorEvent>>,
     /// The configured rules, by chain name.
     pub rules: BTreeMap<String, Box<dyn ChainRules>>,
+    /// A second instance of the configured rules, by chain name, for the backfill (its windows
+    /// and baselines are its own); without one a backfill runs the built-in rules only.
+    pub backfill_rules: BTreeMap<String, Box<dyn ChainRules>>,
     /// When it turns `true`, each chain finishes the block in hand and stops.
     pub stop: Option<watch::Receiver<bool>>,
     /// Where the monitor counts what it does (`--metrics-addr`).
@@ -173,6 +198,10 @@ pub struct ChainSummary {
     pub retracted: u64,
     /// Reorganisations seen.
     pub reorgs: u64,
+    /// Blocks backfilled in log ranges (`from_block` far behind the head).
+    pub backfilled_blocks: u64,
+    /// Suite events read by the backfill.
+    pub backfilled_events: u64,
 }
 
 /// Follows every reachable chain of `deployment` until `stop` (or, with `once`, up to each
@@ -211,14 +240,72 @@ pub async fn run(
             options.metrics.clone(),
             options.health.clone(),
         );
+        let backfill = backfill::Backfill {
+            client,
+            store: &deployment.store,
+            contracts: deployment
+                .manifest
+                .contracts
+                .iter()
+                .filter(|c| c.chain() == client.name)
+                .cloned()
+                .collect(),
+            names: deployment
+                .manifest
+                .contracts
+                .iter()
+                .filter(|c| c.chain() == client.name)
+                .map(|c| (c.address, c.name().to_string()))
+                .collect(),
+            expected: expected.clone(),
+            rules: options.backfill_rules.remove(name),
+            events: options.events.clone(),
+            metrics: options.metrics.clone(),
+            confirmations: deployment.manifest.monitor.confirmations,
+        };
         let stop = options.stop.clone();
         let (from, once) = (options.from_block, options.once);
         tasks.push(async move {
-            let r = follower.run(from, once, stop).await;
+            let r = follow_chain(client, follower, backfill, from, once, stop).await;
             (name.clone(), r)
         });
     }
     results.extend(futures::future::join_all(tasks).await);
     results.sort_by(|a, b| a.0.cmp(&b.0));
     results
+}
+
+/// One chain: the follower from `from` (or its cursor), or, with `from` far behind the head, a
+/// backfill up to the head running beside the follower, which starts at the head.
+async fn follow_chain(
+    client: &chain::ChainClient,
+    follower: follow::Follower<'_>,
+    backfill: backfill::Backfill<'_>,
+    from: Option<u64>,
+    once: bool,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<ChainSummary, MonitorError> {
+    // Without the head, the follower starts at `from` and reads block by block (and retries).
+    let head = match from {
+        Some(_) => match client.provider().get_block_number().await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(chain = %client.name, "cannot read the head to plan a backfill: {}", client.rpc_err(e));
+                None
+            }
+        },
+        None => None,
+    };
+    let Some((lo, hi)) = head.and_then(|h| backfill::range(from, h)) else {
+        return follower.run(from, once, stop).await;
+    };
+    let (followed, backfilled) = tokio::join!(
+        follower.run(Some(hi + 1), once, stop.clone()),
+        backfill.run(lo, hi, !once, stop)
+    );
+    let (mut summary, done) = (followed?, backfilled?);
+    summary.backfilled_blocks = done.blocks;
+    summary.backfilled_events = done.events;
+    summary.raised += done.raised;
+    Ok(summary)
 }

@@ -164,16 +164,16 @@ fn severity_rank(s: Severity) -> i64 {
 /// fact about the contact, not about the block it was filed at.
 const UNDONE_BY_NO_REORG: &str = crate::monitor::channels::KEY_PREFIX;
 
-/// Inserts `alerts` (status `open`, detected `now`), skipping those whose dedup key is taken;
-/// returns the ids of those inserted, in order.
-fn insert_alerts(
+/// Inserts `alerts` with `status`, skipping those whose dedup key is taken; returns the new ids.
+pub(super) fn insert_alerts(
     tx: &rusqlite::Transaction<'_>,
     alerts: &[NewAlert],
+    status: AlertStatus,
     now: i64,
 ) -> rusqlite::Result<Vec<i64>> {
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
-         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?16, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     let mut ids = Vec::new();
     for a in alerts {
@@ -193,7 +193,8 @@ fn insert_alerts(
             a.summary,
             a.evidence.to_string(),
             a.dedup_key,
-            now
+            now,
+            status.as_str()
         ])?;
         if inserted == 1 {
             ids.push(tx.last_insert_rowid());
@@ -202,8 +203,11 @@ fn insert_alerts(
     Ok(ids)
 }
 
-/// The alerts with these ids, in order.
-fn select_alerts(tx: &rusqlite::Transaction<'_>, ids: &[i64]) -> rusqlite::Result<Vec<Alert>> {
+/// The alerts with these ids, in that order.
+pub(super) fn select_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<Alert>> {
     let mut select = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
     ids.iter()
         .map(|id| select.query_row(params![id], alert_from_row))
@@ -267,7 +271,7 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction()?;
         let now = now_ms();
-        let ids = insert_alerts(&tx, alerts, now)?;
+        let ids = insert_alerts(&tx, alerts, AlertStatus::Open, now)?;
         {
             tx.execute(
                 "INSERT OR REPLACE INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
@@ -316,7 +320,12 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction()?;
-        let ids = insert_alerts(&tx, std::slice::from_ref(alert), now_ms())?;
+        let ids = insert_alerts(
+            &tx,
+            std::slice::from_ref(alert),
+            AlertStatus::Open,
+            now_ms(),
+        )?;
         let stored = select_alerts(&tx, &ids)?;
         tx.commit()?;
         Ok(stored.into_iter().next())

@@ -1,11 +1,13 @@
 //! The tool's own records in SQLite: the database, its versioned migrations and its errors. The
 //! journal of actions and transactions is in `journal`, alerts and the monitor's cursor in
-//! `alerts`, the notification outbox in `notify::outbox`.
+//! `alerts`, a backfill's progress in `backfill`, the notification outbox in `notify::outbox`.
 
 mod alerts;
+mod backfill;
 mod journal;
 
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
+pub use backfill::BackfillCursor;
 pub use journal::{ActionId, ActionRecord, MinedTx, NewTx, Status, TxRecord};
 
 use std::{

@@ -3,6 +3,7 @@
 mod support;
 
 mod automatic;
+mod backfill;
 mod batching;
 mod channel_health;
 mod cli;

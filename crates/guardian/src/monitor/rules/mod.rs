@@ -134,6 +134,23 @@ impl RuleEngine {
             .any(|r| matches!(r.eval, Eval::ActorBurst(_) | Eval::FailedShare(_)))
     }
 
+    /// The contracts whose holdings the rules read (`outflow` targets).
+    pub fn holdings_of(&self) -> Vec<Address> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.eval {
+                Eval::Outflow(o) => Some(o.addresses()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// How many blocks back from the current one the rules read (windows and baselines).
+    pub fn horizon(&self) -> u64 {
+        self.horizon
+    }
+
     /// Whether no configured rule watches this chain.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()

@@ -80,6 +80,11 @@ impl Outflow {
         })
     }
 
+    /// The contracts whose holdings the rule reads.
+    pub(super) fn addresses(&self) -> impl Iterator<Item = Address> + '_ {
+        self.targets.iter().map(|w| w.target.address)
+    }
+
     pub(super) fn on_block(&mut self, at: &At<'_>) -> Vec<Finding> {
         let block = at.block;
         let number = block.number;

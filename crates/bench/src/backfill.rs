@@ -1,0 +1,280 @@
+//! `cargo run --release -p bench -- backfill`: how many suite events per second
+//! `guardian monitor --once --from-block N` gets through when it backfills a long history, with
+//! the built-in rules and a rate rule on, beside the block-by-block path it replaces.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::U256,
+    providers::{Provider, ProviderBuilder},
+    rpc::types::Filter,
+};
+use anyhow::Context as _;
+use bindings::{DocumentRegistry, testing::RegistrationBatcher};
+use guardian::{
+    chain::Signer,
+    config::ContractKind,
+    deployment::Deployment,
+    devnet::{Devnet, DevnetOptions},
+    monitor::{self, ChainSummary, MonitorOptions, backfill::BACKFILL_THRESHOLD},
+};
+
+use crate::bench::replace_section;
+
+/// The heading of the backfill's section in docs/performance.md.
+pub const SECTION: &str = "## Monitor: backfill throughput";
+
+/// The rate rule the backfill runs beside the built-in ones.
+const RATE_RULE: &str = "\n[[rules]]\nname = \"update-rate\"\nkind = \"rate\"\ncontracts = [\"registry\"]\nevent = \"ResolverSet\"\nwindow_blocks = 10\nthreshold = 5000\nbaseline_factor = 5.0\nseverity = \"warning\"\n";
+
+/// `cargo run --release -p bench -- backfill`.
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// Blocks carrying document updates (one batch transaction each).
+    #[arg(long, default_value_t = 1_000)]
+    blocks: u64,
+    /// Document updates (`ResolverSet` events) per block.
+    #[arg(long, default_value_t = 100)]
+    per_block: u64,
+    /// Empty blocks mined before the updates (the backfill feeds them to the rules without
+    /// fetching them).
+    #[arg(long, default_value_t = 1_000)]
+    empty_blocks: u64,
+    /// The anvil binary (default: GUARDIAN_ANVIL, the npm package under contracts/, then PATH).
+    #[arg(long, value_name = "PATH")]
+    anvil: Option<PathBuf>,
+    /// The report whose backfill section is replaced; `-` prints the table only.
+    #[arg(long, default_value = "docs/performance.md")]
+    out: PathBuf,
+}
+
+/// One timed `monitor --once` run.
+struct Timed {
+    path: &'static str,
+    blocks: u64,
+    events: u64,
+    took: Duration,
+    raised: u64,
+}
+
+impl Timed {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.took.as_secs_f64()
+    }
+}
+
+impl BackfillArgs {
+    /// Makes the history, times both paths over it and writes the section.
+    pub async fn run(self) -> anyhow::Result<std::process::ExitCode> {
+        let anvil = guardian::anvil::find_anvil(self.anvil.as_deref(), &|n| std::env::var(n).ok())?;
+        let devnet = Devnet::start(
+            &DevnetOptions {
+                anvil,
+                port: 0,
+                block_time: None,
+                chains: 1,
+                copies: 1,
+            },
+            None,
+        )
+        .await?;
+        let made = Instant::now();
+        let (from, head) = self.history(&devnet).await?;
+        eprintln!(
+            "history: blocks {from}..={head}, {} updates, made in {:.1} s",
+            self.blocks * self.per_block,
+            made.elapsed().as_secs_f64()
+        );
+
+        let backfill = timed(&devnet, from, "backfill (log ranges)").await?;
+        anyhow::ensure!(
+            backfill.0.backfilled_blocks > 0,
+            "the run did not backfill: {:?}",
+            backfill.0
+        );
+        let backfilled = Timed {
+            blocks: backfill.0.backfilled_blocks + backfill.0.blocks,
+            events: backfill.0.backfilled_events + events_in(&devnet, head, head).await?,
+            ..backfill.1
+        };
+        // The old path: block by block, over the most blocks it still takes.
+        let base_from = head - BACKFILL_THRESHOLD;
+        let (base, mut baseline) = timed(&devnet, base_from, "block by block (old path)").await?;
+        anyhow::ensure!(base.backfilled_blocks == 0, "the baseline backfilled");
+        baseline.blocks = base.blocks;
+        baseline.events = events_in(&devnet, base_from, head).await?;
+        devnet.stop().await;
+
+        let mut table = String::from(
+            "| path | blocks | events | alerts | time | events/s |\n|---|---|---|---|---|---|\n",
+        );
+        for r in [&backfilled, &baseline] {
+            table.push_str(&format!(
+                "| {} | {} | {} | {} | {:.2} s | {:.0} |\n",
+                r.path,
+                r.blocks,
+                r.events,
+                r.raised,
+                r.took.as_secs_f64(),
+                r.rate()
+            ));
+        }
+        let verdict = if backfilled.rate() >= 50_000.0 {
+            "meets the target of 50,000 events/s"
+        } else {
+            "**misses** the target of 50,000 events/s"
+        };
+        println!("{table}\nbackfill: {verdict}");
+        if self.out != Path::new("-") {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let section = format!(
+                "{SECTION}\n\nGenerated by `cargo run --release -p bench -- {}`; do not edit by hand.\n\n\
+                 One anvil chain (automine) with the suite: {} empty blocks, then {} transactions of {} \
+                 document updates each, sent back to back (a `RegistrationBatcher`, test contract, \
+                 calls `setResolver` on a document it registered, in a loop), so {} \
+                 `ResolverSet` events. (Updates rather than registrations: anvil keeps a full state \
+                 per recent block, and a state growing by 100 documents a block made it too slow to \
+                 answer.) Timed: \
+                 `monitor::run` with `once` and `from_block` at the first empty block, as `guardian \
+                 monitor --once --from-block N` runs it (a fresh database; the built-in rules and a \
+                 `rate` rule with a threshold and a baseline on; events/s counts every suite event \
+                 read, over the whole run including the follower's head block). The backfill reads \
+                 the history in eth_getLogs ranges of up to 2,000 blocks, and holdings only of the \
+                 contracts a rule reads them for (escrows for `insolvent`, `outflow` targets) where \
+                 they emitted events and at range ends: here, none of the update blocks. The old \
+                 path reads every block by hash with every fund-holding contract's holdings; it is \
+                 timed over the {} blocks up to the head, the most it still takes.\n\n{table}\n\
+                 The backfill {verdict}.\n",
+                args.join(" "),
+                self.empty_blocks,
+                self.blocks,
+                self.per_block,
+                self.blocks * self.per_block,
+                BACKFILL_THRESHOLD + 1,
+            );
+            let old = std::fs::read_to_string(&self.out).unwrap_or_default();
+            std::fs::write(&self.out, replace_section(&old, SECTION, &section))
+                .with_context(|| format!("cannot write {}", self.out.display()))?;
+            eprintln!("wrote {}", self.out.display());
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    }
+
+    /// One registration, empty blocks, then the updates of that document; returns the first
+    /// empty block and the head.
+    async fn history(&self, devnet: &Devnet) -> anyhow::Result<(u64, u64)> {
+        let url = devnet.anvils[0].url.expose().clone();
+        let user = Signer::dev_account("bench-user", 6)?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(user.key().clone()))
+            .connect_http(url);
+        let registry_address = devnet.suites["local"][0]
+            .address(ContractKind::DocumentRegistry)
+            .context("no registry")?;
+        let fee: U256 = DocumentRegistry::new(registry_address, &provider)
+            .registrationFee()
+            .call()
+            .await?;
+        let batcher = RegistrationBatcher::deploy(&provider).await?;
+        batcher
+            .registerMany(registry_address, U256::from(1), U256::from(1))
+            .value(fee)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let document = alloy::primitives::B256::from(U256::from(1));
+        let from = provider.get_block_number().await? + 1;
+        let _: serde_json::Value = provider
+            .raw_request("anvil_mine".into(), (self.empty_blocks,))
+            .await?;
+        let mut last = None;
+        for b in 0..self.blocks {
+            let pending = batcher
+                .updateMany(
+                    registry_address,
+                    document,
+                    U256::from(1 + b * self.per_block),
+                    U256::from(self.per_block),
+                )
+                .gas(15_000 * self.per_block + 100_000)
+                .send()
+                .await
+                .with_context(|| format!("batch {b}"))?;
+            last = Some(pending);
+        }
+        if let Some(p) = last {
+            let receipt = p.get_receipt().await?;
+            anyhow::ensure!(receipt.status(), "the last batch reverted");
+        }
+        let head = provider.get_block_number().await?;
+        let registered = events_in(devnet, from, head).await?;
+        anyhow::ensure!(
+            registered >= self.blocks * self.per_block,
+            "only {registered} events were made"
+        );
+        Ok((from, head))
+    }
+}
+
+/// `monitor --once --from-block from` on a fresh database, timed.
+async fn timed(
+    devnet: &Devnet,
+    from: u64,
+    path: &'static str,
+) -> anyhow::Result<(ChainSummary, Timed)> {
+    let dir = tempfile::tempdir()?;
+    let manifest_path = dir.path().join("guardian.toml");
+    devnet.manifest.write(&manifest_path, true)?;
+    let text = std::fs::read_to_string(&manifest_path)?;
+    std::fs::write(&manifest_path, format!("{text}{RATE_RULE}"))?;
+    let d = Deployment::open(&manifest_path, None, &|_| None).await?;
+    let options = MonitorOptions {
+        from_block: Some(from),
+        once: true,
+        rules: monitor::configured_rules(&d).await?,
+        backfill_rules: monitor::configured_rules(&d).await?,
+        ..MonitorOptions::default()
+    };
+    let started = Instant::now();
+    let results = monitor::run(&d, options).await;
+    let took = started.elapsed();
+    let (_, result) = results.into_iter().next().context("no chain")?;
+    let summary = result?;
+    eprintln!("{path}: {summary:?} in {:.2} s", took.as_secs_f64());
+    let raised = summary.raised;
+    Ok((
+        summary,
+        Timed {
+            path,
+            blocks: 0,
+            events: 0,
+            took,
+            raised,
+        },
+    ))
+}
+
+/// How many events the suite emitted in blocks `from..=to`.
+async fn events_in(devnet: &Devnet, from: u64, to: u64) -> anyhow::Result<u64> {
+    let provider = ProviderBuilder::new().connect_http(devnet.anvils[0].url.expose().clone());
+    let addresses: Vec<_> = devnet
+        .manifest
+        .contracts
+        .iter()
+        .map(|c| c.address)
+        .collect();
+    let logs = provider
+        .get_logs(
+            &Filter::new()
+                .address(addresses)
+                .from_block(from)
+                .to_block(to),
+        )
+        .await?;
+    Ok(logs.len() as u64)
+}
