@@ -1,12 +1,16 @@
-# The two quick-start commands: `make devnet` (the main job) and `make test`.
+# The two quick-start commands: `make demo` (the main job: the incident drill) and `make test`.
 # Both install the pinned npm packages (solc, OpenZeppelin, anvil) first when they are missing.
 
 NODE_DEPS := contracts/node_modules/.package-lock.json
 
-.PHONY: devnet test artifacts check
+.PHONY: demo devnet test artifacts check
 
 $(NODE_DEPS): contracts/package.json contracts/package-lock.json
 	npm ci --prefix contracts --no-audit --no-fund
+
+# The incident drill on local chains: exploit, detection, pause, rescue, fix, resume, post-mortem.
+demo: $(NODE_DEPS)
+	cargo run --release --bin guardian -- demo
 
 # Local chain with the whole suite deployed; writes ./guardian.toml; runs until Ctrl-C.
 devnet: $(NODE_DEPS)

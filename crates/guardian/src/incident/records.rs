@@ -127,8 +127,7 @@ impl Store {
         tasks: &[(&str, &str)],
         actor: &str,
     ) -> Result<i64, StorageError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
+        self.write(|tx| {
             let at = now_ms();
             tx.execute(
                 "INSERT INTO incidents (level, title, status, commander, opened_by, opened_at, updated_at)
@@ -143,17 +142,16 @@ impl Store {
                 "contracts": new.contracts,
                 "from_alert": new.from_alert,
             });
-            entry(&tx, id, at, actor, "opened", &details)?;
-            apply(&tx, id, at, actor, &Change::Contracts(new.contracts.clone()))?;
+            entry(tx, id, at, actor, "opened", &details)?;
+            apply(tx, id, at, actor, &Change::Contracts(new.contracts.clone()))?;
             let tasks = tasks
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect();
-            apply(&tx, id, at, actor, &Change::Tasks(tasks))?;
+            apply(tx, id, at, actor, &Change::Tasks(tasks))?;
             if let Some(alert) = new.from_alert {
-                apply(&tx, id, at, actor, &Change::Alert(alert))?;
+                apply(tx, id, at, actor, &Change::Alert(alert))?;
             }
-            tx.commit()?;
             Ok(id)
         })
     }
@@ -168,20 +166,18 @@ impl Store {
         kind: Option<(&str, serde_json::Value)>,
         changes: &[Change],
     ) -> Result<(), StorageError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
+        self.write(|tx| {
             let at = now_ms();
             if let Some((kind, details)) = &kind {
-                entry(&tx, id, at, actor, kind, details)?;
+                entry(tx, id, at, actor, kind, details)?;
             }
             for c in changes {
-                apply(&tx, id, at, actor, c)?;
+                apply(tx, id, at, actor, c)?;
             }
             tx.execute(
                 "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
                 params![id, at],
             )?;
-            tx.commit()?;
             Ok(())
         })
     }
@@ -235,11 +231,11 @@ impl Store {
     }
 
     /// Writes a `notification` entry for every incident message the outbox has finished with
-    /// (delivered, or given up) and not yet written, each in one transaction with its mark.
+    /// (delivered, or given up) and not yet written, in one transaction with their marks.
     /// Returns how many entries were written.
     pub fn log_incident_deliveries(&self) -> Result<usize, StorageError> {
-        self.with(|conn| {
-            let rows: Vec<Finished> = conn
+        self.write(|tx| {
+            let rows: Vec<Finished> = tx
                 .prepare(
                     "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
                      FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
@@ -260,10 +256,9 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             for Finished { row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts } in &rows {
-                let tx = conn.unchecked_transaction()?;
                 let at = delivered_at.or(*gave_up_at).unwrap_or_else(now_ms);
                 entry(
-                    &tx,
+                    tx,
                     *incident,
                     at,
                     super::playbook::GUARDIAN,
@@ -278,7 +273,6 @@ impl Store {
                     }),
                 )?;
                 tx.execute("UPDATE outbox SET incident_logged = 1 WHERE id = ?1", params![row])?;
-                tx.commit()?;
             }
             Ok(rows.len())
         })

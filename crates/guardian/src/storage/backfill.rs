@@ -1,9 +1,6 @@
 //! A backfill's progress (`guardian monitor --from-block N`): its alerts and how far it got,
 //! committed together so an interrupted backfill resumes without a gap or a duplicate.
-//!
-//! Until a table of its own exists, the progress lives in `monitor_cursors` under a key no chain
-//! id takes (the chain id's negation, minus one), its `chain` column naming the range's start as
-//! `backfill:<from>:<chain>`; the follower's own cursor of the chain is never touched.
+//! The progress has its own table (migration 6), apart from the follower's cursor.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -23,33 +20,31 @@ pub struct BackfillCursor {
     pub through: u64,
 }
 
-/// The `monitor_cursors` key of chain `chain_id`'s backfill: negative, so no chain id takes it.
-fn key(chain_id: u64) -> i64 {
-    -(chain_id as i64) - 1
-}
+/// Migration 6: each chain's backfill progress.
+pub(super) const MIGRATION: &str = "
+CREATE TABLE monitor_backfills (
+    chain_id      INTEGER PRIMARY KEY,
+    chain         TEXT    NOT NULL,
+    from_block    INTEGER NOT NULL,
+    through_block INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+";
 
 impl Store {
     /// Where the last backfill of chain `chain_id` got, if one ran.
     pub fn backfill_cursor(&self, chain_id: u64) -> Result<Option<BackfillCursor>, StorageError> {
-        let row: Option<(String, i64)> = self.with(|c| {
+        let row: Option<(i64, i64)> = self.with(|c| {
             c.query_row(
-                "SELECT chain, number FROM monitor_cursors WHERE chain_id = ?1",
-                params![key(chain_id)],
+                "SELECT from_block, through_block FROM monitor_backfills WHERE chain_id = ?1",
+                params![chain_id as i64],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })?;
-        Ok(row.and_then(|(label, through)| {
-            let from = label
-                .strip_prefix("backfill:")?
-                .split(':')
-                .next()?
-                .parse()
-                .ok()?;
-            Some(BackfillCursor {
-                from,
-                through: through as u64,
-            })
+        Ok(row.map(|(from, through)| BackfillCursor {
+            from: from as u64,
+            through: through as u64,
         }))
     }
 
@@ -70,7 +65,7 @@ impl Store {
             .conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
         let (deep, recent): (Vec<NewAlert>, Vec<NewAlert>) = alerts
             .iter()
@@ -80,11 +75,13 @@ impl Store {
         ids.extend(insert_alerts(&tx, &recent, AlertStatus::Open, now)?);
         ids.sort_unstable();
         tx.execute(
-            "INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (?1, ?2, ?3, '', ?4)
-             ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, number = ?3, hash = '', updated_at = ?4",
+            "INSERT INTO monitor_backfills (chain_id, chain, from_block, through_block, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, from_block = ?3, through_block = ?4, updated_at = ?5",
             params![
-                key(chain_id),
-                format!("backfill:{}:{chain}", cursor.from),
+                chain_id as i64,
+                chain,
+                cursor.from as i64,
                 cursor.through as i64,
                 now
             ],

@@ -94,6 +94,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
 ",
     alerts::MIGRATION,
     crate::incident::MIGRATION,
+    backfill::MIGRATION,
 ];
 
 /// The schema version this build writes.
@@ -110,7 +111,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         });
     }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;
         tx.commit()?;
@@ -148,6 +149,23 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Runs `f` in one write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// committed when `f` succeeds. A deferred transaction that reads first and writes later
+    /// fails at once, busy timeout or not, when another connection wrote in between.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Runs `f` on the connection (for modules that keep their queries beside their logic).

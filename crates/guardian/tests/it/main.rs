@@ -8,6 +8,7 @@ mod batching;
 mod channel_health;
 mod cli;
 mod contracts;
+mod demo;
 mod deploy;
 mod endpoints;
 mod gas;
