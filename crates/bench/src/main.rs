@@ -394,6 +394,7 @@ impl Ctx<'_> {
             reason: Some("benchmark".into()),
             strict: false,
             allow_insolvent: false,
+            outbid: None,
         };
         let mut samples = Vec::new();
         let runs = self.phases.len();
@@ -458,6 +459,7 @@ impl Ctx<'_> {
             reason: Some("benchmark reset".into()),
             strict: false,
             allow_insolvent: false,
+            outbid: None,
         };
         // Unpausing is not what is measured: a read that timed out is simply tried again.
         let mut attempt = 1;

@@ -64,6 +64,7 @@ pub mod interfaces {
         #[sol(rpc)]
         #[derive(Debug)]
         interface IERC20Metadata {
+            event Transfer(address indexed from, address indexed to, uint256 value);
             function balanceOf(address account) external view returns (uint256);
             function allowance(address owner, address spender) external view returns (uint256);
             function approve(address spender, uint256 value) external returns (bool);

@@ -23,6 +23,17 @@ pub struct Call {
     pub value: U256,
     /// An emergency pause: it pays at least `[rpc] pause_tip_gwei` of priority fee.
     pub urgent: bool,
+    /// A pre-emptive pause: it pays more than this pending transaction (within the fee cap).
+    pub outbid: Option<Outbid>,
+}
+
+/// The fees of a pending transaction a pre-emptive pause must beat to be mined ahead of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Outbid {
+    /// Its priority fee per gas (its gas price, for a legacy transaction).
+    pub max_priority_fee_per_gas: u128,
+    /// Its max fee per gas (its gas price, for a legacy transaction).
+    pub max_fee_per_gas: u128,
 }
 
 impl Call {
@@ -34,7 +45,14 @@ impl Call {
             input: call.abi_encode().into(),
             value: U256::ZERO,
             urgent: false,
+            outbid: None,
         }
+    }
+
+    /// Makes it pay more than `pending` (a pre-emptive pause), when given.
+    pub fn outbid(mut self, pending: Option<Outbid>) -> Self {
+        self.outbid = pending;
+        self
     }
 
     /// Marks it an emergency pause (ordered ahead of ordinary traffic by its priority fee).
@@ -51,6 +69,7 @@ impl Call {
             input: init_code,
             value: U256::ZERO,
             urgent: false,
+            outbid: None,
         }
     }
 }

@@ -19,7 +19,7 @@ use alloy::{
 
 use crate::{config::RpcSettings, secret::RpcUrl, storage::StorageError};
 
-pub use call::{Call, Confirmed, Journal, Preflight};
+pub use call::{Call, Confirmed, Journal, Outbid, Preflight};
 pub use signer::{Signer, SignerError};
 pub use transport::FailoverTransport;
 pub use tx::send_all;

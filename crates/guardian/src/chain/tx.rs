@@ -67,6 +67,25 @@ pub async fn send_all(
             .saturating_add(raise)
             .min(client.settings.fee_cap_wei().max(floor));
     }
+    // A pre-emptive pause outbids the pending transaction it answers: a higher priority fee and
+    // a higher fee cap (by an eighth, at least 1 gwei), within [rpc] fee_cap_gwei.
+    if let Some(o) = calls
+        .iter()
+        .filter_map(|c| c.outbid)
+        .max_by_key(|o| o.max_priority_fee_per_gas)
+    {
+        let cap = client.settings.fee_cap_wei();
+        let above = |x: u128| x.saturating_add((x / 8).max(1_000_000_000));
+        fees.max_priority_fee_per_gas = fees
+            .max_priority_fee_per_gas
+            .max(above(o.max_priority_fee_per_gas))
+            .min(cap);
+        fees.max_fee_per_gas = fees
+            .max_fee_per_gas
+            .max(above(o.max_fee_per_gas))
+            .max(fees.max_priority_fee_per_gas)
+            .min(cap);
+    }
     let mut gas: Vec<Result<u64, ChainError>> = calls
         .iter()
         .zip(estimates)

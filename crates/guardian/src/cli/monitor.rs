@@ -48,6 +48,16 @@ pub struct Args {
     /// Process up to each chain's head, then exit (for cron jobs).
     #[arg(long)]
     once: bool,
+    /// Also watch each chain's pending transactions (eth_subscribe newPendingTransactions over a
+    /// ws(s):// endpoint, else txpool_content), simulate those that touch the suite
+    /// (debug_traceCall with a call tracer, else eth_simulateV1) on the pending state, and run
+    /// the outflow and privileged rules on their effect: alerts marked `pending`. An outflow
+    /// rule with `respond` and `preempt = true` answers at once with a pause paying a higher
+    /// priority fee and fee cap than the pending transaction (within [rpc] fee_cap_gwei), to be
+    /// mined ahead of it. A failed or ambiguous simulation is never acted on. Chains whose node
+    /// lacks the methods are named at start and followed block by block only.
+    #[arg(long, conflicts_with = "once")]
+    mempool: bool,
     /// Check instead of watching: the rules are built against the chains, and every contact is
     /// sent one test message now; exit 1 if anything fails.
     #[arg(long, conflicts_with_all = ["once", "from_block"])]
@@ -75,6 +85,12 @@ impl Args {
             Some(_) => monitor::configured_rules(&deployment).await?,
             None => Default::default(),
         };
+        let mempool = if self.mempool {
+            monitor::preempt::plan(&deployment).await?
+        } else {
+            Vec::new()
+        };
+        report_mempool(&deployment, self.mempool, &mempool);
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -160,6 +176,7 @@ impl Args {
                 once: self.once,
                 metrics: Some(metrics),
                 health: Some(board.clone()),
+                mempool,
             },
         );
         let dispatching = async {
@@ -386,5 +403,46 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Says at start, on stderr, which chains' mempools are watched and how, which are not and why,
+/// and which `preempt = true` rules cannot pre-empt for that.
+fn report_mempool(deployment: &Deployment, asked: bool, plans: &[monitor::preempt::Plan]) {
+    for p in plans {
+        let c = &p.capabilities;
+        if c.usable() {
+            eprintln!(
+                "mempool of {}: watched ({:?}), pending transactions simulated with {:?}",
+                p.chain, c.source, c.simulator
+            );
+        } else {
+            eprintln!(
+                "mempool of {}: NOT watched ({}); this chain is followed block by block only",
+                p.chain,
+                c.missing.join("; ")
+            );
+        }
+    }
+    for rule in deployment.manifest.rules.iter().filter(|r| r.preempt) {
+        let chains: Vec<&str> = rule
+            .targets(&deployment.manifest)
+            .iter()
+            .map(|c| c.chain())
+            .filter(|chain| {
+                !asked
+                    || !plans
+                        .iter()
+                        .any(|p| p.chain == *chain && p.capabilities.usable())
+            })
+            .collect();
+        if !chains.is_empty() {
+            eprintln!(
+                "warning: rule `{}` has preempt = true but the mempool of {} is not watched{}: it answers mined blocks only there",
+                rule.name(),
+                chains.join(", "),
+                if asked { "" } else { " (run with --mempool)" }
+            );
+        }
     }
 }

@@ -86,6 +86,7 @@ impl Args {
             reason: self.reason.clone(),
             strict: self.strict,
             allow_insolvent: self.allow_insolvent,
+            outbid: None,
         };
         let show_progress = !self.json && std::io::stderr().is_terminal();
         let progress = |line: &str| {

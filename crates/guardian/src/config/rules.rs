@@ -173,6 +173,10 @@ pub struct RuleConfig {
     /// What the monitor does when the rule fires.
     #[serde(default, skip_serializing_if = "Respond::is_none")]
     pub respond: Respond,
+    /// `outflow` with `respond`: also answer a pending transaction whose simulated effect breaks
+    /// the rule, with a pause priced to be mined ahead of it (`guardian monitor --mempool`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preempt: bool,
     /// `outflow`: `native` or a token address (default native).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<Spanned<Asset>>,
@@ -512,6 +516,14 @@ pub(super) fn validate(
                 format!(
                     "rule `{name}`: `{key}` does not apply to kind `{kind}` (it takes {}, and contracts, window_blocks, cooldown_blocks, severity, respond)",
                     kind.own_keys().join(", ")
+                ),
+            ));
+        }
+        if rule.preempt && (rule.respond == Respond::None || kind != RuleKind::Outflow) {
+            return Err(invalid(
+                at,
+                format!(
+                    "rule `{name}`: preempt = true needs an `outflow` rule with respond (pause-affected or pause-all): a pre-emption is a pause answering a pending drain"
                 ),
             ));
         }

@@ -8,11 +8,13 @@
 //! transactions reverting, the rest rescued, the fix shipped and verified, the funds returned,
 //! everything resumed, the checklist complete and the post-mortem written.
 
+mod preempt;
 mod progress;
 mod scene;
 mod sink;
 mod steps;
 
+pub use preempt::PreemptReport;
 pub use progress::Progress;
 pub use scene::AttackTx;
 
@@ -117,6 +119,9 @@ pub struct DemoReport {
     pub incident_messages: usize,
     /// Whether the incident was closed (its checklist complete).
     pub closed: bool,
+    /// The second run, pre-emptive: the same exploit on the second chain, answered from the
+    /// mempool.
+    pub preempt: Option<PreemptReport>,
     /// Everything that did not go as it must.
     pub problems: Vec<String>,
 }
@@ -174,6 +179,20 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
     let rules = monitor::configured_rules(&deployment)
         .await
         .map_err(at("loading the monitor's rules"))?;
+    // The mempool is watched on the second chain only: the first run shows the reactive answer.
+    let second = deployment
+        .manifest
+        .chains
+        .keys()
+        .nth(1)
+        .cloned()
+        .unwrap_or_default();
+    let mempool: Vec<_> = monitor::preempt::plan(&deployment)
+        .await
+        .map_err(at("probing the mempool"))?
+        .into_iter()
+        .filter(|p| p.chain == second)
+        .collect();
     let outbox_store = Arc::new(Store::open(&db_path(&path)).map_err(at("opening the database"))?);
     let outbox = Outbox::new(outbox_store.clone(), contacts.clone()).map_err(at("the outbox"))?;
     let dispatcher = Dispatcher::new(
@@ -197,6 +216,7 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
             once: false,
             metrics: None,
             health: None,
+            mempool,
         },
     );
     let dispatching = dispatcher.run(events_rx, |_, _| {});
@@ -204,7 +224,29 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
         let _ = outbox_stop_rx.wait_for(|s| *s).await;
     });
     let drill = async {
-        let result = steps::play(&deployment, &contacts, opts, progress).await;
+        let mut result = steps::play(&deployment, &contacts, opts, progress).await;
+        if let Ok(report) = &mut result {
+            match preempt::play(&deployment, &second, progress).await {
+                Ok(p) => {
+                    if !p.exploit_reverted
+                        || p.lost_wei != "0"
+                        || p.paused_block != Some(p.exploit_block)
+                    {
+                        report.problems.push(format!(
+                            "the pre-emptive run did not stop the exploit in its own block: {p:?}"
+                        ));
+                        report.ok = false;
+                    }
+                    report.preempt = Some(p);
+                }
+                Err(e) => {
+                    report
+                        .problems
+                        .push(format!("the pre-emptive run failed: {e}"));
+                    report.ok = false;
+                }
+            }
+        }
         // Let the last messages go out, then stop the monitor and the outbox.
         outbox.deliver_due().await;
         let _ = stop_tx.send(true);
@@ -256,6 +298,21 @@ fn write_manifest(
     manifest
         .write(path, true)
         .map_err(at("writing the drill's manifest"))?;
+    let escrows: Vec<String> = manifest
+        .contracts
+        .iter()
+        .filter(|c| c.kind == crate::config::ContractKind::PaymentEscrow)
+        .map(|c| c.name().to_string())
+        .collect();
+    let (first_escrow, second_escrow) = match escrows.as_slice() {
+        [a, b, ..] => (a.clone(), b.clone()),
+        _ => {
+            return Err(DemoError::Step {
+                step: "writing the drill's manifest",
+                message: "the drill needs an escrow on each of two chains".into(),
+            });
+        }
+    };
     let rules = format!(
         r#"
 # The drill's rules: value leaving an escrow faster than 1 ETH in 3 blocks is a drain, and the
@@ -263,12 +320,24 @@ fn write_manifest(
 [[rules]]
 name = "escrow-drain"
 kind = "outflow"
-contracts = ["PaymentEscrow"]
+contracts = ["{first_escrow}"]
 window_blocks = 3
 asset = "native"
 max_amount = "1 ether"
 severity = "critical"
 respond = "pause-all"
+
+# On the second chain the same rule also answers a pending drain, ahead of it.
+[[rules]]
+name = "escrow-drain-preempt"
+kind = "outflow"
+contracts = ["{second_escrow}"]
+window_blocks = 3
+asset = "native"
+max_amount = "1 ether"
+severity = "critical"
+respond = "pause-all"
+preempt = true
 
 [[rules]]
 name = "registration-burst"

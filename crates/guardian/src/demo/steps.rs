@@ -30,9 +30,9 @@ use crate::{
 };
 
 /// The victims (dev accounts), the merchant they pay, and the attacker.
-const VICTIMS: [u32; 3] = [5, 6, 7];
-const MERCHANT: u32 = 8;
-const ATTACKER: u32 = 9;
+pub(super) const VICTIMS: [u32; 3] = [5, 6, 7];
+pub(super) const MERCHANT: u32 = 8;
+pub(super) const ATTACKER: u32 = 9;
 /// Attacker transactions after the first.
 const RETRIES: usize = 3;
 
@@ -45,7 +45,7 @@ pub(super) async fn interval_mining(url: &url::Url, secs: u64) -> Result<(), Dem
     Ok(())
 }
 
-fn contract<'a>(
+pub(super) fn contract<'a>(
     d: &'a Deployment,
     chain: &str,
     kind: ContractKind,
@@ -214,6 +214,7 @@ pub(super) async fn play(
         contacts,
         actor: operator.clone(),
         signer: None,
+        outbid: None,
     };
     let id = incident.id;
     let _ = r.task_done(id, "coordinate-with-security-partners");
@@ -536,7 +537,7 @@ fn judge(report: &mut DemoReport, lost: U256, rescued: U256) {
 }
 
 /// The HTTP endpoint of `chain` from the manifest.
-fn client_url(d: &Deployment, chain: &str) -> Result<url::Url, DemoError> {
+pub(super) fn client_url(d: &Deployment, chain: &str) -> Result<url::Url, DemoError> {
     d.manifest
         .chains
         .get(chain)
@@ -553,6 +554,6 @@ fn client_url(d: &Deployment, chain: &str) -> Result<url::Url, DemoError> {
 }
 
 /// Wei for people: `13.0 ETH`.
-fn eth(wei: U256) -> String {
+pub(super) fn eth(wei: U256) -> String {
     crate::funds::show_amount(wei, 18, crate::funds::NATIVE_SYMBOL)
 }

@@ -31,6 +31,8 @@ pub struct Responder<'a> {
     pub actor: String,
     /// Sign pauses with this signer only (default: whichever configured signer holds the role).
     pub signer: Option<String>,
+    /// A pre-emptive response: the pending transaction its pause must be mined ahead of.
+    pub outbid: Option<crate::chain::Outbid>,
 }
 
 /// What a playbook did.
@@ -331,6 +333,7 @@ impl Responder<'_> {
             )),
             strict: false,
             allow_insolvent: false,
+            outbid: self.outbid,
         };
         let started = Instant::now();
         let report = match pause_key {

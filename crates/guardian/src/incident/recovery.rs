@@ -92,6 +92,7 @@ impl Responder<'_> {
             reason: Some(format!("incident {id}: resume after the fix")),
             strict: true,
             allow_insolvent: false,
+            outbid: None,
         };
         let report = pause::run(self.deployment, &request, Instant::now(), &|_| {}).await?;
         record_action(&self.deployment.store, id, &self.actor, report.action_id)?;

@@ -55,15 +55,19 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// The rule's response, for a configured rule that has one.
+    /// The rule's response, for a configured rule that has one: none for an alert about a
+    /// pending transaction unless the rule says `preempt = true`.
     fn response_of(&self, alert: &Alert) -> Respond {
-        self.deployment
+        let rule = self
+            .deployment
             .manifest
             .rules
             .iter()
-            .find(|r| *r.name.get_ref() == alert.found.rule)
-            .map(|r| r.respond)
-            .unwrap_or_default()
+            .find(|r| *r.name.get_ref() == alert.found.rule);
+        match rule {
+            Some(r) if alert.status != AlertStatus::Pending || r.preempt => r.respond,
+            _ => Respond::None,
+        }
     }
 
     /// Tells the contacts about `event` and, for a raised alert whose rule says so, responds.

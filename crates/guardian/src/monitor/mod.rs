@@ -16,6 +16,8 @@ pub mod health;
 pub mod holdings;
 pub mod insolvent;
 pub mod metrics;
+pub mod pending;
+pub mod preempt;
 pub mod privileged;
 pub mod rules;
 
@@ -178,6 +180,9 @@ pub struct MonitorOptions {
     pub stop: Option<watch::Receiver<bool>>,
     /// Where the monitor counts what it does (`--metrics-addr`).
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// `--mempool`: each chain's pending-transaction watch (see [`preempt::plan`]); chains whose
+    /// node lacks a method are followed block by block only.
+    pub mempool: Vec<preempt::Plan>,
     /// Told which chains are in trouble (`monitor-health` episodes), for the heartbeat (the
     /// outbox's [`channels::ChannelWatch`] tells it of failing contacts).
     pub health: Option<Arc<health::HealthBoard>>,
@@ -270,7 +275,31 @@ pub async fn run(
             (name.clone(), r)
         });
     }
-    results.extend(futures::future::join_all(tasks).await);
+    // The mempool watches run beside the followers until the same stop.
+    let mut watches = Vec::new();
+    if let (Some(events), Some(stop)) = (&options.events, &options.stop) {
+        for plan in std::mem::take(&mut options.mempool) {
+            let Some(client) = deployment.clients.get(&plan.chain) else {
+                continue;
+            };
+            if !plan.capabilities.usable() {
+                continue;
+            }
+            watches.push(preempt::watch_chain(
+                deployment,
+                client,
+                plan.rules,
+                plan.capabilities,
+                events.clone(),
+                stop.clone(),
+            ));
+        }
+    }
+    let (followed, _) = tokio::join!(
+        futures::future::join_all(tasks),
+        futures::future::join_all(watches)
+    );
+    results.extend(followed);
     results.sort_by(|a, b| a.0.cmp(&b.0));
     results
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::pause::PauseReport;
 use crate::{
     alert::{Alert, AlertStatus},
+    chain::Outbid,
     config::rules::Respond,
     deployment::Deployment,
     incident::{
@@ -108,11 +109,22 @@ pub async fn respond(
         .into_iter()
         .filter(|n| deployment.manifest.contracts.iter().any(|c| c.name() == n))
         .collect();
+    // An alert about a pending transaction is answered ahead of it: the pause outbids its fees.
+    let outbid = (alert.status == AlertStatus::Pending)
+        .then(|| pending_fees(alert))
+        .flatten();
+    if alert.status == AlertStatus::Pending && outbid.is_none() {
+        return Err(IncidentError::Refused(format!(
+            "alert {} is about a pending transaction but does not say its fees: not pre-empted",
+            alert.id
+        )));
+    }
     let responder = Responder {
         deployment,
         contacts,
         actor: GUARDIAN.to_string(),
         signer: signer.map(String::from),
+        outbid,
     };
     let store = &deployment.store;
     // The incident already holding this alert (a crash between opening and pausing), else the
@@ -159,6 +171,24 @@ pub async fn respond(
                 .map(|run| (run.incident, true, run))
         }
     };
+    if let (Ok((incident, _, run)), Some(o)) = (&outcome, outbid) {
+        // The pre-emption's evidence: the pending transaction, its simulated effect, the pause.
+        store.record(
+            *incident,
+            GUARDIAN,
+            Some((
+                "preemption",
+                serde_json::json!({
+                    "alert": alert.id,
+                    "pending_tx": alert.found.evidence["pending_tx"],
+                    "effect": alert.found.evidence["effect"],
+                    "outbid": o,
+                    "pause_action": run.pause.as_ref().map(|p| p.action_id),
+                }),
+            )),
+            &[],
+        )?;
+    }
     match outcome {
         Ok((incident, opened, run)) => Ok(Responded::Incident {
             incident,
@@ -179,4 +209,14 @@ pub async fn respond(
 /// The journal key that makes a response to one alert happen once.
 fn response_key(alert_id: i64) -> String {
     format!("respond:alert:{alert_id}")
+}
+
+/// The fees of the pending transaction a pending alert is about (its evidence `pending_tx`).
+fn pending_fees(alert: &Alert) -> Option<Outbid> {
+    let tx = &alert.found.evidence["pending_tx"];
+    let fee = |k: &str| tx[k].as_str().and_then(|v| v.parse::<u128>().ok());
+    Some(Outbid {
+        max_priority_fee_per_gas: fee("max_priority_fee_per_gas")?,
+        max_fee_per_gas: fee("max_fee_per_gas")?,
+    })
 }

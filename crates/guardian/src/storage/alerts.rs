@@ -315,17 +315,26 @@ impl Store {
     /// Stores one alert that no block raised (the monitor's own trouble, filed at a block it had
     /// processed) without touching any cursor or block hash. `None` when its dedup key is taken.
     pub fn store_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StorageError> {
+        self.store_alert_as(alert, AlertStatus::Open)
+    }
+
+    /// Stores an alert about a pending transaction (status `pending`); `None` when its dedup key
+    /// is taken.
+    pub fn store_pending_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StorageError> {
+        self.store_alert_as(alert, AlertStatus::Pending)
+    }
+
+    fn store_alert_as(
+        &self,
+        alert: &NewAlert,
+        status: AlertStatus,
+    ) -> Result<Option<Alert>, StorageError> {
         let mut conn = self
             .conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ids = insert_alerts(
-            &tx,
-            std::slice::from_ref(alert),
-            AlertStatus::Open,
-            now_ms(),
-        )?;
+        let ids = insert_alerts(&tx, std::slice::from_ref(alert), status, now_ms())?;
         let stored = select_alerts(&tx, &ids)?;
         tx.commit()?;
         Ok(stored.into_iter().next())

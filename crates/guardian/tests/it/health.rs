@@ -188,6 +188,7 @@ async fn a_lag_above_max_lag_blocks_raises_one_monitor_health_alert_per_episode(
             events: Some(events_tx),
             stop: Some(stop_rx),
             health: Some(board.clone()),
+            mempool: Vec::new(),
             metrics: Some(metrics.clone()),
             ..MonitorOptions::default()
         },
@@ -351,6 +352,7 @@ async fn endpoints_failing_poll_after_poll_raise_one_monitor_health_alert() {
             events: Some(events_tx),
             stop: Some(stop_rx),
             health: Some(board.clone()),
+            mempool: Vec::new(),
             metrics: Some(metrics.clone()),
             ..MonitorOptions::default()
         },

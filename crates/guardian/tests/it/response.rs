@@ -53,6 +53,7 @@ pub(crate) fn request(pause: bool, selection: Selection) -> PauseRequest {
         reason: Some("test".into()),
         strict: false,
         allow_insolvent: false,
+        outbid: None,
     }
 }
 

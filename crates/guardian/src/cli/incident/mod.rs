@@ -228,6 +228,7 @@ impl Args {
             contacts: &contacts,
             actor: operator(self.operator.as_deref(), &process_env),
             signer,
+            outbid: None,
         };
         let json = self.json;
         let outcome = self.act(&responder).await;

@@ -20,7 +20,7 @@ use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, ready_brakes, send
 
 use super::{ResponseError, find_contract, find_holders, lacking, missing_role, read_paused};
 use crate::{
-    chain::{Call, ChainClient, Journal, Signer},
+    chain::{Call, ChainClient, Journal, Outbid, Signer},
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
     funds::read_holdings,
@@ -56,6 +56,8 @@ pub struct PauseRequest {
     pub strict: bool,
     /// Unpause escrows even while they hold less than they owe (requires `reason`).
     pub allow_insolvent: bool,
+    /// A pre-emptive pause: the pending transaction whose fees it must beat to be mined first.
+    pub outbid: Option<Outbid>,
 }
 
 impl PauseRequest {
@@ -305,7 +307,7 @@ async fn run_inner(
         Selection::All => to_change.clone(),
         Selection::Named(_) => Vec::new(),
     };
-    for brake in plan_brakes(brakes, &targets, &for_brakes) {
+    for brake in plan_brakes(brakes, &targets, &for_brakes, request.outbid) {
         covered.extend(brake.covers.iter().copied());
         plan.push(brake);
     }
@@ -343,7 +345,9 @@ async fn run_inner(
         let address = targets[*i].contract.address;
         let label = format!("{verb} {}", targets[*i].report.name);
         let call = if request.pause {
-            Call::new(label, address, IPausable::pauseCall {}).urgent()
+            Call::new(label, address, IPausable::pauseCall {})
+                .urgent()
+                .outbid(request.outbid)
         } else {
             Call::new(label, address, IPausable::unpauseCall {})
         };

@@ -160,6 +160,7 @@ pub(super) fn plan_brakes<'a>(
     ready: Vec<ReadyBrake<'a>>,
     targets: &[Target<'a>],
     to_change: &[usize],
+    outbid: Option<crate::chain::Outbid>,
 ) -> Vec<Planned<'a>> {
     let mut plans = Vec::new();
     let mut taken: HashSet<usize> = HashSet::new();
@@ -190,6 +191,7 @@ pub(super) fn plan_brakes<'a>(
                     EmergencyBrake::pauseAllCall {},
                 )
                 .urgent()
+                .outbid(outbid)
             } else {
                 let list: Vec<Address> = covers
                     .iter()
@@ -209,6 +211,7 @@ pub(super) fn plan_brakes<'a>(
                     EmergencyBrake::pauseTargetsCall { list },
                 )
                 .urgent()
+                .outbid(outbid)
             },
             covers,
             via: r.brake.name().to_string(),
