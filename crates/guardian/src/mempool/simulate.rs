@@ -7,7 +7,7 @@
 
 use alloy::{
     eips::BlockNumberOrTag,
-    primitives::{Address, B256, Bytes, Log, LogData, U256, address, b256},
+    primitives::{Address, B256, Bytes, Log, LogData, U64, U256, address, b256},
     providers::Provider,
     rpc::json_rpc::ErrorPayload,
     transports::{RpcError, TransportErrorKind},
@@ -143,7 +143,7 @@ struct TraceLog {
     topics: Vec<B256>,
     #[serde(default)]
     data: Bytes,
-    position: Option<usize>,
+    position: Option<U64>,
 }
 
 /// The effect read from a `debug_traceCall` call-tracer answer.
@@ -175,7 +175,10 @@ fn walk(frame: &Frame, live: bool, effect: &mut Effect) -> Result<(), SimError> 
         return Err(SimError::Ambiguous(format!("a {kind} frame without `to`")));
     }
     // Older tracers give no position: their logs are taken before the frame's subcalls.
-    let at = |log: &TraceLog| log.position.unwrap_or(0).min(frame.calls.len());
+    let at = |log: &TraceLog| {
+        let position = log.position.map_or(0, |p| p.saturating_to::<usize>());
+        position.min(frame.calls.len())
+    };
     for index in 0..=frame.calls.len() {
         if live {
             for log in frame.logs.iter().filter(|l| at(l) == index) {
