@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod devnet;
 pub mod funds;
 pub mod incident;
+pub mod mempool;
 pub mod monitor;
 pub mod notify;
 pub mod operator;

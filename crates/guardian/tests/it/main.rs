@@ -16,6 +16,7 @@ mod health;
 mod incident;
 mod incident_affected;
 mod incident_report;
+mod mempool;
 mod monitor;
 mod notify;
 mod rescue;

@@ -1,7 +1,7 @@
 //! A JSON-RPC endpoint in front of anvil that counts what crosses it, and can misbehave the way
 //! hosted endpoints do: refuse batches, refuse long `eth_getLogs` ranges, answer slowly, answer
-//! every request (or the first few) with a rate-limit error, or answer a broadcast it passed on
-//! with "already known".
+//! every request (or the first few) with a rate-limit error, answer a broadcast it passed on
+//! with "already known", or lack methods (answer them "method not found").
 
 use std::{
     sync::{
@@ -49,6 +49,8 @@ pub struct Behaviour {
     /// Pass each `eth_sendRawTransaction` on, then answer it with "already known", as a node that
     /// had the transaction from another peer does.
     pub already_known: bool,
+    /// Answer these methods with -32601 "method not found", as a node without them does.
+    pub missing_methods: &'static [&'static str],
 }
 
 /// What the proxy has seen.
@@ -242,6 +244,11 @@ async fn answer(
             seen.refused_logs.fetch_add(1, Ordering::SeqCst);
             let message = format!("block range is limited to {max} blocks");
             let body = error(&parsed["id"], -32005, &message);
+            return ("200 OK", body.to_string().into_bytes());
+        }
+        if behaviour.missing_methods.contains(&method.as_str()) {
+            let message = format!("the method {method} does not exist/is not available");
+            let body = error(&parsed["id"], -32601, &message);
             return ("200 OK", body.to_string().into_bytes());
         }
         seen.singles.lock().expect("lock").push(method);
