@@ -9,7 +9,7 @@ use crate::{
     chain::signer::process_env,
     demo::{self, DemoOptions, DemoReport, Progress},
     operator::operator,
-    output::print_json,
+    output::{Table, print_json},
 };
 
 /// Run the incident drill: two local chains with 1 s blocks and the suite, the monitor with a
@@ -67,60 +67,123 @@ fn eth(wei: &str) -> String {
 }
 
 fn print_summary(r: &DemoReport) {
-    let blocks = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| b.to_string());
-    println!();
-    println!("Drill summary ({} chain {}):", r.chain, r.chain_id);
-    println!("  exploit's first transaction   block {}", r.exploit_block);
-    println!(
-        "  time to detect                {} ms (alert from block {})",
-        r.detect_ms.map_or_else(|| "-".into(), |m| m.to_string()),
-        blocks(r.alert_block)
-    );
-    println!(
-        "  time to pause                 {} block(s), {} ms (everything paused in block {})",
-        r.paused_block.map_or_else(
-            || "-".into(),
-            |p| p.saturating_sub(r.exploit_block).to_string()
-        ),
-        r.pause_ms.map_or_else(|| "-".into(), |m| m.to_string()),
-        blocks(r.paused_block)
-    );
+    let ms = |m: Option<i64>| m.map_or_else(|| "-".to_string(), |m| format!("{m} ms"));
     let later: Vec<String> = r
         .attacker_txs
         .iter()
         .skip(1)
         .map(|t| {
+            if t.reverted {
+                t.error.clone().unwrap_or_else(|| "reverted".into())
+            } else {
+                "SUCCEEDED".into()
+            }
+        })
+        .collect();
+    let mut t = Table::new(["", "REACTIVE (NEXT BLOCK)", "PRE-EMPTIVE (MEMPOOL)"]);
+    let p = r.preempt.as_ref();
+    let pre =
+        |f: &dyn Fn(&demo::PreemptReport) -> String| p.map_or_else(|| "not run".to_string(), f);
+    t.row(vec![
+        "chain".into(),
+        format!("{} ({})", r.chain, r.chain_id),
+        pre(&|p| p.chain.clone()),
+    ]);
+    t.row(vec![
+        "exploit's first transaction".into(),
+        format!("block {}: succeeded", r.exploit_block),
+        pre(&|p| {
             format!(
-                "block {} {}",
-                t.block,
-                if t.reverted {
-                    t.error.clone().unwrap_or_else(|| "reverted".into())
+                "block {}: {}",
+                p.exploit_block,
+                if p.exploit_reverted {
+                    format!("reverted {}", p.exploit_error.as_deref().unwrap_or(""))
                 } else {
                     "SUCCEEDED".into()
                 }
             )
-        })
-        .collect();
-    println!("  attacker's later transactions {}", later.join(", "));
-    println!("  funds at risk                 {}", eth(&r.at_risk_wei));
-    println!("  lost                          {}", eth(&r.lost_wei));
-    println!("  rescued                       {}", eth(&r.rescued_wei));
-    println!("  returned with replenish       {}", eth(&r.returned_wei));
+        }),
+    ]);
+    t.row(vec![
+        "detected".into(),
+        format!(
+            "{} after its block (alert from block {})",
+            ms(r.detect_ms),
+            r.alert_block.map_or_else(|| "-".into(), |b| b.to_string())
+        ),
+        pre(&|_| "while pending".to_string()),
+    ]);
+    t.row(vec![
+        "everything paused".into(),
+        format!(
+            "block {} (+{}): broadcast {}, mined {} after the exploit's block",
+            r.paused_block.map_or_else(|| "-".into(), |b| b.to_string()),
+            r.paused_block.map_or_else(
+                || "-".into(),
+                |b| b.saturating_sub(r.exploit_block).to_string()
+            ),
+            ms(r.pause_sent_ms),
+            ms(r.pause_ms)
+        ),
+        pre(&|p| {
+            format!(
+                "block {}{}; broadcast {} after the alert",
+                p.paused_block.map_or_else(|| "-".into(), |b| b.to_string()),
+                if p.pause_first {
+                    ", ahead of the exploit"
+                } else {
+                    ""
+                },
+                ms(p.alert_to_broadcast_ms)
+            )
+        }),
+    ]);
+    t.row(vec![
+        "attacker's later transactions".into(),
+        later.join(", "),
+        pre(&|_| "-".into()),
+    ]);
+    t.row(vec![
+        "funds at risk".into(),
+        eth(&r.at_risk_wei),
+        pre(&|_| eth(&r.at_risk_wei)),
+    ]);
+    t.row(vec![
+        "funds lost".into(),
+        eth(&r.lost_wei),
+        pre(&|p| eth(&p.lost_wei)),
+    ]);
+    t.row(vec![
+        "funds rescued".into(),
+        format!(
+            "{} (returned {})",
+            eth(&r.rescued_wei),
+            eth(&r.returned_wei)
+        ),
+        pre(&|_| "nothing to rescue".into()),
+    ]);
+    t.row(vec![
+        "incident".into(),
+        r.incident.map_or_else(
+            || "-".into(),
+            |id| format!("{id} ({})", if r.closed { "closed" } else { "NOT closed" }),
+        ),
+        pre(&|p| {
+            p.incident
+                .map_or_else(|| "-".into(), |id| format!("{id} (pre-empted, paused)"))
+        }),
+    ]);
+    println!();
+    println!("{t}");
     println!(
-        "  notifications                 {} signed webhook deliveries ({} alerts, {} incident messages)",
+        "notifications: {} signed webhook deliveries ({} alerts, {} incident messages)",
         r.notifications, r.alert_messages, r.incident_messages
     );
-    if let Some(id) = r.incident {
-        println!(
-            "  incident                      {id} ({})",
-            if r.closed { "closed" } else { "NOT closed" }
-        );
-    }
     if let Some(p) = &r.report {
-        println!("  post-mortem                   {}", p.display());
+        println!("post-mortem: {}", p.display());
     }
     if let Some(p) = &r.report_html {
-        println!("                                {}", p.display());
+        println!("             {}", p.display());
     }
     if r.ok {
         println!("\nthe drill went as it must.");

@@ -149,7 +149,9 @@ struct TraceLog {
 /// The effect read from a `debug_traceCall` call-tracer answer.
 fn effect_of_trace(answer: &Value) -> Result<Effect, SimError> {
     if answer.is_null() {
-        return Err(SimError::Ambiguous("debug_traceCall returned no trace".into()));
+        return Err(SimError::Ambiguous(
+            "debug_traceCall returned no trace".into(),
+        ));
     }
     let top: Frame = Frame::deserialize(answer)?;
     let mut effect = Effect {
@@ -167,7 +169,10 @@ fn walk(frame: &Frame, live: bool, effect: &mut Effect) -> Result<(), SimError> 
     let kind = frame.kind.to_ascii_uppercase();
     if let Some(to) = frame.to {
         effect.called(to);
-        let moves_value = matches!(kind.as_str(), "CALL" | "CREATE" | "CREATE2" | "SELFDESTRUCT");
+        let moves_value = matches!(
+            kind.as_str(),
+            "CALL" | "CREATE" | "CREATE2" | "SELFDESTRUCT"
+        );
         if live && moves_value {
             effect.transfer(frame.from, to, frame.value.unwrap_or_default());
         }
@@ -227,9 +232,9 @@ fn effect_of_simulation(answer: &Value, tx: &PendingTx) -> Result<Effect, SimErr
         .and_then(|calls| calls.get(0))
         .ok_or_else(|| SimError::Ambiguous("eth_simulateV1 returned no call result".into()))?;
     let call: SimulatedCall = SimulatedCall::deserialize(call)?;
-    let status = call
-        .status
-        .ok_or_else(|| SimError::Ambiguous("eth_simulateV1 returned a call without status".into()))?;
+    let status = call.status.ok_or_else(|| {
+        SimError::Ambiguous("eth_simulateV1 returned a call without status".into())
+    })?;
     let mut effect = Effect {
         reverted: match status.as_str() {
             "0x1" => false,
@@ -247,7 +252,9 @@ fn effect_of_simulation(answer: &Value, tx: &PendingTx) -> Result<Effect, SimErr
     for log in call.logs {
         if log.address == TRANSFER_EMITTER {
             let [topic, from, to] = log.topics[..] else {
-                return Err(SimError::Ambiguous("a transfer log without 3 topics".into()));
+                return Err(SimError::Ambiguous(
+                    "a transfer log without 3 topics".into(),
+                ));
             };
             let value = U256::try_from_be_slice(&log.data)
                 .filter(|_| topic == TRANSFER_TOPIC && log.data.len() == 32)

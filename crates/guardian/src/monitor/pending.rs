@@ -180,6 +180,8 @@ impl PendingRules {
             "nonce": tx.nonce,
             "max_fee_per_gas": tx.max_fee_per_gas.to_string(),
             "max_priority_fee_per_gas": tx.max_priority_fee_per_gas.to_string(),
+            // When the monitor first saw it, Unix milliseconds.
+            "seen_at": crate::storage::now_ms() - tx.seen_at.elapsed().as_millis() as i64,
         });
         let mut alerts = Vec::new();
         for o in &self.outflows {

@@ -70,6 +70,15 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
     assert_eq!(r["notifications_signed"], true);
     assert!(r["incident_messages"].as_u64() >= Some(1));
 
+    // The second run, from the mempool: the pause mined in the exploit's own block, ahead of it;
+    // the exploit reverted and nothing was lost.
+    let p = &r["preempt"];
+    assert_eq!(p["exploit_reverted"], true, "{p:#}");
+    assert_eq!(p["exploit_error"], "EnforcedPause()");
+    assert_eq!(p["lost_wei"], "0");
+    assert_eq!(p["paused_block"], p["exploit_block"]);
+    assert_eq!(p["pause_first"], true);
+
     // The record: the timeline is intact and names the drill's operator.
     let show = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
         .env_clear()

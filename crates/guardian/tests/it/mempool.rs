@@ -186,7 +186,8 @@ async fn warm_up(net: &TestNet, stream: &mut mpsc::Receiver<PendingTx>) {
             .to(me)
             .value(U256::from(1));
         let _pending = sender.send_transaction(tx).await.expect("send transfer");
-        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(400), stream.recv()).await {
+        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(400), stream.recv()).await
+        {
             assert_eq!(got.from, me);
             return;
         }
@@ -217,9 +218,15 @@ async fn simulate_a_pending_release_shows_the_escrow_paying_out() {
         .tx_hash();
     let tx = pending(&net, hash).await;
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let effect = simulate(&net.client, simulator, &tx).await.expect("simulate");
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
         assert!(!effect.reverted, "{simulator:?}: {effect:?}");
-        assert_eq!(effect.net_native_outflow(escrow_addr), five, "{simulator:?}");
+        assert_eq!(
+            effect.net_native_outflow(escrow_addr),
+            five,
+            "{simulator:?}"
+        );
         assert_eq!(effect.native_in.get(&payee), Some(&five), "{simulator:?}");
         assert_eq!(released(&effect), [U256::from(1)], "{simulator:?}");
         assert!(effect.calls.contains(&escrow_addr), "{simulator:?}");
@@ -238,7 +245,11 @@ async fn simulate_a_pending_release_shows_the_escrow_paying_out() {
 
     let before = net.balance(escrow_addr).await;
     mine(&net).await;
-    assert_eq!(before - net.balance(escrow_addr).await, five, "as simulated");
+    assert_eq!(
+        before - net.balance(escrow_addr).await,
+        five,
+        "as simulated"
+    );
 }
 
 #[tokio::test]
@@ -264,10 +275,15 @@ async fn calls_through_another_contract_are_seen_and_reverts_have_no_effect() {
         .tx_hash();
     let tx = pending(&net, hash).await;
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let effect = simulate(&net.client, simulator, &tx).await.expect("simulate");
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
         assert!(!effect.reverted, "{simulator:?}: {effect:?}");
         assert_eq!(effect.calls[0], drainer_addr, "{simulator:?}");
-        assert!(effect.calls.contains(&escrow_addr), "{simulator:?}: {effect:?}");
+        assert!(
+            effect.calls.contains(&escrow_addr),
+            "{simulator:?}: {effect:?}"
+        );
         assert_eq!(released(&effect), [U256::from(1)], "{simulator:?}");
         assert_eq!(effect.net_native_outflow(escrow_addr), U256::ZERO);
         assert_eq!(effect.native_in.get(&escrow_addr), Some(&one));
@@ -346,8 +362,13 @@ async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() 
         seen_at: Instant::now(),
     };
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let err = simulate(&client, simulator, &tx).await.expect_err("no method");
-        assert!(matches!(err, SimError::Unsupported(_)), "{simulator:?}: {err}");
+        let err = simulate(&client, simulator, &tx)
+            .await
+            .expect_err("no method");
+        assert!(
+            matches!(err, SimError::Unsupported(_)),
+            "{simulator:?}: {err}"
+        );
     }
     // Through the real node the same call is simulated; against the escrow with no calldata it
     // reverts (the escrow has no fallback), and says so.
