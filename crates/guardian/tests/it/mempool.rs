@@ -186,7 +186,8 @@ async fn warm_up(net: &TestNet, stream: &mut mpsc::Receiver<PendingTx>) {
             .to(me)
             .value(U256::from(1));
         let _pending = sender.send_transaction(tx).await.expect("send transfer");
-        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(400), stream.recv()).await {
+        if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(400), stream.recv()).await
+        {
             assert_eq!(got.from, me);
             return;
         }
@@ -217,9 +218,15 @@ async fn simulate_a_pending_release_shows_the_escrow_paying_out() {
         .tx_hash();
     let tx = pending(&net, hash).await;
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let effect = simulate(&net.client, simulator, &tx).await.expect("simulate");
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
         assert!(!effect.reverted, "{simulator:?}: {effect:?}");
-        assert_eq!(effect.net_native_outflow(escrow_addr), five, "{simulator:?}");
+        assert_eq!(
+            effect.net_native_outflow(escrow_addr),
+            five,
+            "{simulator:?}"
+        );
         assert_eq!(effect.native_in.get(&payee), Some(&five), "{simulator:?}");
         assert_eq!(released(&effect), [U256::from(1)], "{simulator:?}");
         assert!(effect.calls.contains(&escrow_addr), "{simulator:?}");
@@ -238,7 +245,11 @@ async fn simulate_a_pending_release_shows_the_escrow_paying_out() {
 
     let before = net.balance(escrow_addr).await;
     mine(&net).await;
-    assert_eq!(before - net.balance(escrow_addr).await, five, "as simulated");
+    assert_eq!(
+        before - net.balance(escrow_addr).await,
+        five,
+        "as simulated"
+    );
 }
 
 #[tokio::test]
@@ -264,10 +275,15 @@ async fn calls_through_another_contract_are_seen_and_reverts_have_no_effect() {
         .tx_hash();
     let tx = pending(&net, hash).await;
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let effect = simulate(&net.client, simulator, &tx).await.expect("simulate");
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
         assert!(!effect.reverted, "{simulator:?}: {effect:?}");
         assert_eq!(effect.calls[0], drainer_addr, "{simulator:?}");
-        assert!(effect.calls.contains(&escrow_addr), "{simulator:?}: {effect:?}");
+        assert!(
+            effect.calls.contains(&escrow_addr),
+            "{simulator:?}: {effect:?}"
+        );
         assert_eq!(released(&effect), [U256::from(1)], "{simulator:?}");
         assert_eq!(effect.net_native_outflow(escrow_addr), U256::ZERO);
         assert_eq!(effect.native_in.get(&escrow_addr), Some(&one));
@@ -346,8 +362,26 @@ async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() 
         seen_at: Instant::now(),
     };
     for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
-        let err = simulate(&client, simulator, &tx).await.expect_err("no method");
-        assert!(matches!(err, SimError::Unsupported(_)), "{simulator:?}: {err}");
+        let err = simulate(&client, simulator, &tx)
+            .await
+            .expect_err("no method");
+        assert!(
+            matches!(err, SimError::Unsupported(_)),
+            "{simulator:?}: {err}"
+        );
+    }
+    // A node that answers with an error (here: the sender cannot pay) is a failure, not a
+    // missing method and not an effect.
+    let broke = PendingTx {
+        from: Address::repeat_byte(0x42),
+        value: U256::from(ETH),
+        ..tx.clone()
+    };
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let err = simulate(&net.client, simulator, &broke)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, SimError::Failed(_)), "{simulator:?}: {err}");
     }
     // Through the real node the same call is simulated; against the escrow with no calldata it
     // reverts (the escrow has no fallback), and says so.
@@ -355,4 +389,75 @@ async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() 
         .await
         .expect("simulate");
     assert!(effect.reverted, "{effect:?}");
+}
+
+/// Measures, on anvil, how long each simulator takes for a pending release and how long a sent
+/// transaction takes to come out of each source. Not a check: run it with
+/// `cargo test -p guardian --test it mempool::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run on demand"]
+async fn measure_simulation_and_arrival() {
+    let net = testnet().await;
+    let payer = net.as_signer(&net.account(6));
+    register(&net, &payer).await;
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), payer.clone());
+    let payee = net.account(7).address();
+    let one = U256::from(ETH);
+    send_ok!(escrow.deposit(doc(1), Address::ZERO, one, payee).value(one));
+    hold(&net).await;
+    let hash = *escrow
+        .release(U256::from(1))
+        .send()
+        .await
+        .expect("send")
+        .tx_hash();
+    let tx = pending(&net, hash).await;
+    let percentiles = |mut samples: Vec<Duration>| {
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+        format!("p50 {:?} p99 {:?} (n={})", at(0.5), at(0.99), samples.len())
+    };
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let mut samples = Vec::new();
+        for _ in 0..200 {
+            let start = Instant::now();
+            simulate(&net.client, simulator, &tx)
+                .await
+                .expect("simulate");
+            samples.push(start.elapsed());
+        }
+        println!("simulate {simulator:?}: {}", percentiles(samples));
+    }
+    mine(&net).await;
+    for (source, poll) in [
+        (Source::Subscription, Duration::from_millis(50)),
+        (Source::TxPool, Duration::from_millis(50)),
+    ] {
+        let caps = Capabilities {
+            source: Some(source),
+            ..Capabilities::default()
+        };
+        let (_stop_tx, stop) = watch::channel(false);
+        let mut stream = mempool::watch(net.client.clone(), Some(ws_url(&net)), &caps, poll, stop);
+        if source == Source::Subscription {
+            warm_up(&net, &mut stream).await;
+        }
+        let sender = net.as_signer(&net.account(5));
+        let me = net.account(5).address();
+        let mut samples = Vec::new();
+        for _ in 0..100 {
+            let request = alloy::rpc::types::TransactionRequest::default()
+                .to(me)
+                .value(U256::from(1));
+            let start = Instant::now();
+            let _pending = sender.send_transaction(request).await.expect("send");
+            let got = next_from(&mut stream, me).await;
+            samples.push(got.seen_at.duration_since(start));
+        }
+        println!(
+            "{source:?} (poll {poll:?}) send -> seen: {}",
+            percentiles(samples)
+        );
+        mine(&net).await;
+    }
 }
