@@ -324,6 +324,73 @@ async fn calls_through_another_contract_are_seen_and_reverts_have_no_effect() {
 }
 
 #[tokio::test]
+async fn a_pending_drain_through_the_buggy_escrow_shows_others_deposits_leaving() {
+    use crate::contracts::{deposit_native, ether};
+    use guardian::response::upgrade::{self, Implementation, UpgradeRequest};
+
+    let net = testnet().await;
+    let (alice, bob) = (net.account(6), net.account(7));
+    let attacker_signer = net.account(8);
+    let attacker = net.as_signer(&attacker_signer);
+    register(&net, &net.as_signer(&alice)).await;
+    let escrow_addr = net.addr(ContractKind::PaymentEscrow);
+    deposit_native(&net, &alice, bob.address(), doc(1), ether(3)).await;
+    let (d, _dir) = crate::response::open(&net.devnet.manifest, |_| {}).await;
+    let shipped = upgrade::run(
+        &d,
+        &UpgradeRequest {
+            contract: "escrow".into(),
+            implementation: Implementation::InitCode(
+                bindings::drill::PaymentEscrowBuggy::BYTECODE.clone(),
+            ),
+            chain: None,
+            signer: None,
+            dry_run: false,
+            reason: Some("the drill's bug".into()),
+        },
+        &|_| {},
+    )
+    .await
+    .expect("upgrade");
+    assert!(shipped.ok(), "{shipped:#?}");
+    let drainer = EscrowDrainer::deploy(attacker.clone(), escrow_addr)
+        .await
+        .expect("deploy drainer");
+    hold(&net).await;
+
+    // Deposit 1, release it 4 times: 3 of the 4 ether paid out are alice's.
+    let hash = *drainer
+        .attack(doc(1), U256::from(4))
+        .value(ether(1))
+        .gas(1_000_000)
+        .send()
+        .await
+        .expect("send attack")
+        .tx_hash();
+    let tx = pending(&net, hash).await;
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
+        assert!(!effect.reverted, "{simulator:?}: {effect:?}");
+        assert_eq!(
+            effect.net_native_outflow(escrow_addr),
+            ether(3),
+            "{simulator:?}"
+        );
+        assert_eq!(released(&effect).len(), 4, "{simulator:?}");
+        assert!(effect.calls.contains(&escrow_addr), "{simulator:?}");
+    }
+    let before = net.balance(escrow_addr).await;
+    mine(&net).await;
+    assert_eq!(
+        before - net.balance(escrow_addr).await,
+        ether(3),
+        "as simulated"
+    );
+}
+
+#[tokio::test]
 async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() {
     let net = testnet().await;
     let proxy = proxy::start_with(
