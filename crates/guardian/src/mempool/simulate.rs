@@ -54,7 +54,7 @@ pub async fn simulate_at(
         Simulator::TraceCall => {
             let tracer = json!({"tracer": "callTracer", "tracerConfig": {"withLog": true}});
             let answer = request(client, "debug_traceCall", json!([call, block, tracer])).await?;
-            effect_of_trace(&answer)
+            effect_of_trace(&answer, tx)
         }
         Simulator::SimulateV1 => {
             let payload = json!({"blockStateCalls": [{"calls": [call]}], "traceTransfers": true});
@@ -146,14 +146,21 @@ struct TraceLog {
     position: Option<U64>,
 }
 
-/// The effect read from a `debug_traceCall` call-tracer answer.
-fn effect_of_trace(answer: &Value) -> Result<Effect, SimError> {
+/// The effect read from a `debug_traceCall` call-tracer answer for `tx`.
+fn effect_of_trace(answer: &Value, tx: &PendingTx) -> Result<Effect, SimError> {
     if answer.is_null() {
         return Err(SimError::Ambiguous(
             "debug_traceCall returned no trace".into(),
         ));
     }
     let top: Frame = Frame::deserialize(answer)?;
+    // A trace of some other call (a node that ignored our fields) says nothing about this one.
+    if top.from != tx.from || (tx.to.is_some() && top.to != tx.to) {
+        return Err(SimError::Ambiguous(format!(
+            "the trace is of a call from {} to {:?}, not of the transaction",
+            top.from, top.to
+        )));
+    }
     let mut effect = Effect {
         reverted: top.error.is_some(),
         ..Effect::default()
@@ -331,7 +338,7 @@ mod tests {
                  "logs": [log(C, 9, "0x0")]}
             ]
         });
-        let effect = effect_of_trace(&trace).expect("effect");
+        let effect = effect_of_trace(&trace, &tx(A)).expect("effect");
         assert!(!effect.reverted);
         assert_eq!(effect.calls, [A, IMPL, B, C]);
         let topics: Vec<u8> = effect.logs.iter().map(|l| l.topics()[0][0]).collect();
@@ -358,7 +365,7 @@ mod tests {
             "logs": [log(A, 1, "0x0")],
             "calls": [{"type": "CALL", "from": A, "to": B, "value": "0x1", "logs": [log(B, 2, "0x0")]}]
         });
-        let effect = effect_of_trace(&trace).expect("effect");
+        let effect = effect_of_trace(&trace, &tx(A)).expect("effect");
         assert!(effect.reverted);
         assert_eq!(effect.calls, [A, B]);
         assert!(effect.logs.is_empty() && effect.native_out.is_empty());
@@ -371,8 +378,9 @@ mod tests {
             json!({"from": SENDER, "to": A}),
             json!({"type": "CALL", "from": SENDER}),
             json!({"type": "CALL", "from": SENDER, "to": A, "value": "lots"}),
+            json!({"type": "CALL", "from": SENDER, "to": B, "value": "0x0"}),
         ] {
-            let err = effect_of_trace(&trace).expect_err("ambiguous");
+            let err = effect_of_trace(&trace, &tx(A)).expect_err("ambiguous");
             assert!(matches!(err, SimError::Ambiguous(_)), "{trace}: {err}");
         }
     }
