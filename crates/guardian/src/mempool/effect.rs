@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use alloy::primitives::{Address, Log, U256};
 
-/// The simulated effect of one pending transaction.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The simulated effect of one pending transaction (serialised as evidence of a decision).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Effect {
     /// The simulated transaction reverts (then it has no logs and moves no value).
     pub reverted: bool,
@@ -56,7 +56,7 @@ impl Effect {
 
 /// Why a pending transaction has no trustworthy effect. Whatever the variant, no decision
 /// (an alert, a pre-emptive pause) may be taken on it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
     /// The node does not offer the simulation method (method not found, not supported).
     #[error("the node does not support {0}")]
@@ -95,5 +95,26 @@ mod tests {
         }
         let expected: Vec<_> = [3, 1, 2].map(Address::repeat_byte).to_vec();
         assert_eq!(effect.calls, expected);
+    }
+
+    #[test]
+    fn an_effect_serialises_as_evidence() {
+        let mut effect = Effect::default();
+        effect.transfer(
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            U256::from(5),
+        );
+        effect.called(Address::repeat_byte(1));
+        let json = serde_json::to_value(&effect).expect("serialise");
+        assert_eq!(json["reverted"], false);
+        assert_eq!(
+            json["calls"][0],
+            "0x0101010101010101010101010101010101010101"
+        );
+        assert_eq!(
+            json["native_out"]["0x0101010101010101010101010101010101010101"],
+            "0x5"
+        );
     }
 }

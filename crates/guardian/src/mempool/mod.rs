@@ -27,8 +27,8 @@ use crate::{
     secret::RpcUrl,
 };
 
-/// One pending transaction as the node announced it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One pending transaction as the node announced it (serialised as evidence, without `seen_at`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PendingTx {
     /// Its hash.
     pub hash: TxHash,
@@ -49,6 +49,7 @@ pub struct PendingTx {
     /// The priority fee per gas (a legacy transaction's gas price).
     pub max_priority_fee_per_gas: u128,
     /// When it was first seen here.
+    #[serde(skip)]
     pub seen_at: Instant,
 }
 

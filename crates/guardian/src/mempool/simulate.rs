@@ -54,7 +54,7 @@ pub async fn simulate_at(
         Simulator::TraceCall => {
             let tracer = json!({"tracer": "callTracer", "tracerConfig": {"withLog": true}});
             let answer = request(client, "debug_traceCall", json!([call, block, tracer])).await?;
-            effect_of_trace(&answer)
+            effect_of_trace(&answer, tx)
         }
         Simulator::SimulateV1 => {
             let payload = json!({"blockStateCalls": [{"calls": [call]}], "traceTransfers": true});
@@ -146,14 +146,21 @@ struct TraceLog {
     position: Option<U64>,
 }
 
-/// The effect read from a `debug_traceCall` call-tracer answer.
-fn effect_of_trace(answer: &Value) -> Result<Effect, SimError> {
+/// The effect read from a `debug_traceCall` call-tracer answer for `tx`.
+fn effect_of_trace(answer: &Value, tx: &PendingTx) -> Result<Effect, SimError> {
     if answer.is_null() {
         return Err(SimError::Ambiguous(
             "debug_traceCall returned no trace".into(),
         ));
     }
     let top: Frame = Frame::deserialize(answer)?;
+    // A trace of some other call (a node that ignored our fields) says nothing about this one.
+    if top.from != tx.from || (tx.to.is_some() && top.to != tx.to) {
+        return Err(SimError::Ambiguous(format!(
+            "the trace is of a call from {} to {:?}, not of the transaction",
+            top.from, top.to
+        )));
+    }
     let mut effect = Effect {
         reverted: top.error.is_some(),
         ..Effect::default()
@@ -282,5 +289,162 @@ fn effect_of_simulation(answer: &Value, tx: &PendingTx) -> Result<Effect, SimErr
 impl From<serde_json::Error> for SimError {
     fn from(e: serde_json::Error) -> Self {
         Self::Ambiguous(format!("unexpected answer: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    const A: Address = Address::repeat_byte(0xaa);
+    const B: Address = Address::repeat_byte(0xbb);
+    const C: Address = Address::repeat_byte(0xcc);
+    const IMPL: Address = Address::repeat_byte(0x11);
+    const SENDER: Address = Address::repeat_byte(0x55);
+
+    fn tx(to: Address) -> PendingTx {
+        PendingTx {
+            hash: B256::ZERO,
+            from: SENDER,
+            to: Some(to),
+            input: Bytes::new(),
+            value: U256::ZERO,
+            nonce: 0,
+            gas: 100_000,
+            max_fee_per_gas: 1,
+            max_priority_fee_per_gas: 1,
+            seen_at: Instant::now(),
+        }
+    }
+
+    fn log(address: Address, topic: u8, position: &str) -> Value {
+        json!({"address": address, "topics": [B256::repeat_byte(topic)], "data": "0x", "position": position})
+    }
+
+    #[test]
+    fn the_call_tree_gives_calls_logs_in_order_and_value_of_live_calls_only() {
+        let trace = json!({
+            "type": "CALL", "from": SENDER, "to": A, "value": "0x10",
+            "logs": [log(A, 1, "0x0"), log(A, 3, "0x1"), log(A, 5, "0x3")],
+            "calls": [
+                {"type": "DELEGATECALL", "from": A, "to": IMPL, "value": "0x10",
+                 "logs": [log(A, 2, "0x0")]},
+                {"type": "CALL", "from": A, "to": B, "value": "0x7",
+                 "calls": [{"type": "STATICCALL", "from": B, "to": C}],
+                 "logs": [log(B, 4, "0x1")]},
+                {"type": "CALL", "from": A, "to": C, "value": "0x5", "error": "execution reverted",
+                 "logs": [log(C, 9, "0x0")]}
+            ]
+        });
+        let effect = effect_of_trace(&trace, &tx(A)).expect("effect");
+        assert!(!effect.reverted);
+        assert_eq!(effect.calls, [A, IMPL, B, C]);
+        let topics: Vec<u8> = effect.logs.iter().map(|l| l.topics()[0][0]).collect();
+        assert_eq!(
+            topics,
+            [1, 2, 3, 4, 5],
+            "the reverted frame's log is not there"
+        );
+        assert_eq!(effect.native_out[&SENDER], U256::from(0x10));
+        assert_eq!(
+            effect.native_out[&A],
+            U256::from(7),
+            "no delegatecall or reverted value"
+        );
+        assert_eq!(effect.net_native_outflow(A), U256::ZERO, "0x10 in, 7 out");
+        assert_eq!(effect.native_in[&B], U256::from(7));
+        assert!(!effect.native_in.contains_key(&C));
+    }
+
+    #[test]
+    fn a_reverted_top_frame_has_calls_but_no_effect() {
+        let trace = json!({
+            "type": "CALL", "from": SENDER, "to": A, "value": "0x10", "error": "execution reverted",
+            "logs": [log(A, 1, "0x0")],
+            "calls": [{"type": "CALL", "from": A, "to": B, "value": "0x1", "logs": [log(B, 2, "0x0")]}]
+        });
+        let effect = effect_of_trace(&trace, &tx(A)).expect("effect");
+        assert!(effect.reverted);
+        assert_eq!(effect.calls, [A, B]);
+        assert!(effect.logs.is_empty() && effect.native_out.is_empty());
+    }
+
+    #[test]
+    fn untrustworthy_traces_are_ambiguous() {
+        for trace in [
+            Value::Null,
+            json!({"from": SENDER, "to": A}),
+            json!({"type": "CALL", "from": SENDER}),
+            json!({"type": "CALL", "from": SENDER, "to": A, "value": "lots"}),
+            json!({"type": "CALL", "from": SENDER, "to": B, "value": "0x0"}),
+        ] {
+            let err = effect_of_trace(&trace, &tx(A)).expect_err("ambiguous");
+            assert!(matches!(err, SimError::Ambiguous(_)), "{trace}: {err}");
+        }
+    }
+
+    fn transfer(from: Address, to: Address, value: u64) -> Value {
+        json!({"address": TRANSFER_EMITTER, "topics": [TRANSFER_TOPIC, from.into_word(), to.into_word()],
+               "data": B256::from(U256::from(value))})
+    }
+
+    #[test]
+    fn simulated_transfers_become_native_flows_and_leave_the_logs() {
+        let answer = json!([{"calls": [{"status": "0x1", "logs": [
+            transfer(SENDER, A, 9),
+            {"address": B, "topics": [B256::repeat_byte(1)], "data": "0x01"},
+            transfer(A, C, 4),
+        ]}]}]);
+        let effect = effect_of_simulation(&answer, &tx(A)).expect("effect");
+        assert!(!effect.reverted);
+        assert_eq!(
+            effect.calls,
+            [A, B, C],
+            "to, emitters, transfer ends but the sender"
+        );
+        assert_eq!(effect.logs.len(), 1);
+        assert_eq!(effect.logs[0].address, B);
+        assert_eq!(effect.net_native_outflow(SENDER), U256::from(9));
+        assert_eq!(effect.native_out[&A], U256::from(4));
+        assert_eq!(effect.native_in[&C], U256::from(4));
+    }
+
+    #[test]
+    fn a_simulation_without_result_or_status_is_ambiguous_and_a_failed_one_reverted() {
+        for answer in [
+            json!([]),
+            json!([{"calls": []}]),
+            json!([{"calls": [{"logs": []}]}]),
+            json!([{"calls": [{"status": "0x2"}]}]),
+        ] {
+            let err = effect_of_simulation(&answer, &tx(A)).expect_err("ambiguous");
+            assert!(matches!(err, SimError::Ambiguous(_)), "{answer}: {err}");
+        }
+        let answer = json!([{"calls": [{"status": "0x0", "logs": [transfer(SENDER, A, 1)]}]}]);
+        let effect = effect_of_simulation(&answer, &tx(A)).expect("effect");
+        assert!(effect.reverted && effect.native_out.is_empty() && effect.logs.is_empty());
+        assert_eq!(effect.calls, [A]);
+    }
+
+    #[test]
+    fn missing_methods_are_told_apart_from_failures() {
+        let payload = |code, message: &str| ErrorPayload {
+            code,
+            message: message.to_string().into(),
+            data: None,
+        };
+        assert!(is_unsupported(&payload(-32601, "Method not found")));
+        assert!(is_unsupported(&payload(
+            -32000,
+            "the method debug_traceCall does not exist/is not available"
+        )));
+        assert!(is_unsupported(&payload(-32004, "Method not supported")));
+        assert!(!is_unsupported(&payload(
+            -32000,
+            "insufficient funds for gas * price + value"
+        )));
+        assert!(!is_unsupported(&payload(3, "execution reverted")));
     }
 }

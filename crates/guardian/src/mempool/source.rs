@@ -6,9 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alloy::pubsub::SubscriptionItem;
 use alloy::{primitives::TxHash, providers::Provider, rpc::types::Transaction};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast::error::RecvError, mpsc, watch};
 
 use super::PendingTx;
 use crate::{
@@ -49,6 +50,19 @@ impl Seen {
     }
 }
 
+/// Resolves once `stop` holds true. A dropped sender never stops the source (only dropping the
+/// receiver of pending transactions does), so it is never mistaken for a stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Streams the subscription on `url` into `sender` until `stop` or the receiver is dropped;
 /// subscribes again whenever the subscription closes.
 pub(super) async fn subscription(
@@ -58,7 +72,7 @@ pub(super) async fn subscription(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut seen = Seen::default();
-    while !*stop.borrow() && !sender.is_closed() {
+    while !*stop.borrow_and_update() && !sender.is_closed() {
         let subscribed = async {
             let provider = ws::pubsub_provider(&url).await.map_err(|e| e.to_string())?;
             let sub = provider
@@ -68,13 +82,13 @@ pub(super) async fn subscription(
             Ok::<_, String>((provider, sub))
         };
         let (_provider, mut sub) = tokio::select! {
-            _ = stop.changed() => return,
+            () = stopped(&mut stop) => return,
             answer = subscribed => match answer {
                 Ok(ok) => ok,
                 Err(e) => {
                     tracing::warn!(chain = %client.name, "cannot subscribe to pending transactions at {url}: {e}");
                     tokio::select! {
-                        _ = stop.changed() => return,
+                        () = stopped(&mut stop) => return,
                         () = tokio::time::sleep(RESUBSCRIBE_AFTER) => continue,
                     }
                 }
@@ -83,22 +97,42 @@ pub(super) async fn subscription(
         tracing::info!(chain = %client.name, "watching pending transactions through {url}");
         loop {
             let tx = tokio::select! {
-                _ = stop.changed() => return,
+                () = stopped(&mut stop) => return,
                 () = sender.closed() => return,
-                tx = sub.recv() => tx,
+                tx = sub.recv_any() => tx,
             };
-            match tx {
-                Ok(tx) => {
-                    let pending = PendingTx::from_rpc(&tx, Instant::now());
-                    if seen.first(pending.hash) && sender.send(pending).await.is_err() {
-                        return;
-                    }
+            let tx = match tx {
+                Ok(SubscriptionItem::Item(tx)) => tx,
+                // A node that ignores the full-transaction flag sends hashes: fetch each one.
+                Ok(SubscriptionItem::Other(raw)) => match by_hash(&client, raw.get()).await {
+                    Some(tx) => tx,
+                    None => continue,
+                },
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(chain = %client.name, "{missed} pending transactions were announced faster than read and are missed");
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(chain = %client.name, "pending transaction subscription closed: {e}; subscribing again");
+                Err(RecvError::Closed) => {
+                    tracing::warn!(chain = %client.name, "pending transaction subscription closed; subscribing again");
                     break;
                 }
+            };
+            let pending = PendingTx::from_rpc(&tx, Instant::now());
+            if seen.first(pending.hash) && sender.send(pending).await.is_err() {
+                return;
             }
+        }
+    }
+}
+
+/// The transaction whose hash is the JSON string `raw`, if the node still has it.
+async fn by_hash(client: &ChainClient, raw: &str) -> Option<Transaction> {
+    let hash: TxHash = serde_json::from_str(raw).ok()?;
+    match client.provider().get_transaction_by_hash(hash).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(chain = %client.name, "cannot read pending transaction {hash}: {e}");
+            None
         }
     }
 }
@@ -115,9 +149,9 @@ pub(super) async fn txpool(
     // replaced) is forgotten, so memory follows the pool's size.
     let mut in_pool: HashSet<TxHash> = HashSet::new();
     let mut warned = false;
-    while !*stop.borrow() && !sender.is_closed() {
+    while !*stop.borrow_and_update() && !sender.is_closed() {
         let answer = tokio::select! {
-            _ = stop.changed() => return,
+            () = stopped(&mut stop) => return,
             () = sender.closed() => return,
             answer = client.provider().raw_request::<_, Value>("txpool_content".into(), ()) => answer,
         };
@@ -143,7 +177,7 @@ pub(super) async fn txpool(
             Err(_) => {}
         }
         tokio::select! {
-            _ = stop.changed() => return,
+            () = stopped(&mut stop) => return,
             () = sender.closed() => return,
             () = tokio::time::sleep(poll) => {}
         }

@@ -324,6 +324,73 @@ async fn calls_through_another_contract_are_seen_and_reverts_have_no_effect() {
 }
 
 #[tokio::test]
+async fn a_pending_drain_through_the_buggy_escrow_shows_others_deposits_leaving() {
+    use crate::contracts::{deposit_native, ether};
+    use guardian::response::upgrade::{self, Implementation, UpgradeRequest};
+
+    let net = testnet().await;
+    let (alice, bob) = (net.account(6), net.account(7));
+    let attacker_signer = net.account(8);
+    let attacker = net.as_signer(&attacker_signer);
+    register(&net, &net.as_signer(&alice)).await;
+    let escrow_addr = net.addr(ContractKind::PaymentEscrow);
+    deposit_native(&net, &alice, bob.address(), doc(1), ether(3)).await;
+    let (d, _dir) = crate::response::open(&net.devnet.manifest, |_| {}).await;
+    let shipped = upgrade::run(
+        &d,
+        &UpgradeRequest {
+            contract: "escrow".into(),
+            implementation: Implementation::InitCode(
+                bindings::drill::PaymentEscrowBuggy::BYTECODE.clone(),
+            ),
+            chain: None,
+            signer: None,
+            dry_run: false,
+            reason: Some("the drill's bug".into()),
+        },
+        &|_| {},
+    )
+    .await
+    .expect("upgrade");
+    assert!(shipped.ok(), "{shipped:#?}");
+    let drainer = EscrowDrainer::deploy(attacker.clone(), escrow_addr)
+        .await
+        .expect("deploy drainer");
+    hold(&net).await;
+
+    // Deposit 1, release it 4 times: 3 of the 4 ether paid out are alice's.
+    let hash = *drainer
+        .attack(doc(1), U256::from(4))
+        .value(ether(1))
+        .gas(1_000_000)
+        .send()
+        .await
+        .expect("send attack")
+        .tx_hash();
+    let tx = pending(&net, hash).await;
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let effect = simulate(&net.client, simulator, &tx)
+            .await
+            .expect("simulate");
+        assert!(!effect.reverted, "{simulator:?}: {effect:?}");
+        assert_eq!(
+            effect.net_native_outflow(escrow_addr),
+            ether(3),
+            "{simulator:?}"
+        );
+        assert_eq!(released(&effect).len(), 4, "{simulator:?}");
+        assert!(effect.calls.contains(&escrow_addr), "{simulator:?}");
+    }
+    let before = net.balance(escrow_addr).await;
+    mine(&net).await;
+    assert_eq!(
+        before - net.balance(escrow_addr).await,
+        ether(3),
+        "as simulated"
+    );
+}
+
+#[tokio::test]
 async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() {
     let net = testnet().await;
     let proxy = proxy::start_with(
@@ -370,10 +437,94 @@ async fn a_node_without_the_methods_is_reported_and_simulation_is_unsupported() 
             "{simulator:?}: {err}"
         );
     }
+    // A node that answers with an error (here: the sender cannot pay) is a failure, not a
+    // missing method and not an effect.
+    let broke = PendingTx {
+        from: Address::repeat_byte(0x42),
+        value: U256::from(ETH),
+        ..tx.clone()
+    };
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let err = simulate(&net.client, simulator, &broke)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, SimError::Failed(_)), "{simulator:?}: {err}");
+    }
     // Through the real node the same call is simulated; against the escrow with no calldata it
     // reverts (the escrow has no fallback), and says so.
     let effect = simulate(&net.client, Simulator::TraceCall, &tx)
         .await
         .expect("simulate");
     assert!(effect.reverted, "{effect:?}");
+}
+
+/// Measures, on anvil, how long each simulator takes for a pending release and how long a sent
+/// transaction takes to come out of each source. Not a check: run it with
+/// `cargo test -p guardian --test it mempool::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run on demand"]
+async fn measure_simulation_and_arrival() {
+    let net = testnet().await;
+    let payer = net.as_signer(&net.account(6));
+    register(&net, &payer).await;
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), payer.clone());
+    let payee = net.account(7).address();
+    let one = U256::from(ETH);
+    send_ok!(escrow.deposit(doc(1), Address::ZERO, one, payee).value(one));
+    hold(&net).await;
+    let hash = *escrow
+        .release(U256::from(1))
+        .send()
+        .await
+        .expect("send")
+        .tx_hash();
+    let tx = pending(&net, hash).await;
+    let percentiles = |mut samples: Vec<Duration>| {
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+        format!("p50 {:?} p99 {:?} (n={})", at(0.5), at(0.99), samples.len())
+    };
+    for simulator in [Simulator::TraceCall, Simulator::SimulateV1] {
+        let mut samples = Vec::new();
+        for _ in 0..200 {
+            let start = Instant::now();
+            simulate(&net.client, simulator, &tx)
+                .await
+                .expect("simulate");
+            samples.push(start.elapsed());
+        }
+        println!("simulate {simulator:?}: {}", percentiles(samples));
+    }
+    mine(&net).await;
+    for (source, poll) in [
+        (Source::Subscription, Duration::from_millis(50)),
+        (Source::TxPool, Duration::from_millis(50)),
+    ] {
+        let caps = Capabilities {
+            source: Some(source),
+            ..Capabilities::default()
+        };
+        let (_stop_tx, stop) = watch::channel(false);
+        let mut stream = mempool::watch(net.client.clone(), Some(ws_url(&net)), &caps, poll, stop);
+        if source == Source::Subscription {
+            warm_up(&net, &mut stream).await;
+        }
+        let sender = net.as_signer(&net.account(5));
+        let me = net.account(5).address();
+        let mut samples = Vec::new();
+        for _ in 0..100 {
+            let request = alloy::rpc::types::TransactionRequest::default()
+                .to(me)
+                .value(U256::from(1));
+            let start = Instant::now();
+            let _pending = sender.send_transaction(request).await.expect("send");
+            let got = next_from(&mut stream, me).await;
+            samples.push(got.seen_at.duration_since(start));
+        }
+        println!(
+            "{source:?} (poll {poll:?}) send -> seen: {}",
+            percentiles(samples)
+        );
+        mine(&net).await;
+    }
 }
