@@ -108,13 +108,13 @@ impl Message {
                         }
                     ),
                     (None, 3) => format!(
-                        "next: guardian incident open --level 3 --from-alert {} --title \"{title}\" (pauses every contract, every chain; or guardian pause --all --reason \"{reason}\")",
-                        alert.id
+                        "next: guardian incident open --level 3 --from-alert {} --title \"{title}\" (pauses every contract, every chain; or guardian pause --all --reason \"{reason}\"), then guardian alerts ack {}",
+                        alert.id, alert.id
                     ),
                     (None, 2) => match &a.contract {
                         Some(name) => format!(
-                            "next: guardian incident open --level 2 --contracts {name} --from-alert {} --title \"{title}\" (pauses {name}; or guardian pause {name} --reason \"{reason}\")",
-                            alert.id
+                            "next: guardian incident open --level 2 --contracts {name} --from-alert {} --title \"{title}\" (pauses {name}; or guardian pause {name} --reason \"{reason}\"), then guardian alerts ack {}",
+                            alert.id, alert.id
                         ),
                         None => format!(
                             "next: guardian pause --all --chain {} --reason \"{reason}\", then guardian alerts ack {}",
@@ -295,6 +295,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("guardian pause --all"), "{text}");
+        assert!(text.contains("guardian alerts ack 42"), "{text}");
         assert!(
             text.contains(&format!("https://etherscan.io/tx/0x{}", "cd".repeat(32))),
             "{text}"

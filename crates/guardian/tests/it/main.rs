@@ -19,6 +19,7 @@ mod incident_report;
 mod mempool;
 mod monitor;
 mod notify;
+mod preempt;
 mod rescue;
 mod response;
 mod revoke;

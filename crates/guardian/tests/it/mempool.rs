@@ -31,23 +31,23 @@ use crate::{
 
 const ETH: u64 = 1_000_000_000_000_000_000;
 
-fn ws_url(net: &TestNet) -> RpcUrl {
+pub(crate) fn ws_url(net: &TestNet) -> RpcUrl {
     format!("ws://127.0.0.1:{}", net.devnet.anvils[0].port)
         .parse()
         .expect("url")
 }
 
 /// Stops mining: transactions sent from now on wait in the pool until [`mine`].
-async fn hold(net: &TestNet) {
+pub(crate) async fn hold(net: &TestNet) {
     rpc(net, "evm_setAutomine", serde_json::json!([false])).await;
 }
 
-async fn mine(net: &TestNet) {
+pub(crate) async fn mine(net: &TestNet) {
     rpc(net, "evm_mine", serde_json::json!([])).await;
 }
 
 /// Registers document 1 (paid by `payer`).
-async fn register(net: &TestNet, payer: &DynProvider) {
+pub(crate) async fn register(net: &TestNet, payer: &DynProvider) {
     let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), payer.clone());
     let fee = registry.registrationFee().call().await.expect("fee");
     send_ok!(

@@ -51,6 +51,9 @@ pub struct Behaviour {
     pub already_known: bool,
     /// Answer these methods with -32601 "method not found", as a node without them does.
     pub missing_methods: &'static [&'static str],
+    /// Answer `debug_traceCall` and `eth_simulateV1` with a failed simulation, except for calls to
+    /// the zero address (what a capability probe sends): a node whose simulations fail.
+    pub failing_simulations: bool,
 }
 
 /// What the proxy has seen.
@@ -249,6 +252,19 @@ async fn answer(
         if behaviour.missing_methods.contains(&method.as_str()) {
             let message = format!("the method {method} does not exist/is not available");
             let body = error(&parsed["id"], -32601, &message);
+            return ("200 OK", body.to_string().into_bytes());
+        }
+        if behaviour.failing_simulations
+            && matches!(method.as_str(), "debug_traceCall" | "eth_simulateV1")
+            && !parsed["params"]
+                .to_string()
+                .contains("\"to\":\"0x0000000000000000000000000000000000000000\"")
+        {
+            let body = error(
+                &parsed["id"],
+                -32000,
+                "insufficient funds for gas * price + value",
+            );
             return ("200 OK", body.to_string().into_bytes());
         }
         seen.singles.lock().expect("lock").push(method);
