@@ -7,6 +7,7 @@
 pub mod affected;
 pub mod checklist;
 mod communicate;
+mod deliveries;
 pub mod funds;
 mod lifecycle;
 pub mod playbook;

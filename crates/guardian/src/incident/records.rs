@@ -230,54 +230,6 @@ impl Store {
         })
     }
 
-    /// Writes a `notification` entry for every incident message the outbox has finished with
-    /// (delivered, or given up) and not yet written, in one transaction with their marks.
-    /// Returns how many entries were written.
-    pub fn log_incident_deliveries(&self) -> Result<usize, StorageError> {
-        self.write(|tx| {
-            let rows: Vec<Finished> = tx
-                .prepare(
-                    "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
-                     FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
-                       AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) ORDER BY id",
-                )?
-                .query_map([], |r| {
-                    Ok(Finished {
-                        row: r.get(0)?,
-                        incident: r.get(1)?,
-                        contact: r.get(2)?,
-                        channel: r.get(3)?,
-                        topic: r.get(4)?,
-                        delivered_at: r.get(5)?,
-                        gave_up_at: r.get(6)?,
-                        error: r.get(7)?,
-                        attempts: r.get(8)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            for Finished { row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts } in &rows {
-                let at = delivered_at.or(*gave_up_at).unwrap_or_else(now_ms);
-                entry(
-                    tx,
-                    *incident,
-                    at,
-                    super::playbook::GUARDIAN,
-                    "notification",
-                    &json!({
-                        "contact": contact,
-                        "channel": channel,
-                        "topic": topic,
-                        "delivered": delivered_at.is_some(),
-                        "attempts": attempts,
-                        "error": if delivered_at.is_some() { None } else { error.clone() },
-                    }),
-                )?;
-                tx.execute("UPDATE outbox SET incident_logged = 1 WHERE id = ?1", params![row])?;
-            }
-            Ok(rows.len())
-        })
-    }
-
     /// The timeline of incident `id`, oldest first, and whether it is intact.
     pub fn timeline(&self, id: i64) -> Result<(Vec<Entry>, Integrity), StorageError> {
         self.with(|conn| {
@@ -296,21 +248,8 @@ impl Store {
     }
 }
 
-/// An incident message the outbox has finished with.
-struct Finished {
-    row: i64,
-    incident: i64,
-    contact: String,
-    channel: String,
-    topic: String,
-    delivered_at: Option<i64>,
-    gave_up_at: Option<i64>,
-    error: Option<String>,
-    attempts: i64,
-}
-
 /// Appends an entry and remembers it as the incident's head.
-fn entry(
+pub(super) fn entry(
     conn: &Connection,
     id: i64,
     at: i64,
