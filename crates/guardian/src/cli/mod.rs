@@ -78,7 +78,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Before anything builds an HTTP client: reqwest has no TLS provider of its own here.
     crate::chain::tls::install_provider();
     let ctx = Context { config: cli.config };
-    match cli.command {
+    // Notifications an earlier run still owes go out after any command that acts or reads a
+    // deployment (the monitor and incident commands deliver on their own; deploy, devnet and
+    // demo have no earlier records to owe).
+    let owes = !matches!(
+        cli.command,
+        Command::Deploy(_)
+            | Command::Devnet(_)
+            | Command::Demo(_)
+            | Command::Monitor(_)
+            | Command::Incident(_)
+    );
+    let result = match cli.command {
         Command::Demo(args) => args.run(&ctx).await,
         Command::Deploy(args) => args.run(&ctx).await,
         Command::Devnet(args) => args.run(&ctx).await,
@@ -93,7 +104,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor(args) => args.run(&ctx).await,
         Command::Alerts(args) => args.run(&ctx).await,
         Command::Incident(args) => args.run(&ctx).await,
+    };
+    if owes {
+        incident::deliver_owed(ctx.config.clone()).await;
     }
+    result
 }
 
 /// Logs go to stderr, with every registered secret redacted; `RUST_LOG` overrides the level.

@@ -538,3 +538,44 @@ async fn communication_follows_the_seed_and_unpause_waits_for_the_verified_fix()
         "the records prove the fix: {fixed}"
     );
 }
+
+#[tokio::test]
+async fn a_message_that_failed_is_sent_by_the_next_command_that_runs() {
+    let devnet = start_devnet(1, 1, None).await;
+    let sink = HttpSink::start().await;
+    let dir = manifest_dir(&devnet, &sink);
+    let d = dir.path();
+    let manifest = d.join("guardian.toml");
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str("\n[notify]\nbackoff_ms = 100\nmax_backoff_ms = 200\n");
+    std::fs::write(&manifest, text).expect("write");
+    // The team's receiver is down when the incident opens.
+    sink.fail_next("/team", &[503]);
+    json(
+        d,
+        "alice",
+        &[
+            "incident", "open", "--level", "1", "--title", "odd", "--json",
+        ],
+    )
+    .await;
+    assert_eq!(sink.requests_to("/team").len(), 1, "tried once, refused");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    // Any later command sends what is owed: here, reading the journal.
+    let (ok, out, err) = guardian(d, "bob", &["history"]).await;
+    assert!(ok, "{out}{err}");
+    let team = sink.requests_to("/team");
+    assert_eq!(team.len(), 2, "delivered on the retry");
+    assert_eq!(team[1].json()["incident"]["id"], 1);
+    let show = json(d, "x", &["incident", "show", "1", "--json"]).await;
+    let delivered: Vec<&Value> = show["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "notification")
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["details"]["delivered"], true);
+    assert_eq!(delivered[0]["details"]["attempts"], 2);
+}

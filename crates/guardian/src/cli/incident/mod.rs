@@ -460,3 +460,35 @@ impl UnderIncident {
         Ok(())
     }
 }
+
+/// After any other command: one pass of the outbox for what an earlier run still owes (a
+/// notification that failed and waits for its retry), then the finished incident deliveries
+/// into their timelines. Nothing happens without a database beside the manifest; a failure is
+/// a warning, never the command's failure.
+pub(super) async fn deliver_owed(config: Option<std::path::PathBuf>) {
+    let path = crate::config::manifest_path(config);
+    let db = db_path(&path);
+    if !db.exists() || !path.exists() {
+        return;
+    }
+    let sent = async {
+        let manifest = crate::config::Manifest::load_with_env(&path, &process_env)?;
+        if manifest.contacts.is_empty() {
+            return anyhow::Ok(());
+        }
+        let store = Arc::new(Store::open(&db)?);
+        let contacts = Arc::new(Contacts::load(&manifest, &process_env));
+        let stats = Outbox::new(store.clone(), contacts)?.deliver_due().await;
+        for f in &stats.failures {
+            eprintln!(
+                "warning: notification to {} failed, will be retried: {}",
+                f.contact, f.error
+            );
+        }
+        store.log_incident_deliveries()?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = sent.await {
+        tracing::debug!("owed notifications not sent now: {e:#}");
+    }
+}
