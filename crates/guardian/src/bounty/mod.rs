@@ -113,22 +113,78 @@ const fn impact(id: &'static str, severity: Severity, description: &'static str)
 
 /// Every impact category, by severity (Immunefi's classification for smart contracts).
 pub const IMPACTS: &[Impact] = &[
-    impact("direct-theft-of-funds", Severity::Critical, "Direct theft of any user funds, at rest or in motion, other than unclaimed yield"),
-    impact("permanent-freezing-of-funds", Severity::Critical, "Permanent freezing of funds"),
-    impact("protocol-insolvency", Severity::Critical, "Protocol insolvency"),
-    impact("unauthorized-minting", Severity::Critical, "Unauthorized minting of tokens or NFTs"),
-    impact("governance-manipulation", Severity::Critical, "Direct manipulation of governance or of privileged roles"),
-    impact("theft-of-nfts", Severity::Critical, "Theft of NFTs (the ownership tokens)"),
-    impact("unintended-nft-alteration", Severity::Critical, "Unintended alteration of what an NFT represents"),
-    impact("theft-of-unclaimed-yield", Severity::High, "Theft of unclaimed yield"),
-    impact("permanent-freezing-of-unclaimed-yield", Severity::High, "Permanent freezing of unclaimed yield"),
-    impact("temporary-freezing-of-funds", Severity::High, "Temporary freezing of funds"),
-    impact("unable-to-operate", Severity::Medium, "Smart contract unable to operate due to lack of token funds"),
-    impact("griefing", Severity::Medium, "Griefing (no profit for the attacker, damage to users or the protocol)"),
+    impact(
+        "direct-theft-of-funds",
+        Severity::Critical,
+        "Direct theft of any user funds, at rest or in motion, other than unclaimed yield",
+    ),
+    impact(
+        "permanent-freezing-of-funds",
+        Severity::Critical,
+        "Permanent freezing of funds",
+    ),
+    impact(
+        "protocol-insolvency",
+        Severity::Critical,
+        "Protocol insolvency",
+    ),
+    impact(
+        "unauthorized-minting",
+        Severity::Critical,
+        "Unauthorized minting of tokens or NFTs",
+    ),
+    impact(
+        "governance-manipulation",
+        Severity::Critical,
+        "Direct manipulation of governance or of privileged roles",
+    ),
+    impact(
+        "theft-of-nfts",
+        Severity::Critical,
+        "Theft of NFTs (the ownership tokens)",
+    ),
+    impact(
+        "unintended-nft-alteration",
+        Severity::Critical,
+        "Unintended alteration of what an NFT represents",
+    ),
+    impact(
+        "theft-of-unclaimed-yield",
+        Severity::High,
+        "Theft of unclaimed yield",
+    ),
+    impact(
+        "permanent-freezing-of-unclaimed-yield",
+        Severity::High,
+        "Permanent freezing of unclaimed yield",
+    ),
+    impact(
+        "temporary-freezing-of-funds",
+        Severity::High,
+        "Temporary freezing of funds",
+    ),
+    impact(
+        "unable-to-operate",
+        Severity::Medium,
+        "Smart contract unable to operate due to lack of token funds",
+    ),
+    impact(
+        "griefing",
+        Severity::Medium,
+        "Griefing (no profit for the attacker, damage to users or the protocol)",
+    ),
     impact("theft-of-gas", Severity::Medium, "Theft of gas"),
-    impact("unbounded-gas-consumption", Severity::Medium, "Unbounded gas consumption"),
+    impact(
+        "unbounded-gas-consumption",
+        Severity::Medium,
+        "Unbounded gas consumption",
+    ),
     impact("block-stuffing", Severity::Medium, "Block stuffing"),
-    impact("fails-to-deliver-promised-returns", Severity::Low, "Contract fails to deliver promised returns, without losing value"),
+    impact(
+        "fails-to-deliver-promised-returns",
+        Severity::Low,
+        "Contract fails to deliver promised returns, without losing value",
+    ),
 ];
 
 /// The impact category with this id.
@@ -220,7 +276,10 @@ fn text(
         ));
         return None;
     }
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         errors.push(FieldError::new(field, "contains control characters"));
         return None;
     }
@@ -237,7 +296,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
     }
     let severity = match s.severity.trim() {
         "" => {
-            errors.push(FieldError::new("severity", "is required (critical, high, medium or low)"));
+            errors.push(FieldError::new(
+                "severity",
+                "is required (critical, high, medium or low)",
+            ));
             None
         }
         v => match v.parse::<Severity>() {
@@ -250,7 +312,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
     };
     let impact = match s.impact.trim() {
         "" => {
-            errors.push(FieldError::new("impact", "is required (one of the ids on /bounty)"));
+            errors.push(FieldError::new(
+                "impact",
+                "is required (one of the ids on /bounty)",
+            ));
             None
         }
         v => match impact_by_id(v) {
@@ -265,7 +330,12 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         },
     };
     let mut contracts: Vec<String> = Vec::new();
-    for name in s.contracts.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+    for name in s
+        .contracts
+        .iter()
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+    {
         if !in_scope.contains(&name) {
             // The name is not echoed: it is the researcher's text and the answer may be HTML.
             errors.push(FieldError::new(
@@ -279,7 +349,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         }
     }
     if contracts.is_empty() && !errors.iter().any(|e| e.field == "contracts") {
-        errors.push(FieldError::new("contracts", "name at least one contract in scope"));
+        errors.push(FieldError::new(
+            "contracts",
+            "name at least one contract in scope",
+        ));
     }
     if contracts.len() > MAX_CONTRACTS {
         errors.push(FieldError::new(
@@ -287,7 +360,13 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
             format!("names too many contracts (at most {MAX_CONTRACTS})"),
         ));
     }
-    let description = text(&mut errors, "description", &s.description, true, MAX_DESCRIPTION);
+    let description = text(
+        &mut errors,
+        "description",
+        &s.description,
+        true,
+        MAX_DESCRIPTION,
+    );
     let poc_required = severity.is_some_and(Severity::needs_proof_of_concept);
     let proof_of_concept = if poc_required && s.proof_of_concept.trim().is_empty() {
         errors.push(FieldError::new(
@@ -357,7 +436,9 @@ pub enum BountyError {
     #[error("cannot encrypt the proof of concept: {0}")]
     Encrypt(String),
     /// Decryption failed (wrong key or damaged ciphertext).
-    #[error("cannot decrypt the proof of concept: {0} (is GUARDIAN_BOUNTY_KEY the secret of [bounty] team_public_key?)")]
+    #[error(
+        "cannot decrypt the proof of concept: {0} (is GUARDIAN_BOUNTY_KEY the secret of [bounty] team_public_key?)"
+    )]
     Decrypt(String),
     /// The system's random source failed.
     #[error("no randomness for the follow-up token: {0}")]

@@ -267,9 +267,21 @@ mod tests {
             .expect("found");
         assert_eq!(found.view.status, "reported");
         assert_eq!(found.view.thread.len(), 1);
-        assert!(store.bounty_report_for_token(id, "wrong").expect("q").is_none());
-        assert!(store.bounty_report_for_token(id + 1, &token).expect("q").is_none());
-        store.add_bounty_message(id, RESEARCHER, "hello", 2).expect("reply");
+        assert!(
+            store
+                .bounty_report_for_token(id, "wrong")
+                .expect("q")
+                .is_none()
+        );
+        assert!(
+            store
+                .bounty_report_for_token(id + 1, &token)
+                .expect("q")
+                .is_none()
+        );
+        store
+            .add_bounty_message(id, RESEARCHER, "hello", 2)
+            .expect("reply");
         let found = store.bounty_report(id).expect("q").expect("found");
         assert_eq!(found.view.thread[1].message.as_deref(), Some("hello"));
     }

@@ -31,7 +31,10 @@ impl Args {
         let store =
             Arc::new(Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
         let server = serve::start(manifest, store, self.listen).await?;
-        println!("serving the bug bounty desk on http://{}/bounty", server.addr);
+        println!(
+            "serving the bug bounty desk on http://{}/bounty",
+            server.addr
+        );
         server
             .run_until(super::monitor::shutdown_signal())
             .await

@@ -707,13 +707,22 @@ respond = "pause-all"
 
     #[test]
     fn preempt_needs_an_outflow_rule_that_responds() {
-        let ok = EXAMPLE.replace("respond = \"pause-all\"", "respond = \"pause-all\"\npreempt = true");
+        let ok = EXAMPLE.replace(
+            "respond = \"pause-all\"",
+            "respond = \"pause-all\"\npreempt = true",
+        );
         let m = parse(&ok).expect("an outflow rule with respond may pre-empt");
         assert!(m.rules[1].preempt && !m.rules[0].preempt);
         let silent = EXAMPLE.replace("respond = \"pause-all\"", "preempt = true");
         let err = refused(&silent, line(&silent, "name = \"escrow-drain\""));
-        assert!(err.contains("preempt = true needs an `outflow` rule with respond"), "{err}");
-        let rate = EXAMPLE.replace("respond = \"none\"", "respond = \"pause-all\"\npreempt = true");
+        assert!(
+            err.contains("preempt = true needs an `outflow` rule with respond"),
+            "{err}"
+        );
+        let rate = EXAMPLE.replace(
+            "respond = \"none\"",
+            "respond = \"pause-all\"\npreempt = true",
+        );
         let err = refused(&rate, line(&rate, "name = \"registration-burst\""));
         assert!(err.contains("preempt"), "{err}");
     }

@@ -91,7 +91,9 @@ pub(crate) fn program(manifest: &Manifest) -> String {
     for s in Severity::ALL {
         let _ = write!(b, "<option value=\"{0}\">{0}</option>", s.as_str());
     }
-    b.push_str("</select>\n<label for=\"impact\">Impact</label><select id=\"impact\" name=\"impact\">");
+    b.push_str(
+        "</select>\n<label for=\"impact\">Impact</label><select id=\"impact\" name=\"impact\">",
+    );
     for i in IMPACTS {
         let _ = write!(
             b,

@@ -37,7 +37,9 @@ pub enum ServeError {
     #[error(transparent)]
     Bounty(#[from] BountyError),
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source} (is another server on that port? pass --listen ADDR)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another server on that port? pass --listen ADDR)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -71,7 +73,10 @@ impl Server {
     }
 
     /// Runs until `shutdown` resolves, then stops gracefully.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         shutdown.await;
         self.stop().await
     }
@@ -151,7 +156,10 @@ async fn security_headers(mut response: Response) -> Response {
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -195,7 +203,10 @@ impl RateLimiter {
         let window = self.window;
         // Forget addresses whose window has passed, so memory stays bounded by recent clients.
         seen.retain(|_, times| {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
                 times.pop_front();
             }
             !times.is_empty()

@@ -79,7 +79,11 @@ fn rate_limited(state: &AppState, client: SocketAddr, format: Format) -> Option<
 }
 
 /// A field of a JSON object as text; `None` with an error when it is not a string.
-fn json_text(object: &serde_json::Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> String {
+fn json_text(
+    object: &serde_json::Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> String {
     match object.get(field) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -91,7 +95,10 @@ fn json_text(object: &serde_json::Map<String, Value>, field: &str, errors: &mut 
 }
 
 fn split_names(text: &str) -> Vec<String> {
-    text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    text.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Reads a JSON submission; type errors are named like validation errors.
@@ -108,7 +115,10 @@ fn from_json(body: &[u8]) -> Result<Submission, Vec<FieldError>> {
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect(),
         Some(_) => {
-            errors.push(FieldError::new("contracts", "must be an array of contract names"));
+            errors.push(FieldError::new(
+                "contracts",
+                "must be an array of contract names",
+            ));
             Vec::new()
         }
     };
@@ -122,7 +132,11 @@ fn from_json(body: &[u8]) -> Result<Submission, Vec<FieldError>> {
         contact: json_text(&object, "contact", &mut errors),
         payout_address: json_text(&object, "payout_address", &mut errors),
     };
-    if errors.is_empty() { Ok(submission) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(submission)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Reads the page's form (`application/x-www-form-urlencoded`).
@@ -186,7 +200,11 @@ pub(super) async fn submit(
         Ok(report) => report,
         Err(errors) => return errors_response(format, StatusCode::BAD_REQUEST, errors),
     };
-    let sealed = match report.proof_of_concept.as_deref().map(|p| state.team_key.encrypt(p)) {
+    let sealed = match report
+        .proof_of_concept
+        .as_deref()
+        .map(|p| state.team_key.encrypt(p))
+    {
         None => None,
         Some(Ok(sealed)) => Some(sealed),
         Some(Err(e)) => return server_error(format, &e),
@@ -198,7 +216,9 @@ pub(super) async fn submit(
     let store = state.store.clone();
     let hash = token_hash(&token);
     let stored = tokio::task::spawn_blocking(move || {
-        store.insert_bounty_report(&report, sealed.as_deref(), &hash, now_ms()).map(|id| (id, report.title))
+        store
+            .insert_bounty_report(&report, sealed.as_deref(), &hash, now_ms())
+            .map(|id| (id, report.title))
     })
     .await;
     let (id, title) = match stored {
@@ -208,7 +228,11 @@ pub(super) async fn submit(
     };
     tracing::info!(id, "bounty report received");
     match format {
-        Format::Json => (StatusCode::CREATED, Json(json!({ "id": id, "token": token }))).into_response(),
+        Format::Json => (
+            StatusCode::CREATED,
+            Json(json!({ "id": id, "token": token })),
+        )
+            .into_response(),
         Format::Html => (
             StatusCode::CREATED,
             Html(bounty_page::submitted(id, &token, &title)),
@@ -286,7 +310,9 @@ pub(super) async fn show(
     headers: HeaderMap,
 ) -> Response {
     match authorized(&state, &id, &headers).await {
-        Ok(report) if wants_html(&headers) => Html(bounty_page::report(&report.view)).into_response(),
+        Ok(report) if wants_html(&headers) => {
+            Html(bounty_page::report(&report.view)).into_response()
+        }
         Ok(report) => Json(report.view).into_response(),
         Err(response) => response,
     }
@@ -316,7 +342,14 @@ pub(super) async fn reply(
             Some(Value::String(m)) => m.trim().to_string(),
             _ => String::new(),
         },
-        _ => return one_error(Format::Json, StatusCode::BAD_REQUEST, "body", "must be a JSON object"),
+        _ => {
+            return one_error(
+                Format::Json,
+                StatusCode::BAD_REQUEST,
+                "body",
+                "must be a JSON object",
+            );
+        }
     };
     let length = message.chars().count();
     if length == 0 || length > MAX_MESSAGE {
