@@ -41,7 +41,7 @@ address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 
 [bounty]
 {key}rate_limit_per_hour = {rate_limit}
-max_body_bytes = 8192
+max_body_bytes = 32768
 "#
     )
 }
@@ -343,7 +343,7 @@ async fn bad_reports_are_refused_naming_each_field() {
     let (status, answer) = d
         .post_json(
             "/bounty/reports",
-            &with("description", json!("d".repeat(9000))),
+            &with("description", json!("d".repeat(40_000))),
             None,
         )
         .await;
