@@ -74,3 +74,22 @@ impl Default for BountySettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in_and_unknown_keys_are_refused() {
+        let s: BountySettings = toml::from_str("team_public_key = \"age1x\"").expect("parse");
+        assert_eq!(s.ack_hours_critical, 48);
+        assert_eq!(s.ack_hours_other, 96);
+        assert_eq!(s.rate_limit_per_hour, 10);
+        assert_eq!(s.max_body_bytes, 64 * 1024);
+        assert!(s.problem().is_none());
+        assert!(toml::from_str::<BountySettings>("team_key = \"x\"").is_err());
+        let zero: BountySettings = toml::from_str("rate_limit_per_hour = 0").expect("parse");
+        assert!(zero.problem().is_some());
+        assert!(BountySettings::default().is_default());
+    }
+}

@@ -51,7 +51,10 @@ fn content_type(headers: &HeaderMap) -> &str {
 }
 
 /// The body, or the answer to give when it is too large or unreadable.
-fn body_or_error(body: Result<Bytes, BytesRejection>, format: Format) -> Result<Bytes, Response> {
+fn body_or_error(
+    body: Result<Bytes, BytesRejection>,
+    format: Format,
+) -> Result<Bytes, Box<Response>> {
     body.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -59,7 +62,7 @@ fn body_or_error(body: Result<Bytes, BytesRejection>, format: Format) -> Result<
         } else {
             "could not be read"
         };
-        one_error(format, status, "body", message)
+        Box::new(one_error(format, status, "body", message))
     })
 }
 
@@ -178,7 +181,7 @@ pub(super) async fn submit(
     }
     let body = match body_or_error(body, format) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let submission = match format {
         Format::Html => from_form(&body),
@@ -288,17 +291,17 @@ async fn authorized(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
-) -> Result<bounty::StoredReport, Response> {
+) -> Result<bounty::StoredReport, Box<Response>> {
     let (Ok(id), Some(token)) = (id.parse::<i64>(), bearer(headers)) else {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     };
     let store = state.store.clone();
     let token = token.to_string();
     match tokio::task::spawn_blocking(move || store.bounty_report_for_token(id, &token)).await {
         Ok(Ok(Some(report))) => Ok(report),
-        Ok(Ok(None)) => Err(unauthorized()),
-        Ok(Err(e)) => Err(server_error(Format::Json, &e)),
-        Err(e) => Err(server_error(Format::Json, &e)),
+        Ok(Ok(None)) => Err(Box::new(unauthorized())),
+        Ok(Err(e)) => Err(Box::new(server_error(Format::Json, &e))),
+        Err(e) => Err(Box::new(server_error(Format::Json, &e))),
     }
 }
 
@@ -314,7 +317,7 @@ pub(super) async fn show(
             Html(bounty_page::report(&report.view)).into_response()
         }
         Ok(report) => Json(report.view).into_response(),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -331,11 +334,11 @@ pub(super) async fn reply(
     }
     let report = match authorized(&state, &id, &headers).await {
         Ok(report) => report,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let body = match body_or_error(body, Format::Json) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let message = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => match object.get("message") {
