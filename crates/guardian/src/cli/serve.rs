@@ -27,6 +27,8 @@ impl Args {
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
         let path = manifest_path(ctx.config.clone());
         let manifest = Manifest::load(&path)?;
+        // Before the database is created: a desk that cannot encrypt must not start at all.
+        serve::team_key(&manifest)?;
         let db = db_path(&path);
         let store =
             Arc::new(Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);

@@ -82,6 +82,14 @@ impl Server {
     }
 }
 
+/// The manifest's `[bounty] team_public_key`, or why the server cannot start without it.
+pub fn team_key(manifest: &Manifest) -> Result<TeamKey, BountyError> {
+    match manifest.bounty.team_public_key.as_deref().map(str::trim) {
+        None | Some("") => Err(BountyError::NoTeamKey),
+        Some(key) => TeamKey::parse(key),
+    }
+}
+
 /// Checks the manifest's `[bounty]`, binds `listen` and serves in a background task. This is
 /// the one way the server starts (`guardian serve` and the tests alike).
 pub async fn start(
@@ -89,10 +97,7 @@ pub async fn start(
     store: Arc<Store>,
     listen: SocketAddr,
 ) -> Result<Server, ServeError> {
-    let team_key = match manifest.bounty.team_public_key.as_deref() {
-        None | Some("") => return Err(BountyError::NoTeamKey.into()),
-        Some(key) => TeamKey::parse(key)?,
-    };
+    let team_key = team_key(&manifest)?;
     let limiter = Arc::new(RateLimiter::new(
         manifest.bounty.rate_limit_per_hour,
         Duration::from_secs(3600),

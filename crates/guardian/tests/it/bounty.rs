@@ -483,6 +483,7 @@ async fn serve_refuses_to_start_without_a_valid_team_key() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("team_public_key"), "{err}");
+    assert!(!dir.path().join("guardian.db").exists(), "no database made");
 }
 
 #[test]
