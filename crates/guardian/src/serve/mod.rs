@@ -186,7 +186,9 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A sliding-window limit of requests per client address, in memory: a restart forgets it,
-/// which costs an attacker one window at most.
+/// which costs an attacker one window at most. Forty lines here rather than tower_governor,
+/// whose token bucket (with governor and dashmap) answers a different question than
+/// "at most N posts per hour".
 pub(crate) struct RateLimiter {
     limit: usize,
     window: Duration,
