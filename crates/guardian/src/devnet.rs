@@ -189,6 +189,7 @@ impl Devnet {
             notify: crate::config::NotifySettings::default(),
             monitor: Default::default(),
             incident: Default::default(),
+            bounty: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

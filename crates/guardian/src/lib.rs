@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod anvil;
+pub mod bounty;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -19,5 +20,6 @@ pub mod output;
 pub mod response;
 pub mod roles;
 pub mod secret;
+pub mod serve;
 pub mod status;
 pub mod storage;

@@ -217,6 +217,7 @@ impl Args {
             notify: crate::config::NotifySettings::default(),
             monitor: Default::default(),
             incident: Default::default(),
+            bounty: Default::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

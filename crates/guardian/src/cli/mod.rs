@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
 mod alerts;
+mod bounty;
 mod demo;
 mod deploy;
 mod devnet;
@@ -10,6 +11,7 @@ mod monitor;
 mod pause;
 mod replenish;
 mod revoke;
+mod serve;
 mod status;
 mod upgrade;
 mod withdraw;
@@ -64,6 +66,10 @@ pub enum Command {
     Alerts(alerts::Args),
     /// Open and run incidents (levels 1-3 with their playbooks), tasks, checklist, timeline.
     Incident(incident::Args),
+    /// Serve the bug bounty desk: the program page and researchers' reports (--listen ADDR).
+    Serve(serve::Args),
+    /// The bug bounty desk: `bounty keygen` makes the team's key pair for proofs of concept.
+    Bounty(bounty::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -88,6 +94,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Demo(_)
             | Command::Monitor(_)
             | Command::Incident(_)
+            | Command::Serve(_)
+            | Command::Bounty(_)
     );
     let result = match cli.command {
         Command::Demo(args) => args.run(&ctx).await,
@@ -104,6 +112,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor(args) => args.run(&ctx).await,
         Command::Alerts(args) => args.run(&ctx).await,
         Command::Incident(args) => args.run(&ctx).await,
+        Command::Serve(args) => args.run(&ctx).await,
+        Command::Bounty(args) => args.run(&ctx).await,
     };
     if owes {
         incident::deliver_owed(ctx.config.clone()).await;

@@ -384,7 +384,7 @@ async fn check(deployment: &Deployment, engines: usize, json: bool) -> anyhow::R
 const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ctrl-C, or SIGTERM where there is one.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

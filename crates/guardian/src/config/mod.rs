@@ -4,6 +4,7 @@
 //! about. Strings may refer to environment variables as `${NAME}` (see [`env`]); no error ever
 //! quotes the manifest's text, which may hold a secret.
 
+mod bounty;
 pub mod contacts;
 pub mod env;
 mod incident;
@@ -11,6 +12,7 @@ mod monitor;
 mod rpc;
 pub mod rules;
 
+pub use bounty::BountySettings;
 pub use contacts::{Channel, ContactConfig, NotifySettings};
 pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
@@ -260,6 +262,19 @@ pub struct Manifest {
     /// What incident messages name for people outside the team.
     #[serde(default, skip_serializing_if = "IncidentSettings::is_default")]
     pub incident: IncidentSettings,
+    /// The bug bounty desk (`guardian serve`).
+    #[serde(default, skip_serializing_if = "BountySettings::is_default")]
+    pub bounty: BountySettings,
+}
+
+impl Manifest {
+    /// The e-mail researchers may write to: `[bounty] security_email`, else `[incident]`'s.
+    pub fn bounty_security_email(&self) -> &str {
+        self.bounty
+            .security_email
+            .as_deref()
+            .unwrap_or(&self.incident.security_email)
+    }
 }
 
 impl Manifest {
@@ -483,6 +498,9 @@ impl Manifest {
         }
         if let Some(message) = self.monitor.problem(self.signers.keys()) {
             return Err(invalid(find_offset(text, "[monitor]"), message));
+        }
+        if let Some(message) = self.bounty.problem() {
+            return Err(invalid(find_offset(text, "[bounty]"), message.into()));
         }
         rules::validate(self, text, path)?;
         contacts::validate(&self.contacts, &self.notify, text, path)?;

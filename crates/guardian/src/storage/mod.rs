@@ -95,6 +95,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     alerts::MIGRATION,
     crate::incident::MIGRATION,
     backfill::MIGRATION,
+    crate::bounty::MIGRATION,
 ];
 
 /// The schema version this build writes.

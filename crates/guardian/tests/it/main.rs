@@ -5,6 +5,7 @@ mod support;
 mod automatic;
 mod backfill;
 mod batching;
+mod bounty;
 mod channel_health;
 mod cli;
 mod contracts;

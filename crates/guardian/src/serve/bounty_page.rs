@@ -1,0 +1,163 @@
+//! The bounty desk's HTML: the program page (`GET /bounty`) with its form, and the pages the
+//! form and a report's view answer with. No JavaScript, no external asset; every text from the
+//! manifest or a researcher goes through [`escape`].
+
+use std::fmt::Write as _;
+
+use axum::{extract::State, response::Html};
+
+use super::{AppState, escape};
+use crate::{
+    bounty::{FieldError, IMPACTS, ReportView, Severity},
+    config::Manifest,
+};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
+table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
+code{background:#f3f3f3;padding:0 .2rem}label{display:block;margin-top:.8rem;font-weight:600}
+input,select,textarea{width:100%;box-sizing:border-box;font:inherit}textarea{min-height:8rem}
+.errors{border:1px solid #b00;padding:.5rem 1rem;color:#700}.token{font-family:monospace;word-break:break-all;background:#ffd}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n",
+        escape(title)
+    )
+}
+
+fn usd(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+/// `GET /bounty`: the program page.
+pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
+    Html(program(&state.manifest))
+}
+
+/// The program page for `manifest`.
+pub(crate) fn program(manifest: &Manifest) -> String {
+    let email = escape(manifest.bounty_security_email());
+    let mut b = String::new();
+    b.push_str("<h1>Bug bounty</h1>\n<p>Found a vulnerability in our contracts? Report it here for a reward. Do not test against mainnet funds, do not publish before the disclosure policy below allows it, and report through this page or by e-mail, not in public channels.</p>\n");
+    b.push_str("<h2>Scope</h2>\n<table><tr><th>Contract</th><th>Chain</th><th>Chain id</th><th>Address</th></tr>\n");
+    for c in &manifest.contracts {
+        let chain_id = manifest
+            .chains
+            .get(c.chain())
+            .map(|ch| ch.chain_id.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            b,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(c.name()),
+            escape(c.chain()),
+            chain_id,
+            c.address.to_checksum(None)
+        );
+    }
+    b.push_str("</table>\n<h2>Rewards</h2>\n<table><tr><th>Severity</th><th>Up to</th><th>Impacts (use the id in a report)</th></tr>\n");
+    for s in Severity::ALL {
+        let impacts: String = s
+            .impacts()
+            .map(|i| format!("<li><code>{}</code>: {}</li>", i.id, escape(i.description)))
+            .collect();
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td><ul>{impacts}</ul></td></tr>",
+            s.as_str(),
+            usd(s.cap_usd())
+        );
+    }
+    b.push_str("</table>\n<p>Critical and high rewards are 10&nbsp;% of the funds directly at risk, up to the tier's cap; the team confirms the severity.</p>\n");
+    b.push_str("<h2>What a report must contain</h2>\n<ul><li>a one-line title;</li><li>the severity and one impact id you claim (from the table above);</li><li>the affected contracts, by the names in the scope table;</li><li>a description of the vulnerability and its impact;</li><li>a proof of concept (required for critical and high): the steps or code that reproduce it on a local fork;</li><li>how to reach you, and optionally the address (0x...) a reward should go to.</li></ul>\n");
+    let _ = writeln!(
+        b,
+        "<h2>Disclosure policy</h2>\n<p>Keep the vulnerability confidential until it is fixed and the reward is paid, or until 90 days after we confirm it, whichever comes first; then you may publish. We acknowledge critical reports within {} hours and the others within {} hours.</p>",
+        manifest.bounty.ack_hours_critical, manifest.bounty.ack_hours_other
+    );
+    let _ = writeln!(
+        b,
+        "<h2>Contact</h2>\n<p>Security e-mail: <a href=\"mailto:{email}\">{email}</a>. The API: <code>POST /bounty/reports</code> with a JSON body of the fields below; <code>GET /bounty/reports/ID</code> with <code>Authorization: Bearer TOKEN</code> for the status.</p>"
+    );
+    b.push_str("<h2>Report</h2>\n<form method=\"post\" action=\"/bounty/reports\" accept-charset=\"utf-8\">\n<label for=\"title\">Title</label><input id=\"title\" name=\"title\" required maxlength=\"200\">\n<label for=\"severity\">Severity</label><select id=\"severity\" name=\"severity\">");
+    for s in Severity::ALL {
+        let _ = write!(b, "<option value=\"{0}\">{0}</option>", s.as_str());
+    }
+    b.push_str(
+        "</select>\n<label for=\"impact\">Impact</label><select id=\"impact\" name=\"impact\">",
+    );
+    for i in IMPACTS {
+        let _ = write!(
+            b,
+            "<option value=\"{0}\">{1}: {0}</option>",
+            i.id,
+            i.severity.as_str()
+        );
+    }
+    b.push_str("</select>\n<label for=\"contracts\">Contracts (names, comma-separated)</label><input id=\"contracts\" name=\"contracts\" required>\n<label for=\"description\">Description</label><textarea id=\"description\" name=\"description\" required></textarea>\n<label for=\"proof_of_concept\">Proof of concept (encrypted before it is stored)</label><textarea id=\"proof_of_concept\" name=\"proof_of_concept\"></textarea>\n<label for=\"contact\">Contact (e-mail or handle)</label><input id=\"contact\" name=\"contact\" required maxlength=\"200\">\n<label for=\"payout_address\">Payout address (optional)</label><input id=\"payout_address\" name=\"payout_address\" placeholder=\"0x...\">\n<p><button type=\"submit\">Send the report</button></p>\n</form>\n");
+    layout("Bug bounty", &b)
+}
+
+/// The answer to the form: the report's id and follow-up token, shown this once.
+pub(crate) fn submitted(id: i64, token: &str, title: &str) -> String {
+    let body = format!(
+        "<h1>Report #{id} received</h1>\n<p>{}</p>\n<p>Your follow-up token, shown only this once (we keep only its hash): copy it now.</p>\n<p class=\"token\">{}</p>\n<p>Read the status and the team's questions with <code>curl -H 'Authorization: Bearer TOKEN' /bounty/reports/{id}</code>; reply with a POST of <code>{{\"message\": \"...\"}}</code> to the same address.</p>",
+        escape(title),
+        escape(token)
+    );
+    layout("Report received", &body)
+}
+
+/// The answer to a bad form: each bad field and what is wrong with it.
+pub(crate) fn errors(errors: &[FieldError]) -> String {
+    let items: String = errors
+        .iter()
+        .map(|e| {
+            format!(
+                "<li><code>{}</code> {}</li>",
+                escape(&e.field),
+                escape(&e.message)
+            )
+        })
+        .collect();
+    layout(
+        "Report not accepted",
+        &format!(
+            "<h1>Report not accepted</h1>\n<div class=\"errors\"><ul>{items}</ul></div>\n<p>Go back, correct these fields and send it again.</p>"
+        ),
+    )
+}
+
+/// A report as its researcher sees it, with the thread.
+pub(crate) fn report(view: &ReportView) -> String {
+    let mut b = format!(
+        "<h1>Report #{}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr></table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
+        view.id,
+        escape(&view.title),
+        escape(&view.status),
+        escape(&view.severity),
+        escape(&view.impact),
+        escape(&view.contracts.join(", ")),
+        escape(&view.contact),
+        escape(view.payout_address.as_deref().unwrap_or("")),
+        escape(&view.description),
+    );
+    for e in &view.thread {
+        let what = match (&e.status, &e.message) {
+            (_, Some(m)) => escape(m),
+            (Some(s), None) => format!("status: {}", escape(s)),
+            (None, None) => String::new(),
+        };
+        let _ = write!(b, "<li><b>{}</b>: {what}</li>", escape(&e.author));
+    }
+    b.push_str("</ul>");
+    layout(&format!("Report #{}", view.id), &b)
+}

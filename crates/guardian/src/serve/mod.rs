@@ -1,0 +1,258 @@
+//! `guardian serve`: the HTTP server (axum) for researchers' reports, the bounty page now and the
+//! team's dashboard later. The router, its shared state, the per-address rate limit, the
+//! security headers every answer carries, and the one HTML `escape` every page goes through.
+
+mod bounty_page;
+mod reports;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+    response::Response,
+    routing::get,
+};
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    bounty::{BountyError, crypto::TeamKey},
+    config::Manifest,
+    storage::Store,
+};
+
+/// The address `guardian serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The bounty desk is not configured (no or a bad team key).
+    #[error(transparent)]
+    Bounty(#[from] BountyError),
+    /// The address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source} (is another server on that port? pass --listen ADDR)"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) team_key: TeamKey,
+    pub(crate) limiter: Arc<RateLimiter>,
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, finishes the requests in flight, and returns.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Runs until `shutdown` resolves, then stops gracefully.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        shutdown.await;
+        self.stop().await
+    }
+}
+
+/// The manifest's `[bounty] team_public_key`, or why the server cannot start without it.
+pub fn team_key(manifest: &Manifest) -> Result<TeamKey, BountyError> {
+    match manifest.bounty.team_public_key.as_deref().map(str::trim) {
+        None | Some("") => Err(BountyError::NoTeamKey),
+        Some(key) => TeamKey::parse(key),
+    }
+}
+
+/// Checks the manifest's `[bounty]`, binds `listen` and serves in a background task. This is
+/// the one way the server starts (`guardian serve` and the tests alike).
+pub async fn start(
+    manifest: Manifest,
+    store: Arc<Store>,
+    listen: SocketAddr,
+) -> Result<Server, ServeError> {
+    let team_key = team_key(&manifest)?;
+    let limiter = Arc::new(RateLimiter::new(
+        manifest.bounty.rate_limit_per_hour,
+        Duration::from_secs(3600),
+    ));
+    let max_body = manifest.bounty.max_body_bytes;
+    let state = AppState {
+        store,
+        manifest: Arc::new(manifest),
+        team_key,
+        limiter,
+    };
+    let app = router(state, max_body);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
+    });
+    tracing::info!(%addr, "serving the bounty desk");
+    Ok(Server { addr, stop, task })
+}
+
+fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/bounty", get(bounty_page::page))
+        .route("/bounty/reports", axum::routing::post(reports::submit))
+        .route(
+            "/bounty/reports/{id}",
+            get(reports::show).post(reports::reply),
+        )
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Every answer: no sniffing a JSON answer into HTML, no script, no external asset, no framing.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A sliding-window limit of requests per client address, in memory: a restart forgets it,
+/// which costs an attacker one window at most. Forty lines here rather than tower_governor,
+/// whose token bucket (with governor and dashmap) answers a different question than
+/// "at most N posts per hour".
+pub(crate) struct RateLimiter {
+    limit: usize,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl RateLimiter {
+    fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit: limit as usize,
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request from `ip`; when over the limit, how long until the next is allowed.
+    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.window;
+        // Forget addresses whose window has passed, so memory stays bounded by recent clients.
+        seen.retain(|_, times| {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+        let times = seen.entry(ip).or_default();
+        if times.len() >= self.limit {
+            let oldest = times.front().copied().unwrap_or(now);
+            return Err(window.saturating_sub(now.duration_since(oldest)));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_makes_markup_inert() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+    }
+
+    #[test]
+    fn the_limit_slides() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let other: IpAddr = [127, 0, 0, 2].into();
+        let t0 = Instant::now();
+        assert!(limiter.check(ip, t0).is_ok());
+        assert!(limiter.check(ip, t0 + Duration::from_secs(10)).is_ok());
+        let wait = limiter
+            .check(ip, t0 + Duration::from_secs(20))
+            .expect_err("third in the window");
+        assert_eq!(wait, Duration::from_secs(40));
+        assert!(limiter.check(other, t0 + Duration::from_secs(20)).is_ok());
+        assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
+    }
+}

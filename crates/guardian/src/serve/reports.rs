@@ -1,0 +1,379 @@
+//! The researcher's endpoints: `POST /bounty/reports` (JSON or the page's form), and
+//! `GET`/`POST /bounty/reports/{id}` with the follow-up token as a bearer token.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{ConnectInfo, Path, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, bounty_page};
+use crate::{
+    bounty::{
+        self, FieldError, MAX_MESSAGE, Submission,
+        crypto::{new_token, token_hash},
+        store::RESEARCHER,
+    },
+    storage::now_ms,
+};
+
+/// How the client wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Html,
+}
+
+fn errors_response(format: Format, status: StatusCode, errors: Vec<FieldError>) -> Response {
+    match format {
+        Format::Json => (status, Json(json!({ "errors": errors }))).into_response(),
+        Format::Html => (status, Html(bounty_page::errors(&errors))).into_response(),
+    }
+}
+
+fn one_error(format: Format, status: StatusCode, field: &str, message: &str) -> Response {
+    errors_response(format, status, vec![FieldError::new(field, message)])
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The body, or the answer to give when it is too large or unreadable.
+fn body_or_error(
+    body: Result<Bytes, BytesRejection>,
+    format: Format,
+) -> Result<Bytes, Box<Response>> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "is larger than this server accepts ([bounty] max_body_bytes)"
+        } else {
+            "could not be read"
+        };
+        Box::new(one_error(format, status, "body", message))
+    })
+}
+
+fn rate_limited(state: &AppState, client: SocketAddr, format: Format) -> Option<Response> {
+    let wait = state.limiter.check(client.ip(), Instant::now()).err()?;
+    let secs = wait.max(Duration::from_secs(1)).as_secs().to_string();
+    let mut response = one_error(
+        format,
+        StatusCode::TOO_MANY_REQUESTS,
+        "body",
+        "too many requests from this address: try again later",
+    );
+    if let Ok(value) = HeaderValue::from_str(&secs) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Some(response)
+}
+
+/// A field of a JSON object as text; `None` with an error when it is not a string.
+fn json_text(
+    object: &serde_json::Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    match object.get(field) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            String::new()
+        }
+    }
+}
+
+fn split_names(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Reads a JSON submission; type errors are named like validation errors.
+fn from_json(body: &[u8]) -> Result<Submission, Vec<FieldError>> {
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    let mut errors = Vec::new();
+    let contracts = match object.get("contracts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => split_names(s),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "contracts",
+                "must be an array of contract names",
+            ));
+            Vec::new()
+        }
+    };
+    let submission = Submission {
+        title: json_text(&object, "title", &mut errors),
+        severity: json_text(&object, "severity", &mut errors),
+        impact: json_text(&object, "impact", &mut errors),
+        contracts,
+        description: json_text(&object, "description", &mut errors),
+        proof_of_concept: json_text(&object, "proof_of_concept", &mut errors),
+        contact: json_text(&object, "contact", &mut errors),
+        payout_address: json_text(&object, "payout_address", &mut errors),
+    };
+    if errors.is_empty() {
+        Ok(submission)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads the page's form (`application/x-www-form-urlencoded`).
+fn from_form(body: &[u8]) -> Submission {
+    let mut s = Submission::default();
+    for (key, value) in url::form_urlencoded::parse(body) {
+        let value = value.into_owned();
+        match key.as_ref() {
+            "title" => s.title = value,
+            "severity" => s.severity = value,
+            "impact" => s.impact = value,
+            "contracts" => s.contracts.extend(split_names(&value)),
+            "description" => s.description = value,
+            "proof_of_concept" => s.proof_of_concept = value,
+            "contact" => s.contact = value,
+            "payout_address" => s.payout_address = value,
+            _ => {}
+        }
+    }
+    s
+}
+
+/// `POST /bounty/reports`: validates, encrypts the proof of concept, stores the report in one
+/// transaction, and answers with its id and follow-up token (shown this once).
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let kind = content_type(&headers);
+    let format = if kind.starts_with("application/x-www-form-urlencoded") {
+        Format::Html
+    } else {
+        Format::Json
+    };
+    if let Some(response) = rate_limited(&state, client, format) {
+        return response;
+    }
+    let body = match body_or_error(body, format) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let submission = match format {
+        Format::Html => from_form(&body),
+        Format::Json if kind.starts_with("application/json") => match from_json(&body) {
+            Ok(s) => s,
+            Err(errors) => return errors_response(format, StatusCode::BAD_REQUEST, errors),
+        },
+        Format::Json => {
+            return one_error(
+                format,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body",
+                "send application/json or the page's form",
+            );
+        }
+    };
+    let scope: Vec<&str> = state.manifest.contracts.iter().map(|c| c.name()).collect();
+    let report = match bounty::validate(&submission, &scope) {
+        Ok(report) => report,
+        Err(errors) => return errors_response(format, StatusCode::BAD_REQUEST, errors),
+    };
+    let sealed = match report
+        .proof_of_concept
+        .as_deref()
+        .map(|p| state.team_key.encrypt(p))
+    {
+        None => None,
+        Some(Ok(sealed)) => Some(sealed),
+        Some(Err(e)) => return server_error(format, &e),
+    };
+    let token = match new_token() {
+        Ok(token) => token,
+        Err(e) => return server_error(format, &e),
+    };
+    let store = state.store.clone();
+    let hash = token_hash(&token);
+    let stored = tokio::task::spawn_blocking(move || {
+        store
+            .insert_bounty_report(&report, sealed.as_deref(), &hash, now_ms())
+            .map(|id| (id, report.title))
+    })
+    .await;
+    let (id, title) = match stored {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => return server_error(format, &e),
+        Err(e) => return server_error(format, &e),
+    };
+    tracing::info!(id, "bounty report received");
+    match format {
+        Format::Json => (
+            StatusCode::CREATED,
+            Json(json!({ "id": id, "token": token })),
+        )
+            .into_response(),
+        Format::Html => (
+            StatusCode::CREATED,
+            Html(bounty_page::submitted(id, &token, &title)),
+        )
+            .into_response(),
+    }
+}
+
+fn server_error(format: Format, e: &dyn std::fmt::Display) -> Response {
+    // The cause goes to the operator's log, not to the public.
+    tracing::error!("bounty desk: {e}");
+    one_error(
+        format,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "body",
+        "the server could not store the report: try again later, or write to the security e-mail",
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html") && !a.contains("application/json"))
+}
+
+fn unauthorized() -> Response {
+    let mut response = one_error(
+        Format::Json,
+        StatusCode::UNAUTHORIZED,
+        "authorization",
+        "send the report's follow-up token as `Authorization: Bearer TOKEN`",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// The report `id` if the request carries its token; the same 401 for an unknown id, a
+/// malformed id, a missing token and a wrong one.
+async fn authorized(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<bounty::StoredReport, Box<Response>> {
+    let (Ok(id), Some(token)) = (id.parse::<i64>(), bearer(headers)) else {
+        return Err(Box::new(unauthorized()));
+    };
+    let store = state.store.clone();
+    let token = token.to_string();
+    match tokio::task::spawn_blocking(move || store.bounty_report_for_token(id, &token)).await {
+        Ok(Ok(Some(report))) => Ok(report),
+        Ok(Ok(None)) => Err(Box::new(unauthorized())),
+        Ok(Err(e)) => Err(Box::new(server_error(Format::Json, &e))),
+        Err(e) => Err(Box::new(server_error(Format::Json, &e))),
+    }
+}
+
+/// `GET /bounty/reports/{id}`: the status, the researcher's own fields and the thread (JSON,
+/// or an HTML page when only HTML is accepted).
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match authorized(&state, &id, &headers).await {
+        Ok(report) if wants_html(&headers) => {
+            Html(bounty_page::report(&report.view)).into_response()
+        }
+        Ok(report) => Json(report.view).into_response(),
+        Err(response) => *response,
+    }
+}
+
+/// `POST /bounty/reports/{id}` with `{"message": "..."}`: the researcher's reply.
+pub(super) async fn reply(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(response) = rate_limited(&state, client, Format::Json) {
+        return response;
+    }
+    let report = match authorized(&state, &id, &headers).await {
+        Ok(report) => report,
+        Err(response) => return *response,
+    };
+    let body = match body_or_error(body, Format::Json) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let message = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => match object.get("message") {
+            Some(Value::String(m)) => m.trim().to_string(),
+            _ => String::new(),
+        },
+        _ => {
+            return one_error(
+                Format::Json,
+                StatusCode::BAD_REQUEST,
+                "body",
+                "must be a JSON object",
+            );
+        }
+    };
+    let length = message.chars().count();
+    if length == 0 || length > MAX_MESSAGE {
+        return one_error(
+            Format::Json,
+            StatusCode::BAD_REQUEST,
+            "message",
+            &format!("is required, at most {MAX_MESSAGE} characters"),
+        );
+    }
+    let store = state.store.clone();
+    let id = report.id;
+    let done = tokio::task::spawn_blocking(move || {
+        store.add_bounty_message(id, RESEARCHER, &message, now_ms())?;
+        store.bounty_report(id)
+    })
+    .await;
+    match done {
+        Ok(Ok(Some(report))) => (StatusCode::CREATED, Json(report.view)).into_response(),
+        Ok(Ok(None)) => unauthorized(),
+        Ok(Err(e)) => server_error(Format::Json, &e),
+        Err(e) => server_error(Format::Json, &e),
+    }
+}
