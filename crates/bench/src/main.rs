@@ -1,4 +1,4 @@
-//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`): the measurements behind docs/performance.md. Not part
+//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`, `preempt`): the measurements behind docs/performance.md. Not part
 //! of the product: `guardian --help` lists operator commands only.
 
 mod backfill;
