@@ -1,9 +1,10 @@
-//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`): the measurements behind docs/performance.md. Not part
+//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`, `preempt`): the measurements behind docs/performance.md. Not part
 //! of the product: `guardian --help` lists operator commands only.
 
 mod backfill;
 mod bench;
 mod monitor;
+mod preempt;
 
 use std::{
     path::{Path, PathBuf},
@@ -47,6 +48,9 @@ enum What {
     /// Backfill throughput of `guardian monitor --once --from-block` over a long history of
     /// registrations, beside the block-by-block path; writes its section of the report.
     Backfill(backfill::BackfillArgs),
+    /// The pre-emptive pause against the drill's exploit, many trials with 1 s blocks: share
+    /// with nothing lost, pending-seen to pause broadcast; writes its section of the report.
+    Preempt(preempt::PreemptArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -91,6 +95,7 @@ async fn main() -> ExitCode {
         What::Pause(args) => args.run().await,
         What::Monitor(args) => args.run().await,
         What::Backfill(args) => args.run().await,
+        What::Preempt(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

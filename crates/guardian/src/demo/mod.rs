@@ -16,7 +16,7 @@ mod steps;
 
 pub use preempt::PreemptReport;
 pub use progress::Progress;
-pub use scene::AttackTx;
+pub use scene::{ATTACK_DEPOSIT_ETH, AttackTx, Scene, SceneError};
 
 use std::{path::PathBuf, sync::Arc};
 
