@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod store;
+pub mod tokens;
 
 pub use store::{MIGRATION, ReportView, StoredReport, ThreadEntry};
 

@@ -13,6 +13,7 @@ mod replenish;
 mod revoke;
 mod serve;
 mod status;
+mod token;
 mod upgrade;
 mod withdraw;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Serve(serve::Args),
     /// The bug bounty desk: `bounty keygen` makes the team's key pair for proofs of concept.
     Bounty(bounty::Args),
+    /// Create a team API token for `guardian serve` (printed once, stored hashed).
+    Token(token::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Incident(_)
             | Command::Serve(_)
             | Command::Bounty(_)
+            | Command::Token(_)
     );
     let result = match cli.command {
         Command::Demo(args) => args.run(&ctx).await,
@@ -114,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(args) => args.run(&ctx).await,
         Command::Serve(args) => args.run(&ctx).await,
         Command::Bounty(args) => args.run(&ctx).await,
+        Command::Token(args) => args.run(&ctx).await,
     };
     if owes {
         incident::deliver_owed(ctx.config.clone()).await;

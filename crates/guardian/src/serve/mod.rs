@@ -4,6 +4,7 @@
 
 mod bounty_page;
 mod reports;
+mod team;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -143,6 +144,8 @@ fn router(state: AppState, max_body: usize) -> Router {
             "/bounty/reports/{id}",
             get(reports::show).post(reports::reply),
         )
+        .route("/api/bounty/reports", get(team::list))
+        .route("/api/bounty/reports/{id}", get(team::show))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

@@ -255,7 +255,7 @@ fn server_error(format: Format, e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -96,6 +96,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     crate::incident::MIGRATION,
     backfill::MIGRATION,
     crate::bounty::MIGRATION,
+    crate::bounty::tokens::MIGRATION,
 ];
 
 /// The schema version this build writes.
