@@ -24,6 +24,8 @@ pub const MAX_PROOF_OF_CONCEPT: usize = 50_000;
 pub const MAX_CONTACT: usize = 200;
 /// Longest reply in a report's thread, in characters.
 pub const MAX_MESSAGE: usize = 10_000;
+/// Longest credit name, in characters.
+pub const MAX_CREDIT: usize = 100;
 /// Most contracts one report may name.
 pub const MAX_CONTRACTS: usize = 50;
 
@@ -231,6 +233,8 @@ pub struct Submission {
     pub contact: String,
     /// Where a reward goes, if given.
     pub payout_address: String,
+    /// The name the researcher agrees to be credited by in the post-mortem (empty: no credit).
+    pub credit_as: String,
 }
 
 /// A valid report, ready to store.
@@ -252,6 +256,8 @@ pub struct NewReport {
     pub contact: String,
     /// Where a reward goes, if given.
     pub payout_address: Option<Address>,
+    /// The name to credit in the post-mortem, if the researcher agreed to be credited.
+    pub credit_as: Option<String>,
 }
 
 /// Checks a text field: required or not, and its length in characters.
@@ -398,6 +404,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
             }
         },
     };
+    let credit_as = text(&mut errors, "credit_as", &s.credit_as, false, MAX_CREDIT);
+    if credit_as.as_deref().is_some_and(|t| t.contains(['\n', '\r'])) {
+        errors.push(FieldError::new("credit_as", "must be one line"));
+    }
     match (title, severity, impact, description, contact) {
         (Some(title), Some(severity), Some(impact), Some(description), Some(contact))
             if errors.is_empty() =>
@@ -411,14 +421,82 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
                 proof_of_concept,
                 contact,
                 payout_address,
+                credit_as,
             })
         }
         _ => Err(errors),
     }
 }
 
-/// The statuses a report goes through (only `reported` is set in this slice).
-pub const STATUS_REPORTED: &str = "reported";
+/// The status of a new report.
+pub const STATUS_REPORTED: &str = Status::Reported.as_str();
+
+/// Where a report stands: reported → acknowledged → needs-info → confirmed | duplicate |
+/// closed → fixed → paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Submitted, not yet acknowledged by the team (its clock runs).
+    Reported,
+    /// The team has read it.
+    Acknowledged,
+    /// The team asked the researcher for more.
+    NeedsInfo,
+    /// The team confirmed it, with a severity and an impact.
+    Confirmed,
+    /// An earlier report found the same thing.
+    Duplicate,
+    /// Not a valid report (with a reason and evidence).
+    Closed,
+    /// The fix is deployed.
+    Fixed,
+    /// The reward is paid.
+    Paid,
+}
+
+impl Status {
+    /// Every status, in the order of the lifecycle.
+    pub const ALL: [Status; 8] = [
+        Self::Reported,
+        Self::Acknowledged,
+        Self::NeedsInfo,
+        Self::Confirmed,
+        Self::Duplicate,
+        Self::Closed,
+        Self::Fixed,
+        Self::Paid,
+    ];
+
+    /// The stored and displayed name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reported => "reported",
+            Self::Acknowledged => "acknowledged",
+            Self::NeedsInfo => "needs-info",
+            Self::Confirmed => "confirmed",
+            Self::Duplicate => "duplicate",
+            Self::Closed => "closed",
+            Self::Fixed => "fixed",
+            Self::Paid => "paid",
+        }
+    }
+
+    /// The status named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the team still owes the researcher an acknowledgement (the clock runs).
+    pub fn awaits_acknowledgement(self) -> bool {
+        self == Self::Reported
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A bounty failure outside validation.
 #[derive(Debug, thiserror::Error)]
@@ -463,6 +541,7 @@ mod tests {
             proof_of_concept: "p".into(),
             contact: "r@example.org".into(),
             payout_address: String::new(),
+            credit_as: String::new(),
         }
     }
 
@@ -488,6 +567,7 @@ mod tests {
             proof_of_concept: String::new(),
             contact: String::new(),
             payout_address: "0x12".into(),
+            credit_as: "a\nb".into(),
         };
         let errors = validate(&bad, &["escrow"]).expect_err("bad");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -499,6 +579,7 @@ mod tests {
             "description",
             "contact",
             "payout_address",
+            "credit_as",
         ] {
             assert!(fields.contains(&f), "{f} in {fields:?}");
         }

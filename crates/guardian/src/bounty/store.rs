@@ -45,6 +45,22 @@ CREATE TABLE bounty_events (
 CREATE INDEX bounty_events_by_report ON bounty_events(report_id, id);
 ";
 
+/// Migration 9: what the triage records on a report (each transition's time, the close reason
+/// and evidence, the payment, the incident it opened, the name the researcher agreed to be
+/// credited by, and when its acknowledgement clock last raised `bounty-sla`).
+pub const MIGRATION_TRIAGE: &str = "
+ALTER TABLE bounty_reports ADD COLUMN credit_as       TEXT;
+ALTER TABLE bounty_reports ADD COLUMN acknowledged_at INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN confirmed_at    INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN fixed_at        INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN paid_at         INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN paid_tx         TEXT;
+ALTER TABLE bounty_reports ADD COLUMN close_reason    TEXT;
+ALTER TABLE bounty_reports ADD COLUMN close_evidence  TEXT;
+ALTER TABLE bounty_reports ADD COLUMN incident_id     INTEGER REFERENCES incidents(id);
+ALTER TABLE bounty_reports ADD COLUMN sla_alerted_at  INTEGER;
+";
+
 /// Who wrote an event the researcher sent.
 pub const RESEARCHER: &str = "researcher";
 
@@ -114,8 +130,8 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO bounty_reports (title, severity, impact, contracts, description, poc_age,
-                     contact, payout_address, token_sha256, status, submitted_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                     contact, payout_address, token_sha256, status, submitted_at, updated_at, credit_as)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
                 params![
                     report.title,
                     report.severity.as_str(),
@@ -128,6 +144,7 @@ impl Store {
                     token_sha256,
                     STATUS_REPORTED,
                     now,
+                    report.credit_as,
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -256,6 +273,7 @@ mod tests {
             proof_of_concept: None,
             contact: "c".into(),
             payout_address: None,
+            credit_as: None,
         };
         let token = crypto::new_token().expect("token");
         let id = store

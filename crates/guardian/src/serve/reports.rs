@@ -134,6 +134,7 @@ fn from_json(body: &[u8]) -> Result<Submission, Vec<FieldError>> {
         proof_of_concept: json_text(&object, "proof_of_concept", &mut errors),
         contact: json_text(&object, "contact", &mut errors),
         payout_address: json_text(&object, "payout_address", &mut errors),
+        credit_as: json_text(&object, "credit_as", &mut errors),
     };
     if errors.is_empty() {
         Ok(submission)
@@ -156,6 +157,7 @@ fn from_form(body: &[u8]) -> Submission {
             "proof_of_concept" => s.proof_of_concept = value,
             "contact" => s.contact = value,
             "payout_address" => s.payout_address = value,
+            "credit_as" => s.credit_as = value,
             _ => {}
         }
     }

@@ -97,6 +97,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     backfill::MIGRATION,
     crate::bounty::MIGRATION,
     crate::bounty::tokens::MIGRATION,
+    crate::bounty::store::MIGRATION_TRIAGE,
 ];
 
 /// The schema version this build writes.
