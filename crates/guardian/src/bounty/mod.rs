@@ -5,9 +5,11 @@
 
 pub mod crypto;
 pub mod store;
+pub mod protocol;
 pub mod tokens;
+pub mod triage;
 
-pub use store::{MIGRATION, ReportView, StoredReport, ThreadEntry};
+pub use store::{MIGRATION, ReportView, StoredReport, ThreadEntry, Triage};
 
 use std::{fmt, str::FromStr};
 

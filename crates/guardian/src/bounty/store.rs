@@ -98,8 +98,43 @@ pub struct ReportView {
     pub payout_address: Option<String>,
     /// When it was submitted (Unix milliseconds).
     pub submitted_at: i64,
+    /// The name the researcher agreed to be credited by, if any.
+    pub credit_as: Option<String>,
+    /// What the triage decided so far.
+    #[serde(flatten)]
+    pub triage: Triage,
     /// The public thread, oldest first.
     pub thread: Vec<ThreadEntry>,
+}
+
+/// What the team's triage recorded on a report (each empty until its step happens).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Triage {
+    /// The severity the team confirmed.
+    pub confirmed_severity: Option<String>,
+    /// The impact the team confirmed.
+    pub confirmed_impact: Option<String>,
+    /// The earlier report this one duplicates.
+    pub duplicate_of: Option<i64>,
+    /// Why it was closed.
+    pub close_reason: Option<String>,
+    /// What shows the close reason.
+    pub close_evidence: Option<String>,
+    /// The reward paid, in US dollars.
+    pub reward_usd: Option<i64>,
+    /// The payment's transaction.
+    pub paid_tx: Option<String>,
+    /// When the team first answered (Unix milliseconds).
+    pub acknowledged_at: Option<i64>,
+    /// When it was confirmed.
+    pub confirmed_at: Option<i64>,
+    /// When it was marked fixed.
+    pub fixed_at: Option<i64>,
+    /// When it was paid.
+    pub paid_at: Option<i64>,
+    /// The incident its confirmation opened or joined (the team's, not shown to the researcher).
+    #[serde(skip)]
+    pub incident_id: Option<i64>,
 }
 
 /// One public event of a report's thread.
@@ -183,7 +218,10 @@ impl Store {
             let Some((view, poc_age)) = c
                 .query_row(
                     "SELECT id, status, title, severity, impact, contracts, description, contact,
-                            payout_address, submitted_at, poc_age
+                            payout_address, submitted_at, poc_age, credit_as,
+                            confirmed_severity, confirmed_impact, duplicate_of, close_reason,
+                            close_evidence, reward_usd, paid_tx, acknowledged_at, confirmed_at,
+                            fixed_at, paid_at, incident_id
                      FROM bounty_reports WHERE id = ?1",
                     params![id],
                     |r| {
@@ -200,6 +238,21 @@ impl Store {
                                 contact: r.get(7)?,
                                 payout_address: r.get(8)?,
                                 submitted_at: r.get(9)?,
+                                credit_as: r.get(11)?,
+                                triage: Triage {
+                                    confirmed_severity: r.get(12)?,
+                                    confirmed_impact: r.get(13)?,
+                                    duplicate_of: r.get(14)?,
+                                    close_reason: r.get(15)?,
+                                    close_evidence: r.get(16)?,
+                                    reward_usd: r.get(17)?,
+                                    paid_tx: r.get(18)?,
+                                    acknowledged_at: r.get(19)?,
+                                    confirmed_at: r.get(20)?,
+                                    fixed_at: r.get(21)?,
+                                    paid_at: r.get(22)?,
+                                    incident_id: r.get(23)?,
+                                },
                                 thread: Vec::new(),
                             },
                             r.get::<_, Option<Vec<u8>>>(10)?,

@@ -69,7 +69,7 @@ pub enum Command {
     Incident(incident::Args),
     /// Serve the bug bounty desk: the program page and researchers' reports (--listen ADDR).
     Serve(serve::Args),
-    /// The bug bounty desk: `bounty keygen` makes the team's key pair for proofs of concept.
+    /// The bug bounty desk: read and triage reports (list, show, ack, confirm, pay, ...).
     Bounty(bounty::Args),
     /// Create a team API token for `guardian serve` (printed once, stored hashed).
     Token(token::Args),
@@ -98,7 +98,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Monitor(_)
             | Command::Incident(_)
             | Command::Serve(_)
-            | Command::Bounty(_)
             | Command::Token(_)
     );
     let result = match cli.command {

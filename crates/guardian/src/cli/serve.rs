@@ -32,7 +32,7 @@ impl Args {
         let db = db_path(&path);
         let store =
             Arc::new(Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
-        let server = serve::start(manifest, store, self.listen).await?;
+        let server = serve::start_with(manifest, Some(path), store, self.listen).await?;
         println!(
             "serving the bug bounty desk on http://{}/bounty",
             server.addr

@@ -116,6 +116,50 @@ impl Responder<'_> {
         self.perform(id, new.level, "opened", pause_key).await
     }
 
+    /// Opens `new`, or joins incident `joined` (when given) or else the oldest active one
+    /// watching any of `new.contracts`: the joined incident gets the contracts, `links` and
+    /// `new.evidence`, is raised to `new.level` if lower (running that level's playbook), or
+    /// else pauses again what its level pauses. Returns the incident, whether it was opened,
+    /// and what its playbook did.
+    pub async fn open_or_join(
+        &self,
+        new: NewIncident,
+        joined: Option<i64>,
+        links: Vec<Change>,
+        pause_key: Option<&str>,
+    ) -> Result<(i64, bool, PlaybookRun), IncidentError> {
+        let mut joined = joined;
+        if joined.is_none() {
+            for c in &new.contracts {
+                if let Some(id) = self.store().incidents_watching(c)?.first() {
+                    joined = Some(*id);
+                    break;
+                }
+            }
+        }
+        let Some(id) = joined else {
+            return self
+                .open(new, pause_key)
+                .await
+                .map(|run| (run.incident, true, run));
+        };
+        let mut changes = links;
+        changes.push(Change::Contracts(new.contracts.clone()));
+        self.store().record(
+            id,
+            &self.actor,
+            new.evidence.as_ref().map(|(k, d)| (k.as_str(), d.clone())),
+            &changes,
+        )?;
+        let current = self.get(id)?.level;
+        let run = if new.level > current {
+            self.escalate(id, new.level, pause_key).await
+        } else {
+            self.pause_again(id, pause_key).await
+        };
+        run.map(|run| (id, false, run))
+    }
+
     /// Raises incident `id` to `level` and performs that level's actions.
     pub async fn escalate(
         &self,

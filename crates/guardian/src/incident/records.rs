@@ -88,6 +88,9 @@ pub struct NewIncident {
     pub contracts: Vec<String>,
     /// The alert it was opened from.
     pub from_alert: Option<i64>,
+    /// Its first evidence (kind and details), written right after the `opened` entry: a bug
+    /// bounty report, say.
+    pub evidence: Option<(String, serde_json::Value)>,
 }
 
 /// A change to an incident; each is written with its timeline entry.
@@ -143,6 +146,9 @@ impl Store {
                 "from_alert": new.from_alert,
             });
             entry(tx, id, at, actor, "opened", &details)?;
+            if let Some((kind, details)) = &new.evidence {
+                entry(tx, id, at, actor, kind, details)?;
+            }
             apply(tx, id, at, actor, &Change::Contracts(new.contracts.clone()))?;
             let tasks = tasks
                 .iter()
@@ -520,6 +526,7 @@ mod tests {
                     commander: Some("alice".into()),
                     contracts: vec!["escrow".into()],
                     from_alert: None,
+                    evidence: None,
                 },
                 &tasks_for(2),
                 "alice",

@@ -63,6 +63,7 @@ impl Message {
                 "lines": notice.lines,
                 "sent_at": rfc3339(now),
             }}),
+            recipient: None,
         }
     }
 }

@@ -46,6 +46,10 @@ pub struct Message {
     pub source: String,
     /// The signed webhook's JSON body: `{"alert": {...}}` or `{"test": {...}}`.
     pub body: serde_json::Value,
+    /// One person to write to instead of the contact's own recipients (a bounty researcher's
+    /// e-mail address); e-mail contacts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl Message {
@@ -174,6 +178,7 @@ impl Message {
                 None => a.chain.clone(),
             },
             body,
+            recipient: None,
         }
     }
 
@@ -194,6 +199,7 @@ impl Message {
                 "contact": contact,
                 "sent_at": rfc3339(now_ms),
             }}),
+            recipient: None,
         }
     }
 

@@ -146,7 +146,17 @@ async fn deliver(
     };
     let send = async {
         match endpoint {
-            Endpoint::Email { smtp, from, to } => email::send(&d, smtp, from, to).await,
+            Endpoint::Email { smtp, from, to } => match &message.recipient {
+                Some(one) => {
+                    let one: lettre::message::Mailbox =
+                        one.parse().map_err(|_| NotifyError::Email {
+                            contact: contact.name().to_string(),
+                            message: "the recipient is not an e-mail address".into(),
+                        })?;
+                    email::send(&d, smtp, from, std::slice::from_ref(&one)).await
+                }
+                None => email::send(&d, smtp, from, to).await,
+            },
             Endpoint::Hook(url) => match contact.channel() {
                 crate::config::Channel::Slack => slack::send(&d, url).await,
                 _ => discord::send(&d, url).await,
@@ -173,7 +183,7 @@ async fn deliver(
 }
 
 /// A new delivery id: unique per delivery, sent on every attempt.
-fn delivery_id() -> String {
+pub(crate) fn delivery_id() -> String {
     format!(
         "{:016x}{:016x}",
         outbox::random_u64(),

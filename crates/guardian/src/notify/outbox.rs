@@ -101,6 +101,35 @@ pub struct DeliveryRecord {
     pub next_attempt_at: Option<i64>,
 }
 
+/// Writes `rows` inside the caller's transaction (so a record and the messages about it are
+/// written together or not at all); returns how many were written.
+pub(crate) fn enqueue_in(
+    conn: &rusqlite::Connection,
+    rows: &[NewDelivery<'_>],
+) -> rusqlite::Result<usize> {
+    let now = now_ms();
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at, incident_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+    )?;
+    let mut written = 0;
+    for r in rows {
+        let message = serde_json::to_string(r.message)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        written += insert.execute(params![
+            r.delivery_id,
+            r.contact,
+            r.channel,
+            r.topic,
+            r.alert_id,
+            message,
+            now,
+            r.incident_id
+        ])?;
+    }
+    Ok(written)
+}
+
 /// A claimed row.
 struct Due {
     id: i64,
@@ -114,38 +143,7 @@ impl Store {
     /// Writes `rows` in one transaction; a message already written for the same contact, topic
     /// and alert is not written again. Returns how many were written.
     pub(crate) fn enqueue(&self, rows: &[NewDelivery<'_>]) -> Result<usize, StorageError> {
-        let now = now_ms();
-        let messages = rows
-            .iter()
-            .map(|r| serde_json::to_string(r.message))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                StorageError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            })?;
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            let mut written = 0;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at, incident_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-                )?;
-                for (r, message) in rows.iter().zip(&messages) {
-                    written += insert.execute(params![
-                        r.delivery_id,
-                        r.contact,
-                        r.channel,
-                        r.topic,
-                        r.alert_id,
-                        message,
-                        now,
-                        r.incident_id
-                    ])?;
-                }
-            }
-            tx.commit()?;
-            Ok(written)
-        })
+        self.write(|tx| enqueue_in(tx, rows))
     }
 
     /// Claims up to `limit` due rows, leasing them until `lease_until`.

@@ -129,48 +129,18 @@ pub async fn respond(
     let store = &deployment.store;
     // The incident already holding this alert (a crash between opening and pausing), else the
     // oldest active one about any of the same contracts.
-    let mut joined = store.incident_of_alert(alert.id)?;
-    if joined.is_none() {
-        for c in &contracts {
-            if let Some(id) = store.incidents_watching(c)?.first() {
-                joined = Some(*id);
-                break;
-            }
-        }
-    }
-    let outcome = match joined {
-        Some(id) => {
-            store.record(
-                id,
-                GUARDIAN,
-                None,
-                &[
-                    Change::Alert(alert.id),
-                    Change::Contracts(contracts.clone()),
-                ],
-            )?;
-            let current = responder.get(id)?.level;
-            let run = if level > current {
-                responder.escalate(id, level, Some(&key)).await
-            } else {
-                responder.pause_again(id, Some(&key)).await
-            };
-            run.map(|run| (id, false, run))
-        }
-        None => {
-            let new = NewIncident {
-                level,
-                title: format!("{}: {}", alert.found.rule, alert.found.summary),
-                commander: None,
-                contracts,
-                from_alert: Some(alert.id),
-            };
-            responder
-                .open(new, Some(&key))
-                .await
-                .map(|run| (run.incident, true, run))
-        }
+    let joined = store.incident_of_alert(alert.id)?;
+    let new = NewIncident {
+        level,
+        title: format!("{}: {}", alert.found.rule, alert.found.summary),
+        commander: None,
+        contracts,
+        from_alert: Some(alert.id),
+        evidence: None,
     };
+    let outcome = responder
+        .open_or_join(new, joined, vec![Change::Alert(alert.id)], Some(&key))
+        .await;
     if let (Ok((incident, _, run)), Some(o)) = (&outcome, outbid) {
         // The pre-emption's evidence: the pending transaction, its simulated effect, the pause.
         store.record(

@@ -9,6 +9,7 @@ mod team;
 use std::{
     collections::{HashMap, VecDeque},
     net::{IpAddr, SocketAddr},
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -56,6 +57,9 @@ pub(crate) struct AppState {
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) team_key: TeamKey,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// The manifest's file, for the team's decisions that act on chains (a confirmed critical
+    /// report's incident); `None` when the server was started from a manifest in memory.
+    pub(crate) manifest_path: Option<Arc<PathBuf>>,
 }
 
 /// A running server.
@@ -98,6 +102,17 @@ pub async fn start(
     store: Arc<Store>,
     listen: SocketAddr,
 ) -> Result<Server, ServeError> {
+    start_with(manifest, None, store, listen).await
+}
+
+/// [`start`], with the manifest's file: the team API's decisions then open the deployment it
+/// describes (a confirmed critical report pauses through its incident).
+pub async fn start_with(
+    manifest: Manifest,
+    manifest_path: Option<PathBuf>,
+    store: Arc<Store>,
+    listen: SocketAddr,
+) -> Result<Server, ServeError> {
     let team_key = team_key(&manifest)?;
     let limiter = Arc::new(RateLimiter::new(
         manifest.bounty.rate_limit_per_hour,
@@ -109,6 +124,7 @@ pub async fn start(
         manifest: Arc::new(manifest),
         team_key,
         limiter,
+        manifest_path: manifest_path.map(Arc::new),
     };
     let app = router(state, max_body);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -146,6 +162,10 @@ fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/api/bounty/reports", get(team::list))
         .route("/api/bounty/reports/{id}", get(team::show))
+        .route(
+            "/api/bounty/reports/{id}/{decision}",
+            axum::routing::post(team::decide),
+        )
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

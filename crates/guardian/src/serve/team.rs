@@ -10,7 +10,17 @@ use axum::{
 use serde_json::json;
 
 use super::{AppState, reports::bearer};
-use crate::bounty::tokens::{Role, TokenHolder};
+use crate::{
+    bounty::{
+        Severity, protocol,
+        tokens::{Role, TokenHolder},
+        triage::{CloseReason, Decision, TriageError},
+    },
+    chain::signer::process_env,
+    deployment::Deployment,
+    incident::playbook::Responder,
+    notify::{Contacts, Outbox},
+};
 
 /// The holder of the request's team token, if its role is at least `needed`.
 fn authorize(
@@ -99,5 +109,118 @@ pub(super) async fn show(
         }))
         .into_response(),
         None => error(StatusCode::NOT_FOUND, "no such report"),
+    }
+}
+
+/// The body of a decision: only the fields that decision takes.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecisionBody {
+    message: Option<String>,
+    severity: Option<String>,
+    impact: Option<String>,
+    of: Option<i64>,
+    reason: Option<String>,
+    evidence: Option<String>,
+    amount_usd: Option<u64>,
+    tx: Option<String>,
+}
+
+/// The decision named in the path, from its body; `Err` names what is missing or wrong.
+fn decision(name: &str, b: DecisionBody) -> Result<Decision, String> {
+    let need = |v: Option<String>, field: &str| v.ok_or_else(|| format!("`{field}` is required"));
+    Ok(match name {
+        "ack" => Decision::Acknowledge,
+        "ask" => Decision::AskInfo {
+            message: need(b.message, "message")?,
+        },
+        "confirm" => Decision::Confirm {
+            severity: need(b.severity, "severity")?.parse::<Severity>()?,
+            impact: need(b.impact, "impact")?,
+        },
+        "duplicate" => Decision::Duplicate {
+            of: b.of.ok_or("`of` is required (the earlier report's id)")?,
+        },
+        "close" => Decision::Close {
+            reason: CloseReason::parse(&need(b.reason, "reason")?).ok_or(
+                "`reason` must be out-of-scope, severity, technical-validity, intended-behaviour, known-issue or spam",
+            )?,
+            evidence: need(b.evidence, "evidence")?,
+        },
+        "fixed" => Decision::Fixed,
+        "pay" => Decision::Pay {
+            amount_usd: b.amount_usd.ok_or("`amount_usd` is required")?,
+            tx: need(b.tx, "tx")?
+                .parse()
+                .map_err(|_| "`tx` must be a 0x-prefixed 32-byte transaction hash".to_string())?,
+        },
+        _ => {
+            return Err(
+                "the decisions are ack, ask, confirm, duplicate, close, fixed and pay".into(),
+            );
+        }
+    })
+}
+
+/// `POST /api/bounty/reports/{id}/{decision}` (triager; `pay` needs admin): takes the decision
+/// through the same path as `guardian bounty DECISION`, recorded under the token's name.
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+    body: Option<Json<DecisionBody>>,
+) -> Response {
+    let needed = if name == "pay" {
+        Role::Admin
+    } else {
+        Role::Triager
+    };
+    let holder = match authorize(&state, &headers, needed) {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return error(StatusCode::NOT_FOUND, "no such report");
+    };
+    let decision = match decision(&name, body.map(|Json(b)| b).unwrap_or_default()) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let Some(path) = state.manifest_path.clone() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server was started without its manifest's file: decide with guardian bounty",
+        );
+    };
+    let chains: Option<&[String]> = match decision {
+        Decision::Confirm { .. } => None,
+        _ => Some(&[]),
+    };
+    let deployment = match Deployment::open(&path, chains, &process_env).await {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let contacts = Contacts::load(&deployment.manifest, &process_env);
+    let responder = Responder {
+        deployment: &deployment,
+        contacts: &contacts,
+        actor: holder.name,
+        signer: None,
+        outbid: None,
+    };
+    match protocol::take(&responder, id, &decision).await {
+        Ok(taken) => {
+            let contacts = std::sync::Arc::new(contacts);
+            if let Ok(outbox) = Outbox::new(state.store.clone(), contacts) {
+                outbox.deliver_due().await;
+            }
+            Json(json!({ "taken": taken })).into_response()
+        }
+        Err(TriageError::NotFound(_)) => error(StatusCode::NOT_FOUND, "no such report"),
+        Err(TriageError::Refused(why)) => error(StatusCode::CONFLICT, &why),
+        Err(TriageError::Storage(_)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the decision could not be recorded",
+        ),
     }
 }

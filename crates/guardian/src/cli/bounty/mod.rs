@@ -1,5 +1,9 @@
-//! `guardian bounty`: the bug bounty desk from the command line (`keygen` for now; the team's
-//! triage commands come next).
+//! `guardian bounty`: the bug bounty desk from the command line: `keygen` for the team's key
+//! pair, `list` and `show` to read reports, and the triage decisions (`ack`, `ask`, `confirm`,
+//! `duplicate`, `close`, `fixed`, `pay`).
+
+mod read;
+mod triage;
 
 use std::process::ExitCode;
 
@@ -7,7 +11,7 @@ use age::secrecy::ExposeSecret as _;
 
 use crate::{bounty::crypto, output::print_json};
 
-/// The bug bounty desk: `bounty keygen` makes the team's key pair for proofs of concept.
+/// The bug bounty desk: read and triage researchers' reports, and make the team's key pair.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to do.
@@ -22,6 +26,26 @@ enum Action {
     /// team_public_key, the secret in GUARDIAN_BOUNTY_KEY where the team reads reports (not on
     /// the server). The secret is printed to stdout only, never logged.
     Keygen(KeygenArgs),
+    /// List the reports, newest first, with each acknowledgement clock.
+    List(read::ListArgs),
+    /// Show one report: the thread, the proof of concept (decrypted with GUARDIAN_BOUNTY_KEY),
+    /// possible duplicates, and when the researcher may publish.
+    Show(read::ShowArgs),
+    /// Acknowledge a report: the team is reading it (stops its clock).
+    Ack(triage::AckArgs),
+    /// Ask the researcher for more information (needs-info).
+    Ask(triage::AskArgs),
+    /// Confirm a report with a severity and an impact; a critical one opens (or joins) a
+    /// level-3 incident, a high one a level-2 incident on its contracts.
+    Confirm(triage::ConfirmArgs),
+    /// Mark a report a duplicate of an earlier one.
+    Duplicate(triage::DuplicateArgs),
+    /// Close a report without reward, with the reason and its evidence.
+    Close(triage::CloseArgs),
+    /// Mark a confirmed report fixed (the fix is deployed).
+    Fixed(triage::FixedArgs),
+    /// Record the reward paid for a fixed report.
+    Pay(triage::PayArgs),
 }
 
 /// `guardian bounty keygen`.
@@ -34,9 +58,18 @@ struct KeygenArgs {
 
 impl Args {
     /// Runs the bounty subcommand.
-    pub async fn run(self, _ctx: &super::Context) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::Keygen(args) => keygen(args),
+            Action::List(args) => args.run(ctx),
+            Action::Show(args) => args.run(ctx),
+            Action::Ack(args) => args.run(ctx).await,
+            Action::Ask(args) => args.run(ctx).await,
+            Action::Confirm(args) => args.run(ctx).await,
+            Action::Duplicate(args) => args.run(ctx).await,
+            Action::Close(args) => args.run(ctx).await,
+            Action::Fixed(args) => args.run(ctx).await,
+            Action::Pay(args) => args.run(ctx).await,
         }
     }
 }

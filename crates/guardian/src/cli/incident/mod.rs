@@ -277,6 +277,7 @@ impl Args {
                             commander: o.commander,
                             contracts: o.contracts,
                             from_alert: o.from_alert,
+                            evidence: None,
                         },
                         None,
                     )
@@ -391,7 +392,7 @@ impl Args {
 }
 
 /// One pass of the outbox (what is due now), then the finished deliveries into the timelines.
-pub(super) async fn deliver(
+pub(in crate::cli) async fn deliver(
     path: &std::path::Path,
     contacts: Arc<Contacts>,
     deployment: &Deployment,

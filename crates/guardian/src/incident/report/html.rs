@@ -229,6 +229,25 @@ pub fn to_html(r: &Report) -> String {
         o.push_str("</ul>");
     }
 
+    if !r.credits.is_empty() {
+        o.push_str("\n<h2>Credits</h2><ul>");
+        for c in &r.credits {
+            let who = c
+                .researcher
+                .as_deref()
+                .map(e)
+                .unwrap_or_else(|| "a researcher who asked not to be named".into());
+            let _ = write!(
+                o,
+                "<li>Found by {who}, through the bug bounty program: report #{} ({}), {}.</li>",
+                c.report,
+                e(&c.severity),
+                e(&c.title)
+            );
+        }
+        o.push_str("</ul>");
+    }
+
     o.push_str("\n<h2>The fix</h2>");
     if r.fixes.is_empty() {
         o.push_str("<p>No upgrade was recorded under this incident.</p>");

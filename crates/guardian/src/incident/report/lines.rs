@@ -40,6 +40,13 @@ pub(super) fn describe<'a>(
     };
     let text = match e.kind.as_str() {
         "opened" => format!("opened at level {}: {}", s("level"), s("title")),
+        "bounty-report" => format!(
+            "evidence: bug bounty report #{} ({}, {}): {}",
+            s("report"),
+            s("severity"),
+            s("impact"),
+            s("title")
+        ),
         "contracts" => format!("affected contracts: {}", list("added")),
         "tasks" => format!("tasks added: {}", list("added")),
         "alert" => format!(

@@ -206,6 +206,24 @@ pub fn to_markdown(r: &Report) -> String {
         line(String::new());
     }
 
+    if !r.credits.is_empty() {
+        line("## Credits\n".into());
+        for c in &r.credits {
+            let who = c
+                .researcher
+                .as_deref()
+                .map(md)
+                .unwrap_or_else(|| "a researcher who asked not to be named".into());
+            line(format!(
+                "- Found by {who}, through the bug bounty program: report #{} ({}), {}.",
+                c.report,
+                md(&c.severity),
+                md(&c.title)
+            ));
+        }
+        line(String::new());
+    }
+
     line("## The fix\n".into());
     if r.fixes.is_empty() {
         line("No upgrade was recorded under this incident.".into());

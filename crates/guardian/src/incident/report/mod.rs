@@ -101,6 +101,8 @@ pub struct Report {
     pub funds_total: Vec<Funds>,
     /// The root cause as attested, and the notes.
     pub root_cause: RootCause,
+    /// The bug bounty reports behind it, each crediting its researcher where they agreed.
+    pub credits: Vec<Credit>,
     /// The fix: each upgrade done under the incident.
     pub fixes: Vec<Fix>,
     /// How the fix was verified.
@@ -111,6 +113,19 @@ pub struct Report {
     pub action_items: Vec<ActionItem>,
     /// Every timeline entry, for people.
     pub timeline: Vec<Line>,
+}
+
+/// A bug bounty report that is evidence of the incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credit {
+    /// The report's id.
+    pub report: i64,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: String,
+    /// The researcher's name, only where they agreed to be credited.
+    pub researcher: Option<String>,
 }
 
 /// A level, at opening (`from` is `None`) or changed.
@@ -384,6 +399,22 @@ pub fn build(r: &Records<'_>) -> Report {
                 .map(|e| note(e, "text"))
                 .collect(),
         },
+        credits: r
+            .timeline
+            .iter()
+            .filter(|e| e.kind == crate::bounty::protocol::EVIDENCE_KIND)
+            .filter_map(|e| {
+                Some(Credit {
+                    report: e.details["report"].as_i64()?,
+                    title: e.details["title"].as_str().unwrap_or_default().to_string(),
+                    severity: e.details["severity"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    researcher: e.details["credit_as"].as_str().map(str::to_string),
+                })
+            })
+            .collect(),
         fixes: figures::fixes(r),
         verifications: r
             .timeline

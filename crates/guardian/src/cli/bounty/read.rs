@@ -1,0 +1,201 @@
+//! `guardian bounty list` and `guardian bounty show`: the team reads reports from the database
+//! beside the manifest; `show` decrypts the proof of concept with `GUARDIAN_BOUNTY_KEY`.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::{
+    bounty::{Status, StoredReport, crypto, triage::disclosure},
+    chain::signer::process_env,
+    config::{Manifest, manifest_path},
+    deployment::db_path,
+    incident::report::utc,
+    output::print_json,
+    storage::Store,
+};
+
+/// The variable holding the team's age secret.
+pub const KEY_VAR: &str = "GUARDIAN_BOUNTY_KEY";
+
+/// `guardian bounty list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only reports in this status.
+    #[arg(long, value_enum)]
+    status: Option<Status>,
+    /// Print {"reports": [...]} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `guardian bounty show ID`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The report.
+    id: i64,
+    /// Print it as JSON (the proof of concept decrypted, when the key is set).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The manifest and the database beside it.
+pub(super) fn desk(ctx: &crate::cli::Context) -> anyhow::Result<(Manifest, Store)> {
+    let path = manifest_path(ctx.config.clone());
+    let manifest = Manifest::load_with_env(&path, &process_env)?;
+    let db = db_path(&path);
+    if !db.exists() {
+        anyhow::bail!(
+            "{} does not exist: no report has been received yet (guardian serve takes them)",
+            db.display()
+        );
+    }
+    Ok((manifest, Store::open(&db)?))
+}
+
+impl ListArgs {
+    /// Runs it.
+    pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
+        let (_manifest, store) = desk(ctx)?;
+        let reports: Vec<_> = store
+            .bounty_reports()?
+            .into_iter()
+            .filter(|r| self.status.is_none_or(|s| r.status == s.as_str()))
+            .collect();
+        if self.json {
+            let rows: Vec<_> = reports
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id, "status": r.status, "title": r.title,
+                        "severity": r.severity,
+                        "confirmed_severity": r.triage.confirmed_severity,
+                        "impact": r.impact, "contracts": r.contracts,
+                        "submitted_at": r.submitted_at,
+                    })
+                })
+                .collect();
+            print_json(&json!({ "reports": rows }));
+            return Ok(ExitCode::SUCCESS);
+        }
+        if reports.is_empty() {
+            println!("no reports");
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{:>4}  {:<12}  {:<9}  {:<20}  {:<24}  TITLE",
+            "ID", "STATUS", "SEVERITY", "SUBMITTED", "CONTRACTS"
+        );
+        for r in &reports {
+            let severity = r
+                .triage
+                .confirmed_severity
+                .clone()
+                .unwrap_or_else(|| format!("{}?", r.severity));
+            println!(
+                "{:>4}  {:<12}  {:<9}  {:<20}  {:<24}  {}",
+                r.id,
+                r.status,
+                severity,
+                utc(r.submitted_at).trim_end_matches(" UTC"),
+                r.contracts.join(","),
+                r.title
+            );
+        }
+        println!("(severity with ? is the researcher's claim, not yet confirmed)");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The proof of concept in clear, or why not.
+fn proof_of_concept(report: &StoredReport) -> Result<Option<String>, String> {
+    let Some(cipher) = &report.poc_age else {
+        return Ok(None);
+    };
+    let Some(secret) = process_env(KEY_VAR).filter(|s| !s.trim().is_empty()) else {
+        return Err(format!(
+            "encrypted: set {KEY_VAR} (the secret from guardian bounty keygen) to read it"
+        ));
+    };
+    crypto::decrypt(secret.trim(), cipher)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+impl ShowArgs {
+    /// Runs it.
+    pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
+        let (_manifest, store) = desk(ctx)?;
+        let report = store.bounty_report(self.id)?.ok_or_else(|| {
+            anyhow::anyhow!("no bounty report {} (guardian bounty list)", self.id)
+        })?;
+        let poc = proof_of_concept(&report);
+        let disclosure = disclosure(&report.view);
+        let v = &report.view;
+        if self.json {
+            print_json(&json!({
+                "report": v,
+                "incident": v.triage.incident_id,
+                "proof_of_concept": poc.as_ref().ok().cloned().flatten(),
+                "proof_of_concept_error": poc.as_ref().err(),
+                "disclosure": disclosure,
+            }));
+        } else {
+            println!("report #{}: {}", v.id, v.title);
+            println!("status:      {}", v.status);
+            println!("claimed:     {} / {}", v.severity, v.impact);
+            if let (Some(s), Some(i)) = (&v.triage.confirmed_severity, &v.triage.confirmed_impact)
+            {
+                println!("confirmed:   {s} / {i}");
+            }
+            println!("contracts:   {}", v.contracts.join(", "));
+            println!("submitted:   {}", utc(v.submitted_at));
+            println!("contact:     {}", v.contact);
+            if let Some(a) = &v.payout_address {
+                println!("payout to:   {a}");
+            }
+            println!(
+                "credit:      {}",
+                v.credit_as.as_deref().unwrap_or("(not to be named)")
+            );
+            if let Some(of) = v.triage.duplicate_of {
+                println!("duplicate of: #{of}");
+            }
+            if let (Some(r), Some(e)) = (&v.triage.close_reason, &v.triage.close_evidence) {
+                println!("closed:      {r}: {e}");
+            }
+            if let Some(i) = v.triage.incident_id {
+                println!("incident:    {i} (guardian incident show {i})");
+            }
+            if let (Some(usd), Some(tx)) = (v.triage.reward_usd, &v.triage.paid_tx) {
+                println!("paid:        ${usd} in {tx}");
+            }
+            match disclosure.may_publish_from {
+                Some(at) => println!("disclosure:  from {} ({})", utc(at), disclosure.rule),
+                None => println!("disclosure:  {}", disclosure.rule),
+            }
+            println!("\ndescription:\n{}", v.description);
+            match &poc {
+                Ok(Some(text)) => println!("\nproof of concept:\n{text}"),
+                Ok(None) => println!("\nproof of concept: none given"),
+                Err(why) => println!("\nproof of concept: {why}"),
+            }
+            println!("\nthread:");
+            for e in &v.thread {
+                let what = match (&e.status, &e.message) {
+                    (Some(s), Some(m)) => format!("-> {s}: {m}"),
+                    (Some(s), None) => format!("-> {s}"),
+                    (None, Some(m)) => m.clone(),
+                    (None, None) => String::new(),
+                };
+                println!("  {}  {}  {what}", utc(e.at), e.author);
+            }
+        }
+        // A key that does not open the proof is an error worth a non-zero exit; a missing key
+        // is not (a viewer may read the rest).
+        Ok(match poc {
+            Err(_) if process_env(KEY_VAR).is_some() => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        })
+    }
+}
