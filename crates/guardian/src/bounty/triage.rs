@@ -140,9 +140,7 @@ impl Decision {
         match self {
             Self::Acknowledge => &[Reported],
             Self::AskInfo { .. } => &[Reported, Acknowledged, NeedsInfo],
-            Self::Confirm { .. } | Self::Duplicate { .. } => {
-                &[Reported, Acknowledged, NeedsInfo]
-            }
+            Self::Confirm { .. } | Self::Duplicate { .. } => &[Reported, Acknowledged, NeedsInfo],
             Self::Close { .. } => &[Reported, Acknowledged, NeedsInfo, Confirmed],
             Self::Fixed => &[Confirmed],
             Self::Pay { .. } => &[Fixed],
@@ -162,10 +160,9 @@ impl Decision {
             Self::Duplicate { of } => {
                 format!("Report #{id} duplicates an earlier report (#{of}), which has precedence.")
             }
-            Self::Close { reason, evidence } => format!(
-                "Report #{id} is closed ({}): {evidence}",
-                reason.as_str()
-            ),
+            Self::Close { reason, evidence } => {
+                format!("Report #{id} is closed ({}): {evidence}", reason.as_str())
+            }
             Self::Fixed => format!("Report #{id}: the fix is deployed."),
             Self::Pay { amount_usd, tx } => {
                 format!("Report #{id}: the reward of ${amount_usd} is paid in transaction {tx}.")
@@ -318,10 +315,7 @@ pub fn decide(
                 "no e-mail contact has audience \"{RESEARCHERS}\": the researcher reads the thread"
             )),
         ),
-        (Some(_), false) => (
-            relays.iter().map(|c| c.name().to_string()).collect(),
-            None,
-        ),
+        (Some(_), false) => (relays.iter().map(|c| c.name().to_string()).collect(), None),
     };
     let message = Message {
         severity: crate::alert::Severity::Info,
@@ -442,7 +436,8 @@ pub fn disclosure(report: &super::ReportView) -> Disclosure {
             may_publish_from: None,
             rule: match Status::parse(&report.status) {
                 Some(Status::Duplicate | Status::Closed) => {
-                    "not confirmed: the program's disclosure terms do not apply; ask the team".into()
+                    "not confirmed: the program's disclosure terms do not apply; ask the team"
+                        .into()
                 }
                 _ => format!(
                     "not before confirmation; then once fixed and paid, or {DISCLOSURE_DAYS} days after confirmation"

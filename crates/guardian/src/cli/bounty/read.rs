@@ -144,8 +144,7 @@ impl ShowArgs {
             println!("report #{}: {}", v.id, v.title);
             println!("status:      {}", v.status);
             println!("claimed:     {} / {}", v.severity, v.impact);
-            if let (Some(s), Some(i)) = (&v.triage.confirmed_severity, &v.triage.confirmed_impact)
-            {
+            if let (Some(s), Some(i)) = (&v.triage.confirmed_severity, &v.triage.confirmed_impact) {
                 println!("confirmed:   {s} / {i}");
             }
             println!("contracts:   {}", v.contracts.join(", "));

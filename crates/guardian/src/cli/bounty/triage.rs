@@ -16,9 +16,9 @@ use crate::{
     deployment::Deployment,
     incident::playbook::Responder,
     notify::Contacts,
-    response::pause::Outcome,
     operator::operator,
     output::print_json,
+    response::pause::Outcome,
 };
 
 /// What every decision command takes.
