@@ -5,6 +5,8 @@
 
 pub mod crypto;
 pub mod protocol;
+pub mod similar;
+pub mod sla;
 pub mod store;
 pub mod tokens;
 pub mod triage;

@@ -26,7 +26,8 @@ pub struct Args {
     /// Only alerts at least this severe: info, warning, high or critical.
     #[arg(long, value_name = "S")]
     severity: Option<Severity>,
-    /// Only alerts of this rule (`privileged`, `insolvent`, or a [[rules]] name).
+    /// Only alerts of this rule (`privileged`, `insolvent`, `monitor-health`, `bounty-sla`, or a
+    /// [[rules]] name).
     #[arg(long, value_name = "R")]
     rule: Option<String>,
     /// Only alerts detected since T: an RFC 3339 time (2026-11-27T16:00:00Z) or a duration

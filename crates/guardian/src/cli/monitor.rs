@@ -30,7 +30,9 @@ use crate::{
 /// `monitor-health` warning per episode (a contact's goes to the other contacts; its next
 /// delivery ends the episode); with [monitor] heartbeat_url_env, the URL in that variable gets a
 /// GET every heartbeat_secs while every chain and contact is healthy (with --once: one GET after
-/// a run that fully succeeded).
+/// a run that fully succeeded). A bug bounty report not acknowledged in time ([bounty]
+/// ack_hours_critical, ack_hours_other) raises one `bounty-sla` alert (critical for a critical
+/// report, else high), checked at start and every minute (with --once, after the chains).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block, even if the monitor already went further. More than 64 blocks behind
@@ -112,6 +114,14 @@ impl Args {
         .with_events(events_tx.downgrade())
         .with_board(board.clone())
         .with_metrics(metrics.clone());
+        // Bug bounty reports whose acknowledgement clock ran out raise bounty-sla.
+        let sla = monitor::bounty_sla::SlaWatch::new(
+            store.clone(),
+            contacts.clone(),
+            &deployment.manifest,
+        )
+        .with_events(events_tx.downgrade())
+        .with_metrics(metrics.clone());
         let outbox = Outbox::new(store.clone(), contacts.clone())?
             .with_metrics(metrics.clone())
             .with_channel_watch(Arc::new(channels));
@@ -165,6 +175,10 @@ impl Args {
         let delivering = outbox.clone().run(async move {
             let _ = outbox_stop_rx.wait_for(|stop| *stop).await;
         });
+        let sla_stop = stop_rx.clone();
+        // With --once the clocks are read after the chains, whose cursors the alerts are filed
+        // at (the sender kept until then holds the dispatcher open for them).
+        let sla_events = self.once.then(|| events_tx.clone());
         let following = monitor::run(
             &deployment,
             MonitorOptions {
@@ -179,6 +193,27 @@ impl Args {
                 mempool,
             },
         );
+        let following = async {
+            match sla_events {
+                Some(events) => {
+                    let results = following.await;
+                    if let Err(e) = sla.pass(crate::storage::now_ms()) {
+                        eprintln!("warning: cannot check the bounty reports' clocks: {e}");
+                    }
+                    drop(events);
+                    results
+                }
+                // The clocks are watched as long as some chain is followed.
+                None => {
+                    let (following, watching) = (following, sla.run(sla_stop));
+                    tokio::pin!(following, watching);
+                    tokio::select! {
+                        results = &mut following => results,
+                        () = &mut watching => following.await,
+                    }
+                }
+            }
+        };
         let dispatching = async {
             dispatcher
                 .run(events_rx, |event, done| print_event(event, done, json))

@@ -14,7 +14,7 @@ use super::{ConfigError, ContractConfig, ContractKind, Manifest, line_of};
 use crate::alert::Severity;
 
 /// Rule names the monitor uses for its built-in rules; `[[rules]]` may not take them.
-pub const BUILT_IN_RULES: [&str; 3] = ["privileged", "insolvent", "monitor-health"];
+pub const BUILT_IN_RULES: [&str; 4] = ["privileged", "insolvent", "monitor-health", "bounty-sla"];
 
 /// How many past windows make a `rate` rule's baseline when `baseline_windows` is not given.
 pub const DEFAULT_BASELINE_WINDOWS: u64 = 20;

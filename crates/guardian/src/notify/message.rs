@@ -94,41 +94,56 @@ impl Message {
             (None, None) => String::new(),
         };
         let level = a.severity.level();
-        let where_ = format!(
-            "where: chain {} ({}){contract}, block {}",
-            a.chain, a.chain_id, a.block_number
-        );
+        // A bounty report's clock is about the team, not about a block.
+        let bounty_report = crate::monitor::bounty_sla::report_of(alert);
+        let where_ = match bounty_report {
+            Some(id) => format!(
+                "where: the bug bounty desk, report {id} (filed at chain {} ({}), block {})",
+                a.chain, a.chain_id, a.block_number
+            ),
+            None => format!(
+                "where: chain {} ({}){contract}, block {}",
+                a.chain, a.chain_id, a.block_number
+            ),
+        };
         let reason = format!("alert {}: {}", alert.id, a.rule);
         let (title, lines) = match event {
             AlertEvent::Raised => {
                 let title = format!("{}: {}", a.rule, a.summary).replace('"', "'");
-                let next = match (responding, level) {
-                    (Some(l), _) => format!(
-                        "automatic response: guardian opens (or joins) a level-{l} incident and pauses {}; follow it with guardian incident list",
-                        if l >= 3 {
-                            "every contract on every chain"
-                        } else {
-                            "the affected contracts"
-                        }
-                    ),
-                    (None, 3) => format!(
-                        "next: guardian incident open --level 3 --from-alert {} --title \"{title}\" (pauses every contract, every chain; or guardian pause --all --reason \"{reason}\"), then guardian alerts ack {}",
-                        alert.id, alert.id
-                    ),
-                    (None, 2) => match &a.contract {
-                        Some(name) => format!(
-                            "next: guardian incident open --level 2 --contracts {name} --from-alert {} --title \"{title}\" (pauses {name}; or guardian pause {name} --reason \"{reason}\"), then guardian alerts ack {}",
+                let next = if let Some(id) = bounty_report {
+                    format!(
+                        "next: guardian bounty ack {id} (the researcher is waiting for an answer), then guardian alerts ack {}",
+                        alert.id
+                    )
+                } else {
+                    match (responding, level) {
+                        (Some(l), _) => format!(
+                            "automatic response: guardian opens (or joins) a level-{l} incident and pauses {}; follow it with guardian incident list",
+                            if l >= 3 {
+                                "every contract on every chain"
+                            } else {
+                                "the affected contracts"
+                            }
+                        ),
+                        (None, 3) => format!(
+                            "next: guardian incident open --level 3 --from-alert {} --title \"{title}\" (pauses every contract, every chain; or guardian pause --all --reason \"{reason}\"), then guardian alerts ack {}",
                             alert.id, alert.id
                         ),
-                        None => format!(
-                            "next: guardian pause --all --chain {} --reason \"{reason}\", then guardian alerts ack {}",
-                            a.chain, alert.id
+                        (None, 2) => match &a.contract {
+                            Some(name) => format!(
+                                "next: guardian incident open --level 2 --contracts {name} --from-alert {} --title \"{title}\" (pauses {name}; or guardian pause {name} --reason \"{reason}\"), then guardian alerts ack {}",
+                                alert.id, alert.id
+                            ),
+                            None => format!(
+                                "next: guardian pause --all --chain {} --reason \"{reason}\", then guardian alerts ack {}",
+                                a.chain, alert.id
+                            ),
+                        },
+                        _ => format!(
+                            "next: look into it, then guardian alerts ack {} --note \"...\"",
+                            alert.id
                         ),
-                    },
-                    _ => format!(
-                        "next: look into it, then guardian alerts ack {} --note \"...\"",
-                        alert.id
-                    ),
+                    }
                 };
                 (
                     format!(
@@ -140,7 +155,15 @@ impl Message {
                     ),
                     vec![
                         where_,
-                        format!("severity {}: suggested incident level {level}", a.severity),
+                        match bounty_report {
+                            Some(_) => format!(
+                                "severity {}: the report's claimed severity (an incident opens when the team confirms it)",
+                                a.severity
+                            ),
+                            None => {
+                                format!("severity {}: suggested incident level {level}", a.severity)
+                            }
+                        },
                         next,
                     ],
                 )

@@ -160,12 +160,14 @@ fn severity_rank(s: Severity) -> i64 {
     i64::from(s as u8)
 }
 
-/// The dedup-key prefix of alerts a reorganisation does not retract: a contact failing is a
-/// fact about the contact, not about the block it was filed at.
+/// The dedup-key prefixes of alerts a reorganisation does not retract: a contact failing is a
+/// fact about the contact, and an overdue bounty report one about the team, not about the
+/// block either was filed at.
 const UNDONE_BY_NO_REORG: &str = crate::monitor::channels::KEY_PREFIX;
+const UNDONE_BY_NO_REORG_TOO: &str = crate::bounty::sla::KEY_PREFIX;
 
 /// Inserts `alerts` with `status`, skipping those whose dedup key is taken; returns the new ids.
-pub(super) fn insert_alerts(
+pub(crate) fn insert_alerts(
     tx: &rusqlite::Transaction<'_>,
     alerts: &[NewAlert],
     status: AlertStatus,
@@ -204,7 +206,7 @@ pub(super) fn insert_alerts(
 }
 
 /// The alerts with these ids, in that order.
-pub(super) fn select_alerts(
+pub(crate) fn select_alerts(
     tx: &rusqlite::Transaction<'_>,
     ids: &[i64],
 ) -> rusqlite::Result<Vec<Alert>> {
@@ -355,8 +357,8 @@ impl Store {
     }
 
     /// Undoes a chain's blocks after `ancestor` (orphaned by a reorganisation): their alerts are
-    /// retracted (except a failing contact's `monitor-health` alert, filed at a block but about
-    /// no block's content) (their dedup keys freed, so the new canonical blocks may raise them again), their
+    /// retracted (except a failing contact's `monitor-health` alert and an overdue report's
+    /// `bounty-sla`, filed at a block but about no block's content) (their dedup keys freed, so the new canonical blocks may raise them again), their
     /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
     /// retracted alerts, oldest first.
     pub fn rewind(&self, chain_id: u64, ancestor: Cursor) -> Result<Vec<Alert>, StorageError> {
@@ -367,10 +369,15 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let retracted = {
             let mut select = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND substr(dedup_key, 1, length(?3)) != ?3 ORDER BY id"
+                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND substr(dedup_key, 1, length(?3)) != ?3 AND substr(dedup_key, 1, length(?4)) != ?4 ORDER BY id"
             ))?;
             let rows = select.query_map(
-                params![chain_id as i64, ancestor.number as i64, UNDONE_BY_NO_REORG],
+                params![
+                    chain_id as i64,
+                    ancestor.number as i64,
+                    UNDONE_BY_NO_REORG,
+                    UNDONE_BY_NO_REORG_TOO
+                ],
                 alert_from_row,
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
@@ -378,8 +385,13 @@ impl Store {
         tx.execute(
             "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
              WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'
-               AND substr(dedup_key, 1, length(?3)) != ?3",
-            params![chain_id as i64, ancestor.number as i64, UNDONE_BY_NO_REORG],
+               AND substr(dedup_key, 1, length(?3)) != ?3 AND substr(dedup_key, 1, length(?4)) != ?4",
+            params![
+                chain_id as i64,
+                ancestor.number as i64,
+                UNDONE_BY_NO_REORG,
+                UNDONE_BY_NO_REORG_TOO
+            ],
         )?;
         tx.execute(
             "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",

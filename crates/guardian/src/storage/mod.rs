@@ -7,6 +7,7 @@ mod backfill;
 mod journal;
 
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
+pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
 pub use journal::{ActionId, ActionRecord, MinedTx, NewTx, Status, TxRecord};
 
