@@ -199,6 +199,19 @@ impl Store {
     }
 }
 
+/// The clock of stored report `r` now (`None` for a report whose severity or status is not
+/// one this version knows).
+pub fn report_clock(r: &super::ReportView, settings: &BountySettings, now: i64) -> Option<Clock> {
+    Some(clock(
+        r.severity.parse::<Severity>().ok()?,
+        Status::parse(&r.status)?,
+        r.submitted_at,
+        r.triage.acknowledged_at,
+        settings,
+        now,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,10 @@ pub(super) async fn show(
         .and_then(|id| state.store.bounty_report(id).ok().flatten());
     match report {
         Some(r) => Json(json!({
+            "possible_duplicates": state.store.possible_duplicates(r.id).unwrap_or_default(),
+            "disclosure": crate::bounty::triage::disclosure(&r.view),
+            "clock": crate::bounty::sla::report_clock(&r.view, &state.manifest.bounty, crate::storage::now_ms()),
+            "incident": r.view.triage.incident_id,
             "report": r.view,
             "proof_of_concept": if r.poc_age.is_some() { "encrypted" } else { "none" },
         }))

@@ -324,6 +324,33 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
         !ok && err.contains("earlier report has precedence"),
         "{err}"
     );
+    // The triager sees the earlier report flagged beside the later one, never closed for them.
+    let later = json_of(
+        t,
+        "bob",
+        None,
+        &["bounty", "show", &second.to_string(), "--json"],
+    )
+    .await;
+    assert_eq!(later["report"]["status"], "reported");
+    assert_eq!(later["possible_duplicates"][0]["id"], id, "{later}");
+    // The later one's clock runs (48 hours for a critical claim); the first one's stopped.
+    let listed = json_of(t, "x", None, &["bounty", "list", "--json"]).await;
+    let clock_of = |n: i64| {
+        listed["reports"]
+            .as_array()
+            .expect("reports")
+            .iter()
+            .find(|r| r["id"] == n)
+            .expect("listed")["clock"]
+            .clone()
+    };
+    assert_eq!(clock_of(second)["overdue"], false);
+    assert_eq!(
+        clock_of(second)["due_at"].as_i64().expect("due"),
+        later["report"]["submitted_at"].as_i64().expect("submitted") + 48 * 3_600_000
+    );
+    assert!(clock_of(id)["acknowledged_at"].is_i64());
     let dup = json_of(
         t,
         "bob",

@@ -6,14 +6,19 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::{
-    bounty::{Status, StoredReport, crypto, triage::disclosure},
+    bounty::{ReportView, Status, StoredReport, crypto, sla, triage::disclosure},
     chain::signer::process_env,
     config::{Manifest, manifest_path},
     deployment::db_path,
     incident::report::utc,
     output::print_json,
-    storage::Store,
+    storage::{Store, now_ms},
 };
+
+/// Report `r`'s acknowledgement clock now.
+fn clock_of(r: &ReportView, manifest: &Manifest, now: i64) -> Option<sla::Clock> {
+    sla::report_clock(r, &manifest.bounty, now)
+}
 
 /// The variable holding the team's age secret.
 pub const KEY_VAR: &str = "GUARDIAN_BOUNTY_KEY";
@@ -56,7 +61,8 @@ pub(super) fn desk(ctx: &crate::cli::Context) -> anyhow::Result<(Manifest, Store
 impl ListArgs {
     /// Runs it.
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
-        let (_manifest, store) = desk(ctx)?;
+        let (manifest, store) = desk(ctx)?;
+        let now = now_ms();
         let reports: Vec<_> = store
             .bounty_reports()?
             .into_iter()
@@ -72,6 +78,7 @@ impl ListArgs {
                         "confirmed_severity": r.triage.confirmed_severity,
                         "impact": r.impact, "contracts": r.contracts,
                         "submitted_at": r.submitted_at,
+                        "clock": clock_of(r, &manifest, now),
                     })
                 })
                 .collect();
@@ -83,8 +90,8 @@ impl ListArgs {
             return Ok(ExitCode::SUCCESS);
         }
         println!(
-            "{:>4}  {:<12}  {:<9}  {:<20}  {:<24}  TITLE",
-            "ID", "STATUS", "SEVERITY", "SUBMITTED", "CONTRACTS"
+            "{:>4}  {:<12}  {:<9}  {:<20}  {:<26}  {:<24}  TITLE",
+            "ID", "STATUS", "SEVERITY", "SUBMITTED", "CLOCK", "CONTRACTS"
         );
         for r in &reports {
             let severity = r
@@ -92,12 +99,16 @@ impl ListArgs {
                 .confirmed_severity
                 .clone()
                 .unwrap_or_else(|| format!("{}?", r.severity));
+            let clock = clock_of(r, &manifest, now)
+                .map(|c| c.human(r.submitted_at))
+                .unwrap_or_default();
             println!(
-                "{:>4}  {:<12}  {:<9}  {:<20}  {:<24}  {}",
+                "{:>4}  {:<12}  {:<9}  {:<20}  {:<26}  {:<24}  {}",
                 r.id,
                 r.status,
                 severity,
                 utc(r.submitted_at).trim_end_matches(" UTC"),
+                clock,
                 r.contracts.join(","),
                 r.title
             );
@@ -125,13 +136,15 @@ fn proof_of_concept(report: &StoredReport) -> Result<Option<String>, String> {
 impl ShowArgs {
     /// Runs it.
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
-        let (_manifest, store) = desk(ctx)?;
+        let (manifest, store) = desk(ctx)?;
         let report = store.bounty_report(self.id)?.ok_or_else(|| {
             anyhow::anyhow!("no bounty report {} (guardian bounty list)", self.id)
         })?;
         let poc = proof_of_concept(&report);
         let disclosure = disclosure(&report.view);
+        let duplicates = store.possible_duplicates(self.id)?;
         let v = &report.view;
+        let clock = clock_of(v, &manifest, now_ms());
         if self.json {
             print_json(&json!({
                 "report": v,
@@ -139,6 +152,8 @@ impl ShowArgs {
                 "proof_of_concept": poc.as_ref().ok().cloned().flatten(),
                 "proof_of_concept_error": poc.as_ref().err(),
                 "disclosure": disclosure,
+                "clock": clock,
+                "possible_duplicates": duplicates,
             }));
         } else {
             println!("report #{}: {}", v.id, v.title);
@@ -149,6 +164,9 @@ impl ShowArgs {
             }
             println!("contracts:   {}", v.contracts.join(", "));
             println!("submitted:   {}", utc(v.submitted_at));
+            if let Some(c) = &clock {
+                println!("clock:       {}", c.human(v.submitted_at));
+            }
             println!("contact:     {}", v.contact);
             if let Some(a) = &v.payout_address {
                 println!("payout to:   {a}");
@@ -172,6 +190,17 @@ impl ShowArgs {
             match disclosure.may_publish_from {
                 Some(at) => println!("disclosure:  from {} ({})", utc(at), disclosure.rule),
                 None => println!("disclosure:  {}", disclosure.rule),
+            }
+            for d in &duplicates {
+                println!(
+                    "possible duplicate of #{} ({}, {:.0}% similar): {} (guardian bounty duplicate {} --of {})",
+                    d.id,
+                    d.status,
+                    d.similarity * 100.0,
+                    d.title,
+                    v.id,
+                    d.id
+                );
             }
             println!("\ndescription:\n{}", v.description);
             match &poc {
