@@ -4,6 +4,7 @@
 //! concept in [`crypto`]; the HTTP side is `crate::serve`.
 
 pub mod crypto;
+pub mod notice;
 pub mod protocol;
 pub mod similar;
 pub mod sla;

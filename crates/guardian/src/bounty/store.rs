@@ -161,6 +161,19 @@ impl Store {
         token_sha256: &str,
         now: i64,
     ) -> Result<i64, StorageError> {
+        self.insert_bounty_report_telling(report, poc_age, token_sha256, now, None)
+    }
+
+    /// [`Store::insert_bounty_report`], with the team's notice of it queued for `contacts` in
+    /// the same transaction (see [`super::notice`]).
+    pub fn insert_bounty_report_telling(
+        &self,
+        report: &NewReport,
+        poc_age: Option<&[u8]>,
+        token_sha256: &str,
+        now: i64,
+        tell: Option<(&crate::notify::Contacts, &crate::config::BountySettings)>,
+    ) -> Result<i64, StorageError> {
         let contracts = serde_json::to_string(&report.contracts).unwrap_or_else(|_| "[]".into());
         self.write(|tx| {
             tx.execute(
@@ -188,6 +201,9 @@ impl Store {
                  VALUES (?1, 'status', NULL, ?2, ?3, 1, ?4)",
                 params![id, STATUS_REPORTED, RESEARCHER, now],
             )?;
+            if let Some((contacts, settings)) = tell {
+                super::notice::enqueue_new_report(tx, contacts, id, report, settings)?;
+            }
             Ok(id)
         })
     }

@@ -25,7 +25,9 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     bounty::{BountyError, crypto::TeamKey},
+    chain::signer::process_env,
     config::Manifest,
+    notify::{Contacts, Outbox},
     storage::Store,
 };
 
@@ -60,6 +62,8 @@ pub(crate) struct AppState {
     /// The manifest's file, for the team's decisions that act on chains (a confirmed critical
     /// report's incident); `None` when the server was started from a manifest in memory.
     pub(crate) manifest_path: Option<Arc<PathBuf>>,
+    /// The manifest's contacts: the team hears of each new report.
+    pub(crate) contacts: Arc<Contacts>,
 }
 
 /// A running server.
@@ -119,12 +123,15 @@ pub async fn start_with(
         Duration::from_secs(3600),
     ));
     let max_body = manifest.bounty.max_body_bytes;
+    let contacts = Arc::new(Contacts::load(&manifest, &process_env));
+    let store_for_outbox = store.clone();
     let state = AppState {
         store,
         manifest: Arc::new(manifest),
         team_key,
         limiter,
         manifest_path: manifest_path.map(Arc::new),
+        contacts: contacts.clone(),
     };
     let app = router(state, max_body);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -138,6 +145,16 @@ pub async fn start_with(
         source,
     })?;
     let (stop, mut stopped) = watch::channel(false);
+    // The notices the server queues (a new report, a decision taken through the team API) are
+    // delivered while it runs; what is left is delivered by the next guardian process.
+    if contacts.iter().next().is_some()
+        && let Ok(outbox) = Outbox::new(store_for_outbox, contacts.clone())
+    {
+        let mut until = stop.subscribe();
+        tokio::spawn(outbox.run(async move {
+            let _ = until.wait_for(|s| *s).await;
+        }));
+    }
     let task = tokio::spawn(async move {
         axum::serve(
             listener,

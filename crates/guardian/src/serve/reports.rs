@@ -220,9 +220,17 @@ pub(super) async fn submit(
     };
     let store = state.store.clone();
     let hash = token_hash(&token);
+    let contacts = state.contacts.clone();
+    let manifest = state.manifest.clone();
     let stored = tokio::task::spawn_blocking(move || {
         store
-            .insert_bounty_report(&report, sealed.as_deref(), &hash, now_ms())
+            .insert_bounty_report_telling(
+                &report,
+                sealed.as_deref(),
+                &hash,
+                now_ms(),
+                Some((&contacts, &manifest.bounty)),
+            )
             .map(|id| (id, report.title))
     })
     .await;

@@ -12,14 +12,14 @@ use guardian::{bounty::crypto, devnet::Devnet};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::support::{smtp_sink::SmtpSink, start_devnet};
+use crate::support::{http_sink::HttpSink, smtp_sink::SmtpSink, start_devnet};
 
 const POC: &str = "POC-91c2: call release() from the drainer before the payee's state is written";
 const RESEARCHER: &str = "alice@research.example";
 
 /// The devnet's manifest in a temp dir, with the team's key and an e-mail contact that writes
 /// to researchers.
-fn manifest_dir(devnet: &Devnet, public_key: &str) -> tempfile::TempDir {
+fn manifest_dir(devnet: &Devnet, public_key: &str, team_hook: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let manifest = dir.path().join("guardian.toml");
     devnet.manifest.write(&manifest, true).expect("write");
@@ -36,6 +36,13 @@ to = ["security@integra.example"]
 from = "bounty@integra.example"
 smtp_url_env = "SMTP_URL"
 audiences = ["researchers"]
+
+[[contacts]]
+name = "team-hook"
+channel = "webhook"
+url = "{team_hook}/team"
+secret_env = "HOOK_KEY"
+min_severity = "high"
 "#
     ));
     std::fs::write(&manifest, text).expect("write bounty");
@@ -61,6 +68,7 @@ async fn guardian(
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GUARDIAN_OPERATOR", who)
         .env("SMTP_URL", &t.smtp)
+        .env("HOOK_KEY", "bounty-test-key")
         .current_dir(&t.dir)
         .args(args);
     if let Some(s) = secret {
@@ -86,6 +94,7 @@ async fn serve(t: &Team) -> (tokio::process::Child, String) {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SMTP_URL", &t.smtp)
+        .env("HOOK_KEY", "bounty-test-key")
         .current_dir(&t.dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -188,9 +197,10 @@ fn statuses(thread: &Value) -> Vec<String> {
 async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid_reward() {
     let devnet = start_devnet(1, 1, None).await;
     let smtp = SmtpSink::start().await;
+    let hook = HttpSink::start().await;
     let pair = crypto::generate();
     let secret = pair.secret.expose_secret().to_string();
-    let dir = manifest_dir(&devnet, &pair.public);
+    let dir = manifest_dir(&devnet, &pair.public, &hook.url);
     let t = &Team {
         dir: dir.path().to_path_buf(),
         smtp: format!("smtp://127.0.0.1:{}", smtp.port),
@@ -209,6 +219,15 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     assert_eq!(code, 201, "{created}");
     let id = created["id"].as_i64().expect("id");
     let follow_up = created["token"].as_str().expect("token").to_string();
+
+    // The team hears of it at once, from the server: the claim, never the researcher's text.
+    let notice = hook.wait_for("/team", 1).await.remove(0).json();
+    assert_eq!(notice["bounty"]["report"], id, "{notice}");
+    assert_eq!(notice["bounty"]["claimed_severity"], "critical");
+    assert!(
+        !notice.to_string().contains("Escrow drained"),
+        "no free text: {notice}"
+    );
 
     // The team API refuses it without a team token, and a viewer may list but not decide.
     let path = format!("/api/bounty/reports/{id}");
@@ -585,8 +604,9 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
 async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says_why() {
     let devnet = start_devnet(1, 1, None).await;
     let smtp = SmtpSink::start().await;
+    let hook = HttpSink::start().await;
     let pair = crypto::generate();
-    let dir = manifest_dir(&devnet, &pair.public);
+    let dir = manifest_dir(&devnet, &pair.public, &hook.url);
     let t = &Team {
         dir: dir.path().to_path_buf(),
         smtp: format!("smtp://127.0.0.1:{}", smtp.port),
