@@ -3,6 +3,7 @@
 //! validation of a submitted report. Storage is in [`store`], encryption of the proof of
 //! concept in [`crypto`]; the HTTP side is `crate::serve`.
 
+pub mod assess;
 pub mod crypto;
 pub mod store;
 pub mod tokens;

@@ -1,6 +1,8 @@
 //! `guardian bounty`: the bug bounty desk from the command line (`keygen` for now; the team's
 //! triage commands come next).
 
+mod assess;
+
 use std::process::ExitCode;
 
 use age::secrecy::ExposeSecret as _;
@@ -22,6 +24,9 @@ enum Action {
     /// team_public_key, the secret in GUARDIAN_BOUNTY_KEY where the team reads reports (not on
     /// the server). The secret is printed to stdout only, never logged.
     Keygen(KeygenArgs),
+    /// A report's reward from the funds at risk on chain (critical, high) or the fixed amount
+    /// (medium, low).
+    Assess(assess::Args),
 }
 
 /// `guardian bounty keygen`.
@@ -37,6 +42,7 @@ impl Args {
     pub async fn run(self, _ctx: &super::Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::Keygen(args) => keygen(args),
+            Action::Assess(args) => args.run(_ctx).await,
         }
     }
 }

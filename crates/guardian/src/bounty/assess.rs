@@ -1,0 +1,611 @@
+//! Rewards from the chain (`guardian bounty assess`): for a critical or high report, a share of
+//! the funds directly at risk — the balances of the report's fund-holding contracts, read at the
+//! report's submission block where the node still keeps that state — priced by `[bounty]`,
+//! never below `min_usd` and never above the tier's cap; for medium and low, the configured
+//! fixed amount.
+
+use std::collections::BTreeMap;
+
+use alloy::{
+    eips::{BlockId, BlockNumberOrTag},
+    primitives::U256,
+    providers::Provider,
+};
+use futures::future::join_all;
+use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
+
+use super::{ReportView, Severity};
+use crate::{
+    chain::{ChainClient, ChainError},
+    config::{BountySettings, ContractConfig},
+    deployment::Deployment,
+    funds::{Holding, read_holdings_at, show_amount},
+    storage::{StorageError, Store},
+};
+
+/// USD amounts are computed in millionths of a dollar, in integers: prices are decimals, and a
+/// float product of a balance and a price would not give the same cents every time.
+const MICRO: u64 = 1_000_000;
+
+/// What one sentence in the output says about pausable contracts.
+pub const ONE_ATTACK: &str = "each contract's balance counts once: its funds can be drained once before it is paused, repeated drains are not counted";
+
+/// Why an assessment could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AssessError {
+    /// No report has this id.
+    #[error("no bounty report #{0} (`guardian bounty list` shows the reports)")]
+    UnknownReport(i64),
+    /// The stored severity is not one of the four.
+    #[error("report #{id} has severity `{value}`, not critical, high, medium or low")]
+    BadSeverity {
+        /// The report.
+        id: i64,
+        /// What is stored.
+        value: String,
+    },
+    /// A chain of an affected contract is not connected.
+    #[error(
+        "chain `{chain}` (of contract `{contract}`) cannot be reached: the assessment needs its balances; check [chains.{chain}] rpc_urls"
+    )]
+    Unreachable {
+        /// The chain.
+        chain: String,
+        /// An affected contract on it.
+        contract: String,
+    },
+    /// Reading the chain failed (at the latest block too).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The database refused.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Which severity an assessment uses, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Chosen {
+    /// The severity.
+    pub severity: Severity,
+    /// `override` (`--severity`), `confirmed` (by the triage) or `claimed` (by the researcher).
+    pub source: &'static str,
+}
+
+impl Chosen {
+    /// The severity for report `report`: `over` if given, else the triage's confirmed one, else
+    /// the researcher's claim.
+    pub fn for_report(
+        store: &Store,
+        report: &ReportView,
+        over: Option<Severity>,
+    ) -> Result<Self, AssessError> {
+        if let Some(severity) = over {
+            return Ok(Self {
+                severity,
+                source: "override",
+            });
+        }
+        let parse = |value: String| {
+            value
+                .parse::<Severity>()
+                .map_err(|_| AssessError::BadSeverity {
+                    id: report.id,
+                    value,
+                })
+        };
+        match store.bounty_confirmed_severity(report.id)? {
+            Some(value) => Ok(Self {
+                severity: parse(value)?,
+                source: "confirmed",
+            }),
+            None => Ok(Self {
+                severity: parse(report.severity.clone())?,
+                source: "claimed",
+            }),
+        }
+    }
+}
+
+impl Store {
+    /// The severity the triage confirmed for report `id` (column `confirmed_severity`), if any.
+    pub fn bounty_confirmed_severity(&self, id: i64) -> Result<Option<String>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT confirmed_severity FROM bounty_reports WHERE id = ?1",
+                params![id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+}
+
+/// One asset of one affected contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssetLine {
+    /// The chain's name.
+    pub chain: String,
+    /// The contract's manifest name.
+    pub contract: String,
+    /// `native`, or the token's address.
+    pub asset: String,
+    /// The asset's symbol.
+    pub symbol: String,
+    /// The balance in units (`5.0 ETH`).
+    pub amount: String,
+    /// The balance in base units, as a decimal string.
+    pub raw: String,
+    /// Its worth in USD; `null` when the asset has no price (then it counts 0).
+    pub usd: Option<f64>,
+}
+
+/// Where one chain's balances were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadAt {
+    /// `submission` (the last block at or before the report's submission) or `now` (the node
+    /// keeps no state that old, or the report predates the chain's blocks).
+    pub at: &'static str,
+    /// The block read.
+    pub block: u64,
+    /// That block's timestamp (Unix seconds).
+    pub timestamp: u64,
+}
+
+/// A report's reward, with how it was reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    /// The report.
+    pub report_id: i64,
+    /// The severity used.
+    pub severity: Severity,
+    /// Where it came from: `override`, `confirmed` or `claimed`.
+    pub severity_source: &'static str,
+    /// The USD worth of the affected contracts' balances (critical and high; `null` otherwise).
+    pub at_risk_usd: Option<f64>,
+    /// The share of the funds at risk paid, in percent.
+    pub share_percent: u32,
+    /// The floor for critical and high, in USD.
+    pub min_usd: u64,
+    /// The tier's cap, in USD.
+    pub cap_usd: u64,
+    /// The reward, in USD (whole cents).
+    pub reward_usd: f64,
+    /// What set the reward: `share` (of the funds at risk), `min_usd`, `cap`, or `fixed`
+    /// (`[bounty] medium_usd`/`low_usd`).
+    pub rule: &'static str,
+    /// Every asset of every affected fund-holding contract.
+    pub assets: Vec<AssetLine>,
+    /// Per chain, where the balances were read.
+    pub read_at: BTreeMap<String, ReadAt>,
+    /// How the amount at risk is counted.
+    pub notes: Vec<String>,
+    /// What the team should check or configure (unpriced assets, state no longer kept, ...).
+    pub warnings: Vec<String>,
+}
+
+/// The reward of a critical or high report from the funds at risk, all in millionths of a
+/// dollar: `share_percent` of `at_risk`, at least `min_usd`, at most `cap_usd`. Returns the
+/// reward and the rule that set it.
+pub fn share_reward(
+    at_risk_micro: U256,
+    share_percent: u32,
+    min_usd: u64,
+    cap_usd: u64,
+) -> (U256, &'static str) {
+    let share = at_risk_micro.saturating_mul(U256::from(share_percent)) / U256::from(100);
+    let min = U256::from(min_usd) * U256::from(MICRO);
+    let cap = U256::from(cap_usd) * U256::from(MICRO);
+    if share > cap {
+        (cap, "cap")
+    } else if share < min {
+        (min.min(cap), "min_usd")
+    } else {
+        (share, "share")
+    }
+}
+
+/// The worth of `amount` base units of an asset with `decimals`, at `price` USD per whole unit,
+/// in millionths of a dollar (rounded down).
+pub fn worth_micro(amount: U256, decimals: u8, price: f64) -> U256 {
+    // Validated finite and non-negative; `as` saturates.
+    let price_micro = U256::from((price * MICRO as f64).round() as u128);
+    amount.saturating_mul(price_micro) / U256::from(10).pow(U256::from(decimals))
+}
+
+/// Millionths of a dollar as dollars, rounded down to whole cents.
+pub fn dollars(micro: U256) -> f64 {
+    let cents = micro / U256::from(MICRO / 100);
+    cents.to_string().parse::<f64>().unwrap_or(f64::INFINITY) / 100.0
+}
+
+/// Assesses `report`'s reward at `chosen` severity.
+///
+/// Critical and high: the balances (native coin and the manifest's `tokens`) of the report's
+/// fund-holding contracts, read at the last block whose timestamp is at or before the report's
+/// submission — or at the latest block where the node no longer keeps that state, and
+/// `read_at` says which — priced by `[bounty] native_usd`, `[bounty.native_usd_by_chain]` and
+/// `[bounty.token_usd]`. An asset without a price is listed with `usd: null`, counts 0 and
+/// raises a warning naming the setting (a price is never guessed). Each contract's balance
+/// counts once: the contracts are pausable, so an attack drains a balance once before the pause
+/// stops it, and repeated drains are not counted. The reward is `share_percent` of the sum, at
+/// least `min_usd`, at most the tier's cap.
+///
+/// Medium and low: `[bounty] medium_usd` / `low_usd`, at most the tier's cap; nothing is read.
+pub async fn assess(
+    deployment: &Deployment,
+    report: &ReportView,
+    chosen: Chosen,
+) -> Result<Assessment, AssessError> {
+    let settings = &deployment.manifest.bounty;
+    let severity = chosen.severity;
+    let cap_usd = severity.cap_usd();
+    let mut assessment = Assessment {
+        report_id: report.id,
+        severity,
+        severity_source: chosen.source,
+        at_risk_usd: None,
+        share_percent: settings.share_percent,
+        min_usd: settings.min_usd,
+        cap_usd,
+        reward_usd: 0.0,
+        rule: "fixed",
+        assets: Vec::new(),
+        read_at: BTreeMap::new(),
+        notes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if matches!(report.status.as_str(), "closed" | "duplicate") {
+        assessment.warnings.push(format!(
+            "report #{} is {}: no reward is due unless the team reopens it",
+            report.id, report.status
+        ));
+    }
+    let fixed = match severity {
+        Severity::Medium => Some(settings.medium_usd),
+        Severity::Low => Some(settings.low_usd),
+        Severity::Critical | Severity::High => None,
+    };
+    if let Some(amount) = fixed {
+        assessment.reward_usd = amount.min(cap_usd) as f64;
+        assessment.notes.push(format!(
+            "{severity} reports are paid a fixed amount ([bounty] {severity}_usd), not a share of the funds at risk"
+        ));
+        return Ok(assessment);
+    }
+
+    // The affected fund-holding contracts, by chain.
+    let mut by_chain: BTreeMap<&str, Vec<&ContractConfig>> = BTreeMap::new();
+    for name in &report.contracts {
+        match deployment
+            .manifest
+            .contracts
+            .iter()
+            .find(|c| c.name() == name)
+        {
+            None => assessment.warnings.push(format!(
+                "contract `{name}` is no longer in the manifest: not counted"
+            )),
+            Some(c) if !c.kind.holds_funds() => assessment.notes.push(format!(
+                "`{name}` ({}) holds no funds: not counted",
+                c.kind
+            )),
+            Some(c) => by_chain.entry(c.chain()).or_default().push(c),
+        }
+    }
+    if by_chain.is_empty() {
+        assessment.warnings.push(
+            "the report names no fund-holding contract: nothing is counted at risk".to_string(),
+        );
+    }
+    let mut reads = Vec::new();
+    for (chain, contracts) in &by_chain {
+        let Some(client) = deployment.clients.get(*chain) else {
+            return Err(AssessError::Unreachable {
+                chain: chain.to_string(),
+                contract: contracts[0].name().to_string(),
+            });
+        };
+        reads.push(read_chain(client, contracts, report.submitted_at));
+    }
+    let mut total = U256::ZERO;
+    for read in join_all(reads).await {
+        let (chain, at, holdings, warning) = read?;
+        assessment.warnings.extend(warning);
+        for (contract, holding) in holdings {
+            let line = price(settings, &chain, contract, &holding, &mut assessment.warnings);
+            if let Some(micro) = line.1 {
+                total = total.saturating_add(micro);
+            }
+            assessment.assets.push(line.0);
+        }
+        assessment.read_at.insert(chain, at);
+    }
+    assessment.notes.push(ONE_ATTACK.to_string());
+    let (reward, rule) = share_reward(total, settings.share_percent, settings.min_usd, cap_usd);
+    assessment.at_risk_usd = Some(dollars(total));
+    assessment.reward_usd = dollars(reward);
+    assessment.rule = rule;
+    Ok(assessment)
+}
+
+/// Assesses report `id` (the function the CLI and the team API call): the severity is `over`
+/// if given, else the confirmed one, else the claimed one (see [`Chosen::for_report`]).
+pub async fn assess_report(
+    deployment: &Deployment,
+    id: i64,
+    over: Option<Severity>,
+) -> Result<Assessment, AssessError> {
+    let report = deployment
+        .store
+        .bounty_report(id)?
+        .ok_or(AssessError::UnknownReport(id))?;
+    let chosen = Chosen::for_report(&deployment.store, &report.view, over)?;
+    assess(deployment, &report.view, chosen).await
+}
+
+/// One chain's reads: where, each contract's holdings, and a warning when the submission's
+/// state was not available.
+type ChainRead<'a> = (
+    String,
+    ReadAt,
+    Vec<(&'a ContractConfig, Holding)>,
+    Option<String>,
+);
+
+/// Reads `contracts` (all on `client`'s chain) at the submission block, else at the head.
+async fn read_chain<'a>(
+    client: &ChainClient,
+    contracts: &[&'a ContractConfig],
+    submitted_at_ms: i64,
+) -> Result<ChainRead<'a>, AssessError> {
+    let head = client
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| client.rpc_err(e))?;
+    let read_all = |block: u64| async move {
+        let reads = join_all(
+            contracts
+                .iter()
+                .map(|c| read_holdings_at(client, c, BlockId::number(block))),
+        )
+        .await;
+        let mut out = Vec::new();
+        for (c, read) in contracts.iter().zip(reads) {
+            out.extend(read?.into_iter().map(|h| (*c, h)));
+        }
+        Ok::<_, ChainError>(out)
+    };
+    let warning = match submission_block(client, submitted_at_ms, head).await? {
+        Some((block, timestamp)) => match read_all(block).await {
+            Ok(holdings) => {
+                let at = ReadAt {
+                    at: "submission",
+                    block,
+                    timestamp,
+                };
+                return Ok((client.name.clone(), at, holdings, None));
+            }
+            Err(e) => {
+                tracing::debug!(chain = %client.name, "balances at block {block} refused ({e}); reading the latest block");
+                format!(
+                    "chain `{}`: the node keeps no state at block {block} (the report's submission): balances read at block {head} (now); an archive node gives the balances at submission",
+                    client.name
+                )
+            }
+        },
+        None => format!(
+            "chain `{}`: no block at or before the report's submission: balances read at block {head} (now)",
+            client.name
+        ),
+    };
+    let holdings = read_all(head).await?;
+    let (_, timestamp) = header(client, head).await?;
+    let at = ReadAt {
+        at: "now",
+        block: head,
+        timestamp,
+    };
+    Ok((client.name.clone(), at, holdings, Some(warning)))
+}
+
+/// Block `number`'s number and timestamp (Unix seconds).
+async fn header(client: &ChainClient, number: u64) -> Result<(u64, u64), ChainError> {
+    let block = client
+        .provider()
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await
+        .map_err(|e| client.rpc_err(e))?;
+    // A block at or below the head the node reported is always there; if not, it is treated as
+    // later than any time (the search then settles on an earlier block).
+    Ok((number, block.map_or(u64::MAX, |b| b.header.timestamp)))
+}
+
+/// The last block at or before `at_ms` (Unix milliseconds), with its timestamp, by binary search
+/// over `0..=head`; `None` when even block 0 is later.
+async fn submission_block(
+    client: &ChainClient,
+    at_ms: i64,
+    head: u64,
+) -> Result<Option<(u64, u64)>, ChainError> {
+    let at = u64::try_from(at_ms.max(0)).unwrap_or_default() / 1000;
+    let (_, head_ts) = header(client, head).await?;
+    if head_ts <= at {
+        return Ok(Some((head, head_ts)));
+    }
+    let (_, first_ts) = header(client, 0).await?;
+    if first_ts > at {
+        return Ok(None);
+    }
+    // Invariant: block lo is at or before `at`, block hi after it.
+    let (mut lo, mut lo_ts, mut hi) = (0u64, first_ts, head);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let (_, ts) = header(client, mid).await?;
+        if ts <= at {
+            (lo, lo_ts) = (mid, ts);
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Some((lo, lo_ts)))
+}
+
+/// `holding`'s line, and its worth in millionths of a dollar when it has a price. An empty
+/// balance is worth 0 whatever the price, so it needs none.
+fn price(
+    settings: &BountySettings,
+    chain: &str,
+    contract: &ContractConfig,
+    holding: &Holding,
+    warnings: &mut Vec<String>,
+) -> (AssetLine, Option<U256>) {
+    let asset = holding
+        .token
+        .map_or_else(|| "native".to_string(), |t| t.to_checksum(None));
+    let unit_price = match holding.token {
+        None => settings.native_price(chain),
+        Some(t) => settings.token_price(&t.to_string(), &holding.symbol),
+    };
+    // `funds::metadata` shows a token that did not answer symbol()/decimals() in base units: its
+    // decimals are unknown, so no price per whole token applies.
+    let unknown_units = holding.token.is_some() && holding.symbol.starts_with("units of ");
+    let micro = if holding.amount.is_zero() {
+        Some(U256::ZERO)
+    } else if unknown_units {
+        warnings.push(format!(
+            "`{}` on chain `{chain}`: token {asset} did not answer symbol()/decimals(), its balance cannot be priced: counted as 0",
+            contract.name()
+        ));
+        None
+    } else {
+        match unit_price {
+            Some(p) => Some(worth_micro(holding.amount, holding.decimals, p)),
+            None => {
+                warnings.push(match holding.token {
+                    None => format!(
+                        "no price for chain `{chain}`'s native coin ({}): set [bounty] native_usd (or [bounty.native_usd_by_chain] {chain}); counted as 0",
+                        holding.symbol
+                    ),
+                    Some(_) => format!(
+                        "no price for {} ({asset}): add it to [bounty.token_usd] (by symbol or address); counted as 0",
+                        holding.symbol
+                    ),
+                });
+                None
+            }
+        }
+    };
+    let line = AssetLine {
+        chain: chain.to_string(),
+        contract: contract.name().to_string(),
+        asset,
+        symbol: holding.symbol.clone(),
+        amount: show_amount(holding.amount, holding.decimals, &holding.symbol),
+        raw: holding.amount.to_string(),
+        usd: micro.map(dollars),
+    };
+    (line, micro)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(n: u64) -> U256 {
+        U256::from(n) * U256::from(MICRO)
+    }
+
+    #[test]
+    fn the_reward_is_the_share_between_the_floor_and_the_cap() {
+        // 10 % of $90,000.
+        assert_eq!(
+            share_reward(usd(90_000), 10, 1_000, 100_000),
+            (usd(9_000), "share")
+        );
+        // 10 % of $1.2M is above the critical cap.
+        assert_eq!(
+            share_reward(usd(1_200_000), 10, 1_000, 100_000),
+            (usd(100_000), "cap")
+        );
+        // 10 % of $3,000 is below the floor.
+        assert_eq!(
+            share_reward(usd(3_000), 10, 1_000, 100_000),
+            (usd(1_000), "min_usd")
+        );
+        assert_eq!(
+            share_reward(U256::ZERO, 10, 1_000, 25_000),
+            (usd(1_000), "min_usd")
+        );
+        // The high tier's cap.
+        assert_eq!(
+            share_reward(usd(500_000), 10, 1_000, 25_000),
+            (usd(25_000), "cap")
+        );
+        // Exactly at the cap is the share.
+        assert_eq!(
+            share_reward(usd(1_000_000), 10, 1_000, 100_000),
+            (usd(100_000), "share")
+        );
+        // A huge balance does not overflow.
+        assert_eq!(share_reward(U256::MAX, 10, 1_000, 100_000).1, "cap");
+    }
+
+    #[test]
+    fn worth_is_exact_in_millionths_and_shown_in_cents() {
+        let eth = U256::from(10).pow(U256::from(18));
+        assert_eq!(worth_micro(eth * U256::from(30), 18, 3000.0), usd(90_000));
+        // 1.5 units of a 6-decimal token at $0.999999.
+        assert_eq!(
+            worth_micro(U256::from(1_500_000), 6, 0.999_999),
+            U256::from(1_499_998)
+        );
+        assert_eq!(dollars(U256::from(1_499_998)), 1.49);
+        assert_eq!(dollars(usd(9_000)), 9000.0);
+        assert_eq!(worth_micro(U256::from(1), 18, 3000.0), U256::ZERO);
+        assert_eq!(worth_micro(eth, 18, 0.0), U256::ZERO);
+    }
+
+    #[test]
+    fn the_confirmed_severity_is_read_when_the_triage_set_one() {
+        let store = Store::in_memory().expect("db");
+        let report = crate::bounty::validate(
+            &crate::bounty::Submission {
+                title: "t".into(),
+                severity: "high".into(),
+                impact: "direct-theft-of-funds".into(),
+                contracts: vec!["escrow".into()],
+                description: "d".into(),
+                proof_of_concept: "p".into(),
+                contact: "c".into(),
+                ..Default::default()
+            },
+            &["escrow"],
+        )
+        .expect("valid");
+        let id = store
+            .insert_bounty_report(&report, None, "h", 1)
+            .expect("insert");
+        let view = store.bounty_report(id).expect("read").expect("some").view;
+        let chosen = Chosen::for_report(&store, &view, None).expect("chosen");
+        assert_eq!((chosen.severity, chosen.source), (Severity::High, "claimed"));
+        store
+            .with(|c| {
+                c.execute(
+                    "UPDATE bounty_reports SET confirmed_severity = 'critical' WHERE id = ?1",
+                    params![id],
+                )
+            })
+            .expect("confirm");
+        let chosen = Chosen::for_report(&store, &view, None).expect("chosen");
+        assert_eq!(
+            (chosen.severity, chosen.source),
+            (Severity::Critical, "confirmed")
+        );
+        let chosen = Chosen::for_report(&store, &view, Some(Severity::Low)).expect("chosen");
+        assert_eq!((chosen.severity, chosen.source), (Severity::Low, "override"));
+        assert_eq!(store.bounty_confirmed_severity(999).expect("read"), None);
+    }
+}
