@@ -6,6 +6,7 @@ mod automatic;
 mod backfill;
 mod batching;
 mod bounty;
+mod bounty_assess;
 mod channel_health;
 mod cli;
 mod contracts;
