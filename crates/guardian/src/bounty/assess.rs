@@ -15,7 +15,10 @@ use futures::future::join_all;
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
-use super::{ReportView, Severity};
+use super::{
+    ReportView, Severity,
+    price::{self, dollars, share_reward},
+};
 use crate::{
     chain::{ChainClient, ChainError},
     config::{BountySettings, ContractConfig},
@@ -23,10 +26,6 @@ use crate::{
     funds::{Holding, read_holdings_at, show_amount},
     storage::{StorageError, Store},
 };
-
-/// USD amounts are computed in millionths of a dollar, in integers: prices are decimals, and a
-/// float product of a balance and a price would not give the same cents every time.
-const MICRO: u64 = 1_000_000;
 
 /// What one sentence in the output says about pausable contracts.
 pub const ONE_ATTACK: &str = "each contract's balance counts once: its funds can be drained once before it is paused, repeated drains are not counted";
@@ -139,6 +138,10 @@ pub struct AssetLine {
     pub raw: String,
     /// Its worth in USD; `null` when the asset has no price (then it counts 0).
     pub usd: Option<f64>,
+    /// The USD price of one whole unit used, if any.
+    pub price_usd: Option<f64>,
+    /// Where the price came from: `feed 0x…`, `[bounty] native_usd` or `[bounty.token_usd]`.
+    pub price_from: Option<String>,
 }
 
 /// Where one chain's balances were read.
@@ -183,41 +186,6 @@ pub struct Assessment {
     pub notes: Vec<String>,
     /// What the team should check or configure (unpriced assets, state no longer kept, ...).
     pub warnings: Vec<String>,
-}
-
-/// The reward of a critical or high report from the funds at risk, all in millionths of a
-/// dollar: `share_percent` of `at_risk`, at least `min_usd`, at most `cap_usd`. Returns the
-/// reward and the rule that set it.
-pub fn share_reward(
-    at_risk_micro: U256,
-    share_percent: u32,
-    min_usd: u64,
-    cap_usd: u64,
-) -> (U256, &'static str) {
-    let share = at_risk_micro.saturating_mul(U256::from(share_percent)) / U256::from(100);
-    let min = U256::from(min_usd) * U256::from(MICRO);
-    let cap = U256::from(cap_usd) * U256::from(MICRO);
-    if share > cap {
-        (cap, "cap")
-    } else if share < min {
-        (min.min(cap), "min_usd")
-    } else {
-        (share, "share")
-    }
-}
-
-/// The worth of `amount` base units of an asset with `decimals`, at `price` USD per whole unit,
-/// in millionths of a dollar (rounded down).
-pub fn worth_micro(amount: U256, decimals: u8, price: f64) -> U256 {
-    // Validated finite and non-negative; `as` saturates.
-    let price_micro = U256::from((price * MICRO as f64).round() as u128);
-    amount.saturating_mul(price_micro) / U256::from(10).pow(U256::from(decimals))
-}
-
-/// Millionths of a dollar as dollars, rounded down to whole cents.
-pub fn dollars(micro: U256) -> f64 {
-    let cents = micro / U256::from(MICRO / 100);
-    cents.to_string().parse::<f64>().unwrap_or(f64::INFINITY) / 100.0
 }
 
 /// Assesses `report`'s reward at `chosen` severity.
@@ -287,10 +255,9 @@ pub async fn assess(
             None => assessment.warnings.push(format!(
                 "contract `{name}` is no longer in the manifest: not counted"
             )),
-            Some(c) if !c.kind.holds_funds() => assessment.notes.push(format!(
-                "`{name}` ({}) holds no funds: not counted",
-                c.kind
-            )),
+            Some(c) if !c.kind.holds_funds() => assessment
+                .notes
+                .push(format!("`{name}` ({}) holds no funds: not counted", c.kind)),
             Some(c) => by_chain.entry(c.chain()).or_default().push(c),
         }
     }
@@ -311,16 +278,22 @@ pub async fn assess(
     }
     let mut total = U256::ZERO;
     for read in join_all(reads).await {
-        let (chain, at, holdings, warning) = read?;
+        let (client, at, holdings, warning) = read?;
         assessment.warnings.extend(warning);
         for (contract, holding) in holdings {
-            let line = price(settings, &chain, contract, &holding, &mut assessment.warnings);
-            if let Some(micro) = line.1 {
-                total = total.saturating_add(micro);
-            }
-            assessment.assets.push(line.0);
+            let (line, micro) = line(
+                settings,
+                client,
+                &at,
+                contract,
+                &holding,
+                &mut assessment.warnings,
+            )
+            .await;
+            total = total.saturating_add(micro.unwrap_or_default());
+            assessment.assets.push(line);
         }
-        assessment.read_at.insert(chain, at);
+        assessment.read_at.insert(client.name.clone(), at);
     }
     assessment.notes.push(ONE_ATTACK.to_string());
     let (reward, rule) = share_reward(total, settings.share_percent, settings.min_usd, cap_usd);
@@ -348,7 +321,7 @@ pub async fn assess_report(
 /// One chain's reads: where, each contract's holdings, and a warning when the submission's
 /// state was not available.
 type ChainRead<'a> = (
-    String,
+    &'a ChainClient,
     ReadAt,
     Vec<(&'a ContractConfig, Holding)>,
     Option<String>,
@@ -356,7 +329,7 @@ type ChainRead<'a> = (
 
 /// Reads `contracts` (all on `client`'s chain) at the submission block, else at the head.
 async fn read_chain<'a>(
-    client: &ChainClient,
+    client: &'a ChainClient,
     contracts: &[&'a ContractConfig],
     submitted_at_ms: i64,
 ) -> Result<ChainRead<'a>, AssessError> {
@@ -386,7 +359,7 @@ async fn read_chain<'a>(
                     block,
                     timestamp,
                 };
-                return Ok((client.name.clone(), at, holdings, None));
+                return Ok((client, at, holdings, None));
             }
             Err(e) => {
                 tracing::debug!(chain = %client.name, "balances at block {block} refused ({e}); reading the latest block");
@@ -408,7 +381,7 @@ async fn read_chain<'a>(
         block: head,
         timestamp,
     };
-    Ok((client.name.clone(), at, holdings, Some(warning)))
+    Ok((client, at, holdings, Some(warning)))
 }
 
 /// Block `number`'s number and timestamp (Unix seconds).
@@ -454,49 +427,37 @@ async fn submission_block(
 }
 
 /// `holding`'s line, and its worth in millionths of a dollar when it has a price. An empty
-/// balance is worth 0 whatever the price, so it needs none.
-fn price(
+/// balance is worth 0 whatever the price, so it needs none (and raises no warning).
+async fn line(
     settings: &BountySettings,
-    chain: &str,
+    client: &ChainClient,
+    at: &ReadAt,
     contract: &ContractConfig,
     holding: &Holding,
     warnings: &mut Vec<String>,
 ) -> (AssetLine, Option<U256>) {
+    let chain = client.name.as_str();
     let asset = holding
         .token
         .map_or_else(|| "native".to_string(), |t| t.to_checksum(None));
-    let unit_price = match holding.token {
-        None => settings.native_price(chain),
-        Some(t) => settings.token_price(&t.to_string(), &holding.symbol),
-    };
     // `funds::metadata` shows a token that did not answer symbol()/decimals() in base units: its
     // decimals are unknown, so no price per whole token applies.
     let unknown_units = holding.token.is_some() && holding.symbol.starts_with("units of ");
-    let micro = if holding.amount.is_zero() {
-        Some(U256::ZERO)
+    let (micro, unit) = if holding.amount.is_zero() {
+        (Some(U256::ZERO), None)
     } else if unknown_units {
         warnings.push(format!(
             "`{}` on chain `{chain}`: token {asset} did not answer symbol()/decimals(), its balance cannot be priced: counted as 0",
             contract.name()
         ));
-        None
+        (None, None)
     } else {
-        match unit_price {
-            Some(p) => Some(worth_micro(holding.amount, holding.decimals, p)),
-            None => {
-                warnings.push(match holding.token {
-                    None => format!(
-                        "no price for chain `{chain}`'s native coin ({}): set [bounty] native_usd (or [bounty.native_usd_by_chain] {chain}); counted as 0",
-                        holding.symbol
-                    ),
-                    Some(_) => format!(
-                        "no price for {} ({asset}): add it to [bounty.token_usd] (by symbol or address); counted as 0",
-                        holding.symbol
-                    ),
-                });
-                None
-            }
-        }
+        let unit =
+            price::unit_price(settings, client, at.block, at.timestamp, holding, warnings).await;
+        let micro = unit
+            .as_ref()
+            .map(|u| price::worth_micro(holding.amount, holding.decimals, u.micro));
+        (micro, unit)
     };
     let line = AssetLine {
         chain: chain.to_string(),
@@ -506,6 +467,8 @@ fn price(
         amount: show_amount(holding.amount, holding.decimals, &holding.symbol),
         raw: holding.amount.to_string(),
         usd: micro.map(dollars),
+        price_usd: unit.as_ref().map(|u| price::dollars_exact(u.micro)),
+        price_from: unit.map(|u| u.from),
     };
     (line, micro)
 }
@@ -513,60 +476,6 @@ fn price(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn usd(n: u64) -> U256 {
-        U256::from(n) * U256::from(MICRO)
-    }
-
-    #[test]
-    fn the_reward_is_the_share_between_the_floor_and_the_cap() {
-        // 10 % of $90,000.
-        assert_eq!(
-            share_reward(usd(90_000), 10, 1_000, 100_000),
-            (usd(9_000), "share")
-        );
-        // 10 % of $1.2M is above the critical cap.
-        assert_eq!(
-            share_reward(usd(1_200_000), 10, 1_000, 100_000),
-            (usd(100_000), "cap")
-        );
-        // 10 % of $3,000 is below the floor.
-        assert_eq!(
-            share_reward(usd(3_000), 10, 1_000, 100_000),
-            (usd(1_000), "min_usd")
-        );
-        assert_eq!(
-            share_reward(U256::ZERO, 10, 1_000, 25_000),
-            (usd(1_000), "min_usd")
-        );
-        // The high tier's cap.
-        assert_eq!(
-            share_reward(usd(500_000), 10, 1_000, 25_000),
-            (usd(25_000), "cap")
-        );
-        // Exactly at the cap is the share.
-        assert_eq!(
-            share_reward(usd(1_000_000), 10, 1_000, 100_000),
-            (usd(100_000), "share")
-        );
-        // A huge balance does not overflow.
-        assert_eq!(share_reward(U256::MAX, 10, 1_000, 100_000).1, "cap");
-    }
-
-    #[test]
-    fn worth_is_exact_in_millionths_and_shown_in_cents() {
-        let eth = U256::from(10).pow(U256::from(18));
-        assert_eq!(worth_micro(eth * U256::from(30), 18, 3000.0), usd(90_000));
-        // 1.5 units of a 6-decimal token at $0.999999.
-        assert_eq!(
-            worth_micro(U256::from(1_500_000), 6, 0.999_999),
-            U256::from(1_499_998)
-        );
-        assert_eq!(dollars(U256::from(1_499_998)), 1.49);
-        assert_eq!(dollars(usd(9_000)), 9000.0);
-        assert_eq!(worth_micro(U256::from(1), 18, 3000.0), U256::ZERO);
-        assert_eq!(worth_micro(eth, 18, 0.0), U256::ZERO);
-    }
 
     #[test]
     fn the_confirmed_severity_is_read_when_the_triage_set_one() {
@@ -590,7 +499,10 @@ mod tests {
             .expect("insert");
         let view = store.bounty_report(id).expect("read").expect("some").view;
         let chosen = Chosen::for_report(&store, &view, None).expect("chosen");
-        assert_eq!((chosen.severity, chosen.source), (Severity::High, "claimed"));
+        assert_eq!(
+            (chosen.severity, chosen.source),
+            (Severity::High, "claimed")
+        );
         store
             .with(|c| {
                 c.execute(
@@ -605,7 +517,10 @@ mod tests {
             (Severity::Critical, "confirmed")
         );
         let chosen = Chosen::for_report(&store, &view, Some(Severity::Low)).expect("chosen");
-        assert_eq!((chosen.severity, chosen.source), (Severity::Low, "override"));
+        assert_eq!(
+            (chosen.severity, chosen.source),
+            (Severity::Low, "override")
+        );
         assert_eq!(store.bounty_confirmed_severity(999).expect("read"), None);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod assess;
 pub mod crypto;
+pub mod price;
 pub mod store;
 pub mod tokens;
 
@@ -406,7 +407,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         },
     };
     let credit_as = text(&mut errors, "credit_as", &s.credit_as, false, MAX_CREDIT);
-    if credit_as.as_deref().is_some_and(|t| t.contains(['\n', '\r'])) {
+    if credit_as
+        .as_deref()
+        .is_some_and(|t| t.contains(['\n', '\r']))
+    {
         errors.push(FieldError::new("credit_as", "must be one line"));
     }
     match (title, severity, impact, description, contact) {

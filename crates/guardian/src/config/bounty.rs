@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
 use crate::bounty::Severity;
@@ -43,6 +44,13 @@ pub struct BountySettings {
     /// address (any case) or its `symbol()`; the address wins when both are listed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_usd: BTreeMap<String, f64>,
+    /// `[bounty.price_feeds]`: asset → address of a Chainlink-style feed (AggregatorV3:
+    /// `latestRoundData`, `decimals`) giving its USD price, read on the chain of the contract
+    /// holding the asset at the block its balance is read. The asset is named like in
+    /// `token_usd`, the native coin as `native` (or its symbol). A feed wins over a fixed price;
+    /// the fixed price is used, with a warning, when the feed cannot be read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub price_feeds: BTreeMap<String, Address>,
     /// The least a critical or high report is paid, in USD (default 1000).
     #[serde(default = "BountySettings::default_min_usd")]
     pub min_usd: u64,
@@ -95,13 +103,14 @@ impl BountySettings {
     /// The USD price of one whole `token` whose `symbol()` is `symbol`, from
     /// `[bounty.token_usd]`: by address (any case) first, then by symbol (any case).
     pub fn token_price(&self, token: &str, symbol: &str) -> Option<f64> {
-        let find = |key: &str| {
-            self.token_usd
-                .iter()
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-                .map(|(_, v)| *v)
-        };
-        find(token).or_else(|| find(symbol))
+        lookup(&self.token_usd, &[token, symbol])
+    }
+
+    /// The price feed of an asset from `[bounty.price_feeds]`: for a token (`token` its
+    /// address) by address then symbol, for the native coin (`token` `None`) by `native` then
+    /// symbol; any case.
+    pub fn price_feed(&self, token: Option<&str>, symbol: &str) -> Option<Address> {
+        lookup(&self.price_feeds, &[token.unwrap_or("native"), symbol])
     }
 
     /// Whether these are the defaults (then `[bounty]` is not written to a manifest).
@@ -145,6 +154,15 @@ impl BountySettings {
     }
 }
 
+/// The value of the first of `keys` found in `map`, keys compared in any case.
+fn lookup<T: Copy>(map: &BTreeMap<String, T>, keys: &[&str]) -> Option<T> {
+    keys.iter().find_map(|key| {
+        map.iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
+    })
+}
+
 impl Default for BountySettings {
     fn default() -> Self {
         Self {
@@ -157,6 +175,7 @@ impl Default for BountySettings {
             native_usd: None,
             native_usd_by_chain: BTreeMap::new(),
             token_usd: BTreeMap::new(),
+            price_feeds: BTreeMap::new(),
             min_usd: Self::default_min_usd(),
             share_percent: Self::default_share_percent(),
             medium_usd: Self::default_medium_usd(),
@@ -202,6 +221,16 @@ mod tests {
         let addr = "0xabcdef0000000000000000000000000000000001";
         assert_eq!(s.token_price(addr, "USDC"), Some(2.5), "the address wins");
         assert_eq!(s.token_price("0xdead", "DAI"), None);
+        let f: BountySettings = toml::from_str(
+            "[price_feeds]\nnative = \"0x0000000000000000000000000000000000000001\"\n\
+             usdc = \"0x0000000000000000000000000000000000000002\"\n",
+        )
+        .expect("parse");
+        let one = |n: u8| Address::with_last_byte(n);
+        assert_eq!(f.price_feed(None, "ETH"), Some(one(1)));
+        assert_eq!(f.price_feed(Some("0xabc"), "USDC"), Some(one(2)));
+        assert_eq!(f.price_feed(Some("0xabc"), "DAI"), None);
+        assert!(toml::from_str::<BountySettings>("[price_feeds]\nX = \"0x12\"").is_err());
         for bad in [
             "medium_usd = 5001",
             "low_usd = 1001",

@@ -9,10 +9,10 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, I256, U256},
     providers::Provider,
 };
-use bindings::{DocumentRegistry, PaymentEscrow, TestToken};
+use bindings::{DocumentRegistry, PaymentEscrow, TestToken, testing::TestPriceFeed};
 use guardian::{
     bounty::{self, Submission},
     config::ContractKind,
@@ -139,10 +139,7 @@ async fn rewards_follow_the_escrow_balance_at_submission_between_the_floor_and_t
     let mut manifest = net.devnet.manifest.clone();
     manifest.bounty.native_usd = Some(NATIVE_USD);
     manifest.bounty.medium_usd = MEDIUM_USD;
-    manifest
-        .bounty
-        .token_usd
-        .insert("ITT".to_string(), ITT_USD);
+    manifest.bounty.token_usd.insert("ITT".to_string(), ITT_USD);
     manifest
         .write(&dir.path().join("guardian.toml"), true)
         .expect("manifest");
@@ -279,15 +276,22 @@ async fn rewards_follow_the_escrow_balance_at_submission_between_the_floor_and_t
 }
 
 #[tokio::test]
-async fn an_unpriced_asset_counts_nothing_and_names_the_setting_to_add() {
+async fn an_unpriced_asset_counts_nothing_and_a_feed_prices_it_as_it_was_at_submission() {
     let net = testnet().await;
     let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
     // No [bounty] prices at all.
-    net.devnet
-        .manifest
-        .write(&dir.path().join("guardian.toml"), true)
-        .expect("manifest");
+    net.devnet.manifest.write(&path, true).expect("manifest");
     let store = Store::open(&dir.path().join("guardian.db")).expect("db");
+    // A Chainlink-style ETH/USD feed with 8 decimals, at $2,500.
+    let deployer = net.as_signer(&net.account(8));
+    let feed = TestPriceFeed::deploy(
+        deployer.clone(),
+        8,
+        I256::try_from(2_500_0000_0000i64).expect("i256"),
+    )
+    .await
+    .expect("feed deployed");
     let registry = DocumentRegistry::new(
         net.addr(ContractKind::DocumentRegistry),
         net.as_signer(&net.account(6)),
@@ -301,6 +305,8 @@ async fn an_unpriced_asset_counts_nothing_and_names_the_setting_to_add() {
     deposit(&net, None, eth(5)).await;
     deposit(&net, Some(net.addr(ContractKind::TestToken)), eth(7)).await;
     let (id, _) = report(&net, &store, "high", &["escrow"]).await;
+    // After the submission, ETH goes to $4,000.
+    send_ok!(feed.setAnswer(I256::try_from(4_000_0000_0000i64).expect("i256")));
 
     let a = assess(dir.path(), id).await;
     assert_eq!(asset(&a, "ETH")["amount"], "5.0 ETH");
@@ -312,4 +318,37 @@ async fn an_unpriced_asset_counts_nothing_and_names_the_setting_to_add() {
     assert!(warnings.contains("[bounty] native_usd"), "{warnings}");
     assert!(warnings.contains("[bounty.token_usd]"), "{warnings}");
     assert!(warnings.contains("ITT"), "{warnings}");
+
+    // The feed for the native coin (it wins over the fixed price), a fixed price for ITT, and
+    // an ITT feed address that is no feed: the fixed price is used, with a warning.
+    let mut manifest = net.devnet.manifest.clone();
+    manifest.bounty.native_usd = Some(1.0);
+    manifest.bounty.token_usd.insert("ITT".into(), ITT_USD);
+    manifest
+        .bounty
+        .price_feeds
+        .insert("native".into(), *feed.address());
+    let not_a_feed = net.account(9).address();
+    manifest.bounty.price_feeds.insert("itt".into(), not_a_feed);
+    manifest.write(&path, true).expect("manifest");
+    let a = assess(dir.path(), id).await;
+    let eth_line = asset(&a, "ETH");
+    assert_eq!(
+        eth_line["price_usd"], 2500.0,
+        "the price at submission: {a:#}"
+    );
+    assert_eq!(eth_line["price_from"], format!("feed {}", feed.address()));
+    assert_eq!(eth_line["usd"], 12_500.0);
+    assert_eq!(asset(&a, "ITT")["price_from"], "[bounty.token_usd]");
+    assert_eq!(asset(&a, "ITT")["usd"], 14.0);
+    // 10 % of $12,514.
+    assert_eq!(a["at_risk_usd"], 12_514.0);
+    assert_eq!(a["reward_usd"], 1251.4);
+    assert_eq!(a["cap_usd"], 25_000);
+    let warnings = a["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("price feed {not_a_feed} for ITT"))
+            && warnings.contains("the fixed price is used"),
+        "{warnings}"
+    );
 }
