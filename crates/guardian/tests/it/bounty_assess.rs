@@ -10,7 +10,8 @@ use std::{
 
 use alloy::{
     primitives::{Address, I256, U256},
-    providers::Provider,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    transports::http::reqwest,
 };
 use bindings::{DocumentRegistry, PaymentEscrow, TestToken, testing::TestPriceFeed};
 use guardian::{
@@ -63,8 +64,17 @@ fn eth(n: u128) -> U256 {
 /// and makes the next block come 10 s after that block: whatever happens next on chain is after
 /// the submission, whatever the wall clock says.
 async fn report(net: &TestNet, store: &Store, severity: &str, contracts: &[&str]) -> (i64, u64) {
-    let head = net
-        .reader()
+    report_on(&net.reader(), store, severity, contracts).await
+}
+
+/// [`report`] on the chain `reader` reads.
+async fn report_on(
+    reader: &DynProvider,
+    store: &Store,
+    severity: &str,
+    contracts: &[&str],
+) -> (i64, u64) {
+    let head = reader
         .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
         .await
         .expect("head")
@@ -92,8 +102,7 @@ async fn report(net: &TestNet, store: &Store, severity: &str, contracts: &[&str]
             (ts * 1000 + 500) as i64,
         )
         .expect("stored");
-    let _: Value = net
-        .reader()
+    let _: Value = reader
         .raw_request("evm_setNextBlockTimestamp".into(), (ts + 10,))
         .await
         .expect("next timestamp");
@@ -349,6 +358,108 @@ async fn an_unpriced_asset_counts_nothing_and_a_feed_prices_it_as_it_was_at_subm
     assert!(
         warnings.contains(&format!("price feed {not_a_feed} for ITT"))
             && warnings.contains("the fixed price is used"),
+        "{warnings}"
+    );
+}
+
+/// A well-known public anvil dev key (account 0); never a real secret.
+const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+#[tokio::test]
+async fn on_a_node_without_the_submission_state_the_balances_are_read_now_and_it_says_so() {
+    // anvil keeping one state, as a pruned (non-archive) node does: older state is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _anvil = tokio::process::Command::new(crate::support::anvil_path())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--prune-history",
+            "1",
+            "--silent",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("anvil");
+    let url: reqwest::Url = format!("http://127.0.0.1:{port}").parse().expect("url");
+    let reader = ProviderBuilder::new().connect_http(url.clone()).erased();
+    while reader.get_block_number().await.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
+        .args(["deploy", "--rpc-url", url.as_str(), "--private-key-env"])
+        .args(["DEPLOYER_KEY", "--test-token", "--out"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("deploy runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut manifest = guardian::config::Manifest::load(&path).expect("manifest");
+    manifest.bounty.native_usd = Some(NATIVE_USD);
+    manifest.write(&path, true).expect("manifest");
+    let addr = |kind| {
+        manifest
+            .contracts
+            .iter()
+            .find(|c| c.kind == kind)
+            .expect("deployed")
+            .address
+    };
+    let user = guardian::chain::Signer::dev_account("user", 6).expect("key");
+    let payee = guardian::chain::Signer::dev_account("user", 7)
+        .expect("key")
+        .address();
+    let p = ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(user.key().clone()))
+        .connect_http(url);
+    let registry = DocumentRegistry::new(addr(ContractKind::DocumentRegistry), p.clone());
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+    let escrow = PaymentEscrow::new(addr(ContractKind::PaymentEscrow), p);
+    send_ok!(
+        escrow
+            .deposit(doc(1), Address::ZERO, eth(3), payee)
+            .value(eth(3))
+    );
+    let store = Store::open(&dir.path().join("guardian.db")).expect("db");
+    let (id, submitted) = report_on(&reader, &store, "critical", &["escrow"]).await;
+    // After the submission: 7 more ETH, and a few blocks; the submission's state is gone.
+    send_ok!(
+        escrow
+            .deposit(doc(1), Address::ZERO, eth(7), payee)
+            .value(eth(7))
+    );
+    let _: Value = reader
+        .raw_request("anvil_mine".into(), (3,))
+        .await
+        .expect("mine");
+    let head = reader.get_block_number().await.expect("head");
+
+    let a = assess(dir.path(), id).await;
+    assert_eq!(a["read_at"]["local"]["at"], "now", "{a:#}");
+    assert_eq!(a["read_at"]["local"]["block"], head);
+    assert_eq!(asset(&a, "ETH")["amount"], "10.0 ETH");
+    assert_eq!(a["at_risk_usd"], 30_000.0);
+    assert_eq!(a["reward_usd"], 3000.0);
+    let warnings = a["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("no state at block {submitted}")),
         "{warnings}"
     );
 }
