@@ -132,6 +132,11 @@ async fn deposit(net: &TestNet, token: Option<Address>, amount: U256) -> U256 {
     crate::support::events::<PaymentEscrow::PaymentDeposited>(&receipt)[0].paymentId
 }
 
+/// `dollars` as a feed answer with 8 decimals.
+fn usd_8(dollars: i64) -> I256 {
+    I256::try_from(dollars * 100_000_000).expect("i256")
+}
+
 fn asset<'a>(a: &'a Value, symbol: &str) -> &'a Value {
     a["assets"]
         .as_array()
@@ -294,13 +299,9 @@ async fn an_unpriced_asset_counts_nothing_and_a_feed_prices_it_as_it_was_at_subm
     let store = Store::open(&dir.path().join("guardian.db")).expect("db");
     // A Chainlink-style ETH/USD feed with 8 decimals, at $2,500.
     let deployer = net.as_signer(&net.account(8));
-    let feed = TestPriceFeed::deploy(
-        deployer.clone(),
-        8,
-        I256::try_from(2_500_0000_0000i64).expect("i256"),
-    )
-    .await
-    .expect("feed deployed");
+    let feed = TestPriceFeed::deploy(deployer.clone(), 8, usd_8(2_500))
+        .await
+        .expect("feed deployed");
     let registry = DocumentRegistry::new(
         net.addr(ContractKind::DocumentRegistry),
         net.as_signer(&net.account(6)),
@@ -315,7 +316,7 @@ async fn an_unpriced_asset_counts_nothing_and_a_feed_prices_it_as_it_was_at_subm
     deposit(&net, Some(net.addr(ContractKind::TestToken)), eth(7)).await;
     let (id, _) = report(&net, &store, "high", &["escrow"]).await;
     // After the submission, ETH goes to $4,000.
-    send_ok!(feed.setAnswer(I256::try_from(4_000_0000_0000i64).expect("i256")));
+    send_ok!(feed.setAnswer(usd_8(4_000)));
 
     let a = assess(dir.path(), id).await;
     assert_eq!(asset(&a, "ETH")["amount"], "5.0 ETH");
