@@ -12,6 +12,7 @@ use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::Deployment,
+    incident::report::utc,
     output::{Table, emit},
 };
 
@@ -58,13 +59,18 @@ fn print_human(a: &Assessment) {
         a.report_id, a.severity, a.severity_source
     );
     if !a.assets.is_empty() {
-        let mut t = Table::new(["CHAIN", "CONTRACT", "AMOUNT", "USD"]);
+        let mut t = Table::new(["CHAIN", "CONTRACT", "AMOUNT", "USD", "PRICE"]);
         for line in &a.assets {
+            let price = match (line.price_usd, &line.price_from) {
+                (Some(p), Some(from)) => format!("${p} ({from})"),
+                _ => "-".to_string(),
+            };
             t.row(vec![
                 line.chain.clone(),
                 line.contract.clone(),
                 line.amount.clone(),
                 line.usd.map_or_else(|| "no price".to_string(), usd),
+                price,
             ]);
         }
         print!("{t}");
@@ -81,8 +87,10 @@ fn print_human(a: &Assessment) {
     println!("reward:   {} (set by: {})", usd(a.reward_usd), a.rule);
     for (chain, at) in &a.read_at {
         println!(
-            "read at:  {chain} block {} ({}, timestamp {})",
-            at.block, at.at, at.timestamp
+            "read at:  {chain} block {} ({}, {})",
+            at.block,
+            at.at,
+            utc(i64::try_from(at.timestamp).unwrap_or(i64::MAX / 1000) * 1000)
         );
     }
     for note in &a.notes {

@@ -24,8 +24,9 @@ enum Action {
     /// team_public_key, the secret in GUARDIAN_BOUNTY_KEY where the team reads reports (not on
     /// the server). The secret is printed to stdout only, never logged.
     Keygen(KeygenArgs),
-    /// A report's reward from the funds at risk on chain (critical, high) or the fixed amount
-    /// (medium, low).
+    /// A report's reward: for critical and high, [bounty] share_percent of what its fund-holding
+    /// contracts held at submission (read on chain, priced by [bounty]), at least min_usd, at
+    /// most the tier's cap; for medium and low, [bounty] medium_usd / low_usd.
     Assess(assess::Args),
 }
 
