@@ -27,7 +27,7 @@ use crate::{
     storage::{StorageError, Store},
 };
 
-/// What one sentence in the output says about pausable contracts.
+/// The note every critical or high assessment carries: how pausable contracts are counted.
 pub const ONE_ATTACK: &str = "each contract's balance counts once: its funds can be drained once before it is paused, repeated drains are not counted";
 
 /// Why an assessment could not be made.
@@ -46,13 +46,15 @@ pub enum AssessError {
     },
     /// A chain of an affected contract is not connected.
     #[error(
-        "chain `{chain}` (of contract `{contract}`) cannot be reached: the assessment needs its balances; check [chains.{chain}] rpc_urls"
+        "chain `{chain}` (of contract `{contract}`) cannot be reached ({reason}): the assessment needs its balances; check [chains.{chain}] rpc_urls"
     )]
     Unreachable {
         /// The chain.
         chain: String,
         /// An affected contract on it.
         contract: String,
+        /// Why (URLs redacted).
+        reason: String,
     },
     /// Reading the chain failed (at the latest block too).
     #[error(transparent)]
@@ -193,8 +195,8 @@ pub struct Assessment {
 /// Critical and high: the balances (native coin and the manifest's `tokens`) of the report's
 /// fund-holding contracts, read at the last block whose timestamp is at or before the report's
 /// submission — or at the latest block where the node no longer keeps that state, and
-/// `read_at` says which — priced by `[bounty] native_usd`, `[bounty.native_usd_by_chain]` and
-/// `[bounty.token_usd]`. An asset without a price is listed with `usd: null`, counts 0 and
+/// `read_at` says which — priced by `[bounty.price_feeds]` (read on chain at the same block),
+/// else `[bounty] native_usd`, `[bounty.native_usd_by_chain]` and `[bounty.token_usd]`. An asset without a price is listed with `usd: null`, counts 0 and
 /// raises a warning naming the setting (a price is never guessed). Each contract's balance
 /// counts once: the contracts are pausable, so an attack drains a balance once before the pause
 /// stops it, and repeated drains are not counted. The reward is `share_percent` of the sum, at
@@ -271,7 +273,15 @@ pub async fn assess(
         let Some(client) = deployment.clients.get(*chain) else {
             return Err(AssessError::Unreachable {
                 chain: chain.to_string(),
-                contract: contracts[0].name().to_string(),
+                contract: contracts
+                    .first()
+                    .map(|c| c.name())
+                    .unwrap_or_default()
+                    .to_string(),
+                reason: deployment
+                    .unreachable
+                    .get(*chain)
+                    .map_or_else(|| "not connected".to_string(), |e| e.to_string()),
             });
         };
         reads.push(read_chain(client, contracts, report.submitted_at));

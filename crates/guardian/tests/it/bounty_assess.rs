@@ -464,3 +464,65 @@ async fn on_a_node_without_the_submission_state_the_balances_are_read_now_and_it
         "{warnings}"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_chain_fails_a_critical_assessment_but_not_a_medium_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("guardian.toml"),
+        r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:1/v3/SECRET-API-KEY-4f2a"]
+
+[[contracts]]
+name = "escrow"
+chain = "local"
+kind = "PaymentEscrow"
+address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+[bounty]
+native_usd = 3000
+low_usd = 500
+"#,
+    )
+    .expect("manifest");
+    let store = Store::open(&dir.path().join("guardian.db")).expect("db");
+    let stored = |severity: &str| {
+        let new = bounty::validate(
+            &Submission {
+                title: "t".into(),
+                severity: severity.into(),
+                impact: "direct-theft-of-funds".into(),
+                contracts: vec!["escrow".into()],
+                description: "d".into(),
+                proof_of_concept: "p".into(),
+                contact: "c".into(),
+                ..Default::default()
+            },
+            &["escrow"],
+        )
+        .expect("valid");
+        let hash = format!("hash-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        store
+            .insert_bounty_report(&new, None, &hash, 1)
+            .expect("stored")
+    };
+    let (critical, low) = (stored("critical"), stored("low"));
+
+    let (ok, out, err) = guardian(dir.path(), &["bounty", "assess", &critical.to_string()]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("chain `local` (of contract `escrow`) cannot be reached"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SECRET-API-KEY"),
+        "no RPC path in errors: {err}"
+    );
+
+    let a = assess(dir.path(), low).await;
+    assert_eq!(a["severity"], "low");
+    assert_eq!(a["reward_usd"], 500.0);
+    assert_eq!(a["cap_usd"], 1000);
+}
