@@ -108,6 +108,14 @@ pub mod interfaces {
             function emergencyWithdraw(address token, address recipient, uint256 amount) external;
             function replenish(address token, uint256 amount) external payable;
         }
+
+        /// Chainlink's AggregatorV3Interface, the read side: a price feed.
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IAggregatorV3 {
+            function decimals() external view returns (uint8);
+            function latestRoundData() external view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
+        }
     }
 }
 
@@ -170,6 +178,12 @@ pub mod testing {
         #[derive(Debug)]
         OwnershipTokenizerV2,
         "../../contracts/artifacts/test/OwnershipTokenizerV2.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        TestPriceFeed,
+        "../../contracts/artifacts/test/TestPriceFeed.json"
     );
 }
 

@@ -1,6 +1,7 @@
 //! What fund-holding contracts hold and owe, per asset, and amounts shown in the asset's units.
 
 use alloy::{
+    eips::BlockId,
     primitives::{Address, U256, utils::format_units},
     providers::Provider,
 };
@@ -84,6 +85,16 @@ pub async fn read_holdings(
     client: &ChainClient,
     contract: &ContractConfig,
 ) -> Result<Vec<Holding>, ChainError> {
+    read_holdings_at(client, contract, BlockId::latest()).await
+}
+
+/// Like [`read_holdings`], in the state of `block` (a node that keeps no state that old refuses:
+/// the error says so). Symbols and decimals are read now.
+pub async fn read_holdings_at(
+    client: &ChainClient,
+    contract: &ContractConfig,
+    block: BlockId,
+) -> Result<Vec<Holding>, ChainError> {
     let assets: Vec<Option<Address>> = std::iter::once(None)
         .chain(contract.tokens.iter().copied().map(Some))
         .collect();
@@ -94,10 +105,12 @@ pub async fn read_holdings(
                 None => client
                     .provider()
                     .get_balance(contract.address)
+                    .block_id(block)
                     .await
                     .map_err(|e| client.rpc_err(e)),
                 Some(t) => IERC20Metadata::new(*t, client.provider())
                     .balanceOf(contract.address)
+                    .block(block)
                     .call()
                     .await
                     .map_err(|e| contract_err(client, e)),
@@ -109,6 +122,7 @@ pub async fn read_holdings(
             }
             PaymentEscrow::new(contract.address, client.provider())
                 .outstanding(token.unwrap_or(Address::ZERO))
+                .block(block)
                 .call()
                 .await
                 .map(Some)

@@ -3,8 +3,10 @@
 //! validation of a submitted report. Storage is in [`store`], encryption of the proof of
 //! concept in [`crypto`]; the HTTP side is `crate::serve`.
 
+pub mod assess;
 pub mod crypto;
 pub mod notice;
+pub mod price;
 pub mod protocol;
 pub mod similar;
 pub mod sla;

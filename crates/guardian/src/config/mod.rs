@@ -502,6 +502,16 @@ impl Manifest {
         if let Some(message) = self.bounty.problem() {
             return Err(invalid(find_offset(text, "[bounty]"), message.into()));
         }
+        if let Some(chain) =
+            (self.bounty.native_usd_by_chain.keys()).find(|chain| !self.chains.contains_key(*chain))
+        {
+            return Err(invalid(
+                find_offset(text, "native_usd_by_chain"),
+                format!(
+                    "[bounty.native_usd_by_chain] names chain `{chain}`, which is not in [chains]"
+                ),
+            ));
+        }
         rules::validate(self, text, path)?;
         contacts::validate(&self.contacts, &self.notify, text, path)?;
         Ok(())
@@ -679,6 +689,24 @@ safe_recipients = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906"]
         let err = parse(&text).expect_err("unknown key").to_string();
         assert!(
             err.contains("colour") && err.starts_with("guardian.toml:13:1: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_native_price_for_an_unknown_chain_is_refused() {
+        let ok = parse(&format!(
+            "{GOOD}\n[bounty.native_usd_by_chain]\nlocal = 2\n"
+        ))
+        .expect("a declared chain");
+        assert_eq!(ok.bounty.native_price("local"), Some(2.0));
+        let err = parse(&format!(
+            "{GOOD}\n[bounty.native_usd_by_chain]\nlcoal = 2\n"
+        ))
+        .expect_err("unknown chain")
+        .to_string();
+        assert!(
+            err.contains("chain `lcoal`, which is not in [chains]"),
             "{err}"
         );
     }

@@ -6,6 +6,7 @@ mod automatic;
 mod backfill;
 mod batching;
 mod bounty;
+mod bounty_assess;
 mod bounty_sla;
 mod bounty_triage;
 mod channel_health;

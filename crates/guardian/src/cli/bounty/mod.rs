@@ -5,6 +5,8 @@
 mod read;
 mod triage;
 
+mod assess;
+
 use std::process::ExitCode;
 
 use age::secrecy::ExposeSecret as _;
@@ -46,6 +48,10 @@ enum Action {
     Fixed(triage::FixedArgs),
     /// Record the reward paid for a fixed report.
     Pay(triage::PayArgs),
+    /// A report's reward: for critical and high, [bounty] share_percent of what its fund-holding
+    /// contracts held at submission (read on chain, priced by [bounty]), at least min_usd, at
+    /// most the tier's cap; for medium and low, [bounty] medium_usd / low_usd.
+    Assess(assess::Args),
 }
 
 /// `guardian bounty keygen`.
@@ -70,6 +76,7 @@ impl Args {
             Action::Close(args) => args.run(ctx).await,
             Action::Fixed(args) => args.run(ctx).await,
             Action::Pay(args) => args.run(ctx).await,
+            Action::Assess(args) => args.run(ctx).await,
         }
     }
 }
