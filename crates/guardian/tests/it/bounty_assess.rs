@@ -56,7 +56,7 @@ async fn assess(dir: &Path, id: i64) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn eth(n: u128) -> U256 {
+pub(crate) fn eth(n: u128) -> U256 {
     U256::from(n * 10u128.pow(18))
 }
 
@@ -109,9 +109,23 @@ async fn report_on(
     (id, head.header.number)
 }
 
+/// Registers the document the deposits are for, from account 6.
+pub(crate) async fn register(net: &TestNet) {
+    let registry = DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.account(6)),
+    );
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+}
+
 /// Deposits `amount` of ETH (or of the test token) into the escrow from account 6 to account 7;
 /// returns the payment id.
-async fn deposit(net: &TestNet, token: Option<Address>, amount: U256) -> U256 {
+pub(crate) async fn deposit(net: &TestNet, token: Option<Address>, amount: U256) -> U256 {
     let payer = net.account(6);
     let p = net.as_signer(&payer);
     let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), p.clone());
@@ -162,16 +176,7 @@ async fn rewards_follow_the_escrow_balance_at_submission_between_the_floor_and_t
     let token = net.addr(ContractKind::TestToken);
     assert_eq!(net.balance(escrow_addr).await, U256::ZERO, "a fresh escrow");
 
-    let registry = DocumentRegistry::new(
-        net.addr(ContractKind::DocumentRegistry),
-        net.as_signer(&net.account(6)),
-    );
-    let fee = registry.registrationFee().call().await.expect("fee");
-    send_ok!(
-        registry
-            .registerDocument(doc(1), doc(2), Address::ZERO)
-            .value(fee)
-    );
+    register(&net).await;
 
     // 1 ETH in the escrow: 10 % of $3,000 is below the $1,000 floor.
     deposit(&net, None, eth(1)).await;

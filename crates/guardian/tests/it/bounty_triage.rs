@@ -12,7 +12,7 @@ use guardian::{bounty::crypto, devnet::Devnet};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::support::{http_sink::HttpSink, smtp_sink::SmtpSink, start_devnet};
+use crate::support::{http_sink::HttpSink, smtp_sink::SmtpSink, start_devnet, testnet};
 
 const POC: &str = "POC-91c2: call release() from the drainer before the payee's state is written";
 const RESEARCHER: &str = "alice@research.example";
@@ -28,6 +28,7 @@ fn manifest_dir(devnet: &Devnet, public_key: &str, team_hook: &str) -> tempfile:
         r#"
 [bounty]
 team_public_key = "{public_key}"
+native_usd = 3000.0
 
 [[contacts]]
 name = "bounty-mail"
@@ -195,12 +196,16 @@ fn statuses(thread: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid_reward() {
-    let devnet = start_devnet(1, 1, None).await;
+    let net = testnet().await;
+    let devnet = &net.devnet;
+    // 12 ETH in the escrow when the report comes in: $36,000 at risk at $3,000.
+    crate::bounty_assess::register(&net).await;
+    crate::bounty_assess::deposit(&net, None, crate::bounty_assess::eth(12)).await;
     let smtp = SmtpSink::start().await;
     let hook = HttpSink::start().await;
     let pair = crypto::generate();
     let secret = pair.secret.expose_secret().to_string();
-    let dir = manifest_dir(&devnet, &pair.public, &hook.url);
+    let dir = manifest_dir(devnet, &pair.public, &hook.url);
     let t = &Team {
         dir: dir.path().to_path_buf(),
         smtp: format!("smtp://127.0.0.1:{}", smtp.port),
@@ -487,6 +492,23 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
             .expect("why")
             .contains("GUARDIAN_BOUNTY_KEY")
     );
+
+    // The reward proposed from the chain: 10 % of what the escrow held at submission, in USD.
+    let assessed = json_of(
+        t,
+        "carol",
+        None,
+        &["bounty", "assess", &id.to_string(), "--json"],
+    )
+    .await;
+    assert_eq!(assessed["severity"], "critical", "{assessed}");
+    assert_eq!(
+        assessed["at_risk_usd"].as_f64(),
+        Some(36_000.0),
+        "{assessed}"
+    );
+    assert_eq!(assessed["cap_usd"].as_f64(), Some(100_000.0), "{assessed}");
+    assert_eq!(assessed["reward_usd"].as_f64(), Some(3_600.0), "{assessed}");
 
     // Fixed, then paid: above the critical tier's cap is refused; paying needs the admin role.
     json_of(
