@@ -138,8 +138,46 @@ pub(crate) fn errors(errors: &[FieldError]) -> String {
 
 /// A report as its researcher sees it, with the thread.
 pub(crate) fn report(view: &ReportView) -> String {
+    let t = &view.triage;
+    let mut facts = String::new();
+    if let (Some(s), Some(i)) = (&t.confirmed_severity, &t.confirmed_impact) {
+        let _ = write!(
+            facts,
+            "<tr><th>Confirmed</th><td>{} / {}</td></tr>",
+            escape(s),
+            escape(i)
+        );
+    }
+    if let (Some(r), Some(e)) = (&t.close_reason, &t.close_evidence) {
+        let _ = write!(
+            facts,
+            "<tr><th>Closed</th><td>{}: {}</td></tr>",
+            escape(r),
+            escape(e)
+        );
+    }
+    if let Some(of) = t.duplicate_of {
+        let _ = write!(facts, "<tr><th>Duplicate of</th><td>#{of}</td></tr>");
+    }
+    if let (Some(usd), Some(tx)) = (t.reward_usd, &t.paid_tx) {
+        let _ = write!(
+            facts,
+            "<tr><th>Reward</th><td>${usd} (transaction {})</td></tr>",
+            escape(tx)
+        );
+    }
+    let d = crate::bounty::triage::disclosure(view);
+    let when = d
+        .may_publish_from
+        .map(|at| format!("from {}: ", crate::incident::report::utc(at)))
+        .unwrap_or_default();
+    let _ = write!(
+        facts,
+        "<tr><th>You may publish</th><td>{when}{}</td></tr>",
+        escape(&d.rule)
+    );
     let mut b = format!(
-        "<h1>Report #{}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr></table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
+        "<h1>Report #{}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr>{facts}</table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
         view.id,
         escape(&view.title),
         escape(&view.status),

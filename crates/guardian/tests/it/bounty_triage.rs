@@ -726,7 +726,7 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
             "--reason",
             "spam",
             "--evidence",
-            "An advertisement, not a vulnerability.",
+            "An advertisement, not a vulnerability: <b>buy</b>",
             "--json",
         ],
     )
@@ -755,4 +755,25 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
         "{last}"
     );
     assert_eq!(last["author"], "bob");
+    // The researcher's page says why, with every text inert.
+    let page = api
+        .http
+        .get(format!("{}/bounty/reports/{spam_id}", api.base))
+        .header("accept", "text/html")
+        .bearer_auth(&spam_token)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("<th>Closed</th><td>spam: An advertisement"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;b&gt;buy&lt;/b&gt;") && !page.contains("<b>buy</b>"),
+        "{page}"
+    );
+    assert!(page.contains("not confirmed"), "{page}");
 }
