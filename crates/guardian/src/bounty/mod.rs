@@ -438,6 +438,23 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
     }
 }
 
+/// One report as the team's lists show it (CLI and API alike): no thread, no proof, with the
+/// acknowledgement clock at `now`.
+pub fn listing(
+    r: &ReportView,
+    settings: &crate::config::BountySettings,
+    now: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id, "status": r.status, "title": r.title,
+        "severity": r.severity,
+        "confirmed_severity": r.triage.confirmed_severity,
+        "impact": r.impact, "contracts": r.contracts,
+        "submitted_at": r.submitted_at,
+        "clock": sla::report_clock(r, settings, now),
+    })
+}
+
 /// The status of a new report.
 pub const STATUS_REPORTED: &str = Status::Reported.as_str();
 

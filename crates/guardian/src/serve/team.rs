@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{AppState, reports::bearer};
 use crate::{
     bounty::{
-        Severity, protocol,
+        Severity, Status, protocol,
         tokens::{Role, TokenHolder},
         triage::{CloseReason, Decision, TriageError},
     },
@@ -63,21 +63,33 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// `GET /api/bounty/reports` (viewer): every report, newest first, without threads or proofs.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET /api/bounty/reports[?status=S]` (viewer): every report (in that status), newest first,
+/// with its acknowledgement clock, without threads or proofs.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
     if let Err(r) = authorize(&state, &headers, Role::Viewer) {
         return *r;
     }
+    let status = match query.status.as_deref().map(Status::parse) {
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "`status` must be reported, acknowledged, needs-info, confirmed, duplicate, closed, fixed or paid",
+            );
+        }
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    let now = crate::storage::now_ms();
     match state.store.bounty_reports() {
         Ok(reports) => {
             let rows: Vec<_> = reports
                 .into_iter()
-                .map(|r| {
-                    json!({
-                        "id": r.id, "status": r.status, "title": r.title, "severity": r.severity,
-                        "impact": r.impact, "contracts": r.contracts, "submitted_at": r.submitted_at,
-                    })
-                })
+                .filter(|r| status.is_none_or(|s| r.status == s.as_str()))
+                .map(|r| crate::bounty::listing(&r, &state.manifest.bounty, now))
                 .collect();
             Json(json!({ "reports": rows })).into_response()
         }
@@ -114,6 +126,12 @@ pub(super) async fn show(
         .into_response(),
         None => error(StatusCode::NOT_FOUND, "no such report"),
     }
+}
+
+/// `GET /api/bounty/reports` filters.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ListQuery {
+    status: Option<String>,
 }
 
 /// The body of a decision: only the fields that decision takes.

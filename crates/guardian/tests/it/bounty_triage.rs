@@ -599,6 +599,26 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     )
     .await;
     assert_eq!(listed["reports"].as_array().expect("reports").len(), 1);
+    let (code, by_api) = api
+        .call(
+            "GET",
+            "/api/bounty/reports?status=paid",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(by_api["reports"][0]["id"], listed["reports"][0]["id"]);
+    assert_eq!(by_api["reports"].as_array().expect("reports").len(), 1);
+    let (code, _) = api
+        .call(
+            "GET",
+            "/api/bounty/reports?status=lost",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(code, 400);
     let (ok, _, err) = guardian(t, "bob", None, &["bounty", "ack", &id.to_string()]).await;
     assert!(!ok && err.contains("is paid"), "{err}");
 

@@ -71,16 +71,7 @@ impl ListArgs {
         if self.json {
             let rows: Vec<_> = reports
                 .iter()
-                .map(|r| {
-                    json!({
-                        "id": r.id, "status": r.status, "title": r.title,
-                        "severity": r.severity,
-                        "confirmed_severity": r.triage.confirmed_severity,
-                        "impact": r.impact, "contracts": r.contracts,
-                        "submitted_at": r.submitted_at,
-                        "clock": clock_of(r, &manifest, now),
-                    })
-                })
+                .map(|r| crate::bounty::listing(r, &manifest.bounty, now))
                 .collect();
             print_json(&json!({ "reports": rows }));
             return Ok(ExitCode::SUCCESS);
