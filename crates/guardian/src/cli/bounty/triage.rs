@@ -223,7 +223,13 @@ async fn take(
     } else {
         print_taken(&taken);
     }
-    Ok(if taken.incident_error.is_some() {
+    // Exit 0 only if the incident the decision calls for is open and everything its level
+    // pauses is paused, as for `guardian pause`.
+    let incomplete = taken.incident_error.is_some()
+        || taken.incident.as_ref().is_some_and(|e| {
+            e.run.pause_error.is_some() || e.run.pause.as_ref().is_some_and(|p| !p.ok())
+        });
+    Ok(if incomplete {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
