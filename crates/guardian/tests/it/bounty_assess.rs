@@ -415,34 +415,7 @@ async fn on_a_node_without_the_submission_state_the_balances_are_read_now_and_it
     let mut manifest = guardian::config::Manifest::load(&path).expect("manifest");
     manifest.bounty.native_usd = Some(NATIVE_USD);
     manifest.write(&path, true).expect("manifest");
-    let addr = |kind| {
-        manifest
-            .contracts
-            .iter()
-            .find(|c| c.kind == kind)
-            .expect("deployed")
-            .address
-    };
-    let user = guardian::chain::Signer::dev_account("user", 6).expect("key");
-    let payee = guardian::chain::Signer::dev_account("user", 7)
-        .expect("key")
-        .address();
-    let p = ProviderBuilder::new()
-        .wallet(alloy::network::EthereumWallet::from(user.key().clone()))
-        .connect_http(url);
-    let registry = DocumentRegistry::new(addr(ContractKind::DocumentRegistry), p.clone());
-    let fee = registry.registrationFee().call().await.expect("fee");
-    send_ok!(
-        registry
-            .registerDocument(doc(1), doc(2), Address::ZERO)
-            .value(fee)
-    );
-    let escrow = PaymentEscrow::new(addr(ContractKind::PaymentEscrow), p);
-    send_ok!(
-        escrow
-            .deposit(doc(1), Address::ZERO, eth(3), payee)
-            .value(eth(3))
-    );
+    let (escrow, payee) = crate::support::register_and_deposit(url, &manifest, eth(3)).await;
     let store = Store::open(&dir.path().join("guardian.db")).expect("db");
     let (id, submitted) = report_on(&reader, &store, "critical", &["escrow"]).await;
     // After the submission: 7 more ETH, and a few blocks; the submission's state is gone.

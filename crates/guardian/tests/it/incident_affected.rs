@@ -439,33 +439,7 @@ async fn on_a_node_without_old_state_the_start_comes_from_the_logs_and_says_so()
         String::from_utf8_lossy(&out.stderr)
     );
     let m = guardian::config::Manifest::load(&manifest).expect("manifest");
-    let addr = |kind| {
-        m.contracts
-            .iter()
-            .find(|c| c.kind == kind)
-            .expect("deployed")
-            .address
-    };
-    let user = guardian::chain::Signer::dev_account("user", 6).expect("key");
-    let payee = guardian::chain::Signer::dev_account("user", 7)
-        .expect("key")
-        .address();
-    let p = ProviderBuilder::new()
-        .wallet(alloy::network::EthereumWallet::from(user.key().clone()))
-        .connect_http(url);
-    let registry = DocumentRegistry::new(addr(ContractKind::DocumentRegistry), p.clone());
-    let fee = registry.registrationFee().call().await.expect("fee");
-    send_ok!(
-        registry
-            .registerDocument(doc(1), doc(2), Address::ZERO)
-            .value(fee)
-    );
-    let escrow = PaymentEscrow::new(addr(ContractKind::PaymentEscrow), p);
-    send_ok!(
-        escrow
-            .deposit(doc(1), Address::ZERO, eth(3), payee)
-            .value(eth(3))
-    );
+    crate::support::register_and_deposit(url, &m, eth(3)).await;
 
     let run = |args: &'static [&'static str]| {
         let dir = dir.path().to_path_buf();

@@ -234,3 +234,44 @@ pub fn events<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Ve
         .filter_map(|log| E::decode_log(&log.inner).ok().map(|l| l.data))
         .collect()
 }
+
+/// On the chain at `url` deployed by `guardian deploy` (its manifest `manifest`): registers
+/// `doc(1)` and deposits `amount` of ETH into the escrow from dev account 6 to dev account 7.
+/// Returns the escrow as account 6 sees it, and the payee.
+pub async fn register_and_deposit(
+    url: alloy::transports::http::reqwest::Url,
+    manifest: &guardian::config::Manifest,
+    amount: U256,
+) -> (
+    bindings::PaymentEscrow::PaymentEscrowInstance<DynProvider>,
+    Address,
+) {
+    let addr = |kind| {
+        manifest
+            .contracts
+            .iter()
+            .find(|c| c.kind == kind)
+            .expect("deployed")
+            .address
+    };
+    let user = Signer::dev_account("user", 6).expect("key");
+    let payee = Signer::dev_account("user", 7).expect("key").address();
+    let p = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(user.key().clone()))
+        .connect_http(url)
+        .erased();
+    let registry = bindings::DocumentRegistry::new(addr(ContractKind::DocumentRegistry), p.clone());
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+    let escrow = bindings::PaymentEscrow::new(addr(ContractKind::PaymentEscrow), p);
+    send_ok!(
+        escrow
+            .deposit(doc(1), Address::ZERO, amount, payee)
+            .value(amount)
+    );
+    (escrow, payee)
+}
