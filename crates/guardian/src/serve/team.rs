@@ -220,7 +220,14 @@ pub(super) async fn decide(
     };
     let deployment = match Deployment::open(&path, chains, &process_env).await {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => {
+            // The cause (which may name files or endpoints) goes to the operator's log only.
+            tracing::warn!("the team API cannot open the deployment: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the deployment could not be opened: see the server's log",
+            );
+        }
     };
     let contacts = Contacts::load(&deployment.manifest, &process_env);
     let responder = Responder {
