@@ -47,6 +47,8 @@ pub struct AnvilOptions {
     pub chain_id: u64,
     /// Seconds between blocks; `None` mines a block per transaction.
     pub block_time: Option<u64>,
+    /// The EVM hardfork (`berlin` for a chain without EIP-1559); `None`: anvil's default.
+    pub hardfork: Option<String>,
 }
 
 /// A running anvil. Dropping it kills the process.
@@ -77,6 +79,9 @@ impl Anvil {
             .arg("10000");
         if let Some(secs) = opts.block_time {
             cmd.arg("--block-time").arg(secs.to_string());
+        }
+        if let Some(fork) = &opts.hardfork {
+            cmd.arg("--hardfork").arg(fork);
         }
         // Anvil logs every transaction on stdout (and the dev keys at start). A pipe that nobody
         // drains fills up and stalls the chain, so its output goes to a file nobody shows.

@@ -9,7 +9,7 @@ use std::{
 use alloy::primitives::Address;
 
 use crate::{
-    chain::{ChainClient, ChainError, Signer, SignerError, signer::EnvLookup},
+    chain::{ChainClient, ChainError, SendRoute, Signer, SignerError, signer::EnvLookup},
     config::{ConfigError, ContractConfig, Manifest},
     storage::{StorageError, Store},
 };
@@ -78,8 +78,15 @@ impl Deployment {
             .iter()
             .filter(|(name, _)| chains.is_none_or(|c| c.contains(name)))
             .collect();
-        let results = futures::future::join_all(wanted.iter().map(|(name, cfg)| {
+        let results = futures::future::join_all(wanted.iter().map(|(name, cfg)| async {
+            let route =
+                SendRoute::from_config(cfg, &manifest.rpc).map_err(|e| ChainError::Rpc {
+                    chain: name.to_string(),
+                    source: alloy::transports::TransportErrorKind::custom_str(&e),
+                })?;
             ChainClient::connect(name, &cfg.rpc_urls, Some(cfg.chain_id), &manifest.rpc)
+                .await
+                .map(|c| c.with_route(route))
         }))
         .await;
         let mut clients = BTreeMap::new();

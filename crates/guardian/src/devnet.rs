@@ -118,6 +118,7 @@ impl Devnet {
                     port,
                     chain_id: FIRST_CHAIN_ID + u64::from(i),
                     block_time: opts.block_time,
+                    hardfork: None,
                 })
                 .await?,
             );
@@ -211,11 +212,7 @@ impl Devnet {
         for (name, anvil, chain_suites) in deployments {
             manifest.chains.insert(
                 name.clone(),
-                ChainConfig {
-                    chain_id: anvil.chain_id,
-                    rpc_urls: vec![anvil.url.clone()],
-                    explorer_url: None,
-                },
+                ChainConfig::new(anvil.chain_id, vec![anvil.url.clone()]),
             );
             for suite in &chain_suites {
                 manifest.contracts.extend(suite.manifest_entries(&name));

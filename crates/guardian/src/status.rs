@@ -1,7 +1,10 @@
 //! The state of a deployment as the chains report it: paused, balances, implementation, role
 //! holders — and every difference from the manifest's `[roles]`, which an operator must see first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    future::IntoFuture,
+};
 
 use alloy::{
     primitives::{Address, B256, b256},
@@ -366,8 +369,7 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
             });
         }
     }
-    findings.sort_by_key(|f| f.severity);
-    let signers = deployment
+    let signers: Vec<SignerRoles> = deployment
         .signers
         .iter()
         .map(|s| SignerRoles {
@@ -387,9 +389,89 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
                 .collect(),
         })
         .collect();
+    let mut unfunded = pause_keys_short(deployment, &signers).await;
+    findings.append(&mut unfunded);
+    findings.sort_by_key(|f| f.severity);
     StatusReport {
         findings,
         contracts,
         signers,
     }
+}
+
+/// Gas a direct `pause()` is given at most (its estimate with the send path's headroom).
+const PAUSE_GAS: u64 = 60_000;
+/// Gas a brake's `pauseAll()` is given at most for each target, beyond [`PAUSE_GAS`].
+const BRAKE_GAS_PER_TARGET: u64 = 40_000;
+
+/// A pause key that cannot pay, at `[rpc] fee_cap_gwei`, for pausing everything it can pause on
+/// a chain: in a congested block the emergency pause may be priced up to the cap.
+async fn pause_keys_short(deployment: &Deployment, signers: &[SignerRoles]) -> Vec<Finding> {
+    let cap = alloy::primitives::U256::from(deployment.manifest.rpc.fee_cap_wei());
+    let mut checks = Vec::new();
+    for s in signers {
+        for (chain, client) in &deployment.clients {
+            let on_chain = |name: &String| {
+                deployment
+                    .manifest
+                    .contracts
+                    .iter()
+                    .find(|c| c.name() == name)
+                    .filter(|c| c.chain() == chain)
+            };
+            let mut gas = 0u64;
+            for (name, roles) in &s.holds {
+                let Some(c) = on_chain(name) else { continue };
+                if c.kind == ContractKind::EmergencyBrake && roles.contains(&Role::Guardian) {
+                    let targets = deployment
+                        .manifest
+                        .contracts
+                        .iter()
+                        .filter(|t| t.chain() == chain && t.kind.is_pausable())
+                        .count() as u64;
+                    gas += PAUSE_GAS + BRAKE_GAS_PER_TARGET * targets;
+                } else if c.kind.is_pausable() && roles.contains(&Role::Pauser) {
+                    gas += PAUSE_GAS;
+                }
+            }
+            if gas > 0 {
+                checks.push((s, chain, client, alloy::primitives::U256::from(gas) * cap));
+            }
+        }
+    }
+    let balances = join_all(
+        checks
+            .iter()
+            .map(|(s, _, client, _)| client.provider().get_balance(s.address).into_future()),
+    )
+    .await;
+    checks
+        .into_iter()
+        .zip(balances)
+        .filter_map(|((s, chain, _, cost), balance)| {
+            let balance = balance.ok()?;
+            (balance < cost).then(|| Finding {
+                severity: Severity::Warning,
+                subject: s.signer.clone(),
+                message: format!(
+                    "pause key `{}` ({}) holds {} on {chain}, but pausing everything it can there at the fee cap ({} gwei) may cost up to {}: fund it before an emergency",
+                    s.signer,
+                    s.address,
+                    eth(balance),
+                    deployment.manifest.rpc.fee_cap_gwei,
+                    eth(cost),
+                ),
+            })
+        })
+        .collect()
+}
+
+fn eth(wei: alloy::primitives::U256) -> String {
+    let units = alloy::primitives::utils::format_units(wei, 18).unwrap_or_else(|_| wei.to_string());
+    let units = if units.contains('.') {
+        units.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        units.as_str()
+    };
+    format!("{units} ETH")
 }

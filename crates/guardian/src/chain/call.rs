@@ -21,10 +21,13 @@ pub struct Call {
     pub input: Bytes,
     /// Native coin sent along.
     pub value: U256,
-    /// An emergency pause: it pays at least `[rpc] pause_tip_gwei` of priority fee.
+    /// An emergency pause: priced to win the next block, within `[rpc] fee_cap_gwei`.
     pub urgent: bool,
     /// A pre-emptive pause: it pays more than this pending transaction (within the fee cap).
     pub outbid: Option<Outbid>,
+    /// Already broadcast by an earlier, interrupted run as this hash: followed (and replaced
+    /// when it waits) instead of being sent again.
+    pub in_flight: Option<TxHash>,
 }
 
 /// The fees of a pending transaction a pre-emptive pause must beat to be mined ahead of it.
@@ -46,6 +49,7 @@ impl Call {
             value: U256::ZERO,
             urgent: false,
             outbid: None,
+            in_flight: None,
         }
     }
 
@@ -55,7 +59,14 @@ impl Call {
         self
     }
 
-    /// Marks it an emergency pause (ordered ahead of ordinary traffic by its priority fee).
+    /// Marks it as already broadcast as `hash` by an earlier run.
+    pub fn in_flight(mut self, hash: TxHash) -> Self {
+        self.in_flight = Some(hash);
+        self
+    }
+
+    /// Marks it an emergency pause: priced to be in the next block ([`super::fees::urgent`]),
+    /// replaced every block it waits, and sent to the chain's private endpoints too.
     pub fn urgent(mut self) -> Self {
         self.urgent = true;
         self
@@ -70,6 +81,7 @@ impl Call {
             value: U256::ZERO,
             urgent: false,
             outbid: None,
+            in_flight: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Following sent transactions until mined: block by block (whole blocks of receipts at once),
-//! with a per-hash sweep and re-broadcast as a safety net, and fee-bump replacement of
-//! transactions that wait too long on the same nonce.
+//! with a per-hash sweep and re-broadcast as a safety net, and replacement on the same nonce of
+//! transactions that wait: an emergency pause every block it is not in, re-priced from the new
+//! market; anything else after `[rpc] replace_after_blocks`, an eighth higher.
 
 use std::{
     collections::HashMap,
@@ -19,29 +20,62 @@ use alloy::{
 use futures::future::join_all;
 
 use super::{
-    ChainClient, ChainError, batch,
+    ChainClient, ChainError, Fees, Outbid, batch,
     call::{Confirmed, Journal},
+    fees::{self, Limits, Market, read_market},
     revert::revert_reason,
+    route::{Answer, PUBLIC, send_private},
 };
 use crate::storage::{MinedTx, NewTx, Status};
 
 /// A signed transaction being followed until mined; `hashes` holds it and its replacements.
 pub(super) struct Pending {
+    /// Its call's place in the batch; [`NOT_A_CALL`] for a stuck transaction sped up.
     pub(super) index: usize,
     pub(super) label: String,
     pub(super) target: Option<Address>,
     pub(super) req: TransactionRequest,
     pub(super) hashes: Vec<TxHash>,
+    /// The head when it was last broadcast (after the broadcast): a later block passed it by.
     pub(super) sent_block: u64,
+    /// Broadcast since the last head was read: `sent_block` is set at the next read.
+    pub(super) fresh: bool,
     pub(super) sent_at: Instant,
     pub(super) replacements: u32,
     pub(super) broadcast_error: Option<String>,
     pub(super) raw: Option<Bytes>,
     /// The newest signed bytes, kept for re-broadcasts.
     pub(super) signed: Bytes,
+    /// An emergency transaction: urgent prices, replaced every block, private endpoints.
+    pub(super) urgent: bool,
+    /// The pending transaction it must outbid, for a pre-emptive pause.
+    pub(super) outbid: Option<Outbid>,
+    /// What the newest signature pays, and why.
+    pub(super) fees: Fees,
+    /// The head when it was first broadcast: the private-only fallback counts from here.
+    pub(super) first_block: u64,
+    /// Whether it has been given to the public endpoints (always, unless private-only).
+    pub(super) public: bool,
 }
 
+/// The index of a transaction followed that is not one of the batch's calls.
+pub(super) const NOT_A_CALL: usize = usize::MAX;
+
 impl Pending {
+    /// Sets the request's fees (a gas price for a legacy transaction) and remembers why.
+    pub(super) fn set_fees(&mut self, fees: Fees) {
+        if fees.legacy {
+            self.req.gas_price = Some(fees.max_fee_per_gas);
+            self.req.max_fee_per_gas = None;
+            self.req.max_priority_fee_per_gas = None;
+        } else {
+            self.req.gas_price = None;
+            self.req.max_fee_per_gas = Some(fees.max_fee_per_gas);
+            self.req.max_priority_fee_per_gas = Some(fees.max_priority_fee_per_gas);
+        }
+        self.fees = fees;
+    }
+
     /// Signs the current request and returns the raw bytes to broadcast.
     pub(super) async fn sign(
         &mut self,
@@ -81,6 +115,11 @@ pub(super) fn record_latest<'p>(
                 label: &p.label,
                 target: p.target,
                 tx_hash: *hash,
+                fees: Some((
+                    p.fees.max_fee_per_gas,
+                    p.fees.max_priority_fee_per_gas,
+                    p.fees.reason.as_str(),
+                )),
             })
         })
         .collect();
@@ -88,25 +127,63 @@ pub(super) fn record_latest<'p>(
     Ok(())
 }
 
-/// Broadcasts every freshly signed transaction, each in its own request, all at once.
+/// Broadcasts every freshly signed transaction, each in its own request, all at once: to the
+/// public endpoints (unless it is private-only and has not yet fallen back) and, when urgent,
+/// to every private endpoint. What each endpoint answered is journalled.
 ///
 /// Not as one JSON-RPC batch: a node may run the calls of a batch concurrently, out of nonce
 /// order, and batching the broadcasts measured no faster (600 pauses on 3 chains: median 1.18 s
 /// batched, 1.11 s not).
-pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending]) {
+pub(super) async fn broadcast_all(
+    client: &ChainClient,
+    pending: &mut [Pending],
+    journal: Option<Journal<'_>>,
+) {
     let fresh: Vec<usize> = (0..pending.len())
         .filter(|i| pending[*i].raw.is_some())
         .collect();
-    let params: Vec<(Bytes,)> = fresh
+    let public: Vec<usize> = fresh
+        .iter()
+        .copied()
+        .filter(|i| pending[*i].public)
+        .collect();
+    let params: Vec<(Bytes,)> = public
         .iter()
         .filter_map(|i| pending[*i].raw.clone().map(|raw| (raw,)))
         .collect();
-    let results = batch::one_by_one::<_, TxHash>(client, "eth_sendRawTransaction", &params).await;
-    for (i, result) in fresh.into_iter().zip(results) {
+    let private = join_all(
+        fresh
+            .iter()
+            .filter(|i| pending[**i].urgent)
+            .filter_map(|i| {
+                let p = &pending[*i];
+                let raw = p.raw.clone()?;
+                let hash = p.hashes.last().copied()?;
+                Some(async move { send_private(client, &raw, hash).await })
+            }),
+    );
+    let (results, private) = tokio::join!(
+        batch::one_by_one::<_, TxHash>(client, "eth_sendRawTransaction", &params),
+        private
+    );
+    let mut answers: Vec<Answer> = private.into_iter().flatten().collect();
+    let private_took: Vec<TxHash> = answers
+        .iter()
+        .filter(|a| a.result.is_ok())
+        .map(|a| a.tx_hash)
+        .collect();
+    for (i, result) in public.into_iter().zip(results) {
         let p = &mut pending[i];
-        if let Some(raw) = p.raw.take() {
-            p.signed = raw;
-        }
+        let hash = p.hashes.last().copied().unwrap_or_default();
+        let answer = match &result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(crate::secret::redact(&e.to_string()).into_owned()),
+        };
+        answers.push(Answer {
+            endpoint: PUBLIC.into(),
+            tx_hash: hash,
+            result: answer,
+        });
         p.broadcast_error = match result {
             Ok(_) => None,
             // A retried broadcast through a fallback endpoint may find the node already has it.
@@ -117,11 +194,45 @@ pub(super) async fn broadcast_all(client: &ChainClient, pending: &mut [Pending])
                 tracing::warn!(chain = %client.name, label = %p.label, "broadcast unanswered ({e}); will re-send");
                 None
             }
+            // A private endpoint took it: it is followed there.
+            Err(e) if private_took.contains(&hash) => {
+                tracing::warn!(chain = %client.name, label = %p.label, "public broadcast refused ({e}); a private endpoint took it");
+                None
+            }
             Err(e) => {
                 tracing::warn!(chain = %client.name, label = %p.label, "broadcast refused: {e}");
                 Some(e.to_string())
             }
         };
+    }
+    for i in fresh {
+        let p = &mut pending[i];
+        if let Some(raw) = p.raw.take() {
+            p.signed = raw;
+        }
+        p.fresh = true;
+        p.sent_at = Instant::now();
+    }
+    journal_answers(journal, &answers);
+}
+
+/// Writes what endpoints answered; a journal that cannot be written does not stop a pause.
+fn journal_answers(journal: Option<Journal<'_>>, answers: &[Answer]) {
+    let Some(j) = journal else { return };
+    let rows: Vec<(TxHash, &str, String)> = answers
+        .iter()
+        .map(|a| {
+            let answer = match &a.result {
+                Ok(()) => "accepted".to_string(),
+                Err(e) => format!("refused: {e}"),
+            };
+            (a.tx_hash, a.endpoint.as_str(), answer)
+        })
+        .collect();
+    let refs: Vec<(TxHash, &str, &str)> =
+        rows.iter().map(|(h, e, a)| (*h, *e, a.as_str())).collect();
+    if let Err(e) = j.store.record_broadcasts(&refs) {
+        tracing::warn!("cannot journal the endpoints' answers: {e}");
     }
 }
 
@@ -194,6 +305,14 @@ pub(super) async fn follow(
             done.extend(finish(client, mined, &receipts, journal, started.elapsed()).await?);
         }
         seen = seen.max(head);
+        for p in pending.iter_mut().filter(|p| p.fresh) {
+            p.fresh = false;
+            p.sent_block = p.sent_block.max(head);
+            if p.first_block == 0 {
+                p.first_block = head;
+            }
+        }
+        go_public(client, &mut pending, journal, head).await;
         replace_stuck(client, wallet, from, &mut pending, journal, head).await?;
         if pending.is_empty() {
             break;
@@ -278,6 +397,13 @@ async fn rebroadcast(
             .iter()
             .filter(|p| !p.signed.is_empty() && !p.hashes.iter().any(|h| mined.contains_key(h)))
             .map(|p| async move {
+                if p.urgent {
+                    let hash = p.hashes.last().copied().unwrap_or_default();
+                    send_private(client, &p.signed, hash).await;
+                }
+                if !p.public {
+                    return;
+                }
                 if let Err(e) = provider.send_raw_transaction(&p.signed).await {
                     tracing::debug!(chain = %client.name, label = %p.label, "re-broadcast: {e}");
                 }
@@ -286,8 +412,46 @@ async fn rebroadcast(
     .await;
 }
 
-/// Re-sends, with fees raised by 12.5% (nodes require at least 10%), every transaction that has
-/// waited `replace_after_blocks` blocks, as long as the fee stays under the cap.
+/// A private-only transaction that has waited `private_fallback_blocks` blocks goes to the
+/// public endpoints too; the journal says so.
+async fn go_public(
+    client: &ChainClient,
+    pending: &mut [Pending],
+    journal: Option<Journal<'_>>,
+    head: u64,
+) {
+    let after = client.route.fallback_blocks;
+    let due: Vec<usize> = (0..pending.len())
+        .filter(|i| {
+            let p = &pending[*i];
+            !p.public && p.first_block > 0 && head >= p.first_block + after
+        })
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    let params: Vec<(Bytes,)> = due.iter().map(|i| (pending[*i].signed.clone(),)).collect();
+    let results = batch::one_by_one::<_, TxHash>(client, "eth_sendRawTransaction", &params).await;
+    let mut answers = Vec::new();
+    for (i, result) in due.into_iter().zip(results) {
+        let p = &mut pending[i];
+        p.public = true;
+        tracing::warn!(chain = %client.name, label = %p.label, "not mined within {after} block(s) privately: sent to the public endpoints too");
+        answers.push(Answer {
+            endpoint: format!("{PUBLIC} (fallback after {after} block(s))"),
+            tx_hash: p.hashes.last().copied().unwrap_or_default(),
+            result: result
+                .map(|_| ())
+                .map_err(|e| crate::secret::redact(&e.to_string()).into_owned()),
+        });
+    }
+    journal_answers(journal, &answers);
+}
+
+/// Replaces what waits: an urgent transaction as soon as a block passes it by, re-priced from
+/// the market of that block; anything else after `replace_after_blocks` blocks (and as many
+/// seconds), an eighth higher. When the cap binds the cap is paid; a transaction already at the
+/// cap is left as it is.
 async fn replace_stuck(
     client: &ChainClient,
     wallet: &EthereumWallet,
@@ -300,25 +464,48 @@ async fn replace_stuck(
     if after == 0 {
         return Ok(());
     }
-    let cap = client.settings.fee_cap_wei();
+    let limits = Limits::of(&client.settings);
+    let mut market: Option<Market> = None;
     for p in pending.iter_mut() {
-        // Blocks alone are not enough: on a chain that mines a block per transaction they pass
-        // in milliseconds. A replacement also waits one second per block asked for.
-        if head < p.sent_block + after || p.sent_at.elapsed() < Duration::from_secs(after) {
+        if p.fresh {
             continue;
         }
-        let max_fee = p.req.max_fee_per_gas.unwrap_or_default();
-        let tip = p.req.max_priority_fee_per_gas.unwrap_or_default();
-        let bumped_fee = bump(max_fee);
-        if bumped_fee > cap {
+        let due = if p.urgent {
+            head > p.sent_block
+        } else {
+            // Blocks alone are not enough: on a chain that mines a block per transaction they
+            // pass in milliseconds. A replacement also waits one second per block asked for.
+            head >= p.sent_block + after && p.sent_at.elapsed() >= Duration::from_secs(after)
+        };
+        if !due {
             continue;
         }
-        p.req.max_fee_per_gas = Some(bumped_fee);
-        p.req.max_priority_fee_per_gas = Some(bump(tip).min(bumped_fee));
+        if p.urgent && market.is_none() {
+            match read_market(client, p.fees.legacy, from).await {
+                Ok(m) => market = Some(m),
+                Err(e) => {
+                    tracing::warn!(chain = %client.name, "cannot read the fee market ({e}); bumping by an eighth");
+                }
+            }
+        }
+        let fresh = market.as_ref().filter(|_| p.urgent);
+        let next = fees::replacement(
+            &p.fees,
+            fresh.unwrap_or(&Market::default()),
+            limits,
+            p.outbid,
+            fresh.is_some(),
+        );
+        let Some(next) = next else {
+            // Already at the cap: nothing higher can be sent; it waits as it is.
+            p.sent_block = head;
+            tracing::warn!(chain = %client.name, label = %p.label, "waiting at the fee cap ({}); raise [rpc] fee_cap_gwei to pay more", fees::gwei(limits.cap));
+            continue;
+        };
+        p.set_fees(next);
         p.sent_block = head;
-        p.sent_at = Instant::now();
         p.replacements += 1;
-        tracing::warn!(chain = %client.name, label = %p.label, max_fee = bumped_fee, "replacing a stuck transaction");
+        tracing::warn!(chain = %client.name, label = %p.label, fees = %p.fees.summary(), "replacing a transaction a block passed by");
         p.raw = Some(p.sign(wallet, client).await?);
     }
     if pending.iter().any(|p| p.raw.is_some()) {
@@ -328,7 +515,7 @@ async fn replace_stuck(
             from,
             pending.iter().filter(|p| p.raw.is_some()),
         )?;
-        broadcast_all(client, pending).await;
+        broadcast_all(client, pending, journal).await;
         for p in pending.iter_mut() {
             if let Some(e) = p.broadcast_error.take() {
                 tracing::warn!(chain = %client.name, label = %p.label, "replacement refused: {e}");
@@ -336,10 +523,6 @@ async fn replace_stuck(
         }
     }
     Ok(())
-}
-
-fn bump(fee: u128) -> u128 {
-    (fee + fee / 8).max(fee + 1)
 }
 
 /// The outcomes of transactions whose receipts arrived, recorded in the journal together.
@@ -433,11 +616,17 @@ pub async fn await_sent(
             req,
             hashes: vec![hash],
             sent_block: u64::MAX / 2, // never replaced: we no longer hold its exact fee parameters
+            fresh: false,
             sent_at: Instant::now(),
             replacements: 0,
             broadcast_error: None,
             raw: None,
             signed: Bytes::new(),
+            urgent: false,
+            outbid: None,
+            fees: Fees::ordinary(false, 0, 0),
+            first_block: 0,
+            public: true,
         })
         .collect();
     let n = pending.len();
@@ -468,7 +657,7 @@ async fn replay_reason(client: &ChainClient, req: TransactionRequest, block: u64
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::fees::bump;
 
     #[test]
     fn a_bump_is_at_least_ten_percent() {

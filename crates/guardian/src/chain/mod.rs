@@ -2,9 +2,11 @@
 
 pub mod batch;
 pub mod call;
+pub mod fees;
 mod follow;
 pub mod logs;
 pub mod revert;
+pub mod route;
 pub mod signer;
 pub mod tls;
 pub mod transport;
@@ -20,6 +22,8 @@ use alloy::{
 use crate::{config::RpcSettings, secret::RpcUrl, storage::StorageError};
 
 pub use call::{Call, Confirmed, Journal, Outbid, Preflight};
+pub use fees::Fees;
+pub use route::SendRoute;
 pub use signer::{Signer, SignerError};
 pub use transport::FailoverTransport;
 pub use tx::send_all;
@@ -178,6 +182,8 @@ pub struct ChainClient {
     pub chain_id: u64,
     /// Timeouts.
     pub settings: RpcSettings,
+    /// Fee market and private endpoints.
+    pub route: SendRoute,
     provider: RootProvider,
     local: bool,
 }
@@ -216,9 +222,16 @@ impl ChainClient {
             name: name.to_string(),
             chain_id,
             settings: settings.clone(),
+            route: SendRoute::default(),
             provider,
             local,
         })
+    }
+
+    /// The same connection, priced and routed as `[chains.NAME]` says.
+    pub fn with_route(mut self, route: SendRoute) -> Self {
+        self.route = route;
+        self
     }
 
     /// The provider, for reads.

@@ -186,11 +186,7 @@ impl Args {
         let mut manifest = Manifest {
             chains: [(
                 self.chain_name.clone(),
-                ChainConfig {
-                    chain_id: client.chain_id,
-                    rpc_urls: vec![rpc_url.clone()],
-                    explorer_url: None,
-                },
+                ChainConfig::new(client.chain_id, vec![rpc_url.clone()]),
             )]
             .into(),
             signers: [(

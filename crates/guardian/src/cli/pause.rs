@@ -122,6 +122,9 @@ fn print_human(report: &PauseReport) {
         ]);
     }
     println!("{t}");
+    for (at, fees) in &report.fees {
+        println!("would pay on {at}: {} — {}", fees.summary(), fees.reason);
+    }
     let failed = report
         .targets
         .iter()

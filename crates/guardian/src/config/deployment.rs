@@ -60,6 +60,57 @@ pub struct ChainConfig {
     /// A block explorer (`https://etherscan.io`): notifications link `{explorer_url}/tx/{hash}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explorer_url: Option<String>,
+    /// How transactions are priced: `auto` (EIP-1559 when blocks carry a base fee), `eip1559`
+    /// or `legacy` (for L2s where detection cannot tell).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fee_market: FeeMarket,
+    /// Private endpoints (a builder or a protection RPC) an emergency pause is sent to as well,
+    /// so that an attacker watching the public mempool does not see it coming.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_send_urls: Vec<RpcUrl>,
+    /// Send an emergency pause only to `private_send_urls`, and to the public endpoints only after
+    /// `private_fallback_blocks` blocks without it.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub private_only: bool,
+    /// Blocks a private-only pause may wait unmined before it goes to the public endpoints too.
+    #[serde(default = "default_private_fallback_blocks")]
+    pub private_fallback_blocks: u64,
+}
+
+impl ChainConfig {
+    /// A chain at `rpc_urls` with every other setting at its default.
+    pub fn new(chain_id: u64, rpc_urls: Vec<RpcUrl>) -> Self {
+        Self {
+            chain_id,
+            rpc_urls,
+            explorer_url: None,
+            fee_market: FeeMarket::default(),
+            private_send_urls: Vec::new(),
+            private_only: false,
+            private_fallback_blocks: default_private_fallback_blocks(),
+        }
+    }
+}
+
+fn default_private_fallback_blocks() -> u64 {
+    2
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// How a chain prices its transactions (`[chains.NAME] fee_market`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeeMarket {
+    /// EIP-1559 when the chain's blocks carry a base fee, a legacy gas price otherwise.
+    #[default]
+    Auto,
+    /// Max fee and priority fee (EIP-1559).
+    Eip1559,
+    /// One gas price (chains without EIP-1559, and L2s that ignore its fields).
+    Legacy,
 }
 
 /// How to obtain a signing key. The key itself never appears in the manifest.

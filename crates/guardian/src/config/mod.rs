@@ -17,7 +17,8 @@ mod validate;
 pub use bounty::BountySettings;
 pub use contacts::{Channel, ContactConfig, NotifySettings};
 pub use deployment::{
-    ChainConfig, ContractConfig, ContractKind, EmergencyConfig, RolesConfig, SignerConfig,
+    ChainConfig, ContractConfig, ContractKind, EmergencyConfig, FeeMarket, RolesConfig,
+    SignerConfig,
 };
 pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;

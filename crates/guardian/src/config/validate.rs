@@ -31,6 +31,14 @@ impl Manifest {
                     format!("chain `{name}` has no rpc_urls: list at least one endpoint"),
                 ));
             }
+            if chain.private_only && chain.private_send_urls.is_empty() {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "chain `{name}` has private_only = true but no private_send_urls: list the private endpoints, or drop private_only"
+                    ),
+                ));
+            }
         }
         let mut ids: BTreeMap<u64, &str> = BTreeMap::new();
         for (name, chain) in &self.chains {

@@ -8,6 +8,21 @@ use serde::Serialize;
 
 use super::{StorageError, Store, now_ms};
 
+/// Each signature's fees and why they were chosen; what each endpoint answered to each broadcast.
+pub(super) const MIGRATION_FEES: &str = "
+ALTER TABLE transactions ADD COLUMN max_fee_per_gas INTEGER;
+ALTER TABLE transactions ADD COLUMN max_priority_fee_per_gas INTEGER;
+ALTER TABLE transactions ADD COLUMN fee_reason TEXT;
+CREATE TABLE broadcasts (
+    id        INTEGER PRIMARY KEY,
+    tx_hash   TEXT    NOT NULL,
+    endpoint  TEXT    NOT NULL,
+    answer    TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX broadcasts_by_tx ON broadcasts(tx_hash);
+";
+
 /// Identifies one action (a deploy, a pause, a withdrawal) in the journal.
 pub type ActionId = i64;
 
@@ -113,6 +128,25 @@ pub struct TxRecord {
     pub sent_at: i64,
     /// Unix milliseconds.
     pub mined_at: Option<i64>,
+    /// Max fee per gas offered (the gas price, for a legacy transaction), when recorded.
+    pub max_fee_per_gas: Option<u128>,
+    /// Priority fee per gas offered, when recorded.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// Why those fees (the pricing's own words).
+    pub fee_reason: Option<String>,
+}
+
+/// What one endpoint answered when a transaction was broadcast to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BroadcastRecord {
+    /// The hash broadcast.
+    pub tx_hash: TxHash,
+    /// `public` (the chain's endpoints) or `private <url without secrets>`.
+    pub endpoint: String,
+    /// `accepted`, or the endpoint's refusal.
+    pub answer: String,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 /// A transaction about to be broadcast.
@@ -130,6 +164,8 @@ pub struct NewTx<'a> {
     pub target: Option<Address>,
     /// Its hash, known before broadcast.
     pub tx_hash: TxHash,
+    /// Its max fee per gas (gas price, for legacy), priority fee per gas and why.
+    pub fees: Option<(u128, u128, &'a str)>,
 }
 
 /// A mined transaction to record.
@@ -229,8 +265,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8)",
+                "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at, max_fee_per_gas, max_priority_fee_per_gas, fee_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8, ?9, ?10, ?11)",
             )?;
             let now = now_ms();
             for t in txs {
@@ -242,12 +278,62 @@ impl Store {
                     t.label,
                     t.target.map(|a| a.to_string()),
                     t.tx_hash.to_string(),
-                    now
+                    now,
+                    t.fees.map(|f| f.0 as i64),
+                    t.fees.map(|f| f.1 as i64),
+                    t.fees.map(|f| f.2),
                 ])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records what each endpoint answered to broadcasts, in one SQLite transaction.
+    pub fn record_broadcasts(&self, answers: &[(TxHash, &str, &str)]) -> Result<(), StorageError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO broadcasts (tx_hash, endpoint, answer, at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let now = now_ms();
+            for (hash, endpoint, answer) in answers {
+                insert.execute(params![hash.to_string(), endpoint, answer, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What each endpoint answered to the broadcasts of `tx_hash`, in order.
+    pub fn broadcasts(&self, tx_hash: TxHash) -> Result<Vec<BroadcastRecord>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT tx_hash, endpoint, answer, at FROM broadcasts WHERE tx_hash = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![tx_hash.to_string()], |r| {
+                Ok(BroadcastRecord {
+                    tx_hash: r.get::<_, String>(0)?.parse().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                    endpoint: r.get(1)?,
+                    answer: r.get(2)?,
+                    at: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Records a receipt: mined (`error` is `None`) or reverted.
@@ -371,7 +457,7 @@ impl Store {
         args: impl rusqlite::Params,
     ) -> Result<Vec<TxRecord>, StorageError> {
         let sql = format!(
-            "SELECT action_id, chain_id, sender, nonce, label, target, tx_hash, status, block_number, gas_used, error, sent_at, mined_at FROM transactions {filter}"
+            "SELECT action_id, chain_id, sender, nonce, label, target, tx_hash, status, block_number, gas_used, error, sent_at, mined_at, max_fee_per_gas, max_priority_fee_per_gas, fee_reason FROM transactions {filter}"
         );
         self.with(|c| {
             let mut stmt = c.prepare(&sql)?;
@@ -403,6 +489,9 @@ impl Store {
                     error: r.get(10)?,
                     sent_at: r.get(11)?,
                     mined_at: r.get(12)?,
+                    max_fee_per_gas: r.get::<_, Option<i64>>(13)?.map(|v| v as u128),
+                    max_priority_fee_per_gas: r.get::<_, Option<i64>>(14)?.map(|v| v as u128),
+                    fee_reason: r.get(15)?,
                 })
             })?;
             rows.collect()
@@ -446,6 +535,7 @@ mod tests {
             label: "pause registry",
             target: Some(Address::repeat_byte(2)),
             tx_hash: hash,
+            fees: Some((2_000_000_000, 1_000_000_000, "ordinary")),
         };
         store.record_sent(id, &tx).expect("sent");
         assert_eq!(
@@ -490,6 +580,7 @@ mod tests {
             label: "x",
             target: None,
             tx_hash: TxHash::repeat_byte(1),
+            fees: None,
         };
         store.record_sent(id, &tx).expect("first");
         assert!(store.record_sent(id, &tx).is_err());

@@ -9,7 +9,7 @@ mod journal;
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
-pub use journal::{ActionId, ActionRecord, MinedTx, NewTx, Status, TxRecord};
+pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 
 use std::{
     path::Path,
@@ -99,6 +99,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     crate::bounty::MIGRATION,
     crate::bounty::tokens::MIGRATION,
     crate::bounty::store::MIGRATION_TRIAGE,
+    journal::MIGRATION_FEES,
 ];
 
 /// The schema version this build writes.

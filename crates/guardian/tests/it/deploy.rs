@@ -28,6 +28,7 @@ async fn bare_anvil() -> Anvil {
         port: 0,
         chain_id: 31337,
         block_time: None,
+        hardfork: None,
     })
     .await
     .expect("anvil")

@@ -20,7 +20,7 @@ use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, ready_brakes, send
 
 use super::{ResponseError, find_contract, find_holders, lacking, missing_role, read_paused};
 use crate::{
-    chain::{Call, ChainClient, Journal, Outbid, Signer},
+    chain::{Call, ChainClient, Fees, Journal, Outbid, Signer, fees},
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
     funds::read_holdings,
@@ -122,6 +122,9 @@ pub struct PauseReport {
     pub elapsed_ms: u128,
     /// Per chain: the first and last block a transaction of this run was mined in.
     pub blocks: BTreeMap<String, (u64, u64)>,
+    /// A dry run's pause: per `chain (signer)`, the fees it would pay now and why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fees: BTreeMap<String, Fees>,
 }
 
 impl PauseReport {
@@ -382,7 +385,7 @@ async fn run_inner(
         }
     }
     if request.dry_run {
-        let report = finish_report(
+        let mut report = finish_report(
             deployment,
             action_id,
             request,
@@ -391,6 +394,9 @@ async fn run_inner(
             started,
             BTreeMap::new(),
         )?;
+        if request.pause {
+            report.fees = quote_fees(&plan, request.outbid).await;
+        }
         return Ok(report);
     }
 
@@ -398,16 +404,12 @@ async fn run_inner(
         store: &deployment.store,
         action: action_id,
     };
-    let adopted = adopt_in_flight(deployment, &mut plan, journal).await?;
-    let sent_count = plan.len();
+    let adopted = adopt_in_flight(deployment, &mut plan).await?;
+    let sent_count = plan.len() - adopted;
     progress(&format!("sending {sent_count} transaction(s) ..."));
     let outcomes = send_plan(&plan, journal).await;
     let mut blocks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (p, outcome) in plan
-        .iter()
-        .zip(&outcomes)
-        .chain(adopted.iter().map(|(p, o)| (p, o)))
-    {
+    for (p, outcome) in plan.iter().zip(&outcomes) {
         match outcome {
             Ok(confirmed) => {
                 let entry = blocks
@@ -453,6 +455,33 @@ async fn run_inner(
     finish_report(
         deployment, action_id, request, targets, sent_count, started, blocks,
     )
+}
+
+/// What each (chain, signer) of the plan would pay for an emergency pause now, and why.
+async fn quote_fees(plan: &[Planned<'_>], outbid: Option<Outbid>) -> BTreeMap<String, Fees> {
+    let mut groups: BTreeMap<String, (&ChainClient, &Signer)> = BTreeMap::new();
+    for p in plan {
+        groups
+            .entry(format!("{} ({})", p.chain.name, p.signer.name))
+            .or_insert((p.chain, p.signer));
+    }
+    let quotes = join_all(
+        groups
+            .into_iter()
+            .map(|(key, (client, signer))| async move {
+                let quote = fees::quote_urgent(client, signer.address(), outbid)
+                    .await
+                    .unwrap_or_else(|e| Fees {
+                        legacy: false,
+                        max_fee_per_gas: 0,
+                        max_priority_fee_per_gas: 0,
+                        reason: format!("cannot read the fee market: {e}"),
+                    });
+                (key, quote)
+            }),
+    )
+    .await;
+    quotes.into_iter().collect()
 }
 
 /// Refuses to unpause an escrow that holds less than its open payments are owed: new deposits
@@ -543,6 +572,7 @@ fn finish_report(
         transactions,
         elapsed_ms: started.elapsed().as_millis(),
         blocks,
+        fees: BTreeMap::new(),
     };
     let count = |o: Outcome| report.targets.iter().filter(|t| t.outcome == o).count();
     let summary = format!(

@@ -5,10 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use alloy::{
-    primitives::{Address, TxHash},
-    providers::Provider,
-    rpc::types::TransactionRequest,
-    sol_types::SolCall,
+    primitives::Address, providers::Provider, rpc::types::TransactionRequest, sol_types::SolCall,
 };
 use bindings::EmergencyBrake;
 use futures::future::join_all;
@@ -17,7 +14,7 @@ use super::Target;
 use crate::{
     chain::{
         Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer,
-        revert::revert_reason, send_all, tx::await_sent,
+        revert::revert_reason, send_all,
     },
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
@@ -221,68 +218,42 @@ pub(super) fn plan_brakes<'a>(
 }
 
 /// Finds transactions of an earlier, interrupted run that are still waiting in a node's pool for
-/// the same call, removes them from the plan and waits for them instead of sending duplicates.
-pub(super) async fn adopt_in_flight<'a>(
+/// the same call and marks those calls in flight: they are followed (and replaced when they
+/// wait) with the rest of their batch instead of being sent again. Returns how many.
+pub(super) async fn adopt_in_flight(
     deployment: &Deployment,
-    plan: &mut Vec<Planned<'a>>,
-    journal: Journal<'_>,
-) -> Result<Vec<(Planned<'a>, Result<Confirmed, ChainError>)>, ResponseError> {
-    let mut adopt: Vec<(usize, TxHash)> = Vec::new();
+    plan: &mut [Planned<'_>],
+) -> Result<usize, ResponseError> {
+    let mut adopted = 0;
     let mut seen: HashSet<(u64, Address)> = HashSet::new();
-    for p in plan.iter() {
-        let key = (p.chain.chain_id, p.signer.address());
+    for k in 0..plan.len() {
+        let key = (plan[k].chain.chain_id, plan[k].signer.address());
         if !seen.insert(key) {
             continue;
         }
-        let labels: HashSet<&str> = plan
+        let labels: HashSet<String> = plan
             .iter()
             .filter(|q| (q.chain.chain_id, q.signer.address()) == key)
-            .map(|q| q.call.label.as_str())
+            .map(|q| q.call.label.clone())
             .collect();
         // A mined one needs nothing: the state read before planning already reflects it.
         for (label, earlier) in
-            earlier_runs(deployment, p.chain, key.1, |l| labels.contains(l)).await?
+            earlier_runs(deployment, plan[k].chain, key.1, |l| labels.contains(l)).await?
         {
             let Earlier::Pending(hash) = earlier else {
                 continue;
             };
-            if let Some(idx) = plan.iter().position(|q| {
-                (q.chain.chain_id, q.signer.address()) == key && q.call.label == label
+            if let Some(q) = plan.iter_mut().find(|q| {
+                (q.chain.chain_id, q.signer.address()) == key
+                    && q.call.label == label
+                    && q.call.in_flight.is_none()
             }) {
-                adopt.push((idx, hash));
+                q.call.in_flight = Some(hash);
+                adopted += 1;
             }
         }
     }
-    if adopt.is_empty() {
-        return Ok(Vec::new());
-    }
-    adopt.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
-    adopt.dedup_by_key(|(i, _)| *i);
-    let mut taken = Vec::new();
-    for (idx, hash) in adopt {
-        taken.push((plan.remove(idx), hash));
-    }
-    let mut out = Vec::new();
-    for (p, hash) in taken {
-        let req = TransactionRequest::default()
-            .from(p.signer.address())
-            .to(p.call.to.unwrap_or_default())
-            .input(p.call.input.clone().into());
-        let mut results = await_sent(
-            p.chain,
-            vec![(p.call.label.clone(), hash, req)],
-            Some(journal),
-        )
-        .await?;
-        let result = results.pop().unwrap_or_else(|| {
-            Err(ChainError::NoAnswer {
-                chain: p.chain.name.clone(),
-                what: p.call.label.clone(),
-            })
-        });
-        out.push((p, result));
-    }
-    Ok(out)
+    Ok(adopted)
 }
 
 /// Sends the plan: one batch per (chain, signer), all batches at once.

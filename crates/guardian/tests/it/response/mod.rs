@@ -1,6 +1,7 @@
 //! Pausing against real anvil chains: pause/unpause (brake and direct, many chains), refusals
 //! before sending, dry runs, interrupted runs, dead endpoints, stuck transactions.
 
+mod congestion;
 mod trouble;
 
 use std::time::Instant;
@@ -332,6 +333,12 @@ async fn dry_run_sends_nothing() {
     assert_eq!(net.nonce(net.pauser.address()).await, nonce);
     assert_eq!(net.block_number().await, block);
     assert!(!is_paused(&net, ContractKind::DocumentRegistry).await);
+    // It says what the pause would pay, and why, for each chain and signer.
+    let (at, fees) = report.fees.iter().next().expect("a quote");
+    assert!(at.starts_with("local ("), "{at}");
+    assert!(fees.max_priority_fee_per_gas >= d.manifest.rpc.pause_tip_wei());
+    assert!(fees.max_fee_per_gas > fees.max_priority_fee_per_gas);
+    assert!(fees.reason.contains("tip: the floor"), "{}", fees.reason);
 }
 
 #[tokio::test]

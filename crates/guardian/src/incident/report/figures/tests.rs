@@ -60,6 +60,9 @@ fn tx(action_id: i64, n: u8, label: &str, status: Status, block: u64, at: i64) -
         error: None,
         sent_at: at - 10,
         mined_at: Some(at),
+        max_fee_per_gas: None,
+        max_priority_fee_per_gas: None,
+        fee_reason: None,
     }
 }
 
