@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::{
+    chain::fees::gwei,
     config::manifest_path,
     deployment::db_path,
     output::{Table, print_json},
@@ -50,9 +51,19 @@ impl Args {
                 "BLOCK",
                 "SENT (UTC)",
                 "GAS",
+                "FEES (GWEI)",
                 "ERROR",
             ]);
             for tx in &txs {
+                let fees = match (tx.max_priority_fee_per_gas, tx.max_fee_per_gas) {
+                    (Some(tip), Some(max)) if tip == max => gwei(max).replace(" gwei", ""),
+                    (Some(tip), Some(max)) => format!(
+                        "{} / {}",
+                        gwei(tip).replace(" gwei", ""),
+                        gwei(max).replace(" gwei", "")
+                    ),
+                    _ => "-".into(),
+                };
                 t.row(vec![
                     tx.label.clone(),
                     tx.chain_id.to_string(),
@@ -66,10 +77,33 @@ impl Args {
                     tx.gas_used
                         .map(|g| g.to_string())
                         .unwrap_or_else(|| "-".into()),
+                    fees,
                     tx.error.clone().unwrap_or_default(),
                 ]);
             }
             println!("{t}");
+            // Why each signature paid what it paid, and who was given it.
+            for tx in &txs {
+                let sent: Vec<String> = store
+                    .broadcasts(tx.tx_hash)?
+                    .into_iter()
+                    .map(|b| format!("{}: {}", b.endpoint, b.answer))
+                    .collect();
+                if tx.fee_reason.is_none() && sent.is_empty() {
+                    continue;
+                }
+                println!(
+                    "{} (nonce {}): {}{}",
+                    tx.tx_hash,
+                    tx.nonce,
+                    tx.fee_reason.as_deref().unwrap_or("fees not recorded"),
+                    if sent.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — sent to {}", sent.join(", "))
+                    }
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let actions = store.actions()?;

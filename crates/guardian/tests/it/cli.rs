@@ -31,6 +31,20 @@ async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
     m.write(&dir.path().join("guardian.toml"), true)
         .expect("write");
 
+    // A dry run says what the pause would pay on each chain, and why.
+    let o = guardian(dir.path())
+        .env("GUARDIAN_PAUSER_KEY", &key)
+        .args(["pause", "--all", "--dry-run"])
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success()
+            && out.contains("would pay on local (oncall): tip ")
+            && out.contains("max fee"),
+        "{out}"
+    );
+
     let o = guardian(dir.path())
         .env("GUARDIAN_PAUSER_KEY", &key)
         .env("RUST_LOG", "trace")
@@ -92,6 +106,20 @@ async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
         "one pauseAll through the brake: {txs}"
     );
     assert_eq!(txs[0]["status"], "mined");
+    assert!(
+        txs[0]["max_fee_per_gas"].as_u64().is_some_and(|f| f > 0),
+        "the fees are journalled: {txs}"
+    );
+    // The human view says why it paid what it paid, and which endpoint took it.
+    let o = guardian(dir.path())
+        .args(["history", "--action", &id.to_string()])
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("FEES (GWEI)") && out.contains("tip: ") && out.contains("public: accepted"),
+        "{out}"
+    );
 
     // Exit code 1 when a target cannot reach the wanted state; a missing key is a clear error.
     let o = guardian(dir.path())
