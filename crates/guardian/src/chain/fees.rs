@@ -305,14 +305,11 @@ pub async fn is_legacy(client: &ChainClient) -> Result<bool, ChainError> {
     }
 }
 
-/// Reads the fee market: the next base fee, the node's gas price, recent blocks' high tips and
+/// Reads the fee market (priced by one gas price when `[chains.NAME] fee_market` says so, or
+/// when the latest block carries no base fee): the next base fee, the node's gas price, recent blocks' high tips and
 /// the pending block's transactions of senders other than `exclude`. Fee history and the pending
 /// block are optional (not every node serves them); the gas price and a block are not.
-pub async fn read_market(
-    client: &ChainClient,
-    legacy: bool,
-    exclude: Address,
-) -> Result<Market, ChainError> {
+pub async fn read_market(client: &ChainClient, exclude: Address) -> Result<Market, ChainError> {
     let provider = client.provider();
     let (latest, gas_price, history, pending) = tokio::join!(
         provider.get_block_by_number(BlockNumberOrTag::Latest),
@@ -329,6 +326,11 @@ pub async fn read_market(
             what: "the latest block".into(),
         })?;
     let gas_price = gas_price.map_err(|e| client.rpc_err(e))?;
+    let legacy = match client.route.fee_market {
+        FeeMarket::Legacy => true,
+        FeeMarket::Eip1559 => false,
+        FeeMarket::Auto => latest.header.base_fee_per_gas.is_none(),
+    };
     let mut market = Market {
         block: latest.header.number,
         gas_price,
@@ -388,8 +390,7 @@ pub async fn quote_urgent(
     from: Address,
     outbid: Option<Outbid>,
 ) -> Result<Fees, ChainError> {
-    let legacy = is_legacy(client).await?;
-    let market = read_market(client, legacy, from).await?;
+    let market = read_market(client, from).await?;
     Ok(urgent(&market, Limits::of(&client.settings), outbid))
 }
 

@@ -481,7 +481,7 @@ async fn replace_stuck(
             continue;
         }
         if p.urgent && market.is_none() {
-            match read_market(client, p.fees.legacy, from).await {
+            match read_market(client, from).await {
                 Ok(m) => market = Some(m),
                 Err(e) => {
                     tracing::warn!(chain = %client.name, "cannot read the fee market ({e}); bumping by an eighth");

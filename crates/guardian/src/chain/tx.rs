@@ -66,7 +66,8 @@ pub async fn send_all(
     let requests: Vec<TransactionRequest> = calls.iter().map(|c| request(c, from)).collect();
     let estimate_params: Vec<(TransactionRequest,)> =
         fresh.iter().map(|i| (requests[*i].clone(),)).collect();
-    let (estimates, chain_state) = tokio::join!(
+    let limits = Limits::of(&client.settings);
+    let (estimates, chain_state, pricing) = tokio::join!(
         // One request each: anvil, estimating a batch's calls concurrently, was seen to leave
         // transactions of the batch unminable.
         batch::one_by_one::<_, U64>(client, "eth_estimateGas", &estimate_params),
@@ -78,17 +79,18 @@ pub async fn send_all(
                 async { provider.get_block_number().await },
             )
             .map_err(|e| client.rpc_err(e))
+        },
+        async {
+            if urgent {
+                let market = read_market(client, from).await?;
+                Ok::<_, ChainError>((fees::urgent(&market, limits, outbid), Some(market)))
+            } else {
+                Ok((ordinary(client).await?, None))
+            }
         }
     );
     let (mined_nonce, nonce, balance, start_block) = chain_state?;
-    let legacy = is_legacy(client).await?;
-    let limits = Limits::of(&client.settings);
-    let (mut price, market) = if urgent {
-        let market = read_market(client, legacy, from).await?;
-        (fees::urgent(&market, limits, outbid), Some(market))
-    } else {
-        (ordinary(client, legacy).await?, None)
-    };
+    let (mut price, market): (Fees, Option<Market>) = pricing?;
     let mut gas: Vec<Option<Result<u64, ChainError>>> = (0..calls.len()).map(|_| None).collect();
     for (i, estimate) in fresh.iter().zip(estimates) {
         gas[*i] = Some(
@@ -274,9 +276,9 @@ pub async fn send_all(
 }
 
 /// The node's ordinary fees: alloy's EIP-1559 estimate, or the gas price on a legacy chain.
-async fn ordinary(client: &ChainClient, legacy: bool) -> Result<Fees, ChainError> {
+async fn ordinary(client: &ChainClient) -> Result<Fees, ChainError> {
     let provider = client.provider();
-    if legacy {
+    if is_legacy(client).await? {
         let price = provider
             .get_gas_price()
             .await
