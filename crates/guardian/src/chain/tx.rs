@@ -19,8 +19,9 @@ use super::{
     ChainClient, ChainError, Fees, Signer, batch,
     call::{Call, Confirmed, Journal, Preflight},
     fees::{self, Limits, Market, is_legacy, read_market},
-    follow::{NOT_A_CALL, Pending, broadcast_all, follow, record_latest},
+    follow::{NOT_A_CALL, Pending, follow, record_latest},
     revert::simulation_error,
+    route::broadcast_all,
 };
 
 pub use super::follow::await_sent;
