@@ -104,6 +104,22 @@ impl FromStr for AlertStatus {
     }
 }
 
+/// The rule (and kind) of the monitor's own health alerts: an outage, a failing contact.
+pub const HEALTH_RULE: &str = "monitor-health";
+
+/// The rule (and kind) of an overdue bug bounty report's alert.
+pub const BOUNTY_SLA_RULE: &str = "bounty-sla";
+
+/// The dedup-key prefix of a contact's failing-delivery alert: `monitor-health:contact:<name>:<ms>`.
+pub const CONTACT_KEY_PREFIX: &str = "monitor-health:contact:";
+
+/// The dedup-key prefix of an overdue bounty report's alert: `bounty-sla:report:<id>`.
+pub const OVERDUE_REPORT_KEY_PREFIX: &str = "bounty-sla:report:";
+
+/// The dedup-key prefixes of alerts about something other than the block they were filed at (a
+/// contact failing, a report overdue): a reorganisation does not retract them.
+pub const NOT_ABOUT_A_BLOCK: [&str; 2] = [CONTACT_KEY_PREFIX, OVERDUE_REPORT_KEY_PREFIX];
+
 /// An alert about to be stored: what a rule found in a block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewAlert {
@@ -160,6 +176,26 @@ pub struct Acknowledgement {
     pub at: i64,
     /// Their note.
     pub note: Option<String>,
+}
+
+impl Alert {
+    /// The contact a failing-delivery `monitor-health` alert is about (it is never told of its
+    /// own failure).
+    pub fn failing_contact(&self) -> Option<&str> {
+        let a = &self.found;
+        if a.rule != HEALTH_RULE || !a.dedup_key.starts_with(CONTACT_KEY_PREFIX) {
+            return None;
+        }
+        a.evidence.get("contact")?.as_str()
+    }
+
+    /// The bug bounty report a `bounty-sla` alert is about.
+    pub fn overdue_report(&self) -> Option<i64> {
+        let a = &self.found;
+        (a.rule == BOUNTY_SLA_RULE && a.dedup_key.starts_with(OVERDUE_REPORT_KEY_PREFIX))
+            .then(|| a.evidence.get("report")?.as_i64())
+            .flatten()
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,8 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    chain::{ChainClient, ChainError},
+    chain::{ChainClient, ChainError, contract_err},
     config::{ContractConfig, ContractKind},
-    response::contract_err,
 };
 
 /// The symbol shown for a chain's native coin.

@@ -1,6 +1,6 @@
 //! Who is acting: the operator named on every acknowledgement, incident entry and action.
 
-use crate::chain::signer::EnvLookup;
+use crate::config::env::EnvLookup;
 
 /// The operator: `--as NAME` when given, else `GUARDIAN_OPERATOR`, else the OS user (`USER`,
 /// then `LOGNAME`), else `unknown`. Blank values are skipped.

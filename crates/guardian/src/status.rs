@@ -17,11 +17,10 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    chain::{ChainClient, ChainError, logs},
+    chain::{ChainClient, ChainError, contract_err, logs},
     config::{ContractConfig, ContractKind, RolesConfig},
     deployment::Deployment,
     funds::{Holding, read_holdings},
-    response::contract_err,
     roles::Role,
 };
 

@@ -18,79 +18,22 @@ pub mod submission;
 pub mod tokens;
 pub mod triage;
 
-pub use store::{MIGRATION, ReportView, StoredReport, ThreadEntry, Triage};
+pub use store::{ReportView, StoredReport, ThreadEntry, Triage};
 pub use submission::{
     FieldError, MAX_CONTACT, MAX_CONTRACTS, MAX_CREDIT, MAX_DESCRIPTION, MAX_MESSAGE,
     MAX_PROOF_OF_CONCEPT, MAX_TITLE, NewReport, Submission, validate,
 };
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use serde::Serialize;
 
-/// How severe a report is (as claimed by the researcher, later as confirmed by the team).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Funds stolen, frozen for good, or the protocol made insolvent.
-    Critical,
-    /// Yield stolen or frozen, funds frozen for a while.
-    High,
-    /// The protocol unable to operate, griefing, gas theft.
-    Medium,
-    /// Promised returns not delivered.
-    Low,
-}
+pub use crate::config::BountySeverity as Severity;
 
 impl Severity {
-    /// Every severity, most severe first.
-    pub const ALL: [Severity; 4] = [Self::Critical, Self::High, Self::Medium, Self::Low];
-
-    /// The lowercase name used in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Critical => "critical",
-            Self::High => "high",
-            Self::Medium => "medium",
-            Self::Low => "low",
-        }
-    }
-
-    /// The most this severity pays, in US dollars (the seed's tiers).
-    pub fn cap_usd(self) -> u64 {
-        match self {
-            Self::Critical => 100_000,
-            Self::High => 25_000,
-            Self::Medium => 5_000,
-            Self::Low => 1_000,
-        }
-    }
-
-    /// Whether a report of this severity must come with a proof of concept.
-    pub fn needs_proof_of_concept(self) -> bool {
-        matches!(self, Self::Critical | Self::High)
-    }
-
     /// The impact categories of this severity.
     pub fn impacts(self) -> impl Iterator<Item = &'static Impact> {
         IMPACTS.iter().filter(move |i| i.severity == self)
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| "must be one of critical, high, medium, low".to_string())
     }
 }
 

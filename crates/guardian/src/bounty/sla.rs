@@ -15,10 +15,10 @@ use crate::{
 };
 
 /// The alert rule (and kind) an overdue report raises.
-pub const RULE: &str = "bounty-sla";
+pub const RULE: &str = crate::alert::BOUNTY_SLA_RULE;
 
 /// The dedup-key prefix of every `bounty-sla` alert: `bounty-sla:report:<id>` (one per report).
-pub const KEY_PREFIX: &str = "bounty-sla:report:";
+pub const KEY_PREFIX: &str = crate::alert::OVERDUE_REPORT_KEY_PREFIX;
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;

@@ -8,59 +8,6 @@ use serde::Serialize;
 use super::{NewReport, STATUS_REPORTED, crypto};
 use crate::storage::{StorageError, Store};
 
-/// Migration 7: the bounty desk's tables. The triage columns (confirmed severity and impact,
-/// duplicate, reward) stay empty until the team's side fills them.
-pub const MIGRATION: &str = "
-CREATE TABLE bounty_reports (
-    id                 INTEGER PRIMARY KEY,
-    title              TEXT    NOT NULL,
-    severity           TEXT    NOT NULL,
-    impact             TEXT    NOT NULL,
-    contracts          TEXT    NOT NULL,
-    description        TEXT    NOT NULL,
-    poc_age            BLOB,
-    contact            TEXT    NOT NULL,
-    payout_address     TEXT,
-    token_sha256       TEXT    NOT NULL UNIQUE,
-    status             TEXT    NOT NULL,
-    submitted_at       INTEGER NOT NULL,
-    confirmed_severity TEXT,
-    confirmed_impact   TEXT,
-    duplicate_of       INTEGER REFERENCES bounty_reports(id),
-    reward_usd         INTEGER,
-    updated_at         INTEGER NOT NULL
-);
-CREATE INDEX bounty_reports_by_status ON bounty_reports(status);
-CREATE TABLE bounty_events (
-    id          INTEGER PRIMARY KEY,
-    report_id   INTEGER NOT NULL REFERENCES bounty_reports(id),
-    kind        TEXT    NOT NULL,
-    from_status TEXT,
-    to_status   TEXT,
-    author      TEXT    NOT NULL,
-    message     TEXT,
-    public      INTEGER NOT NULL,
-    at          INTEGER NOT NULL
-);
-CREATE INDEX bounty_events_by_report ON bounty_events(report_id, id);
-";
-
-/// Migration 9: what the triage records on a report (each transition's time, the close reason
-/// and evidence, the payment, the incident it opened, the name the researcher agreed to be
-/// credited by, and when its acknowledgement clock last raised `bounty-sla`).
-pub const MIGRATION_TRIAGE: &str = "
-ALTER TABLE bounty_reports ADD COLUMN credit_as       TEXT;
-ALTER TABLE bounty_reports ADD COLUMN acknowledged_at INTEGER;
-ALTER TABLE bounty_reports ADD COLUMN confirmed_at    INTEGER;
-ALTER TABLE bounty_reports ADD COLUMN fixed_at        INTEGER;
-ALTER TABLE bounty_reports ADD COLUMN paid_at         INTEGER;
-ALTER TABLE bounty_reports ADD COLUMN paid_tx         TEXT;
-ALTER TABLE bounty_reports ADD COLUMN close_reason    TEXT;
-ALTER TABLE bounty_reports ADD COLUMN close_evidence  TEXT;
-ALTER TABLE bounty_reports ADD COLUMN incident_id     INTEGER REFERENCES incidents(id);
-ALTER TABLE bounty_reports ADD COLUMN sla_alerted_at  INTEGER;
-";
-
 /// Who wrote an event the researcher sent.
 pub const RESEARCHER: &str = "researcher";
 

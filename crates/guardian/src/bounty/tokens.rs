@@ -8,19 +8,6 @@ use serde::Serialize;
 use super::{BountyError, crypto};
 use crate::storage::{StorageError, Store, now_ms};
 
-/// Migration 8: the team's API tokens.
-pub(crate) const MIGRATION: &str = "
-CREATE TABLE api_tokens (
-    id         INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL,
-    role       TEXT    NOT NULL,
-    token_hash TEXT    NOT NULL UNIQUE,
-    created_by TEXT    NOT NULL,
-    created_at INTEGER NOT NULL,
-    revoked_at INTEGER
-);
-";
-
 /// What a token may do; each role may do what the ones below it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

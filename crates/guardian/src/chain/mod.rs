@@ -173,6 +173,18 @@ pub enum ChainError {
     Storage(#[from] StorageError),
 }
 
+/// Turns a contract-call error into a chain error that names the chain.
+pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainError {
+    match e {
+        alloy::contract::Error::TransportError(source) => client.rpc_err(source),
+        other => ChainError::BadAnswer {
+            chain: client.name.clone(),
+            what: "a contract read".into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
 /// A connection to one chain through its endpoints, checked to serve the expected chain id.
 #[derive(Clone, Debug)]
 pub struct ChainClient {

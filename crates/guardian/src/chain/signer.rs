@@ -9,18 +9,11 @@ use alloy::{
     signers::local::{MnemonicBuilder, PrivateKeySigner},
 };
 
+pub use crate::config::env::{EnvLookup, process_env};
 use crate::{config::SignerConfig, secret::Secret};
 
 /// The mnemonic of anvil's well-known development accounts (public; local dev chains only).
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
-
-/// Looks up an environment variable; tests pass their own instead of mutating the process environment.
-pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
-
-/// The process environment.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
 
 /// A key that could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]

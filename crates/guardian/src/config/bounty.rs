@@ -7,7 +7,69 @@ use std::collections::BTreeMap;
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
-use crate::bounty::Severity;
+use std::{fmt, str::FromStr};
+
+/// How severe a bug bounty report is (as claimed by the researcher, later as confirmed by the
+/// team): the seed's reward tiers. `crate::bounty::Severity` is this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Funds stolen, frozen for good, or the protocol made insolvent.
+    Critical,
+    /// Yield stolen or frozen, funds frozen for a while.
+    High,
+    /// The protocol unable to operate, griefing, gas theft.
+    Medium,
+    /// Promised returns not delivered.
+    Low,
+}
+
+impl Severity {
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 4] = [Self::Critical, Self::High, Self::Medium, Self::Low];
+
+    /// The lowercase name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
+
+    /// The most this severity pays, in US dollars (the seed's tiers).
+    pub fn cap_usd(self) -> u64 {
+        match self {
+            Self::Critical => 100_000,
+            Self::High => 25_000,
+            Self::Medium => 5_000,
+            Self::Low => 1_000,
+        }
+    }
+
+    /// Whether a report of this severity must come with a proof of concept.
+    pub fn needs_proof_of_concept(self) -> bool {
+        matches!(self, Self::Critical | Self::High)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| "must be one of critical, high, medium, low".to_string())
+    }
+}
 
 /// `[bounty]`: how `guardian serve` takes researchers' reports.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -21,7 +21,15 @@ use toml::{
     de::{DeTable, DeValue},
 };
 
-use crate::{chain::signer::EnvLookup, secret};
+use crate::secret;
+
+/// Looks up an environment variable; tests pass their own instead of mutating the process environment.
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
 
 /// Why the references of one string could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,8 +6,11 @@ use std::path::Path;
 use alloy::primitives::Address;
 use serde::Deserialize;
 
-use super::{ConfigError, Manifest, env, line_of};
-use crate::chain::signer::{EnvLookup, process_env};
+use super::{
+    ConfigError, Manifest, env,
+    env::{EnvLookup, process_env},
+    line_of,
+};
 
 impl Manifest {
     /// Reads and validates a manifest file, expanding `${VAR}` from the process environment.

@@ -14,7 +14,7 @@ mod rpc;
 pub mod rules;
 mod validate;
 
-pub use bounty::BountySettings;
+pub use bounty::{BountySettings, Severity as BountySeverity};
 pub use contacts::{Channel, ContactConfig, NotifySettings};
 pub use deployment::{
     ChainConfig, ContractConfig, ContractKind, EmergencyConfig, FeeMarket, RolesConfig,

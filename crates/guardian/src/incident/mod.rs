@@ -17,7 +17,6 @@ pub mod report;
 pub mod timeline;
 pub mod warroom;
 
-pub(crate) use records::MIGRATION;
 pub use records::{Change, NewIncident};
 pub use timeline::{Entry, Integrity};
 

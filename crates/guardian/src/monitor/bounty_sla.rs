@@ -229,9 +229,7 @@ fn sla_alert(report: &OverdueReport, settings: &BountySettings, at: FiledAt) -> 
 
 /// The report a `bounty-sla` alert is about.
 pub fn report_of(alert: &Alert) -> Option<i64> {
-    (alert.found.rule == RULE && alert.found.dedup_key.starts_with(KEY_PREFIX))
-        .then(|| alert.found.evidence.get("report")?.as_i64())
-        .flatten()
+    alert.overdue_report()
 }
 
 #[cfg(test)]

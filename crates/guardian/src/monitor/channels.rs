@@ -35,29 +35,19 @@ use crate::{
 pub const FAILED_ATTEMPTS: u32 = 3;
 
 /// The dedup-key prefix of every channel alert: `monitor-health:contact:<name>:<start ms>`.
-pub const KEY_PREFIX: &str = "monitor-health:contact:";
+pub const KEY_PREFIX: &str = crate::alert::CONTACT_KEY_PREFIX;
 
 /// The contact a channel `monitor-health` alert is about (it is never told of its own failure).
 pub fn failing_contact(alert: &Alert) -> Option<&str> {
-    let a = &alert.found;
-    if a.rule != RULE || !a.dedup_key.starts_with(KEY_PREFIX) {
-        return None;
-    }
-    a.evidence.get("contact")?.as_str()
+    alert.failing_contact()
 }
 
-/// How one delivery attempt to a contact ended.
-#[derive(Debug, Clone, Copy)]
-pub enum Attempt<'a> {
-    /// The channel accepted the message.
-    Delivered,
-    /// It failed.
-    Failed {
-        /// Why, already redacted.
-        error: &'a str,
-        /// Whether the message is given up (no further attempt).
-        gave_up: bool,
-    },
+pub use crate::notify::outbox::Attempt;
+
+impl crate::notify::outbox::DeliveryObserver for ChannelWatch {
+    fn attempted(&self, contact: &str, _channel: &str, attempt: Attempt<'_>) -> bool {
+        self.observe(contact, attempt)
+    }
 }
 
 /// One contact's run of failures, as this process saw it.

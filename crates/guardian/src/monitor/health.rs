@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The rule's name (and kind).
-pub const RULE: &str = "monitor-health";
+pub const RULE: &str = crate::alert::HEALTH_RULE;
 
 /// Consecutive failed polls of a chain (every endpoint failing) that make an outage episode.
 pub const FAILED_POLLS: u32 = 3;

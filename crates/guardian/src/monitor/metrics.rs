@@ -207,3 +207,19 @@ impl Metrics {
         let _ = stream.shutdown().await;
     }
 }
+
+impl crate::notify::outbox::DeliveryObserver for Metrics {
+    fn attempted(
+        &self,
+        contact: &str,
+        channel: &str,
+        attempt: crate::notify::outbox::Attempt<'_>,
+    ) -> bool {
+        self.notification(
+            contact,
+            channel,
+            matches!(attempt, crate::notify::outbox::Attempt::Delivered),
+        );
+        false
+    }
+}

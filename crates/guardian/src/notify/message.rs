@@ -95,7 +95,7 @@ impl Message {
         };
         let level = a.severity.level();
         // A bounty report's clock is about the team, not about a block.
-        let bounty_report = crate::monitor::bounty_sla::report_of(alert);
+        let bounty_report = alert.overdue_report();
         let where_ = match bounty_report {
             Some(id) => format!(
                 "where: the bug bounty desk, report {id} (filed at chain {} ({}), block {})",

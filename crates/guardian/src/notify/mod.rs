@@ -219,7 +219,7 @@ pub fn enqueue_alert_responding(
 ) -> Result<usize, NotifyError> {
     let chosen: Vec<&Contact> = match event {
         AlertEvent::Raised => {
-            let failing = crate::monitor::channels::failing_contact(alert);
+            let failing = alert.failing_contact();
             contacts
                 .iter()
                 .filter(|c| c.config.wants(alert.found.severity, TEAM))

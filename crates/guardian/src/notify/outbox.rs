@@ -24,29 +24,6 @@ use crate::{
     storage::{StorageError, Store, now_ms},
 };
 
-/// The outbox's schema: appended to `storage::MIGRATIONS`.
-pub(crate) const MIGRATION: &str = "
-CREATE TABLE outbox (
-    id              INTEGER PRIMARY KEY,
-    delivery_id     TEXT    NOT NULL UNIQUE,
-    contact         TEXT    NOT NULL,
-    channel         TEXT    NOT NULL,
-    topic           TEXT    NOT NULL,
-    alert_id        INTEGER,
-    message         TEXT    NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    last_attempt_at INTEGER,
-    last_error      TEXT,
-    created_at      INTEGER NOT NULL,
-    delivered_at    INTEGER,
-    gave_up_at      INTEGER
-);
-CREATE UNIQUE INDEX outbox_once ON outbox(contact, topic, alert_id) WHERE alert_id IS NOT NULL;
-CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
-CREATE INDEX outbox_by_alert ON outbox(alert_id);
-";
-
 /// Rows one pass claims at most.
 const PASS_LIMIT: i64 = 256;
 
@@ -325,6 +302,28 @@ pub struct Failure {
     pub error: String,
 }
 
+/// How one delivery attempt to a contact ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Attempt<'a> {
+    /// The channel accepted the message.
+    Delivered,
+    /// It failed.
+    Failed {
+        /// Why, already redacted.
+        error: &'a str,
+        /// Whether the message is given up (no further attempt).
+        gave_up: bool,
+    },
+}
+
+/// Whoever watches deliveries is told of every attempt (the monitor's metrics count them; its
+/// channel watch raises `monitor-health` when a contact keeps failing): notify knows neither.
+pub trait DeliveryObserver: Send + Sync {
+    /// One attempt to `contact` over `channel`, already recorded. Returns whether the observer
+    /// queued something new, so that the outbox runs again at once.
+    fn attempted(&self, contact: &str, channel: &str, attempt: Attempt<'_>) -> bool;
+}
+
 /// Delivers the outbox: one pass with [`Outbox::deliver_due`], or a loop with [`Outbox::run`].
 #[derive(Clone)]
 pub struct Outbox {
@@ -333,8 +332,7 @@ pub struct Outbox {
     client: reqwest::Client,
     wake: Arc<Notify>,
     poll_interval: Duration,
-    metrics: Option<Arc<crate::monitor::metrics::Metrics>>,
-    channels: Option<Arc<crate::monitor::channels::ChannelWatch>>,
+    observers: Vec<Arc<dyn DeliveryObserver>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -355,8 +353,7 @@ impl Outbox {
             client,
             wake: Arc::new(Notify::new()),
             poll_interval: Duration::from_millis(100),
-            metrics: None,
-            channels: None,
+            observers: Vec::new(),
         })
     }
 
@@ -367,18 +364,19 @@ impl Outbox {
     }
 
     /// Counts every attempt's result in `metrics` (per contact and channel).
-    pub fn with_metrics(mut self, metrics: Arc<crate::monitor::metrics::Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
+    pub fn with_metrics(self, metrics: Arc<dyn DeliveryObserver>) -> Self {
+        self.with_observer(metrics)
     }
 
     /// Tells `watch` the outcome of every attempt, so that a contact whose deliveries keep
     /// failing raises `monitor-health` (told to the other contacts).
-    pub fn with_channel_watch(
-        mut self,
-        watch: Arc<crate::monitor::channels::ChannelWatch>,
-    ) -> Self {
-        self.channels = Some(watch);
+    pub fn with_channel_watch(self, watch: Arc<dyn DeliveryObserver>) -> Self {
+        self.with_observer(watch)
+    }
+
+    /// Tells `observer` the outcome of every attempt.
+    pub fn with_observer(mut self, observer: Arc<dyn DeliveryObserver>) -> Self {
+        self.observers.push(observer);
         self
     }
 
@@ -449,13 +447,6 @@ impl Outbox {
                 }
             },
         };
-        if let Some(m) = &self.metrics {
-            let channel = self
-                .contacts
-                .get(&row.contact)
-                .map_or("unknown", |c| c.channel().as_str());
-            m.notification(&row.contact, channel, result.is_ok());
-        }
         let (error, retry_at) = match &result {
             Ok(()) => (None, None),
             Err(e) => {
@@ -475,16 +466,24 @@ impl Outbox {
         {
             tracing::warn!(delivery = %row.delivery_id, error = %e, "cannot record a notification attempt");
         }
-        if let Some(watch) = &self.channels {
+        if !self.observers.is_empty() {
+            let channel = self
+                .contacts
+                .get(&row.contact)
+                .map_or("unknown", |c| c.channel().as_str());
             let attempt = match &error {
-                None => crate::monitor::channels::Attempt::Delivered,
-                Some(e) => crate::monitor::channels::Attempt::Failed {
+                None => Attempt::Delivered,
+                Some(e) => Attempt::Failed {
                     error: e,
                     gave_up: retry_at.is_none(),
                 },
             };
+            let mut queued = false;
+            for o in &self.observers {
+                queued |= o.attempted(&row.contact, channel, attempt);
+            }
             // A health alert queued straight to the other contacts goes out in the next pass.
-            if watch.observe(&row.contact, attempt) {
+            if queued {
                 self.wake();
             }
         }

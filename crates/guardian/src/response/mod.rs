@@ -23,6 +23,8 @@ use crate::{
     storage::Status,
 };
 
+pub use crate::chain::contract_err;
+
 /// Why an emergency action was refused before anything was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum ResponseError {
@@ -143,18 +145,6 @@ pub async fn read_roles(
         })
         .collect();
     batch::view_all(&reads).await
-}
-
-/// Turns a contract-call error into a chain error that names the chain.
-pub fn contract_err(client: &ChainClient, e: alloy::contract::Error) -> ChainError {
-    match e {
-        alloy::contract::Error::TransportError(source) => client.rpc_err(source),
-        other => ChainError::BadAnswer {
-            chain: client.name.clone(),
-            what: "a contract read".into(),
-            reason: other.to_string(),
-        },
-    }
 }
 
 /// The manifest's contract `name`, if its kind `can` do the job (`what` says what it lacks).

@@ -5,6 +5,7 @@
 mod alerts;
 mod backfill;
 mod journal;
+mod schema;
 
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
@@ -87,18 +88,18 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
 ",
-    crate::notify::outbox::MIGRATION,
+    schema::OUTBOX,
     // An action may carry a key that makes it happen once (an automatic response per alert).
     "
 ALTER TABLE actions ADD COLUMN once_key TEXT;
 CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
 ",
     alerts::MIGRATION,
-    crate::incident::MIGRATION,
+    schema::INCIDENTS,
     backfill::MIGRATION,
-    crate::bounty::MIGRATION,
-    crate::bounty::tokens::MIGRATION,
-    crate::bounty::store::MIGRATION_TRIAGE,
+    schema::BOUNTY_REPORTS,
+    schema::BOUNTY_TOKENS,
+    schema::BOUNTY_TRIAGE,
     journal::MIGRATION_FEES,
 ];
 

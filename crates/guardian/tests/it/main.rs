@@ -20,6 +20,7 @@ mod health;
 mod incident;
 mod incident_affected;
 mod incident_report;
+mod layers;
 mod mempool;
 mod monitor;
 mod notify;

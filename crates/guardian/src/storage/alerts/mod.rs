@@ -97,8 +97,8 @@ pub struct AlertFilter {
 /// The dedup-key prefixes of alerts a reorganisation does not retract: a contact failing is a
 /// fact about the contact, and an overdue bounty report one about the team, not about the
 /// block either was filed at.
-const UNDONE_BY_NO_REORG: &str = crate::monitor::channels::KEY_PREFIX;
-const UNDONE_BY_NO_REORG_TOO: &str = crate::bounty::sla::KEY_PREFIX;
+const UNDONE_BY_NO_REORG: &str = crate::alert::NOT_ABOUT_A_BLOCK[0];
+const UNDONE_BY_NO_REORG_TOO: &str = crate::alert::NOT_ABOUT_A_BLOCK[1];
 
 impl Store {
     /// Where the monitor of chain `chain_id` stopped, if it ever ran.

@@ -1,0 +1,158 @@
+//! The schema of the features' records, one migration each, in the order `storage::MIGRATIONS`
+//! applies them. The text of a released migration never changes: a database written by an
+//! earlier build is brought up to date by the ones it lacks. The features read and write these
+//! tables through their own queries; storage owns only their creation.
+
+/// Migration 2: the outbox, every message to deliver, its attempts and how it ended.
+pub(super) const OUTBOX: &str = "
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    delivery_id     TEXT    NOT NULL UNIQUE,
+    contact         TEXT    NOT NULL,
+    channel         TEXT    NOT NULL,
+    topic           TEXT    NOT NULL,
+    alert_id        INTEGER,
+    message         TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    gave_up_at      INTEGER
+);
+CREATE UNIQUE INDEX outbox_once ON outbox(contact, topic, alert_id) WHERE alert_id IS NOT NULL;
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+CREATE INDEX outbox_by_alert ON outbox(alert_id);
+";
+
+/// Migration 5: incidents, their contracts, alerts, actions, tasks, checklist and the
+/// append-only, hash-chained timeline; outbox rows may belong to an incident.
+pub(super) const INCIDENTS: &str = "
+CREATE TABLE incidents (
+    id         INTEGER PRIMARY KEY,
+    level      INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3),
+    title      TEXT    NOT NULL,
+    status     TEXT    NOT NULL,
+    commander  TEXT,
+    opened_by  TEXT    NOT NULL,
+    opened_at  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    head_hash  TEXT
+);
+CREATE TABLE incident_contracts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    contract    TEXT    NOT NULL,
+    PRIMARY KEY (incident_id, contract)
+);
+CREATE TABLE incident_alerts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    alert_id    INTEGER NOT NULL REFERENCES alerts(id),
+    PRIMARY KEY (incident_id, alert_id)
+);
+CREATE TABLE incident_actions (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    action_id   INTEGER NOT NULL REFERENCES actions(id),
+    PRIMARY KEY (incident_id, action_id)
+);
+CREATE TABLE incident_tasks (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    task        TEXT    NOT NULL,
+    title       TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    done_by     TEXT,
+    done_at     INTEGER,
+    PRIMARY KEY (incident_id, task)
+);
+CREATE TABLE incident_checklist (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    item        TEXT    NOT NULL,
+    ticked_by   TEXT    NOT NULL,
+    evidence    TEXT    NOT NULL,
+    ticked_at   INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, item)
+);
+CREATE TABLE timeline (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at          INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    details     TEXT    NOT NULL,
+    prev_hash   TEXT    NOT NULL,
+    hash        TEXT    NOT NULL
+);
+CREATE INDEX timeline_by_incident ON timeline(incident_id, id);
+CREATE TRIGGER timeline_no_update BEFORE UPDATE ON timeline
+BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: record a correction as a new entry'); END;
+CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
+BEGIN SELECT RAISE(ABORT, 'the incident timeline is append-only: entries cannot be deleted'); END;
+ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
+ALTER TABLE outbox ADD COLUMN incident_logged INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Migration 7: the bounty desk's tables. The triage columns (confirmed severity and impact,
+/// duplicate, reward) stay empty until the team's side fills them.
+pub(super) const BOUNTY_REPORTS: &str = "
+CREATE TABLE bounty_reports (
+    id                 INTEGER PRIMARY KEY,
+    title              TEXT    NOT NULL,
+    severity           TEXT    NOT NULL,
+    impact             TEXT    NOT NULL,
+    contracts          TEXT    NOT NULL,
+    description        TEXT    NOT NULL,
+    poc_age            BLOB,
+    contact            TEXT    NOT NULL,
+    payout_address     TEXT,
+    token_sha256       TEXT    NOT NULL UNIQUE,
+    status             TEXT    NOT NULL,
+    submitted_at       INTEGER NOT NULL,
+    confirmed_severity TEXT,
+    confirmed_impact   TEXT,
+    duplicate_of       INTEGER REFERENCES bounty_reports(id),
+    reward_usd         INTEGER,
+    updated_at         INTEGER NOT NULL
+);
+CREATE INDEX bounty_reports_by_status ON bounty_reports(status);
+CREATE TABLE bounty_events (
+    id          INTEGER PRIMARY KEY,
+    report_id   INTEGER NOT NULL REFERENCES bounty_reports(id),
+    kind        TEXT    NOT NULL,
+    from_status TEXT,
+    to_status   TEXT,
+    author      TEXT    NOT NULL,
+    message     TEXT,
+    public      INTEGER NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX bounty_events_by_report ON bounty_events(report_id, id);
+";
+
+/// Migration 8: the team's API tokens.
+pub(super) const BOUNTY_TOKENS: &str = "
+CREATE TABLE api_tokens (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    role       TEXT    NOT NULL,
+    token_hash TEXT    NOT NULL UNIQUE,
+    created_by TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+";
+
+/// Migration 9: what the triage records on a report (each transition's time, the close reason
+/// and evidence, the payment, the incident it opened, the name the researcher agreed to be
+/// credited by, and when its acknowledgement clock last raised `bounty-sla`).
+pub(super) const BOUNTY_TRIAGE: &str = "
+ALTER TABLE bounty_reports ADD COLUMN credit_as       TEXT;
+ALTER TABLE bounty_reports ADD COLUMN acknowledged_at INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN confirmed_at    INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN fixed_at        INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN paid_at         INTEGER;
+ALTER TABLE bounty_reports ADD COLUMN paid_tx         TEXT;
+ALTER TABLE bounty_reports ADD COLUMN close_reason    TEXT;
+ALTER TABLE bounty_reports ADD COLUMN close_evidence  TEXT;
+ALTER TABLE bounty_reports ADD COLUMN incident_id     INTEGER REFERENCES incidents(id);
+ALTER TABLE bounty_reports ADD COLUMN sla_alerted_at  INTEGER;
+";
