@@ -16,8 +16,9 @@ use guardian::{
     config::RpcSettings,
     deployment::{Deployment, db_path},
     devnet::{Devnet, DevnetOptions, accounts},
-    monitor::{self, MonitorEvent, MonitorOptions, dispatch::Dispatcher},
+    monitor::{self, MonitorEvent, MonitorOptions},
     notify::{Contacts, Outbox},
+    service::dispatch::Dispatcher,
     storage::Store,
 };
 use tokio::{

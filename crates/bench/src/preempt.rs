@@ -25,12 +25,13 @@ use guardian::{
     demo::{ATTACK_DEPOSIT_ETH, Scene},
     deployment::{Deployment, db_path},
     devnet::{Devnet, DevnetOptions},
-    monitor::{self, MonitorEvent, MonitorOptions, dispatch::Dispatcher},
+    monitor::{self, MonitorEvent, MonitorOptions},
     notify::Contacts,
     response::{
         pause::{PauseRequest, Selection},
         upgrade::{self, Implementation, UpgradeRequest},
     },
+    service::dispatch::Dispatcher,
     storage::Store,
 };
 use tokio::sync::{mpsc, watch};
@@ -393,7 +394,7 @@ impl Ctx<'_> {
             return Ok(trial);
         };
         trial.seen_to_stored = Some(raised.stored_at - raised.seen_at);
-        // The automatic response's once-key (response::automatic): `respond:alert:{id}`.
+        // The automatic response's once-key (incident::automatic): `respond:alert:{id}`.
         let key = format!("respond:alert:{}", raised.id);
         let mut txs = Vec::new();
         while Instant::now() < deadline + Duration::from_secs(5) {

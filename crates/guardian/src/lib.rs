@@ -21,5 +21,6 @@ pub mod response;
 pub mod roles;
 pub mod secret;
 pub mod serve;
+pub mod service;
 pub mod status;
 pub mod storage;

@@ -26,7 +26,7 @@ pub fn level_for(severity: Severity) -> Option<u8> {
 }
 
 /// The timeline entry kind of a bounty report's evidence.
-pub const EVIDENCE_KIND: &str = "bounty-report";
+pub const EVIDENCE_KIND: &str = crate::incident::timeline::REPORT_EVIDENCE_KIND;
 
 /// What the incident's timeline records of a report: never the proof of concept, and the
 /// researcher's name only where they agreed to be credited.

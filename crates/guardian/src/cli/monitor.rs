@@ -6,15 +6,17 @@ use anyhow::Context as _;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::monitor::dispatch::Dispatched;
+use crate::service::dispatch::Dispatched;
 use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::{Deployment, db_path},
-    monitor::{self, MonitorEvent, MonitorOptions, dispatch::Dispatcher},
+    incident::automatic::Responded,
+    monitor::{self, MonitorEvent, MonitorOptions},
     notify::{Contacts, Outbox},
     output::{Table, print_json},
-    response::{automatic::Responded, pause::Outcome},
+    response::pause::Outcome,
+    service::dispatch::Dispatcher,
     storage::Store,
 };
 
@@ -115,7 +117,7 @@ impl Args {
         .with_board(board.clone())
         .with_metrics(metrics.clone());
         // Bug bounty reports whose acknowledgement clock ran out raise bounty-sla.
-        let sla = monitor::bounty_sla::SlaWatch::new(
+        let sla = crate::service::bounty_sla::SlaWatch::new(
             store.clone(),
             contacts.clone(),
             &deployment.manifest,

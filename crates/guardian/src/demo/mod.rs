@@ -27,8 +27,9 @@ use crate::{
     config::{DEFAULT_MANIFEST, Manifest},
     deployment::{Deployment, db_path},
     devnet::{Devnet, DevnetOptions},
-    monitor::{self, MonitorOptions, dispatch::Dispatcher},
+    monitor::{self, MonitorOptions},
     notify::{Contacts, Outbox},
+    service::dispatch::Dispatcher,
     storage::Store,
 };
 

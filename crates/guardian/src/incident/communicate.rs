@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{IncidentError, IncidentStatus, level_name, playbook::Responder, warroom};
-use crate::notify::{IncidentNotice, enqueue_incident};
+use super::{IncidentNotice, enqueue_incident};
 
 /// The audiences incident messages go to.
 pub const AUDIENCES: &[&str] = &["team", "partners", "users", "public"];

@@ -5,11 +5,13 @@
 //! transaction ([`Store::record`]), so the timeline is the full story of the incident.
 
 pub mod affected;
+pub mod automatic;
 pub mod checklist;
 mod communicate;
 mod deliveries;
 pub mod funds;
 mod lifecycle;
+mod notice;
 pub mod playbook;
 mod records;
 pub mod recovery;
@@ -17,6 +19,7 @@ pub mod report;
 pub mod timeline;
 pub mod warroom;
 
+pub use notice::{IncidentNotice, enqueue_incident};
 pub use records::{Change, NewIncident};
 pub use timeline::{Entry, Integrity};
 

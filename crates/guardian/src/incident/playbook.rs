@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{
     deployment::Deployment,
-    notify::{Contacts, IncidentNotice, enqueue_incident},
+    incident::{IncidentNotice, enqueue_incident},
+    notify::Contacts,
     response::pause::{self, Outcome, PauseReport, PauseRequest, Selection},
     storage::{StorageError, Store},
 };

@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 /// The hash the first entry of every incident chains to.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The kind of the entry that holds a bug bounty report as an incident's evidence (the
+/// post-mortem credits its researcher from it).
+pub const REPORT_EVIDENCE_KIND: &str = "bounty-report";
+
 /// One entry, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {

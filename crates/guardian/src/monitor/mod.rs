@@ -9,9 +9,7 @@
 
 pub mod backfill;
 pub mod block;
-pub mod bounty_sla;
 pub mod channels;
-pub mod dispatch;
 mod follow;
 pub mod health;
 pub mod holdings;

@@ -8,7 +8,6 @@ pub mod contact;
 mod discord;
 mod email;
 mod http;
-mod incident;
 pub mod message;
 pub mod outbox;
 mod pagerduty;
@@ -17,7 +16,6 @@ mod telegram;
 pub mod webhook;
 
 pub use contact::{Contact, Contacts, LoadError};
-pub use incident::{IncidentNotice, enqueue_incident};
 pub use message::{AlertEvent, Message};
 pub use outbox::{DeliveryRecord, DeliveryState, DeliveryStats, Failure, Outbox};
 

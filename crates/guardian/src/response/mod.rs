@@ -2,7 +2,6 @@
 //! funds, shipping a fix by upgrade and taking roles from compromised keys. Automatic responses
 //! (the monitor, incident levels) call these same functions.
 
-pub mod automatic;
 pub mod pause;
 pub mod replenish;
 pub mod revoke;

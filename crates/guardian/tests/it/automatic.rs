@@ -5,11 +5,9 @@ use alloy::primitives::B256;
 use guardian::{
     alert::{Alert, AlertStatus, NewAlert, Severity},
     config::{ContractKind, rules::Respond},
+    incident::automatic::{self, Responded},
     notify::Contacts,
-    response::{
-        automatic::{self, Responded},
-        pause::Outcome,
-    },
+    response::pause::Outcome,
     storage::Store,
 };
 

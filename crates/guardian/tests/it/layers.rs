@@ -10,17 +10,7 @@ use std::{
 
 /// Imports against the layers that the code still has, as (from module, to module). Each is
 /// to be removed, not added to.
-const KNOWN: &[(&str, &str)] = &[
-    // The report's researcher credits (to come in as data).
-    ("incident", "bounty"),
-    // The bounty clock's alert, raised by the monitor's loop (to move to the service builder).
-    ("monitor", "bounty"),
-    // The automatic response, opened from the dispatcher (to move with the incident protocol).
-    ("monitor", "incident"),
-    ("response", "incident"),
-    // Incident messages (the incident to come in as data).
-    ("notify", "incident"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 /// One `crate::` path found in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

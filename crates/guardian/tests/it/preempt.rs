@@ -13,8 +13,9 @@ use guardian::{
     alert::AlertStatus,
     config::ContractKind,
     deployment::Deployment,
-    monitor::{self, MonitorOptions, dispatch::Dispatcher},
+    monitor::{self, MonitorOptions},
     notify::Contacts,
+    service::dispatch::Dispatcher,
 };
 use tokio::sync::{mpsc, watch};
 

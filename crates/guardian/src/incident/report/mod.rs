@@ -402,7 +402,7 @@ pub fn build(r: &Records<'_>) -> Report {
         credits: r
             .timeline
             .iter()
-            .filter(|e| e.kind == crate::bounty::protocol::EVIDENCE_KIND)
+            .filter(|e| e.kind == super::timeline::REPORT_EVIDENCE_KIND)
             .filter_map(|e| {
                 Some(Credit {
                     report: e.details["report"].as_i64()?,

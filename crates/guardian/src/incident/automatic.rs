@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::pause::PauseReport;
+use crate::response::pause::PauseReport;
 use crate::{
     alert::{Alert, AlertStatus},
     chain::Outbid,
@@ -167,9 +167,9 @@ pub async fn respond(
             run: Box::new(run),
         }),
         // Another process answered the same alert between the check and now.
-        Err(IncidentError::Response(super::ResponseError::Storage(StorageError::AlreadyDone(
-            _,
-        )))) => Ok(Responded::AlreadyDone {
+        Err(IncidentError::Response(crate::response::ResponseError::Storage(
+            StorageError::AlreadyDone(_),
+        ))) => Ok(Responded::AlreadyDone {
             action_id: store.action_with_key(&key)?.unwrap_or_default(),
         }),
         Err(e) => Err(e),

@@ -6,14 +6,17 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::MonitorEvent;
 use crate::{
     alert::{Alert, AlertStatus},
     config::rules::Respond,
     deployment::Deployment,
-    incident::{Change, playbook::GUARDIAN},
+    incident::{
+        Change,
+        automatic::{self, Responded},
+        playbook::GUARDIAN,
+    },
+    monitor::MonitorEvent,
     notify::{self, AlertEvent, Contacts, Outbox},
-    response::automatic::{self, Responded},
     storage::Store,
 };
 

@@ -14,7 +14,6 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{MonitorEvent, metrics::Metrics};
 use crate::{
     alert::{Alert, NewAlert, Severity as AlertSeverity},
     bounty::{
@@ -22,6 +21,7 @@ use crate::{
         sla::{KEY_PREFIX, OverdueReport, RULE},
     },
     config::{BountySettings, Manifest},
+    monitor::{MonitorEvent, metrics::Metrics},
     notify::{self, AlertEvent, Contacts},
     storage::{StorageError, Store, now_ms},
 };

@@ -1,13 +1,12 @@
 //! Incident communication: a message about an incident to the contacts of one audience (`team`,
 //! `partners`, `users`, `public`), through the same outbox as alerts.
 
+use super::Incident;
 use crate::{
     alert::Severity,
-    incident::Incident,
+    notify::{Contact, Contacts, Message, NotifyError, delivery_id, message::rfc3339, outbox},
     storage::{Store, now_ms},
 };
-
-use super::{Contact, Contacts, Message, NotifyError, delivery_id, message::rfc3339, outbox};
 
 /// What to tell one audience about an incident.
 #[derive(Debug, Clone)]
