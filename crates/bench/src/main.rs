@@ -1,8 +1,10 @@
-//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`, `preempt`): the measurements behind docs/performance.md. Not part
-//! of the product: `guardian --help` lists operator commands only.
+//! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`, `preempt`, `congestion`): the
+//! measurements behind docs/performance.md. Not part of the product: `guardian --help` lists
+//! operator commands only.
 
 mod backfill;
 mod bench;
+mod congestion;
 mod monitor;
 mod preempt;
 
@@ -51,6 +53,9 @@ enum What {
     /// The pre-emptive pause against the drill's exploit, many trials with 1 s blocks: share
     /// with nothing lost, pending-seen to pause broadcast; writes its section of the report.
     Preempt(preempt::PreemptArgs),
+    /// The emergency pause through full blocks (urgent fees beside the node's suggested fees) and
+    /// against a bot that answers a pause it sees in the pool; writes its section of the report.
+    Congestion(congestion::CongestionArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -96,6 +101,7 @@ async fn main() -> ExitCode {
         What::Monitor(args) => args.run().await,
         What::Backfill(args) => args.run().await,
         What::Preempt(args) => args.run().await,
+        What::Congestion(args) => args.run().await,
     };
     match result {
         Ok(code) => code,
