@@ -4,20 +4,18 @@ use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::service::dispatch::Dispatched;
 use crate::{
     chain::signer::process_env,
     config::manifest_path,
-    deployment::{Deployment, db_path},
+    deployment::Deployment,
     incident::automatic::Responded,
     monitor::{self, MonitorEvent, MonitorOptions},
-    notify::{Contacts, Outbox},
+    notify::Contacts,
     output::{Table, print_json},
     response::pause::Outcome,
-    service::dispatch::Dispatcher,
-    storage::Store,
+    service::{Service, dispatch::Dispatched},
 };
 
 /// Watch every contract of the manifest block by block: privileged events (role changes,
@@ -100,148 +98,60 @@ impl Args {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let json = self.json;
-        // The outbox has its own handle on the database (WAL: both write safely).
-        let store = Arc::new(Store::open(&db_path(&path))?);
         let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
         let metrics = Arc::new(monitor::metrics::Metrics::new()?);
-        let board = Arc::new(monitor::health::HealthBoard::default());
-        // A contact whose deliveries keep failing raises monitor-health, told to the others.
-        let channels = monitor::channels::ChannelWatch::new(
-            store.clone(),
-            contacts.clone(),
-            &deployment.manifest,
-        )
-        .with_events(events_tx.downgrade())
-        .with_board(board.clone())
-        .with_metrics(metrics.clone());
-        // Bug bounty reports whose acknowledgement clock ran out raise bounty-sla.
-        let sla = crate::service::bounty_sla::SlaWatch::new(
-            store.clone(),
-            contacts.clone(),
-            &deployment.manifest,
-        )
-        .with_events(events_tx.downgrade())
-        .with_metrics(metrics.clone());
-        let outbox = Outbox::new(store.clone(), contacts.clone())?
-            .with_metrics(metrics.clone())
-            .with_channel_watch(Arc::new(channels));
-        let (service_stop_tx, service_stop_rx) = watch::channel(false);
-        let mut service = tokio::task::JoinSet::new();
-        if let Some(addr) = self.metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            tracing::info!("metrics on http://{addr}/metrics");
-            let mut stop = service_stop_rx.clone();
-            service.spawn(metrics.clone().serve(listener, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            }));
-        }
-        let monitor_config = &deployment.manifest.monitor;
-        let heartbeat = match &monitor_config.heartbeat_url_env {
-            Some(var) => match process_env(var) {
-                Some(url) => {
-                    let every = std::time::Duration::from_secs(monitor_config.heartbeat_secs);
-                    monitor::health::Heartbeat::new(url, every.min(HEARTBEAT_TIMEOUT))
-                }
-                None => {
-                    tracing::warn!(
-                        "[monitor] heartbeat_url_env names `{var}`, which is not set: no heartbeat"
-                    );
-                    None
-                }
-            },
+        let listener = match self.metrics_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+                tracing::info!("metrics on http://{addr}/metrics");
+                Some(listener)
+            }
             None => None,
         };
-        // Following, the heartbeat beats on its period while healthy; with --once, once at the
-        // end of a run that fully succeeded (a cron job's dead man's switch).
-        let mut heartbeat_once = None;
-        if let Some(hb) = heartbeat {
-            if self.once {
-                heartbeat_once = Some(hb);
-            } else {
-                let mut stop = service_stop_rx.clone();
-                service.spawn(hb.run(
-                    std::time::Duration::from_secs(monitor_config.heartbeat_secs),
-                    board.clone(),
-                    async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    },
-                ));
-            }
-        }
-        let dispatcher = Dispatcher::new(&deployment, store, contacts, Some(outbox.clone()));
-        let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
-        let delivering = outbox.clone().run(async move {
-            let _ = outbox_stop_rx.wait_for(|stop| *stop).await;
-        });
-        let sla_stop = stop_rx.clone();
-        // With --once the clocks are read after the chains, whose cursors the alerts are filed
-        // at (the sender kept until then holds the dispatcher open for them).
-        let sla_events = self.once.then(|| events_tx.clone());
-        let following = monitor::run(
-            &deployment,
-            MonitorOptions {
-                events: Some(events_tx),
-                stop: Some(stop_rx),
+        let mut service = Service::new(&deployment, contacts)
+            .await?
+            .monitor(MonitorOptions {
                 rules,
                 backfill_rules,
                 from_block: self.from_block,
                 once: self.once,
-                metrics: Some(metrics),
-                health: Some(board.clone()),
                 mempool,
-            },
-        );
-        let following = async {
-            match sla_events {
-                Some(events) => {
-                    let results = following.await;
-                    if let Err(e) = sla.pass(crate::storage::now_ms()) {
-                        eprintln!("warning: cannot check the bounty reports' clocks: {e}");
-                    }
-                    drop(events);
-                    results
-                }
-                // The clocks are watched as long as some chain is followed.
-                None => {
-                    let (following, watching) = (following, sla.run(sla_stop));
-                    tokio::pin!(following, watching);
-                    tokio::select! {
-                        results = &mut following => results,
-                        () = &mut watching => following.await,
+                ..MonitorOptions::default()
+            })
+            .delivering()?
+            .bounty_clock()
+            .metrics(metrics, listener);
+        let monitor_config = &deployment.manifest.monitor;
+        if let Some(var) = &monitor_config.heartbeat_url_env {
+            let every = std::time::Duration::from_secs(monitor_config.heartbeat_secs);
+            match process_env(var) {
+                Some(url) => {
+                    if let Some(hb) =
+                        monitor::health::Heartbeat::new(url, every.min(HEARTBEAT_TIMEOUT))
+                    {
+                        service = service.heartbeat(hb, every);
                     }
                 }
+                None => tracing::warn!(
+                    "[monitor] heartbeat_url_env names `{var}`, which is not set: no heartbeat"
+                ),
             }
-        };
-        let dispatching = async {
-            dispatcher
-                .run(events_rx, |event, done| print_event(event, done, json))
-                .await;
-            // Every event is dispatched: what was queued last goes out before the process ends.
-            let last = outbox.deliver_due().await;
-            for f in &last.failures {
-                eprintln!(
-                    "warning: notification not delivered yet (retried on the next run): {f:?}"
-                );
-            }
-            let _ = outbox_stop_tx.send(true);
-        };
-        let delivering_until_done = delivering;
-        // The outbox delivers while the chains are followed, not after.
-        let (results, (), ()) = tokio::join!(following, dispatching, delivering_until_done);
-
-        let _ = service_stop_tx.send(true);
-        while service.join_next().await.is_some() {}
-        let ok = results.iter().all(|(_, r)| r.is_ok());
-        if let Some(hb) = heartbeat_once
-            && ok
-            && board.healthy()
-        {
-            hb.beat().await;
         }
+        let ran = service
+            .run(
+                Some(stop_rx),
+                |event, done| print_event(event, done, json),
+                std::future::pending::<()>(),
+            )
+            .await;
+        for f in &ran.undelivered {
+            eprintln!("warning: notification not delivered yet (retried on the next run): {f:?}");
+        }
+        let ok = ran.ok();
+        let results = ran.chains;
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|(chain, r)| match r {

@@ -21,16 +21,14 @@ pub use scene::{ATTACK_DEPOSIT_ETH, AttackTx, Scene, SceneError};
 use std::{path::PathBuf, sync::Arc};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
 
 use crate::{
     config::{DEFAULT_MANIFEST, Manifest},
-    deployment::{Deployment, db_path},
+    deployment::Deployment,
     devnet::{Devnet, DevnetOptions},
     monitor::{self, MonitorOptions},
-    notify::{Contacts, Outbox},
-    service::dispatch::Dispatcher,
-    storage::Store,
+    notify::Contacts,
+    service::Service,
 };
 
 /// The variable the drill's webhook secret is passed in (the manifest names it, as a real one
@@ -194,36 +192,16 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
         .into_iter()
         .filter(|p| p.chain == second)
         .collect();
-    let outbox_store = Arc::new(Store::open(&db_path(&path)).map_err(at("opening the database"))?);
-    let outbox = Outbox::new(outbox_store.clone(), contacts.clone()).map_err(at("the outbox"))?;
-    let dispatcher = Dispatcher::new(
-        &deployment,
-        outbox_store,
-        contacts.clone(),
-        Some(outbox.clone()),
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
-
-    let following = monitor::run(
-        &deployment,
-        MonitorOptions {
-            events: Some(events_tx),
-            stop: Some(stop_rx),
+    let service = Service::new(&deployment, contacts.clone())
+        .await
+        .map_err(at("opening the database"))?
+        .monitor(MonitorOptions {
             rules,
-            backfill_rules: Default::default(),
-            from_block: None,
-            once: false,
-            metrics: None,
-            health: None,
             mempool,
-        },
-    );
-    let dispatching = dispatcher.run(events_rx, |_, _| {});
-    let delivering = outbox.clone().run(async move {
-        let _ = outbox_stop_rx.wait_for(|s| *s).await;
-    });
+            ..MonitorOptions::default()
+        })
+        .delivering()
+        .map_err(at("the outbox"))?;
     let drill = async {
         let mut result = steps::play(&deployment, &contacts, opts, progress).await;
         if let Ok(report) = &mut result {
@@ -248,13 +226,14 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
                 }
             }
         }
-        // Let the last messages go out, then stop the monitor and the outbox.
-        outbox.deliver_due().await;
-        let _ = stop_tx.send(true);
-        let _ = outbox_stop_tx.send(true);
         result
     };
-    let (_, (), (), result) = tokio::join!(following, dispatching, delivering, drill);
+    // The drill ends the monitor; its last messages go out before the service returns.
+    let ran = service.run(None, |_, _| {}, drill).await;
+    let result = ran.body.ok_or_else(|| DemoError::Step {
+        step: "running the monitor",
+        message: "the monitor stopped before the drill finished".into(),
+    })?;
     let mut report = result?;
     let received = sink.received();
     report.notifications = received.len();

@@ -15,9 +15,8 @@ use guardian::{
     deployment::Deployment,
     monitor::{self, MonitorOptions},
     notify::Contacts,
-    service::dispatch::Dispatcher,
+    service::Service,
 };
-use tokio::sync::{mpsc, watch};
 
 use crate::{
     mempool::{hold, mine, register, ws_url},
@@ -99,29 +98,21 @@ async fn with_monitor<F: std::future::Future<Output = ()>>(d: &Deployment, scrip
         "anvil offers it all"
     );
     let rules = monitor::configured_rules(d).await.expect("rules");
-    let store = std::sync::Arc::new(
-        guardian::storage::Store::open(&d.path.with_file_name("guardian.db")).expect("db"),
-    );
     let contacts = std::sync::Arc::new(Contacts::load(&d.manifest, &no_env));
-    let dispatcher = Dispatcher::new(d, store, contacts, None);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let following = monitor::run(
-        d,
-        MonitorOptions {
-            events: Some(events_tx),
-            stop: Some(stop_rx),
+    let service = Service::new(d, contacts)
+        .await
+        .expect("service")
+        .monitor(MonitorOptions {
             rules,
             mempool: plan,
             ..MonitorOptions::default()
-        },
+        });
+    let ran = service.run(None, |_, _| {}, script).await;
+    assert!(
+        ran.body.is_some(),
+        "the script ran to its end: {:?}",
+        ran.chains
     );
-    let dispatching = dispatcher.run(events_rx, |_, _| {});
-    let scripted = async {
-        script.await;
-        let _ = stop_tx.send(true);
-    };
-    tokio::join!(following, dispatching, scripted);
 }
 
 #[tokio::test]
