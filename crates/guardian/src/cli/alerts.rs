@@ -2,17 +2,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use super::history::utc;
 use crate::{
     alert::{Alert, Severity},
     chain::signer::process_env,
-    config::manifest_path,
-    deployment::db_path,
     operator::operator,
     output::{Table, print_json},
-    storage::{AlertFilter, Store, now_ms},
+    storage::{AlertFilter, now_ms},
 };
 
 /// List the monitor's alerts, newest first, with their status (open, final, retracted) and who
@@ -65,15 +61,7 @@ struct AckArgs {
 impl Args {
     /// Lists alerts, or acknowledges one.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let path = db_path(&manifest_path(ctx.config.clone()));
-        if !path.exists() {
-            anyhow::bail!(
-                "no journal at {}: run `guardian monitor` first",
-                path.display()
-            );
-        }
-        let store =
-            Store::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let store = ctx.existing_store("run `guardian monitor` first")?;
         if let Some(Action::Ack(ack)) = self.action {
             let by = operator(ack.operator.as_deref(), &process_env);
             let Some(alert) = store.acknowledge(ack.id, &by, ack.note.as_deref())? else {

@@ -2,14 +2,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use crate::{
     chain::fees::gwei,
-    config::manifest_path,
-    deployment::db_path,
     output::{Table, print_json},
-    storage::Store,
 };
 
 /// Show what guardian did: every action (who, what, why, how it ended) and, with --action, its
@@ -27,15 +22,7 @@ pub struct Args {
 impl Args {
     /// Prints the journal.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let path = db_path(&manifest_path(ctx.config.clone()));
-        if !path.exists() {
-            anyhow::bail!(
-                "no journal at {}: nothing has been done with this manifest yet",
-                path.display()
-            );
-        }
-        let store =
-            Store::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let store = ctx.existing_store("nothing has been done with this manifest yet")?;
         if let Some(id) = self.action {
             let txs = store.transactions(id)?;
             if self.json {

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each an `Args` struct with `run`.
 
+mod action;
 mod alerts;
 mod bounty;
 mod demo;
@@ -80,6 +81,41 @@ pub enum Command {
 pub struct Context {
     /// The manifest path from `--config` or `GUARDIAN_CONFIG`, if given.
     pub config: Option<PathBuf>,
+}
+
+impl Context {
+    /// The manifest's path: `--config`, else `GUARDIAN_CONFIG`, else `./guardian.toml`.
+    pub fn manifest_path(&self) -> PathBuf {
+        crate::config::manifest_path(self.config.clone())
+    }
+
+    /// Opens the deployment: the manifest, its signers, its database and its endpoints (only
+    /// `chain`'s, when given), with keys from the process environment.
+    pub async fn deployment(
+        &self,
+        chain: Option<&str>,
+    ) -> anyhow::Result<crate::deployment::Deployment> {
+        let chains = chain.map(|c| vec![c.to_string()]);
+        let deployment = crate::deployment::Deployment::open(
+            &self.manifest_path(),
+            chains.as_deref(),
+            &crate::chain::signer::process_env,
+        )
+        .await?;
+        Ok(deployment)
+    }
+
+    /// Opens the database beside the manifest, which must exist already; `missing` says why it
+    /// might not (and what to run first).
+    pub fn existing_store(&self, missing: &str) -> anyhow::Result<crate::storage::Store> {
+        use anyhow::Context as _;
+        let path = crate::deployment::db_path(&self.manifest_path());
+        if !path.exists() {
+            anyhow::bail!("no journal at {}: {missing}", path.display());
+        }
+        crate::storage::Store::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
 }
 
 /// Runs the parsed command line.

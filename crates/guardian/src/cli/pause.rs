@@ -5,9 +5,6 @@ use std::{io::IsTerminal, process::ExitCode, time::Instant};
 use anyhow::bail;
 
 use crate::{
-    chain::signer::process_env,
-    config::manifest_path,
-    deployment::Deployment,
     output::{Table, emit},
     response::pause::{self, Outcome, PauseReport, PauseRequest, Selection},
 };
@@ -30,15 +27,6 @@ pub struct Args {
     /// Only contracts on this chain.
     #[arg(long, value_name = "NAME")]
     chain: Option<String>,
-    /// Sign with this signer (default: whichever configured signer holds the role).
-    #[arg(long, value_name = "NAME")]
-    signer: Option<String>,
-    /// Show what would be sent, send nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Why (recorded with the action).
-    #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
     /// All or nothing: refuse before sending anything if any target cannot be paused (unpause
     /// always works this way).
     #[arg(long)]
@@ -47,21 +35,15 @@ pub struct Args {
     /// --reason, which is recorded). Without it, unpause refuses and says what to return.
     #[arg(long, requires = "reason")]
     allow_insolvent: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    incident: super::incident::UnderIncident,
+    action: super::action::ActionFlags,
 }
 
 impl Args {
     /// Runs a pause (`pause = true`) or unpause.
     pub async fn run(self, ctx: &super::Context, pause: bool) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
-        let path = manifest_path(ctx.config.clone());
-        let chains = self.chain.clone().map(|c| vec![c]);
-        let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
-        self.incident.check(&deployment)?;
+        let deployment = self.action.open(ctx, self.chain.as_deref()).await?;
         if deployment.clients.is_empty() {
             bail!(
                 "no chain reachable: {}",
@@ -81,23 +63,22 @@ impl Args {
                 Selection::Named(self.names.clone())
             },
             chain: self.chain.clone(),
-            signer: self.signer.clone(),
-            dry_run: self.dry_run,
-            reason: self.reason.clone(),
+            signer: self.action.signer.clone(),
+            dry_run: self.action.dry_run,
+            reason: self.action.reason.clone(),
             strict: self.strict,
             allow_insolvent: self.allow_insolvent,
             outbid: None,
         };
-        let show_progress = !self.json && std::io::stderr().is_terminal();
+        let show_progress = !self.action.json && std::io::stderr().is_terminal();
         let progress = |line: &str| {
             if show_progress {
                 eprintln!("{line}");
             }
         };
         let report = pause::run(&deployment, &request, started, &progress).await?;
-        self.incident
-            .record(&deployment, report.action_id, self.dry_run)?;
-        Ok(emit(&report, self.json, report.ok(), print_human))
+        self.action.record(&deployment, report.action_id)?;
+        Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
 

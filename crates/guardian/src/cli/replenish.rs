@@ -7,9 +7,6 @@ use alloy::primitives::Address;
 use anyhow::bail;
 
 use crate::{
-    chain::signer::process_env,
-    config::manifest_path,
-    deployment::Deployment,
     output::emit,
     response::replenish::{self, ReplenishReport, ReplenishRequest},
 };
@@ -18,6 +15,10 @@ use crate::{
 /// signer: the native coin, or an ERC-20 (approved first when needed). Changes no bookkeeping:
 /// it only raises what the contract holds, so an escrow can be made whole before it resumes.
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("signer", |a| a.help("The signer that pays (required when more than one is configured)")),
+    mut_arg("dry_run", |a| a.help("Check and show what would be sent, send nothing"))
+)]
 pub struct Args {
     /// The contract to return funds to.
     #[arg(long, value_name = "NAME")]
@@ -31,20 +32,8 @@ pub struct Args {
     /// How much, in the asset's units (`10.5` is 10.5 ETH, or 10.5 tokens by their decimals).
     #[arg(long, value_name = "N")]
     amount: String,
-    /// The signer that pays (required when more than one is configured).
-    #[arg(long, value_name = "NAME")]
-    signer: Option<String>,
-    /// Check and show what would be sent, send nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Why (recorded with the action).
-    #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    incident: super::incident::UnderIncident,
+    action: super::action::ActionFlags,
 }
 
 impl Args {
@@ -53,21 +42,18 @@ impl Args {
         if !self.native && self.token.is_none() {
             bail!("say what to return: --native or --token ADDR");
         }
-        let path = manifest_path(ctx.config.clone());
-        let deployment = Deployment::open(&path, None, &process_env).await?;
-        self.incident.check(&deployment)?;
+        let deployment = self.action.open(ctx, None).await?;
         let request = ReplenishRequest {
             contract: self.contract.clone(),
             token: self.token,
             amount: self.amount.clone(),
-            signer: self.signer.clone(),
-            dry_run: self.dry_run,
-            reason: self.reason.clone(),
+            signer: self.action.signer.clone(),
+            dry_run: self.action.dry_run,
+            reason: self.action.reason.clone(),
         };
         let report = replenish::run(&deployment, &request).await?;
-        self.incident
-            .record(&deployment, report.action_id, request.dry_run)?;
-        Ok(emit(&report, self.json, true, print_human))
+        self.action.record(&deployment, report.action_id)?;
+        Ok(emit(&report, self.action.json, true, print_human))
     }
 }
 

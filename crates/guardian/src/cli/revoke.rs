@@ -5,9 +5,6 @@ use std::{io::IsTerminal, process::ExitCode};
 use alloy::primitives::Address;
 
 use crate::{
-    chain::signer::process_env,
-    config::manifest_path,
-    deployment::Deployment,
     output::{Table, emit},
     response::{
         pause::Selection,
@@ -25,6 +22,10 @@ use crate::{
 /// configured signer is admin on any contract where the account holds the role, nothing is sent;
 /// otherwise it revokes wherever it can and names every contract it could not (exit code 1).
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("signer", |a| a.help("Sign with this signer (default: whichever configured signer holds DEFAULT_ADMIN_ROLE)")),
+    mut_arg("dry_run", |a| a.help("Show where the role would be taken, send nothing"))
+)]
 pub struct Args {
     /// The role: PAUSER_ROLE, EMERGENCY_ROLE, UPGRADER_ROLE, GUARDIAN_ROLE (the EmergencyBrake's),
     /// HOOK_SOURCE_ROLE, DEFAULT_ADMIN_ROLE (or pauser, emergency, …).
@@ -42,29 +43,14 @@ pub struct Args {
     /// Only contracts on this chain.
     #[arg(long, value_name = "NAME")]
     chain: Option<String>,
-    /// Sign with this signer (default: whichever configured signer holds DEFAULT_ADMIN_ROLE).
-    #[arg(long, value_name = "NAME")]
-    signer: Option<String>,
-    /// Show where the role would be taken, send nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Why (recorded with the action).
-    #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    incident: super::incident::UnderIncident,
+    action: super::action::ActionFlags,
 }
 
 impl Args {
     /// Runs the revoke.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let path = manifest_path(ctx.config.clone());
-        let chains = self.chain.clone().map(|c| vec![c]);
-        let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
-        self.incident.check(&deployment)?;
+        let deployment = self.action.open(ctx, self.chain.as_deref()).await?;
         let request = RevokeRequest {
             role: self.role,
             account: self.account,
@@ -74,20 +60,19 @@ impl Args {
                 Selection::Named(self.names.clone())
             },
             chain: self.chain.clone(),
-            signer: self.signer.clone(),
-            dry_run: self.dry_run,
-            reason: self.reason.clone(),
+            signer: self.action.signer.clone(),
+            dry_run: self.action.dry_run,
+            reason: self.action.reason.clone(),
         };
-        let show_progress = !self.json && std::io::stderr().is_terminal();
+        let show_progress = !self.action.json && std::io::stderr().is_terminal();
         let progress = |line: &str| {
             if show_progress {
                 eprintln!("{line}");
             }
         };
         let report = revoke::run(&deployment, &request, &progress).await?;
-        self.incident
-            .record(&deployment, report.action_id, report.dry_run)?;
-        Ok(emit(&report, self.json, report.ok(), print_human))
+        self.action.record(&deployment, report.action_id)?;
+        Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
 

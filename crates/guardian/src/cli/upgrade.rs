@@ -6,9 +6,6 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 use alloy::primitives::Address;
 
 use crate::{
-    chain::signer::process_env,
-    config::manifest_path,
-    deployment::Deployment,
     output::{Table, emit},
     response::upgrade::{self, Implementation, UpgradeReport, UpgradeRequest},
 };
@@ -22,6 +19,10 @@ use crate::{
 /// address, and the paused state, the roles of every [roles] holder and the balances must be as
 /// before. Exit code 0 only if the upgrade happened and every check holds.
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("signer", |a| a.help("Sign with this signer (default: whichever configured signer holds UPGRADER_ROLE)")),
+    mut_arg("dry_run", |a| a.help("Check the signer and the implementation, send nothing"))
+)]
 pub struct Args {
     /// The contract to upgrade, by its manifest name.
     #[arg(value_name = "NAME")]
@@ -35,29 +36,14 @@ pub struct Args {
     /// The chain the contract must be on (a guard against the wrong name).
     #[arg(long, value_name = "NAME")]
     chain: Option<String>,
-    /// Sign with this signer (default: whichever configured signer holds UPGRADER_ROLE).
-    #[arg(long, value_name = "NAME")]
-    signer: Option<String>,
-    /// Check the signer and the implementation, send nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Why (recorded with the action).
-    #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    incident: super::incident::UnderIncident,
+    action: super::action::ActionFlags,
 }
 
 impl Args {
     /// Runs the upgrade.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let path = manifest_path(ctx.config.clone());
-        let chains = self.chain.clone().map(|c| vec![c]);
-        let deployment = Deployment::open(&path, chains.as_deref(), &process_env).await?;
-        self.incident.check(&deployment)?;
+        let deployment = self.action.open(ctx, self.chain.as_deref()).await?;
         let implementation = match (self.artifact.clone(), self.implementation) {
             (Some(p), _) => Implementation::Artifact(p),
             (None, Some(a)) => Implementation::Address(a),
@@ -69,20 +55,19 @@ impl Args {
             contract: self.name.clone(),
             implementation,
             chain: self.chain.clone(),
-            signer: self.signer.clone(),
-            dry_run: self.dry_run,
-            reason: self.reason.clone(),
+            signer: self.action.signer.clone(),
+            dry_run: self.action.dry_run,
+            reason: self.action.reason.clone(),
         };
-        let show_progress = !self.json && std::io::stderr().is_terminal();
+        let show_progress = !self.action.json && std::io::stderr().is_terminal();
         let progress = |line: &str| {
             if show_progress {
                 eprintln!("{line}");
             }
         };
         let report = upgrade::run(&deployment, &request, &progress).await?;
-        self.incident
-            .record(&deployment, report.action_id, report.dry_run)?;
-        Ok(emit(&report, self.json, report.ok(), print_human))
+        self.action.record(&deployment, report.action_id)?;
+        Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
 

@@ -6,9 +6,6 @@ use alloy::primitives::{Address, U256};
 use anyhow::bail;
 
 use crate::{
-    chain::signer::process_env,
-    config::manifest_path,
-    deployment::Deployment,
     output::{Table, emit},
     response::withdraw::{self, Amount, Asset, WithdrawReport, WithdrawRequest},
 };
@@ -19,6 +16,10 @@ use crate::{
 /// cannot. Run again after an interruption, it waits for what the first run sent instead of
 /// sending it twice.
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("signer", |a| a.help("Sign with this signer (default: whichever configured signer holds EMERGENCY_ROLE)")),
+    mut_arg("dry_run", |a| a.help("Show what would move, send nothing"))
+)]
 pub struct Args {
     /// The contract to rescue from.
     #[arg(long, value_name = "NAME", required_unless_present = "everything")]
@@ -41,20 +42,8 @@ pub struct Args {
     /// The recipient; must be in [emergency].safe_recipients.
     #[arg(long, value_name = "ADDR")]
     to: Address,
-    /// Sign with this signer (default: whichever configured signer holds EMERGENCY_ROLE).
-    #[arg(long, value_name = "NAME")]
-    signer: Option<String>,
-    /// Show what would move, send nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Why (recorded with the action).
-    #[arg(long, value_name = "TEXT")]
-    reason: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
-    incident: super::incident::UnderIncident,
+    action: super::action::ActionFlags,
 }
 
 impl Args {
@@ -75,22 +64,19 @@ impl Args {
             };
             (asset, amount)
         };
-        let path = manifest_path(ctx.config.clone());
-        let deployment = Deployment::open(&path, None, &process_env).await?;
-        self.incident.check(&deployment)?;
+        let deployment = self.action.open(ctx, None).await?;
         let request = WithdrawRequest {
             contract: self.contract.clone(),
             asset,
             amount,
             to: self.to,
-            signer: self.signer.clone(),
-            dry_run: self.dry_run,
-            reason: self.reason.clone(),
+            signer: self.action.signer.clone(),
+            dry_run: self.action.dry_run,
+            reason: self.action.reason.clone(),
         };
         let report = withdraw::run(&deployment, &request).await?;
-        self.incident
-            .record(&deployment, report.action_id, request.dry_run)?;
-        Ok(emit(&report, self.json, report.ok(), print_human))
+        self.action.record(&deployment, report.action_id)?;
+        Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
 
