@@ -2,6 +2,7 @@
 //! team's dashboard later. The router, its shared state, the per-address rate limit, the
 //! security headers every answer carries, and the one HTML `escape` every page goes through.
 
+mod auth;
 mod bounty_page;
 mod reports;
 mod team;

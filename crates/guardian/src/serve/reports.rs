@@ -15,7 +15,11 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{AppState, bounty_page};
+use super::{
+    AppState,
+    auth::{ReportAccess, report_unauthorized},
+    bounty_page,
+};
 use crate::{
     bounty::{
         self, FieldError, MAX_MESSAGE, Submission,
@@ -265,54 +269,11 @@ fn server_error(format: Format, e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
 fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html") && !a.contains("application/json"))
-}
-
-fn unauthorized() -> Response {
-    let mut response = one_error(
-        Format::Json,
-        StatusCode::UNAUTHORIZED,
-        "authorization",
-        "send the report's follow-up token as `Authorization: Bearer TOKEN`",
-    );
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
-/// The report `id` if the request carries its token; the same 401 for an unknown id, a
-/// malformed id, a missing token and a wrong one.
-async fn authorized(
-    state: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-) -> Result<bounty::StoredReport, Box<Response>> {
-    let (Ok(id), Some(token)) = (id.parse::<i64>(), bearer(headers)) else {
-        return Err(Box::new(unauthorized()));
-    };
-    let store = state.store.clone();
-    let token = token.to_string();
-    match tokio::task::spawn_blocking(move || store.bounty_report_for_token(id, &token)).await {
-        Ok(Ok(Some(report))) => Ok(report),
-        Ok(Ok(None)) => Err(Box::new(unauthorized())),
-        Ok(Err(e)) => Err(Box::new(server_error(Format::Json, &e))),
-        Err(e) => Err(Box::new(server_error(Format::Json, &e))),
-    }
 }
 
 /// `GET /bounty/reports/{id}`: the status, the researcher's own fields and the thread (JSON,
@@ -322,12 +283,12 @@ pub(super) async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match authorized(&state, &id, &headers).await {
-        Ok(report) if wants_html(&headers) => {
+    match ReportAccess::check(&state, &id, &headers).await {
+        Ok(ReportAccess(report)) if wants_html(&headers) => {
             Html(bounty_page::report(&report.view)).into_response()
         }
-        Ok(report) => Json(report.view).into_response(),
-        Err(response) => *response,
+        Ok(ReportAccess(report)) => Json(report.view).into_response(),
+        Err(response) => response,
     }
 }
 
@@ -342,9 +303,9 @@ pub(super) async fn reply(
     if let Some(response) = rate_limited(&state, client, Format::Json) {
         return response;
     }
-    let report = match authorized(&state, &id, &headers).await {
-        Ok(report) => report,
-        Err(response) => return *response,
+    let report = match ReportAccess::check(&state, &id, &headers).await {
+        Ok(ReportAccess(report)) => report,
+        Err(response) => return response,
     };
     let body = match body_or_error(body, Format::Json) {
         Ok(body) => body,
@@ -382,7 +343,7 @@ pub(super) async fn reply(
     .await;
     match done {
         Ok(Ok(Some(report))) => (StatusCode::CREATED, Json(report.view)).into_response(),
-        Ok(Ok(None)) => unauthorized(),
+        Ok(Ok(None)) => report_unauthorized(),
         Ok(Err(e)) => server_error(Format::Json, &e),
         Err(e) => server_error(Format::Json, &e),
     }

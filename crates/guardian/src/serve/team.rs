@@ -1,19 +1,23 @@
 //! The team's API (`/api/bounty/...`), the start of the dashboard's: bearer tokens from
-//! `guardian token create`; no valid token → 401, a role too low → 403.
+//! `guardian token create`, checked by `auth::Team` (no valid token → 401, a role too low →
+//! 403); the database is read off the async threads, and its failures answer 500.
 
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::{AppState, reports::bearer};
+use super::{
+    AppState,
+    auth::{Team, Triager, Viewer, error, internal},
+};
 use crate::{
     bounty::{
         Severity, Status, protocol,
-        tokens::{Role, TokenHolder},
+        tokens::Role,
         triage::{CloseReason, Decision, TriageError},
     },
     chain::signer::process_env,
@@ -22,61 +26,18 @@ use crate::{
     notify::{Contacts, Outbox},
 };
 
-/// The holder of the request's team token, if its role is at least `needed`.
-fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    needed: Role,
-) -> Result<TokenHolder, Box<Response>> {
-    let holder = bearer(headers)
-        .map(|t| state.store.api_token_holder(t))
-        .transpose()
-        .map_err(|_| {
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the token could not be checked",
-            )
-        })?
-        .flatten();
-    match holder {
-        None => Err(deny(
-            StatusCode::UNAUTHORIZED,
-            "a team token is needed: Authorization: Bearer <token from guardian token create>",
-        )),
-        Some(h) if h.role < needed => Err(deny(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "this needs the {} role; the token is {}",
-                needed.as_str(),
-                h.role.as_str()
-            ),
-        )),
-        Some(h) => Ok(h),
-    }
-}
-
-fn deny(status: StatusCode, message: &str) -> Box<Response> {
-    Box::new(error(status, message))
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
 /// `GET /api/bounty/reports[?status=S]` (viewer): every report (in that status), newest first,
 /// with its acknowledgement clock, without threads or proofs.
 pub(super) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _team: Team<Viewer>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, Role::Viewer) {
-        return *r;
-    }
     let status = match query.status.as_deref().map(Status::parse) {
         Some(None) => {
             return error(
                 StatusCode::BAD_REQUEST,
+                "status",
                 "`status` must be reported, acknowledged, needs-info, confirmed, duplicate, closed, fixed or paid",
             );
         }
@@ -84,8 +45,9 @@ pub(super) async fn list(
         None => None,
     };
     let now = crate::storage::now_ms();
-    match state.store.bounty_reports() {
-        Ok(reports) => {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.bounty_reports()).await {
+        Ok(Ok(reports)) => {
             let rows: Vec<_> = reports
                 .into_iter()
                 .filter(|r| status.is_none_or(|s| r.status == s.as_str()))
@@ -93,10 +55,8 @@ pub(super) async fn list(
                 .collect();
             Json(json!({ "reports": rows })).into_response()
         }
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the reports could not be read",
-        ),
+        Ok(Err(e)) => internal("the reports could not be read", &e),
+        Err(e) => internal("the reports could not be read", &e),
     }
 }
 
@@ -104,28 +64,36 @@ pub(super) async fn list(
 /// stays encrypted: `guardian bounty show` decrypts it with the team's key).
 pub(super) async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _team: Team<Triager>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, Role::Triager) {
-        return *r;
-    }
-    let report = id
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| state.store.bounty_report(id).ok().flatten());
-    match report {
-        Some(r) => Json(json!({
-            "possible_duplicates": state.store.possible_duplicates(r.id).unwrap_or_default(),
-            "disclosure": crate::bounty::triage::disclosure(&r.view),
-            "clock": crate::bounty::sla::report_clock(&r.view, &state.manifest.bounty, crate::storage::now_ms()),
-            "incident": r.view.triage.incident_id,
-            "report": r.view,
-            "proof_of_concept": if r.poc_age.is_some() { "encrypted" } else { "none" },
-        }))
-        .into_response(),
-        None => error(StatusCode::NOT_FOUND, "no such report"),
-    }
+    let Ok(id) = id.parse::<i64>() else {
+        return error(StatusCode::NOT_FOUND, "report", "no such report");
+    };
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let Some(report) = store.bounty_report(id)? else {
+            return Ok(None);
+        };
+        let duplicates = store.possible_duplicates(report.id)?;
+        Ok::<_, crate::storage::StorageError>(Some((report, duplicates)))
+    })
+    .await;
+    let (r, duplicates) = match read {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return error(StatusCode::NOT_FOUND, "report", "no such report"),
+        Ok(Err(e)) => return internal("the report could not be read", &e),
+        Err(e) => return internal("the report could not be read", &e),
+    };
+    Json(json!({
+        "possible_duplicates": duplicates,
+        "disclosure": crate::bounty::triage::disclosure(&r.view),
+        "clock": crate::bounty::sla::report_clock(&r.view, &state.manifest.bounty, crate::storage::now_ms()),
+        "incident": r.view.triage.incident_id,
+        "report": r.view,
+        "proof_of_concept": if r.poc_age.is_some() { "encrypted" } else { "none" },
+    }))
+    .into_response()
 }
 
 /// `GET /api/bounty/reports` filters.
@@ -188,29 +156,27 @@ fn decision(name: &str, b: DecisionBody) -> Result<Decision, String> {
 /// through the same path as `guardian bounty DECISION`, recorded under the token's name.
 pub(super) async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    team: Team<Triager>,
     Path((id, name)): Path<(String, String)>,
     body: Option<Json<DecisionBody>>,
 ) -> Response {
-    let needed = if name == "pay" {
-        Role::Admin
-    } else {
-        Role::Triager
-    };
-    let holder = match authorize(&state, &headers, needed) {
-        Ok(h) => h,
-        Err(r) => return *r,
-    };
+    if name == "pay"
+        && let Some(refused) = team.refusal_below(Role::Admin)
+    {
+        return refused;
+    }
+    let holder = team.holder;
     let Ok(id) = id.parse::<i64>() else {
-        return error(StatusCode::NOT_FOUND, "no such report");
+        return error(StatusCode::NOT_FOUND, "report", "no such report");
     };
     let decision = match decision(&name, body.map(|Json(b)| b).unwrap_or_default()) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "decision", &e),
     };
     let Some(path) = state.manifest_path.clone() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
+            "server",
             "this server was started without its manifest's file: decide with guardian bounty",
         );
     };
@@ -220,14 +186,8 @@ pub(super) async fn decide(
     };
     let deployment = match Deployment::open(&path, chains, &process_env).await {
         Ok(d) => d,
-        Err(e) => {
-            // The cause (which may name files or endpoints) goes to the operator's log only.
-            tracing::warn!("the team API cannot open the deployment: {e}");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the deployment could not be opened: see the server's log",
-            );
-        }
+        // The cause (which may name files or endpoints) goes to the operator's log only.
+        Err(e) => return internal("the deployment could not be opened", &e),
     };
     let contacts = Contacts::load(&deployment.manifest, &process_env);
     let responder = Responder {
@@ -245,11 +205,8 @@ pub(super) async fn decide(
             }
             Json(json!({ "taken": taken })).into_response()
         }
-        Err(TriageError::NotFound(_)) => error(StatusCode::NOT_FOUND, "no such report"),
-        Err(TriageError::Refused(why)) => error(StatusCode::CONFLICT, &why),
-        Err(TriageError::Storage(_)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the decision could not be recorded",
-        ),
+        Err(TriageError::NotFound(_)) => error(StatusCode::NOT_FOUND, "report", "no such report"),
+        Err(TriageError::Refused(why)) => error(StatusCode::CONFLICT, "decision", &why),
+        Err(TriageError::Storage(e)) => internal("the decision could not be recorded", &e),
     }
 }

@@ -585,4 +585,31 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     assert_eq!(v["report"]["id"], id);
     assert_eq!(v["proof_of_concept"], "encrypted");
     assert!(!body.contains(POC));
+    // A lower-case scheme is a bearer token all the same (RFC 9110: the scheme is
+    // case-insensitive).
+    let r = d
+        .http
+        .get(format!("{}{list}", d.base))
+        .header("authorization", format!("bearer {viewer}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The database failing under a team route is the server's failure: 500 in the one error
+    // shape, naming no table or query — never a 404 or an empty list.
+    let broken = rusqlite::Connection::open(d.dir.path().join("guardian.db")).expect("db");
+    broken
+        .execute_batch("ALTER TABLE bounty_reports RENAME TO bounty_reports_gone;")
+        .expect("break the table");
+    for path in [list, one.as_str()] {
+        let (status, body) = d.get(path, Some(&triager), "application/json").await;
+        assert_eq!(status, 500, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["errors"][0]["field"], "server", "{body}");
+        assert!(!body.contains("bounty_reports"), "{body}");
+    }
+    // The token check itself still answers: a missing token is 401, not 500.
+    let (status, _) = d.get(list, None, "application/json").await;
+    assert_eq!(status, 401);
 }
