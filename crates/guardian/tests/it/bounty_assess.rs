@@ -35,19 +35,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// Runs guardian in `dir` (the process's environment cleared but for PATH).
 async fn guardian(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::support::bin::run(dir, &[], args).await
 }
 
 async fn assess(dir: &Path, id: i64) -> Value {

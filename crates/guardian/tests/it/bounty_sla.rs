@@ -63,20 +63,8 @@ fn report(
 
 /// Runs the binary in `dir` (asynchronously: the webhook sink answers on this test's runtime).
 async fn guardian(dir: &std::path::Path, args: &[&str]) -> (String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOOK_KEY", HMAC_KEY)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("guardian runs");
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout).to_string(),
-        String::from_utf8_lossy(&o.stderr).to_string(),
-    );
-    assert!(o.status.success(), "guardian {args:?}: {out}\n{err}");
+    let (ok, out, err) = crate::support::bin::run(dir, &[("HOOK_KEY", HMAC_KEY)], args).await;
+    assert!(ok, "guardian {args:?}: {out}\n{err}");
     (out, err)
 }
 

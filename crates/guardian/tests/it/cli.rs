@@ -7,11 +7,7 @@ use guardian::config::{Manifest, SignerConfig};
 use crate::support::{anvil_path, testnet};
 
 fn guardian(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir);
-    cmd
+    crate::support::bin::command(dir)
 }
 
 #[tokio::test]
@@ -168,7 +164,12 @@ fn help_lists_operator_commands_and_no_benchmark() {
     for command in [
         "pause", "unpause", "withdraw", "status", "history", "upgrade", "revoke",
     ] {
-        assert!(help.contains(command), "{command} missing: {help}");
+        // Each as a command of its own line (`unpause` must not stand in for `pause`).
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().split_whitespace().next() == Some(command)),
+            "{command} missing: {help}"
+        );
     }
     assert!(!help.contains("bench"), "{help}");
     let o = guardian(dir.path()).arg("bench").output().expect("run");

@@ -16,10 +16,7 @@ use crate::support::{anvil_path, doc, testnet};
 const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 fn guardian() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
+    crate::support::bin::command(std::path::Path::new("."))
 }
 
 async fn bare_anvil() -> Anvil {

@@ -179,11 +179,7 @@ async fn a_broadcast_the_node_already_has_is_accepted() {
 }
 
 fn guardian(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir);
-    cmd
+    crate::support::bin::command(dir)
 }
 
 fn output(o: &std::process::Output) -> String {

@@ -45,21 +45,11 @@ audiences = ["users", "public"]
 
 /// Runs guardian in `dir` as operator `who` (tokio's process, so the sink keeps answering).
 async fn guardian(dir: &Path, who: &str, args: &[&str]) -> (bool, String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOOK_KEY", "incident-test-key")
-        .env("GUARDIAN_OPERATOR", who)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let vars = [
+        ("HOOK_KEY", "incident-test-key"),
+        ("GUARDIAN_OPERATOR", who),
+    ];
+    crate::support::bin::run(dir, &vars, args).await
 }
 
 async fn json(dir: &Path, who: &str, args: &[&str]) -> Value {
@@ -560,7 +550,25 @@ async fn a_message_that_failed_is_sent_by_the_next_command_that_runs() {
     )
     .await;
     assert_eq!(sink.requests_to("/team").len(), 1, "tried once, refused");
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Wait (with a deadline) until the outbox says the retry is due, as the journal records it.
+    let store = guardian::storage::Store::open(&d.join("guardian.db")).expect("db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let due = store
+            .deliveries(None)
+            .expect("outbox")
+            .iter()
+            .filter_map(|r| r.next_attempt_at)
+            .all(|at| at <= guardian::storage::now_ms());
+        if due {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never fell due"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // Any later command sends what is owed: here, reading the journal.
     let (ok, out, err) = guardian(d, "bob", &["history"]).await;

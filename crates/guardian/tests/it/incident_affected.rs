@@ -20,20 +20,7 @@ use crate::{
 
 /// Runs guardian in `dir` (the process's environment cleared but for PATH).
 async fn guardian(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUARDIAN_OPERATOR", "dana")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::support::bin::run(dir, &[("GUARDIAN_OPERATOR", "dana")], args).await
 }
 
 async fn ok(dir: &Path, args: &[&str]) -> String {

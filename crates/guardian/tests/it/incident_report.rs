@@ -10,20 +10,7 @@ use crate::support::start_devnet;
 
 /// Runs guardian in `dir` as operator `who`.
 async fn guardian(dir: &Path, who: &str, args: &[&str]) -> (bool, String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUARDIAN_OPERATOR", who)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::support::bin::run(dir, &[("GUARDIAN_OPERATOR", who)], args).await
 }
 
 async fn json(dir: &Path, who: &str, args: &[&str]) -> Value {

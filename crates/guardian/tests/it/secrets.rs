@@ -26,12 +26,9 @@ const QUERY_SECRET: &str = "querysecret-7b2e8d41";
 
 /// One `guardian` run at trace level, with only `PATH` and `vars` in its environment.
 fn guardian(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "trace")
+    let mut cmd = crate::support::bin::command(dir);
+    cmd.env("RUST_LOG", "trace")
         .envs(vars.iter().copied())
-        .current_dir(dir)
         .arg("-vv")
         .args(args);
     cmd

@@ -64,23 +64,15 @@ async fn guardian(
     secret: Option<&str>,
     args: &[&str],
 ) -> (bool, String, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUARDIAN_OPERATOR", who)
-        .env("SMTP_URL", &t.smtp)
-        .env("HOOK_KEY", "bounty-test-key")
-        .current_dir(&t.dir)
-        .args(args);
+    let mut vars = vec![
+        ("GUARDIAN_OPERATOR", who),
+        ("SMTP_URL", t.smtp.as_str()),
+        ("HOOK_KEY", "bounty-test-key"),
+    ];
     if let Some(s) = secret {
-        cmd.env("GUARDIAN_BOUNTY_KEY", s);
+        vars.push(("GUARDIAN_BOUNTY_KEY", s));
     }
-    let o = cmd.output().await.expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::support::bin::run(&t.dir, &vars, args).await
 }
 
 async fn json_of(t: &Team, who: &str, secret: Option<&str>, args: &[&str]) -> Value {

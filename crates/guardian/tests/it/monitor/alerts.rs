@@ -6,11 +6,7 @@ use super::{grant_pauser, pause_registry};
 use crate::support::testnet;
 
 fn guardian(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir);
-    cmd
+    crate::support::bin::command(dir)
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! Test support: each test gets its own anvil with the whole suite deployed by `guardian`'s own
 //! deployer, signers for every role, and helpers to call contracts and read reverts by name.
 
-#![allow(dead_code)]
-
+pub mod bin;
 pub mod http_sink;
 pub mod proxy;
 pub mod smtp_sink;

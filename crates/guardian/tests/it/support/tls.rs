@@ -17,8 +17,6 @@ use tokio_rustls::{
 pub struct TlsEndpoint {
     /// `https://localhost:PORT`.
     pub url: String,
-    /// The port it listens on.
-    pub port: u16,
     /// A PEM file with the test CA's certificate, for `SSL_CERT_FILE`.
     pub ca_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -86,7 +84,6 @@ pub async fn start(upstream: SocketAddr) -> TlsEndpoint {
     });
     TlsEndpoint {
         url: format!("https://localhost:{port}"),
-        port,
         ca_file,
         _dir: dir,
         task,
