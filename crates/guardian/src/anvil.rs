@@ -49,6 +49,8 @@ pub struct AnvilOptions {
     pub block_time: Option<u64>,
     /// The EVM hardfork (`berlin` for a chain without EIP-1559); `None`: anvil's default.
     pub hardfork: Option<String>,
+    /// Keep only the latest state, as a pruned (non-archive) node does (`--prune-history 1`).
+    pub pruned: bool,
 }
 
 /// A running anvil. Dropping it kills the process.
@@ -82,6 +84,9 @@ impl Anvil {
         }
         if let Some(fork) = &opts.hardfork {
             cmd.arg("--hardfork").arg(fork);
+        }
+        if opts.pruned {
+            cmd.arg("--prune-history").arg("1");
         }
         // Anvil logs every transaction on stdout (and the dev keys at start). A pipe that nobody
         // drains fills up and stalls the chain, so its output goes to a file nobody shows.

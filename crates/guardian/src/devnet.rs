@@ -119,6 +119,7 @@ impl Devnet {
                     chain_id: FIRST_CHAIN_ID + u64::from(i),
                     block_time: opts.block_time,
                     hardfork: None,
+                    pruned: false,
                 })
                 .await?,
             );

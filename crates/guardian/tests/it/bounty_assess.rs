@@ -11,7 +11,6 @@ use std::{
 use alloy::{
     primitives::{Address, I256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    transports::http::reqwest,
 };
 use bindings::{DocumentRegistry, PaymentEscrow, TestToken, testing::TestPriceFeed};
 use guardian::{
@@ -356,50 +355,13 @@ async fn an_unpriced_asset_counts_nothing_and_a_feed_prices_it_as_it_was_at_subm
     );
 }
 
-/// A well-known public anvil dev key (account 0); never a real secret.
-const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
 #[tokio::test]
 async fn on_a_node_without_the_submission_state_the_balances_are_read_now_and_it_says_so() {
     // anvil keeping one state, as a pruned (non-archive) node does: older state is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let _anvil = tokio::process::Command::new(crate::support::anvil_path())
-        .args([
-            "--port",
-            &port.to_string(),
-            "--prune-history",
-            "1",
-            "--silent",
-        ])
-        .kill_on_drop(true)
-        .spawn()
-        .expect("anvil");
-    let url: reqwest::Url = format!("http://127.0.0.1:{port}").parse().expect("url");
-    let reader = ProviderBuilder::new().connect_http(url.clone()).erased();
-    while reader.get_block_number().await.is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("guardian.toml");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
-        .args(["deploy", "--rpc-url", url.as_str(), "--private-key-env"])
-        .args(["DEPLOYER_KEY", "--test-token", "--out"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("deploy runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_anvil, url) = crate::support::pruned_chain_with_suite(&path).await;
+    let reader = ProviderBuilder::new().connect_http(url.clone()).erased();
     let mut manifest = guardian::config::Manifest::load(&path).expect("manifest");
     manifest.bounty.native_usd = Some(NATIVE_USD);
     manifest.write(&path, true).expect("manifest");

@@ -167,7 +167,7 @@ fn help_lists_operator_commands_and_no_benchmark() {
         // Each as a command of its own line (`unpause` must not stand in for `pause`).
         assert!(
             help.lines()
-                .any(|l| l.trim_start().split_whitespace().next() == Some(command)),
+                .any(|l| l.split_whitespace().next() == Some(command)),
             "{command} missing: {help}"
         );
     }

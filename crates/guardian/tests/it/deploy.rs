@@ -12,8 +12,7 @@ use guardian::{
 
 use crate::support::{anvil_path, doc, testnet};
 
-/// A well-known public anvil dev key (account 0); never a real secret.
-const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+use crate::support::DEV_KEY_0;
 
 fn guardian() -> Command {
     crate::support::bin::command(std::path::Path::new("."))
@@ -26,6 +25,7 @@ async fn bare_anvil() -> Anvil {
         chain_id: 31337,
         block_time: None,
         hardfork: None,
+        pruned: false,
     })
     .await
     .expect("anvil")

@@ -7,7 +7,6 @@ use std::path::Path;
 use alloy::{
     primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
-    transports::http::reqwest,
 };
 use bindings::{DocumentRegistry, OwnershipTokenizer, PaymentEscrow, TestToken};
 use guardian::config::ContractKind;
@@ -381,71 +380,23 @@ async fn lists_document_owners_and_token_holders_before_and_after_transfers_duri
     assert_eq!(listing["addresses"], 4);
 }
 
-/// A well-known public anvil dev key (account 0); never a real secret.
-const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
 #[tokio::test]
 async fn on_a_node_without_old_state_the_start_comes_from_the_logs_and_says_so() {
     // anvil keeping one state, as a pruned (non-archive) node does: older state is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let _anvil = tokio::process::Command::new(crate::support::anvil_path())
-        .args([
-            "--port",
-            &port.to_string(),
-            "--prune-history",
-            "1",
-            "--silent",
-        ])
-        .kill_on_drop(true)
-        .spawn()
-        .expect("anvil");
-    let url: reqwest::Url = format!("http://127.0.0.1:{port}").parse().expect("url");
-    let reader = ProviderBuilder::new().connect_http(url.clone());
-    while reader.get_block_number().await.is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let dir = tempfile::tempdir().expect("tmp");
     let manifest = dir.path().join("guardian.toml");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
-        .args(["deploy", "--rpc-url", url.as_str(), "--private-key-env"])
-        .args(["DEPLOYER_KEY", "--test-token", "--out"])
-        .arg(&manifest)
-        .output()
-        .await
-        .expect("deploy runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_anvil, url) = crate::support::pruned_chain_with_suite(&manifest).await;
+    let reader = ProviderBuilder::new().connect_http(url.clone());
     let m = guardian::config::Manifest::load(&manifest).expect("manifest");
     crate::support::register_and_deposit(url, &m, eth(3)).await;
 
     let run = |args: &'static [&'static str]| {
         let dir = dir.path().to_path_buf();
         async move {
-            let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("DEPLOYER_KEY", format!("0x{DEV_KEY_0}"))
-                .current_dir(dir)
-                .args(args)
-                .output()
-                .await
-                .expect("guardian runs");
-            let text = String::from_utf8_lossy(&o.stdout).into_owned();
-            assert!(
-                o.status.success(),
-                "guardian {args:?}: {text}{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            let key = format!("0x{}", crate::support::DEV_KEY_0);
+            let (ok, text, err) =
+                crate::support::bin::run(&dir, &[("DEPLOYER_KEY", key.as_str())], args).await;
+            assert!(ok, "guardian {args:?}: {text}{err}");
             text
         }
     };

@@ -358,6 +358,7 @@ async fn a_chain_without_eip1559_gets_legacy_gas_prices() {
         chain_id: 31337,
         block_time: None,
         hardfork: Some("berlin".into()),
+        pruned: false,
     })
     .await
     .expect("anvil --hardfork berlin");

@@ -274,3 +274,48 @@ pub async fn register_and_deposit(
     );
     (escrow, payee)
 }
+
+/// A well-known public anvil dev key (account 0); never a real secret.
+pub const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// A chain that keeps only its latest state, as a pruned (non-archive) node does, with the suite
+/// deployed by `guardian deploy` (its manifest written to `manifest`). Returns the running anvil
+/// and its URL.
+pub async fn pruned_chain_with_suite(
+    manifest: &std::path::Path,
+) -> (
+    guardian::anvil::Anvil,
+    alloy::transports::http::reqwest::Url,
+) {
+    let anvil = guardian::anvil::Anvil::spawn(&guardian::anvil::AnvilOptions {
+        binary: anvil_path(),
+        port: 0,
+        chain_id: 31337,
+        block_time: None,
+        hardfork: None,
+        pruned: true,
+    })
+    .await
+    .expect("anvil --prune-history 1");
+    let url: alloy::transports::http::reqwest::Url =
+        anvil.url.expose().as_str().parse().expect("url");
+    let key = format!("0x{DEV_KEY_0}");
+    let out = manifest.to_string_lossy();
+    let (ok, _, err) = bin::run(
+        std::path::Path::new("."),
+        &[("DEPLOYER_KEY", key.as_str())],
+        &[
+            "deploy",
+            "--rpc-url",
+            url.as_str(),
+            "--private-key-env",
+            "DEPLOYER_KEY",
+            "--test-token",
+            "--out",
+            &out,
+        ],
+    )
+    .await;
+    assert!(ok, "deploy: {err}");
+    (anvil, url)
+}
