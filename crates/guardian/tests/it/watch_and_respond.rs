@@ -27,20 +27,7 @@ fn manifest_dir(net: &TestNet, extra: &str) -> tempfile::TempDir {
 /// Runs `guardian monitor --once` without blocking the test's runtime (the local webhook server
 /// runs on it and must answer while guardian delivers).
 async fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOOK_KEY", HMAC_KEY)
-        .current_dir(dir)
-        .args(["monitor", "--once"])
-        .output()
-        .await
-        .expect("guardian runs");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::support::bin::run(dir, &[("HOOK_KEY", HMAC_KEY)], &["monitor", "--once"]).await
 }
 
 #[tokio::test]

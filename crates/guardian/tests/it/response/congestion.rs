@@ -350,6 +350,21 @@ async fn a_pause_goes_to_the_private_endpoints_and_the_public_ones_and_an_unpaus
     );
 }
 
+/// The gas price of mined transaction `hash`, which must be a legacy one.
+async fn legacy_price(client: &ChainClient, hash: alloy::primitives::TxHash) -> u128 {
+    let tx = client
+        .provider()
+        .get_transaction_by_hash(hash)
+        .await
+        .expect("rpc")
+        .expect("tx");
+    assert!(
+        tx.max_priority_fee_per_gas().is_none(),
+        "a legacy transaction"
+    );
+    tx.gas_price().expect("gas price")
+}
+
 #[tokio::test]
 async fn a_chain_without_eip1559_gets_legacy_gas_prices() {
     let anvil = Anvil::spawn(&AnvilOptions {
@@ -392,19 +407,9 @@ async fn a_chain_without_eip1559_gets_legacy_gas_prices() {
     .expect("legacy sends");
     // Urgent and ordinary calls of one batch share its emergency price.
     for outcome in sent {
-        let confirmed = outcome.expect("mined");
-        let tx = client
-            .provider()
-            .get_transaction_by_hash(confirmed.tx_hash)
-            .await
-            .expect("rpc")
-            .expect("tx");
+        let price = legacy_price(&client, outcome.expect("mined").tx_hash).await;
         assert!(
-            tx.max_priority_fee_per_gas().is_none(),
-            "a legacy transaction"
-        );
-        assert!(
-            tx.gas_price().expect("gas price") >= node_price + settings.pause_tip_wei(),
+            price >= node_price + settings.pause_tip_wei(),
             "the emergency price: the node's plus the floor"
         );
     }
@@ -420,18 +425,8 @@ async fn a_chain_without_eip1559_gets_legacy_gas_prices() {
     .pop()
     .expect("one")
     .expect("mined");
-    let tx = client
-        .provider()
-        .get_transaction_by_hash(ordinary.tx_hash)
-        .await
-        .expect("rpc")
-        .expect("tx");
     assert!(
-        tx.max_priority_fee_per_gas().is_none(),
-        "a legacy transaction"
-    );
-    assert!(
-        tx.gas_price().expect("gas price") < node_price + settings.pause_tip_wei(),
+        legacy_price(&client, ordinary.tx_hash).await < node_price + settings.pause_tip_wei(),
         "an ordinary send pays the node's price"
     );
 }
