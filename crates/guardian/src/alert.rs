@@ -178,6 +178,16 @@ pub struct Acknowledgement {
     pub note: Option<String>,
 }
 
+impl NewAlert {
+    /// Whether it is about the content of the block it is filed at (and so undone when a
+    /// reorganisation orphans that block): every alert but those [`NOT_ABOUT_A_BLOCK`] names.
+    pub fn about_block(&self) -> bool {
+        !NOT_ABOUT_A_BLOCK
+            .iter()
+            .any(|p| self.dedup_key.starts_with(p))
+    }
+}
+
 impl Alert {
     /// The contact a failing-delivery `monitor-health` alert is about (it is never told of its
     /// own failure).

@@ -101,6 +101,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     schema::BOUNTY_TOKENS,
     schema::BOUNTY_TRIAGE,
     journal::MIGRATION_FEES,
+    alerts::MIGRATION_ABOUT_BLOCK,
 ];
 
 /// The schema version this build writes.
@@ -224,5 +225,51 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("upgrade guardian"), "{err}");
+    }
+
+    #[test]
+    fn alerts_written_before_migration_11_learn_which_are_about_their_block() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        // A file as the build before this migration wrote it: version 10, three alerts.
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            for (i, step) in MIGRATIONS[..10].iter().enumerate() {
+                let tx = conn.transaction().expect("tx");
+                tx.execute_batch(step).expect("step");
+                tx.pragma_update(None, "user_version", i as u32 + 1).expect("v");
+                tx.commit().expect("commit");
+            }
+            for key in [
+                "rate:escrow:10",
+                "monitor-health:contact:ops:17",
+                "bounty-sla:report:3",
+            ] {
+                conn.execute(
+                    "INSERT INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
+                     VALUES ('r', 'k', 'high', 2, 'raised', 'local', 1, 5, '0x00', '[]', 's', '{}', ?1, 1)",
+                    [key],
+                )
+                .expect("alert");
+            }
+        }
+        drop(Store::open(&path).expect("migrates"));
+        let conn = Connection::open(&path).expect("open");
+        let mut stmt = conn
+            .prepare("SELECT dedup_key, about_block FROM alerts ORDER BY id")
+            .expect("q");
+        let rows: Vec<(String, bool)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                ("rate:escrow:10".to_string(), true),
+                ("monitor-health:contact:ops:17".to_string(), false),
+                ("bounty-sla:report:3".to_string(), false),
+            ]
+        );
     }
 }

@@ -94,11 +94,16 @@ pub struct AlertFilter {
     pub chain_id: Option<u64>,
 }
 
-/// The dedup-key prefixes of alerts a reorganisation does not retract: a contact failing is a
-/// fact about the contact, and an overdue bounty report one about the team, not about the
-/// block either was filed at.
-const UNDONE_BY_NO_REORG: &str = crate::alert::NOT_ABOUT_A_BLOCK[0];
-const UNDONE_BY_NO_REORG_TOO: &str = crate::alert::NOT_ABOUT_A_BLOCK[1];
+/// Migration 11: whether an alert is about the content of the block it was filed at, and so
+/// undone when a reorganisation orphans that block. A failing contact's `monitor-health` and an
+/// overdue report's `bounty-sla` are not (they are about the contact and the team); existing rows
+/// are filled in from their dedup keys.
+pub(super) const MIGRATION_ABOUT_BLOCK: &str = "
+ALTER TABLE alerts ADD COLUMN about_block INTEGER NOT NULL DEFAULT 1;
+UPDATE alerts SET about_block = 0
+ WHERE substr(dedup_key, 1, 23) = 'monitor-health:contact:'
+    OR substr(dedup_key, 1, 18) = 'bounty-sla:report:';
+";
 
 impl Store {
     /// Where the monitor of chain `chain_id` stopped, if it ever ran.
@@ -253,15 +258,10 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let retracted = {
             let mut select = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND substr(dedup_key, 1, length(?3)) != ?3 AND substr(dedup_key, 1, length(?4)) != ?4 ORDER BY id"
+                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND about_block = 1 ORDER BY id"
             ))?;
             let rows = select.query_map(
-                params![
-                    chain_id as i64,
-                    ancestor.number as i64,
-                    UNDONE_BY_NO_REORG,
-                    UNDONE_BY_NO_REORG_TOO
-                ],
+                params![chain_id as i64, ancestor.number as i64],
                 alert_from_row,
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
@@ -269,13 +269,8 @@ impl Store {
         tx.execute(
             "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
              WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'
-               AND substr(dedup_key, 1, length(?3)) != ?3 AND substr(dedup_key, 1, length(?4)) != ?4",
-            params![
-                chain_id as i64,
-                ancestor.number as i64,
-                UNDONE_BY_NO_REORG,
-                UNDONE_BY_NO_REORG_TOO
-            ],
+               AND about_block = 1",
+            params![chain_id as i64, ancestor.number as i64],
         )?;
         tx.execute(
             "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",

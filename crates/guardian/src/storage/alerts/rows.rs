@@ -87,8 +87,8 @@ pub(crate) fn insert_alerts(
     now: i64,
 ) -> rusqlite::Result<Vec<i64>> {
     let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at)
-         VALUES (?1, ?2, ?3, ?4, ?16, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT OR IGNORE INTO alerts (rule, kind, severity, severity_rank, status, chain, chain_id, contract, address, block_number, block_hash, tx_hashes, summary, evidence, dedup_key, detected_at, about_block)
+         VALUES (?1, ?2, ?3, ?4, ?16, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?17)",
     )?;
     let mut ids = Vec::new();
     for a in alerts {
@@ -109,7 +109,8 @@ pub(crate) fn insert_alerts(
             a.evidence.to_string(),
             a.dedup_key,
             now,
-            status.as_str()
+            status.as_str(),
+            a.about_block()
         ])?;
         if inserted == 1 {
             ids.push(tx.last_insert_rowid());
