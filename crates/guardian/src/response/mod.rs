@@ -71,9 +71,34 @@ pub enum ResponseError {
         "{0} is not paused, and emergencyWithdraw works only while paused: run `guardian pause {0}` first"
     )]
     NotPaused(String),
-    /// Nothing to withdraw.
-    #[error("{0}")]
-    Balance(String),
+    /// A contract's chain is unreachable (a strict withdrawal refuses before sending anything).
+    #[error("chain `{chain}` of {contract} is unreachable: {reason}")]
+    ChainUnreachable {
+        /// The contract.
+        contract: String,
+        /// Its chain.
+        chain: String,
+        /// Why (URLs redacted).
+        reason: String,
+    },
+    /// More was asked for than the contract holds.
+    #[error("{contract} holds {holds}, less than the {requested} requested")]
+    MoreThanHeld {
+        /// The contract.
+        contract: String,
+        /// What it holds, with its unit.
+        holds: String,
+        /// What was asked for, with its unit.
+        requested: String,
+    },
+    /// The contract holds none of the asset.
+    #[error("{contract} holds no {what}: nothing to withdraw")]
+    NothingToWithdraw {
+        /// The contract.
+        contract: String,
+        /// The asset (`native coin`, `token 0x…`).
+        what: String,
+    },
     /// An escrow to be unpaused holds less than its open payments are owed; nothing was sent.
     #[error(
         "refusing to unpause, nothing was sent: {}; then unpause again (or pass --allow-insolvent --reason TEXT to resume anyway)",

@@ -238,15 +238,15 @@ pub async fn run(
                     .get(c.chain())
                     .map(|e| e.to_string())
                     .unwrap_or_default();
-                let error = format!(
-                    "chain `{}` of {} is unreachable: {why}",
-                    c.chain(),
-                    c.name()
-                );
+                let error = ResponseError::ChainUnreachable {
+                    contract: c.name().to_string(),
+                    chain: c.chain().to_string(),
+                    reason: why,
+                };
                 if !best_effort {
-                    return Err(ResponseError::Balance(error));
+                    return Err(error);
                 }
-                skipped.push(skip(c, error));
+                skipped.push(skip(c, error.to_string()));
             }
         }
     }
@@ -401,21 +401,20 @@ pub async fn run(
             .map(|t| format!("token {t}"))
             .unwrap_or_else(|| "native coin".into());
         if amount > balance {
-            return Err(ResponseError::Balance(format!(
-                "{} holds {}, less than the {} requested",
-                c.name(),
-                movement.show(balance),
-                movement.show(amount),
-            )));
+            return Err(ResponseError::MoreThanHeld {
+                contract: c.name().to_string(),
+                holds: movement.show(balance),
+                requested: movement.show(amount),
+            });
         }
         if amount.is_zero() {
             if request.asset == Asset::Everything {
                 continue; // nothing there; --everything moves what exists
             }
-            return Err(ResponseError::Balance(format!(
-                "{} holds no {what}: nothing to withdraw",
-                c.name()
-            )));
+            return Err(ResponseError::NothingToWithdraw {
+                contract: c.name().to_string(),
+                what,
+            });
         }
         movement.amount = amount;
         movements.push((*k, movement));
