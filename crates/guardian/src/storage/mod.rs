@@ -237,7 +237,8 @@ mod tests {
             for (i, step) in MIGRATIONS[..10].iter().enumerate() {
                 let tx = conn.transaction().expect("tx");
                 tx.execute_batch(step).expect("step");
-                tx.pragma_update(None, "user_version", i as u32 + 1).expect("v");
+                tx.pragma_update(None, "user_version", i as u32 + 1)
+                    .expect("v");
                 tx.commit().expect("commit");
             }
             for key in [
