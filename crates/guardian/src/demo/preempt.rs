@@ -86,7 +86,15 @@ pub(super) async fn play(
         .prepare_attacker(super::steps::ATTACKER)
         .await
         .map_err(at("the attacker's preparation"))?;
-    let incidents_before = d.store.incidents(false).map_err(at("incidents"))?.len();
+    // Incidents opened before this run (the reactive one, closed by now) are not this run's.
+    let newest_before = d
+        .store
+        .incidents(false)
+        .map_err(at("incidents"))?
+        .iter()
+        .map(|i| i.id)
+        .max()
+        .unwrap_or(0);
 
     progress.step(&format!(
         "EXPLOIT on {chain}: the first transaction enters the mempool"
@@ -107,9 +115,11 @@ pub(super) async fn play(
     // The pre-emption's incident and its pause, from the records.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let incident = loop {
+        // This run's incident, once its pause is recorded in it.
         let list = d.store.incidents(false).map_err(at("incidents"))?;
-        if list.len() > incidents_before
-            && let Some(i) = list.into_iter().find(|i| !i.actions.is_empty())
+        if let Some(i) = list
+            .into_iter()
+            .find(|i| i.id > newest_before && !i.actions.is_empty())
         {
             break Some(i);
         }
