@@ -196,60 +196,85 @@ pub enum TriageError {
     /// No report with that id.
     #[error("no bounty report {0} (guardian bounty list shows them)")]
     NotFound(i64),
-    /// The decision does not apply.
-    #[error("{0}")]
-    Refused(String),
+    /// The report is not in a status the decision applies to (or it changed while the decision
+    /// was being taken): look at it again.
+    #[error("{message}")]
+    WrongState {
+        /// The report.
+        id: i64,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// An argument of the decision is missing or not allowed; nothing depends on the report's
+    /// status.
+    #[error("{message}")]
+    Invalid {
+        /// The argument, as the team API names it (`message`, `impact`, `of`, `evidence`,
+        /// `amount_usd`).
+        field: &'static str,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// The database refused.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+fn invalid(field: &'static str, message: String) -> TriageError {
+    TriageError::Invalid { field, message }
+}
+
 /// Checks `decision` against report `report` (its status and the decision's own arguments).
 fn check(store: &Store, report: &StoredReport, decision: &Decision) -> Result<Status, TriageError> {
     let id = report.id;
-    let from = Status::parse(&report.view.status).ok_or_else(|| {
-        TriageError::Refused(format!(
-            "report {id} has an unknown status {:?}",
-            report.view.status
-        ))
+    let from = Status::parse(&report.view.status).ok_or_else(|| TriageError::WrongState {
+        id,
+        message: format!("report {id} has an unknown status {:?}", report.view.status),
     })?;
     if !decision.from().contains(&from) {
         let allowed: Vec<&str> = decision.from().iter().map(|s| s.as_str()).collect();
-        return Err(TriageError::Refused(format!(
-            "report {id} is {from}: `bounty {}` applies to a report that is {}",
-            decision.verb(),
-            allowed.join(" or ")
-        )));
+        return Err(TriageError::WrongState {
+            id,
+            message: format!(
+                "report {id} is {from}: `bounty {}` applies to a report that is {}",
+                decision.verb(),
+                allowed.join(" or ")
+            ),
+        });
     }
     match decision {
-        Decision::AskInfo { message } if message.trim().is_empty() => Err(TriageError::Refused(
+        Decision::AskInfo { message } if message.trim().is_empty() => Err(invalid(
+            "message",
             "ask needs --message: what the researcher should send".into(),
         )),
-        Decision::Confirm { impact, .. } if impact_by_id(impact).is_none() => {
-            Err(TriageError::Refused(format!(
+        Decision::Confirm { impact, .. } if impact_by_id(impact).is_none() => Err(invalid(
+            "impact",
+            format!(
                 "--impact {impact:?} is not an impact id; the ids are: {}",
                 super::IMPACTS
                     .iter()
                     .map(|i| i.id)
                     .collect::<Vec<_>>()
                     .join(", ")
-            )))
-        }
-        Decision::Duplicate { of } if *of == id => Err(TriageError::Refused(
-            "a report cannot duplicate itself".into(),
+            ),
         )),
+        Decision::Duplicate { of } if *of == id => {
+            Err(invalid("of", "a report cannot duplicate itself".into()))
+        }
         Decision::Duplicate { of } => match store.bounty_report(*of)? {
             None => Err(TriageError::NotFound(*of)),
-            Some(earlier) if earlier.view.submitted_at > report.view.submitted_at => {
-                Err(TriageError::Refused(format!(
+            Some(earlier) if earlier.view.submitted_at > report.view.submitted_at => Err(invalid(
+                "of",
+                format!(
                     "report {of} came after report {id}: the earlier report has precedence (mark {of} a duplicate of {id} instead)"
-                )))
-            }
+                ),
+            )),
             Some(_) => Ok(from),
         },
-        Decision::Close { evidence, .. } if evidence.trim().is_empty() => Err(
-            TriageError::Refused("close needs --evidence: what shows the reason".into()),
-        ),
+        Decision::Close { evidence, .. } if evidence.trim().is_empty() => Err(invalid(
+            "evidence",
+            "close needs --evidence: what shows the reason".into(),
+        )),
         Decision::Pay { amount_usd, .. } => {
             let severity = report
                 .view
@@ -257,14 +282,18 @@ fn check(store: &Store, report: &StoredReport, decision: &Decision) -> Result<St
                 .confirmed_severity
                 .as_deref()
                 .and_then(|s| s.parse::<Severity>().ok())
-                .ok_or_else(|| {
-                    TriageError::Refused(format!("report {id} has no confirmed severity"))
+                .ok_or_else(|| TriageError::WrongState {
+                    id,
+                    message: format!("report {id} has no confirmed severity"),
                 })?;
             if *amount_usd == 0 || *amount_usd > severity.cap_usd() {
-                return Err(TriageError::Refused(format!(
-                    "--amount-usd {amount_usd} is outside the {severity} tier: from 1 to {} (guardian bounty assess {id} proposes an amount)",
-                    severity.cap_usd()
-                )));
+                return Err(invalid(
+                    "amount_usd",
+                    format!(
+                        "--amount-usd {amount_usd} is outside the {severity} tier: from 1 to {} (guardian bounty assess {id} proposes an amount)",
+                        severity.cap_usd()
+                    ),
+                ));
             }
             Ok(from)
         }
@@ -359,9 +388,12 @@ pub fn decide(
         Ok(true)
     })?;
     if !updated {
-        return Err(TriageError::Refused(format!(
-            "report {id} changed while this decision was being taken: look again (guardian bounty show {id})"
-        )));
+        return Err(TriageError::WrongState {
+            id,
+            message: format!(
+                "report {id} changed while this decision was being taken: look again (guardian bounty show {id})"
+            ),
+        });
     }
     Ok(Transition {
         report: id,
@@ -457,5 +489,57 @@ pub fn disclosure(report: &super::ReportView) -> Disclosure {
                 "{DISCLOSURE_DAYS} days after confirmation (earlier once fixed and paid)"
             ),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounty::{NewReport, crypto};
+
+    #[test]
+    fn a_refused_decision_says_whether_the_state_or_an_argument_is_wrong() {
+        let store = Store::in_memory().expect("store");
+        let report = NewReport {
+            title: "t".into(),
+            severity: Severity::Low,
+            impact: "fails-to-deliver-promised-returns",
+            contracts: vec!["escrow".into()],
+            description: "d".into(),
+            proof_of_concept: None,
+            contact: "c".into(),
+            payout_address: None,
+            credit_as: None,
+        };
+        let token = crypto::new_token().expect("token");
+        let id = store
+            .insert_bounty_report(&report, None, &crypto::token_hash(&token), 1)
+            .expect("insert");
+        let contacts = Contacts::default();
+        let take = |d: &Decision| decide(&store, &contacts, id, d, "lead", 2);
+
+        // `fixed` applies to a confirmed report; this one is reported.
+        match take(&Decision::Fixed) {
+            Err(TriageError::WrongState { id: at, message }) => {
+                assert_eq!(at, id);
+                assert!(message.contains("is reported"), "{message}");
+            }
+            other => panic!("wrong state expected: {other:?}"),
+        }
+        // An empty message is the request's fault, whatever the status.
+        match take(&Decision::AskInfo {
+            message: " ".into(),
+        }) {
+            Err(TriageError::Invalid { field, .. }) => assert_eq!(field, "message"),
+            other => panic!("invalid argument expected: {other:?}"),
+        }
+        match take(&Decision::Duplicate { of: id }) {
+            Err(TriageError::Invalid { field, .. }) => assert_eq!(field, "of"),
+            other => panic!("invalid argument expected: {other:?}"),
+        }
+        // Nothing was written by the refusals.
+        let stored = store.bounty_report(id).expect("read").expect("report");
+        assert_eq!(stored.view.status, "reported");
+        assert!(take(&Decision::Acknowledge).is_ok());
     }
 }

@@ -17,7 +17,6 @@ use crate::{
         playbook::{GUARDIAN, PlaybookRun, Responder},
     },
     notify::Contacts,
-    storage::StorageError,
 };
 
 /// What became of an automatic response to one alert.
@@ -114,10 +113,13 @@ pub async fn respond(
         .then(|| pending_fees(alert))
         .flatten();
     if alert.status == AlertStatus::Pending && outbid.is_none() {
-        return Err(IncidentError::Refused(format!(
-            "alert {} is about a pending transaction but does not say its fees: not pre-empted",
-            alert.id
-        )));
+        return Err(IncidentError::invalid(
+            "alert",
+            format!(
+                "alert {} is about a pending transaction but does not say its fees: not pre-empted",
+                alert.id
+            ),
+        ));
     }
     let responder = Responder {
         deployment,
@@ -167,9 +169,7 @@ pub async fn respond(
             run: Box::new(run),
         }),
         // Another process answered the same alert between the check and now.
-        Err(IncidentError::Response(crate::response::ResponseError::Storage(
-            StorageError::AlreadyDone(_),
-        ))) => Ok(Responded::AlreadyDone {
+        Err(e) if e.is_already_done() => Ok(Responded::AlreadyDone {
             action_id: store.action_with_key(&key)?.unwrap_or_default(),
         }),
         Err(e) => Err(e),

@@ -22,25 +22,36 @@ impl Responder<'_> {
     ) -> Result<Vec<String>, IncidentError> {
         let incident = self.get(id)?;
         if !AUDIENCES.contains(&audience) {
-            return Err(IncidentError::Refused(format!(
-                "unknown audience `{audience}`: one of {}",
-                AUDIENCES.join(", ")
-            )));
+            return Err(IncidentError::invalid(
+                "audience",
+                format!(
+                    "unknown audience `{audience}`: one of {}",
+                    AUDIENCES.join(", ")
+                ),
+            ));
         }
         if incident.status == IncidentStatus::Closed {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is closed: its record is final"
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!("incident {id} is closed: its record is final"),
+            ));
         }
         if audience == "users" && incident.level == 1 {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is level 1 (minor): the protocol has no user communication at this level; escalate it first if users must be told"
-            )));
+            return Err(IncidentError::step_missing(
+                id,
+                format!(
+                    "incident {id} is level 1 (minor): the protocol has no user communication at this level; escalate it first if users must be told"
+                ),
+            ));
         }
         if audience == "public" && incident.status == IncidentStatus::Open {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is not mitigated yet: public disclosure waits until the harm has stopped (every affected contract paused or fixed, or guardian incident mitigate {id})"
-            )));
+            return Err(IncidentError::step_missing(
+                id,
+                format!(
+                    "incident {id} is not mitigated yet: public disclosure waits until the harm has stopped (every affected contract paused or fixed, or guardian incident mitigate {id})"
+                ),
+            ));
         }
         let settings = &self.deployment.manifest.incident;
         let states = warroom::states(self.deployment, &incident).await?;
@@ -128,10 +139,13 @@ impl Responder<'_> {
         };
         let told = enqueue_incident(&self.deployment.store, self.contacts, &notice)?;
         if told.is_empty() {
-            return Err(IncidentError::Refused(format!(
-                "no contact has the audience `{audience}` (at level {}'s severity): add one to [[contacts]] with audiences = [\"{audience}\"]",
-                incident.level
-            )));
+            return Err(IncidentError::no_contact(
+                audience,
+                format!(
+                    "no contact has the audience `{audience}` (at level {}'s severity): add one to [[contacts]] with audiences = [\"{audience}\"]",
+                    incident.level
+                ),
+            ));
         }
         self.deployment.store.record(
             id,

@@ -14,9 +14,11 @@ impl Responder<'_> {
     fn active(&self, id: i64) -> Result<Incident, IncidentError> {
         let incident = self.get(id)?;
         if incident.status == IncidentStatus::Closed {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is closed: its record is final (open a new incident)"
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!("incident {id} is closed: its record is final (open a new incident)"),
+            ));
         }
         Ok(incident)
     }
@@ -25,7 +27,7 @@ impl Responder<'_> {
     pub fn note(&self, id: i64, text: &str) -> Result<Incident, IncidentError> {
         self.active(id)?;
         if text.trim().is_empty() {
-            return Err(IncidentError::Refused("the note is empty".into()));
+            return Err(IncidentError::invalid("note", "the note is empty".into()));
         }
         self.deployment.store.record(
             id,
@@ -40,21 +42,28 @@ impl Responder<'_> {
     pub fn task_done(&self, id: i64, task: &str) -> Result<Incident, IncidentError> {
         let incident = self.active(id)?;
         let Some(t) = incident.tasks.iter().find(|t| t.id == task) else {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} has no task `{task}`; its tasks: {}",
-                incident
-                    .tasks
-                    .iter()
-                    .map(|t| t.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(IncidentError::invalid(
+                "task",
+                format!(
+                    "incident {id} has no task `{task}`; its tasks: {}",
+                    incident
+                        .tasks
+                        .iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         };
         if t.done_at.is_some() {
-            return Err(IncidentError::Refused(format!(
-                "task `{task}` of incident {id} is already done (by {})",
-                t.done_by.as_deref().unwrap_or("?")
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!(
+                    "task `{task}` of incident {id} is already done (by {})",
+                    t.done_by.as_deref().unwrap_or("?")
+                ),
+            ));
         }
         self.deployment
             .store
@@ -66,17 +75,21 @@ impl Responder<'_> {
     pub fn check(&self, id: i64, item: &str, evidence: &str) -> Result<Incident, IncidentError> {
         self.active(id)?;
         if !is_item(item) {
-            return Err(IncidentError::Refused(format!(
-                "`{item}` is not a checklist item; the items: {}",
-                super::CHECKLIST
-                    .iter()
-                    .map(|(i, _)| *i)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(IncidentError::invalid(
+                "item",
+                format!(
+                    "`{item}` is not a checklist item; the items: {}",
+                    super::CHECKLIST
+                        .iter()
+                        .map(|(i, _)| *i)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         if evidence.trim().is_empty() {
-            return Err(IncidentError::Refused(
+            return Err(IncidentError::invalid(
+                "evidence",
                 "a checklist item needs --evidence (a text or a URL)".into(),
             ));
         }
@@ -96,7 +109,8 @@ impl Responder<'_> {
     pub fn verify_fix(&self, id: i64, note: &str) -> Result<Incident, IncidentError> {
         self.active(id)?;
         if note.trim().is_empty() {
-            return Err(IncidentError::Refused(
+            return Err(IncidentError::invalid(
+                "note",
                 "say how the fix was verified: --note TEXT".into(),
             ));
         }
@@ -113,10 +127,11 @@ impl Responder<'_> {
     pub fn mitigate(&self, id: i64) -> Result<Incident, IncidentError> {
         let incident = self.active(id)?;
         if incident.status != IncidentStatus::Open {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is {}, not open",
-                incident.status
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!("incident {id} is {}, not open", incident.status),
+            ));
         }
         self.deployment.store.record(
             id,
@@ -133,15 +148,22 @@ impl Responder<'_> {
         let incident = self.active(id)?;
         match incident.status {
             IncidentStatus::Resolved => {
-                return Err(IncidentError::Refused(format!(
-                    "incident {id} is already resolved; close it with guardian incident close {id}"
-                )));
+                return Err(IncidentError::wrong_state(
+                    id,
+                    incident.status,
+                    format!(
+                        "incident {id} is already resolved; close it with guardian incident close {id}"
+                    ),
+                ));
             }
             IncidentStatus::Open if incident.level >= 2 => {
-                return Err(IncidentError::Refused(format!(
-                    "incident {id} (level {}) is still open: nothing records that the harm stopped. Pause what is affected (guardian incident escalate, guardian pause ... ) or say so with guardian incident mitigate {id}",
-                    incident.level
-                )));
+                return Err(IncidentError::step_missing(
+                    id,
+                    format!(
+                        "incident {id} (level {}) is still open: nothing records that the harm stopped. Pause what is affected (guardian incident escalate, guardian pause ... ) or say so with guardian incident mitigate {id}",
+                        incident.level
+                    ),
+                ));
             }
             _ => {}
         }
@@ -160,10 +182,14 @@ impl Responder<'_> {
         let incident = self.active(id)?;
         if incident.level >= 2 {
             if incident.status != IncidentStatus::Resolved {
-                return Err(IncidentError::Refused(format!(
-                    "incident {id} is {}: resolve it first (guardian incident resolve {id}) once it is fixed and resumed",
-                    incident.status
-                )));
+                return Err(IncidentError::wrong_state(
+                    id,
+                    incident.status,
+                    format!(
+                        "incident {id} is {}: resolve it first (guardian incident resolve {id}) once it is fixed and resumed",
+                        incident.status
+                    ),
+                ));
             }
             self.tick_proven(&incident).await?;
             let incident = self.get(id)?;
@@ -174,11 +200,14 @@ impl Responder<'_> {
                 .map(|c| format!("  - {} ({}): {}", c.id, c.title, how_to(&c.id, id)))
                 .collect();
             if !missing.is_empty() {
-                return Err(IncidentError::Refused(format!(
-                    "incident {id} (level {}) cannot be closed: the post-incident checklist is not complete:\n{}",
-                    incident.level,
-                    missing.join("\n")
-                )));
+                return Err(IncidentError::step_missing(
+                    id,
+                    format!(
+                        "incident {id} (level {}) cannot be closed: the post-incident checklist is not complete:\n{}",
+                        incident.level,
+                        missing.join("\n")
+                    ),
+                ));
             }
         }
         self.deployment.store.record(

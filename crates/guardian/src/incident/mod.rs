@@ -36,15 +36,80 @@ pub enum IncidentError {
     /// The records could not be read or written.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The request is not allowed in the incident's state; the message says what to do.
-    #[error("{0}")]
-    Refused(String),
+    /// The incident's status (or its task's) does not allow the request.
+    #[error("{message}")]
+    WrongState {
+        /// The incident.
+        id: i64,
+        /// Its status when the request was refused.
+        status: IncidentStatus,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// A step of the protocol has to come first: the harm stopped, the fix verified, the
+    /// checklist complete, the incident escalated, its contracts named.
+    #[error("{message}")]
+    StepMissing {
+        /// The incident.
+        id: i64,
+        /// Which step, and how to take it.
+        message: String,
+    },
+    /// An argument is missing or not allowed (an unknown contract, task or audience, an empty
+    /// note, a level out of range); nothing depends on the incident's state.
+    #[error("{message}")]
+    Invalid {
+        /// The argument (`title`, `level`, `contracts`, `alert`, `note`, `task`, `item`,
+        /// `evidence`, `audience`).
+        field: &'static str,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// No contact has the audience the message is for.
+    #[error("{message}")]
+    NoContact {
+        /// The audience.
+        audience: String,
+        /// Which contact to add.
+        message: String,
+    },
     /// A pause, unpause or other action of the playbook failed.
     #[error(transparent)]
     Response(#[from] crate::response::ResponseError),
     /// A notification could not be queued.
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+}
+
+impl IncidentError {
+    /// Whether the action this asked for was already taken under the same journal key (by
+    /// another process answering the same alert, say).
+    pub fn is_already_done(&self) -> bool {
+        matches!(self, Self::Response(e) if e.is_already_done())
+    }
+
+    pub(crate) fn wrong_state(id: i64, status: IncidentStatus, message: String) -> Self {
+        Self::WrongState {
+            id,
+            status,
+            message,
+        }
+    }
+
+    pub(crate) fn step_missing(id: i64, message: String) -> Self {
+        Self::StepMissing { id, message }
+    }
+
+    pub(crate) fn invalid(field: &'static str, message: String) -> Self {
+        Self::Invalid { field, message }
+    }
+
+    pub(crate) fn no_contact(audience: &str, message: String) -> Self {
+        Self::NoContact {
+            audience: audience.to_string(),
+            message,
+        }
+    }
 }
 
 /// Where an incident is in its life.

@@ -69,16 +69,19 @@ impl Responder<'_> {
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(IncidentError::Refused(format!(
-                "not in the manifest: {} (known: {})",
-                unknown.join(", "),
-                manifest
-                    .contracts
-                    .iter()
-                    .map(|c| c.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            Err(IncidentError::invalid(
+                "contracts",
+                format!(
+                    "not in the manifest: {} (known: {})",
+                    unknown.join(", "),
+                    manifest
+                        .contracts
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
         }
     }
 
@@ -90,26 +93,33 @@ impl Responder<'_> {
         pause_key: Option<&str>,
     ) -> Result<PlaybookRun, IncidentError> {
         if !(1..=3).contains(&new.level) {
-            return Err(IncidentError::Refused(format!(
-                "level {} does not exist: the levels are 1 (minor), 2 (moderate) and 3 (critical)",
-                new.level
-            )));
+            return Err(IncidentError::invalid(
+                "level",
+                format!(
+                    "level {} does not exist: the levels are 1 (minor), 2 (moderate) and 3 (critical)",
+                    new.level
+                ),
+            ));
         }
         if new.title.trim().is_empty() {
-            return Err(IncidentError::Refused("an incident needs a --title".into()));
+            return Err(IncidentError::invalid(
+                "title",
+                "an incident needs a --title".into(),
+            ));
         }
         self.check_contracts(&new.contracts)?;
         if new.level == 2 && new.contracts.is_empty() {
-            return Err(IncidentError::Refused(
+            return Err(IncidentError::invalid("contracts", 
                 "level 2 pauses the affected contracts: name them with --contracts A,B (or open at level 3 to pause everything)".into(),
             ));
         }
         if let Some(alert) = new.from_alert
             && self.store().alert(alert)?.is_none()
         {
-            return Err(IncidentError::Refused(format!(
-                "no alert {alert} (guardian alerts lists them)"
-            )));
+            return Err(IncidentError::invalid(
+                "alert",
+                format!("no alert {alert} (guardian alerts lists them)"),
+            ));
         }
         let id = self
             .store()
@@ -170,20 +180,28 @@ impl Responder<'_> {
     ) -> Result<PlaybookRun, IncidentError> {
         let incident = self.get(id)?;
         if incident.status == IncidentStatus::Closed {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is closed: open a new one"
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!("incident {id} is closed: open a new one"),
+            ));
         }
         if level <= incident.level || level > 3 {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is at level {}: escalation goes up, to at most 3",
-                incident.level
-            )));
+            return Err(IncidentError::invalid(
+                "level",
+                format!(
+                    "incident {id} is at level {}: escalation goes up, to at most 3",
+                    incident.level
+                ),
+            ));
         }
         if level == 2 && incident.contracts.is_empty() {
-            return Err(IncidentError::Refused(format!(
-                "level 2 pauses the affected contracts, and incident {id} names none: escalate to 3, or add them first (guardian incident note is not enough)"
-            )));
+            return Err(IncidentError::step_missing(
+                id,
+                format!(
+                    "level 2 pauses the affected contracts, and incident {id} names none: escalate to 3, or add them first (guardian incident note is not enough)"
+                ),
+            ));
         }
         let tasks = tasks_for(level)
             .into_iter()

@@ -51,17 +51,25 @@ impl Responder<'_> {
     ) -> Result<PauseReport, IncidentError> {
         let incident = self.get(id)?;
         if !incident.status.active() {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} is {}: nothing to resume under it",
-                incident.status
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!(
+                    "incident {id} is {}: nothing to resume under it",
+                    incident.status
+                ),
+            ));
         }
         let (timeline, _) = self.deployment.store.timeline(id)?;
         let names = paused_by(&timeline);
         if names.is_empty() {
-            return Err(IncidentError::Refused(format!(
-                "incident {id} paused nothing; contracts paused otherwise are unpaused with guardian unpause"
-            )));
+            return Err(IncidentError::wrong_state(
+                id,
+                incident.status,
+                format!(
+                    "incident {id} paused nothing; contracts paused otherwise are unpaused with guardian unpause"
+                ),
+            ));
         }
         if !fix_verified(&timeline) {
             match force {
@@ -77,9 +85,12 @@ impl Responder<'_> {
                     )?;
                 }
                 _ => {
-                    return Err(IncidentError::Refused(format!(
-                        "the fix of incident {id} is not deployed and verified yet: guardian upgrade NAME --artifact FILE --incident {id}, then guardian incident verify-fix {id} --note TEXT (or --force --reason TEXT, recorded)"
-                    )));
+                    return Err(IncidentError::step_missing(
+                        id,
+                        format!(
+                            "the fix of incident {id} is not deployed and verified yet: guardian upgrade NAME --artifact FILE --incident {id}, then guardian incident verify-fix {id} --note TEXT (or --force --reason TEXT, recorded)"
+                        ),
+                    ));
                 }
             }
         }

@@ -141,6 +141,17 @@ pub enum ResponseError {
     Signer(#[from] crate::chain::SignerError),
 }
 
+impl ResponseError {
+    /// Whether another run (this process or another) already took the action under the same
+    /// journal key.
+    pub fn is_already_done(&self) -> bool {
+        matches!(
+            self,
+            Self::Storage(crate::storage::StorageError::AlreadyDone(_))
+        )
+    }
+}
+
 /// Reads `paused()` of every `(client, address)`: one set of batches per chain, all at once.
 pub async fn read_paused(targets: &[(&ChainClient, Address)]) -> Vec<Result<bool, ChainError>> {
     let reads: Vec<_> = targets

@@ -180,33 +180,63 @@ pub(super) async fn decide(
             "this server was started without its manifest's file: decide with guardian bounty",
         );
     };
+    // The decision's records, its incident and its pause are written through the synchronous
+    // store: the whole of it runs on a blocking thread, with the runtime driving its network calls,
+    // so the public page keeps answering while it does.
+    let store = state.store.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let taken = tokio::task::spawn_blocking(move || {
+        runtime.block_on(take_decision(&path, store, holder.name, id, &decision))
+    })
+    .await;
+    match taken {
+        Err(e) => internal("the decision could not be taken", &e),
+        Ok(Err(response)) => *response,
+        Ok(Ok(Ok(taken))) => Json(json!({ "taken": taken })).into_response(),
+        Ok(Ok(Err(TriageError::NotFound(_)))) => {
+            error(StatusCode::NOT_FOUND, "report", "no such report")
+        }
+        Ok(Ok(Err(TriageError::WrongState { message, .. }))) => {
+            error(StatusCode::CONFLICT, "decision", &message)
+        }
+        Ok(Ok(Err(TriageError::Invalid { field, message }))) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, field, &message)
+        }
+        Ok(Ok(Err(TriageError::Storage(e)))) => internal("the decision could not be recorded", &e),
+    }
+}
+
+/// Opens the deployment from `path` and takes `decision` on report `id` as `actor`, then delivers
+/// what it queued. `Err` is the answer when the deployment cannot be opened.
+async fn take_decision(
+    path: &std::path::Path,
+    store: std::sync::Arc<crate::storage::Store>,
+    actor: String,
+    id: i64,
+    decision: &Decision,
+) -> Result<Result<protocol::Taken, TriageError>, Box<Response>> {
     let chains: Option<&[String]> = match decision {
         Decision::Confirm { .. } => None,
         _ => Some(&[]),
     };
-    let deployment = match Deployment::open(&path, chains, &process_env).await {
+    let deployment = match Deployment::open(path, chains, &process_env).await {
         Ok(d) => d,
         // The cause (which may name files or endpoints) goes to the operator's log only.
-        Err(e) => return internal("the deployment could not be opened", &e),
+        Err(e) => return Err(Box::new(internal("the deployment could not be opened", &e))),
     };
     let contacts = Contacts::load(&deployment.manifest, &process_env);
     let responder = Responder {
         deployment: &deployment,
         contacts: &contacts,
-        actor: holder.name,
+        actor,
         signer: None,
         outbid: None,
     };
-    match protocol::take(&responder, id, &decision).await {
-        Ok(taken) => {
-            let contacts = std::sync::Arc::new(contacts);
-            if let Ok(outbox) = Outbox::new(state.store.clone(), contacts) {
-                outbox.deliver_due().await;
-            }
-            Json(json!({ "taken": taken })).into_response()
-        }
-        Err(TriageError::NotFound(_)) => error(StatusCode::NOT_FOUND, "report", "no such report"),
-        Err(TriageError::Refused(why)) => error(StatusCode::CONFLICT, "decision", &why),
-        Err(TriageError::Storage(e)) => internal("the decision could not be recorded", &e),
+    let taken = protocol::take(&responder, id, decision).await;
+    if taken.is_ok()
+        && let Ok(outbox) = Outbox::new(store, std::sync::Arc::new(contacts))
+    {
+        outbox.deliver_due().await;
     }
+    Ok(taken)
 }

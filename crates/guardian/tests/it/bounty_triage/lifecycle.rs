@@ -101,6 +101,23 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
         !mail.data.contains(POC),
         "the e-mail never carries the proof"
     );
+    // A decision from the wrong status is a conflict (409); an argument that is not allowed is
+    // the request's fault (422), naming the field. Neither writes or tells anything.
+    let (code, again) = api
+        .call("POST", &format!("{path}/ack"), Some(&triager), None)
+        .await;
+    assert_eq!(code, 409, "{again}");
+    assert_eq!(again["errors"][0]["field"], "decision", "{again}");
+    let (code, empty) = api
+        .call(
+            "POST",
+            &format!("{path}/ask"),
+            Some(&triager),
+            Some(json!({"message": "  "})),
+        )
+        .await;
+    assert_eq!(code, 422, "{empty}");
+    assert_eq!(empty["errors"][0]["field"], "message", "{empty}");
 
     // Asked for more through the CLI; the researcher answers in the thread.
     let asked = json_of(
