@@ -192,6 +192,7 @@ impl Devnet {
             monitor: Default::default(),
             incident: Default::default(),
             bounty: Default::default(),
+            server: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

@@ -214,6 +214,7 @@ impl Args {
             monitor: Default::default(),
             incident: Default::default(),
             bounty: Default::default(),
+            server: Default::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

@@ -12,6 +12,7 @@ mod load;
 mod monitor;
 mod rpc;
 pub mod rules;
+mod server;
 mod validate;
 
 pub use bounty::{BountySettings, Severity as BountySeverity};
@@ -24,6 +25,7 @@ pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
+pub use server::ServerSettings;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -131,6 +133,9 @@ pub struct Manifest {
     /// The bug bounty desk (`guardian serve`).
     #[serde(default, skip_serializing_if = "BountySettings::is_default")]
     pub bounty: BountySettings,
+    /// The public server's limits (`guardian serve`).
+    #[serde(default, skip_serializing_if = "ServerSettings::is_default")]
+    pub server: ServerSettings,
 }
 
 impl Manifest {

@@ -161,6 +161,9 @@ impl Manifest {
         if let Some(message) = self.bounty.problem() {
             return Err(invalid(find_offset(text, "[bounty]"), message.into()));
         }
+        if let Some(message) = self.server.problem() {
+            return Err(invalid(find_offset(text, "[server]"), message.into()));
+        }
         if let Some(chain) =
             (self.bounty.native_usd_by_chain.keys()).find(|chain| !self.chains.contains_key(*chain))
         {

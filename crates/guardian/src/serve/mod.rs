@@ -4,6 +4,7 @@
 
 mod auth;
 mod bounty_page;
+mod listen;
 mod reports;
 mod team;
 
@@ -124,6 +125,7 @@ pub async fn start_with(
         Duration::from_secs(3600),
     ));
     let max_body = manifest.bounty.max_body_bytes;
+    let limits = manifest.server.clone();
     let contacts = Arc::new(Contacts::load(&manifest, &process_env));
     let store_for_outbox = store.clone();
     let state = AppState {
@@ -134,7 +136,13 @@ pub async fn start_with(
         manifest_path: manifest_path.map(Arc::new),
         contacts: contacts.clone(),
     };
-    let app = router(state, max_body);
+    let app = router(
+        state,
+        listen::BodyLimits {
+            max_bytes: max_body,
+            timeout: Duration::from_secs(limits.body_timeout_secs),
+        },
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -145,7 +153,7 @@ pub async fn start_with(
         addr: listen,
         source,
     })?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     // The notices the server queues (a new report, a decision taken through the team API) are
     // delivered while it runs; what is left is delivered by the next guardian process.
     if contacts.iter().next().is_some()
@@ -156,21 +164,12 @@ pub async fn start_with(
             let _ = until.wait_for(|s| *s).await;
         }));
     }
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    let task = tokio::spawn(listen::serve(listener, app, limits, stopped));
     tracing::info!(%addr, "serving the bounty desk");
     Ok(Server { addr, stop, task })
 }
 
-fn router(state: AppState, max_body: usize) -> Router {
+fn router(state: AppState, body: listen::BodyLimits) -> Router {
     Router::new()
         .route("/bounty", get(bounty_page::page))
         .route("/bounty/reports", axum::routing::post(reports::submit))
@@ -184,7 +183,11 @@ fn router(state: AppState, max_body: usize) -> Router {
             "/api/bounty/reports/{id}/{decision}",
             axum::routing::post(team::decide),
         )
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(body.max_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            body,
+            listen::read_body,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

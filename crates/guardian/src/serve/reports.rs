@@ -19,6 +19,7 @@ use super::{
     AppState,
     auth::{ReportAccess, report_unauthorized},
     bounty_page,
+    listen::{client_key, client_of},
 };
 use crate::{
     bounty::{
@@ -70,8 +71,17 @@ fn body_or_error(
     })
 }
 
-fn rate_limited(state: &AppState, client: SocketAddr, format: Format) -> Option<Response> {
-    let wait = state.limiter.check(client.ip(), Instant::now()).err()?;
+fn rate_limited(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    format: Format,
+) -> Option<Response> {
+    let client = client_of(peer, headers, &state.manifest.server.trusted_proxies);
+    let wait = state
+        .limiter
+        .check(client_key(client), Instant::now())
+        .err()?;
     let secs = wait.max(Duration::from_secs(1)).as_secs().to_string();
     let mut response = one_error(
         format,
@@ -182,7 +192,7 @@ pub(super) async fn submit(
     } else {
         Format::Json
     };
-    if let Some(response) = rate_limited(&state, client, format) {
+    if let Some(response) = rate_limited(&state, client, &headers, format) {
         return response;
     }
     let body = match body_or_error(body, format) {
@@ -300,7 +310,7 @@ pub(super) async fn reply(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(response) = rate_limited(&state, client, Format::Json) {
+    if let Some(response) = rate_limited(&state, client, &headers, Format::Json) {
         return response;
     }
     let report = match ReportAccess::check(&state, &id, &headers).await {

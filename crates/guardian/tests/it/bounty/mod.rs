@@ -3,6 +3,7 @@
 //! the follow-up with the token, the rate limit, and the proof of concept never in clear on
 //! disk. No chain is needed: the server only reads the manifest.
 
+mod hostile;
 mod team_api;
 
 use std::{path::Path, sync::Arc};
@@ -20,6 +21,11 @@ const ESCROW: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const POC: &str = "PROOF-OF-CONCEPT-7f3a: call releasePayment twice before the state update";
 
 fn manifest_text(team_key: Option<&str>, rate_limit: u32) -> String {
+    manifest_text_with(team_key, rate_limit, "")
+}
+
+/// The desk's manifest with `extra` (more sections) at its end.
+fn manifest_text_with(team_key: Option<&str>, rate_limit: u32, extra: &str) -> String {
     let key = team_key
         .map(|k| format!("team_public_key = \"{k}\"\n"))
         .unwrap_or_default();
@@ -44,7 +50,7 @@ address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 [bounty]
 {key}rate_limit_per_hour = {rate_limit}
 max_body_bytes = 32768
-"#
+{extra}"#
     )
 }
 
@@ -58,11 +64,20 @@ struct Desk {
 }
 
 async fn desk(rate_limit: u32) -> Desk {
+    desk_with(rate_limit, "").await
+}
+
+/// A desk whose manifest ends with `extra`.
+async fn desk_with(rate_limit: u32, extra: &str) -> Desk {
     guardian::chain::tls::install_provider();
     let pair = crypto::generate();
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("guardian.toml");
-    std::fs::write(&path, manifest_text(Some(&pair.public), rate_limit)).expect("write");
+    std::fs::write(
+        &path,
+        manifest_text_with(Some(&pair.public), rate_limit, extra),
+    )
+    .expect("write");
     let manifest = Manifest::load(&path).expect("manifest");
     let store = Arc::new(Store::open(&dir.path().join("guardian.db")).expect("db"));
     let server = serve::start(
