@@ -49,40 +49,167 @@ pub struct TokenHolder {
 /// Token texts start with this, so one found in a log or a paste is recognised.
 pub const PREFIX: &str = "gdn_";
 
+/// How often a token's `last_used_at` is written: at most once a minute, so that a busy client
+/// does not turn every read into a write.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+/// A token as `guardian token list` shows it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Its number, for `guardian token revoke`.
+    pub id: i64,
+    /// Whose it is.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Who created it, and when (Unix ms).
+    pub created_by: String,
+    /// When it was created (Unix ms).
+    pub created_at: i64,
+    /// When it stops working (Unix ms); `None`: never.
+    pub expires_at: Option<i64>,
+    /// When it was last used, to the minute (Unix ms).
+    pub last_used_at: Option<i64>,
+    /// When it was revoked (Unix ms), and by whom.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+    /// `active`, `expired` or `revoked` at the time of listing.
+    pub state: &'static str,
+}
+
+/// Why a token could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// No token has this number.
+    #[error("no token {0} (guardian token list shows them)")]
+    NotFound(i64),
+    /// It was revoked already.
+    #[error("token {id} was already revoked by {by}")]
+    AlreadyRevoked {
+        /// The token.
+        id: i64,
+        /// Who revoked it.
+        by: String,
+    },
+    /// The database refused.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 impl Store {
-    /// Creates a token named `name` with `role`; returns its text, which is not kept.
+    /// Creates a token named `name` with `role`, valid until `expires_at` (Unix ms; `None`:
+    /// until revoked); returns its text, which is not kept.
     pub fn create_api_token(
         &self,
         name: &str,
         role: Role,
         created_by: &str,
+        expires_at: Option<i64>,
     ) -> Result<String, BountyError> {
         let token = format!("{PREFIX}{}", crypto::new_token()?);
         let hash = crypto::token_hash(&token);
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO api_tokens (name, role, token_hash, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, role.as_str(), hash, created_by, now_ms()],
+                "INSERT INTO api_tokens (name, role, token_hash, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name, role.as_str(), hash, created_by, now_ms(), expires_at],
             )
         })?;
         Ok(token)
     }
 
-    /// The holder of `token`, if it is a valid, unrevoked team token.
-    pub fn api_token_holder(&self, token: &str) -> Result<Option<TokenHolder>, StorageError> {
+    /// The holder of `token` at `now` (Unix ms), if it is a team token neither revoked nor
+    /// expired; notes its use (at most once a minute).
+    pub fn api_token_holder(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<TokenHolder>, StorageError> {
         if !token.starts_with(PREFIX) {
             return Ok(None);
         }
         let hash = crypto::token_hash(token);
-        let row: Option<(String, String)> = self.with(|c| {
+        let row: Option<(i64, String, String, Option<i64>)> = self.with(|c| {
             c.query_row(
-                "SELECT name, role FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
-                params![hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                "SELECT id, name, role, last_used_at FROM api_tokens
+                 WHERE token_hash = ?1 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?2)",
+                params![hash, now],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
         })?;
-        Ok(row.and_then(|(name, role)| Role::parse(&role).map(|role| TokenHolder { name, role })))
+        let Some((id, name, role, last_used)) = row else {
+            return Ok(None);
+        };
+        if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY_MS) {
+            self.write(|tx| {
+                tx.execute(
+                    "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+            })?;
+        }
+        Ok(Role::parse(&role).map(|role| TokenHolder { name, role }))
+    }
+
+    /// Every token, oldest first, with its state at `now` (Unix ms).
+    pub fn api_tokens(&self, now: i64) -> Result<Vec<TokenInfo>, StorageError> {
+        self.with(|c| {
+            c.prepare(
+                "SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at, revoked_by
+                 FROM api_tokens ORDER BY id",
+            )?
+            .query_map([], |r| {
+                let role: String = r.get(2)?;
+                let expires_at: Option<i64> = r.get(5)?;
+                let revoked_at: Option<i64> = r.get(7)?;
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    created_by: r.get(3)?,
+                    created_at: r.get(4)?,
+                    expires_at,
+                    last_used_at: r.get(6)?,
+                    revoked_at,
+                    revoked_by: r.get(8)?,
+                    state: if revoked_at.is_some() {
+                        "revoked"
+                    } else if expires_at.is_some_and(|t| t <= now) {
+                        "expired"
+                    } else {
+                        "active"
+                    },
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// Revokes token `id` as `by` at `now`: from then on it answers 401.
+    pub fn revoke_api_token(&self, id: i64, by: &str, now: i64) -> Result<(), RevokeError> {
+        let revoked: Option<Option<String>> = self.write(|tx| {
+            let before: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT revoked_by FROM api_tokens WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if matches!(before, Some(None)) {
+                tx.execute(
+                    "UPDATE api_tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, now, by],
+                )?;
+            }
+            Ok(before)
+        })?;
+        match revoked {
+            None => Err(RevokeError::NotFound(id)),
+            Some(Some(by)) => Err(RevokeError::AlreadyRevoked { id, by }),
+            Some(None) => Ok(()),
+        }
     }
 
     /// Every report, newest first, as the team lists them (never the proof of concept).
@@ -108,7 +235,7 @@ mod tests {
     fn a_token_is_kept_only_as_its_hash_and_carries_its_role() {
         let store = Store::in_memory().expect("db");
         let token = store
-            .create_api_token("alice", Role::Triager, "ops")
+            .create_api_token("alice", Role::Triager, "ops", None)
             .expect("token");
         assert!(token.starts_with(PREFIX));
         let kept: String = store
@@ -116,13 +243,60 @@ mod tests {
             .expect("row");
         assert_ne!(kept, token);
         assert_eq!(
-            store.api_token_holder(&token).expect("q"),
+            store.api_token_holder(&token, 1).expect("q"),
             Some(TokenHolder {
                 name: "alice".into(),
                 role: Role::Triager
             })
         );
-        assert_eq!(store.api_token_holder("gdn_nope").expect("q"), None);
+        assert_eq!(store.api_token_holder("gdn_nope", 1).expect("q"), None);
         assert!(Role::Admin > Role::Triager && Role::Triager > Role::Viewer);
+    }
+
+    #[test]
+    fn a_token_stops_at_its_expiry_or_its_revocation_and_notes_its_use() {
+        let store = Store::in_memory().expect("db");
+        let lasting = store
+            .create_api_token("alice", Role::Viewer, "ops", None)
+            .expect("token");
+        let brief = store
+            .create_api_token("bob", Role::Viewer, "ops", Some(1_000))
+            .expect("token");
+        assert!(store.api_token_holder(&brief, 999).expect("q").is_some());
+        assert_eq!(store.api_token_holder(&brief, 1_000).expect("q"), None);
+        assert!(store.api_token_holder(&lasting, 500).expect("q").is_some());
+        // Used again within the minute: the first use stands.
+        assert!(
+            store
+                .api_token_holder(&lasting, 30_000)
+                .expect("q")
+                .is_some()
+        );
+        let listed = store.api_tokens(1_000).expect("list");
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            (listed[0].state, listed[0].last_used_at),
+            ("active", Some(500))
+        );
+        assert_eq!(
+            (listed[1].state, listed[1].expires_at),
+            ("expired", Some(1_000))
+        );
+
+        store
+            .revoke_api_token(listed[0].id, "lead", 2_000)
+            .expect("revoke");
+        assert_eq!(store.api_token_holder(&lasting, 2_001).expect("q"), None);
+        let listed = store.api_tokens(2_001).expect("list");
+        assert_eq!(listed[0].state, "revoked");
+        assert_eq!(listed[0].revoked_by.as_deref(), Some("lead"));
+        assert!(matches!(
+            store.revoke_api_token(listed[0].id, "lead", 3_000),
+            Err(RevokeError::AlreadyRevoked { .. })
+        ));
+        assert!(matches!(
+            store.revoke_api_token(99, "lead", 3_000),
+            Err(RevokeError::NotFound(99))
+        ));
     }
 }

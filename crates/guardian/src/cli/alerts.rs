@@ -141,6 +141,17 @@ fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
+    match duration_ms(text) {
+        Some(ms) => Ok(now_ms - ms),
+        None => Err(format!(
+            "`{text}` is neither an RFC 3339 time (2026-11-27T16:00:00Z) nor a duration such as 90s, 30m, 2h, 1d or 1w"
+        )),
+    }
+}
+
+/// A duration such as `90s`, `30m`, `2h`, `1d` or `1w`, in milliseconds.
+pub(super) fn duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -151,14 +162,10 @@ fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
         "h" => 3_600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => 0,
+        _ => return None,
     };
-    match digits.parse::<i64>() {
-        Ok(n) if seconds > 0 => Ok(now_ms - n.saturating_mul(seconds).saturating_mul(1_000)),
-        _ => Err(format!(
-            "`{text}` is neither an RFC 3339 time (2026-11-27T16:00:00Z) nor a duration such as 90s, 30m, 2h, 1d or 1w"
-        )),
-    }
+    let n = digits.parse::<i64>().ok()?;
+    Some(n.saturating_mul(seconds).saturating_mul(1_000))
 }
 
 #[cfg(test)]

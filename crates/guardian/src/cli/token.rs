@@ -1,10 +1,15 @@
-//! `guardian token create`: a team API token for `guardian serve`, printed once.
+//! `guardian token create|list|revoke`: the team API tokens of `guardian serve`.
 
 use std::process::ExitCode;
 
 use crate::{
-    bounty::tokens::Role, chain::signer::process_env, config::manifest_path, deployment::db_path,
-    operator::operator, output::print_json, storage::Store,
+    bounty::tokens::{Role, TokenInfo},
+    chain::signer::process_env,
+    config::manifest_path,
+    deployment::db_path,
+    operator::operator,
+    output::{Table, print_json},
+    storage::{Store, now_ms},
 };
 
 /// Team API tokens for `guardian serve` (/api/...): viewer reads reports, triager also reads
@@ -28,44 +33,126 @@ enum Action {
         /// Whose it is (default: the operator: --as, GUARDIAN_OPERATOR, or the OS user).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// How long it works: 90m, 12h, 30d, 2w (default: until revoked).
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires_in: Option<i64>,
         /// Who is creating it (default: GUARDIAN_OPERATOR, else the OS user).
         #[arg(long = "as", value_name = "NAME")]
         operator: Option<String>,
-        /// Print {name, role, token} as JSON.
+        /// Print {name, role, token, expires_at} as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// List the tokens: number, name, role, state, expiry and last use (never the token).
+    List {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its number (from `guardian token list`): it answers 401 from then on.
+    Revoke {
+        /// The token's number.
+        id: i64,
+        /// Who is revoking it (default: GUARDIAN_OPERATOR, else the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
+    },
+}
+
+fn parse_lifetime(text: &str) -> Result<i64, String> {
+    match super::alerts::duration_ms(text) {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!(
+            "`{text}` is not a duration such as 90m, 12h, 30d or 2w"
+        )),
+    }
 }
 
 impl Args {
     /// Runs the subcommand.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let Action::Create {
-            role,
-            name,
-            operator: by,
-            json,
-        } = self.action;
         let path = manifest_path(ctx.config.clone());
         if !path.exists() {
             anyhow::bail!(
-                "{} not found: run this beside the manifest (or --config FILE); the token is stored in its guardian.db",
+                "{} not found: run this beside the manifest (or --config FILE); the tokens are kept in its guardian.db",
                 path.display()
             );
         }
         let store = Store::open(&db_path(&path))?;
-        let by = operator(by.as_deref(), &process_env);
-        let name = name.unwrap_or_else(|| by.clone());
-        let token = store.create_api_token(&name, role, &by)?;
-        if json {
-            print_json(&serde_json::json!({"name": name, "role": role, "token": token}));
-        } else {
-            println!("{token}");
-            eprintln!(
-                "token for {name} ({}): shown once, stored only as its hash; send it as Authorization: Bearer <token>",
-                role.as_str()
-            );
+        match self.action {
+            Action::Create {
+                role,
+                name,
+                expires_in,
+                operator: by,
+                json,
+            } => {
+                let by = operator(by.as_deref(), &process_env);
+                let name = name.unwrap_or_else(|| by.clone());
+                let expires_at = expires_in.map(|ms| now_ms().saturating_add(ms));
+                let token = store.create_api_token(&name, role, &by, expires_at)?;
+                if json {
+                    print_json(&serde_json::json!({
+                        "name": name, "role": role, "token": token, "expires_at": expires_at,
+                    }));
+                } else {
+                    println!("{token}");
+                    let until = expires_at.map_or("until revoked".to_string(), |t| {
+                        format!("until {} UTC", super::history::utc(t))
+                    });
+                    eprintln!(
+                        "token for {name} ({}), valid {until}: shown once, stored only as its hash; send it as Authorization: Bearer <token>",
+                        role.as_str()
+                    );
+                }
+            }
+            Action::List { json } => {
+                let tokens = store.api_tokens(now_ms())?;
+                if json {
+                    print_json(&serde_json::json!({ "tokens": tokens }));
+                } else if tokens.is_empty() {
+                    println!("no tokens (guardian token create --role viewer|triager|admin)");
+                } else {
+                    print!("{}", table(&tokens));
+                }
+            }
+            Action::Revoke { id, operator: by } => {
+                let by = operator(by.as_deref(), &process_env);
+                store.revoke_api_token(id, &by, now_ms())?;
+                println!("token {id} revoked: it answers 401 from now on");
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+fn table(tokens: &[TokenInfo]) -> Table {
+    let time = |t: Option<i64>| t.map_or("-".to_string(), super::history::utc);
+    let mut t = Table::new([
+        "ID",
+        "NAME",
+        "ROLE",
+        "STATE",
+        "CREATED (UTC)",
+        "BY",
+        "EXPIRES (UTC)",
+        "LAST USED (UTC)",
+    ]);
+    for k in tokens {
+        let state = match (&k.revoked_by, k.state) {
+            (Some(by), "revoked") => format!("revoked by {by}"),
+            (_, state) => state.to_string(),
+        };
+        t.row(vec![
+            k.id.to_string(),
+            k.name.clone(),
+            k.role.as_str().to_string(),
+            state,
+            super::history::utc(k.created_at),
+            k.created_by.clone(),
+            time(k.expires_at),
+            time(k.last_used_at),
+        ]);
+    }
+    t
 }

@@ -116,10 +116,12 @@ impl<R: Needs> FromRequestParts<AppState> for Team<R> {
             return Err(unauthorized());
         };
         let store = state.store.clone();
-        let holder = tokio::task::spawn_blocking(move || store.api_token_holder(&token))
-            .await
-            .map_err(|e| internal("the token could not be checked", &e))?
-            .map_err(|e| internal("the token could not be checked", &e))?;
+        let holder = tokio::task::spawn_blocking(move || {
+            store.api_token_holder(&token, crate::storage::now_ms())
+        })
+        .await
+        .map_err(|e| internal("the token could not be checked", &e))?
+        .map_err(|e| internal("the token could not be checked", &e))?;
         match holder {
             None => Err(unauthorized()),
             Some(h) if h.role < R::ROLE => Err(forbidden(R::ROLE, h.role)),

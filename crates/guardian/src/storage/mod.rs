@@ -102,6 +102,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     schema::BOUNTY_TRIAGE,
     journal::MIGRATION_FEES,
     alerts::MIGRATION_ABOUT_BLOCK,
+    schema::API_TOKEN_LIFE,
 ];
 
 /// The schema version this build writes.
@@ -126,6 +127,44 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Makes the database file readable by its owner only (0600), creating it empty so when it is
+/// missing; SQLite gives its `-wal` and `-shm` files the same mode. A file that already exists is
+/// tightened as well (with its `-wal` and `-shm`), or a warning says why it could not be.
+fn owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0
+                && let Err(e) =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(
+                    file = %file.display(),
+                    error = %e,
+                    "the database is readable by others and could not be made owner-only"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -137,6 +176,7 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        owner_only(path);
         let conn = Connection::open(path).map_err(|source| StorageError::Open {
             path: path.display().to_string(),
             source,
@@ -191,6 +231,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let path = dir.path().join("guardian.db");
+        let store = Store::open(&path).expect("open");
+        store
+            .write(|tx| tx.execute("INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (1, 'x', 1, 'h', 1)", []))
+            .expect("write");
+        for name in ["guardian.db", "guardian.db-wal", "guardian.db-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        drop(store);
+        // A file an earlier build left world-readable is tightened when opened.
+        let old = dir.path().join("old.db");
+        std::fs::write(&old, b"").expect("create");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        Store::open(&old).expect("open");
+        assert_eq!(mode("old.db"), 0o600);
+    }
 
     #[test]
     fn an_older_file_is_migrated_and_a_newer_one_refused() {

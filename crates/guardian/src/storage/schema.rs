@@ -156,3 +156,11 @@ ALTER TABLE bounty_reports ADD COLUMN close_evidence  TEXT;
 ALTER TABLE bounty_reports ADD COLUMN incident_id     INTEGER REFERENCES incidents(id);
 ALTER TABLE bounty_reports ADD COLUMN sla_alerted_at  INTEGER;
 ";
+
+/// Migration 12: a team token's life: when it expires (unset: never), when it was last used,
+/// and who revoked it.
+pub(crate) const API_TOKEN_LIFE: &str = "
+ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+ALTER TABLE api_tokens ADD COLUMN revoked_by TEXT;
+";

@@ -32,8 +32,17 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     };
     let viewer = create("viewer");
     let triager = create("triager");
-    let db = std::fs::read(d.dir.path().join("guardian.db")).unwrap_or_default();
-    let wal = std::fs::read(d.dir.path().join("guardian.db-wal")).unwrap_or_default();
+    // Read by another process: opening and closing the file here would drop this process's
+    // POSIX locks on it (the server's connection's among them), and the next guardian process
+    // to close would take itself for the last and remove the WAL under the server.
+    let raw = |name: &str| {
+        std::process::Command::new("cat")
+            .arg(d.dir.path().join(name))
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    let (db, wal) = (raw("guardian.db"), raw("guardian.db-wal"));
     let stored = |t: &str| {
         [&db, &wal]
             .iter()
@@ -75,6 +84,44 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 200);
+
+    // The team sees its tokens (never the tokens themselves), with their last use; a revoked
+    // token answers 401 from then on.
+    let token_cmd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GUARDIAN_OPERATOR", "lead")
+            .current_dir(d.dir.path())
+            .args(args)
+            .output()
+            .expect("guardian runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, err) = token_cmd(&["token", "list", "--json"]);
+    assert!(ok, "{err}");
+    assert!(!listed.contains(&viewer) && !listed.contains(&triager));
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    let viewer_row = listed["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["role"] == "viewer")
+        .expect("the viewer's token")
+        .clone();
+    assert_eq!(viewer_row["state"], "active");
+    assert!(viewer_row["last_used_at"].is_i64(), "{viewer_row}");
+    let id = viewer_row["id"].to_string();
+    let (ok, _, err) = token_cmd(&["token", "revoke", &id]);
+    assert!(ok, "{err}");
+    let (status, _) = d.get(list, Some(&viewer), "application/json").await;
+    assert_eq!(status, 401, "a revoked token is refused");
+    let (ok, _, err) = token_cmd(&["token", "revoke", &id]);
+    assert!(!ok && err.contains("already revoked by lead"), "{err}");
 
     // The database failing under a team route is the server's failure: 500 in the one error
     // shape, naming no table or query — never a 404 or an empty list.
