@@ -1,10 +1,13 @@
 //! `cargo run -p bench --release -- pause` (or `monitor`, `backfill`, `preempt`, `congestion`): the
-//! measurements behind docs/performance.md. Not part of the product: `guardian --help` lists
-//! operator commands only.
+//! measurements behind docs/performance.md; `gas` prints the gas table of docs/contracts.md and
+//! `mempool` the simulation and pending-arrival latencies. Not part of the product: `guardian
+//! --help` lists operator commands only.
 
 mod backfill;
 mod bench;
 mod congestion;
+mod gas;
+mod mempool;
 mod monitor;
 mod preempt;
 
@@ -56,6 +59,11 @@ enum What {
     /// The emergency pause through full blocks (urgent fees beside the node's suggested fees) and
     /// against a bot that answers a pause it sees in the pool; writes its section of the report.
     Congestion(congestion::CongestionArgs),
+    /// The gas table of docs/contracts.md from real receipts on anvil; prints it as markdown.
+    Gas(gas::GasArgs),
+    /// Simulation latency of a pending transaction per simulator, and send-to-seen latency per
+    /// mempool source, on anvil with mining held; prints one line each.
+    Mempool(mempool::MempoolArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -102,6 +110,8 @@ async fn main() -> ExitCode {
         What::Backfill(args) => args.run().await,
         What::Preempt(args) => args.run().await,
         What::Congestion(args) => args.run().await,
+        What::Gas(args) => args.run().await,
+        What::Mempool(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

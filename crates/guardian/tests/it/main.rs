@@ -15,7 +15,6 @@ mod contracts;
 mod demo;
 mod deploy;
 mod endpoints;
-mod gas;
 mod health;
 mod incident;
 mod incident_affected;
