@@ -4,6 +4,7 @@
 //! disk. No chain is needed: the server only reads the manifest.
 
 mod team_api;
+mod terminal;
 
 use std::{path::Path, sync::Arc};
 
