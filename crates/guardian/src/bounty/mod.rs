@@ -1,6 +1,7 @@
 //! The bug bounty desk: severities and their reward caps (the seed's tiers), the impact
 //! categories researchers claim (Immunefi's classification for smart contracts), and the
-//! statuses a report goes through. A submission is checked in [`submission`], stored in
+//! statuses a report goes through. A submission is checked in [`submission`] (every researcher's
+//! text, replies too, through [`text`]), stored in
 //! [`store`] (the proof of concept encrypted by [`crypto`]), announced to the team by
 //! [`notice`], triaged by [`triage`] and, once confirmed, taken into the incident protocol by
 //! [`protocol`]; [`sla`] keeps the acknowledgement clocks, [`similar`] flags duplicates,
@@ -15,6 +16,7 @@ pub mod similar;
 pub mod sla;
 pub mod store;
 pub mod submission;
+pub mod text;
 pub mod tokens;
 pub mod triage;
 

@@ -1,11 +1,12 @@
 //! A researcher's submission: its fields as sent, their limits, and [`validate`], which checks
 //! every field against the program (severities, impact ids, the manifest's contracts) and names
-//! each bad one, not only the first.
+//! each bad one, not only the first. Every field goes through [`researcher_text`] first, so no
+//! control character but newline and tab is ever stored.
 
 use alloy::primitives::Address;
 use serde::Serialize;
 
-use super::{Severity, impact_by_id};
+use super::{Severity, impact_by_id, text::researcher_text};
 
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 200;
@@ -87,7 +88,16 @@ pub struct NewReport {
     pub credit_as: Option<String>,
 }
 
-/// Checks a text field: required or not, and its length in characters.
+/// A field with its `\r\n` made `\n`, or `None` with the error when it holds a control
+/// character (see [`researcher_text`]).
+fn clean(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
+    researcher_text(field, value)
+        .map_err(|e| errors.push(e))
+        .ok()
+}
+
+/// Checks a text field: no control character but newline and tab, required or not, and its
+/// length in characters.
 fn text(
     errors: &mut Vec<FieldError>,
     field: &str,
@@ -95,6 +105,7 @@ fn text(
     required: bool,
     max: usize,
 ) -> Option<String> {
+    let value = clean(errors, field, value)?;
     let value = value.trim();
     if value.is_empty() {
         if required {
@@ -110,13 +121,6 @@ fn text(
         ));
         return None;
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        errors.push(FieldError::new(field, "contains control characters"));
-        return None;
-    }
     Some(value.to_string())
 }
 
@@ -125,18 +129,20 @@ fn text(
 pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<FieldError>> {
     let mut errors = Vec::new();
     let title = text(&mut errors, "title", &s.title, true, MAX_TITLE);
-    if title.as_deref().is_some_and(|t| t.contains(['\n', '\r'])) {
+    if title.as_deref().is_some_and(|t| t.contains('\n')) {
         errors.push(FieldError::new("title", "must be one line"));
     }
-    let severity = match s.severity.trim() {
-        "" => {
+    let severity = clean(&mut errors, "severity", &s.severity);
+    let severity = match severity.as_deref().map(str::trim) {
+        None => None,
+        Some("") => {
             errors.push(FieldError::new(
                 "severity",
                 "is required (critical, high, medium or low)",
             ));
             None
         }
-        v => match v.parse::<Severity>() {
+        Some(v) => match v.parse::<Severity>() {
             Ok(sev) => Some(sev),
             Err(e) => {
                 errors.push(FieldError::new("severity", e));
@@ -144,15 +150,17 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
             }
         },
     };
-    let impact = match s.impact.trim() {
-        "" => {
+    let impact = clean(&mut errors, "impact", &s.impact);
+    let impact = match impact.as_deref().map(str::trim) {
+        None => None,
+        Some("") => {
             errors.push(FieldError::new(
                 "impact",
                 "is required (one of the ids on /bounty)",
             ));
             None
         }
-        v => match impact_by_id(v) {
+        Some(v) => match impact_by_id(v) {
             Some(i) => Some(i.id),
             None => {
                 errors.push(FieldError::new(
@@ -164,9 +172,16 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         },
     };
     let mut contracts: Vec<String> = Vec::new();
-    for name in s
+    let names: Option<Vec<String>> = s
         .contracts
         .iter()
+        .map(|c| researcher_text("contracts", c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| errors.push(e))
+        .ok();
+    for name in names
+        .iter()
+        .flatten()
         .map(|c| c.trim())
         .filter(|c| !c.is_empty())
     {
@@ -218,9 +233,10 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         )
     };
     let contact = text(&mut errors, "contact", &s.contact, true, MAX_CONTACT);
-    let payout_address = match s.payout_address.trim() {
-        "" => None,
-        v => match (v.len(), v.parse::<Address>()) {
+    let payout_address = clean(&mut errors, "payout_address", &s.payout_address);
+    let payout_address = match payout_address.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => match (v.len(), v.parse::<Address>()) {
             (42, Ok(a)) if v.starts_with("0x") => Some(a),
             _ => {
                 errors.push(FieldError::new(
@@ -232,10 +248,7 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
         },
     };
     let credit_as = text(&mut errors, "credit_as", &s.credit_as, false, MAX_CREDIT);
-    if credit_as
-        .as_deref()
-        .is_some_and(|t| t.contains(['\n', '\r']))
-    {
+    if credit_as.as_deref().is_some_and(|t| t.contains('\n')) {
         errors.push(FieldError::new("credit_as", "must be one line"));
     }
     match (title, severity, impact, description, contact) {
@@ -321,5 +334,37 @@ mod tests {
         let errors = validate(&high, &["escrow"]).expect_err("no poc");
         assert_eq!(errors[0].field, "proof_of_concept");
         assert!(errors[0].message.contains("required"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field_and_crlf_is_a_newline() {
+        let mut ok = valid();
+        ok.description = "line one\r\n\tline two".into();
+        let report = validate(&ok, &["escrow"]).expect("crlf and tab pass");
+        assert_eq!(report.description, "line one\n\tline two");
+        type Set = fn(&mut Submission, String);
+        let setters: [(&str, Set); 9] = [
+            ("title", |s, v| s.title = v),
+            ("severity", |s, v| s.severity = v),
+            ("impact", |s, v| s.impact = v),
+            ("contracts", |s, v| s.contracts = vec![v]),
+            ("description", |s, v| s.description = v),
+            ("proof_of_concept", |s, v| s.proof_of_concept = v),
+            ("contact", |s, v| s.contact = v),
+            ("payout_address", |s, v| s.payout_address = v),
+            ("credit_as", |s, v| s.credit_as = v),
+        ];
+        for (field, set) in setters {
+            for bad in ["a\u{1b}[2Jb", "a\0b", "a\u{7}b", "a\rb"] {
+                let mut s = valid();
+                set(&mut s, bad.to_string());
+                let errors = validate(&s, &["escrow"]).expect_err(field);
+                assert!(
+                    errors.iter().any(|e| e.field == field
+                        && e.message == crate::bounty::text::CONTROL_CHARACTERS),
+                    "{field} {bad:?}: {errors:?}"
+                );
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ use crate::{
         self, FieldError, MAX_MESSAGE, Submission,
         crypto::{new_token, token_hash},
         store::RESEARCHER,
+        text::researcher_text,
     },
     storage::now_ms,
 };
@@ -302,7 +303,8 @@ pub(super) async fn show(
     }
 }
 
-/// `POST /bounty/reports/{id}` with `{"message": "..."}`: the researcher's reply.
+/// `POST /bounty/reports/{id}` with `{"message": "..."}`: the researcher's reply (`\r\n` made
+/// `\n`; a control character but newline and tab refused, naming `message`, nothing stored).
 pub(super) async fn reply(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -323,7 +325,10 @@ pub(super) async fn reply(
     };
     let message = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(object)) => match object.get("message") {
-            Some(Value::String(m)) => m.trim().to_string(),
+            Some(Value::String(m)) => match researcher_text("message", m) {
+                Ok(m) => m.trim().to_string(),
+                Err(e) => return errors_response(Format::Json, StatusCode::BAD_REQUEST, vec![e]),
+            },
             _ => String::new(),
         },
         _ => {

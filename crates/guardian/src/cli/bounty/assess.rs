@@ -13,7 +13,7 @@ use crate::{
     config::manifest_path,
     deployment::Deployment,
     incident::report::utc,
-    output::{Table, emit},
+    output::{Table, emit, terminal_line},
 };
 
 /// Assess a report's reward: for critical and high, [bounty] share_percent of the funds its
@@ -93,10 +93,11 @@ fn print_human(a: &Assessment) {
             utc(i64::try_from(at.timestamp).unwrap_or(i64::MAX / 1000) * 1000)
         );
     }
+    // A note or warning may quote a contract name from the report.
     for note in &a.notes {
-        println!("note:     {note}");
+        println!("note:     {}", terminal_line(note));
     }
     for warning in &a.warnings {
-        println!("warning:  {warning}");
+        println!("warning:  {}", terminal_line(warning));
     }
 }

@@ -1,5 +1,7 @@
 //! `guardian bounty list` and `guardian bounty show`: the team reads reports from the database
-//! beside the manifest; `show` decrypts the proof of concept with `GUARDIAN_BOUNTY_KEY`.
+//! beside the manifest; `show` decrypts the proof of concept with `GUARDIAN_BOUNTY_KEY`. Every
+//! stored text is printed through [`terminal_safe`] or [`terminal_line`]: a report written
+//! before control characters were refused still cannot act on the team's terminal.
 
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use crate::{
     config::{Manifest, manifest_path},
     deployment::db_path,
     incident::report::utc,
-    output::print_json,
+    output::{print_json, terminal_line, terminal_safe},
     storage::{Store, now_ms},
 };
 
@@ -96,12 +98,12 @@ impl ListArgs {
             println!(
                 "{:>4}  {:<12}  {:<9}  {:<20}  {:<26}  {:<24}  {}",
                 r.id,
-                r.status,
-                severity,
+                terminal_line(&r.status),
+                terminal_line(&severity),
                 utc(r.submitted_at).trim_end_matches(" UTC"),
                 clock,
-                r.contracts.join(","),
-                r.title
+                terminal_line(&r.contracts.join(",")),
+                terminal_line(&r.title)
             );
         }
         println!("(severity with ? is the researcher's claim, not yet confirmed)");
@@ -147,35 +149,40 @@ impl ShowArgs {
                 "possible_duplicates": duplicates,
             }));
         } else {
-            println!("report #{}: {}", v.id, v.title);
-            println!("status:      {}", v.status);
-            println!("claimed:     {} / {}", v.severity, v.impact);
-            if let (Some(s), Some(i)) = (&v.triage.confirmed_severity, &v.triage.confirmed_impact) {
+            let line = |t: &str| terminal_line(t);
+            let opt_line = |t: &Option<String>| t.as_deref().map(terminal_line);
+            println!("report #{}: {}", v.id, line(&v.title));
+            println!("status:      {}", line(&v.status));
+            println!("claimed:     {} / {}", line(&v.severity), line(&v.impact));
+            if let (Some(s), Some(i)) = (
+                opt_line(&v.triage.confirmed_severity),
+                opt_line(&v.triage.confirmed_impact),
+            ) {
                 println!("confirmed:   {s} / {i}");
             }
-            println!("contracts:   {}", v.contracts.join(", "));
+            println!("contracts:   {}", line(&v.contracts.join(", ")));
             println!("submitted:   {}", utc(v.submitted_at));
             if let Some(c) = &clock {
                 println!("clock:       {}", c.human(v.submitted_at));
             }
-            println!("contact:     {}", v.contact);
-            if let Some(a) = &v.payout_address {
+            println!("contact:     {}", line(&v.contact));
+            if let Some(a) = opt_line(&v.payout_address) {
                 println!("payout to:   {a}");
             }
             println!(
                 "credit:      {}",
-                v.credit_as.as_deref().unwrap_or("(not to be named)")
+                opt_line(&v.credit_as).unwrap_or_else(|| "(not to be named)".into())
             );
             if let Some(of) = v.triage.duplicate_of {
                 println!("duplicate of: #{of}");
             }
             if let (Some(r), Some(e)) = (&v.triage.close_reason, &v.triage.close_evidence) {
-                println!("closed:      {r}: {e}");
+                println!("closed:      {}: {}", line(r), terminal_safe(e));
             }
             if let Some(i) = v.triage.incident_id {
                 println!("incident:    {i} (guardian incident show {i})");
             }
-            if let (Some(usd), Some(tx)) = (v.triage.reward_usd, &v.triage.paid_tx) {
+            if let (Some(usd), Some(tx)) = (v.triage.reward_usd, opt_line(&v.triage.paid_tx)) {
                 println!("paid:        ${usd} in {tx}");
             }
             match disclosure.may_publish_from {
@@ -186,28 +193,28 @@ impl ShowArgs {
                 println!(
                     "possible duplicate of #{} ({}, {:.0}% similar): {} (guardian bounty duplicate {} --of {})",
                     d.id,
-                    d.status,
+                    line(&d.status),
                     d.similarity * 100.0,
-                    d.title,
+                    line(&d.title),
                     v.id,
                     d.id
                 );
             }
-            println!("\ndescription:\n{}", v.description);
+            println!("\ndescription:\n{}", terminal_safe(&v.description));
             match &poc {
-                Ok(Some(text)) => println!("\nproof of concept:\n{text}"),
+                Ok(Some(text)) => println!("\nproof of concept:\n{}", terminal_safe(text)),
                 Ok(None) => println!("\nproof of concept: none given"),
-                Err(why) => println!("\nproof of concept: {why}"),
+                Err(why) => println!("\nproof of concept: {}", terminal_safe(why)),
             }
             println!("\nthread:");
             for e in &v.thread {
-                let what = match (&e.status, &e.message) {
+                let what = match (opt_line(&e.status), e.message.as_deref().map(terminal_safe)) {
                     (Some(s), Some(m)) => format!("-> {s}: {m}"),
                     (Some(s), None) => format!("-> {s}"),
-                    (None, Some(m)) => m.clone(),
+                    (None, Some(m)) => m,
                     (None, None) => String::new(),
                 };
-                println!("  {}  {}  {what}", utc(e.at), e.author);
+                println!("  {}  {}  {what}", utc(e.at), line(&e.author));
             }
         }
         // A key that does not open the proof is an error worth a non-zero exit; a missing key

@@ -1,4 +1,6 @@
-//! How `guardian incident` prints for people: the list, the war room, a playbook's result.
+//! How `guardian incident` prints for people: the list, the war room, a playbook's result. The
+//! title and the timeline's details may carry a bug bounty report's text (a confirmed report
+//! opens an incident named after it): they are printed through [`terminal_line`].
 
 use serde::Serialize;
 
@@ -7,7 +9,7 @@ use crate::{
     incident::{
         Entry, Incident, Integrity, level_name, playbook::PlaybookRun, warroom::ContractState,
     },
-    output::Table,
+    output::{Table, terminal_line},
     response::pause::Outcome,
 };
 
@@ -44,7 +46,7 @@ pub(super) fn print_list(list: &[Incident]) {
             i.status.to_string(),
             utc(i.opened_at),
             i.commander.clone().unwrap_or_else(|| "-".into()),
-            i.title.clone(),
+            terminal_line(&i.title),
         ]);
     }
     println!("{t}");
@@ -96,7 +98,7 @@ pub(super) fn print_view(v: &View<'_>) {
         i.status,
         i.commander.as_deref().unwrap_or("not named")
     );
-    println!("{}", i.title);
+    println!("{}", terminal_line(&i.title));
     println!(
         "opened {} UTC by {}; alerts: {}",
         utc(i.opened_at),
@@ -160,7 +162,7 @@ pub(super) fn print_view(v: &View<'_>) {
             utc(e.at),
             e.actor,
             e.kind,
-            e.details
+            terminal_line(&e.details.to_string())
         );
     }
 }

@@ -5,6 +5,7 @@
 
 mod hostile;
 mod team_api;
+mod terminal;
 
 use std::{path::Path, sync::Arc};
 
