@@ -149,7 +149,7 @@ impl Store {
                 params![id, STATUS_REPORTED, RESEARCHER, now],
             )?;
             if let Some((contacts, settings)) = tell {
-                super::notice::enqueue_new_report(tx, contacts, id, report, settings)?;
+                super::notice::enqueue_new_report(tx, contacts, id, report, settings, now)?;
             }
             Ok(id)
         })

@@ -88,9 +88,20 @@ pub struct BountySettings {
     /// Hours to acknowledge any other report.
     #[serde(default = "BountySettings::default_ack_hours_other")]
     pub ack_hours_other: u32,
-    /// Submissions (and replies) one client address may make per hour.
+    /// New reports one client (an IPv4 address or an IPv6 /64) may make per hour; only
+    /// accepted ones count.
     #[serde(default = "BountySettings::default_rate_limit_per_hour")]
     pub rate_limit_per_hour: u32,
+    /// Replies one client may post per hour, counted apart from reports.
+    #[serde(default = "BountySettings::default_replies_per_hour")]
+    pub replies_per_hour: u32,
+    /// New reports the desk accepts per minute from everyone together.
+    #[serde(default = "BountySettings::default_reports_per_minute")]
+    pub reports_per_minute: u32,
+    /// New reports in one minute that page the team one by one; the rest of that minute's are
+    /// told in one digest when the minute ends.
+    #[serde(default = "BountySettings::default_page_per_minute")]
+    pub page_per_minute: u32,
     /// The largest request body accepted, in bytes.
     #[serde(default = "BountySettings::default_max_body_bytes")]
     pub max_body_bytes: usize,
@@ -136,6 +147,15 @@ impl BountySettings {
     }
     fn default_rate_limit_per_hour() -> u32 {
         10
+    }
+    fn default_replies_per_hour() -> u32 {
+        30
+    }
+    fn default_reports_per_minute() -> u32 {
+        20
+    }
+    fn default_page_per_minute() -> u32 {
+        3
     }
     fn default_max_body_bytes() -> usize {
         64 * 1024
@@ -185,8 +205,14 @@ impl BountySettings {
         if self.ack_hours_critical == 0 || self.ack_hours_other == 0 {
             return Some("[bounty] ack_hours_critical and ack_hours_other must be at least 1");
         }
-        if self.rate_limit_per_hour == 0 {
-            return Some("[bounty] rate_limit_per_hour must be at least 1");
+        if self.rate_limit_per_hour == 0
+            || self.replies_per_hour == 0
+            || self.reports_per_minute == 0
+            || self.page_per_minute == 0
+        {
+            return Some(
+                "[bounty] rate_limit_per_hour, replies_per_hour, reports_per_minute and page_per_minute must be at least 1",
+            );
         }
         if self.max_body_bytes < 1024 {
             return Some("[bounty] max_body_bytes must be at least 1024");
@@ -233,6 +259,9 @@ impl Default for BountySettings {
             ack_hours_critical: Self::default_ack_hours_critical(),
             ack_hours_other: Self::default_ack_hours_other(),
             rate_limit_per_hour: Self::default_rate_limit_per_hour(),
+            replies_per_hour: Self::default_replies_per_hour(),
+            reports_per_minute: Self::default_reports_per_minute(),
+            page_per_minute: Self::default_page_per_minute(),
             max_body_bytes: Self::default_max_body_bytes(),
             native_usd: None,
             native_usd_by_chain: BTreeMap::new(),

@@ -4,17 +4,12 @@
 
 mod auth;
 mod bounty_page;
+mod limits;
 mod listen;
 mod reports;
 mod team;
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -60,7 +55,7 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) team_key: TeamKey,
-    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) limits: Arc<limits::PostLimits>,
     /// The manifest's file, for the team's decisions that act on chains (a confirmed critical
     /// report's incident); `None` when the server was started from a manifest in memory.
     pub(crate) manifest_path: Option<Arc<PathBuf>>,
@@ -120,10 +115,7 @@ pub async fn start_with(
     listen: SocketAddr,
 ) -> Result<Server, ServeError> {
     let team_key = team_key(&manifest)?;
-    let limiter = Arc::new(RateLimiter::new(
-        manifest.bounty.rate_limit_per_hour,
-        Duration::from_secs(3600),
-    ));
+    let limits_of_posts = Arc::new(limits::PostLimits::new(&manifest.bounty));
     let max_body = manifest.bounty.max_body_bytes;
     let limits = manifest.server.clone();
     let contacts = Arc::new(Contacts::load(&manifest, &process_env));
@@ -132,7 +124,7 @@ pub async fn start_with(
         store,
         manifest: Arc::new(manifest),
         team_key,
-        limiter,
+        limits: limits_of_posts,
         manifest_path: manifest_path.map(Arc::new),
         contacts: contacts.clone(),
     };
@@ -229,49 +221,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A sliding-window limit of requests per client address, in memory: a restart forgets it,
-/// which costs an attacker one window at most. Forty lines here rather than tower_governor,
-/// whose token bucket (with governor and dashmap) answers a different question than
-/// "at most N posts per hour".
-pub(crate) struct RateLimiter {
-    limit: usize,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-}
-
-impl RateLimiter {
-    fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit: limit as usize,
-            window,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts a request from `ip`; when over the limit, how long until the next is allowed.
-    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let window = self.window;
-        // Forget addresses whose window has passed, so memory stays bounded by recent clients.
-        seen.retain(|_, times| {
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= window)
-            {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
-        let times = seen.entry(ip).or_default();
-        if times.len() >= self.limit {
-            let oldest = times.front().copied().unwrap_or(now);
-            return Err(window.saturating_sub(now.duration_since(oldest)));
-        }
-        times.push_back(now);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,21 +231,5 @@ mod tests {
             escape(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
-    }
-
-    #[test]
-    fn the_limit_slides() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        let other: IpAddr = [127, 0, 0, 2].into();
-        let t0 = Instant::now();
-        assert!(limiter.check(ip, t0).is_ok());
-        assert!(limiter.check(ip, t0 + Duration::from_secs(10)).is_ok());
-        let wait = limiter
-            .check(ip, t0 + Duration::from_secs(20))
-            .expect_err("third in the window");
-        assert_eq!(wait, Duration::from_secs(40));
-        assert!(limiter.check(other, t0 + Duration::from_secs(20)).is_ok());
-        assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
     }
 }

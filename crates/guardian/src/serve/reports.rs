@@ -2,7 +2,7 @@
 //! `GET`/`POST /bounty/reports/{id}` with the follow-up token as a bearer token.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
 
@@ -19,6 +19,7 @@ use super::{
     AppState,
     auth::{ReportAccess, report_unauthorized},
     bounty_page,
+    limits::Post,
     listen::{client_key, client_of},
 };
 use crate::{
@@ -72,28 +73,62 @@ fn body_or_error(
     })
 }
 
+/// The client a post counts against, or the 429 (with `Retry-After`) when it is over a limit.
 fn rate_limited(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     format: Format,
-) -> Option<Response> {
-    let client = client_of(peer, headers, &state.manifest.server.trusted_proxies);
-    let wait = state
-        .limiter
-        .check(client_key(client), Instant::now())
-        .err()?;
-    let secs = wait.max(Duration::from_secs(1)).as_secs().to_string();
+    post: Post,
+) -> Result<IpAddr, Response> {
+    let client = client_key(client_of(
+        peer,
+        headers,
+        &state.manifest.server.trusted_proxies,
+    ));
+    let Err(refusal) = state.limits.check(client, post, Instant::now()) else {
+        return Ok(client);
+    };
+    let secs = refusal
+        .wait
+        .max(Duration::from_secs(1))
+        .as_secs()
+        .to_string();
     let mut response = one_error(
         format,
         StatusCode::TOO_MANY_REQUESTS,
         "body",
-        "too many requests from this address: try again later",
+        &refusal.message,
     );
     if let Ok(value) = HeaderValue::from_str(&secs) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    Some(response)
+    Err(response)
+}
+
+/// The 403 for a form posted from another site (a page elsewhere making the visitor's browser
+/// post here): its `Origin` names another host than the one it was sent to, or the browser says
+/// the request is cross-site. A request without either header (curl, a script) is not a browser
+/// being steered, and passes.
+fn cross_site(headers: &HeaderMap) -> Option<Response> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross = text(header::HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
+    let other_origin = text(header::ORIGIN).is_some_and(|origin| {
+        let host = origin
+            .split_once("://")
+            .map_or(origin, |(_, rest)| rest)
+            .trim_end_matches('/');
+        text(header::HOST).is_none_or(|h| !h.eq_ignore_ascii_case(host))
+    });
+    (cross || other_origin).then(|| {
+        one_error(
+            Format::Html,
+            StatusCode::FORBIDDEN,
+            "origin",
+            "the form must be posted from this server's own page",
+        )
+    })
 }
 
 /// A field of a JSON object as text; `None` with an error when it is not a string.
@@ -193,7 +228,13 @@ pub(super) async fn submit(
     } else {
         Format::Json
     };
-    if let Some(response) = rate_limited(&state, client, &headers, format) {
+    let client = match rate_limited(&state, client, &headers, format, Post::Report) {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if format == Format::Html
+        && let Some(response) = cross_site(&headers)
+    {
         return response;
     }
     let body = match body_or_error(body, format) {
@@ -254,6 +295,7 @@ pub(super) async fn submit(
         Ok(Err(e)) => return server_error(format, &e),
         Err(e) => return server_error(format, &e),
     };
+    state.limits.accepted(client, Post::Report, Instant::now());
     tracing::info!(id, "bounty report received");
     match format {
         Format::Json => (
@@ -312,9 +354,10 @@ pub(super) async fn reply(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(response) = rate_limited(&state, client, &headers, Format::Json) {
-        return response;
-    }
+    let client = match rate_limited(&state, client, &headers, Format::Json, Post::Reply) {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
     let report = match ReportAccess::check(&state, &id, &headers).await {
         Ok(ReportAccess(report)) => report,
         Err(response) => return response,
@@ -357,7 +400,10 @@ pub(super) async fn reply(
     })
     .await;
     match done {
-        Ok(Ok(Some(report))) => (StatusCode::CREATED, Json(report.view)).into_response(),
+        Ok(Ok(Some(report))) => {
+            state.limits.accepted(client, Post::Reply, Instant::now());
+            (StatusCode::CREATED, Json(report.view)).into_response()
+        }
         Ok(Ok(None)) => report_unauthorized(),
         Ok(Err(e)) => server_error(Format::Json, &e),
         Err(e) => server_error(Format::Json, &e),

@@ -166,3 +166,196 @@ async fn one_client_cannot_take_every_connection() {
     }
     d.server.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_burst_of_reports_pages_the_team_a_few_times_and_digests_the_rest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    std::fs::write(
+        &path,
+        manifest_text_with(
+            None,
+            100,
+            "page_per_minute = 2
+
+[[contacts]]
+name = \"team-hook\"
+channel = \"webhook\"
+url = \"http://127.0.0.1:1/hook\"
+secret_env = \"HOOK_SECRET\"
+audiences = [\"team\"]
+min_severity = \"info\"
+",
+        ),
+    )
+    .expect("write");
+    let manifest = Manifest::load(&path).expect("manifest");
+    let contacts = guardian::notify::Contacts::load(&manifest, &|_| None);
+    let store = Store::open(&dir.path().join("guardian.db")).expect("db");
+    let claim =
+        |severity: guardian::bounty::Severity, impact: &'static str| guardian::bounty::NewReport {
+            title: "Escrow pays twice".into(),
+            severity,
+            impact,
+            contracts: vec!["escrow".into()],
+            description: "releasePayment can be re-entered.".into(),
+            proof_of_concept: None,
+            contact: "researcher@example.org".into(),
+            payout_address: None,
+            credit_as: None,
+        };
+    let low = || claim(guardian::bounty::Severity::Low, "griefing");
+    // Six reports within one minute (the third and later claim more), and one in the next.
+    let minute = 1_800_000_000_000_i64 - 1_800_000_000_000_i64 % 60_000;
+    let mut ids = Vec::new();
+    for (i, report) in [
+        low(),
+        low(),
+        low(),
+        claim(
+            guardian::bounty::Severity::Critical,
+            "direct-theft-of-funds",
+        ),
+        low(),
+        low(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let token = crypto::new_token().expect("token");
+        ids.push(
+            store
+                .insert_bounty_report_telling(
+                    report,
+                    None,
+                    &crypto::token_hash(&token),
+                    minute + 1_000 * i as i64,
+                    Some((&contacts, &manifest.bounty)),
+                )
+                .expect("insert"),
+        );
+    }
+    let token = crypto::new_token().expect("token");
+    store
+        .insert_bounty_report_telling(
+            &low(),
+            None,
+            &crypto::token_hash(&token),
+            minute + 60_000,
+            Some((&contacts, &manifest.bounty)),
+        )
+        .expect("insert");
+
+    let deliveries = store.deliveries(None).expect("outbox");
+    let topics: Vec<&str> = deliveries.iter().map(|d| d.topic.as_str()).collect();
+    // Two pages, one digest for the minute's other four, and the next minute's first page.
+    assert_eq!(
+        topics,
+        [
+            "bounty.reported",
+            "bounty.reported",
+            "bounty.digest",
+            "bounty.reported"
+        ],
+        "{deliveries:#?}"
+    );
+    let digest = &deliveries[2];
+    assert_eq!(
+        digest.next_attempt_at,
+        Some(minute + 60_000),
+        "sent when the minute ends"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("guardian.db")).expect("db");
+    let message: Value = serde_json::from_str(
+        &db.query_row(
+            "SELECT message FROM outbox WHERE topic = 'bounty.digest'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .expect("digest"),
+    )
+    .expect("json");
+    assert_eq!(
+        message["body"]["bounty"]["reports"],
+        json!(ids[2..].to_vec())
+    );
+    // As loud as its loudest claim (a claimed critical is announced as high).
+    assert_eq!(message["severity"], "high", "{message}");
+    assert!(
+        message["title"]
+            .as_str()
+            .expect("title")
+            .contains("4 more new reports")
+    );
+}
+
+#[tokio::test]
+async fn only_accepted_posts_count_and_a_form_from_another_site_is_refused() {
+    let d = desk(2).await;
+    // Refused posts cost the client nothing.
+    let mut bad = critical();
+    bad["severity"] = json!("catastrophic");
+    for _ in 0..3 {
+        let (status, answer) = d.post_json("/bounty/reports", &bad, None).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
+    assert_eq!(status, 201, "{answer}");
+    let token = answer["token"].as_str().expect("token").to_string();
+    let reply = format!("/bounty/reports/{}", answer["id"]);
+    let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
+    assert_eq!(
+        status, 429,
+        "the third accepted report in the hour: {answer}"
+    );
+    // Replies have their own limit: the researcher can still answer the team.
+    let (status, answer) = d
+        .post_json(&reply, &json!({"message": "More detail."}), Some(&token))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+
+    // A page elsewhere making a visitor's browser post the form here.
+    let other = desk(100).await;
+    let form = [
+        ("title", "Escrow pays twice"),
+        ("severity", "low"),
+        ("impact", "griefing"),
+        ("contracts", "escrow"),
+        ("description", "d"),
+        ("contact", "r@example.org"),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut r = other
+            .http
+            .post(format!("{}/bounty/reports", other.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(s) = site {
+            r = r.header("sec-fetch-site", s);
+        }
+        r.send()
+    };
+    let refused = post(Some("https://attacker.example"), None)
+        .await
+        .expect("send");
+    assert_eq!(refused.status().as_u16(), 403);
+    let refused = post(None, Some("cross-site")).await.expect("send");
+    assert_eq!(refused.status().as_u16(), 403);
+    // The server's own page posts with its own origin.
+    let own = other.base.clone();
+    let accepted = post(Some(&own), Some("same-origin")).await.expect("send");
+    assert_eq!(
+        accepted.status().as_u16(),
+        201,
+        "{}",
+        accepted.text().await.unwrap_or_default()
+    );
+}
