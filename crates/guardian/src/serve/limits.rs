@@ -184,7 +184,7 @@ mod tests {
         // Everyone's third report in the minute fills the desk: b, which posted nothing, waits.
         assert!(limits.check(b, Post::Report, t0).is_ok());
         limits.accepted(b, Post::Report, t0);
-        let refused = limits.check(b, Post::Report, t0).err().expect("desk full");
+        let refused = limits.check(b, Post::Report, t0).expect_err("desk full");
         assert_eq!(refused.wait, Duration::from_secs(60));
         assert!(limits.check(b, Post::Reply, t0).is_ok());
         assert!(

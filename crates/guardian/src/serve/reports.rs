@@ -80,7 +80,7 @@ fn rate_limited(
     headers: &HeaderMap,
     format: Format,
     post: Post,
-) -> Result<IpAddr, Response> {
+) -> Result<IpAddr, Box<Response>> {
     let client = client_key(client_of(
         peer,
         headers,
@@ -103,7 +103,7 @@ fn rate_limited(
     if let Ok(value) = HeaderValue::from_str(&secs) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    Err(response)
+    Err(Box::new(response))
 }
 
 /// The 403 for a form posted from another site (a page elsewhere making the visitor's browser
@@ -230,7 +230,7 @@ pub(super) async fn submit(
     };
     let client = match rate_limited(&state, client, &headers, format, Post::Report) {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if format == Format::Html
         && let Some(response) = cross_site(&headers)
@@ -356,7 +356,7 @@ pub(super) async fn reply(
 ) -> Response {
     let client = match rate_limited(&state, client, &headers, Format::Json, Post::Reply) {
         Ok(client) => client,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let report = match ReportAccess::check(&state, &id, &headers).await {
         Ok(ReportAccess(report)) => report,
