@@ -37,6 +37,24 @@ impl Severity {
     pub fn impacts(self) -> impl Iterator<Item = &'static Impact> {
         IMPACTS.iter().filter(move |i| i.severity == self)
     }
+
+    /// The ids of this severity's impacts, comma-separated (for the errors that list them).
+    pub fn impact_ids(self) -> String {
+        self.impacts().map(|i| i.id).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Why `impact` may not be claimed (or confirmed) with `severity`: `None` when it belongs to
+/// that severity's list, or is not a known impact at all (the caller names that separately).
+pub fn impact_mismatch(severity: Severity, impact: &str) -> Option<String> {
+    let found = impact_by_id(impact)?;
+    (found.severity != severity).then(|| {
+        format!(
+            "is a {} impact, not a {severity} one: the {severity} impacts are {}",
+            found.severity,
+            severity.impact_ids()
+        )
+    })
 }
 
 /// One impact category a report may claim.

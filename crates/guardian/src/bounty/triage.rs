@@ -258,6 +258,10 @@ fn check(store: &Store, report: &StoredReport, decision: &Decision) -> Result<St
                     .join(", ")
             ),
         )),
+        Decision::Confirm { severity, impact } => match super::impact_mismatch(*severity, impact) {
+            Some(why) => Err(invalid("impact", format!("--impact {impact} {why}"))),
+            None => Ok(from),
+        },
         Decision::Duplicate { of } if *of == id => {
             Err(invalid("of", "a report cannot duplicate itself".into()))
         }
@@ -535,6 +539,21 @@ mod tests {
         }
         match take(&Decision::Duplicate { of: id }) {
             Err(TriageError::Invalid { field, .. }) => assert_eq!(field, "of"),
+            other => panic!("invalid argument expected: {other:?}"),
+        }
+        // An impact of another severity than the one confirmed contradicts it.
+        match take(&Decision::Confirm {
+            severity: Severity::Low,
+            impact: "direct-theft-of-funds".into(),
+        }) {
+            Err(TriageError::Invalid { field, message }) => {
+                assert_eq!(field, "impact");
+                assert!(
+                    message.contains("is a critical impact, not a low one")
+                        && message.contains("fails-to-deliver-promised-returns"),
+                    "{message}"
+                );
+            }
             other => panic!("invalid argument expected: {other:?}"),
         }
         // Nothing was written by the refusals.

@@ -8,7 +8,7 @@ use axum::{extract::State, response::Html};
 
 use super::{AppState, escape};
 use crate::{
-    bounty::{FieldError, IMPACTS, ReportView, Severity},
+    bounty::{FieldError, ReportView, Severity},
     config::Manifest,
 };
 
@@ -91,16 +91,22 @@ pub(crate) fn program(manifest: &Manifest) -> String {
     for s in Severity::ALL {
         let _ = write!(b, "<option value=\"{0}\">{0}</option>", s.as_str());
     }
+    // The impacts grouped by severity, in the order of the severities: the first pair (the
+    // form's default) is consistent, and each impact shows the severity it must be claimed with.
     b.push_str(
-        "</select>\n<label for=\"impact\">Impact</label><select id=\"impact\" name=\"impact\">",
+        "</select>\n<label for=\"impact\">Impact (one of the chosen severity's group)</label><select id=\"impact\" name=\"impact\">",
     );
-    for i in IMPACTS {
-        let _ = write!(
-            b,
-            "<option value=\"{0}\">{1}: {0}</option>",
-            i.id,
-            i.severity.as_str()
-        );
+    for s in Severity::ALL {
+        let _ = write!(b, "<optgroup label=\"{}\">", s.as_str());
+        for i in s.impacts() {
+            let _ = write!(
+                b,
+                "<option value=\"{0}\">{1}: {0}</option>",
+                i.id,
+                s.as_str()
+            );
+        }
+        b.push_str("</optgroup>");
     }
     b.push_str("</select>\n<label for=\"contracts\">Contracts (names, comma-separated)</label><input id=\"contracts\" name=\"contracts\" required>\n<label for=\"description\">Description</label><textarea id=\"description\" name=\"description\" required></textarea>\n<label for=\"proof_of_concept\">Proof of concept (encrypted before it is stored)</label><textarea id=\"proof_of_concept\" name=\"proof_of_concept\"></textarea>\n<label for=\"contact\">Contact (e-mail or handle)</label><input id=\"contact\" name=\"contact\" required maxlength=\"200\">\n<label for=\"payout_address\">Payout address (optional)</label><input id=\"payout_address\" name=\"payout_address\" placeholder=\"0x...\">\n<label for=\"credit_as\">Credit me in the post-mortem as (optional; empty: no credit)</label><input id=\"credit_as\" name=\"credit_as\" maxlength=\"100\">\n<p><button type=\"submit\">Send the report</button></p>\n</form>\n");
     layout("Bug bounty", &b)
@@ -198,4 +204,67 @@ pub(crate) fn report(view: &ReportView) -> String {
     }
     b.push_str("</ul>");
     layout(&format!("Report #{}", view.id), &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `<select>` named `name` of `page`: each option's value with its optgroup's label.
+    fn options(page: &str, name: &str) -> Vec<(Option<String>, String)> {
+        let start = page
+            .find(&format!("<select id=\"{name}\" name=\"{name}\">"))
+            .expect("select");
+        let end = start + page[start..].find("</select>").expect("end");
+        let mut group = None;
+        let mut out = Vec::new();
+        for tag in page[start..end].split('<').skip(1) {
+            if let Some(rest) = tag.strip_prefix("optgroup label=\"") {
+                group = rest.split('"').next().map(str::to_string);
+            } else if let Some(rest) = tag.strip_prefix("option value=\"") {
+                let value = rest.split('"').next().expect("value").to_string();
+                out.push((group.clone(), value));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_form_offers_each_impact_under_its_severity_and_a_consistent_default() {
+        let manifest = Manifest::parse(
+            r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:1"]
+
+[[contracts]]
+name = "escrow"
+chain = "local"
+kind = "PaymentEscrow"
+address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+"#,
+            std::path::Path::new("guardian.toml"),
+        )
+        .expect("manifest");
+        let page = program(&manifest);
+        let impacts = options(&page, "impact");
+        assert_eq!(impacts.len(), crate::bounty::IMPACTS.len());
+        for (group, id) in &impacts {
+            let impact = crate::bounty::impact_by_id(id).expect("a known impact");
+            assert_eq!(group.as_deref(), Some(impact.severity.as_str()), "{id}");
+        }
+        // What the form sends untouched (each select's first option) is accepted.
+        let severity = options(&page, "severity")[0].1.clone();
+        let submission = crate::bounty::Submission {
+            title: "t".into(),
+            severity,
+            impact: impacts[0].1.clone(),
+            contracts: vec!["escrow".into()],
+            description: "d".into(),
+            proof_of_concept: "p".into(),
+            contact: "c".into(),
+            ..Default::default()
+        };
+        assert!(crate::bounty::validate(&submission, &["escrow"]).is_ok());
+    }
 }

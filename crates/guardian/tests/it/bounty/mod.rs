@@ -282,6 +282,11 @@ async fn bad_reports_are_refused_naming_each_field() {
             "impact",
         ),
         (
+            "an impact of another severity",
+            with("severity", json!("low")),
+            "impact",
+        ),
+        (
             "unknown contract",
             with("contracts", json!(["vault"])),
             "contracts",
@@ -373,7 +378,7 @@ async fn bad_reports_are_refused_naming_each_field() {
         .post_form(&[
             ("title", "t"),
             ("severity", "critical"),
-            ("impact", "griefing"),
+            ("impact", "direct-theft-of-funds"),
             ("contracts", "escrow"),
             ("description", "d"),
             ("contact", "c"),
