@@ -157,15 +157,15 @@ pub fn impact_by_id(id: &str) -> Option<&'static Impact> {
     IMPACTS.iter().find(|i| i.id == id)
 }
 
-/// One report as the team's lists show it (CLI and API alike): no thread, no proof, with the
-/// acknowledgement clock at `now`.
+/// One report as the team's lists show it (CLI and API alike): its number (`id`) and the public
+/// id its researcher knows it by, no thread, no proof, with the acknowledgement clock at `now`.
 pub fn listing(
     r: &ReportView,
     settings: &crate::config::BountySettings,
     now: i64,
 ) -> serde_json::Value {
     serde_json::json!({
-        "id": r.id, "status": r.status, "title": r.title,
+        "id": r.id, "public_id": r.public_id, "status": r.status, "title": r.title,
         "severity": r.severity,
         "confirmed_severity": r.triage.confirmed_severity,
         "impact": r.impact, "contracts": r.contracts,

@@ -85,7 +85,7 @@ pub(crate) fn program(manifest: &Manifest) -> String {
     );
     let _ = writeln!(
         b,
-        "<h2>Contact</h2>\n<p>Security e-mail: <a href=\"mailto:{email}\">{email}</a>. The API: <code>POST /bounty/reports</code> with a JSON body of the fields below; <code>GET /bounty/reports/ID</code> with <code>Authorization: Bearer TOKEN</code> for the status.</p>"
+        "<h2>Contact</h2>\n<p>Security e-mail: <a href=\"mailto:{email}\">{email}</a>. The API: <code>POST /bounty/reports</code> with a JSON body of the fields below; <code>GET /bounty/reports/ID</code> (the id its answer gives) with <code>Authorization: Bearer TOKEN</code> for the status.</p>"
     );
     b.push_str("<h2>Report</h2>\n<form method=\"post\" action=\"/bounty/reports\" accept-charset=\"utf-8\">\n<label for=\"title\">Title</label><input id=\"title\" name=\"title\" required maxlength=\"200\">\n<label for=\"severity\">Severity</label><select id=\"severity\" name=\"severity\">");
     for s in Severity::ALL {
@@ -112,10 +112,11 @@ pub(crate) fn program(manifest: &Manifest) -> String {
     layout("Bug bounty", &b)
 }
 
-/// The answer to the form: the report's id and follow-up token, shown this once.
-pub(crate) fn submitted(id: i64, token: &str, title: &str) -> String {
+/// The answer to the form: the report's public id and follow-up token, shown this once.
+pub(crate) fn submitted(public_id: &str, token: &str, title: &str) -> String {
+    let id = escape(public_id);
     let body = format!(
-        "<h1>Report #{id} received</h1>\n<p>{}</p>\n<p>Your follow-up token, shown only this once (we keep only its hash): copy it now.</p>\n<p class=\"token\">{}</p>\n<p>Read the status and the team's questions with <code>curl -H 'Authorization: Bearer TOKEN' /bounty/reports/{id}</code>; reply with a POST of <code>{{\"message\": \"...\"}}</code> to the same address.</p>",
+        "<h1>Report received</h1>\n<p>{}</p>\n<p>Its id: <code class=\"report-id\">{id}</code></p>\n<p>Your follow-up token, shown only this once (we keep only its hash): copy it now.</p>\n<p class=\"token\">{}</p>\n<p>Read the status and the team's questions with <code>curl -H 'Authorization: Bearer TOKEN' /bounty/reports/{id}</code>; reply with a POST of <code>{{\"message\": \"...\"}}</code> to the same address.</p>",
         escape(title),
         escape(token)
     );
@@ -162,8 +163,8 @@ pub(crate) fn report(view: &ReportView) -> String {
             escape(e)
         );
     }
-    if let Some(of) = t.duplicate_of {
-        let _ = write!(facts, "<tr><th>Duplicate of</th><td>#{of}</td></tr>");
+    if t.duplicate_of.is_some() {
+        facts.push_str("<tr><th>Duplicate of</th><td>an earlier report</td></tr>");
     }
     if let (Some(usd), Some(tx)) = (t.reward_usd, &t.paid_tx) {
         let _ = write!(
@@ -183,8 +184,8 @@ pub(crate) fn report(view: &ReportView) -> String {
         escape(&d.rule)
     );
     let mut b = format!(
-        "<h1>Report #{}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr>{facts}</table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
-        view.id,
+        "<h1>Report {}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr>{facts}</table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
+        escape(&view.public_id),
         escape(&view.title),
         escape(&view.status),
         escape(&view.severity),
@@ -203,7 +204,7 @@ pub(crate) fn report(view: &ReportView) -> String {
         let _ = write!(b, "<li><b>{}</b>: {what}</li>", escape(&e.author));
     }
     b.push_str("</ul>");
-    layout(&format!("Report #{}", view.id), &b)
+    layout(&format!("Report {}", view.public_id), &b)
 }
 
 #[cfg(test)]

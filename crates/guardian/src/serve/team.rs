@@ -60,19 +60,25 @@ pub(super) async fn list(
     }
 }
 
-/// `GET /api/bounty/reports/{id}` (triager): one report with its thread (the proof of concept
-/// stays encrypted: `guardian bounty show` decrypts it with the team's key).
+/// `GET /api/bounty/reports/{id}` (triager): one report, by its number or its public id (the
+/// one its researcher quotes), with its thread (the proof of concept stays encrypted: `guardian
+/// bounty show` decrypts it with the team's key).
 pub(super) async fn show(
     State(state): State<AppState>,
     _team: Team<Triager>,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return error(StatusCode::NOT_FOUND, "report", "no such report");
-    };
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let Some(report) = store.bounty_report(id)? else {
+        let number = match id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => store.bounty_report_number(&id)?,
+        };
+        let Some(report) = number
+            .map(|n| store.bounty_report(n))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(None);
         };
         let duplicates = store.possible_duplicates(report.id)?;

@@ -39,8 +39,8 @@ pub struct ListArgs {
 /// `guardian bounty show ID`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// The report.
-    id: i64,
+    /// The report: its number, or the public id its researcher knows it by.
+    id: String,
     /// Print it as JSON (the proof of concept decrypted, when the key is set).
     #[arg(long)]
     json: bool,
@@ -130,12 +130,23 @@ impl ShowArgs {
     /// Runs it.
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
         let (manifest, store) = desk(ctx)?;
-        let report = store.bounty_report(self.id)?.ok_or_else(|| {
-            anyhow::anyhow!("no bounty report {} (guardian bounty list)", self.id)
-        })?;
+        let number = match self.id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => store.bounty_report_number(&self.id)?,
+        };
+        let report = number
+            .map(|n| store.bounty_report(n))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no bounty report {} (guardian bounty list)",
+                    terminal_line(&self.id)
+                )
+            })?;
         let poc = proof_of_concept(&report);
         let disclosure = disclosure(&report.view);
-        let duplicates = store.possible_duplicates(self.id)?;
+        let duplicates = store.possible_duplicates(report.id)?;
         let v = &report.view;
         let clock = clock_of(v, &manifest, now_ms());
         if self.json {
@@ -152,6 +163,7 @@ impl ShowArgs {
             let line = |t: &str| terminal_line(t);
             let opt_line = |t: &Option<String>| t.as_deref().map(terminal_line);
             println!("report #{}: {}", v.id, line(&v.title));
+            println!("public id:   {} (the researcher's)", line(&v.public_id));
             println!("status:      {}", line(&v.status));
             println!("claimed:     {} / {}", line(&v.severity), line(&v.impact));
             if let (Some(s), Some(i)) = (

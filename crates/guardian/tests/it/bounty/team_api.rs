@@ -8,7 +8,7 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     let d = desk(100).await;
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
-    let id = answer["id"].as_i64().expect("id");
+    let (public, id) = ids_of(&d.store, &answer);
     let researcher = answer["token"].as_str().expect("token").to_string();
 
     // Tokens come from the binary, beside the manifest, printed once.
@@ -65,6 +65,7 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["reports"][0]["id"], id);
+    assert_eq!(v["reports"][0]["public_id"], public.as_str());
     assert!(!body.contains(POC), "never the proof of concept");
     let (status, _) = d.get(&one, Some(&viewer), "application/json").await;
     assert_eq!(status, 403);
@@ -72,6 +73,18 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["report"]["id"], id);
+    assert_eq!(v["report"]["public_id"], public.as_str());
+    // The public id a researcher quotes finds the same report.
+    let (status, by_public) = d
+        .get(
+            &format!("/api/bounty/reports/{public}"),
+            Some(&triager),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 200, "{by_public}");
+    let by_public: Value = serde_json::from_str(&by_public).expect("json");
+    assert_eq!(by_public["report"]["id"], id);
     assert_eq!(v["proof_of_concept"], "encrypted");
     assert!(!body.contains(POC));
     // A lower-case scheme is a bearer token all the same (RFC 9110: the scheme is
