@@ -5,10 +5,12 @@
 //! [`store`] (the proof of concept encrypted by [`crypto`]), announced to the team by
 //! [`notice`], triaged by [`triage`] and, once confirmed, taken into the incident protocol by
 //! [`protocol`]; [`sla`] keeps the acknowledgement clocks, [`similar`] flags duplicates,
-//! [`assess`] and [`price`] propose rewards from the chain. The HTTP side is `crate::serve`.
+//! [`assess`] and [`price`] propose rewards from the chain; [`list`] pages the team's list.
+//! The HTTP side is `crate::serve`.
 
 pub mod assess;
 pub mod crypto;
+pub mod list;
 pub mod notice;
 pub mod price;
 pub mod protocol;

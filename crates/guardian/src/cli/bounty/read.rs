@@ -31,6 +31,9 @@ pub struct ListArgs {
     /// Only reports in this status.
     #[arg(long, value_enum)]
     status: Option<Status>,
+    /// Only the newest N (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    limit: Option<u32>,
     /// Print {"reports": [...]} as JSON.
     #[arg(long)]
     json: bool,
@@ -65,11 +68,9 @@ impl ListArgs {
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
         let (manifest, store) = desk(ctx)?;
         let now = now_ms();
-        let reports: Vec<_> = store
-            .bounty_reports()?
-            .into_iter()
-            .filter(|r| self.status.is_none_or(|s| r.status == s.as_str()))
-            .collect();
+        let limit = self.limit.map(|n| n as usize);
+        let page = store.bounty_reports_page(self.status, None, limit)?;
+        let reports = page.reports;
         if self.json {
             let rows: Vec<_> = reports
                 .iter()
@@ -107,6 +108,12 @@ impl ListArgs {
             );
         }
         println!("(severity with ? is the researcher's claim, not yet confirmed)");
+        if page.next_before.is_some() {
+            println!(
+                "(the newest {} shown; more with a larger --limit)",
+                reports.len()
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
