@@ -224,6 +224,7 @@ impl Store {
                  VALUES (?1, 'status', NULL, ?2, ?3, 1, ?4)",
                 params![id, STATUS_REPORTED, RESEARCHER, now],
             )?;
+            super::similar::index_report(tx, id, &report.title, &report.description)?;
             if let Some((contacts, settings)) = tell {
                 super::notice::enqueue_new_report(tx, contacts, id, report, settings)?;
             }

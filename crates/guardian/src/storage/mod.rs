@@ -104,6 +104,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     alerts::MIGRATION_ABOUT_BLOCK,
     schema::API_TOKEN_LIFE,
     schema::BOUNTY_PUBLIC_ID,
+    schema::BOUNTY_TRIGRAMS,
 ];
 
 /// The schema version this build writes.
@@ -365,6 +366,39 @@ mod tests {
             })
             .expect("inserted by hand");
         assert_eq!(added.len(), 32, "{added}");
+    }
+
+    #[test]
+    fn bounty_reports_written_before_migration_14_are_indexed_by_the_first_duplicate_scan() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        {
+            let conn = file_at_version(&path, 13);
+            for (n, title) in [
+                "Escrow withdraw is re-entrant: an attacker drains every deposit",
+                "Reentrancy in the escrow's withdraw drains every deposit",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                conn.execute(
+                    "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
+                     VALUES (?1, 'critical', 'direct-theft-of-funds', '[\"escrow\"]', 'withdraw pays before it zeroes the balance', 'c', ?2, 'reported', 1, 1)",
+                    rusqlite::params![title, format!("hash-{n}")],
+                )
+                .expect("report");
+            }
+        }
+        let store = Store::open(&path).expect("migrates");
+        let indexed = |store: &Store| -> i64 {
+            store
+                .with(|c| c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", [], |r| r.get(0)))
+                .expect("count")
+        };
+        assert_eq!(indexed(&store), 0, "indexed when first needed, not at open");
+        let found = store.possible_duplicates(2).expect("scan");
+        assert_eq!(found.iter().map(|d| d.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(indexed(&store), 2);
     }
 
     #[test]

@@ -178,3 +178,17 @@ CREATE TRIGGER bounty_reports_public_id AFTER INSERT ON bounty_reports
 WHEN NEW.public_id IS NULL
 BEGIN UPDATE bounty_reports SET public_id = lower(hex(randomblob(16))) WHERE id = NEW.id; END;
 ";
+
+/// Migration 14: the duplicate scan's index: each report's set of character trigrams (of its
+/// title and description, as `bounty::similar` normalizes them), each trigram encoded as one
+/// integer, sorted, as a blob of little-endian 64-bit integers, with their number. The scan
+/// counts the trigrams two reports share by merging two such lists instead of reading and
+/// splitting both texts. A report stored before this migration has no row until the scan first
+/// runs, which indexes it.
+pub(crate) const BOUNTY_TRIGRAMS: &str = "
+CREATE TABLE bounty_trigram_sets (
+    report_id     INTEGER PRIMARY KEY REFERENCES bounty_reports(id),
+    trigram_count INTEGER NOT NULL,
+    trigrams      BLOB    NOT NULL
+);
+";
