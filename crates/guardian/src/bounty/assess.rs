@@ -477,7 +477,7 @@ mod tests {
             &crate::bounty::Submission {
                 title: "t".into(),
                 severity: "high".into(),
-                impact: "direct-theft-of-funds".into(),
+                impact: "temporary-freezing-of-funds".into(),
                 contracts: vec!["escrow".into()],
                 description: "d".into(),
                 proof_of_concept: "p".into(),

@@ -77,6 +77,23 @@ pub fn new_token() -> Result<String, BountyError> {
     Ok(alloy::hex::encode(bytes))
 }
 
+/// A new public id of a report: 16 random bytes, hex (the shape migration 13 gives the reports
+/// stored before it).
+pub fn new_public_id() -> Result<String, BountyError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| BountyError::Random(e.to_string()))?;
+    Ok(alloy::hex::encode(bytes))
+}
+
+/// Whether `text` has the shape of a public id (32 lowercase hex digits); a report number or
+/// anything else is not looked up.
+pub fn is_public_id(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// What is stored of a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     alloy::hex::encode(Sha256::digest(token.as_bytes()))
@@ -118,5 +135,23 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(same_hash(&token_hash(&a), &token_hash(&a)));
         assert!(!same_hash(&token_hash(&a), &token_hash(&b)));
+    }
+
+    #[test]
+    fn public_ids_are_random_and_recognised() {
+        let a = new_public_id().expect("id");
+        assert_ne!(a, new_public_id().expect("id"));
+        assert!(is_public_id(&a), "{a}");
+        for not in [
+            "1",
+            "42",
+            "",
+            &a.to_uppercase(),
+            &a[1..],
+            &format!("{a}0"),
+            "../x",
+        ] {
+            assert!(!is_public_id(not), "{not}");
+        }
     }
 }

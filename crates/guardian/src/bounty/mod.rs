@@ -5,10 +5,12 @@
 //! [`store`] (the proof of concept encrypted by [`crypto`]), announced to the team by
 //! [`notice`], triaged by [`triage`] and, once confirmed, taken into the incident protocol by
 //! [`protocol`]; [`sla`] keeps the acknowledgement clocks, [`similar`] flags duplicates,
-//! [`assess`] and [`price`] propose rewards from the chain. The HTTP side is `crate::serve`.
+//! [`assess`] and [`price`] propose rewards from the chain; [`list`] pages the team's list.
+//! The HTTP side is `crate::serve`.
 
 pub mod assess;
 pub mod crypto;
+pub mod list;
 pub mod notice;
 pub mod price;
 pub mod protocol;
@@ -37,6 +39,24 @@ impl Severity {
     pub fn impacts(self) -> impl Iterator<Item = &'static Impact> {
         IMPACTS.iter().filter(move |i| i.severity == self)
     }
+
+    /// The ids of this severity's impacts, comma-separated (for the errors that list them).
+    pub fn impact_ids(self) -> String {
+        self.impacts().map(|i| i.id).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Why `impact` may not be claimed (or confirmed) with `severity`: `None` when it belongs to
+/// that severity's list, or is not a known impact at all (the caller names that separately).
+pub fn impact_mismatch(severity: Severity, impact: &str) -> Option<String> {
+    let found = impact_by_id(impact)?;
+    (found.severity != severity).then(|| {
+        format!(
+            "is a {} impact, not a {severity} one: the {severity} impacts are {}",
+            found.severity,
+            severity.impact_ids()
+        )
+    })
 }
 
 /// One impact category a report may claim.
@@ -139,15 +159,15 @@ pub fn impact_by_id(id: &str) -> Option<&'static Impact> {
     IMPACTS.iter().find(|i| i.id == id)
 }
 
-/// One report as the team's lists show it (CLI and API alike): no thread, no proof, with the
-/// acknowledgement clock at `now`.
+/// One report as the team's lists show it (CLI and API alike): its number (`id`) and the public
+/// id its researcher knows it by, no thread, no proof, with the acknowledgement clock at `now`.
 pub fn listing(
     r: &ReportView,
     settings: &crate::config::BountySettings,
     now: i64,
 ) -> serde_json::Value {
     serde_json::json!({
-        "id": r.id, "status": r.status, "title": r.title,
+        "id": r.id, "public_id": r.public_id, "status": r.status, "title": r.title,
         "severity": r.severity,
         "confirmed_severity": r.triage.confirmed_severity,
         "impact": r.impact, "contracts": r.contracts,

@@ -344,7 +344,7 @@ mod tests {
         let report = crate::bounty::NewReport {
             title: format!("{severity} finding"),
             severity,
-            impact: "griefing",
+            impact: severity.impacts().next().expect("an impact").id,
             contracts: vec!["escrow".into()],
             description: "d".into(),
             proof_of_concept: None,

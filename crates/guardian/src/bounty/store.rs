@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
-use super::{NewReport, STATUS_REPORTED, crypto};
+use super::{BountyError, NewReport, STATUS_REPORTED, crypto};
 use crate::storage::{StorageError, Store};
 
 /// Who wrote an event the researcher sent.
@@ -25,8 +25,11 @@ pub struct StoredReport {
 /// What the researcher sees of their report (never the proof of concept).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportView {
-    /// The report's id.
+    /// The report's number: the team's id (the researcher never sees it: see
+    /// [`ReportView::for_researcher`]).
     pub id: i64,
+    /// The report's public id: the only id its researcher sees.
+    pub public_id: String,
     /// Where it stands (`reported` at first).
     pub status: String,
     /// The title.
@@ -52,6 +55,21 @@ pub struct ReportView {
     pub triage: Triage,
     /// The public thread, oldest first.
     pub thread: Vec<ThreadEntry>,
+}
+
+impl ReportView {
+    /// The report as its researcher reads it (`GET /bounty/reports/{public_id}`): `id` is the
+    /// public id, and no number of the team's (the report's own, or the earlier report it
+    /// duplicates) is in it, so it does not tell how many reports exist.
+    pub fn for_researcher(&self) -> serde_json::Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = view.as_object_mut() {
+            fields.remove("public_id");
+            fields.remove("duplicate_of");
+            fields.insert("id".into(), self.public_id.clone().into());
+        }
+        view
+    }
 }
 
 /// What the team's triage recorded on a report (each empty until its step happens).
@@ -99,20 +117,75 @@ pub struct ThreadEntry {
     pub at: i64,
 }
 
+/// A report just stored: its number (the team's id) and its public id (the researcher's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    /// The row's number: the team's id (`guardian bounty show ID`, the team API).
+    pub id: i64,
+    /// The random id the researcher is given (`/bounty/reports/{public_id}`).
+    pub public_id: String,
+}
+
+/// The columns [`view_of`] reads, in its order (never the proof of concept).
+pub(super) const REPORT_COLUMNS: &str = "id, public_id, status, title, severity, impact, contracts,
+    description, contact, payout_address, submitted_at, credit_as, confirmed_severity,
+    confirmed_impact, duplicate_of, close_reason, close_evidence, reward_usd, paid_tx,
+    acknowledged_at, confirmed_at, fixed_at, paid_at, incident_id";
+
+/// How many columns [`REPORT_COLUMNS`] names (the index of a column selected after them).
+const REPORT_COLUMN_COUNT: usize = 24;
+
+/// A report's row, selected as [`REPORT_COLUMNS`], without its thread.
+pub(super) fn view_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportView> {
+    let contracts: String = r.get(6)?;
+    Ok(ReportView {
+        id: r.get(0)?,
+        public_id: r.get(1)?,
+        status: r.get(2)?,
+        title: r.get(3)?,
+        severity: r.get(4)?,
+        impact: r.get(5)?,
+        contracts: serde_json::from_str(&contracts).unwrap_or_default(),
+        description: r.get(7)?,
+        contact: r.get(8)?,
+        payout_address: r.get(9)?,
+        submitted_at: r.get(10)?,
+        credit_as: r.get(11)?,
+        triage: Triage {
+            confirmed_severity: r.get(12)?,
+            confirmed_impact: r.get(13)?,
+            duplicate_of: r.get(14)?,
+            close_reason: r.get(15)?,
+            close_evidence: r.get(16)?,
+            reward_usd: r.get(17)?,
+            paid_tx: r.get(18)?,
+            acknowledged_at: r.get(19)?,
+            confirmed_at: r.get(20)?,
+            fixed_at: r.get(21)?,
+            paid_at: r.get(22)?,
+            incident_id: r.get(23)?,
+        },
+        thread: Vec::new(),
+    })
+}
+
 impl Store {
-    /// Stores a new report and its first event in one transaction; returns its id.
+    /// Stores a new report and its first event in one transaction; returns its number (the
+    /// team's id).
     pub fn insert_bounty_report(
         &self,
         report: &NewReport,
         poc_age: Option<&[u8]>,
         token_sha256: &str,
         now: i64,
-    ) -> Result<i64, StorageError> {
-        self.insert_bounty_report_telling(report, poc_age, token_sha256, now, None)
+    ) -> Result<i64, BountyError> {
+        Ok(self
+            .insert_bounty_report_telling(report, poc_age, token_sha256, now, None)?
+            .id)
     }
 
     /// [`Store::insert_bounty_report`], with the team's notice of it queued for `contacts` in
-    /// the same transaction (see [`super::notice`]).
+    /// the same transaction (see [`super::notice`]); returns both its ids.
     pub fn insert_bounty_report_telling(
         &self,
         report: &NewReport,
@@ -120,13 +193,15 @@ impl Store {
         token_sha256: &str,
         now: i64,
         tell: Option<(&crate::notify::Contacts, &crate::config::BountySettings)>,
-    ) -> Result<i64, StorageError> {
+    ) -> Result<Inserted, BountyError> {
         let contracts = serde_json::to_string(&report.contracts).unwrap_or_else(|_| "[]".into());
-        self.write(|tx| {
+        let public_id = crypto::new_public_id()?;
+        let id = self.write(|tx| {
             tx.execute(
                 "INSERT INTO bounty_reports (title, severity, impact, contracts, description, poc_age,
-                     contact, payout_address, token_sha256, status, submitted_at, updated_at, credit_as)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                     contact, payout_address, token_sha256, status, submitted_at, updated_at, credit_as,
+                     public_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
                 params![
                     report.title,
                     report.severity.as_str(),
@@ -140,6 +215,7 @@ impl Store {
                     STATUS_REPORTED,
                     now,
                     report.credit_as,
+                    public_id,
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -148,21 +224,25 @@ impl Store {
                  VALUES (?1, 'status', NULL, ?2, ?3, 1, ?4)",
                 params![id, STATUS_REPORTED, RESEARCHER, now],
             )?;
+            super::similar::index_report(tx, id, &report.title, &report.description)?;
             if let Some((contacts, settings)) = tell {
                 super::notice::enqueue_new_report(tx, contacts, id, report, settings, now)?;
             }
             Ok(id)
-        })
+        })?;
+        Ok(Inserted { id, public_id })
     }
 
-    /// The report `id` if `token` is its follow-up token; `None` for an unknown id and for a
-    /// wrong token alike.
+    /// The report whose public id is `public_id`, if `token` is its follow-up token; `None` for
+    /// an unknown id, a report number or anything else that is not a public id, and a wrong
+    /// token alike.
     pub fn bounty_report_for_token(
         &self,
-        id: i64,
+        public_id: &str,
         token: &str,
     ) -> Result<Option<StoredReport>, StorageError> {
-        let Some(report) = self.bounty_report(id)? else {
+        let offered = crypto::token_hash(token);
+        let Some(id) = self.bounty_report_number(public_id)? else {
             return Ok(None);
         };
         let stored: String = self.with(|c| {
@@ -172,7 +252,26 @@ impl Store {
                 |r| r.get(0),
             )
         })?;
-        Ok(crypto::same_hash(&stored, &crypto::token_hash(token)).then_some(report))
+        if !crypto::same_hash(&stored, &offered) {
+            return Ok(None);
+        }
+        self.bounty_report(id)
+    }
+
+    /// The number (the team's id) of the report whose public id is `public_id`; `None` when no
+    /// report has it, or it is not the shape of a public id.
+    pub fn bounty_report_number(&self, public_id: &str) -> Result<Option<i64>, StorageError> {
+        if !crypto::is_public_id(public_id) {
+            return Ok(None);
+        }
+        self.with(|c| {
+            c.query_row(
+                "SELECT id FROM bounty_reports WHERE public_id = ?1",
+                params![public_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
     }
 
     /// The report `id`, with its public thread.
@@ -180,45 +279,12 @@ impl Store {
         self.with(|c| {
             let Some((view, poc_age)) = c
                 .query_row(
-                    "SELECT id, status, title, severity, impact, contracts, description, contact,
-                            payout_address, submitted_at, poc_age, credit_as,
-                            confirmed_severity, confirmed_impact, duplicate_of, close_reason,
-                            close_evidence, reward_usd, paid_tx, acknowledged_at, confirmed_at,
-                            fixed_at, paid_at, incident_id
-                     FROM bounty_reports WHERE id = ?1",
+                    &format!("SELECT {REPORT_COLUMNS}, poc_age FROM bounty_reports WHERE id = ?1"),
                     params![id],
                     |r| {
-                        let contracts: String = r.get(5)?;
                         Ok((
-                            ReportView {
-                                id: r.get(0)?,
-                                status: r.get(1)?,
-                                title: r.get(2)?,
-                                severity: r.get(3)?,
-                                impact: r.get(4)?,
-                                contracts: serde_json::from_str(&contracts).unwrap_or_default(),
-                                description: r.get(6)?,
-                                contact: r.get(7)?,
-                                payout_address: r.get(8)?,
-                                submitted_at: r.get(9)?,
-                                credit_as: r.get(11)?,
-                                triage: Triage {
-                                    confirmed_severity: r.get(12)?,
-                                    confirmed_impact: r.get(13)?,
-                                    duplicate_of: r.get(14)?,
-                                    close_reason: r.get(15)?,
-                                    close_evidence: r.get(16)?,
-                                    reward_usd: r.get(17)?,
-                                    paid_tx: r.get(18)?,
-                                    acknowledged_at: r.get(19)?,
-                                    confirmed_at: r.get(20)?,
-                                    fixed_at: r.get(21)?,
-                                    paid_at: r.get(22)?,
-                                    incident_id: r.get(23)?,
-                                },
-                                thread: Vec::new(),
-                            },
-                            r.get::<_, Option<Vec<u8>>>(10)?,
+                            view_of(r)?,
+                            r.get::<_, Option<Vec<u8>>>(REPORT_COLUMN_COUNT)?,
                         ))
                     },
                 )
@@ -292,27 +358,44 @@ mod tests {
             credit_as: None,
         };
         let token = crypto::new_token().expect("token");
-        let id = store
-            .insert_bounty_report(&report, None, &crypto::token_hash(&token), 1)
+        let first = store
+            .insert_bounty_report_telling(&report, None, &crypto::token_hash(&token), 1, None)
             .expect("insert");
+        let other = store
+            .insert_bounty_report_telling(&report, None, "other-hash", 1, None)
+            .expect("insert");
+        let (id, public) = (first.id, first.public_id.as_str());
+        assert!(crypto::is_public_id(public), "{public}");
+        assert_ne!(public, other.public_id);
         let found = store
-            .bounty_report_for_token(id, &token)
+            .bounty_report_for_token(public, &token)
             .expect("query")
             .expect("found");
+        assert_eq!((found.id, found.view.public_id.as_str()), (id, public));
         assert_eq!(found.view.status, "reported");
         assert_eq!(found.view.thread.len(), 1);
-        assert!(
-            store
-                .bounty_report_for_token(id, "wrong")
-                .expect("q")
-                .is_none()
-        );
-        assert!(
-            store
-                .bounty_report_for_token(id + 1, &token)
-                .expect("q")
-                .is_none()
-        );
+        assert_eq!(store.bounty_report_number(public).expect("q"), Some(id));
+        // A wrong token, another report's public id, the report's number, and an unknown id:
+        // all alike.
+        for (asked, with) in [
+            (public, "wrong"),
+            (other.public_id.as_str(), token.as_str()),
+            (&id.to_string(), token.as_str()),
+            (&"0".repeat(32), token.as_str()),
+        ] {
+            assert!(
+                store
+                    .bounty_report_for_token(asked, with)
+                    .expect("q")
+                    .is_none(),
+                "{asked}"
+            );
+        }
+        // The researcher's view carries the public id only: no number of the team's.
+        let mine = found.view.for_researcher();
+        assert_eq!(mine["id"], public);
+        assert!(mine.get("public_id").is_none() && mine.get("duplicate_of").is_none());
+        assert!(!mine.to_string().contains("\"id\":1"), "{mine}");
         store
             .add_bounty_message(id, RESEARCHER, "hello", 2)
             .expect("reply");

@@ -171,6 +171,18 @@ pub fn validate(s: &Submission, in_scope: &[&str]) -> Result<NewReport, Vec<Fiel
             }
         },
     };
+    // The impact must be one of the claimed severity's: a low claim of a critical impact (or
+    // the reverse) contradicts itself.
+    let impact = match (severity, impact) {
+        (Some(severity), Some(id)) => match super::impact_mismatch(severity, id) {
+            Some(why) => {
+                errors.push(FieldError::new("impact", why));
+                None
+            }
+            None => Some(id),
+        },
+        (_, impact) => impact,
+    };
     let mut contracts: Vec<String> = Vec::new();
     let names: Option<Vec<String>> = s
         .contracts
@@ -330,10 +342,51 @@ mod tests {
         }
         let mut high = valid();
         high.severity = "high".into();
+        high.impact = "temporary-freezing-of-funds".into();
         high.proof_of_concept = " ".into();
         let errors = validate(&high, &["escrow"]).expect_err("no poc");
         assert_eq!(errors[0].field, "proof_of_concept");
         assert!(errors[0].message.contains("required"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn the_impact_must_be_of_the_claimed_severity() {
+        for severity in Severity::ALL {
+            for impact in IMPACTS {
+                let mut s = valid();
+                s.severity = severity.as_str().into();
+                s.impact = impact.id.into();
+                match validate(&s, &["escrow"]) {
+                    Ok(report) => {
+                        assert_eq!(
+                            impact.severity, severity,
+                            "{severity} {} accepted",
+                            impact.id
+                        );
+                        assert_eq!((report.severity, report.impact), (severity, impact.id));
+                    }
+                    Err(errors) => {
+                        assert_ne!(
+                            impact.severity, severity,
+                            "{severity} {}: {errors:?}",
+                            impact.id
+                        );
+                        assert_eq!(errors.len(), 1, "{errors:?}");
+                        assert_eq!(errors[0].field, "impact");
+                        for listed in severity.impacts() {
+                            assert!(errors[0].message.contains(listed.id), "{errors:?}");
+                        }
+                    }
+                }
+            }
+        }
+        let mut low_theft = valid();
+        low_theft.severity = "low".into();
+        let errors = validate(&low_theft, &["escrow"]).expect_err("a low theft of funds");
+        assert_eq!(
+            errors[0].message,
+            "is a critical impact, not a low one: the low impacts are fails-to-deliver-promised-returns"
+        );
     }
 
     #[test]

@@ -211,20 +211,6 @@ impl Store {
             Some(None) => Ok(()),
         }
     }
-
-    /// Every report, newest first, as the team lists them (never the proof of concept).
-    pub fn bounty_reports(&self) -> Result<Vec<super::store::ReportView>, StorageError> {
-        let ids: Vec<i64> = self.with(|c| {
-            c.prepare("SELECT id FROM bounty_reports ORDER BY id DESC")?
-                .query_map([], |r| r.get(0))?
-                .collect()
-        })?;
-        Ok(ids
-            .into_iter()
-            .filter_map(|id| self.bounty_report(id).ok().flatten())
-            .map(|r| r.view)
-            .collect())
-    }
 }
 
 #[cfg(test)]

@@ -147,25 +147,27 @@ impl Decision {
         }
     }
 
-    /// What the researcher is told, in their report's thread and by e-mail.
-    fn tell(&self, id: i64) -> String {
+    /// What the researcher is told, in their report's thread and by e-mail: the report is
+    /// named by its public id (`id`), never by the team's number, nor is the earlier report a
+    /// duplicate defers to.
+    fn tell(&self, id: &str) -> String {
         match self {
-            Self::Acknowledge => format!("Report #{id} is acknowledged: the team is reading it."),
+            Self::Acknowledge => format!("Report {id} is acknowledged: the team is reading it."),
             Self::AskInfo { message } => format!(
-                "Report #{id}: the team needs more information. {message}\nReply to the report with your follow-up token (POST /bounty/reports/{id})."
+                "Report {id}: the team needs more information. {message}\nReply to the report with your follow-up token (POST /bounty/reports/{id})."
             ),
             Self::Confirm { severity, impact } => {
-                format!("Report #{id} is confirmed: severity {severity}, impact {impact}.")
+                format!("Report {id} is confirmed: severity {severity}, impact {impact}.")
             }
-            Self::Duplicate { of } => {
-                format!("Report #{id} duplicates an earlier report (#{of}), which has precedence.")
+            Self::Duplicate { .. } => {
+                format!("Report {id} duplicates an earlier report, which has precedence.")
             }
             Self::Close { reason, evidence } => {
-                format!("Report #{id} is closed ({}): {evidence}", reason.as_str())
+                format!("Report {id} is closed ({}): {evidence}", reason.as_str())
             }
-            Self::Fixed => format!("Report #{id}: the fix is deployed."),
+            Self::Fixed => format!("Report {id}: the fix is deployed."),
             Self::Pay { amount_usd, tx } => {
-                format!("Report #{id}: the reward of ${amount_usd} is paid in transaction {tx}.")
+                format!("Report {id}: the reward of ${amount_usd} is paid in transaction {tx}.")
             }
         }
     }
@@ -258,6 +260,10 @@ fn check(store: &Store, report: &StoredReport, decision: &Decision) -> Result<St
                     .join(", ")
             ),
         )),
+        Decision::Confirm { severity, impact } => match super::impact_mismatch(*severity, impact) {
+            Some(why) => Err(invalid("impact", format!("--impact {impact} {why}"))),
+            None => Ok(from),
+        },
         Decision::Duplicate { of } if *of == id => {
             Err(invalid("of", "a report cannot duplicate itself".into()))
         }
@@ -324,7 +330,8 @@ pub fn decide(
     let report = store.bounty_report(id)?.ok_or(TriageError::NotFound(id))?;
     let from = check(store, &report, decision)?;
     let to = decision.to();
-    let told = decision.tell(id);
+    let public_id = report.view.public_id.as_str();
+    let told = decision.tell(public_id);
     let mailbox = contact_mailbox(&report.view.contact);
     let relays: Vec<_> = contacts
         .iter()
@@ -348,13 +355,13 @@ pub fn decide(
     };
     let message = Message {
         severity: crate::alert::Severity::Info,
-        title: format!("[Bug bounty] Report #{id}: {to}"),
+        title: format!("[Bug bounty] Report {public_id}: {to}"),
         lines: vec![told.clone()],
         links: Vec::new(),
         resolves: false,
         dedup_key: format!("guardian-bounty-{id}-{}", to.as_str()),
         source: format!("bounty/{id}"),
-        body: serde_json::json!({"bounty": {"report": id, "status": to, "message": told}}),
+        body: serde_json::json!({"bounty": {"report": public_id, "status": to, "message": told}}),
         recipient: mailbox.as_ref().map(ToString::to_string),
     };
     let topic = format!("bounty.{}", to.as_str());
@@ -493,53 +500,4 @@ pub fn disclosure(report: &super::ReportView) -> Disclosure {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bounty::{NewReport, crypto};
-
-    #[test]
-    fn a_refused_decision_says_whether_the_state_or_an_argument_is_wrong() {
-        let store = Store::in_memory().expect("store");
-        let report = NewReport {
-            title: "t".into(),
-            severity: Severity::Low,
-            impact: "fails-to-deliver-promised-returns",
-            contracts: vec!["escrow".into()],
-            description: "d".into(),
-            proof_of_concept: None,
-            contact: "c".into(),
-            payout_address: None,
-            credit_as: None,
-        };
-        let token = crypto::new_token().expect("token");
-        let id = store
-            .insert_bounty_report(&report, None, &crypto::token_hash(&token), 1)
-            .expect("insert");
-        let contacts = Contacts::default();
-        let take = |d: &Decision| decide(&store, &contacts, id, d, "lead", 2);
-
-        // `fixed` applies to a confirmed report; this one is reported.
-        match take(&Decision::Fixed) {
-            Err(TriageError::WrongState { id: at, message }) => {
-                assert_eq!(at, id);
-                assert!(message.contains("is reported"), "{message}");
-            }
-            other => panic!("wrong state expected: {other:?}"),
-        }
-        // An empty message is the request's fault, whatever the status.
-        match take(&Decision::AskInfo {
-            message: " ".into(),
-        }) {
-            Err(TriageError::Invalid { field, .. }) => assert_eq!(field, "message"),
-            other => panic!("invalid argument expected: {other:?}"),
-        }
-        match take(&Decision::Duplicate { of: id }) {
-            Err(TriageError::Invalid { field, .. }) => assert_eq!(field, "of"),
-            other => panic!("invalid argument expected: {other:?}"),
-        }
-        // Nothing was written by the refusals.
-        let stored = store.bounty_report(id).expect("read").expect("report");
-        assert_eq!(stored.view.status, "reported");
-        assert!(take(&Decision::Acknowledge).is_ok());
-    }
-}
+mod tests;

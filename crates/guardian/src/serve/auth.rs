@@ -133,8 +133,8 @@ impl<R: Needs> FromRequestParts<AppState> for Team<R> {
     }
 }
 
-/// The researcher's 401: the same for an unknown id, a malformed id, a missing token and a
-/// wrong one.
+/// The researcher's 401: the same for an unknown id, a malformed id (a report number among
+/// them), a missing token and a wrong one.
 pub(super) fn report_unauthorized() -> Response {
     let mut response = error(
         StatusCode::UNAUTHORIZED,
@@ -147,22 +147,24 @@ pub(super) fn report_unauthorized() -> Response {
     response
 }
 
-/// Report `id`, when the request carries its follow-up token.
+/// The report whose public id the path names, when the request carries its follow-up token.
 pub(super) struct ReportAccess(pub(super) bounty::StoredReport);
 
 impl ReportAccess {
-    /// Checks the request's token against report `id` (off the async threads).
+    /// Checks the request's token against the report of public id `id` (off the async
+    /// threads); a report number is not a public id and gets the same 401 as a wrong token.
     pub(super) async fn check(
         state: &AppState,
         id: &str,
         headers: &HeaderMap,
     ) -> Result<Self, Response> {
-        let (Ok(id), Some(token)) = (id.parse::<i64>(), bearer(headers)) else {
+        let Some(token) = bearer(headers) else {
             return Err(report_unauthorized());
         };
         let store = state.store.clone();
-        let token = token.to_string();
-        match tokio::task::spawn_blocking(move || store.bounty_report_for_token(id, &token)).await {
+        let (id, token) = (id.to_string(), token.to_string());
+        match tokio::task::spawn_blocking(move || store.bounty_report_for_token(&id, &token)).await
+        {
             Ok(Ok(Some(report))) => Ok(Self(report)),
             Ok(Ok(None)) => Err(report_unauthorized()),
             Ok(Err(e)) => Err(internal("the report could not be read", &e)),

@@ -8,7 +8,7 @@ use axum::{extract::State, response::Html};
 
 use super::{AppState, escape};
 use crate::{
-    bounty::{FieldError, IMPACTS, ReportView, Severity},
+    bounty::{FieldError, ReportView, Severity},
     config::Manifest,
 };
 
@@ -85,31 +85,38 @@ pub(crate) fn program(manifest: &Manifest) -> String {
     );
     let _ = writeln!(
         b,
-        "<h2>Contact</h2>\n<p>Security e-mail: <a href=\"mailto:{email}\">{email}</a>. The API: <code>POST /bounty/reports</code> with a JSON body of the fields below; <code>GET /bounty/reports/ID</code> with <code>Authorization: Bearer TOKEN</code> for the status.</p>"
+        "<h2>Contact</h2>\n<p>Security e-mail: <a href=\"mailto:{email}\">{email}</a>. The API: <code>POST /bounty/reports</code> with a JSON body of the fields below; <code>GET /bounty/reports/ID</code> (the id its answer gives) with <code>Authorization: Bearer TOKEN</code> for the status.</p>"
     );
     b.push_str("<h2>Report</h2>\n<form method=\"post\" action=\"/bounty/reports\" accept-charset=\"utf-8\">\n<label for=\"title\">Title</label><input id=\"title\" name=\"title\" required maxlength=\"200\">\n<label for=\"severity\">Severity</label><select id=\"severity\" name=\"severity\">");
     for s in Severity::ALL {
         let _ = write!(b, "<option value=\"{0}\">{0}</option>", s.as_str());
     }
+    // The impacts grouped by severity, in the order of the severities: the first pair (the
+    // form's default) is consistent, and each impact shows the severity it must be claimed with.
     b.push_str(
-        "</select>\n<label for=\"impact\">Impact</label><select id=\"impact\" name=\"impact\">",
+        "</select>\n<label for=\"impact\">Impact (one of the chosen severity's group)</label><select id=\"impact\" name=\"impact\">",
     );
-    for i in IMPACTS {
-        let _ = write!(
-            b,
-            "<option value=\"{0}\">{1}: {0}</option>",
-            i.id,
-            i.severity.as_str()
-        );
+    for s in Severity::ALL {
+        let _ = write!(b, "<optgroup label=\"{}\">", s.as_str());
+        for i in s.impacts() {
+            let _ = write!(
+                b,
+                "<option value=\"{0}\">{1}: {0}</option>",
+                i.id,
+                s.as_str()
+            );
+        }
+        b.push_str("</optgroup>");
     }
     b.push_str("</select>\n<label for=\"contracts\">Contracts (names, comma-separated)</label><input id=\"contracts\" name=\"contracts\" required>\n<label for=\"description\">Description</label><textarea id=\"description\" name=\"description\" required></textarea>\n<label for=\"proof_of_concept\">Proof of concept (encrypted before it is stored)</label><textarea id=\"proof_of_concept\" name=\"proof_of_concept\"></textarea>\n<label for=\"contact\">Contact (e-mail or handle)</label><input id=\"contact\" name=\"contact\" required maxlength=\"200\">\n<label for=\"payout_address\">Payout address (optional)</label><input id=\"payout_address\" name=\"payout_address\" placeholder=\"0x...\">\n<label for=\"credit_as\">Credit me in the post-mortem as (optional; empty: no credit)</label><input id=\"credit_as\" name=\"credit_as\" maxlength=\"100\">\n<p><button type=\"submit\">Send the report</button></p>\n</form>\n");
     layout("Bug bounty", &b)
 }
 
-/// The answer to the form: the report's id and follow-up token, shown this once.
-pub(crate) fn submitted(id: i64, token: &str, title: &str) -> String {
+/// The answer to the form: the report's public id and follow-up token, shown this once.
+pub(crate) fn submitted(public_id: &str, token: &str, title: &str) -> String {
+    let id = escape(public_id);
     let body = format!(
-        "<h1>Report #{id} received</h1>\n<p>{}</p>\n<p>Your follow-up token, shown only this once (we keep only its hash): copy it now.</p>\n<p class=\"token\">{}</p>\n<p>Read the status and the team's questions with <code>curl -H 'Authorization: Bearer TOKEN' /bounty/reports/{id}</code>; reply with a POST of <code>{{\"message\": \"...\"}}</code> to the same address.</p>",
+        "<h1>Report received</h1>\n<p>{}</p>\n<p>Its id: <code class=\"report-id\">{id}</code></p>\n<p>Your follow-up token, shown only this once (we keep only its hash): copy it now.</p>\n<p class=\"token\">{}</p>\n<p>Read the status and the team's questions with <code>curl -H 'Authorization: Bearer TOKEN' /bounty/reports/{id}</code>; reply with a POST of <code>{{\"message\": \"...\"}}</code> to the same address.</p>",
         escape(title),
         escape(token)
     );
@@ -156,8 +163,8 @@ pub(crate) fn report(view: &ReportView) -> String {
             escape(e)
         );
     }
-    if let Some(of) = t.duplicate_of {
-        let _ = write!(facts, "<tr><th>Duplicate of</th><td>#{of}</td></tr>");
+    if t.duplicate_of.is_some() {
+        facts.push_str("<tr><th>Duplicate of</th><td>an earlier report</td></tr>");
     }
     if let (Some(usd), Some(tx)) = (t.reward_usd, &t.paid_tx) {
         let _ = write!(
@@ -177,8 +184,8 @@ pub(crate) fn report(view: &ReportView) -> String {
         escape(&d.rule)
     );
     let mut b = format!(
-        "<h1>Report #{}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr>{facts}</table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
-        view.id,
+        "<h1>Report {}: {}</h1>\n<table><tr><th>Status</th><td>{}</td></tr><tr><th>Severity (claimed)</th><td>{}</td></tr><tr><th>Impact</th><td>{}</td></tr><tr><th>Contracts</th><td>{}</td></tr><tr><th>Contact</th><td>{}</td></tr><tr><th>Payout address</th><td>{}</td></tr>{facts}</table>\n<h2>Description</h2>\n<pre>{}</pre>\n<h2>Thread</h2>\n<ul>",
+        escape(&view.public_id),
         escape(&view.title),
         escape(&view.status),
         escape(&view.severity),
@@ -197,5 +204,68 @@ pub(crate) fn report(view: &ReportView) -> String {
         let _ = write!(b, "<li><b>{}</b>: {what}</li>", escape(&e.author));
     }
     b.push_str("</ul>");
-    layout(&format!("Report #{}", view.id), &b)
+    layout(&format!("Report {}", view.public_id), &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `<select>` named `name` of `page`: each option's value with its optgroup's label.
+    fn options(page: &str, name: &str) -> Vec<(Option<String>, String)> {
+        let start = page
+            .find(&format!("<select id=\"{name}\" name=\"{name}\">"))
+            .expect("select");
+        let end = start + page[start..].find("</select>").expect("end");
+        let mut group = None;
+        let mut out = Vec::new();
+        for tag in page[start..end].split('<').skip(1) {
+            if let Some(rest) = tag.strip_prefix("optgroup label=\"") {
+                group = rest.split('"').next().map(str::to_string);
+            } else if let Some(rest) = tag.strip_prefix("option value=\"") {
+                let value = rest.split('"').next().expect("value").to_string();
+                out.push((group.clone(), value));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_form_offers_each_impact_under_its_severity_and_a_consistent_default() {
+        let manifest = Manifest::parse(
+            r#"
+[chains.local]
+chain_id = 31337
+rpc_urls = ["http://127.0.0.1:1"]
+
+[[contracts]]
+name = "escrow"
+chain = "local"
+kind = "PaymentEscrow"
+address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+"#,
+            std::path::Path::new("guardian.toml"),
+        )
+        .expect("manifest");
+        let page = program(&manifest);
+        let impacts = options(&page, "impact");
+        assert_eq!(impacts.len(), crate::bounty::IMPACTS.len());
+        for (group, id) in &impacts {
+            let impact = crate::bounty::impact_by_id(id).expect("a known impact");
+            assert_eq!(group.as_deref(), Some(impact.severity.as_str()), "{id}");
+        }
+        // What the form sends untouched (each select's first option) is accepted.
+        let severity = options(&page, "severity")[0].1.clone();
+        let submission = crate::bounty::Submission {
+            title: "t".into(),
+            severity,
+            impact: impacts[0].1.clone(),
+            contracts: vec!["escrow".into()],
+            description: "d".into(),
+            proof_of_concept: "p".into(),
+            contact: "c".into(),
+            ..Default::default()
+        };
+        assert!(crate::bounty::validate(&submission, &["escrow"]).is_ok());
+    }
 }

@@ -1,5 +1,6 @@
 //! The researcher's endpoints: `POST /bounty/reports` (JSON or the page's form), and
-//! `GET`/`POST /bounty/reports/{id}` with the follow-up token as a bearer token.
+//! `GET`/`POST /bounty/reports/{public_id}` with the follow-up token as a bearer token. The
+//! researcher only ever sees a report's random public id, never the team's number.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -215,7 +216,7 @@ fn from_form(body: &[u8]) -> Submission {
 }
 
 /// `POST /bounty/reports`: validates, encrypts the proof of concept, stores the report in one
-/// transaction, and answers with its id and follow-up token (shown this once).
+/// transaction, and answers with its public id and follow-up token (shown this once).
 pub(super) async fn submit(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -287,25 +288,25 @@ pub(super) async fn submit(
                 now_ms(),
                 Some((&contacts, &manifest.bounty)),
             )
-            .map(|id| (id, report.title))
+            .map(|ids| (ids, report.title))
     })
     .await;
-    let (id, title) = match stored {
+    let (ids, title) = match stored {
         Ok(Ok(stored)) => stored,
         Ok(Err(e)) => return server_error(format, &e),
         Err(e) => return server_error(format, &e),
     };
     state.limits.accepted(client, Post::Report, Instant::now());
-    tracing::info!(id, "bounty report received");
+    tracing::info!(id = ids.id, "bounty report received");
     match format {
         Format::Json => (
             StatusCode::CREATED,
-            Json(json!({ "id": id, "token": token })),
+            Json(json!({ "id": ids.public_id, "token": token })),
         )
             .into_response(),
         Format::Html => (
             StatusCode::CREATED,
-            Html(bounty_page::submitted(id, &token, &title)),
+            Html(bounty_page::submitted(&ids.public_id, &token, &title)),
         )
             .into_response(),
     }
@@ -329,7 +330,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html") && !a.contains("application/json"))
 }
 
-/// `GET /bounty/reports/{id}`: the status, the researcher's own fields and the thread (JSON,
+/// `GET /bounty/reports/{public_id}`: the status, the researcher's own fields and the thread (JSON,
 /// or an HTML page when only HTML is accepted).
 pub(super) async fn show(
     State(state): State<AppState>,
@@ -340,12 +341,12 @@ pub(super) async fn show(
         Ok(ReportAccess(report)) if wants_html(&headers) => {
             Html(bounty_page::report(&report.view)).into_response()
         }
-        Ok(ReportAccess(report)) => Json(report.view).into_response(),
+        Ok(ReportAccess(report)) => Json(report.view.for_researcher()).into_response(),
         Err(response) => response,
     }
 }
 
-/// `POST /bounty/reports/{id}` with `{"message": "..."}`: the researcher's reply (`\r\n` made
+/// `POST /bounty/reports/{public_id}` with `{"message": "..."}`: the researcher's reply (`\r\n` made
 /// `\n`; a control character but newline and tab refused, naming `message`, nothing stored).
 pub(super) async fn reply(
     State(state): State<AppState>,
@@ -402,7 +403,7 @@ pub(super) async fn reply(
     match done {
         Ok(Ok(Some(report))) => {
             state.limits.accepted(client, Post::Reply, Instant::now());
-            (StatusCode::CREATED, Json(report.view)).into_response()
+            (StatusCode::CREATED, Json(report.view.for_researcher())).into_response()
         }
         Ok(Ok(None)) => report_unauthorized(),
         Ok(Err(e)) => server_error(Format::Json, &e),

@@ -16,7 +16,9 @@ use super::{
 };
 use crate::{
     bounty::{
-        Severity, Status, protocol,
+        Severity, Status,
+        list::{DEFAULT_LIMIT, MAX_LIMIT},
+        protocol,
         tokens::Role,
         triage::{CloseReason, Decision, TriageError},
     },
@@ -26,13 +28,37 @@ use crate::{
     notify::{Contacts, Outbox},
 };
 
-/// `GET /api/bounty/reports[?status=S]` (viewer): every report (in that status), newest first,
-/// with its acknowledgement clock, without threads or proofs.
+/// `GET /api/bounty/reports[?status=S][&limit=N][&before=ID]` (viewer): the reports (in that
+/// status), newest first, `limit` of them (50 unless said, at most 200) numbered below `before`,
+/// each with its acknowledgement clock, without threads or proofs; `next_before` (the `before`
+/// of the next page) when more remain.
 pub(super) async fn list(
     State(state): State<AppState>,
     _team: Team<Viewer>,
     Query(query): Query<ListQuery>,
 ) -> Response {
+    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "limit",
+                &format!("`limit` must be a whole number from 1 to {MAX_LIMIT}"),
+            );
+        }
+    };
+    let before = match query.before.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "before",
+                "`before` must be a report number (the previous page's `next_before`)",
+            );
+        }
+    };
     let status = match query.status.as_deref().map(Status::parse) {
         Some(None) => {
             return error(
@@ -46,33 +72,47 @@ pub(super) async fn list(
     };
     let now = crate::storage::now_ms();
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.bounty_reports()).await {
-        Ok(Ok(reports)) => {
-            let rows: Vec<_> = reports
-                .into_iter()
-                .filter(|r| status.is_none_or(|s| r.status == s.as_str()))
-                .map(|r| crate::bounty::listing(&r, &state.manifest.bounty, now))
+    match tokio::task::spawn_blocking(move || {
+        store.bounty_reports_page(status, before, Some(limit))
+    })
+    .await
+    {
+        Ok(Ok(page)) => {
+            let rows: Vec<_> = page
+                .reports
+                .iter()
+                .map(|r| crate::bounty::listing(r, &state.manifest.bounty, now))
                 .collect();
-            Json(json!({ "reports": rows })).into_response()
+            let mut answer = json!({ "reports": rows });
+            if let Some(next) = page.next_before {
+                answer["next_before"] = next.into();
+            }
+            Json(answer).into_response()
         }
         Ok(Err(e)) => internal("the reports could not be read", &e),
         Err(e) => internal("the reports could not be read", &e),
     }
 }
 
-/// `GET /api/bounty/reports/{id}` (triager): one report with its thread (the proof of concept
-/// stays encrypted: `guardian bounty show` decrypts it with the team's key).
+/// `GET /api/bounty/reports/{id}` (triager): one report, by its number or its public id (the
+/// one its researcher quotes), with its thread (the proof of concept stays encrypted: `guardian
+/// bounty show` decrypts it with the team's key).
 pub(super) async fn show(
     State(state): State<AppState>,
     _team: Team<Triager>,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return error(StatusCode::NOT_FOUND, "report", "no such report");
-    };
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let Some(report) = store.bounty_report(id)? else {
+        let number = match id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => store.bounty_report_number(&id)?,
+        };
+        let Some(report) = number
+            .map(|n| store.bounty_report(n))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(None);
         };
         let duplicates = store.possible_duplicates(report.id)?;
@@ -100,6 +140,8 @@ pub(super) async fn show(
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct ListQuery {
     status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
 }
 
 /// The body of a decision: only the fields that decision takes.

@@ -103,6 +103,8 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     journal::MIGRATION_FEES,
     alerts::MIGRATION_ABOUT_BLOCK,
     schema::API_TOKEN_LIFE,
+    schema::BOUNTY_PUBLIC_ID,
+    schema::BOUNTY_TRIGRAMS,
 ];
 
 /// The schema version this build writes.
@@ -294,6 +296,109 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("upgrade guardian"), "{err}");
+    }
+
+    /// A file as the build before migration `version + 1` wrote it.
+    fn file_at_version(path: &Path, version: usize) -> Connection {
+        let mut conn = Connection::open(path).expect("open");
+        for (i, step) in MIGRATIONS[..version].iter().enumerate() {
+            let tx = conn.transaction().expect("tx");
+            tx.execute_batch(step).expect("step");
+            tx.pragma_update(None, "user_version", i as u32 + 1)
+                .expect("v");
+            tx.commit().expect("commit");
+        }
+        conn
+    }
+
+    #[test]
+    fn bounty_reports_written_before_migration_13_get_distinct_random_public_ids() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        {
+            let conn = file_at_version(&path, 12);
+            for n in 0..3 {
+                conn.execute(
+                    "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
+                     VALUES ('t', 'low', 'griefing', '[\"escrow\"]', 'd', 'c', ?1, 'reported', 1, 1)",
+                    [format!("hash-{n}")],
+                )
+                .expect("report");
+            }
+        }
+        let store = Store::open(&path).expect("migrates");
+        let ids: Vec<(i64, String)> = store
+            .with(|c| {
+                c.prepare("SELECT id, public_id FROM bounty_reports ORDER BY id")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .expect("rows");
+        assert_eq!(ids.len(), 3, "kept its rows");
+        for (n, (id, public)) in ids.iter().enumerate() {
+            assert_eq!(*id, n as i64 + 1);
+            assert_eq!(public.len(), 32, "{public}");
+            assert!(
+                public
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                "{public}"
+            );
+            assert!(ids[n + 1..].iter().all(|(_, other)| other != public));
+        }
+        // The index refuses a second report with the same public id; a row inserted without one
+        // gets one.
+        let same = store.with(|c| {
+            c.execute(
+                "UPDATE bounty_reports SET public_id = ?1 WHERE id = 2",
+                [&ids[0].1],
+            )
+        });
+        assert!(same.is_err(), "public ids are unique");
+        let added: String = store
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
+                     VALUES ('t', 'low', 'griefing', '[]', 'd', 'c', 'hash-x', 'reported', 1, 1)",
+                    [],
+                )?;
+                c.query_row("SELECT public_id FROM bounty_reports WHERE id = 4", [], |r| r.get(0))
+            })
+            .expect("inserted by hand");
+        assert_eq!(added.len(), 32, "{added}");
+    }
+
+    #[test]
+    fn bounty_reports_written_before_migration_14_are_indexed_by_the_first_duplicate_scan() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.db");
+        {
+            let conn = file_at_version(&path, 13);
+            for (n, title) in [
+                "Escrow withdraw is re-entrant: an attacker drains every deposit",
+                "Reentrancy in the escrow's withdraw drains every deposit",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                conn.execute(
+                    "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
+                     VALUES (?1, 'critical', 'direct-theft-of-funds', '[\"escrow\"]', 'withdraw pays before it zeroes the balance', 'c', ?2, 'reported', 1, 1)",
+                    rusqlite::params![title, format!("hash-{n}")],
+                )
+                .expect("report");
+            }
+        }
+        let store = Store::open(&path).expect("migrates");
+        let indexed = |store: &Store| -> i64 {
+            store
+                .with(|c| c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", [], |r| r.get(0)))
+                .expect("count")
+        };
+        assert_eq!(indexed(&store), 0, "indexed when first needed, not at open");
+        let found = store.possible_duplicates(2).expect("scan");
+        assert_eq!(found.iter().map(|d| d.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(indexed(&store), 2);
     }
 
     #[test]

@@ -164,3 +164,31 @@ ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
 ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
 ALTER TABLE api_tokens ADD COLUMN revoked_by TEXT;
 ";
+
+/// Migration 13: each bounty report's public id, the only id its researcher sees (in the
+/// answer to the submission, the URL of their report, the e-mails): random, so it does not
+/// tell how many reports exist. The team keeps the row's number. New reports get theirs from
+/// the system's random source; reports already stored get one here, and a row inserted
+/// without one (by hand) gets one from the trigger.
+pub(crate) const BOUNTY_PUBLIC_ID: &str = "
+ALTER TABLE bounty_reports ADD COLUMN public_id TEXT;
+UPDATE bounty_reports SET public_id = lower(hex(randomblob(16))) WHERE public_id IS NULL;
+CREATE UNIQUE INDEX bounty_reports_by_public_id ON bounty_reports(public_id);
+CREATE TRIGGER bounty_reports_public_id AFTER INSERT ON bounty_reports
+WHEN NEW.public_id IS NULL
+BEGIN UPDATE bounty_reports SET public_id = lower(hex(randomblob(16))) WHERE id = NEW.id; END;
+";
+
+/// Migration 14: the duplicate scan's index: each report's set of character trigrams (of its
+/// title and description, as `bounty::similar` normalizes them), each trigram encoded as one
+/// integer, sorted, as a blob of little-endian 64-bit integers, with their number. The scan
+/// counts the trigrams two reports share by merging two such lists instead of reading and
+/// splitting both texts. A report stored before this migration has no row until the scan first
+/// runs, which indexes it.
+pub(crate) const BOUNTY_TRIGRAMS: &str = "
+CREATE TABLE bounty_trigram_sets (
+    report_id     INTEGER PRIMARY KEY REFERENCES bounty_reports(id),
+    trigram_count INTEGER NOT NULL,
+    trigrams      BLOB    NOT NULL
+);
+";

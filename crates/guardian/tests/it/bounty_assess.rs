@@ -71,7 +71,7 @@ async fn report_on(
         &Submission {
             title: "Escrow pays twice".into(),
             severity: severity.into(),
-            impact: "direct-theft-of-funds".into(),
+            impact: impact_of(severity).into(),
             contracts: contracts.iter().map(|c| c.to_string()).collect(),
             description: "releasePayment can be re-entered.".into(),
             proof_of_concept: "poc".into(),
@@ -94,6 +94,17 @@ async fn report_on(
         .await
         .expect("next timestamp");
     (id, head.header.number)
+}
+
+/// The first impact of `severity` (a claim whose impact is of its severity).
+fn impact_of(severity: &str) -> &'static str {
+    severity
+        .parse::<bounty::Severity>()
+        .expect("severity")
+        .impacts()
+        .next()
+        .expect("an impact")
+        .id
 }
 
 /// Registers the document the deposits are for, from account 6.
@@ -421,7 +432,7 @@ low_usd = 500
             &Submission {
                 title: "t".into(),
                 severity: severity.into(),
-                impact: "direct-theft-of-funds".into(),
+                impact: impact_of(severity).into(),
                 contracts: vec!["escrow".into()],
                 description: "d".into(),
                 proof_of_concept: "p".into(),

@@ -38,10 +38,7 @@ fn report(
     let r = NewReport {
         title: title.into(),
         severity,
-        impact: match severity {
-            Severity::Critical => "direct-theft-of-funds",
-            _ => "griefing",
-        },
+        impact: severity.impacts().next().expect("an impact").id,
         contracts: vec![contract.into()],
         description: "releasePayment can be re-entered before the balance is zeroed.".into(),
         proof_of_concept: None,

@@ -31,6 +31,9 @@ pub struct ListArgs {
     /// Only reports in this status.
     #[arg(long, value_enum)]
     status: Option<Status>,
+    /// Only the newest N (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    limit: Option<u32>,
     /// Print {"reports": [...]} as JSON.
     #[arg(long)]
     json: bool,
@@ -39,8 +42,8 @@ pub struct ListArgs {
 /// `guardian bounty show ID`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// The report.
-    id: i64,
+    /// The report: its number, or the public id its researcher knows it by.
+    id: String,
     /// Print it as JSON (the proof of concept decrypted, when the key is set).
     #[arg(long)]
     json: bool,
@@ -65,11 +68,9 @@ impl ListArgs {
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
         let (manifest, store) = desk(ctx)?;
         let now = now_ms();
-        let reports: Vec<_> = store
-            .bounty_reports()?
-            .into_iter()
-            .filter(|r| self.status.is_none_or(|s| r.status == s.as_str()))
-            .collect();
+        let limit = self.limit.map(|n| n as usize);
+        let page = store.bounty_reports_page(self.status, None, limit)?;
+        let reports = page.reports;
         if self.json {
             let rows: Vec<_> = reports
                 .iter()
@@ -107,6 +108,12 @@ impl ListArgs {
             );
         }
         println!("(severity with ? is the researcher's claim, not yet confirmed)");
+        if page.next_before.is_some() {
+            println!(
+                "(the newest {} shown; more with a larger --limit)",
+                reports.len()
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -130,12 +137,23 @@ impl ShowArgs {
     /// Runs it.
     pub fn run(self, ctx: &crate::cli::Context) -> anyhow::Result<ExitCode> {
         let (manifest, store) = desk(ctx)?;
-        let report = store.bounty_report(self.id)?.ok_or_else(|| {
-            anyhow::anyhow!("no bounty report {} (guardian bounty list)", self.id)
-        })?;
+        let number = match self.id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => store.bounty_report_number(&self.id)?,
+        };
+        let report = number
+            .map(|n| store.bounty_report(n))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no bounty report {} (guardian bounty list)",
+                    terminal_line(&self.id)
+                )
+            })?;
         let poc = proof_of_concept(&report);
         let disclosure = disclosure(&report.view);
-        let duplicates = store.possible_duplicates(self.id)?;
+        let duplicates = store.possible_duplicates(report.id)?;
         let v = &report.view;
         let clock = clock_of(v, &manifest, now_ms());
         if self.json {
@@ -152,6 +170,7 @@ impl ShowArgs {
             let line = |t: &str| terminal_line(t);
             let opt_line = |t: &Option<String>| t.as_deref().map(terminal_line);
             println!("report #{}: {}", v.id, line(&v.title));
+            println!("public id:   {} (the researcher's)", line(&v.public_id));
             println!("status:      {}", line(&v.status));
             println!("claimed:     {} / {}", line(&v.severity), line(&v.impact));
             if let (Some(s), Some(i)) = (

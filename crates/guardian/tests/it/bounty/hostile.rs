@@ -204,7 +204,12 @@ min_severity = \"info\"
             payout_address: None,
             credit_as: None,
         };
-    let low = || claim(guardian::bounty::Severity::Low, "griefing");
+    let low = || {
+        claim(
+            guardian::bounty::Severity::Low,
+            "fails-to-deliver-promised-returns",
+        )
+    };
     // Six reports within one minute (the third and later claim more), and one in the next.
     let minute = 1_800_000_000_000_i64; // a whole minute
     let mut ids = Vec::new();
@@ -232,7 +237,8 @@ min_severity = \"info\"
                     minute + 1_000 * i as i64,
                     Some((&contacts, &manifest.bounty)),
                 )
-                .expect("insert"),
+                .expect("insert")
+                .id,
         );
     }
     let token = crypto::new_token().expect("token");
@@ -302,7 +308,10 @@ async fn only_accepted_posts_count_and_a_form_from_another_site_is_refused() {
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
     let token = answer["token"].as_str().expect("token").to_string();
-    let reply = format!("/bounty/reports/{}", answer["id"]);
+    let reply = format!(
+        "/bounty/reports/{}",
+        answer["id"].as_str().expect("public id")
+    );
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
@@ -321,7 +330,7 @@ async fn only_accepted_posts_count_and_a_form_from_another_site_is_refused() {
     let form = [
         ("title", "Escrow pays twice"),
         ("severity", "low"),
-        ("impact", "griefing"),
+        ("impact", "fails-to-deliver-promised-returns"),
         ("contracts", "escrow"),
         ("description", "d"),
         ("contact", "r@example.org"),

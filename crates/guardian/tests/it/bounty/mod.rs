@@ -4,6 +4,7 @@
 //! disk. No chain is needed: the server only reads the manifest.
 
 mod hostile;
+mod setup;
 mod team_api;
 mod terminal;
 
@@ -159,6 +160,18 @@ impl Desk {
     }
 }
 
+/// The public id of a submission's answer, checked to be one (never the team's number), and the
+/// report's number the team knows it by.
+fn ids_of(store: &Store, answer: &Value) -> (String, i64) {
+    let public = answer["id"].as_str().expect("a public id").to_string();
+    assert!(crypto::is_public_id(&public), "{answer}");
+    let number = store
+        .bounty_report_number(&public)
+        .expect("query")
+        .expect("stored");
+    (public, number)
+}
+
 fn file_holds(path: &Path, needle: &str) -> bool {
     std::fs::read(path)
         .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
@@ -191,7 +204,7 @@ async fn a_critical_report_is_stored_encrypted_and_followed_up_with_its_token() 
 
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
-    let id = answer["id"].as_i64().expect("id");
+    let (public, id) = ids_of(&d.store, &answer);
     let token = answer["token"].as_str().expect("token").to_string();
 
     // Stored before the answer, the proof of concept only as ciphertext the team can open.
@@ -217,11 +230,17 @@ async fn a_critical_report_is_stored_encrypted_and_followed_up_with_its_token() 
     );
     assert!(!on_disk(&token), "the token itself is not stored");
 
-    // The researcher's view: with the token only, never the PoC.
-    let path = format!("/bounty/reports/{id}");
+    // The researcher's view: with the token only, never the PoC, and by the public id only.
+    let path = format!("/bounty/reports/{public}");
     let (status, body) = d.get(&path, Some(&token), "application/json").await;
     assert_eq!(status, 200, "{body}");
     let view: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        view["id"],
+        public.as_str(),
+        "the researcher's id is the public one"
+    );
+    assert!(view.get("public_id").is_none(), "{body}");
     assert_eq!(view["status"], "reported");
     assert_eq!(view["title"], "Escrow pays twice");
     assert_eq!(view["severity"], "critical");
@@ -232,15 +251,38 @@ async fn a_critical_report_is_stored_encrypted_and_followed_up_with_its_token() 
         .await;
     let (unknown, unknown_body) = d
         .get(
-            &format!("/bounty/reports/{}", id + 1),
+            &format!("/bounty/reports/{}", "0".repeat(32)),
             Some(&token),
             "application/json",
         )
         .await;
-    assert_eq!((no_token, wrong, unknown), (401, 401, 401));
+    // The report's own number, with its own token: not an id a researcher may use.
+    let (number, number_body) = d
+        .get(
+            &format!("/bounty/reports/{id}"),
+            Some(&token),
+            "application/json",
+        )
+        .await;
+    let (number_reply, number_reply_body) = d
+        .post_json(
+            &format!("/bounty/reports/{id}"),
+            &json!({"message": "hello"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        (no_token, wrong, unknown, number, number_reply),
+        (401, 401, 401, 401, 401)
+    );
     assert_eq!(
         wrong_body, unknown_body,
         "unknown id and wrong token look alike"
+    );
+    assert_eq!(wrong_body, number_body, "a number looks like a wrong token");
+    assert_eq!(
+        serde_json::from_str::<Value>(&wrong_body).expect("json"),
+        number_reply_body
     );
     assert_eq!(refused, wrong_body);
     let (status, _) = d
@@ -279,6 +321,11 @@ async fn bad_reports_are_refused_naming_each_field() {
         (
             "unknown impact",
             with("impact", json!("rug-pull")),
+            "impact",
+        ),
+        (
+            "an impact of another severity",
+            with("severity", json!("low")),
             "impact",
         ),
         (
@@ -373,7 +420,7 @@ async fn bad_reports_are_refused_naming_each_field() {
         .post_form(&[
             ("title", "t"),
             ("severity", "critical"),
-            ("impact", "griefing"),
+            ("impact", "direct-theft-of-funds"),
             ("contracts", "escrow"),
             ("description", "d"),
             ("contact", "c"),
@@ -411,19 +458,33 @@ async fn bad_reports_are_refused_naming_each_field() {
         .and_then(|rest| rest.split("</p>").next())
         .expect("token shown")
         .to_string();
-    let id: i64 = html
-        .split("Report #")
+    let public = html
+        .split("<code class=\"report-id\">")
         .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("id shown");
+        .and_then(|rest| rest.split('<').next())
+        .expect("id shown")
+        .to_string();
+    assert!(crypto::is_public_id(&public), "{html}");
+    assert!(
+        !html.contains("Report #"),
+        "no number of the team's: {html}"
+    );
+    assert!(
+        html.contains(&format!("/bounty/reports/{public}")),
+        "{html}"
+    );
+    let id = d
+        .store
+        .bounty_report_number(&public)
+        .expect("query")
+        .expect("stored");
     let stored = d.store.bounty_report(id).expect("query").expect("stored");
     assert_eq!(stored.view.title, evil, "stored as written");
     assert_eq!(
         stored.view.contracts,
         vec!["escrow".to_string(), "registry".into()]
     );
-    let path = format!("/bounty/reports/{id}");
+    let path = format!("/bounty/reports/{public}");
     let (status, _) = d
         .post_json(&path, &json!({"message": evil}), Some(&token))
         .await;
@@ -473,71 +534,4 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     // The page itself stays readable.
     assert_eq!(d.get("/bounty", None, "text/html").await.0, 200);
     d.server.stop().await.expect("stop");
-}
-
-#[tokio::test]
-async fn serve_refuses_to_start_without_a_valid_team_key() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = Arc::new(Store::in_memory().expect("db"));
-    for key in [None, Some("age1notakey")] {
-        let path = dir.path().join("guardian.toml");
-        std::fs::write(&path, manifest_text(key, 10)).expect("write");
-        let manifest = Manifest::load(&path).expect("manifest");
-        let err = serve::start(
-            manifest,
-            store.clone(),
-            "127.0.0.1:0".parse().expect("addr"),
-        )
-        .await
-        .err()
-        .expect("refused");
-        assert!(err.to_string().contains("guardian bounty keygen"), "{err}");
-    }
-    // The binary says the same and exits non-zero.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .expect("run");
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("team_public_key"), "{err}");
-    assert!(!dir.path().join("guardian.db").exists(), "no database made");
-}
-
-#[test]
-fn bounty_keygen_prints_a_usable_key_pair() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .args(["bounty", "keygen", "--json"])
-        .output()
-        .expect("run");
-    assert!(o.status.success());
-    assert!(o.stderr.is_empty(), "nothing on stderr");
-    let pair: Value = serde_json::from_slice(&o.stdout).expect("json");
-    let public = pair["team_public_key"].as_str().expect("public");
-    let secret = pair["secret_key"].as_str().expect("secret");
-    assert!(public.starts_with("age1"), "{public}");
-    assert!(
-        secret.starts_with("AGE-SECRET-KEY-1"),
-        "shape of the secret"
-    );
-    let sealed = crypto::TeamKey::parse(public)
-        .expect("public key")
-        .encrypt("hello")
-        .expect("encrypt");
-    assert_eq!(crypto::decrypt(secret, &sealed).expect("pair"), "hello");
-
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .args(["bounty", "keygen"])
-        .output()
-        .expect("run");
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        text.contains("[bounty]\nteam_public_key = \"age1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("GUARDIAN_BOUNTY_KEY=AGE-SECRET-KEY-1"),
-        "shape of the output"
-    );
 }

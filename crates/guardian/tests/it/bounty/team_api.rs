@@ -8,7 +8,7 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     let d = desk(100).await;
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
-    let id = answer["id"].as_i64().expect("id");
+    let (public, id) = ids_of(&d.store, &answer);
     let researcher = answer["token"].as_str().expect("token").to_string();
 
     // Tokens come from the binary, beside the manifest, printed once.
@@ -65,6 +65,7 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["reports"][0]["id"], id);
+    assert_eq!(v["reports"][0]["public_id"], public.as_str());
     assert!(!body.contains(POC), "never the proof of concept");
     let (status, _) = d.get(&one, Some(&viewer), "application/json").await;
     assert_eq!(status, 403);
@@ -72,6 +73,18 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["report"]["id"], id);
+    assert_eq!(v["report"]["public_id"], public.as_str());
+    // The public id a researcher quotes finds the same report.
+    let (status, by_public) = d
+        .get(
+            &format!("/api/bounty/reports/{public}"),
+            Some(&triager),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 200, "{by_public}");
+    let by_public: Value = serde_json::from_str(&by_public).expect("json");
+    assert_eq!(by_public["report"]["id"], id);
     assert_eq!(v["proof_of_concept"], "encrypted");
     assert!(!body.contains(POC));
     // A lower-case scheme is a bearer token all the same (RFC 9110: the scheme is
@@ -139,4 +152,107 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     // The token check itself still answers: a missing token is 401, not 500.
     let (status, _) = d.get(list, None, "application/json").await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_team_list_is_paged_newest_first() {
+    let d = desk(100).await;
+    let report = guardian::bounty::NewReport {
+        title: "t".into(),
+        severity: guardian::bounty::Severity::Medium,
+        impact: "griefing",
+        contracts: vec!["escrow".into()],
+        description: "d".into(),
+        proof_of_concept: None,
+        contact: "c".into(),
+        payout_address: None,
+        credit_as: None,
+    };
+    for n in 0..205 {
+        d.store
+            .insert_bounty_report(&report, None, &format!("hash-{n}"), n)
+            .expect("insert");
+    }
+    let guardian = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GUARDIAN_OPERATOR", "lead")
+            .current_dir(d.dir.path())
+            .args(args)
+            .output()
+            .expect("guardian runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let viewer = guardian(&["token", "create", "--role", "viewer", "--json"])["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let list = |query: &str| {
+        let (d, viewer) = (&d, &viewer);
+        let path = format!("/api/bounty/reports{query}");
+        async move {
+            let (status, body) = d.get(&path, Some(viewer), "application/json").await;
+            (status, serde_json::from_str::<Value>(&body).expect("json"))
+        }
+    };
+    let numbers = |page: &Value| -> Vec<i64> {
+        page["reports"]
+            .as_array()
+            .expect("reports")
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect()
+    };
+
+    // 50 unless said, newest first, with where the next page starts.
+    let (status, page) = list("").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(numbers(&page), (156..=205).rev().collect::<Vec<_>>());
+    assert_eq!(page["next_before"], 156);
+    assert_eq!(
+        page["reports"][0]["public_id"].as_str().map(str::len),
+        Some(32)
+    );
+    // At most 200 at once; the last page says nothing remains.
+    let (_, page) = list("?limit=200").await;
+    assert_eq!(numbers(&page), (6..=205).rev().collect::<Vec<_>>());
+    assert_eq!(page["next_before"], 6);
+    let (_, page) = list("?limit=200&before=6").await;
+    assert_eq!(numbers(&page), [5, 4, 3, 2, 1]);
+    assert!(page.get("next_before").is_none(), "{page}");
+    let (_, page) = list("?status=reported&limit=1&before=100").await;
+    assert_eq!(
+        (numbers(&page), &page["next_before"]),
+        (vec![99], &json!(99))
+    );
+    for (query, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=201", "limit"),
+        ("?limit=ten", "limit"),
+        ("?before=x", "before"),
+        ("?before=-3", "before"),
+    ] {
+        let (status, answer) = list(query).await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert_eq!(answer["errors"][0]["field"], field, "{query}: {answer}");
+    }
+
+    // The CLI lists them all unless --limit says otherwise, in the same shape.
+    let all = guardian(&["bounty", "list", "--json"]);
+    assert_eq!(all["reports"].as_array().expect("reports").len(), 205);
+    let newest = guardian(&["bounty", "list", "--json", "--limit", "2"]);
+    assert_eq!(numbers(&newest), [205, 204]);
+    assert_eq!(
+        newest
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["reports".to_string()])
+    );
+    d.server.stop().await.expect("stop");
 }

@@ -25,9 +25,9 @@ async fn control_characters_are_refused_and_old_ones_are_shown_escaped() {
     let d = desk(1000).await;
     let (status, answer) = d.post_json("/bounty/reports", &critical(), None).await;
     assert_eq!(status, 201, "{answer}");
-    let id = answer["id"].as_i64().expect("id");
+    let (public, id) = ids_of(&d.store, &answer);
     let token = answer["token"].as_str().expect("token").to_string();
-    let path = format!("/bounty/reports/{id}");
+    let path = format!("/bounty/reports/{public}");
     let thread_len = || {
         d.store
             .bounty_report(id)

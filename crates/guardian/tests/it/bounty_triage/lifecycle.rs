@@ -7,7 +7,8 @@ use guardian::bounty::crypto;
 use serde_json::json;
 
 use super::{
-    Api, POC, RESEARCHER, Team, guardian, json_of, manifest_dir, paused, report, serve, statuses,
+    Api, POC, RESEARCHER, Team, guardian, json_of, manifest_dir, number_of, paused, report, serve,
+    statuses,
 };
 use crate::support::{http_sink::HttpSink, smtp_sink::SmtpSink, testnet};
 
@@ -39,7 +40,8 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
         .call("POST", "/bounty/reports", None, Some(report("Escrow drained through release", "release() pays before it records the payment, so a contract payee can take everything.")))
         .await;
     assert_eq!(code, 201, "{created}");
-    let id = created["id"].as_i64().expect("id");
+    let id = number_of(t, &created).await;
+    let public = created["id"].as_str().expect("public id").to_string();
     let follow_up = created["token"].as_str().expect("token").to_string();
 
     // The team hears of it at once, from the server: the claim, never the researcher's text.
@@ -97,6 +99,9 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     let mail = smtp.wait_for(1).await.remove(0);
     assert_eq!(mail.to, vec![RESEARCHER.to_string()], "{mail:?}");
     assert!(mail.data.contains("acknowledged"), "{}", mail.data);
+    // The researcher is told of their report by its public id, never the team's number.
+    assert!(mail.text().contains(&public), "{}", mail.data);
+    assert!(!mail.text().contains("Report #"), "{}", mail.data);
     assert!(
         !mail.data.contains(POC),
         "the e-mail never carries the proof"
@@ -138,7 +143,7 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     let (code, _) = api
         .call(
             "POST",
-            &format!("/bounty/reports/{id}"),
+            &format!("/bounty/reports/{public}"),
             Some(&follow_up),
             Some(json!({"message": "Any recent block: the bug is in release()."})),
         )
@@ -146,7 +151,14 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     assert_eq!(code, 201);
     let mails = smtp.wait_for(2).await;
     assert!(
-        mails[1].data.contains("Which block did you fork from?"),
+        mails[1].text().contains("Which block did you fork from?"),
+        "{}",
+        mails[1].data
+    );
+    assert!(
+        mails[1]
+            .text()
+            .contains(&format!("POST /bounty/reports/{public}")),
         "{}",
         mails[1].data
     );
@@ -164,7 +176,7 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
             )),
         )
         .await;
-    let second = second["id"].as_i64().expect("second id");
+    let second = number_of(t, &second).await;
     let (ok, _, err) = guardian(
         t,
         "bob",
@@ -391,7 +403,7 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     let (code, view) = api
         .call(
             "GET",
-            &format!("/bounty/reports/{id}"),
+            &format!("/bounty/reports/{public}"),
             Some(&follow_up),
             None,
         )

@@ -81,6 +81,16 @@ async fn json_of(t: &Team, who: &str, secret: Option<&str>, args: &[&str]) -> Va
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// The number the team knows a report by, from the answer to its submission (whose `id` is the
+/// public id the researcher knows it by): `guardian bounty show` finds it by either.
+async fn number_of(t: &Team, answer: &Value) -> i64 {
+    let public = answer["id"].as_str().expect("a public id");
+    assert!(crypto::is_public_id(public), "{answer}");
+    let shown = json_of(t, "x", None, &["bounty", "show", public, "--json"]).await;
+    assert_eq!(shown["report"]["public_id"], public, "{shown}");
+    shown["report"]["id"].as_i64().expect("the team's number")
+}
+
 /// `guardian serve` on a free port; returns the child and its base URL.
 async fn serve(t: &Team) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
@@ -210,7 +220,7 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
     high["impact"] = json!("temporary-freezing-of-funds");
     high["contact"] = json!("@alice on the forum");
     let (_, created) = api.call("POST", "/bounty/reports", None, Some(high)).await;
-    let id = created["id"].as_i64().expect("id").to_string();
+    let id = number_of(t, &created).await.to_string();
     let confirmed = json_of(
         t,
         "carol",
@@ -261,7 +271,8 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
             })),
         )
         .await;
-    let spam_id = spam["id"].as_i64().expect("id").to_string();
+    let spam_id = number_of(t, &spam).await.to_string();
+    let spam_public = spam["id"].as_str().expect("public id").to_string();
     let spam_token = spam["token"].as_str().expect("token").to_string();
     let (ok, _, err) = guardian(
         t,
@@ -298,7 +309,7 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
     let (_, view) = api
         .call(
             "GET",
-            &format!("/bounty/reports/{spam_id}"),
+            &format!("/bounty/reports/{spam_public}"),
             Some(&spam_token),
             None,
         )
@@ -322,7 +333,7 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
     // The researcher's page says why, with every text inert.
     let page = api
         .http
-        .get(format!("{}/bounty/reports/{spam_id}", api.base))
+        .get(format!("{}/bounty/reports/{spam_public}", api.base))
         .header("accept", "text/html")
         .bearer_auth(&spam_token)
         .send()

@@ -25,6 +25,34 @@ pub struct Mail {
     pub auth: Option<String>,
 }
 
+impl Mail {
+    /// The message as its reader sees it: quoted-printable soft line breaks joined and `=XX`
+    /// escapes decoded (a long line is sent quoted-printable, cut every 76 characters).
+    pub fn text(&self) -> String {
+        let bytes = self.data.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &bytes[i..];
+            let hex = |b: u8| (b as char).to_digit(16);
+            match rest {
+                [b'=', b'\r', b'\n', ..] => i += 3,
+                [b'=', b'\n', ..] => i += 2,
+                [b'=', a, b, ..] if hex(*a).is_some() && hex(*b).is_some() => {
+                    out.push((hex(*a).unwrap_or(0) * 16 + hex(*b).unwrap_or(0)) as u8);
+                    i += 3;
+                }
+                [b, ..] => {
+                    out.push(*b);
+                    i += 1;
+                }
+                [] => break,
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 #[derive(Default)]
 struct State {
     mails: Vec<Mail>,
