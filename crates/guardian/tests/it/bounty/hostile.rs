@@ -368,3 +368,41 @@ async fn only_accepted_posts_count_and_a_form_from_another_site_is_refused() {
         accepted.text().await.unwrap_or_default()
     );
 }
+
+#[tokio::test]
+async fn a_burst_from_one_64_or_from_many_addresses_is_held_to_its_limits() {
+    // Behind a trusted proxy (this test's own address), clients are named by X-Forwarded-For.
+    let d = desk_with(
+        2,
+        "reports_per_minute = 5\n\n[server]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let post_from = |client: String| {
+        d.http
+            .post(format!("{}/bounty/reports", d.base))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", client)
+            .body(serde_json::to_vec(&critical()).expect("json"))
+            .send()
+    };
+    // One /64, a new address each time: the /64 is one client, held to its 2 an hour.
+    let mut statuses = Vec::new();
+    for n in 1..=6 {
+        let r = post_from(format!("2001:db8:0:7::{n:x}"))
+            .await
+            .expect("send");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 429, 429, 429, 429]);
+    // Many IPv4 addresses, each within its own limit: the desk as a whole takes 5 a minute, and
+    // the /64's two already count.
+    let mut statuses = Vec::new();
+    for n in 1..=6 {
+        let r = post_from(format!("198.51.100.{n}")).await.expect("send");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429, 429]);
+    // The page keeps answering.
+    assert_eq!(d.get("/bounty", None, "text/html").await.0, 200);
+    d.server.stop().await.expect("stop");
+}
