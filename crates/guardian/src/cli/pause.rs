@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, requires = "reason")]
     allow_insolvent: bool,
     #[command(flatten)]
-    action: super::action::ActionFlags,
+    action: super::ActionFlags,
 }
 
 impl Args {

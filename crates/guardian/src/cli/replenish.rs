@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     amount: String,
     #[command(flatten)]
-    action: super::action::ActionFlags,
+    action: super::ActionFlags,
 }
 
 impl Args {

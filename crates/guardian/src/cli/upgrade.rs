@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     chain: Option<String>,
     #[command(flatten)]
-    action: super::action::ActionFlags,
+    action: super::ActionFlags,
 }
 
 impl Args {

@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     to: Address,
     #[command(flatten)]
-    action: super::action::ActionFlags,
+    action: super::ActionFlags,
 }
 
 impl Args {

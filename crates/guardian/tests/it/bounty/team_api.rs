@@ -12,21 +12,25 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
     let researcher = answer["token"].as_str().expect("token").to_string();
 
     // Tokens come from the binary, beside the manifest, printed once.
-    let create = |role: &str| {
+    let token_cmd = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GUARDIAN_OPERATOR", "lead")
             .current_dir(d.dir.path())
-            .args(["token", "create", "--role", role, "--json"])
+            .args(args)
             .output()
             .expect("guardian runs");
-        assert!(
+        (
             out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let create = |role: &str| {
+        let (ok, out, err) = token_cmd(&["token", "create", "--role", role, "--json"]);
+        assert!(ok, "{err}");
+        let v: Value = serde_json::from_str(&out).expect("json");
         assert_eq!(v["role"], role);
         v["token"].as_str().expect("token").to_string()
     };
@@ -100,21 +104,6 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
 
     // The team sees its tokens (never the tokens themselves), with their last use; a revoked
     // token answers 401 from then on.
-    let token_cmd = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GUARDIAN_OPERATOR", "lead")
-            .current_dir(d.dir.path())
-            .args(args)
-            .output()
-            .expect("guardian runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
     let (ok, listed, err) = token_cmd(&["token", "list", "--json"]);
     assert!(ok, "{err}");
     assert!(!listed.contains(&viewer) && !listed.contains(&triager));
