@@ -193,6 +193,7 @@ impl Devnet {
             incident: Default::default(),
             bounty: Default::default(),
             server: Default::default(),
+            storage: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

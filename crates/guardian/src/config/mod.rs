@@ -13,6 +13,7 @@ mod monitor;
 mod rpc;
 pub mod rules;
 mod server;
+mod storage;
 mod validate;
 
 pub use bounty::{BountySettings, Severity as BountySeverity};
@@ -26,6 +27,7 @@ pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
 pub use server::ServerSettings;
+pub use storage::{DATABASE_URL_VAR, DatabaseUrl, StorageSettings};
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -136,6 +138,9 @@ pub struct Manifest {
     /// The public server's limits (`guardian serve`).
     #[serde(default, skip_serializing_if = "ServerSettings::is_default")]
     pub server: ServerSettings,
+    /// Where the records are kept (`[storage] url`; unset: `guardian.db` beside the manifest).
+    #[serde(default, skip_serializing_if = "StorageSettings::is_default")]
+    pub storage: StorageSettings,
 }
 
 impl Manifest {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod backfill;
+mod copy;
 mod journal;
 mod postgres_db;
 mod schema;
@@ -12,6 +13,7 @@ pub mod sql;
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
+pub use copy::{CopyError, Copied};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 
 use std::{
@@ -356,6 +358,52 @@ pub enum Location {
     File(std::path::PathBuf),
     /// A PostgreSQL server (the URL may hold a password).
     Url(crate::secret::Secret),
+}
+
+impl Location {
+    /// False only for a file that does not exist yet (a server is assumed to be there).
+    pub fn exists(&self) -> bool {
+        match self {
+            Location::File(path) => path.exists(),
+            Location::Url(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The file's path, or the server's host, port and database (never the password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Url(url) => match url::Url::parse(url.expose()) {
+                Ok(u) => write!(
+                    f,
+                    "PostgreSQL at {}:{}{}",
+                    u.host_str().unwrap_or("localhost"),
+                    u.port().unwrap_or(5432),
+                    u.path()
+                ),
+                Err(_) => f.write_str("PostgreSQL (an unreadable URL)"),
+            },
+        }
+    }
+}
+
+/// The tests' PostgreSQL server (the integration tests' own support file).
+#[cfg(test)]
+#[path = "../../tests/it/support/postgres.rs"]
+pub(crate) mod test_cluster;
+
+#[cfg(test)]
+impl Store {
+    /// An empty store of each backend: in-memory SQLite, and a fresh database on the tests'
+    /// PostgreSQL server. Tests of records run their checks on both.
+    pub(crate) fn each_backend() -> Vec<Store> {
+        vec![
+            Store::in_memory().expect("sqlite"),
+            Store::connect(&test_cluster::cluster().fresh_database()).expect("postgres"),
+        ]
+    }
 }
 
 #[cfg(test)]
