@@ -6,6 +6,7 @@ mod alerts;
 mod backfill;
 mod copy;
 mod journal;
+mod leases;
 mod postgres_db;
 mod schema;
 pub mod sql;
@@ -14,6 +15,7 @@ pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
 pub use copy::{CopyError, Copied};
+pub use leases::{Fence, Lease};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 
 use std::{
@@ -171,6 +173,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::same(schema::API_TOKEN_LIFE),
     Migration::own(schema::BOUNTY_PUBLIC_ID, schema::BOUNTY_PUBLIC_ID_POSTGRES),
     Migration::same(schema::BOUNTY_TRIGRAMS),
+    Migration::same(leases::MIGRATION),
 ];
 
 /// The schema version this build writes.
