@@ -412,6 +412,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::sql::params;
 
     #[cfg(unix)]
     #[test]
@@ -428,7 +429,7 @@ mod tests {
         let path = dir.path().join("guardian.db");
         let store = Store::open(&path).expect("open");
         store
-            .write(|tx| tx.execute("INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (1, 'x', 1, 'h', 1)", []))
+            .write(|tx| tx.execute("INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (1, 'x', 1, 'h', 1)", params![]))
             .expect("write");
         for name in ["guardian.db", "guardian.db-wal", "guardian.db-shm"] {
             assert_eq!(mode(name), 0o600, "{name}");
@@ -449,7 +450,8 @@ mod tests {
         // A file from before versioning: the same tables, user_version 0, one action in it.
         {
             let conn = Connection::open(&path).expect("open");
-            conn.execute_batch(MIGRATIONS[0].sqlite).expect("old schema");
+            conn.execute_batch(MIGRATIONS[0].sqlite)
+                .expect("old schema");
             conn.execute(
                 "INSERT INTO actions (kind, actor, params, status, started_at) VALUES ('pause', 'x', '{}', 'succeeded', 1)",
                 [],
@@ -508,9 +510,11 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         let ids: Vec<(i64, String)> = store
             .with(|c| {
-                c.prepare("SELECT id, public_id FROM bounty_reports ORDER BY id")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+                c.query_map(
+                    "SELECT id, public_id FROM bounty_reports ORDER BY id",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
             })
             .expect("rows");
         assert_eq!(ids.len(), 3, "kept its rows");
@@ -530,7 +534,7 @@ mod tests {
         let same = store.with(|c| {
             c.execute(
                 "UPDATE bounty_reports SET public_id = ?1 WHERE id = 2",
-                [&ids[0].1],
+                params![ids[0].1],
             )
         });
         assert!(same.is_err(), "public ids are unique");
@@ -539,9 +543,9 @@ mod tests {
                 c.execute(
                     "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
                      VALUES ('t', 'low', 'griefing', '[]', 'd', 'c', 'hash-x', 'reported', 1, 1)",
-                    [],
+                    params![],
                 )?;
-                c.query_row("SELECT public_id FROM bounty_reports WHERE id = 4", [], |r| r.get(0))
+                c.query_row("SELECT public_id FROM bounty_reports WHERE id = 4", params![], |r| r.get(0))
             })
             .expect("inserted by hand");
         assert_eq!(added.len(), 32, "{added}");
@@ -571,7 +575,11 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         let indexed = |store: &Store| -> i64 {
             store
-                .with(|c| c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", [], |r| r.get(0)))
+                .with(|c| {
+                    c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", params![], |r| {
+                        r.get(0)
+                    })
+                })
                 .expect("count")
         };
         assert_eq!(indexed(&store), 0, "indexed when first needed, not at open");
