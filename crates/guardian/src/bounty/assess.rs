@@ -465,10 +465,8 @@ async fn line(
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
-
     use super::*;
-    use crate::storage::Store;
+    use crate::storage::{Store, sql::params};
 
     #[test]
     fn the_confirmed_severity_is_read_when_the_triage_set_one() {

@@ -1,13 +1,14 @@
 //! The team's list of reports (`guardian bounty list`, `GET /api/bounty/reports`): newest first,
 //! one page at a time (`limit`, `before`), read in one query: no thread, no proof of concept.
 
-use rusqlite::types::Value;
-
 use super::{
     Status,
     store::{REPORT_COLUMNS, ReportView, view_of},
 };
-use crate::storage::{StorageError, Store};
+use crate::storage::{
+    StorageError, Store,
+    sql::{ToValue, Value},
+};
 
 /// How many reports a page of the team API holds unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -42,7 +43,7 @@ impl Store {
             conditions.push(format!("status = ?{}", values.len()));
         }
         if let Some(before) = before {
-            values.push(Value::Integer(before));
+            values.push(Value::Int(before));
             conditions.push(format!("id < ?{}", values.len()));
         }
         let filter = if conditions.is_empty() {
@@ -50,17 +51,20 @@ impl Store {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        // One more than asked tells whether another page follows.
-        let fetch = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX - 1) + 1);
-        values.push(Value::Integer(fetch));
+        // One more than asked tells whether another page follows (no limit: the largest,
+        // since PostgreSQL has no `LIMIT -1`).
+        let fetch = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX - 1) + 1);
+        values.push(Value::Int(fetch));
         let sql = format!(
             "SELECT {REPORT_COLUMNS} FROM bounty_reports {filter} ORDER BY id DESC LIMIT ?{}",
             values.len()
         );
         let mut reports = self.with(|c| {
-            c.prepare(&sql)?
-                .query_map(rusqlite::params_from_iter(values), view_of)?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            c.query_map(
+                &sql,
+                &values.iter().map(|v| v as &dyn ToValue).collect::<Vec<_>>(),
+                view_of,
+            )
         })?;
         let next_before = match limit {
             Some(limit) if reports.len() > limit => {
@@ -85,7 +89,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bounty::{NewReport, Severity};
+    use crate::{
+        bounty::{NewReport, Severity},
+        storage::sql::params,
+    };
 
     fn ids(page: &ReportPage) -> Vec<i64> {
         page.reports.iter().map(|r| r.id).collect()
@@ -117,7 +124,7 @@ mod tests {
             .with(|c| {
                 c.execute(
                     "UPDATE bounty_reports SET status = 'acknowledged' WHERE id IN (2, 4)",
-                    [],
+                    params![],
                 )
             })
             .expect("ack");

@@ -4,14 +4,13 @@
 //!
 //! The clock is pure (the caller passes `now`), so tests set the time instead of waiting.
 
-use rusqlite::params;
 use serde::Serialize;
 
 use super::{Severity, Status};
 use crate::{
     alert::{Alert, AlertStatus, NewAlert},
     config::BountySettings,
-    storage::{StorageError, Store},
+    storage::{StorageError, Store, sql::params},
 };
 
 /// The alert rule (and kind) an overdue report raises.
@@ -122,22 +121,22 @@ impl Store {
         now: i64,
     ) -> Result<Vec<OverdueReport>, StorageError> {
         let rows: Vec<(i64, String, String, String, i64, Option<i64>)> = self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query_map(
                 "SELECT id, title, severity, contracts, submitted_at, acknowledged_at
                  FROM bounty_reports
                  WHERE status = ?1 AND sla_alerted_at IS NULL ORDER BY id",
-            )?;
-            stmt.query_map(params![Status::Reported.as_str()], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect()
+                params![Status::Reported.as_str()],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
         })?;
         Ok(rows
             .into_iter()

@@ -2,11 +2,13 @@
 //! stored only as their SHA-256, each with a role; the team API answers 401 without a valid token
 //! and 403 when its role is too low.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{BountyError, crypto};
-use crate::storage::{StorageError, Store, now_ms};
+use crate::storage::{
+    StorageError, Store, now_ms,
+    sql::{OptionalExt as _, params},
+};
 
 /// What a token may do; each role may do what the ones below it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -156,34 +158,34 @@ impl Store {
     /// Every token, oldest first, with its state at `now` (Unix ms).
     pub fn api_tokens(&self, now: i64) -> Result<Vec<TokenInfo>, StorageError> {
         self.with(|c| {
-            c.prepare(
+            c.query_map(
                 "SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at, revoked_by
                  FROM api_tokens ORDER BY id",
-            )?
-            .query_map([], |r| {
-                let role: String = r.get(2)?;
-                let expires_at: Option<i64> = r.get(5)?;
-                let revoked_at: Option<i64> = r.get(7)?;
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                    created_by: r.get(3)?,
-                    created_at: r.get(4)?,
-                    expires_at,
-                    last_used_at: r.get(6)?,
-                    revoked_at,
-                    revoked_by: r.get(8)?,
-                    state: if revoked_at.is_some() {
-                        "revoked"
-                    } else if expires_at.is_some_and(|t| t <= now) {
-                        "expired"
-                    } else {
-                        "active"
-                    },
-                })
-            })?
-            .collect()
+                params![],
+                |r| {
+                    let role: String = r.get(2)?;
+                    let expires_at: Option<i64> = r.get(5)?;
+                    let revoked_at: Option<i64> = r.get(7)?;
+                    Ok(TokenInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: Role::parse(&role).unwrap_or(Role::Viewer),
+                        created_by: r.get(3)?,
+                        created_at: r.get(4)?,
+                        expires_at,
+                        last_used_at: r.get(6)?,
+                        revoked_at,
+                        revoked_by: r.get(8)?,
+                        state: if revoked_at.is_some() {
+                            "revoked"
+                        } else if expires_at.is_some_and(|t| t <= now) {
+                            "expired"
+                        } else {
+                            "active"
+                        },
+                    })
+                },
+            )
         })
     }
 
@@ -225,7 +227,7 @@ mod tests {
             .expect("token");
         assert!(token.starts_with(PREFIX));
         let kept: String = store
-            .with(|c| c.query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0)))
+            .with(|c| c.query_row("SELECT token_hash FROM api_tokens", params![], |r| r.get(0)))
             .expect("row");
         assert_ne!(kept, token);
         assert_eq!(

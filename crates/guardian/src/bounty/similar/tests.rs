@@ -91,13 +91,14 @@ fn a_reworded_copy_on_a_shared_contract_and_impact_is_flagged() {
     let other_impact = store(&s, DRAIN_TITLE, DRAIN, "protocol-insolvency", "escrow");
     let other_contract = s
         .with(|c| {
-            c.execute(
+            c.query_row(
                 "INSERT INTO bounty_reports (title, severity, impact, contracts, description,
                      contact, token_sha256, status, submitted_at, updated_at)
-                 VALUES (?1, 'critical', ?2, '[\"token\"]', ?3, 'c', 'h', 'reported', 1, 1)",
+                 VALUES (?1, 'critical', ?2, '[\"token\"]', ?3, 'c', 'h', 'reported', 1, 1)
+                 RETURNING id",
                 params![DRAIN_TITLE, THEFT, DRAIN],
-            )?;
-            Ok(c.last_insert_rowid())
+                |r| r.get::<i64>(0),
+            )
         })
         .expect("insert");
     let copy = store(&s, REWORDED_TITLE, REWORDED, THEFT, "escrow");
@@ -155,7 +156,7 @@ fn full_scan(s: &Store, id: i64, threshold: f64) -> Vec<DuplicateCandidate> {
         impact: String,
         contracts: Vec<String>,
     }
-    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Compared> {
+    let read = |r: &crate::storage::sql::Row| -> SqlResult<Compared> {
         let (title, description): (String, String) = (r.get(1)?, r.get(4)?);
         let (impact, confirmed): (String, Option<String>) = (r.get(5)?, r.get(6)?);
         let contracts: String = r.get(7)?;
@@ -180,12 +181,11 @@ fn full_scan(s: &Store, id: i64, threshold: f64) -> Vec<DuplicateCandidate> {
                     read,
                 )
                 .optional()?;
-            let earlier = c
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM bounty_reports WHERE id < ?1 ORDER BY id"
-                ))?
-                .query_map(params![id], read)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let earlier = c.query_map(
+                &format!("SELECT {COLUMNS} FROM bounty_reports WHERE id < ?1 ORDER BY id"),
+                params![id],
+                read,
+            )?;
             Ok((report, earlier))
         })
         .expect("read");
@@ -310,10 +310,11 @@ fn the_indexed_scan_answers_exactly_what_scoring_every_report_answers() {
         let id = if n % 4 == 3 {
             // As an older build stored it: not indexed.
             s.with(|c| {
-                c.execute(
+                c.query_row(
                     "INSERT INTO bounty_reports (title, severity, impact, contracts, description,
                          contact, token_sha256, status, submitted_at, updated_at)
-                     VALUES (?1, 'critical', ?2, ?3, ?4, 'c', ?5, 'reported', 1, 1)",
+                     VALUES (?1, 'critical', ?2, ?3, ?4, 'c', ?5, 'reported', 1, 1)
+                     RETURNING id",
                     params![
                         title,
                         impact,
@@ -321,8 +322,8 @@ fn the_indexed_scan_answers_exactly_what_scoring_every_report_answers() {
                         description,
                         format!("h{n}")
                     ],
-                )?;
-                Ok(c.last_insert_rowid())
+                    |r| r.get::<i64>(0),
+                )
             })
             .expect("insert")
         } else {
@@ -391,7 +392,7 @@ fn the_indexed_scan_answers_exactly_what_scoring_every_report_answers() {
             c.query_row(
                 "SELECT COUNT(*) FROM bounty_reports
                  WHERE id NOT IN (SELECT report_id FROM bounty_trigram_sets)",
-                [],
+                params![],
                 |r| r.get(0),
             )
         })

@@ -123,9 +123,9 @@ audiences = ["researchers"]
     }
     let mails: Vec<serde_json::Value> = store
         .with(|c| {
-            c.prepare("SELECT message FROM outbox ORDER BY id")?
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            c.query_map("SELECT message FROM outbox ORDER BY id", params![], |r| {
+                r.get::<String>(0)
+            })
         })
         .expect("outbox")
         .iter()
