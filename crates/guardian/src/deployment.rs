@@ -56,7 +56,11 @@ pub fn db_path(manifest: &Path) -> PathBuf {
 
 /// Where a deployment's records are: the PostgreSQL database `GUARDIAN_DATABASE_URL` names,
 /// else the manifest's `[storage] url`, else `guardian.db` beside the manifest.
-pub fn store_location(manifest_path: &Path, manifest: Option<&Manifest>, env: EnvLookup<'_>) -> Location {
+pub fn store_location(
+    manifest_path: &Path,
+    manifest: Option<&Manifest>,
+    env: EnvLookup<'_>,
+) -> Location {
     if let Some(url) = env(DATABASE_URL_VAR).filter(|u| !u.trim().is_empty()) {
         return Location::Url(crate::secret::Secret::new(url));
     }

@@ -194,6 +194,7 @@ impl Devnet {
             bounty: Default::default(),
             server: Default::default(),
             storage: Default::default(),
+            ha: None,
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

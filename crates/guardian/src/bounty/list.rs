@@ -100,75 +100,76 @@ mod tests {
 
     #[test]
     fn pages_follow_each_other_newest_first_and_say_when_more_remain() {
-        let store = Store::in_memory().expect("db");
-        let report = NewReport {
-            title: "t".into(),
-            severity: Severity::Medium,
-            impact: "griefing",
-            contracts: vec!["escrow".into()],
-            description: "d".into(),
-            proof_of_concept: None,
-            contact: "c".into(),
-            payout_address: None,
-            credit_as: None,
-        };
-        for n in 1..=5 {
-            let id = store
-                .insert_bounty_report(&report, Some(b"sealed"), &format!("h{n}"), n)
-                .expect("insert");
+        for store in Store::each_backend() {
+            let report = NewReport {
+                title: "t".into(),
+                severity: Severity::Medium,
+                impact: "griefing",
+                contracts: vec!["escrow".into()],
+                description: "d".into(),
+                proof_of_concept: None,
+                contact: "c".into(),
+                payout_address: None,
+                credit_as: None,
+            };
+            for n in 1..=5 {
+                let id = store
+                    .insert_bounty_report(&report, Some(b"sealed"), &format!("h{n}"), n)
+                    .expect("insert");
+                store
+                    .add_bounty_message(id, "researcher", "hello", n)
+                    .expect("message");
+            }
             store
-                .add_bounty_message(id, "researcher", "hello", n)
-                .expect("message");
+                .with(|c| {
+                    c.execute(
+                        "UPDATE bounty_reports SET status = 'acknowledged' WHERE id IN (2, 4)",
+                        params![],
+                    )
+                })
+                .expect("ack");
+
+            let all = store.bounty_reports_page(None, None, None).expect("all");
+            assert_eq!((ids(&all), all.next_before), (vec![5, 4, 3, 2, 1], None));
+            assert!(
+                all.reports.iter().all(|r| r.thread.is_empty()),
+                "no threads"
+            );
+            assert_eq!(all.reports[0].public_id.len(), 32);
+            assert_eq!(
+                store.bounty_reports().expect("all").len(),
+                5,
+                "the CLI's default: all"
+            );
+
+            let first = store.bounty_reports_page(None, None, Some(2)).expect("p1");
+            assert_eq!((ids(&first), first.next_before), (vec![5, 4], Some(4)));
+            let second = store
+                .bounty_reports_page(None, first.next_before, Some(2))
+                .expect("p2");
+            assert_eq!((ids(&second), second.next_before), (vec![3, 2], Some(2)));
+            let last = store
+                .bounty_reports_page(None, second.next_before, Some(2))
+                .expect("p3");
+            assert_eq!((ids(&last), last.next_before), (vec![1], None));
+            // A page exactly as long as what remains says nothing remains.
+            let exact = store
+                .bounty_reports_page(None, Some(3), Some(2))
+                .expect("p");
+            assert_eq!((ids(&exact), exact.next_before), (vec![2, 1], None));
+
+            let acked = Some(Status::Acknowledged);
+            let page = store.bounty_reports_page(acked, None, Some(1)).expect("a");
+            assert_eq!((ids(&page), page.next_before), (vec![4], Some(4)));
+            let page = store
+                .bounty_reports_page(acked, Some(4), Some(1))
+                .expect("a");
+            assert_eq!((ids(&page), page.next_before), (vec![2], None));
+            let reported = Some(Status::Reported);
+            let page = store
+                .bounty_reports_page(reported, Some(5), None)
+                .expect("r");
+            assert_eq!((ids(&page), page.next_before), (vec![3, 1], None));
         }
-        store
-            .with(|c| {
-                c.execute(
-                    "UPDATE bounty_reports SET status = 'acknowledged' WHERE id IN (2, 4)",
-                    params![],
-                )
-            })
-            .expect("ack");
-
-        let all = store.bounty_reports_page(None, None, None).expect("all");
-        assert_eq!((ids(&all), all.next_before), (vec![5, 4, 3, 2, 1], None));
-        assert!(
-            all.reports.iter().all(|r| r.thread.is_empty()),
-            "no threads"
-        );
-        assert_eq!(all.reports[0].public_id.len(), 32);
-        assert_eq!(
-            store.bounty_reports().expect("all").len(),
-            5,
-            "the CLI's default: all"
-        );
-
-        let first = store.bounty_reports_page(None, None, Some(2)).expect("p1");
-        assert_eq!((ids(&first), first.next_before), (vec![5, 4], Some(4)));
-        let second = store
-            .bounty_reports_page(None, first.next_before, Some(2))
-            .expect("p2");
-        assert_eq!((ids(&second), second.next_before), (vec![3, 2], Some(2)));
-        let last = store
-            .bounty_reports_page(None, second.next_before, Some(2))
-            .expect("p3");
-        assert_eq!((ids(&last), last.next_before), (vec![1], None));
-        // A page exactly as long as what remains says nothing remains.
-        let exact = store
-            .bounty_reports_page(None, Some(3), Some(2))
-            .expect("p");
-        assert_eq!((ids(&exact), exact.next_before), (vec![2, 1], None));
-
-        let acked = Some(Status::Acknowledged);
-        let page = store.bounty_reports_page(acked, None, Some(1)).expect("a");
-        assert_eq!((ids(&page), page.next_before), (vec![4], Some(4)));
-        let page = store
-            .bounty_reports_page(acked, Some(4), Some(1))
-            .expect("a");
-        assert_eq!((ids(&page), page.next_before), (vec![2], None));
-        let reported = Some(Status::Reported);
-        let page = store
-            .bounty_reports_page(reported, Some(5), None)
-            .expect("r");
-        assert_eq!((ids(&page), page.next_before), (vec![3, 1], None));
     }
 }

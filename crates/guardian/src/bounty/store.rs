@@ -342,61 +342,62 @@ mod tests {
 
     #[test]
     fn a_report_is_found_only_with_its_token() {
-        let store = Store::in_memory().expect("store");
-        let report = NewReport {
-            title: "t".into(),
-            severity: Severity::Low,
-            impact: "fails-to-deliver-promised-returns",
-            contracts: vec!["escrow".into()],
-            description: "d".into(),
-            proof_of_concept: None,
-            contact: "c".into(),
-            payout_address: None,
-            credit_as: None,
-        };
-        let token = crypto::new_token().expect("token");
-        let first = store
-            .insert_bounty_report_telling(&report, None, &crypto::token_hash(&token), 1, None)
-            .expect("insert");
-        let other = store
-            .insert_bounty_report_telling(&report, None, "other-hash", 1, None)
-            .expect("insert");
-        let (id, public) = (first.id, first.public_id.as_str());
-        assert!(crypto::is_public_id(public), "{public}");
-        assert_ne!(public, other.public_id);
-        let found = store
-            .bounty_report_for_token(public, &token)
-            .expect("query")
-            .expect("found");
-        assert_eq!((found.id, found.view.public_id.as_str()), (id, public));
-        assert_eq!(found.view.status, "reported");
-        assert_eq!(found.view.thread.len(), 1);
-        assert_eq!(store.bounty_report_number(public).expect("q"), Some(id));
-        // A wrong token, another report's public id, the report's number, and an unknown id:
-        // all alike.
-        for (asked, with) in [
-            (public, "wrong"),
-            (other.public_id.as_str(), token.as_str()),
-            (&id.to_string(), token.as_str()),
-            (&"0".repeat(32), token.as_str()),
-        ] {
-            assert!(
-                store
-                    .bounty_report_for_token(asked, with)
-                    .expect("q")
-                    .is_none(),
-                "{asked}"
-            );
+        for store in Store::each_backend() {
+            let report = NewReport {
+                title: "t".into(),
+                severity: Severity::Low,
+                impact: "fails-to-deliver-promised-returns",
+                contracts: vec!["escrow".into()],
+                description: "d".into(),
+                proof_of_concept: None,
+                contact: "c".into(),
+                payout_address: None,
+                credit_as: None,
+            };
+            let token = crypto::new_token().expect("token");
+            let first = store
+                .insert_bounty_report_telling(&report, None, &crypto::token_hash(&token), 1, None)
+                .expect("insert");
+            let other = store
+                .insert_bounty_report_telling(&report, None, "other-hash", 1, None)
+                .expect("insert");
+            let (id, public) = (first.id, first.public_id.as_str());
+            assert!(crypto::is_public_id(public), "{public}");
+            assert_ne!(public, other.public_id);
+            let found = store
+                .bounty_report_for_token(public, &token)
+                .expect("query")
+                .expect("found");
+            assert_eq!((found.id, found.view.public_id.as_str()), (id, public));
+            assert_eq!(found.view.status, "reported");
+            assert_eq!(found.view.thread.len(), 1);
+            assert_eq!(store.bounty_report_number(public).expect("q"), Some(id));
+            // A wrong token, another report's public id, the report's number, and an unknown id:
+            // all alike.
+            for (asked, with) in [
+                (public, "wrong"),
+                (other.public_id.as_str(), token.as_str()),
+                (&id.to_string(), token.as_str()),
+                (&"0".repeat(32), token.as_str()),
+            ] {
+                assert!(
+                    store
+                        .bounty_report_for_token(asked, with)
+                        .expect("q")
+                        .is_none(),
+                    "{asked}"
+                );
+            }
+            // The researcher's view carries the public id only: no number of the team's.
+            let mine = found.view.for_researcher();
+            assert_eq!(mine["id"], public);
+            assert!(mine.get("public_id").is_none() && mine.get("duplicate_of").is_none());
+            assert!(!mine.to_string().contains("\"id\":1"), "{mine}");
+            store
+                .add_bounty_message(id, RESEARCHER, "hello", 2)
+                .expect("reply");
+            let found = store.bounty_report(id).expect("q").expect("found");
+            assert_eq!(found.view.thread[1].message.as_deref(), Some("hello"));
         }
-        // The researcher's view carries the public id only: no number of the team's.
-        let mine = found.view.for_researcher();
-        assert_eq!(mine["id"], public);
-        assert!(mine.get("public_id").is_none() && mine.get("duplicate_of").is_none());
-        assert!(!mine.to_string().contains("\"id\":1"), "{mine}");
-        store
-            .add_bounty_message(id, RESEARCHER, "hello", 2)
-            .expect("reply");
-        let found = store.bounty_report(id).expect("q").expect("found");
-        assert_eq!(found.view.thread[1].message.as_deref(), Some("hello"));
     }
 }

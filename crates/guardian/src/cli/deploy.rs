@@ -220,6 +220,7 @@ impl Args {
             bounty: Default::default(),
             server: Default::default(),
             storage: Default::default(),
+            ha: None,
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

@@ -7,6 +7,7 @@ mod bounty;
 pub mod contacts;
 mod deployment;
 pub mod env;
+mod ha;
 mod incident;
 mod load;
 mod monitor;
@@ -22,6 +23,7 @@ pub use deployment::{
     ChainConfig, ContractConfig, ContractKind, EmergencyConfig, FeeMarket, RolesConfig,
     SignerConfig,
 };
+pub use ha::HaSettings;
 pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
@@ -141,6 +143,9 @@ pub struct Manifest {
     /// Where the records are kept (`[storage] url`; unset: `guardian.db` beside the manifest).
     #[serde(default, skip_serializing_if = "StorageSettings::is_default")]
     pub storage: StorageSettings,
+    /// Several instances sharing the chains (`[ha]`; PostgreSQL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSettings>,
 }
 
 impl Manifest {

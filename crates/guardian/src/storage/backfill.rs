@@ -113,32 +113,33 @@ mod tests {
 
     #[test]
     fn progress_is_kept_apart_from_the_follower_and_alerts_are_not_stored_twice() {
-        let store = Store::in_memory().expect("db");
-        assert_eq!(store.backfill_cursor(31337).expect("q"), None);
-        let cursor = BackfillCursor {
-            from: 5,
-            through: 100,
-        };
-        let stored = store
-            .commit_backfill(
-                "local",
-                31337,
-                cursor,
-                &[alert(50, "a"), alert(99, "b")],
-                Some(98),
-            )
-            .expect("commit");
-        let statuses: Vec<AlertStatus> = stored.iter().map(|a| a.status).collect();
-        assert_eq!(statuses, [AlertStatus::Final, AlertStatus::Open]);
-        assert_eq!(store.backfill_cursor(31337).expect("q"), Some(cursor));
-        assert_eq!(
-            store.cursor(31337).expect("q"),
-            None,
-            "the follower's cursor"
-        );
-        let again = store
-            .commit_backfill("local", 31337, cursor, &[alert(50, "a")], Some(98))
-            .expect("commit");
-        assert!(again.is_empty());
+        for store in Store::each_backend() {
+            assert_eq!(store.backfill_cursor(31337).expect("q"), None);
+            let cursor = BackfillCursor {
+                from: 5,
+                through: 100,
+            };
+            let stored = store
+                .commit_backfill(
+                    "local",
+                    31337,
+                    cursor,
+                    &[alert(50, "a"), alert(99, "b")],
+                    Some(98),
+                )
+                .expect("commit");
+            let statuses: Vec<AlertStatus> = stored.iter().map(|a| a.status).collect();
+            assert_eq!(statuses, [AlertStatus::Final, AlertStatus::Open]);
+            assert_eq!(store.backfill_cursor(31337).expect("q"), Some(cursor));
+            assert_eq!(
+                store.cursor(31337).expect("q"),
+                None,
+                "the follower's cursor"
+            );
+            let again = store
+                .commit_backfill("local", 31337, cursor, &[alert(50, "a")], Some(98))
+                .expect("commit");
+            assert!(again.is_empty());
+        }
     }
 }

@@ -80,9 +80,11 @@ impl Store {
         let tables = self.sqlite_tables()?;
         for (table, _) in &tables {
             let rows: i64 = target.with(|c| {
-                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), super::sql::params![], |r| {
-                    r.get(0)
-                })
+                c.query_row(
+                    &format!("SELECT COUNT(*) FROM {table}"),
+                    super::sql::params![],
+                    |r| r.get(0),
+                )
             })?;
             if rows > 0 {
                 return Err(CopyError::NotEmpty {

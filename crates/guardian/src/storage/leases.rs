@@ -196,14 +196,20 @@ mod tests {
                 store.take_lease(7, "b", 60_000).expect("take").is_none(),
                 "held by a: b waits"
             );
-            let a = store.renew_lease(&a, 60_000).expect("renew").expect("still a's");
+            let a = store
+                .renew_lease(&a, 60_000)
+                .expect("renew")
+                .expect("still a's");
             assert!(store.still_holds(&a.fence()).expect("read"));
 
             // a stops renewing; its lease lapses and b takes the chain under epoch 2.
             let short = store.renew_lease(&a, 1).expect("renew").expect("a's");
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert!(!store.still_holds(&short.fence()).expect("read"), "lapsed");
-            let b = store.take_lease(7, "b", 60_000).expect("take").expect("lapsed");
+            let b = store
+                .take_lease(7, "b", 60_000)
+                .expect("take")
+                .expect("lapsed");
             assert_eq!((b.holder.as_str(), b.epoch), ("b", 2));
             assert!(
                 store.renew_lease(&short, 60_000).expect("renew").is_none(),
@@ -214,7 +220,10 @@ mod tests {
 
             // A clean stop hands the chain over at once.
             store.release_lease(&b).expect("release");
-            let c = store.take_lease(7, "c", 60_000).expect("take").expect("released");
+            let c = store
+                .take_lease(7, "c", 60_000)
+                .expect("take")
+                .expect("released");
             assert_eq!(c.epoch, 3);
             let (all, _) = store.leases().expect("list");
             assert_eq!(all.len(), 1);

@@ -14,9 +14,9 @@ pub mod sql;
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
-pub use copy::{CopyError, Copied};
-pub use leases::{Fence, Lease};
+pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
+pub use leases::{Fence, Lease};
 
 use std::{
     path::Path,
@@ -84,7 +84,7 @@ pub struct Store {
 
 enum Db {
     Sqlite(Mutex<Connection>),
-    Postgres(Mutex<postgres_db::Client>),
+    Postgres(Box<Mutex<postgres_db::Client>>),
 }
 
 /// One step of the schema, in both dialects: PostgreSQL's is SQLite's with the types mapped
@@ -126,7 +126,8 @@ impl Migration {
 /// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
 /// before versioning (user_version 0, same tables) are adopted as they are.
 const MIGRATIONS: &[Migration] = &[
-    Migration::same("
+    Migration::same(
+        "
 CREATE TABLE IF NOT EXISTS actions (
     id          INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,
@@ -155,13 +156,16 @@ CREATE TABLE IF NOT EXISTS transactions (
     mined_at     INTEGER
 );
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
-"),
+",
+    ),
     Migration::same(schema::OUTBOX),
     // An action may carry a key that makes it happen once (an automatic response per alert).
-    Migration::same("
+    Migration::same(
+        "
 ALTER TABLE actions ADD COLUMN once_key TEXT;
 CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
-"),
+",
+    ),
     Migration::same(alerts::MIGRATION),
     Migration::with_extra(schema::INCIDENTS, schema::INCIDENTS_POSTGRES),
     Migration::same(backfill::MIGRATION),
@@ -275,7 +279,7 @@ impl Store {
         let mut client = postgres_db::Client::connect(url)?;
         postgres_db::migrate(client.get()?)?;
         Ok(Self {
-            db: Db::Postgres(Mutex::new(client)),
+            db: Db::Postgres(Box::new(Mutex::new(client))),
         })
     }
 
@@ -326,29 +330,44 @@ impl Store {
                 if !write {
                     return Ok(f(&Conn::Sqlite(&conn))?);
                 }
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let out = f(&Conn::Sqlite(&tx))?;
                 tx.commit()?;
                 Ok(out)
             }
             Db::Postgres(client) => {
-                let mut client = client.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut client = client
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 let client = client.get()?;
                 let tx = sql::off_runtime(|| -> Result<_, postgres::Error> {
                     let mut tx = client.transaction()?;
                     if write {
-                        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&postgres_db::WRITE_LOCK])?;
+                        tx.execute(
+                            "SELECT pg_advisory_xact_lock($1)",
+                            &[&postgres_db::WRITE_LOCK],
+                        )?;
                     }
                     Ok(tx)
                 })?;
                 let conn = Conn::Postgres(std::cell::RefCell::new(tx));
-                let out = f(&conn)?;
+                let out = f(&conn);
                 let Conn::Postgres(tx) = conn else {
                     unreachable!("made above")
                 };
+                // Ended here, off the runtime: the driver's own drop would block on it.
                 let tx = tx.into_inner();
-                sql::off_runtime(move || tx.commit())?;
-                Ok(out)
+                match out {
+                    Ok(v) => {
+                        sql::off_runtime(move || tx.commit())?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let _ = sql::off_runtime(move || tx.rollback());
+                        Err(e.into())
+                    }
+                }
             }
         }
     }

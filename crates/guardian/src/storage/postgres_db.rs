@@ -44,15 +44,12 @@ impl Client {
         Ok(client)
     }
 
-    /// Host, port and database, for messages.
-    pub(super) fn target(&self) -> &str {
-        &self.target
-    }
-
     /// The open connection, reconnecting first if there is none or it was closed.
     pub(super) fn get(&mut self) -> Result<&mut postgres::Client, StorageError> {
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
-            self.conn = None;
+            if let Some(closed) = self.conn.take() {
+                off_runtime(move || drop(closed));
+            }
             let config = &self.config;
             let conn = off_runtime(|| config.connect(postgres::NoTls)).map_err(|e| {
                 StorageError::Connect {
@@ -66,6 +63,16 @@ impl Client {
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))
+    }
+}
+
+impl Drop for Client {
+    /// The driver closes its connection by blocking on its own runtime, which must not happen
+    /// on one of tokio's threads.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            off_runtime(move || drop(conn));
+        }
     }
 }
 
@@ -90,7 +97,10 @@ fn target_of(config: &postgres::Config) -> String {
 
 /// `message` with the URL's password, if any, replaced.
 fn redact(message: &str, url: &str) -> String {
-    match url::Url::parse(url).ok().and_then(|u| u.password().map(str::to_string)) {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
         Some(p) if !p.is_empty() => message.replace(&p, "***"),
         _ => message.to_string(),
     }
@@ -157,7 +167,8 @@ pub(super) fn dialect(step: &Migration) -> String {
                 1,
             )
         } else {
-            line.replace(" INTEGER", " BIGINT").replace(" BLOB", " BYTEA")
+            line.replace(" INTEGER", " BIGINT")
+                .replace(" BLOB", " BYTEA")
         };
         out.push_str(&mapped);
         out.push('\n');
@@ -187,9 +198,10 @@ mod tests {
 
     #[test]
     fn a_url_with_a_password_never_shows_it() {
-        let err = Client::connect("postgres://guardian:hunter2-secret@127.0.0.1:1/db?connect_timeout=1")
-            .err()
-            .expect("nothing listens on port 1");
+        let err =
+            Client::connect("postgres://guardian:hunter2-secret@127.0.0.1:1/db?connect_timeout=1")
+                .err()
+                .expect("nothing listens on port 1");
         let text = err.to_string();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("127.0.0.1:1/db"), "{text}");

@@ -84,7 +84,9 @@ impl SqlError {
     /// to the database refusing a statement.
     pub fn is_connection(&self) -> bool {
         match self {
-            SqlError::Postgres(e) => e.is_closed() || e.as_db_error().is_none() && e.code().is_none(),
+            SqlError::Postgres(e) => {
+                e.is_closed() || e.as_db_error().is_none() && e.code().is_none()
+            }
             _ => false,
         }
     }
@@ -482,11 +484,19 @@ fn pg_row(row: &postgres::Row) -> SqlResult<Row> {
     for (i, column) in row.columns().iter().enumerate() {
         let v = match *column.type_() {
             Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Value::Int),
-            Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into())),
-            Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into())),
-            Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|v| Value::Int(v.into())),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(i)?
+                .map(|v| Value::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(i)?
+                .map(|v| Value::Int(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(i)?
+                .map(|v| Value::Int(v.into())),
             Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map(Value::Real),
-            Type::FLOAT4 => row.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into())),
+            Type::FLOAT4 => row
+                .try_get::<_, Option<f32>>(i)?
+                .map(|v| Value::Real(v.into())),
             Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
                 row.try_get::<_, Option<String>>(i)?.map(Value::Text)
@@ -595,7 +605,12 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (Some(u64::MAX), Some("x".into()), Some(vec![1, 2]), Some(1.5)),
+                (
+                    Some(u64::MAX),
+                    Some("x".into()),
+                    Some(vec![1, 2]),
+                    Some(1.5)
+                ),
                 (None, None, None, None),
             ]
         );

@@ -300,83 +300,96 @@ mod tests {
 
     #[test]
     fn changes_are_recorded_with_their_entries_and_the_chain_holds() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        store
-            .record(
-                id,
-                "bob",
-                Some(("note", json!({"text": "looking at release()"}))),
-                &[
-                    Change::TaskDone("investigate-root-cause".into()),
-                    Change::TaskDone("investigate-root-cause".into()),
-                    Change::Level(3),
-                ],
-            )
-            .expect("record");
-        let inc = store.incident(id).expect("read").expect("there");
-        assert_eq!(inc.level, 3);
-        assert_eq!(inc.contracts, ["escrow"]);
-        let done = inc.tasks.iter().find(|t| t.id == "investigate-root-cause");
-        assert_eq!(done.and_then(|t| t.done_by.as_deref()), Some("bob"));
-        let (entries, integrity) = store.timeline(id).expect("timeline");
-        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
-        // The task done twice is one entry; every change names who made it.
-        assert_eq!(
-            kinds,
-            ["opened", "contracts", "tasks", "note", "task", "level"]
-        );
-        assert_eq!(entries[4].actor, "bob");
-        assert_eq!(integrity, Integrity::Intact { entries: 6 });
+        for store in Store::each_backend() {
+            let id = open(&store);
+            store
+                .record(
+                    id,
+                    "bob",
+                    Some(("note", json!({"text": "looking at release()"}))),
+                    &[
+                        Change::TaskDone("investigate-root-cause".into()),
+                        Change::TaskDone("investigate-root-cause".into()),
+                        Change::Level(3),
+                    ],
+                )
+                .expect("record");
+            let inc = store.incident(id).expect("read").expect("there");
+            assert_eq!(inc.level, 3);
+            assert_eq!(inc.contracts, ["escrow"]);
+            let done = inc.tasks.iter().find(|t| t.id == "investigate-root-cause");
+            assert_eq!(done.and_then(|t| t.done_by.as_deref()), Some("bob"));
+            let (entries, integrity) = store.timeline(id).expect("timeline");
+            let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+            // The task done twice is one entry; every change names who made it.
+            assert_eq!(
+                kinds,
+                ["opened", "contracts", "tasks", "note", "task", "level"]
+            );
+            assert_eq!(entries[4].actor, "bob");
+            assert_eq!(integrity, Integrity::Intact { entries: 6 });
+        }
+    }
+
+    /// Dropping a trigger, in each dialect (PostgreSQL names its table).
+    fn drop_trigger(store: &Store, name: &str) -> String {
+        match store.backend() {
+            crate::storage::sql::Backend::Sqlite => format!("DROP TRIGGER {name}"),
+            crate::storage::sql::Backend::Postgres => format!("DROP TRIGGER {name} ON timeline"),
+        }
     }
 
     #[test]
     fn the_timeline_refuses_updates_and_deletes_and_finds_an_edit() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        let err = store
-            .with(|c| c.execute("UPDATE timeline SET actor = 'mallory'", params![]))
-            .expect_err("update refused");
-        assert!(err.to_string().contains("append-only"), "{err}");
-        store
-            .with(|c| c.execute("DELETE FROM timeline", params![]))
-            .expect_err("delete refused");
+        for store in Store::each_backend() {
+            let id = open(&store);
+            let err = store
+                .with(|c| c.execute("UPDATE timeline SET actor = 'mallory'", params![]))
+                .expect_err("update refused");
+            assert!(err.to_string().contains("append-only"), "{err}");
+            store
+                .with(|c| c.execute("DELETE FROM timeline", params![]))
+                .expect_err("delete refused");
 
-        // Someone with the file drops the guard and edits an entry: the chain shows where.
-        store
-            .with(|c| {
-                c.execute_batch(
-                    "DROP TRIGGER timeline_no_update;
-                     UPDATE timeline SET details = '{\"level\":1}' WHERE kind = 'opened';",
-                )
-            })
-            .expect("tamper");
-        let (entries, integrity) = store.timeline(id).expect("timeline");
-        assert_eq!(
-            integrity,
-            Integrity::Altered {
-                entry: entries[0].id,
-                problem: "its content no longer matches its hash (it was edited)".into()
-            }
-        );
+            // Someone with the file drops the guard and edits an entry: the chain shows where.
+            store
+                .with(|c| {
+                    c.execute_batch(&format!(
+                        "{};
+                     UPDATE timeline SET details = '{{\"level\":1}}' WHERE kind = 'opened';",
+                        drop_trigger(&store, "timeline_no_update")
+                    ))
+                })
+                .expect("tamper");
+            let (entries, integrity) = store.timeline(id).expect("timeline");
+            assert_eq!(
+                integrity,
+                Integrity::Altered {
+                    entry: entries[0].id,
+                    problem: "its content no longer matches its hash (it was edited)".into()
+                }
+            );
+        }
     }
 
     #[test]
     fn a_removed_last_entry_is_found() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        store
-            .with(|c| {
-                c.execute_batch(
-                    "DROP TRIGGER timeline_no_delete;
+        for store in Store::each_backend() {
+            let id = open(&store);
+            store
+                .with(|c| {
+                    c.execute_batch(&format!(
+                        "{};
                      DELETE FROM timeline WHERE id = (SELECT MAX(id) FROM timeline);",
-                )
-            })
-            .expect("tamper");
-        let (_, integrity) = store.timeline(id).expect("timeline");
-        assert!(
-            matches!(integrity, Integrity::Altered { .. }),
-            "{integrity:?}"
-        );
+                        drop_trigger(&store, "timeline_no_delete")
+                    ))
+                })
+                .expect("tamper");
+            let (_, integrity) = store.timeline(id).expect("timeline");
+            assert!(
+                matches!(integrity, Integrity::Altered { .. }),
+                "{integrity:?}"
+            );
+        }
     }
 }

@@ -385,103 +385,104 @@ mod tests {
 
     #[test]
     fn commits_dedups_finalises_rewinds_and_acknowledges() {
-        let store = Store::in_memory().expect("db");
-        assert_eq!(store.cursor(31337).expect("cursor"), None);
-        let first = store
-            .commit_block(
-                &block(10),
-                &[alert("privileged", Severity::Info, 10, "a")],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(first.len(), 1);
-        assert_eq!(first[0].status, AlertStatus::Open);
-        assert_eq!(first[0].found, alert("privileged", Severity::Info, 10, "a"));
-        // The same dedup key again is not a second alert.
-        let again = store
-            .commit_block(
-                &block(11),
-                &[
-                    alert("privileged", Severity::Info, 11, "a"),
-                    alert("insolvent", Severity::Critical, 11, "b"),
-                ],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].found.dedup_key, "b");
-        store.commit_block(&block(12), &[], 2).expect("commit");
-        let status = |id| store.alert(id).expect("q").expect("exists").status;
-        assert_eq!(status(first[0].id), AlertStatus::Final, "two blocks on top");
-        assert_eq!(status(again[0].id), AlertStatus::Open);
-        assert_eq!(
-            store.cursor(31337).expect("cursor"),
-            Some(Cursor {
-                number: 12,
-                hash: B256::repeat_byte(12)
-            })
-        );
+        for store in Store::each_backend() {
+            assert_eq!(store.cursor(31337).expect("cursor"), None);
+            let first = store
+                .commit_block(
+                    &block(10),
+                    &[alert("privileged", Severity::Info, 10, "a")],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(first.len(), 1);
+            assert_eq!(first[0].status, AlertStatus::Open);
+            assert_eq!(first[0].found, alert("privileged", Severity::Info, 10, "a"));
+            // The same dedup key again is not a second alert.
+            let again = store
+                .commit_block(
+                    &block(11),
+                    &[
+                        alert("privileged", Severity::Info, 11, "a"),
+                        alert("insolvent", Severity::Critical, 11, "b"),
+                    ],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].found.dedup_key, "b");
+            store.commit_block(&block(12), &[], 2).expect("commit");
+            let status = |id| store.alert(id).expect("q").expect("exists").status;
+            assert_eq!(status(first[0].id), AlertStatus::Final, "two blocks on top");
+            assert_eq!(status(again[0].id), AlertStatus::Open);
+            assert_eq!(
+                store.cursor(31337).expect("cursor"),
+                Some(Cursor {
+                    number: 12,
+                    hash: B256::repeat_byte(12)
+                })
+            );
 
-        let retracted = store
-            .rewind(
-                31337,
-                Cursor {
-                    number: 10,
-                    hash: B256::repeat_byte(10),
-                },
-            )
-            .expect("rewind");
-        assert_eq!(retracted.len(), 1);
-        assert_eq!(retracted[0].id, again[0].id);
-        assert_eq!(retracted[0].status, AlertStatus::Retracted);
-        assert_eq!(status(again[0].id), AlertStatus::Retracted);
-        assert_eq!(store.block_hash(31337, 11).expect("q"), None);
-        assert_eq!(
-            store.block_hash(31337, 9).expect("q"),
-            Some(B256::repeat_byte(9)),
-            "the parent of the oldest block kept"
-        );
-        assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
-        // The freed key can be raised again by the new canonical block.
-        let raised = store
-            .commit_block(
-                &block(11),
-                &[alert("insolvent", Severity::Critical, 11, "b")],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(raised.len(), 1);
+            let retracted = store
+                .rewind(
+                    31337,
+                    Cursor {
+                        number: 10,
+                        hash: B256::repeat_byte(10),
+                    },
+                )
+                .expect("rewind");
+            assert_eq!(retracted.len(), 1);
+            assert_eq!(retracted[0].id, again[0].id);
+            assert_eq!(retracted[0].status, AlertStatus::Retracted);
+            assert_eq!(status(again[0].id), AlertStatus::Retracted);
+            assert_eq!(store.block_hash(31337, 11).expect("q"), None);
+            assert_eq!(
+                store.block_hash(31337, 9).expect("q"),
+                Some(B256::repeat_byte(9)),
+                "the parent of the oldest block kept"
+            );
+            assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
+            // The freed key can be raised again by the new canonical block.
+            let raised = store
+                .commit_block(
+                    &block(11),
+                    &[alert("insolvent", Severity::Critical, 11, "b")],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(raised.len(), 1);
 
-        let critical = store
-            .alerts(&AlertFilter {
-                min_severity: Some(Severity::High),
-                ..AlertFilter::default()
-            })
-            .expect("list");
-        assert_eq!(critical.len(), 2, "the retracted one is still listed");
-        assert!(critical[0].id > critical[1].id, "newest first");
-        let by_rule = store
-            .alerts(&AlertFilter {
-                rule: Some("privileged".into()),
-                ..AlertFilter::default()
-            })
-            .expect("list");
-        assert_eq!(by_rule.len(), 1);
+            let critical = store
+                .alerts(&AlertFilter {
+                    min_severity: Some(Severity::High),
+                    ..AlertFilter::default()
+                })
+                .expect("list");
+            assert_eq!(critical.len(), 2, "the retracted one is still listed");
+            assert!(critical[0].id > critical[1].id, "newest first");
+            let by_rule = store
+                .alerts(&AlertFilter {
+                    rule: Some("privileged".into()),
+                    ..AlertFilter::default()
+                })
+                .expect("list");
+            assert_eq!(by_rule.len(), 1);
 
-        let acked = store
-            .acknowledge(first[0].id, "alice", Some("expected drill"))
-            .expect("ack")
-            .expect("exists");
-        let ack = acked.acknowledged.expect("acknowledged");
-        assert_eq!(
-            (ack.by.as_str(), ack.note.as_deref()),
-            ("alice", Some("expected drill"))
-        );
-        assert!(
-            store
-                .acknowledge(999, "alice", None)
+            let acked = store
+                .acknowledge(first[0].id, "alice", Some("expected drill"))
                 .expect("ack")
-                .is_none()
-        );
+                .expect("exists");
+            let ack = acked.acknowledged.expect("acknowledged");
+            assert_eq!(
+                (ack.by.as_str(), ack.note.as_deref()),
+                ("alice", Some("expected drill"))
+            );
+            assert!(
+                store
+                    .acknowledge(999, "alice", None)
+                    .expect("ack")
+                    .is_none()
+            );
+        }
     }
 }

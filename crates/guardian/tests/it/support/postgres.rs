@@ -44,7 +44,8 @@ pub fn cluster() -> &'static Cluster {
 fn server_bin() -> Result<PathBuf, String> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .map_err(|_| {
-            "PostgreSQL is not installed: `apt-get install postgresql` (`.ci/run` does it)".to_string()
+            "PostgreSQL is not installed: `apt-get install postgresql` (`.ci/run` does it)"
+                .to_string()
         })?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -54,10 +55,9 @@ fn server_bin() -> Result<PathBuf, String> {
         })
         .collect();
     found.sort();
-    found
-        .pop()
-        .map(|(_, b)| b)
-        .ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin: install Debian's postgresql".into())
+    found.pop().map(|(_, b)| b).ok_or_else(|| {
+        "no initdb under /usr/lib/postgresql/*/bin: install Debian's postgresql".into()
+    })
 }
 
 fn is_root() -> bool {
@@ -147,7 +147,10 @@ impl Cluster {
                 return Ok(cluster);
             }
         }
-        Err("the PostgreSQL test server did not start (see its log in the temporary directory)".into())
+        Err(
+            "the PostgreSQL test server did not start (see its log in the temporary directory)"
+                .into(),
+        )
     }
 
     /// Runs one of the server's binaries, as `postgres` when we are root.
@@ -182,19 +185,29 @@ impl Cluster {
     /// Starts the server in the background with a watcher that stops it (fast shutdown) once
     /// this process is gone; waits until it accepts connections.
     fn launch(&self) -> Result<(), String> {
-        let log = self.data.parent().unwrap_or(Path::new("/tmp")).join("server.log");
+        let log = self
+            .data
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .join("server.log");
         let postgres = self.bin.join("postgres");
+        // The watcher polls /proc (not `kill -0`, which the postgres user may not send to a
+        // root process); the server stops at once, and its directory goes with it.
         let script = format!(
             "{postgres} -D {data} -p {port} -k {socket} -c listen_addresses=127.0.0.1 >>{log} 2>&1 &
              server=$!
-             while kill -0 {parent} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done
-             kill -INT $server 2>/dev/null; wait $server",
+             while [ -d /proc/{parent} ] && [ -d /proc/$server ]; do sleep 1; done
+             {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1 || kill -KILL $server
+             wait $server
+             [ -d /proc/{parent} ] || rm -rf {dir}",
             postgres = postgres.display(),
+            pg_ctl = self.bin.join("pg_ctl").display(),
             data = self.data.display(),
             port = self.port,
             socket = self.socket.display(),
             log = log.display(),
             parent = std::process::id(),
+            dir = self.data.parent().unwrap_or(Path::new("/nonexistent")).display(),
         );
         let mut command = if self.as_postgres {
             let mut c = Command::new("runuser");
@@ -215,7 +228,12 @@ impl Cluster {
         while Instant::now() < deadline {
             let ready = self
                 .command("pg_isready")
-                .args(["-h", &self.socket.display().to_string(), "-p", &self.port.to_string()])
+                .args([
+                    "-h",
+                    &self.socket.display().to_string(),
+                    "-p",
+                    &self.port.to_string(),
+                ])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
@@ -241,8 +259,23 @@ impl Cluster {
             Command::new(psql)
         };
         let out = c
-            .args(["-h", &self.socket.display().to_string(), "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .args([
+                "-h",
+                &self.socket.display().to_string(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-c",
+                sql,
+            ])
             .output()
             .map_err(|e| format!("psql: {e}"))?;
         if out.status.success() {
@@ -255,7 +288,11 @@ impl Cluster {
     /// A new, empty database owned by the tests' role; its URL (password included).
     pub fn fresh_database(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         self.admin(&format!("CREATE DATABASE {name} OWNER guardian"))
             .unwrap_or_else(|e| panic!("{e}"));
         self.url(&name)
@@ -273,7 +310,14 @@ impl Cluster {
     pub fn stop(&self) -> Result<(), String> {
         self.run(
             "pg_ctl",
-            &["-D", &self.data.display().to_string(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         )
     }
 
