@@ -10,8 +10,8 @@ use alloy::primitives::Address;
 
 use crate::{
     chain::{ChainClient, ChainError, SendRoute, Signer, SignerError, signer::EnvLookup},
-    config::{ConfigError, ContractConfig, Manifest},
-    storage::{StorageError, Store},
+    config::{ConfigError, ContractConfig, DATABASE_URL_VAR, Manifest},
+    storage::{Location, StorageError, Store},
 };
 
 /// Why a deployment could not be opened.
@@ -54,6 +54,22 @@ pub fn db_path(manifest: &Path) -> PathBuf {
         .join("guardian.db")
 }
 
+/// Where a deployment's records are: the PostgreSQL database `GUARDIAN_DATABASE_URL` names,
+/// else the manifest's `[storage] url`, else `guardian.db` beside the manifest.
+pub fn store_location(
+    manifest_path: &Path,
+    manifest: Option<&Manifest>,
+    env: EnvLookup<'_>,
+) -> Location {
+    if let Some(url) = env(DATABASE_URL_VAR).filter(|u| !u.trim().is_empty()) {
+        return Location::Url(crate::secret::Secret::new(url));
+    }
+    match manifest.and_then(|m| m.storage.url.as_ref()) {
+        Some(url) => Location::Url(url.secret().clone()),
+        None => Location::File(db_path(manifest_path)),
+    }
+}
+
 impl Deployment {
     /// Loads the manifest and its signers, opens the journal and connects to the chains named in
     /// `chains` (all when `None`) concurrently. Unreachable chains are recorded, not fatal.
@@ -72,7 +88,7 @@ impl Deployment {
                 Err(e) => unloaded.push((name.clone(), e)),
             }
         }
-        let store = Store::open(&db_path(path))?;
+        let store = Store::open_at(&store_location(path, Some(&manifest), env))?;
         let wanted: Vec<(&String, _)> = manifest
             .chains
             .iter()

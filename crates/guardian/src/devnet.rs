@@ -193,6 +193,8 @@ impl Devnet {
             incident: Default::default(),
             bounty: Default::default(),
             server: Default::default(),
+            storage: Default::default(),
+            ha: None,
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),

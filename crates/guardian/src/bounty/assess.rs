@@ -465,55 +465,54 @@ async fn line(
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
-
     use super::*;
-    use crate::storage::Store;
+    use crate::storage::{Store, sql::params};
 
     #[test]
     fn the_confirmed_severity_is_read_when_the_triage_set_one() {
-        let store = Store::in_memory().expect("db");
-        let report = crate::bounty::validate(
-            &crate::bounty::Submission {
-                title: "t".into(),
-                severity: "high".into(),
-                impact: "temporary-freezing-of-funds".into(),
-                contracts: vec!["escrow".into()],
-                description: "d".into(),
-                proof_of_concept: "p".into(),
-                contact: "c".into(),
-                ..Default::default()
-            },
-            &["escrow"],
-        )
-        .expect("valid");
-        let id = store
-            .insert_bounty_report(&report, None, "h", 1)
-            .expect("insert");
-        let view = store.bounty_report(id).expect("read").expect("some").view;
-        let chosen = Chosen::for_report(&view, None).expect("chosen");
-        assert_eq!(
-            (chosen.severity, chosen.source),
-            (Severity::High, "claimed")
-        );
-        store
-            .with(|c| {
-                c.execute(
-                    "UPDATE bounty_reports SET confirmed_severity = 'critical' WHERE id = ?1",
-                    params![id],
-                )
-            })
-            .expect("confirm");
-        let view = store.bounty_report(id).expect("read").expect("some").view;
-        let chosen = Chosen::for_report(&view, None).expect("chosen");
-        assert_eq!(
-            (chosen.severity, chosen.source),
-            (Severity::Critical, "confirmed")
-        );
-        let chosen = Chosen::for_report(&view, Some(Severity::Low)).expect("chosen");
-        assert_eq!(
-            (chosen.severity, chosen.source),
-            (Severity::Low, "override")
-        );
+        for store in Store::each_backend() {
+            let report = crate::bounty::validate(
+                &crate::bounty::Submission {
+                    title: "t".into(),
+                    severity: "high".into(),
+                    impact: "temporary-freezing-of-funds".into(),
+                    contracts: vec!["escrow".into()],
+                    description: "d".into(),
+                    proof_of_concept: "p".into(),
+                    contact: "c".into(),
+                    ..Default::default()
+                },
+                &["escrow"],
+            )
+            .expect("valid");
+            let id = store
+                .insert_bounty_report(&report, None, "h", 1)
+                .expect("insert");
+            let view = store.bounty_report(id).expect("read").expect("some").view;
+            let chosen = Chosen::for_report(&view, None).expect("chosen");
+            assert_eq!(
+                (chosen.severity, chosen.source),
+                (Severity::High, "claimed")
+            );
+            store
+                .with(|c| {
+                    c.execute(
+                        "UPDATE bounty_reports SET confirmed_severity = 'critical' WHERE id = ?1",
+                        params![id],
+                    )
+                })
+                .expect("confirm");
+            let view = store.bounty_report(id).expect("read").expect("some").view;
+            let chosen = Chosen::for_report(&view, None).expect("chosen");
+            assert_eq!(
+                (chosen.severity, chosen.source),
+                (Severity::Critical, "confirmed")
+            );
+            let chosen = Chosen::for_report(&view, Some(Severity::Low)).expect("chosen");
+            assert_eq!(
+                (chosen.severity, chosen.source),
+                (Severity::Low, "override")
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::{
         Contacts, Message,
         outbox::{NewDelivery, enqueue_in},
     },
+    storage::sql::{Conn, SqlError, SqlResult, params},
 };
 
 /// How loudly a claimed severity is announced.
@@ -63,17 +64,17 @@ const DIGEST_LINES: usize = 30;
 /// its own page while the minute has had fewer than `[bounty] page_per_minute` reports, else its
 /// line in that minute's digest (one message per contact, sent when the minute ends).
 pub(crate) fn enqueue_new_report(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Conn<'_>,
     contacts: &Contacts,
     id: i64,
     report: &NewReport,
     settings: &BountySettings,
     now: i64,
-) -> rusqlite::Result<usize> {
+) -> SqlResult<usize> {
     let minute = now - now.rem_euclid(60_000);
     let earlier: i64 = tx.query_row(
         "SELECT COUNT(*) FROM bounty_reports WHERE submitted_at >= ?1 AND submitted_at < ?2 AND id < ?3",
-        rusqlite::params![minute, minute + 60_000, id],
+        params![minute, minute + 60_000, id],
         |r| r.get(0),
     )?;
     if earlier >= i64::from(settings.page_per_minute) {
@@ -105,21 +106,19 @@ pub(crate) fn enqueue_new_report(
 /// Writes (or rewrites, while it waits) the digest of the reports of `minute` beyond the first
 /// `page_per_minute`, for each team contact its loudest claim reaches; due when the minute ends.
 fn enqueue_digest(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Conn<'_>,
     contacts: &Contacts,
     minute: i64,
     settings: &BountySettings,
-) -> rusqlite::Result<usize> {
-    let held: Vec<(i64, String, String)> = tx
-        .prepare(
-            "SELECT id, severity, impact FROM bounty_reports
-             WHERE submitted_at >= ?1 AND submitted_at < ?2 ORDER BY id LIMIT -1 OFFSET ?3",
-        )?
-        .query_map(
-            rusqlite::params![minute, minute + 60_000, settings.page_per_minute],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
+) -> SqlResult<usize> {
+    // No limit, past the offset: PostgreSQL has no `LIMIT -1`, SQLite no `OFFSET` alone.
+    let held: Vec<(i64, String, String)> = tx.query_map(
+        "SELECT id, severity, impact FROM bounty_reports
+         WHERE submitted_at >= ?1 AND submitted_at < ?2 ORDER BY id
+         LIMIT 9223372036854775807 OFFSET ?3",
+        params![minute, minute + 60_000, settings.page_per_minute],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     let claims: Vec<Severity> = held
         .iter()
         .filter_map(|(_, severity, _)| severity.parse().ok())
@@ -158,8 +157,7 @@ fn enqueue_digest(
         }}),
         recipient: None,
     };
-    let text = serde_json::to_string(&message)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let text = serde_json::to_string(&message).map_err(|e| SqlError::conversion(4, e))?;
     let mut written = 0;
     for c in contacts
         .iter()
@@ -172,7 +170,7 @@ fn enqueue_digest(
              VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, NULL)
              ON CONFLICT(delivery_id) DO UPDATE SET message = excluded.message
                WHERE outbox.attempts = 0 AND outbox.delivered_at IS NULL",
-            rusqlite::params![
+            params![
                 format!("bounty-digest-{minute}-{}", c.name()),
                 c.name(),
                 c.channel().as_str(),

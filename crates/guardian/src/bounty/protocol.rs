@@ -4,7 +4,6 @@
 //! concept never goes into the incident: the timeline names the report, the team reads the
 //! proof with `guardian bounty show`.
 
-use rusqlite::params;
 use serde_json::json;
 
 use super::{Severity, StoredReport};
@@ -13,7 +12,7 @@ use crate::{
         IncidentError, IncidentStatus, NewIncident,
         playbook::{PlaybookRun, Responder},
     },
-    storage::{StorageError, Store},
+    storage::{StorageError, Store, sql::params},
 };
 
 /// The incident level a confirmed severity calls for (`None`: no incident).
@@ -124,7 +123,7 @@ impl Store {
     pub fn link_bounty_incident(&self, id: i64, incident: i64) -> Result<(), StorageError> {
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE bounty_reports SET incident_id = ?2 WHERE id = ?1 AND incident_id IS NOT ?2",
+                "UPDATE bounty_reports SET incident_id = ?2 WHERE id = ?1 AND incident_id IS DISTINCT FROM ?2",
                 params![id, incident],
             )?;
             if changed > 0 {

@@ -16,10 +16,12 @@ mod index;
 
 use std::collections::HashSet;
 
-use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
-use crate::storage::{StorageError, Store};
+use crate::storage::{
+    StorageError, Store,
+    sql::{OptionalExt as _, SqlResult, params},
+};
 
 pub(crate) use index::index_report;
 
@@ -121,23 +123,24 @@ impl Store {
         let candidates =
             self.duplicate_candidates(id, &subject.impact, &subject.contracts, &subject.text)?;
         let mut found: Vec<DuplicateCandidate> = self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT title, status, submitted_at FROM bounty_reports WHERE id = ?1",
-            )?;
             candidates
                 .into_iter()
                 .map(|(candidate, similarity)| {
-                    stmt.query_row(params![candidate], |r| {
-                        Ok(DuplicateCandidate {
-                            id: candidate,
-                            title: r.get(0)?,
-                            status: r.get(1)?,
-                            submitted_at: r.get(2)?,
-                            similarity,
-                        })
-                    })
+                    c.query_row(
+                        "SELECT title, status, submitted_at FROM bounty_reports WHERE id = ?1",
+                        params![candidate],
+                        |r| {
+                            Ok(DuplicateCandidate {
+                                id: candidate,
+                                title: r.get(0)?,
+                                status: r.get(1)?,
+                                submitted_at: r.get(2)?,
+                                similarity,
+                            })
+                        },
+                    )
                 })
-                .collect::<rusqlite::Result<Vec<_>>>()
+                .collect::<SqlResult<Vec<_>>>()
         })?;
         found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.id.cmp(&b.id)));
         Ok(found)

@@ -4,14 +4,13 @@
 //!
 //! The clock is pure (the caller passes `now`), so tests set the time instead of waiting.
 
-use rusqlite::params;
 use serde::Serialize;
 
 use super::{Severity, Status};
 use crate::{
     alert::{Alert, AlertStatus, NewAlert},
     config::BountySettings,
-    storage::{StorageError, Store},
+    storage::{StorageError, Store, sql::params},
 };
 
 /// The alert rule (and kind) an overdue report raises.
@@ -122,22 +121,22 @@ impl Store {
         now: i64,
     ) -> Result<Vec<OverdueReport>, StorageError> {
         let rows: Vec<(i64, String, String, String, i64, Option<i64>)> = self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query_map(
                 "SELECT id, title, severity, contracts, submitted_at, acknowledged_at
                  FROM bounty_reports
                  WHERE status = ?1 AND sla_alerted_at IS NULL ORDER BY id",
-            )?;
-            stmt.query_map(params![Status::Reported.as_str()], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect()
+                params![Status::Reported.as_str()],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
         })?;
         Ok(rows
             .into_iter()
@@ -383,14 +382,14 @@ mod tests {
 
     #[test]
     fn an_overdue_report_is_listed_until_its_alert_is_raised_once() {
-        let store = Store::in_memory().expect("db");
-        let now = at(100, 0);
-        let critical = report(&store, Severity::Critical, at(100 - 49, 0));
-        report(&store, Severity::Critical, at(100 - 47, 0));
-        let medium = report(&store, Severity::Medium, at(100 - 97, 0));
-        report(&store, Severity::Medium, at(100 - 50, 0));
-        let acked = report(&store, Severity::Critical, T0 - 500 * HOUR_MS);
-        store
+        for store in Store::each_backend() {
+            let now = at(100, 0);
+            let critical = report(&store, Severity::Critical, at(100 - 49, 0));
+            report(&store, Severity::Critical, at(100 - 47, 0));
+            let medium = report(&store, Severity::Medium, at(100 - 97, 0));
+            report(&store, Severity::Medium, at(100 - 50, 0));
+            let acked = report(&store, Severity::Critical, T0 - 500 * HOUR_MS);
+            store
             .with(|c| {
                 c.execute(
                     "UPDATE bounty_reports SET status = 'acknowledged', acknowledged_at = ?2 WHERE id = ?1",
@@ -398,40 +397,41 @@ mod tests {
                 )
             })
             .expect("ack");
-        let overdue = store.overdue_bounty_reports(&defaults(), now).expect("q");
-        assert_eq!(
-            overdue.iter().map(|r| r.id).collect::<Vec<_>>(),
-            [critical, medium]
-        );
-        assert_eq!(overdue[0].contracts, ["escrow"]);
-        assert_eq!(
-            overdue[0].clock.human(overdue[0].submitted_at),
-            "OVERDUE by 1h"
-        );
+            let overdue = store.overdue_bounty_reports(&defaults(), now).expect("q");
+            assert_eq!(
+                overdue.iter().map(|r| r.id).collect::<Vec<_>>(),
+                [critical, medium]
+            );
+            assert_eq!(overdue[0].contracts, ["escrow"]);
+            assert_eq!(
+                overdue[0].clock.human(overdue[0].submitted_at),
+                "OVERDUE by 1h"
+            );
 
-        let raised = store
-            .raise_bounty_sla(critical, &sla_alert(critical), now)
-            .expect("raise")
-            .expect("raised");
-        assert_eq!(raised.found.rule, RULE);
-        assert!(
-            store
+            let raised = store
                 .raise_bounty_sla(critical, &sla_alert(critical), now)
                 .expect("raise")
-                .is_none(),
-            "never twice"
-        );
-        let left = store.overdue_bounty_reports(&defaults(), now).expect("q");
-        assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [medium]);
+                .expect("raised");
+            assert_eq!(raised.found.rule, RULE);
+            assert!(
+                store
+                    .raise_bounty_sla(critical, &sla_alert(critical), now)
+                    .expect("raise")
+                    .is_none(),
+                "never twice"
+            );
+            let left = store.overdue_bounty_reports(&defaults(), now).expect("q");
+            assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [medium]);
 
-        // A reorganisation of the block it was filed at does not retract it.
-        let ancestor = crate::storage::Cursor {
-            number: 1,
-            hash: alloy::primitives::B256::repeat_byte(1),
-        };
-        assert!(store.rewind(31337, ancestor).expect("rewind").is_empty());
-        let alert = store.alert(raised.id).expect("q").expect("kept");
-        assert_eq!(alert.status, AlertStatus::Open);
+            // A reorganisation of the block it was filed at does not retract it.
+            let ancestor = crate::storage::Cursor {
+                number: 1,
+                hash: alloy::primitives::B256::repeat_byte(1),
+            };
+            assert!(store.rewind(31337, ancestor).expect("rewind").is_empty());
+            let alert = store.alert(raised.id).expect("q").expect("kept");
+            assert_eq!(alert.status, AlertStatus::Open);
+        }
     }
 
     #[test]

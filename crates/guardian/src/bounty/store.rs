@@ -2,11 +2,13 @@
 //! follow-up token only as its SHA-256) and their events (status transitions with operator and
 //! time, and the thread of messages between the researcher and the team).
 
-use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use super::{BountyError, NewReport, STATUS_REPORTED, crypto};
-use crate::storage::{StorageError, Store};
+use crate::storage::{
+    StorageError, Store,
+    sql::{OptionalExt as _, Row, SqlResult, params},
+};
 
 /// Who wrote an event the researcher sent.
 pub const RESEARCHER: &str = "researcher";
@@ -136,7 +138,7 @@ pub(super) const REPORT_COLUMNS: &str = "id, public_id, status, title, severity,
 const REPORT_COLUMN_COUNT: usize = 24;
 
 /// A report's row, selected as [`REPORT_COLUMNS`], without its thread.
-pub(super) fn view_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportView> {
+pub(super) fn view_of(r: &Row) -> SqlResult<ReportView> {
     let contracts: String = r.get(6)?;
     Ok(ReportView {
         id: r.get(0)?,
@@ -197,11 +199,12 @@ impl Store {
         let contracts = serde_json::to_string(&report.contracts).unwrap_or_else(|_| "[]".into());
         let public_id = crypto::new_public_id()?;
         let id = self.write(|tx| {
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO bounty_reports (title, severity, impact, contracts, description, poc_age,
                      contact, payout_address, token_sha256, status, submitted_at, updated_at, credit_as,
                      public_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
+                 RETURNING id",
                 params![
                     report.title,
                     report.severity.as_str(),
@@ -217,8 +220,8 @@ impl Store {
                     report.credit_as,
                     public_id,
                 ],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             tx.execute(
                 "INSERT INTO bounty_events (report_id, kind, from_status, to_status, author, public, at)
                  VALUES (?1, 'status', NULL, ?2, ?3, 1, ?4)",
@@ -281,23 +284,17 @@ impl Store {
                 .query_row(
                     &format!("SELECT {REPORT_COLUMNS}, poc_age FROM bounty_reports WHERE id = ?1"),
                     params![id],
-                    |r| {
-                        Ok((
-                            view_of(r)?,
-                            r.get::<_, Option<Vec<u8>>>(REPORT_COLUMN_COUNT)?,
-                        ))
-                    },
+                    |r| Ok((view_of(r)?, r.get::<Option<Vec<u8>>>(REPORT_COLUMN_COUNT)?)),
                 )
                 .optional()?
             else {
                 return Ok(None);
             };
-            let mut stmt = c.prepare(
+            let thread = c.query_map(
                 "SELECT kind, author, to_status, message, at FROM bounty_events
                  WHERE report_id = ?1 AND public = 1 ORDER BY id",
-            )?;
-            let thread = stmt
-                .query_map(params![id], |r| {
+                params![id],
+                |r| {
                     Ok(ThreadEntry {
                         kind: r.get(0)?,
                         author: r.get(1)?,
@@ -305,8 +302,8 @@ impl Store {
                         message: r.get(3)?,
                         at: r.get(4)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                },
+            )?;
             Ok(Some(StoredReport {
                 id,
                 view: ReportView { thread, ..view },
@@ -345,61 +342,62 @@ mod tests {
 
     #[test]
     fn a_report_is_found_only_with_its_token() {
-        let store = Store::in_memory().expect("store");
-        let report = NewReport {
-            title: "t".into(),
-            severity: Severity::Low,
-            impact: "fails-to-deliver-promised-returns",
-            contracts: vec!["escrow".into()],
-            description: "d".into(),
-            proof_of_concept: None,
-            contact: "c".into(),
-            payout_address: None,
-            credit_as: None,
-        };
-        let token = crypto::new_token().expect("token");
-        let first = store
-            .insert_bounty_report_telling(&report, None, &crypto::token_hash(&token), 1, None)
-            .expect("insert");
-        let other = store
-            .insert_bounty_report_telling(&report, None, "other-hash", 1, None)
-            .expect("insert");
-        let (id, public) = (first.id, first.public_id.as_str());
-        assert!(crypto::is_public_id(public), "{public}");
-        assert_ne!(public, other.public_id);
-        let found = store
-            .bounty_report_for_token(public, &token)
-            .expect("query")
-            .expect("found");
-        assert_eq!((found.id, found.view.public_id.as_str()), (id, public));
-        assert_eq!(found.view.status, "reported");
-        assert_eq!(found.view.thread.len(), 1);
-        assert_eq!(store.bounty_report_number(public).expect("q"), Some(id));
-        // A wrong token, another report's public id, the report's number, and an unknown id:
-        // all alike.
-        for (asked, with) in [
-            (public, "wrong"),
-            (other.public_id.as_str(), token.as_str()),
-            (&id.to_string(), token.as_str()),
-            (&"0".repeat(32), token.as_str()),
-        ] {
-            assert!(
-                store
-                    .bounty_report_for_token(asked, with)
-                    .expect("q")
-                    .is_none(),
-                "{asked}"
-            );
+        for store in Store::each_backend() {
+            let report = NewReport {
+                title: "t".into(),
+                severity: Severity::Low,
+                impact: "fails-to-deliver-promised-returns",
+                contracts: vec!["escrow".into()],
+                description: "d".into(),
+                proof_of_concept: None,
+                contact: "c".into(),
+                payout_address: None,
+                credit_as: None,
+            };
+            let token = crypto::new_token().expect("token");
+            let first = store
+                .insert_bounty_report_telling(&report, None, &crypto::token_hash(&token), 1, None)
+                .expect("insert");
+            let other = store
+                .insert_bounty_report_telling(&report, None, "other-hash", 1, None)
+                .expect("insert");
+            let (id, public) = (first.id, first.public_id.as_str());
+            assert!(crypto::is_public_id(public), "{public}");
+            assert_ne!(public, other.public_id);
+            let found = store
+                .bounty_report_for_token(public, &token)
+                .expect("query")
+                .expect("found");
+            assert_eq!((found.id, found.view.public_id.as_str()), (id, public));
+            assert_eq!(found.view.status, "reported");
+            assert_eq!(found.view.thread.len(), 1);
+            assert_eq!(store.bounty_report_number(public).expect("q"), Some(id));
+            // A wrong token, another report's public id, the report's number, and an unknown id:
+            // all alike.
+            for (asked, with) in [
+                (public, "wrong"),
+                (other.public_id.as_str(), token.as_str()),
+                (&id.to_string(), token.as_str()),
+                (&"0".repeat(32), token.as_str()),
+            ] {
+                assert!(
+                    store
+                        .bounty_report_for_token(asked, with)
+                        .expect("q")
+                        .is_none(),
+                    "{asked}"
+                );
+            }
+            // The researcher's view carries the public id only: no number of the team's.
+            let mine = found.view.for_researcher();
+            assert_eq!(mine["id"], public);
+            assert!(mine.get("public_id").is_none() && mine.get("duplicate_of").is_none());
+            assert!(!mine.to_string().contains("\"id\":1"), "{mine}");
+            store
+                .add_bounty_message(id, RESEARCHER, "hello", 2)
+                .expect("reply");
+            let found = store.bounty_report(id).expect("q").expect("found");
+            assert_eq!(found.view.thread[1].message.as_deref(), Some("hello"));
         }
-        // The researcher's view carries the public id only: no number of the team's.
-        let mine = found.view.for_researcher();
-        assert_eq!(mine["id"], public);
-        assert!(mine.get("public_id").is_none() && mine.get("duplicate_of").is_none());
-        assert!(!mine.to_string().contains("\"id\":1"), "{mine}");
-        store
-            .add_bounty_message(id, RESEARCHER, "hello", 2)
-            .expect("reply");
-        let found = store.bounty_report(id).expect("q").expect("found");
-        assert_eq!(found.view.thread[1].message.as_deref(), Some("hello"));
     }
 }

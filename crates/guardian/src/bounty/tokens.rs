@@ -2,11 +2,13 @@
 //! stored only as their SHA-256, each with a role; the team API answers 401 without a valid token
 //! and 403 when its role is too low.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{BountyError, crypto};
-use crate::storage::{StorageError, Store, now_ms};
+use crate::storage::{
+    StorageError, Store, now_ms,
+    sql::{OptionalExt as _, params},
+};
 
 /// What a token may do; each role may do what the ones below it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -156,34 +158,34 @@ impl Store {
     /// Every token, oldest first, with its state at `now` (Unix ms).
     pub fn api_tokens(&self, now: i64) -> Result<Vec<TokenInfo>, StorageError> {
         self.with(|c| {
-            c.prepare(
+            c.query_map(
                 "SELECT id, name, role, created_by, created_at, expires_at, last_used_at, revoked_at, revoked_by
                  FROM api_tokens ORDER BY id",
-            )?
-            .query_map([], |r| {
-                let role: String = r.get(2)?;
-                let expires_at: Option<i64> = r.get(5)?;
-                let revoked_at: Option<i64> = r.get(7)?;
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                    created_by: r.get(3)?,
-                    created_at: r.get(4)?,
-                    expires_at,
-                    last_used_at: r.get(6)?,
-                    revoked_at,
-                    revoked_by: r.get(8)?,
-                    state: if revoked_at.is_some() {
-                        "revoked"
-                    } else if expires_at.is_some_and(|t| t <= now) {
-                        "expired"
-                    } else {
-                        "active"
-                    },
-                })
-            })?
-            .collect()
+                params![],
+                |r| {
+                    let role: String = r.get(2)?;
+                    let expires_at: Option<i64> = r.get(5)?;
+                    let revoked_at: Option<i64> = r.get(7)?;
+                    Ok(TokenInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: Role::parse(&role).unwrap_or(Role::Viewer),
+                        created_by: r.get(3)?,
+                        created_at: r.get(4)?,
+                        expires_at,
+                        last_used_at: r.get(6)?,
+                        revoked_at,
+                        revoked_by: r.get(8)?,
+                        state: if revoked_at.is_some() {
+                            "revoked"
+                        } else if expires_at.is_some_and(|t| t <= now) {
+                            "expired"
+                        } else {
+                            "active"
+                        },
+                    })
+                },
+            )
         })
     }
 
@@ -219,70 +221,72 @@ mod tests {
 
     #[test]
     fn a_token_is_kept_only_as_its_hash_and_carries_its_role() {
-        let store = Store::in_memory().expect("db");
-        let token = store
-            .create_api_token("alice", Role::Triager, "ops", None)
-            .expect("token");
-        assert!(token.starts_with(PREFIX));
-        let kept: String = store
-            .with(|c| c.query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0)))
-            .expect("row");
-        assert_ne!(kept, token);
-        assert_eq!(
-            store.api_token_holder(&token, 1).expect("q"),
-            Some(TokenHolder {
-                name: "alice".into(),
-                role: Role::Triager
-            })
-        );
-        assert_eq!(store.api_token_holder("gdn_nope", 1).expect("q"), None);
-        assert!(Role::Admin > Role::Triager && Role::Triager > Role::Viewer);
+        for store in Store::each_backend() {
+            let token = store
+                .create_api_token("alice", Role::Triager, "ops", None)
+                .expect("token");
+            assert!(token.starts_with(PREFIX));
+            let kept: String = store
+                .with(|c| c.query_row("SELECT token_hash FROM api_tokens", params![], |r| r.get(0)))
+                .expect("row");
+            assert_ne!(kept, token);
+            assert_eq!(
+                store.api_token_holder(&token, 1).expect("q"),
+                Some(TokenHolder {
+                    name: "alice".into(),
+                    role: Role::Triager
+                })
+            );
+            assert_eq!(store.api_token_holder("gdn_nope", 1).expect("q"), None);
+            assert!(Role::Admin > Role::Triager && Role::Triager > Role::Viewer);
+        }
     }
 
     #[test]
     fn a_token_stops_at_its_expiry_or_its_revocation_and_notes_its_use() {
-        let store = Store::in_memory().expect("db");
-        let lasting = store
-            .create_api_token("alice", Role::Viewer, "ops", None)
-            .expect("token");
-        let brief = store
-            .create_api_token("bob", Role::Viewer, "ops", Some(1_000))
-            .expect("token");
-        assert!(store.api_token_holder(&brief, 999).expect("q").is_some());
-        assert_eq!(store.api_token_holder(&brief, 1_000).expect("q"), None);
-        assert!(store.api_token_holder(&lasting, 500).expect("q").is_some());
-        // Used again within the minute: the first use stands.
-        assert!(
-            store
-                .api_token_holder(&lasting, 30_000)
-                .expect("q")
-                .is_some()
-        );
-        let listed = store.api_tokens(1_000).expect("list");
-        assert_eq!(listed.len(), 2);
-        assert_eq!(
-            (listed[0].state, listed[0].last_used_at),
-            ("active", Some(500))
-        );
-        assert_eq!(
-            (listed[1].state, listed[1].expires_at),
-            ("expired", Some(1_000))
-        );
+        for store in Store::each_backend() {
+            let lasting = store
+                .create_api_token("alice", Role::Viewer, "ops", None)
+                .expect("token");
+            let brief = store
+                .create_api_token("bob", Role::Viewer, "ops", Some(1_000))
+                .expect("token");
+            assert!(store.api_token_holder(&brief, 999).expect("q").is_some());
+            assert_eq!(store.api_token_holder(&brief, 1_000).expect("q"), None);
+            assert!(store.api_token_holder(&lasting, 500).expect("q").is_some());
+            // Used again within the minute: the first use stands.
+            assert!(
+                store
+                    .api_token_holder(&lasting, 30_000)
+                    .expect("q")
+                    .is_some()
+            );
+            let listed = store.api_tokens(1_000).expect("list");
+            assert_eq!(listed.len(), 2);
+            assert_eq!(
+                (listed[0].state, listed[0].last_used_at),
+                ("active", Some(500))
+            );
+            assert_eq!(
+                (listed[1].state, listed[1].expires_at),
+                ("expired", Some(1_000))
+            );
 
-        store
-            .revoke_api_token(listed[0].id, "lead", 2_000)
-            .expect("revoke");
-        assert_eq!(store.api_token_holder(&lasting, 2_001).expect("q"), None);
-        let listed = store.api_tokens(2_001).expect("list");
-        assert_eq!(listed[0].state, "revoked");
-        assert_eq!(listed[0].revoked_by.as_deref(), Some("lead"));
-        assert!(matches!(
-            store.revoke_api_token(listed[0].id, "lead", 3_000),
-            Err(RevokeError::AlreadyRevoked { .. })
-        ));
-        assert!(matches!(
-            store.revoke_api_token(99, "lead", 3_000),
-            Err(RevokeError::NotFound(99))
-        ));
+            store
+                .revoke_api_token(listed[0].id, "lead", 2_000)
+                .expect("revoke");
+            assert_eq!(store.api_token_holder(&lasting, 2_001).expect("q"), None);
+            let listed = store.api_tokens(2_001).expect("list");
+            assert_eq!(listed[0].state, "revoked");
+            assert_eq!(listed[0].revoked_by.as_deref(), Some("lead"));
+            assert!(matches!(
+                store.revoke_api_token(listed[0].id, "lead", 3_000),
+                Err(RevokeError::AlreadyRevoked { .. })
+            ));
+            assert!(matches!(
+                store.revoke_api_token(99, "lead", 3_000),
+                Err(RevokeError::NotFound(99))
+            ));
+        }
     }
 }

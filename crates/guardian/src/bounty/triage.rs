@@ -5,7 +5,6 @@
 
 use alloy::primitives::B256;
 use lettre::message::Mailbox;
-use rusqlite::params;
 use serde::Serialize;
 
 use super::{Severity, Status, StoredReport, impact_by_id};
@@ -14,7 +13,10 @@ use crate::{
         Contacts, Message,
         outbox::{NewDelivery, enqueue_in},
     },
-    storage::{StorageError, Store},
+    storage::{
+        StorageError, Store,
+        sql::{Conn, SqlResult, ToValue, params},
+    },
 };
 
 /// The audience of the e-mail contacts that write to researchers.
@@ -415,15 +417,9 @@ pub fn decide(
 
 /// Writes the status and what `decision` records, only if the report is still `from`; returns
 /// the rows changed (0: someone else changed it meanwhile).
-fn update(
-    tx: &rusqlite::Transaction<'_>,
-    id: i64,
-    from: Status,
-    decision: &Decision,
-    now: i64,
-) -> rusqlite::Result<usize> {
+fn update(tx: &Conn<'_>, id: i64, from: Status, decision: &Decision, now: i64) -> SqlResult<usize> {
     let to = decision.to().as_str();
-    let (sql, extra): (&str, Vec<Box<dyn rusqlite::ToSql>>) = match decision {
+    let (sql, extra): (&str, Vec<Box<dyn ToValue>>) = match decision {
         Decision::Acknowledge | Decision::AskInfo { .. } => ("", Vec::new()),
         Decision::Confirm { severity, impact } => (
             ", confirmed_severity = ?5, confirmed_impact = ?6, confirmed_at = ?4",
@@ -449,7 +445,7 @@ fn update(
          WHERE id = ?1 AND status = ?2"
     );
     let from = from.as_str();
-    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id, &from, &to, &now];
+    let mut values: Vec<&dyn ToValue> = vec![&id, &from, &to, &now];
     values.extend(extra.iter().map(|b| b.as_ref()));
     tx.execute(&statement, values.as_slice())
 }

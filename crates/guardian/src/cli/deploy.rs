@@ -130,7 +130,11 @@ impl Args {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."))
             .join("guardian.db");
-        let store = Store::open(&db_path)?;
+        let store = Store::open_at(&crate::deployment::store_location(
+            &db_path.with_file_name("guardian.toml"),
+            None,
+            &crate::config::env::process_env,
+        ))?;
         let action = store.begin_action(
             "deploy",
             &format!("deployer {me}"),
@@ -215,6 +219,8 @@ impl Args {
             incident: Default::default(),
             bounty: Default::default(),
             server: Default::default(),
+            storage: Default::default(),
+            ha: None,
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

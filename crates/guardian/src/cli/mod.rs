@@ -2,6 +2,7 @@
 
 mod alerts;
 mod bounty;
+mod db;
 mod demo;
 mod deploy;
 mod devnet;
@@ -73,6 +74,9 @@ pub enum Command {
     Bounty(bounty::Args),
     /// Create a team API token for `guardian serve` (printed once, stored hashed).
     Token(token::Args),
+    /// The database: `db migrate` copies an SQLite file's records into the empty PostgreSQL
+    /// database named by GUARDIAN_DATABASE_URL.
+    Db(db::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -108,12 +112,14 @@ impl Context {
     /// might not (and what to run first).
     pub fn existing_store(&self, missing: &str) -> anyhow::Result<crate::storage::Store> {
         use anyhow::Context as _;
-        let path = crate::deployment::db_path(&self.manifest_path());
-        if !path.exists() {
-            anyhow::bail!("no journal at {}: {missing}", path.display());
+        let manifest_path = self.manifest_path();
+        let env = &crate::config::env::process_env;
+        let manifest = crate::config::Manifest::load_with_env(&manifest_path, env).ok();
+        let db = crate::deployment::store_location(&manifest_path, manifest.as_ref(), env);
+        if !db.exists() {
+            anyhow::bail!("no journal at {db}: {missing}");
         }
-        crate::storage::Store::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))
+        crate::storage::Store::open_at(&db).with_context(|| format!("cannot open {db}"))
     }
 }
 
@@ -134,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Incident(_)
             | Command::Serve(_)
             | Command::Token(_)
+            | Command::Db(_)
     );
     let result = match cli.command {
         Command::Demo(args) => args.run(&ctx).await,
@@ -153,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => args.run(&ctx).await,
         Command::Bounty(args) => args.run(&ctx).await,
         Command::Token(args) => args.run(&ctx).await,
+        Command::Db(args) => args.run(&ctx).await,
     };
     if owes {
         incident::deliver_owed(ctx.config.clone()).await;

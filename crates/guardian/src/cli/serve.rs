@@ -5,8 +5,8 @@ use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 use anyhow::Context as _;
 
 use crate::{
-    config::{Manifest, manifest_path},
-    deployment::db_path,
+    config::{Manifest, env::process_env, manifest_path},
+    deployment::store_location,
     serve,
     storage::Store,
 };
@@ -29,9 +29,8 @@ impl Args {
         let manifest = Manifest::load(&path)?;
         // Before the database is created: a desk that cannot encrypt must not start at all.
         serve::team_key(&manifest)?;
-        let db = db_path(&path);
-        let store =
-            Arc::new(Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
+        let db = store_location(&path, Some(&manifest), &process_env);
+        let store = Arc::new(Store::open_at(&db).with_context(|| format!("cannot open {db}"))?);
         let server = serve::start_with(manifest, Some(path), store, self.listen).await?;
         println!(
             "serving the bug bounty desk on http://{}/bounty",

@@ -6,7 +6,7 @@ use crate::{
     bounty::tokens::{Role, TokenInfo},
     chain::signer::process_env,
     config::manifest_path,
-    deployment::db_path,
+    deployment::store_location,
     operator::operator,
     output::{Table, print_json},
     storage::{Store, now_ms},
@@ -78,7 +78,8 @@ impl Args {
                 path.display()
             );
         }
-        let store = Store::open(&db_path(&path))?;
+        let manifest = crate::config::Manifest::load_with_env(&path, &process_env)?;
+        let store = Store::open_at(&store_location(&path, Some(&manifest), &process_env))?;
         match self.action {
             Action::Create {
                 role,

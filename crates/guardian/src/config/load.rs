@@ -87,6 +87,12 @@ impl Manifest {
                 }
             }
         }
+        let at: env::KeyPath = vec!["storage".into(), "url".into()];
+        if let (Some(url), Some(template)) =
+            (manifest.storage.url.as_mut(), expansion.templates.get(&at))
+        {
+            *url = url.clone().with_template(template.clone());
+        }
         manifest.validate(text, path)?;
         Ok(manifest)
     }

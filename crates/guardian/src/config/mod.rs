@@ -7,12 +7,14 @@ mod bounty;
 pub mod contacts;
 mod deployment;
 pub mod env;
+mod ha;
 mod incident;
 mod load;
 mod monitor;
 mod rpc;
 pub mod rules;
 mod server;
+mod storage;
 mod validate;
 
 pub use bounty::{BountySettings, Severity as BountySeverity};
@@ -21,11 +23,13 @@ pub use deployment::{
     ChainConfig, ContractConfig, ContractKind, EmergencyConfig, FeeMarket, RolesConfig,
     SignerConfig,
 };
+pub use ha::HaSettings;
 pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
 pub use server::ServerSettings;
+pub use storage::{DATABASE_URL_VAR, DatabaseUrl, StorageSettings};
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -136,6 +140,12 @@ pub struct Manifest {
     /// The public server's limits (`guardian serve`).
     #[serde(default, skip_serializing_if = "ServerSettings::is_default")]
     pub server: ServerSettings,
+    /// Where the records are kept (`[storage] url`; unset: `guardian.db` beside the manifest).
+    #[serde(default, skip_serializing_if = "StorageSettings::is_default")]
+    pub storage: StorageSettings,
+    /// Several instances sharing the chains (`[ha]`; PostgreSQL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSettings>,
 }
 
 impl Manifest {

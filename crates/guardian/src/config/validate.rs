@@ -18,6 +18,12 @@ impl Manifest {
             line: 1,
             message,
         };
+        if let Some(problem) = self.storage.url.as_ref().and_then(|u| u.problem()) {
+            return Err(invalid(find_offset(text, "[storage]"), problem));
+        }
+        if let Some(problem) = self.ha.as_ref().and_then(|h| h.problem()) {
+            return Err(invalid(find_offset(text, "[ha]"), problem));
+        }
         if self.chains.is_empty() {
             return Err(whole_file(
                 "no chains: add a [chains.NAME] table with chain_id and rpc_urls".into(),

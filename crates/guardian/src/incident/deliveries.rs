@@ -1,11 +1,10 @@
 //! Deliveries into the timeline: each incident message the outbox has finished with (delivered,
 //! or given up) becomes a `notification` entry, once.
 
-use rusqlite::params;
 use serde_json::json;
 
 use super::records::entry;
-use crate::storage::{StorageError, Store, now_ms};
+use crate::storage::{StorageError, Store, now_ms, sql::params};
 
 /// An incident message the outbox has finished with.
 struct Finished {
@@ -26,13 +25,12 @@ impl Store {
     /// Returns how many entries were written.
     pub fn log_incident_deliveries(&self) -> Result<usize, StorageError> {
         self.write(|tx| {
-            let rows: Vec<Finished> = tx
-                .prepare(
-                    "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
-                     FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
-                       AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) ORDER BY id",
-                )?
-                .query_map([], |r| {
+            let rows: Vec<Finished> = tx.query_map(
+                "SELECT id, incident_id, contact, channel, topic, delivered_at, gave_up_at, last_error, attempts
+                 FROM outbox WHERE incident_id IS NOT NULL AND incident_logged = 0
+                   AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) ORDER BY id",
+                params![],
+                |r| {
                     Ok(Finished {
                         row: r.get(0)?,
                         incident: r.get(1)?,
@@ -44,8 +42,8 @@ impl Store {
                         error: r.get(7)?,
                         attempts: r.get(8)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                },
+            )?;
             for Finished { row, incident, contact, channel, topic, delivered_at, gave_up_at, error, attempts } in &rows {
                 let at = delivered_at.or(*gave_up_at).unwrap_or_else(now_ms);
                 entry(

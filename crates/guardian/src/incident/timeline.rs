@@ -1,10 +1,11 @@
-//! The incident timeline: append-only, hash-chained entries. SQLite triggers refuse every update
-//! and delete; each entry carries the hash of the one before, so an entry altered behind the
-//! tool's back (with the triggers dropped) is found by [`verify`].
+//! The incident timeline: append-only, hash-chained entries. The database's triggers refuse
+//! every update and delete; each entry carries the hash of the one before, so an entry altered
+//! behind the tool's back (with the triggers dropped) is found by [`verify`].
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::storage::sql::{Conn, OptionalExt as _, SqlResult, params};
 
 /// The hash the first entry of every incident chains to.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -77,13 +78,13 @@ fn digest(prev: &str, incident_id: i64, at: i64, actor: &str, kind: &str, detail
 /// Appends one entry to `incident_id`'s timeline (inside the caller's transaction) and returns
 /// its id.
 pub(crate) fn append(
-    conn: &Connection,
+    conn: &Conn<'_>,
     incident_id: i64,
     at: i64,
     actor: &str,
     kind: &str,
     details: &serde_json::Value,
-) -> rusqlite::Result<i64> {
+) -> SqlResult<i64> {
     let prev: String = conn
         .query_row(
             "SELECT hash FROM timeline WHERE incident_id = ?1 ORDER BY id DESC LIMIT 1",
@@ -94,41 +95,38 @@ pub(crate) fn append(
         .unwrap_or_else(|| GENESIS.to_string());
     let details = details.to_string();
     let hash = digest(&prev, incident_id, at, actor, kind, &details);
-    conn.execute(
+    conn.query_row(
         "INSERT INTO timeline (incident_id, at, actor, kind, details, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         params![incident_id, at, actor, kind, details, prev, hash],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// Every entry of `incident_id`, oldest first, with the text of the details as stored (the
 /// hash covers those exact bytes).
-pub(crate) fn entries_raw(
-    conn: &Connection,
-    incident_id: i64,
-) -> rusqlite::Result<Vec<(Entry, String)>> {
-    let mut stmt = conn.prepare(
+pub(crate) fn entries_raw(conn: &Conn<'_>, incident_id: i64) -> SqlResult<Vec<(Entry, String)>> {
+    conn.query_map(
         "SELECT id, incident_id, at, actor, kind, details, prev_hash, hash FROM timeline
          WHERE incident_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![incident_id], |r| {
-        let details: String = r.get(5)?;
-        Ok((
-            Entry {
-                id: r.get(0)?,
-                incident_id: r.get(1)?,
-                at: r.get(2)?,
-                actor: r.get(3)?,
-                kind: r.get(4)?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-            },
-            details,
-        ))
-    })?;
-    rows.collect()
+        params![incident_id],
+        |r| {
+            let details: String = r.get(5)?;
+            Ok((
+                Entry {
+                    id: r.get(0)?,
+                    incident_id: r.get(1)?,
+                    at: r.get(2)?,
+                    actor: r.get(3)?,
+                    kind: r.get(4)?,
+                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                    prev_hash: r.get(6)?,
+                    hash: r.get(7)?,
+                },
+                details,
+            ))
+        },
+    )
 }
 
 /// Checks the chain of `entries` (as read by [`entries_raw`]); `head` is the last hash the

@@ -471,7 +471,7 @@ webhook_url_env = "CHAT"
                 c.execute(
                     "INSERT INTO outbox (delivery_id, contact, channel, topic, message, next_attempt_at, created_at, delivered_at, attempts)
                      VALUES ('d1', 'ops-hook', 'webhook', 'test', '{}', 0, 0, ?1, 1)",
-                    [now_ms()],
+                    crate::storage::sql::params![now_ms()],
                 )
             })
             .expect("a delivery");

@@ -14,14 +14,16 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use tokio::{sync::Notify, task::JoinSet};
 
 use super::{Contacts, NotifyError, message::Message};
 use crate::{
     secret::redact,
-    storage::{StorageError, Store, now_ms},
+    storage::{
+        StorageError, Store, now_ms,
+        sql::{Conn, OptionalExt as _, SqlError, SqlResult, params},
+    },
 };
 
 /// Rows one pass claims at most.
@@ -80,29 +82,25 @@ pub struct DeliveryRecord {
 
 /// Writes `rows` inside the caller's transaction (so a record and the messages about it are
 /// written together or not at all); returns how many were written.
-pub(crate) fn enqueue_in(
-    conn: &rusqlite::Connection,
-    rows: &[NewDelivery<'_>],
-) -> rusqlite::Result<usize> {
+pub(crate) fn enqueue_in(conn: &Conn<'_>, rows: &[NewDelivery<'_>]) -> SqlResult<usize> {
     let now = now_ms();
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at, incident_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-    )?;
     let mut written = 0;
     for r in rows {
-        let message = serde_json::to_string(r.message)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        written += insert.execute(params![
-            r.delivery_id,
-            r.contact,
-            r.channel,
-            r.topic,
-            r.alert_id,
-            message,
-            now,
-            r.incident_id
-        ])?;
+        let message = serde_json::to_string(r.message).map_err(|e| SqlError::conversion(5, e))?;
+        written += conn.execute(
+            "INSERT INTO outbox (delivery_id, contact, channel, topic, alert_id, message, next_attempt_at, created_at, incident_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) ON CONFLICT DO NOTHING",
+            params![
+                r.delivery_id,
+                r.contact,
+                r.channel,
+                r.topic,
+                r.alert_id,
+                message,
+                now,
+                r.incident_id
+            ],
+        )?;
     }
     Ok(written)
 }
@@ -125,20 +123,18 @@ impl Store {
 
     /// Claims up to `limit` due rows, leasing them until `lease_until`.
     fn claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Due>, StorageError> {
-        self.with(|c| {
-            // Immediate: another process's pass waits for this claim instead of reading the
-            // same rows as due.
-            let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-            let due = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, delivery_id, contact, attempts, message FROM outbox o
-                     WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?1
-                       AND NOT EXISTS (
-                         SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.contact = o.contact
-                           AND e.id < o.id AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)
-                     ORDER BY id LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![now, limit], |r| {
+        // One serialized write transaction: another process's pass waits for this claim
+        // instead of reading the same rows as due.
+        self.write(|tx| {
+            let due = tx.query_map(
+                "SELECT id, delivery_id, contact, attempts, message FROM outbox o
+                 WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?1
+                   AND NOT EXISTS (
+                     SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.contact = o.contact
+                       AND e.id < o.id AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)
+                 ORDER BY id LIMIT ?2",
+                params![now, limit],
+                |r| {
                     Ok(Due {
                         id: r.get(0)?,
                         delivery_id: r.get(1)?,
@@ -146,17 +142,14 @@ impl Store {
                         attempts: r.get(3)?,
                         message: r.get(4)?,
                     })
-                })?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()?
-            };
-            {
-                let mut lease =
-                    tx.prepare_cached("UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2")?;
-                for d in &due {
-                    lease.execute(params![lease_until, d.id])?;
-                }
+                },
+            )?;
+            for d in &due {
+                tx.execute(
+                    "UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2",
+                    params![lease_until, d.id],
+                )?;
             }
-            tx.commit()?;
             Ok(due)
         })
     }
@@ -196,11 +189,11 @@ impl Store {
         topic: &str,
     ) -> Result<Vec<String>, StorageError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
+            c.query_map(
                 "SELECT contact FROM outbox WHERE alert_id = ?1 AND topic = ?2 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![alert, topic], |r| r.get(0))?;
-            rows.collect()
+                params![alert, topic],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -226,11 +219,11 @@ impl Store {
     /// Every delivery about `alert` (all of them when `None`), oldest first.
     pub fn deliveries(&self, alert: Option<i64>) -> Result<Vec<DeliveryRecord>, StorageError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
+            c.query_map(
                 "SELECT delivery_id, contact, channel, topic, alert_id, attempts, last_error, created_at, delivered_at, gave_up_at, next_attempt_at
-                 FROM outbox WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![alert], |r| {
+                 FROM outbox WHERE CAST(?1 AS BIGINT) IS NULL OR alert_id = ?1 ORDER BY id",
+                params![alert],
+                |r| {
                 let delivered_at: Option<i64> = r.get(8)?;
                 let gave_up_at: Option<i64> = r.get(9)?;
                 let state = match (delivered_at, gave_up_at) {
@@ -253,8 +246,8 @@ impl Store {
                         .transpose()?,
                     state,
                 })
-            })?;
-            rows.collect()
+                },
+            )
         })
     }
 

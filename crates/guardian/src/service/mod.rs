@@ -12,7 +12,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    deployment::{Deployment, db_path},
+    deployment::{Deployment, store_location},
     monitor::{
         self, ChainSummary, MonitorError, MonitorEvent, MonitorOptions,
         channels::ChannelWatch,
@@ -74,7 +74,11 @@ impl<'a> Service<'a> {
         deployment: &'a Deployment,
         contacts: Arc<Contacts>,
     ) -> Result<Self, ServiceError> {
-        let store = Arc::new(Store::open(&db_path(&deployment.path))?);
+        let store = Arc::new(Store::open_at(&store_location(
+            &deployment.path,
+            Some(&deployment.manifest),
+            &crate::config::env::process_env,
+        ))?);
         Ok(Self {
             deployment,
             contacts,

@@ -2,12 +2,11 @@
 //! committed together so an interrupted backfill resumes without a gap or a duplicate.
 //! The progress has its own table (migration 6), apart from the follower's cursor.
 
-use rusqlite::{OptionalExtension, params};
-
 use super::{
     StorageError, Store,
     alerts::{insert_alerts, select_alerts},
     now_ms,
+    sql::{OptionalExt as _, params},
 };
 use crate::alert::{Alert, AlertStatus, NewAlert};
 
@@ -61,34 +60,29 @@ impl Store {
         alerts: &[NewAlert],
         final_through: Option<u64>,
     ) -> Result<Vec<Alert>, StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        let (deep, recent): (Vec<NewAlert>, Vec<NewAlert>) = alerts
-            .iter()
-            .cloned()
-            .partition(|a| final_through.is_some_and(|f| a.block_number <= f));
-        let mut ids = insert_alerts(&tx, &deep, AlertStatus::Final, now)?;
-        ids.extend(insert_alerts(&tx, &recent, AlertStatus::Open, now)?);
-        ids.sort_unstable();
-        tx.execute(
-            "INSERT INTO monitor_backfills (chain_id, chain, from_block, through_block, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, from_block = ?3, through_block = ?4, updated_at = ?5",
-            params![
-                chain_id as i64,
-                chain,
-                cursor.from as i64,
-                cursor.through as i64,
-                now
-            ],
-        )?;
-        let stored = select_alerts(&tx, &ids)?;
-        tx.commit()?;
-        Ok(stored)
+        self.write(|tx| {
+            let now = now_ms();
+            let (deep, recent): (Vec<NewAlert>, Vec<NewAlert>) = alerts
+                .iter()
+                .cloned()
+                .partition(|a| final_through.is_some_and(|f| a.block_number <= f));
+            let mut ids = insert_alerts(tx, &deep, AlertStatus::Final, now)?;
+            ids.extend(insert_alerts(tx, &recent, AlertStatus::Open, now)?);
+            ids.sort_unstable();
+            tx.execute(
+                "INSERT INTO monitor_backfills (chain_id, chain, from_block, through_block, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, from_block = ?3, through_block = ?4, updated_at = ?5",
+                params![
+                    chain_id as i64,
+                    chain,
+                    cursor.from as i64,
+                    cursor.through as i64,
+                    now
+                ],
+            )?;
+            select_alerts(tx, &ids)
+        })
     }
 }
 
@@ -119,32 +113,33 @@ mod tests {
 
     #[test]
     fn progress_is_kept_apart_from_the_follower_and_alerts_are_not_stored_twice() {
-        let store = Store::in_memory().expect("db");
-        assert_eq!(store.backfill_cursor(31337).expect("q"), None);
-        let cursor = BackfillCursor {
-            from: 5,
-            through: 100,
-        };
-        let stored = store
-            .commit_backfill(
-                "local",
-                31337,
-                cursor,
-                &[alert(50, "a"), alert(99, "b")],
-                Some(98),
-            )
-            .expect("commit");
-        let statuses: Vec<AlertStatus> = stored.iter().map(|a| a.status).collect();
-        assert_eq!(statuses, [AlertStatus::Final, AlertStatus::Open]);
-        assert_eq!(store.backfill_cursor(31337).expect("q"), Some(cursor));
-        assert_eq!(
-            store.cursor(31337).expect("q"),
-            None,
-            "the follower's cursor"
-        );
-        let again = store
-            .commit_backfill("local", 31337, cursor, &[alert(50, "a")], Some(98))
-            .expect("commit");
-        assert!(again.is_empty());
+        for store in Store::each_backend() {
+            assert_eq!(store.backfill_cursor(31337).expect("q"), None);
+            let cursor = BackfillCursor {
+                from: 5,
+                through: 100,
+            };
+            let stored = store
+                .commit_backfill(
+                    "local",
+                    31337,
+                    cursor,
+                    &[alert(50, "a"), alert(99, "b")],
+                    Some(98),
+                )
+                .expect("commit");
+            let statuses: Vec<AlertStatus> = stored.iter().map(|a| a.status).collect();
+            assert_eq!(statuses, [AlertStatus::Final, AlertStatus::Open]);
+            assert_eq!(store.backfill_cursor(31337).expect("q"), Some(cursor));
+            assert_eq!(
+                store.cursor(31337).expect("q"),
+                None,
+                "the follower's cursor"
+            );
+            let again = store
+                .commit_backfill("local", 31337, cursor, &[alert(50, "a")], Some(98))
+                .expect("commit");
+            assert!(again.is_empty());
+        }
     }
 }

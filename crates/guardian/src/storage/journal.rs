@@ -3,10 +3,12 @@
 //! these rows are the raw material of an incident's timeline.
 
 use alloy::primitives::{Address, TxHash};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{StorageError, Store, now_ms};
+use super::{
+    StorageError, Store, now_ms,
+    sql::{OptionalExt as _, SqlError, ToValue, params},
+};
 
 /// Each signature's fees and why they were chosen; what each endpoint answered to each broadcast.
 pub(super) const MIGRATION_FEES: &str = "
@@ -206,16 +208,14 @@ impl Store {
         once_key: Option<&str>,
     ) -> Result<ActionId, StorageError> {
         let inserted = self.with(|c| {
-            c.execute(
-                "INSERT INTO actions (kind, actor, reason, params, status, started_at, once_key) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+            c.query_row(
+                "INSERT INTO actions (kind, actor, reason, params, status, started_at, once_key) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6) RETURNING id",
                 params![kind, actor, reason, params.to_string(), now_ms(), once_key],
-            )?;
-            Ok(c.last_insert_rowid())
+                |r| r.get(0),
+            )
         });
         match (inserted, once_key) {
-            (Err(StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _))), Some(key))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            (Err(StorageError::Sql(e)), Some(key)) if e.is_unique_violation() => {
                 Err(StorageError::AlreadyDone(key.to_string()))
             }
             (other, _) => other,
@@ -255,84 +255,69 @@ impl Store {
         self.record_sent_all(action, std::slice::from_ref(tx))
     }
 
-    /// Records signed transactions just before they are broadcast, in one SQLite transaction:
+    /// Records signed transactions just before they are broadcast, in one database transaction:
     /// all rows or none.
     pub fn record_sent_all(&self, action: ActionId, txs: &[NewTx<'_>]) -> Result<(), StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at, max_fee_per_gas, max_priority_fee_per_gas, fee_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8, ?9, ?10, ?11)",
-            )?;
+        self.write(|tx| {
             let now = now_ms();
             for t in txs {
-                insert.execute(params![
-                    action,
-                    t.chain_id as i64,
-                    t.sender.to_string(),
-                    t.nonce as i64,
-                    t.label,
-                    t.target.map(|a| a.to_string()),
-                    t.tx_hash.to_string(),
-                    now,
-                    t.fees.map(|f| f.0 as i64),
-                    t.fees.map(|f| f.1 as i64),
-                    t.fees.map(|f| f.2),
-                ])?;
+                tx.execute(
+                    "INSERT INTO transactions (action_id, chain_id, sender, nonce, label, target, tx_hash, status, sent_at, max_fee_per_gas, max_priority_fee_per_gas, fee_reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'sent', ?8, ?9, ?10, ?11)",
+                    params![
+                        action,
+                        t.chain_id as i64,
+                        t.sender.to_string(),
+                        t.nonce as i64,
+                        t.label,
+                        t.target.map(|a| a.to_string()),
+                        t.tx_hash.to_string(),
+                        now,
+                        t.fees.map(|f| f.0 as i64),
+                        t.fees.map(|f| f.1 as i64),
+                        t.fees.map(|f| f.2),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// Records what each endpoint answered to broadcasts, in one SQLite transaction.
+    /// Records what each endpoint answered to broadcasts, in one database transaction.
     pub fn record_broadcasts(&self, answers: &[(TxHash, &str, &str)]) -> Result<(), StorageError> {
         if answers.is_empty() {
             return Ok(());
         }
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO broadcasts (tx_hash, endpoint, answer, at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+        self.write(|tx| {
             let now = now_ms();
             for (hash, endpoint, answer) in answers {
-                insert.execute(params![hash.to_string(), endpoint, answer, now])?;
+                tx.execute(
+                    "INSERT INTO broadcasts (tx_hash, endpoint, answer, at) VALUES (?1, ?2, ?3, ?4)",
+                    params![hash.to_string(), endpoint, answer, now],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// What each endpoint answered to the broadcasts of `tx_hash`, in order.
     pub fn broadcasts(&self, tx_hash: TxHash) -> Result<Vec<BroadcastRecord>, StorageError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query_map(
                 "SELECT tx_hash, endpoint, answer, at FROM broadcasts WHERE tx_hash = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![tx_hash.to_string()], |r| {
-                Ok(BroadcastRecord {
-                    tx_hash: r.get::<_, String>(0)?.parse().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            0,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?,
-                    endpoint: r.get(1)?,
-                    answer: r.get(2)?,
-                    at: r.get(3)?,
-                })
-            })?;
-            rows.collect()
+                params![tx_hash.to_string()],
+                |r| {
+                    Ok(BroadcastRecord {
+                        tx_hash: r
+                            .get::<String>(0)?
+                            .parse()
+                            .map_err(|e| SqlError::conversion(0, e))?,
+                        endpoint: r.get(1)?,
+                        answer: r.get(2)?,
+                        at: r.get(3)?,
+                    })
+                },
+            )
         })
     }
 
@@ -354,20 +339,9 @@ impl Store {
     }
 
     /// Records receipts, and marks the other signatures of their nonces as replaced, in one
-    /// SQLite transaction: a batch of hundreds costs one write to disk, not hundreds.
+    /// database transaction: a batch of hundreds costs one write to disk, not hundreds.
     pub fn record_receipts(&self, mined: &[MinedTx<'_>]) -> Result<(), StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut receipt = tx.prepare_cached(
-                "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
-            )?;
-            let mut replaced = tx.prepare_cached(
-                "UPDATE transactions SET status = ?1 WHERE tx_hash = ?2 AND status = 'sent'",
-            )?;
+        self.write(|tx| {
             let now = now_ms();
             for m in mined {
                 let status = if m.error.is_none() {
@@ -375,21 +349,26 @@ impl Store {
                 } else {
                     Status::Reverted
                 };
-                receipt.execute(params![
-                    status.as_str(),
-                    m.block as i64,
-                    m.gas_used as i64,
-                    m.error,
-                    now,
-                    m.tx_hash.to_string()
-                ])?;
+                tx.execute(
+                    "UPDATE transactions SET status = ?1, block_number = ?2, gas_used = ?3, error = ?4, mined_at = ?5 WHERE tx_hash = ?6",
+                    params![
+                        status.as_str(),
+                        m.block as i64,
+                        m.gas_used as i64,
+                        m.error,
+                        now,
+                        m.tx_hash.to_string()
+                    ],
+                )?;
                 for other in m.replaced.iter().filter(|h| **h != m.tx_hash) {
-                    replaced.execute(params![Status::Replaced.as_str(), other.to_string()])?;
+                    tx.execute(
+                        "UPDATE transactions SET status = ?1 WHERE tx_hash = ?2 AND status = 'sent'",
+                        params![Status::Replaced.as_str(), other.to_string()],
+                    )?;
                 }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Marks a broadcast transaction as replaced or dropped.
@@ -406,23 +385,23 @@ impl Store {
     /// All actions, newest first.
     pub fn actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            c.query_map(
                 "SELECT id, kind, actor, reason, params, status, started_at, finished_at, summary FROM actions ORDER BY id DESC",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ActionRecord {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    actor: r.get(2)?,
-                    reason: r.get(3)?,
-                    params: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    status: Status::parse(&r.get::<_, String>(5)?),
-                    started_at: r.get(6)?,
-                    finished_at: r.get(7)?,
-                    summary: r.get(8)?,
-                })
-            })?;
-            rows.collect()
+                params![],
+                |r| {
+                    Ok(ActionRecord {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        actor: r.get(2)?,
+                        reason: r.get(3)?,
+                        params: serde_json::from_str(&r.get::<String>(4)?).unwrap_or_default(),
+                        status: Status::parse(&r.get::<String>(5)?),
+                        started_at: r.get(6)?,
+                        finished_at: r.get(7)?,
+                        summary: r.get(8)?,
+                    })
+                },
+            )
         })
     }
 
@@ -454,47 +433,38 @@ impl Store {
     fn query_txs(
         &self,
         filter: &str,
-        args: impl rusqlite::Params,
+        args: &[&dyn ToValue],
     ) -> Result<Vec<TxRecord>, StorageError> {
         let sql = format!(
             "SELECT action_id, chain_id, sender, nonce, label, target, tx_hash, status, block_number, gas_used, error, sent_at, mined_at, max_fee_per_gas, max_priority_fee_per_gas, fee_reason FROM transactions {filter}"
         );
         self.with(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(args, |r| {
-                let parse_err = |i: usize| {
-                    move |e: alloy::hex::FromHexError| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            i,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    }
-                };
+            c.query_map(&sql, args, |r| {
+                let parse_err =
+                    |i: usize| move |e: alloy::hex::FromHexError| SqlError::conversion(i, e);
                 Ok(TxRecord {
                     action_id: r.get(0)?,
-                    chain_id: r.get::<_, i64>(1)? as u64,
-                    sender: r.get::<_, String>(2)?.parse().map_err(parse_err(2))?,
-                    nonce: r.get::<_, i64>(3)? as u64,
+                    chain_id: r.get::<i64>(1)? as u64,
+                    sender: r.get::<String>(2)?.parse().map_err(parse_err(2))?,
+                    nonce: r.get::<i64>(3)? as u64,
                     label: r.get(4)?,
                     target: r
-                        .get::<_, Option<String>>(5)?
+                        .get::<Option<String>>(5)?
                         .map(|s| s.parse())
                         .transpose()
                         .map_err(parse_err(5))?,
-                    tx_hash: r.get::<_, String>(6)?.parse().map_err(parse_err(6))?,
-                    status: Status::parse(&r.get::<_, String>(7)?),
-                    block_number: r.get::<_, Option<i64>>(8)?.map(|b| b as u64),
-                    gas_used: r.get::<_, Option<i64>>(9)?.map(|g| g as u64),
+                    tx_hash: r.get::<String>(6)?.parse().map_err(parse_err(6))?,
+                    status: Status::parse(&r.get::<String>(7)?),
+                    block_number: r.get::<Option<i64>>(8)?.map(|b| b as u64),
+                    gas_used: r.get::<Option<i64>>(9)?.map(|g| g as u64),
                     error: r.get(10)?,
                     sent_at: r.get(11)?,
                     mined_at: r.get(12)?,
-                    max_fee_per_gas: r.get::<_, Option<i64>>(13)?.map(|v| v as u128),
-                    max_priority_fee_per_gas: r.get::<_, Option<i64>>(14)?.map(|v| v as u128),
+                    max_fee_per_gas: r.get::<Option<i64>>(13)?.map(|v| v as u128),
+                    max_priority_fee_per_gas: r.get::<Option<i64>>(14)?.map(|v| v as u128),
                     fee_reason: r.get(15)?,
                 })
-            })?;
-            rows.collect()
+            })
         })
     }
 
@@ -518,71 +488,73 @@ mod tests {
 
     #[test]
     fn records_an_action_with_its_transactions() {
-        let store = Store::in_memory().expect("db");
-        let id = store
-            .begin_action(
-                "pause",
-                "pauser 0x00",
-                Some("drill"),
-                &serde_json::json!({"targets": ["registry"]}),
-            )
-            .expect("begin");
-        let hash = TxHash::repeat_byte(7);
-        let tx = NewTx {
-            chain_id: 31337,
-            sender: Address::repeat_byte(1),
-            nonce: 4,
-            label: "pause registry",
-            target: Some(Address::repeat_byte(2)),
-            tx_hash: hash,
-            fees: Some((2_000_000_000, 1_000_000_000, "ordinary")),
-        };
-        store.record_sent(id, &tx).expect("sent");
-        assert_eq!(
+        for store in Store::each_backend() {
+            let id = store
+                .begin_action(
+                    "pause",
+                    "pauser 0x00",
+                    Some("drill"),
+                    &serde_json::json!({"targets": ["registry"]}),
+                )
+                .expect("begin");
+            let hash = TxHash::repeat_byte(7);
+            let tx = NewTx {
+                chain_id: 31337,
+                sender: Address::repeat_byte(1),
+                nonce: 4,
+                label: "pause registry",
+                target: Some(Address::repeat_byte(2)),
+                tx_hash: hash,
+                fees: Some((2_000_000_000, 1_000_000_000, "ordinary")),
+            };
+            store.record_sent(id, &tx).expect("sent");
+            assert_eq!(
+                store
+                    .unconfirmed(31337, Address::repeat_byte(1))
+                    .expect("q")
+                    .len(),
+                1
+            );
             store
-                .unconfirmed(31337, Address::repeat_byte(1))
-                .expect("q")
-                .len(),
-            1
-        );
-        store
-            .record_receipt(hash, 12, 30_000, None)
-            .expect("receipt");
-        assert!(
-            store
-                .unconfirmed(31337, Address::repeat_byte(1))
-                .expect("q")
-                .is_empty()
-        );
-        store.finish_action(id, true, "1 paused").expect("finish");
+                .record_receipt(hash, 12, 30_000, None)
+                .expect("receipt");
+            assert!(
+                store
+                    .unconfirmed(31337, Address::repeat_byte(1))
+                    .expect("q")
+                    .is_empty()
+            );
+            store.finish_action(id, true, "1 paused").expect("finish");
 
-        let actions = store.actions().expect("actions");
-        assert_eq!(actions[0].status, Status::Succeeded);
-        assert_eq!(actions[0].reason.as_deref(), Some("drill"));
-        let txs = store.transactions(id).expect("txs");
-        assert_eq!(
-            (txs[0].block_number, txs[0].status, txs[0].nonce),
-            (Some(12), Status::Mined, 4)
-        );
-        assert_eq!(store.last_action("pause").expect("last"), Some(id));
+            let actions = store.actions().expect("actions");
+            assert_eq!(actions[0].status, Status::Succeeded);
+            assert_eq!(actions[0].reason.as_deref(), Some("drill"));
+            let txs = store.transactions(id).expect("txs");
+            assert_eq!(
+                (txs[0].block_number, txs[0].status, txs[0].nonce),
+                (Some(12), Status::Mined, 4)
+            );
+            assert_eq!(store.last_action("pause").expect("last"), Some(id));
+        }
     }
 
     #[test]
     fn a_hash_is_recorded_once() {
-        let store = Store::in_memory().expect("db");
-        let id = store
-            .begin_action("pause", "a", None, &serde_json::json!({}))
-            .expect("begin");
-        let tx = NewTx {
-            chain_id: 1,
-            sender: Address::ZERO,
-            nonce: 0,
-            label: "x",
-            target: None,
-            tx_hash: TxHash::repeat_byte(1),
-            fees: None,
-        };
-        store.record_sent(id, &tx).expect("first");
-        assert!(store.record_sent(id, &tx).is_err());
+        for store in Store::each_backend() {
+            let id = store
+                .begin_action("pause", "a", None, &serde_json::json!({}))
+                .expect("begin");
+            let tx = NewTx {
+                chain_id: 1,
+                sender: Address::ZERO,
+                nonce: 0,
+                label: "x",
+                target: None,
+                tx_hash: TxHash::repeat_byte(1),
+                fees: None,
+            };
+            store.record_sent(id, &tx).expect("first");
+            assert!(store.record_sent(id, &tx).is_err());
+        }
     }
 }

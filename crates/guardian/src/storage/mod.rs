@@ -4,13 +4,19 @@
 
 mod alerts;
 mod backfill;
+mod copy;
 mod journal;
+mod leases;
+mod postgres_db;
 mod schema;
+pub mod sql;
 
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
+pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
+pub use leases::{Fence, Lease};
 
 use std::{
     path::Path,
@@ -19,13 +25,14 @@ use std::{
 };
 
 use rusqlite::Connection;
+use sql::{Conn, SqlError, SqlResult};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// SQLite refused an operation.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database refused an operation, or could not be reached.
+    #[error("{0}")]
+    Sql(#[from] SqlError),
     /// The database file could not be opened.
     #[error("cannot open database {path}: {source} (check the directory exists and is writable)")]
     Open {
@@ -33,6 +40,14 @@ pub enum StorageError {
         path: String,
         /// The SQLite error.
         source: rusqlite::Error,
+    },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {target}: {message}")]
+    Connect {
+        /// Host, port and database (never the password).
+        target: String,
+        /// Why.
+        message: String,
     },
     /// An action that must happen once was already recorded under this key.
     #[error("already done: an action was recorded for `{0}`")]
@@ -49,16 +64,70 @@ pub enum StorageError {
     },
 }
 
-/// The journal database.
-pub struct Store {
-    conn: Mutex<Connection>,
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Sql(SqlError::Sqlite(e))
+    }
 }
 
-/// The schema, one migration per version (`PRAGMA user_version` counts those applied). Append
+impl From<postgres::Error> for StorageError {
+    fn from(e: postgres::Error) -> Self {
+        StorageError::Sql(SqlError::Postgres(e))
+    }
+}
+
+/// The tool's database: the embedded SQLite file, or a PostgreSQL server shared by several
+/// instances.
+pub struct Store {
+    db: Db,
+}
+
+enum Db {
+    Sqlite(Mutex<Connection>),
+    Postgres(Box<Mutex<postgres_db::Client>>),
+}
+
+/// One step of the schema, in both dialects: PostgreSQL's is SQLite's with the types mapped
+/// (`postgres_db::dialect`) unless it has text of its own.
+pub(crate) struct Migration {
+    sqlite: &'static str,
+    postgres: Option<&'static str>,
+    postgres_extra: Option<&'static str>,
+}
+
+impl Migration {
+    const fn same(sqlite: &'static str) -> Self {
+        Migration {
+            sqlite,
+            postgres: None,
+            postgres_extra: None,
+        }
+    }
+
+    const fn with_extra(sqlite: &'static str, extra: &'static str) -> Self {
+        Migration {
+            sqlite,
+            postgres: None,
+            postgres_extra: Some(extra),
+        }
+    }
+
+    const fn own(sqlite: &'static str, postgres: &'static str) -> Self {
+        Migration {
+            sqlite,
+            postgres: Some(postgres),
+            postgres_extra: None,
+        }
+    }
+}
+
+/// The schema, one migration per version (`PRAGMA user_version` counts those applied on
+/// SQLite, table `guardian_schema` on PostgreSQL). Append
 /// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
 /// before versioning (user_version 0, same tables) are adopted as they are.
-const MIGRATIONS: &[&str] = &[
-    "
+const MIGRATIONS: &[Migration] = &[
+    Migration::same(
+        "
 CREATE TABLE IF NOT EXISTS actions (
     id          INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,
@@ -88,23 +157,27 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
 ",
-    schema::OUTBOX,
+    ),
+    Migration::same(schema::OUTBOX),
     // An action may carry a key that makes it happen once (an automatic response per alert).
-    "
+    Migration::same(
+        "
 ALTER TABLE actions ADD COLUMN once_key TEXT;
 CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
 ",
-    alerts::MIGRATION,
-    schema::INCIDENTS,
-    backfill::MIGRATION,
-    schema::BOUNTY_REPORTS,
-    schema::BOUNTY_TOKENS,
-    schema::BOUNTY_TRIAGE,
-    journal::MIGRATION_FEES,
-    alerts::MIGRATION_ABOUT_BLOCK,
-    schema::API_TOKEN_LIFE,
-    schema::BOUNTY_PUBLIC_ID,
-    schema::BOUNTY_TRIGRAMS,
+    ),
+    Migration::same(alerts::MIGRATION),
+    Migration::with_extra(schema::INCIDENTS, schema::INCIDENTS_POSTGRES),
+    Migration::same(backfill::MIGRATION),
+    Migration::same(schema::BOUNTY_REPORTS),
+    Migration::same(schema::BOUNTY_TOKENS),
+    Migration::same(schema::BOUNTY_TRIAGE),
+    Migration::same(journal::MIGRATION_FEES),
+    Migration::same(alerts::MIGRATION_ABOUT_BLOCK),
+    Migration::same(schema::API_TOKEN_LIFE),
+    Migration::own(schema::BOUNTY_PUBLIC_ID, schema::BOUNTY_PUBLIC_ID_POSTGRES),
+    Migration::same(schema::BOUNTY_TRIGRAMS),
+    Migration::same(leases::MIGRATION),
 ];
 
 /// The schema version this build writes.
@@ -122,7 +195,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(step)?;
+        tx.execute_batch(step.sqlite)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;
         tx.commit()?;
     }
@@ -196,43 +269,169 @@ impl Store {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")?;
         migrate(&mut conn)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: Db::Sqlite(Mutex::new(conn)),
         })
     }
 
-    /// Runs `f` in one write transaction that takes the write lock at once (`BEGIN IMMEDIATE`),
-    /// committed when `f` succeeds. A deferred transaction that reads first and writes later
-    /// fails at once, busy timeout or not, when another connection wrote in between.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Connects to the PostgreSQL database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`)
+    /// and brings its schema up to date; the error names the server, never the password.
+    pub fn connect(url: &str) -> Result<Self, StorageError> {
+        let mut client = postgres_db::Client::connect(url)?;
+        postgres_db::migrate(client.get()?)?;
+        Ok(Self {
+            db: Db::Postgres(Box::new(Mutex::new(client))),
+        })
     }
 
-    /// Runs `f` on the connection (for modules that keep their queries beside their logic).
+    /// Opens the database a deployment names: PostgreSQL where a URL is given, else the file.
+    pub fn open_at(location: &Location) -> Result<Self, StorageError> {
+        match location {
+            Location::File(path) => Self::open(path),
+            Location::Url(url) => Self::connect(url.expose()),
+        }
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> sql::Backend {
+        match self.db {
+            Db::Sqlite(_) => sql::Backend::Sqlite,
+            Db::Postgres(_) => sql::Backend::Postgres,
+        }
+    }
+
+    /// Runs `f` in one write transaction, committed when `f` succeeds. Writers are serialized:
+    /// on SQLite the transaction takes the write lock at once (`BEGIN IMMEDIATE`: a deferred one
+    /// that reads first and writes later fails at once when another connection wrote in
+    /// between); on PostgreSQL it takes one advisory lock shared by every instance.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> SqlResult<T>,
+    ) -> Result<T, StorageError> {
+        self.run(true, f)
+    }
+
+    /// Runs `f` on the connection (reads, and single statements that need no lock): SQLite's
+    /// connection as it is, a PostgreSQL transaction of its own.
     pub(crate) fn with<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Conn<'_>) -> SqlResult<T>,
     ) -> Result<T, StorageError> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(f(&conn)?)
+        self.run(false, f)
+    }
+
+    fn run<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&Conn<'_>) -> SqlResult<T>,
+    ) -> Result<T, StorageError> {
+        match &self.db {
+            Db::Sqlite(conn) => {
+                let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if !write {
+                    return Ok(f(&Conn::Sqlite(&conn))?);
+                }
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = f(&Conn::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Db::Postgres(client) => {
+                let mut client = client
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let client = client.get()?;
+                let tx = sql::off_runtime(|| -> Result<_, postgres::Error> {
+                    let mut tx = client.transaction()?;
+                    if write {
+                        tx.execute(
+                            "SELECT pg_advisory_xact_lock($1)",
+                            &[&postgres_db::WRITE_LOCK],
+                        )?;
+                    }
+                    Ok(tx)
+                })?;
+                let conn = Conn::Postgres(std::cell::RefCell::new(tx));
+                let out = f(&conn);
+                let Conn::Postgres(tx) = conn else {
+                    unreachable!("made above")
+                };
+                // Ended here, off the runtime: the driver's own drop would block on it.
+                let tx = tx.into_inner();
+                match out {
+                    Ok(v) => {
+                        sql::off_runtime(move || tx.commit())?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let _ = sql::off_runtime(move || tx.rollback());
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a deployment's records are kept.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The embedded SQLite file.
+    File(std::path::PathBuf),
+    /// A PostgreSQL server (the URL may hold a password).
+    Url(crate::secret::Secret),
+}
+
+impl Location {
+    /// False only for a file that does not exist yet (a server is assumed to be there).
+    pub fn exists(&self) -> bool {
+        match self {
+            Location::File(path) => path.exists(),
+            Location::Url(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The file's path, or the server's host, port and database (never the password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Url(url) => match url::Url::parse(url.expose()) {
+                Ok(u) => write!(
+                    f,
+                    "PostgreSQL at {}:{}{}",
+                    u.host_str().unwrap_or("localhost"),
+                    u.port().unwrap_or(5432),
+                    u.path()
+                ),
+                Err(_) => f.write_str("PostgreSQL (an unreadable URL)"),
+            },
+        }
+    }
+}
+
+/// The tests' PostgreSQL server (the integration tests' own support file).
+#[cfg(test)]
+#[path = "../../tests/it/support/postgres.rs"]
+pub(crate) mod test_cluster;
+
+#[cfg(test)]
+impl Store {
+    /// An empty store of each backend: in-memory SQLite, and a fresh database on the tests'
+    /// PostgreSQL server. Tests of records run their checks on both.
+    pub(crate) fn each_backend() -> Vec<Store> {
+        vec![
+            Store::in_memory().expect("sqlite"),
+            Store::connect(&test_cluster::cluster().fresh_database()).expect("postgres"),
+        ]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::sql::params;
 
     #[cfg(unix)]
     #[test]
@@ -249,7 +448,7 @@ mod tests {
         let path = dir.path().join("guardian.db");
         let store = Store::open(&path).expect("open");
         store
-            .write(|tx| tx.execute("INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (1, 'x', 1, 'h', 1)", []))
+            .write(|tx| tx.execute("INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (1, 'x', 1, 'h', 1)", params![]))
             .expect("write");
         for name in ["guardian.db", "guardian.db-wal", "guardian.db-shm"] {
             assert_eq!(mode(name), 0o600, "{name}");
@@ -270,7 +469,8 @@ mod tests {
         // A file from before versioning: the same tables, user_version 0, one action in it.
         {
             let conn = Connection::open(&path).expect("open");
-            conn.execute_batch(MIGRATIONS[0]).expect("old schema");
+            conn.execute_batch(MIGRATIONS[0].sqlite)
+                .expect("old schema");
             conn.execute(
                 "INSERT INTO actions (kind, actor, params, status, started_at) VALUES ('pause', 'x', '{}', 'succeeded', 1)",
                 [],
@@ -303,7 +503,7 @@ mod tests {
         let mut conn = Connection::open(path).expect("open");
         for (i, step) in MIGRATIONS[..version].iter().enumerate() {
             let tx = conn.transaction().expect("tx");
-            tx.execute_batch(step).expect("step");
+            tx.execute_batch(step.sqlite).expect("step");
             tx.pragma_update(None, "user_version", i as u32 + 1)
                 .expect("v");
             tx.commit().expect("commit");
@@ -329,9 +529,11 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         let ids: Vec<(i64, String)> = store
             .with(|c| {
-                c.prepare("SELECT id, public_id FROM bounty_reports ORDER BY id")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+                c.query_map(
+                    "SELECT id, public_id FROM bounty_reports ORDER BY id",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
             })
             .expect("rows");
         assert_eq!(ids.len(), 3, "kept its rows");
@@ -351,7 +553,7 @@ mod tests {
         let same = store.with(|c| {
             c.execute(
                 "UPDATE bounty_reports SET public_id = ?1 WHERE id = 2",
-                [&ids[0].1],
+                params![ids[0].1],
             )
         });
         assert!(same.is_err(), "public ids are unique");
@@ -360,9 +562,9 @@ mod tests {
                 c.execute(
                     "INSERT INTO bounty_reports (title, severity, impact, contracts, description, contact, token_sha256, status, submitted_at, updated_at)
                      VALUES ('t', 'low', 'griefing', '[]', 'd', 'c', 'hash-x', 'reported', 1, 1)",
-                    [],
+                    params![],
                 )?;
-                c.query_row("SELECT public_id FROM bounty_reports WHERE id = 4", [], |r| r.get(0))
+                c.query_row("SELECT public_id FROM bounty_reports WHERE id = 4", params![], |r| r.get(0))
             })
             .expect("inserted by hand");
         assert_eq!(added.len(), 32, "{added}");
@@ -392,7 +594,11 @@ mod tests {
         let store = Store::open(&path).expect("migrates");
         let indexed = |store: &Store| -> i64 {
             store
-                .with(|c| c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", [], |r| r.get(0)))
+                .with(|c| {
+                    c.query_row("SELECT COUNT(*) FROM bounty_trigram_sets", params![], |r| {
+                        r.get(0)
+                    })
+                })
                 .expect("count")
         };
         assert_eq!(indexed(&store), 0, "indexed when first needed, not at open");
@@ -410,7 +616,7 @@ mod tests {
             let mut conn = Connection::open(&path).expect("open");
             for (i, step) in MIGRATIONS[..10].iter().enumerate() {
                 let tx = conn.transaction().expect("tx");
-                tx.execute_batch(step).expect("step");
+                tx.execute_batch(step.sqlite).expect("step");
                 tx.pragma_update(None, "user_version", i as u32 + 1)
                     .expect("v");
                 tx.commit().expect("commit");

@@ -91,6 +91,24 @@ ALTER TABLE outbox ADD COLUMN incident_id INTEGER;
 ALTER TABLE outbox ADD COLUMN incident_logged INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Migration 5 on PostgreSQL, after the tables: the timeline's append-only rule, enforced by
+/// the database as on SQLite (and against `TRUNCATE`, which SQLite does not have).
+pub(super) const INCIDENTS_POSTGRES: &str = "
+CREATE FUNCTION timeline_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        RAISE EXCEPTION 'the incident timeline is append-only: record a correction as a new entry';
+    END IF;
+    RAISE EXCEPTION 'the incident timeline is append-only: entries cannot be deleted';
+END $$;
+CREATE TRIGGER timeline_no_update BEFORE UPDATE ON timeline
+    FOR EACH ROW EXECUTE FUNCTION timeline_append_only();
+CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
+    FOR EACH ROW EXECUTE FUNCTION timeline_append_only();
+CREATE TRIGGER timeline_no_truncate BEFORE TRUNCATE ON timeline
+    FOR EACH STATEMENT EXECUTE FUNCTION timeline_append_only();
+";
+
 /// Migration 7: the bounty desk's tables. The triage columns (confirmed severity and impact,
 /// duplicate, reward) stay empty until the team's side fills them.
 pub(super) const BOUNTY_REPORTS: &str = "
@@ -177,6 +195,15 @@ CREATE UNIQUE INDEX bounty_reports_by_public_id ON bounty_reports(public_id);
 CREATE TRIGGER bounty_reports_public_id AFTER INSERT ON bounty_reports
 WHEN NEW.public_id IS NULL
 BEGIN UPDATE bounty_reports SET public_id = lower(hex(randomblob(16))) WHERE id = NEW.id; END;
+";
+
+/// Migration 13 on PostgreSQL: a column default gives a row inserted without a public id its
+/// random one (PostgreSQL's `gen_random_uuid`, as 32 hex digits).
+pub(crate) const BOUNTY_PUBLIC_ID_POSTGRES: &str = "
+ALTER TABLE bounty_reports ADD COLUMN public_id TEXT
+    DEFAULT replace(gen_random_uuid()::text, '-', '');
+UPDATE bounty_reports SET public_id = replace(gen_random_uuid()::text, '-', '') WHERE public_id IS NULL;
+CREATE UNIQUE INDEX bounty_reports_by_public_id ON bounty_reports(public_id);
 ";
 
 /// Migration 14: the duplicate scan's index: each report's set of character trigrams (of its

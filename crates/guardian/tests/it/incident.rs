@@ -11,10 +11,22 @@ use crate::support::{http_sink::HttpSink, start_devnet};
 /// The devnet's manifest in a temp dir, with three webhook contacts on `sink`: the team, the
 /// partners, and users/public.
 fn manifest_dir(devnet: &Devnet, sink: &HttpSink) -> tempfile::TempDir {
+    manifest_dir_on(devnet, sink, None)
+}
+
+/// The same, with `[storage] url` naming `database` (a PostgreSQL database on the tests'
+/// server, its password from `PG_PASSWORD`) when given.
+fn manifest_dir_on(devnet: &Devnet, sink: &HttpSink, database: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let manifest = dir.path().join("guardian.toml");
     devnet.manifest.write(&manifest, true).expect("write");
     let mut text = std::fs::read_to_string(&manifest).expect("read");
+    if let Some(name) = database {
+        text.push_str(&format!(
+            "\n[storage]\nurl = \"postgres://guardian:${{PG_PASSWORD}}@127.0.0.1:{}/{name}\"\n",
+            crate::support::postgres::cluster().port
+        ));
+    }
     text.push_str(&format!(
         r#"
 [[contacts]]
@@ -48,6 +60,7 @@ async fn guardian(dir: &Path, who: &str, args: &[&str]) -> (bool, String, String
     let vars = [
         ("HOOK_KEY", "incident-test-key"),
         ("GUARDIAN_OPERATOR", who),
+        ("PG_PASSWORD", crate::support::postgres::PASSWORD),
     ];
     crate::support::bin::run(dir, &vars, args).await
 }
@@ -92,10 +105,23 @@ fn incident_messages(sink: &HttpSink, prefix: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn each_level_runs_its_playbook_and_escalation_performs_the_higher_one() {
+    each_level_runs_its_playbook(None).await;
+}
+
+/// The same, with the records in PostgreSQL (named by the manifest's `[storage] url`).
+#[tokio::test]
+async fn on_postgres_each_level_runs_its_playbook_and_escalation_performs_the_higher_one() {
+    let url = crate::support::postgres::cluster().fresh_database();
+    let name = url.rsplit('/').next().expect("name").to_string();
+    each_level_runs_its_playbook(Some(&name)).await;
+}
+
+async fn each_level_runs_its_playbook(database: Option<&str>) {
     let devnet = start_devnet(2, 1, None).await;
     let sink = HttpSink::start().await;
-    let dir = manifest_dir(&devnet, &sink);
+    let dir = manifest_dir_on(&devnet, &sink, database);
     let d = dir.path();
+    assert!(!d.join("guardian.db").exists());
 
     // Level 2 without contracts is refused, and nothing is written.
     let (ok, _, err) = guardian(
@@ -234,6 +260,11 @@ async fn each_level_runs_its_playbook_and_escalation_performs_the_higher_one() {
     // Down is not an escalation.
     let (ok, _, err) = guardian(d, "carol", &["incident", "escalate", "1", "--level", "2"]).await;
     assert!(!ok && err.contains("escalation goes up"), "{err}");
+    assert_eq!(
+        d.join("guardian.db").exists(),
+        database.is_none(),
+        "the records are where the manifest says"
+    );
 }
 
 #[tokio::test]

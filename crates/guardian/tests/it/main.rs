@@ -23,6 +23,7 @@ mod layers;
 mod mempool;
 mod monitor;
 mod notify;
+mod postgres;
 mod preempt;
 mod rescue;
 mod response;

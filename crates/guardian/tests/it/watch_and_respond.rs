@@ -26,12 +26,26 @@ fn manifest_dir(net: &TestNet, extra: &str) -> tempfile::TempDir {
 
 /// Runs `guardian monitor --once` without blocking the test's runtime (the local webhook server
 /// runs on it and must answer while guardian delivers).
-async fn monitor_once(dir: &std::path::Path) -> (bool, String, String) {
-    crate::support::bin::run(dir, &[("HOOK_KEY", HMAC_KEY)], &["monitor", "--once"]).await
+async fn monitor_once(dir: &std::path::Path, database: &[(&str, &str)]) -> (bool, String, String) {
+    let mut vars = vec![("HOOK_KEY", HMAC_KEY)];
+    vars.extend_from_slice(database);
+    crate::support::bin::run(dir, &vars, &["monitor", "--once"]).await
 }
 
 #[tokio::test]
 async fn burst_stranger_role_and_drain_reach_the_webhook_and_the_drain_pauses_everything() {
+    burst_stranger_role_and_drain(&[]).await;
+}
+
+/// The same, with the records in PostgreSQL.
+#[tokio::test]
+async fn on_postgres_burst_stranger_role_and_drain_reach_the_webhook_and_the_drain_pauses_everything()
+ {
+    let url = crate::support::postgres::cluster().fresh_database();
+    burst_stranger_role_and_drain(&[("GUARDIAN_DATABASE_URL", &url)]).await;
+}
+
+async fn burst_stranger_role_and_drain(database: &[(&str, &str)]) {
     let net = testnet().await;
     let sink = HttpSink::start().await;
     let dir = manifest_dir(
@@ -85,8 +99,13 @@ secret_env = "HOOK_KEY"
                 .value(five)
         );
     }
-    let (ok, out, err) = monitor_once(dir.path()).await;
+    let (ok, out, err) = monitor_once(dir.path(), database).await;
     assert!(ok, "{out}\n{err}");
+    assert_eq!(
+        dir.path().join("guardian.db").exists(),
+        database.is_empty(),
+        "the records are where the database settings say"
+    );
 
     // A burst of registrations, a role granted to a stranger, then a release of half the escrow.
     for n in 2..7 {
@@ -103,7 +122,7 @@ secret_env = "HOOK_KEY"
     send_ok!(admin.grantRole(Role::Pauser.id(), net.account(8).address()));
     send_ok!(escrow.release(U256::from(1)));
 
-    let (ok, out, err) = monitor_once(dir.path()).await;
+    let (ok, out, err) = monitor_once(dir.path(), database).await;
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("automatic response"), "{out}\n{err}");
     assert!(

@@ -14,10 +14,11 @@
 
 use std::cmp::Ordering;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
-
 use super::{DUPLICATE_THRESHOLD, compared_text, trigrams};
-use crate::storage::{StorageError, Store};
+use crate::storage::{
+    StorageError, Store,
+    sql::{Conn, OptionalExt as _, SqlResult, params},
+};
 
 /// How much looser than exact the bounds are taken: far more than floating point's error on
 /// these sizes, far less than one trigram.
@@ -69,17 +70,14 @@ fn shared(a: &[i64], b: &[i64]) -> i64 {
 
 /// Writes report `id`'s trigram set (of `title` and `description`), replacing what was indexed
 /// of it before; inside the caller's transaction.
-pub(crate) fn index_report(
-    c: &Connection,
-    id: i64,
-    title: &str,
-    description: &str,
-) -> rusqlite::Result<()> {
+pub(crate) fn index_report(c: &Conn<'_>, id: i64, title: &str, description: &str) -> SqlResult<()> {
     let numbers = trigram_numbers(&compared_text(title, description));
     let blob: Vec<u8> = numbers.iter().flat_map(|n| n.to_le_bytes()).collect();
     c.execute(
-        "INSERT OR REPLACE INTO bounty_trigram_sets (report_id, trigram_count, trigrams)
-         VALUES (?1, ?2, ?3)",
+        "INSERT INTO bounty_trigram_sets (report_id, trigram_count, trigrams)
+         VALUES (?1, ?2, ?3)
+         ON CONFLICT (report_id) DO UPDATE SET trigram_count = excluded.trigram_count,
+             trigrams = excluded.trigrams",
         params![id, numbers.len() as i64, blob],
     )?;
     Ok(())
@@ -93,8 +91,7 @@ impl Store {
     /// Indexes the reports not indexed yet (those an older build stored, or inserted by hand),
     /// in one transaction; how many.
     pub(super) fn index_unindexed_reports(&self) -> Result<usize, StorageError> {
-        let pending: Vec<i64> =
-            self.with(|c| c.prepare(UNINDEXED)?.query_map([], |r| r.get(0))?.collect())?;
+        let pending: Vec<i64> = self.with(|c| c.query_map(UNINDEXED, params![], |r| r.get(0)))?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -137,15 +134,13 @@ impl Store {
         let size = mine.len() as i64;
         let a = size as f64;
         let earlier: Vec<(i64, String, Option<i64>)> = self.with(|c| {
-            c.prepare(
+            c.query_map(
                 "SELECT r.id, r.contracts, s.trigram_count FROM bounty_reports AS r
                  LEFT JOIN bounty_trigram_sets AS s ON s.report_id = r.id
                  WHERE r.id < ?1 AND COALESCE(r.confirmed_impact, r.impact) = ?2",
-            )?
-            .query_map(params![id, impact], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect()
+                params![id, impact],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
         })?;
         // Of a size that could reach the threshold (or not indexed: a report inserted by hand
         // since this scan indexed the others, read from its text).
@@ -166,20 +161,22 @@ impl Store {
             .map(|(other, _, count)| (other, count))
             .collect();
         self.with(|c| {
-            let mut read_set =
-                c.prepare_cached("SELECT trigrams FROM bounty_trigram_sets WHERE report_id = ?1")?;
-            let mut read_text =
-                c.prepare_cached("SELECT title, description FROM bounty_reports WHERE id = ?1")?;
             let mut found = Vec::new();
             for (other, count) in sized {
                 let theirs = match count {
-                    Some(_) => {
-                        decode(&read_set.query_row(params![other], |r| r.get::<_, Vec<u8>>(0))?)
-                    }
-                    None => read_text.query_row(params![other], |r| {
-                        let (title, description): (String, String) = (r.get(0)?, r.get(1)?);
-                        Ok(trigram_numbers(&compared_text(&title, &description)))
-                    })?,
+                    Some(_) => decode(&c.query_row(
+                        "SELECT trigrams FROM bounty_trigram_sets WHERE report_id = ?1",
+                        params![other],
+                        |r| r.get::<Vec<u8>>(0),
+                    )?),
+                    None => c.query_row(
+                        "SELECT title, description FROM bounty_reports WHERE id = ?1",
+                        params![other],
+                        |r| {
+                            let (title, description): (String, String) = (r.get(0)?, r.get(1)?);
+                            Ok(trigram_numbers(&compared_text(&title, &description)))
+                        },
+                    )?,
                 };
                 let (b, s) = (theirs.len() as i64, shared(&mine, &theirs));
                 let union = size + b - s;

@@ -85,61 +85,63 @@ fn the_threshold_separates_a_rewording_from_another_finding() {
 
 #[test]
 fn a_reworded_copy_on_a_shared_contract_and_impact_is_flagged() {
-    let s = Store::in_memory().expect("db");
-    let first = store(&s, DRAIN_TITLE, DRAIN, THEFT, "escrow");
-    let unrelated = store(&s, OTHER_TITLE, OTHER, THEFT, "escrow");
-    let other_impact = store(&s, DRAIN_TITLE, DRAIN, "protocol-insolvency", "escrow");
-    let other_contract = s
-        .with(|c| {
-            c.execute(
-                "INSERT INTO bounty_reports (title, severity, impact, contracts, description,
+    for s in Store::each_backend() {
+        let first = store(&s, DRAIN_TITLE, DRAIN, THEFT, "escrow");
+        let unrelated = store(&s, OTHER_TITLE, OTHER, THEFT, "escrow");
+        let other_impact = store(&s, DRAIN_TITLE, DRAIN, "protocol-insolvency", "escrow");
+        let other_contract = s
+            .with(|c| {
+                c.query_row(
+                    "INSERT INTO bounty_reports (title, severity, impact, contracts, description,
                      contact, token_sha256, status, submitted_at, updated_at)
-                 VALUES (?1, 'critical', ?2, '[\"token\"]', ?3, 'c', 'h', 'reported', 1, 1)",
-                params![DRAIN_TITLE, THEFT, DRAIN],
-            )?;
-            Ok(c.last_insert_rowid())
+                 VALUES (?1, 'critical', ?2, '[\"token\"]', ?3, 'c', 'h', 'reported', 1, 1)
+                 RETURNING id",
+                    params![DRAIN_TITLE, THEFT, DRAIN],
+                    |r| r.get::<i64>(0),
+                )
+            })
+            .expect("insert");
+        let copy = store(&s, REWORDED_TITLE, REWORDED, THEFT, "escrow");
+
+        let found = s.possible_duplicates(copy).expect("query");
+        assert_eq!(
+            found.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [first],
+            "not {unrelated} (another finding), {other_impact} (another impact) or {other_contract} (another contract): {found:?}"
+        );
+        assert_eq!(found[0].title, DRAIN_TITLE);
+        assert_eq!(found[0].status, "reported");
+        assert!(found[0].similarity >= DUPLICATE_THRESHOLD);
+
+        // The earlier report never has the later one as its "earlier" copy.
+        assert!(s.possible_duplicates(first).expect("query").is_empty());
+        assert!(s.possible_duplicates(copy + 100).expect("query").is_empty());
+
+        // The team's confirmed impact replaces the claim, on either side.
+        s.with(|c| {
+            c.execute(
+                "UPDATE bounty_reports SET confirmed_impact = ?2 WHERE id = ?1",
+                params![other_impact, THEFT],
+            )
         })
-        .expect("insert");
-    let copy = store(&s, REWORDED_TITLE, REWORDED, THEFT, "escrow");
-
-    let found = s.possible_duplicates(copy).expect("query");
-    assert_eq!(
-        found.iter().map(|d| d.id).collect::<Vec<_>>(),
-        [first],
-        "not {unrelated} (another finding), {other_impact} (another impact) or {other_contract} (another contract): {found:?}"
-    );
-    assert_eq!(found[0].title, DRAIN_TITLE);
-    assert_eq!(found[0].status, "reported");
-    assert!(found[0].similarity >= DUPLICATE_THRESHOLD);
-
-    // The earlier report never has the later one as its "earlier" copy.
-    assert!(s.possible_duplicates(first).expect("query").is_empty());
-    assert!(s.possible_duplicates(copy + 100).expect("query").is_empty());
-
-    // The team's confirmed impact replaces the claim, on either side.
-    s.with(|c| {
-        c.execute(
-            "UPDATE bounty_reports SET confirmed_impact = ?2 WHERE id = ?1",
-            params![other_impact, THEFT],
-        )
-    })
-    .expect("confirm");
-    let found = s.possible_duplicates(copy).expect("query");
-    let ids: Vec<i64> = found.iter().map(|d| d.id).collect();
-    assert_eq!(ids.len(), 2, "{found:?}");
-    assert!(ids.contains(&first) && ids.contains(&other_impact));
-    assert!(
-        found[0].similarity >= found[1].similarity,
-        "most similar first"
-    );
-    s.with(|c| {
-        c.execute(
-            "UPDATE bounty_reports SET confirmed_impact = 'griefing' WHERE id = ?1",
-            params![copy],
-        )
-    })
-    .expect("confirm");
-    assert!(s.possible_duplicates(copy).expect("query").is_empty());
+        .expect("confirm");
+        let found = s.possible_duplicates(copy).expect("query");
+        let ids: Vec<i64> = found.iter().map(|d| d.id).collect();
+        assert_eq!(ids.len(), 2, "{found:?}");
+        assert!(ids.contains(&first) && ids.contains(&other_impact));
+        assert!(
+            found[0].similarity >= found[1].similarity,
+            "most similar first"
+        );
+        s.with(|c| {
+            c.execute(
+                "UPDATE bounty_reports SET confirmed_impact = 'griefing' WHERE id = ?1",
+                params![copy],
+            )
+        })
+        .expect("confirm");
+        assert!(s.possible_duplicates(copy).expect("query").is_empty());
+    }
 }
 
 /// What the scan answered before the index: every earlier report read and scored, those
@@ -155,7 +157,7 @@ fn full_scan(s: &Store, id: i64, threshold: f64) -> Vec<DuplicateCandidate> {
         impact: String,
         contracts: Vec<String>,
     }
-    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Compared> {
+    let read = |r: &crate::storage::sql::Row| -> SqlResult<Compared> {
         let (title, description): (String, String) = (r.get(1)?, r.get(4)?);
         let (impact, confirmed): (String, Option<String>) = (r.get(5)?, r.get(6)?);
         let contracts: String = r.get(7)?;
@@ -180,12 +182,11 @@ fn full_scan(s: &Store, id: i64, threshold: f64) -> Vec<DuplicateCandidate> {
                     read,
                 )
                 .optional()?;
-            let earlier = c
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM bounty_reports WHERE id < ?1 ORDER BY id"
-                ))?
-                .query_map(params![id], read)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let earlier = c.query_map(
+                &format!("SELECT {COLUMNS} FROM bounty_reports WHERE id < ?1 ORDER BY id"),
+                params![id],
+                read,
+            )?;
             Ok((report, earlier))
         })
         .expect("read");
@@ -254,66 +255,67 @@ fn reworded(rng: &mut Lcg, base: &[String], percent: usize) -> Vec<String> {
 
 #[test]
 fn the_indexed_scan_answers_exactly_what_scoring_every_report_answers() {
-    let s = Store::in_memory().expect("db");
-    let mut rng = Lcg(7);
-    let impacts = [THEFT, "protocol-insolvency"];
-    let contracts = ["escrow", "registry", "tokenizer"];
-    let mut texts: Vec<(String, String)> = vec![
-        (DRAIN_TITLE.into(), DRAIN.into()),
-        (REWORDED_TITLE.into(), REWORDED.into()),
-        (OTHER_TITLE.into(), OTHER.into()),
-        (SAME_FUNCTION_TITLE.into(), SAME_FUNCTION.into()),
-        // One line against a long text, texts without letters or digits (no trigram at all),
-        // letters that lowercase to two characters, and other scripts.
-        ("Reentrancy in withdraw".into(), "Drains the escrow.".into()),
-        ("...".into(), "!!! ???".into()),
-        ("—".into(), "***".into()),
-        ("İstanbul Straße".into(), "ΣΑΣ escrow ǅ withdraw".into()),
-        ("istanbul strasse".into(), "σας escrow dž withdraw".into()),
-    ];
-    // Families of rewordings: from the same base, each more or less changed, so that many
-    // pairs score near the threshold, on both sides of it.
-    for _ in 0..12 {
-        let base: Vec<String> = (0..25 + rng.below(30)).map(|_| rng.word()).collect();
-        // Short reports of which the base says more (their trigrams nearly a subset of its):
-        // the score is about the ratio of their sizes, so these pairs test the bounds at their
-        // tightest. The shortest prefix of the base that scores the threshold, and the one a
-        // word shorter that misses it, before the base and after it.
-        let joined = base.join(" ");
-        let prefix = |k: usize| (base[..2].join(" "), base[2..k].join(" "));
-        let tight = (3..base.len())
-            .find(|&k| {
-                let (title, description) = prefix(k);
-                trigram_similarity(&format!("{title}\n{description}"), &joined)
-                    >= DUPLICATE_THRESHOLD
-            })
-            .expect("a prefix reaches the threshold");
-        texts.push(prefix(tight));
-        texts.push(prefix(tight - 1));
-        for _ in 0..5 {
-            let percent = 5 + rng.below(70);
-            let words = reworded(&mut rng, &base, percent);
-            let (title, description) = words.split_at(4);
-            texts.push((title.join(" "), description.join(" ")));
+    for s in Store::each_backend() {
+        let mut rng = Lcg(7);
+        let impacts = [THEFT, "protocol-insolvency"];
+        let contracts = ["escrow", "registry", "tokenizer"];
+        let mut texts: Vec<(String, String)> = vec![
+            (DRAIN_TITLE.into(), DRAIN.into()),
+            (REWORDED_TITLE.into(), REWORDED.into()),
+            (OTHER_TITLE.into(), OTHER.into()),
+            (SAME_FUNCTION_TITLE.into(), SAME_FUNCTION.into()),
+            // One line against a long text, texts without letters or digits (no trigram at all),
+            // letters that lowercase to two characters, and other scripts.
+            ("Reentrancy in withdraw".into(), "Drains the escrow.".into()),
+            ("...".into(), "!!! ???".into()),
+            ("—".into(), "***".into()),
+            ("İstanbul Straße".into(), "ΣΑΣ escrow ǅ withdraw".into()),
+            ("istanbul strasse".into(), "σας escrow dž withdraw".into()),
+        ];
+        // Families of rewordings: from the same base, each more or less changed, so that many
+        // pairs score near the threshold, on both sides of it.
+        for _ in 0..12 {
+            let base: Vec<String> = (0..25 + rng.below(30)).map(|_| rng.word()).collect();
+            // Short reports of which the base says more (their trigrams nearly a subset of its):
+            // the score is about the ratio of their sizes, so these pairs test the bounds at their
+            // tightest. The shortest prefix of the base that scores the threshold, and the one a
+            // word shorter that misses it, before the base and after it.
+            let joined = base.join(" ");
+            let prefix = |k: usize| (base[..2].join(" "), base[2..k].join(" "));
+            let tight = (3..base.len())
+                .find(|&k| {
+                    let (title, description) = prefix(k);
+                    trigram_similarity(&format!("{title}\n{description}"), &joined)
+                        >= DUPLICATE_THRESHOLD
+                })
+                .expect("a prefix reaches the threshold");
+            texts.push(prefix(tight));
+            texts.push(prefix(tight - 1));
+            for _ in 0..5 {
+                let percent = 5 + rng.below(70);
+                let words = reworded(&mut rng, &base, percent);
+                let (title, description) = words.split_at(4);
+                texts.push((title.join(" "), description.join(" ")));
+            }
+            texts.push((base[..4].join(" "), base[4..].join(" ")));
+            texts.push(prefix(tight));
+            texts.push(prefix(tight - 1));
         }
-        texts.push((base[..4].join(" "), base[4..].join(" ")));
-        texts.push(prefix(tight));
-        texts.push(prefix(tight - 1));
-    }
-    let mut ids = Vec::new();
-    for (n, (title, description)) in texts.iter().enumerate() {
-        let impact = impacts[usize::from(rng.below(5) == 0)];
-        let mut named = vec![contracts[rng.below(3)].to_string()];
-        if rng.below(2) == 0 {
-            named.push(contracts[rng.below(3)].to_string());
-        }
-        let id = if n % 4 == 3 {
-            // As an older build stored it: not indexed.
-            s.with(|c| {
-                c.execute(
+        let mut ids = Vec::new();
+        for (n, (title, description)) in texts.iter().enumerate() {
+            let impact = impacts[usize::from(rng.below(5) == 0)];
+            let mut named = vec![contracts[rng.below(3)].to_string()];
+            if rng.below(2) == 0 {
+                named.push(contracts[rng.below(3)].to_string());
+            }
+            let id = if n % 4 == 3 {
+                // As an older build stored it: not indexed.
+                s.with(|c| {
+                    c.query_row(
                     "INSERT INTO bounty_reports (title, severity, impact, contracts, description,
                          contact, token_sha256, status, submitted_at, updated_at)
-                     VALUES (?1, 'critical', ?2, ?3, ?4, 'c', ?5, 'reported', 1, 1)",
+                     VALUES (?1, 'critical', ?2, ?3, ?4, 'c', ?5, 'reported', 1, 1)
+                     RETURNING id",
                     params![
                         title,
                         impact,
@@ -321,111 +323,113 @@ fn the_indexed_scan_answers_exactly_what_scoring_every_report_answers() {
                         description,
                         format!("h{n}")
                     ],
-                )?;
-                Ok(c.last_insert_rowid())
-            })
-            .expect("insert")
-        } else {
-            let report = NewReport {
-                title: title.clone(),
-                severity: Severity::Critical,
-                impact,
-                contracts: named,
-                description: description.clone(),
-                proof_of_concept: None,
-                contact: "c".into(),
-                payout_address: None,
-                credit_as: None,
-            };
-            s.insert_bounty_report(&report, None, &format!("h{n}"), 1)
+                    |r| r.get::<i64>(0),
+                )
+                })
                 .expect("insert")
-        };
-        ids.push(id);
-    }
-    // The team's confirmed impact replaces some claims.
-    s.with(|c| {
-        c.execute(
-            "UPDATE bounty_reports SET confirmed_impact = ?1 WHERE id % 7 = 0",
-            params![THEFT],
-        )
-    })
-    .expect("confirm");
-
-    let (mut flagged, mut just_above, mut just_below) = (0, 0, 0);
-    for &id in &ids {
-        let scored = full_scan(&s, id, 0.0);
-        let expected: Vec<DuplicateCandidate> = scored
-            .iter()
-            .filter(|d| d.similarity >= DUPLICATE_THRESHOLD)
-            .cloned()
-            .collect();
-        let indexed = s.possible_duplicates(id).expect("scan");
-        assert_eq!(indexed, expected, "report {id}");
-        flagged += expected.len();
-        just_above += expected.iter().filter(|d| d.similarity < 0.45).count();
-        just_below += scored
-            .iter()
-            .filter(|d| (0.25..DUPLICATE_THRESHOLD).contains(&d.similarity))
-            .count();
-    }
-    // The set is worth comparing on: duplicates to find, some of them barely, and earlier
-    // reports on the same contract and impact that barely miss.
-    assert!(flagged >= 20, "{flagged} flagged");
-    assert!(just_above >= 5, "{just_above} just above the threshold");
-    assert!(just_below >= 5, "{just_below} just below the threshold");
-    // A pair at the threshold exactly: 7 trigrams shared of 20 (" ab" to "fgh").
-    let at = |title: &str| store(&s, title, "", THEFT, "escrow");
-    let (first, second) = (at("abcdefghijklm"), at("abcdefghnopqrs"));
-    let found = s.possible_duplicates(second).expect("scan");
-    assert_eq!(found, full_scan(&s, second, DUPLICATE_THRESHOLD));
-    assert_eq!(
-        found
-            .iter()
-            .map(|d| (d.id, d.similarity))
-            .collect::<Vec<_>>(),
-        [(first, DUPLICATE_THRESHOLD)]
-    );
-    // Every report is indexed now, the older ones too.
-    let unindexed: i64 = s
-        .with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM bounty_reports
-                 WHERE id NOT IN (SELECT report_id FROM bounty_trigram_sets)",
-                [],
-                |r| r.get(0),
+            } else {
+                let report = NewReport {
+                    title: title.clone(),
+                    severity: Severity::Critical,
+                    impact,
+                    contracts: named,
+                    description: description.clone(),
+                    proof_of_concept: None,
+                    contact: "c".into(),
+                    payout_address: None,
+                    credit_as: None,
+                };
+                s.insert_bounty_report(&report, None, &format!("h{n}"), 1)
+                    .expect("insert")
+            };
+            ids.push(id);
+        }
+        // The team's confirmed impact replaces some claims.
+        s.with(|c| {
+            c.execute(
+                "UPDATE bounty_reports SET confirmed_impact = ?1 WHERE id % 7 = 0",
+                params![THEFT],
             )
         })
-        .expect("count");
-    assert_eq!(unindexed, 0);
+        .expect("confirm");
+
+        let (mut flagged, mut just_above, mut just_below) = (0, 0, 0);
+        for &id in &ids {
+            let scored = full_scan(&s, id, 0.0);
+            let expected: Vec<DuplicateCandidate> = scored
+                .iter()
+                .filter(|d| d.similarity >= DUPLICATE_THRESHOLD)
+                .cloned()
+                .collect();
+            let indexed = s.possible_duplicates(id).expect("scan");
+            assert_eq!(indexed, expected, "report {id}");
+            flagged += expected.len();
+            just_above += expected.iter().filter(|d| d.similarity < 0.45).count();
+            just_below += scored
+                .iter()
+                .filter(|d| (0.25..DUPLICATE_THRESHOLD).contains(&d.similarity))
+                .count();
+        }
+        // The set is worth comparing on: duplicates to find, some of them barely, and earlier
+        // reports on the same contract and impact that barely miss.
+        assert!(flagged >= 20, "{flagged} flagged");
+        assert!(just_above >= 5, "{just_above} just above the threshold");
+        assert!(just_below >= 5, "{just_below} just below the threshold");
+        // A pair at the threshold exactly: 7 trigrams shared of 20 (" ab" to "fgh").
+        let at = |title: &str| store(&s, title, "", THEFT, "escrow");
+        let (first, second) = (at("abcdefghijklm"), at("abcdefghnopqrs"));
+        let found = s.possible_duplicates(second).expect("scan");
+        assert_eq!(found, full_scan(&s, second, DUPLICATE_THRESHOLD));
+        assert_eq!(
+            found
+                .iter()
+                .map(|d| (d.id, d.similarity))
+                .collect::<Vec<_>>(),
+            [(first, DUPLICATE_THRESHOLD)]
+        );
+        // Every report is indexed now, the older ones too.
+        let unindexed: i64 = s
+            .with(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM bounty_reports
+                 WHERE id NOT IN (SELECT report_id FROM bounty_trigram_sets)",
+                    params![],
+                    |r| r.get(0),
+                )
+            })
+            .expect("count");
+        assert_eq!(unindexed, 0);
+    }
 }
 
 #[test]
 fn each_stored_trigram_set_is_the_one_the_similarity_compares() {
-    let s = Store::in_memory().expect("db");
-    let id = store(&s, DRAIN_TITLE, DRAIN, THEFT, "escrow");
-    let (count, blob): (i64, Vec<u8>) = s
-        .with(|c| {
-            c.query_row(
-                "SELECT trigram_count, trigrams FROM bounty_trigram_sets WHERE report_id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-        })
-        .expect("indexed with the report");
-    let stored: Vec<[char; 3]> = blob
-        .chunks_exact(8)
-        .map(|chunk| {
-            let n = i64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            let char_at = |shift: u32| char::from_u32(((n >> shift) & 0x1f_ffff) as u32);
-            [char_at(42), char_at(21), char_at(0)].map(|c| c.expect("a character"))
-        })
-        .collect();
-    let expected = trigrams(&format!("{DRAIN_TITLE}\n{DRAIN}"));
-    assert_eq!(count as usize, expected.len());
-    assert_eq!(stored.len(), expected.len());
-    assert!(stored.iter().all(|t| expected.contains(t)), "the same set");
-    assert!(stored.is_sorted_by(|x, y| {
-        let key = |t: &[char; 3]| t.map(u32::from);
-        key(x) < key(y)
-    }));
+    for s in Store::each_backend() {
+        let id = store(&s, DRAIN_TITLE, DRAIN, THEFT, "escrow");
+        let (count, blob): (i64, Vec<u8>) = s
+            .with(|c| {
+                c.query_row(
+                    "SELECT trigram_count, trigrams FROM bounty_trigram_sets WHERE report_id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .expect("indexed with the report");
+        let stored: Vec<[char; 3]> = blob
+            .chunks_exact(8)
+            .map(|chunk| {
+                let n = i64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let char_at = |shift: u32| char::from_u32(((n >> shift) & 0x1f_ffff) as u32);
+                [char_at(42), char_at(21), char_at(0)].map(|c| c.expect("a character"))
+            })
+            .collect();
+        let expected = trigrams(&format!("{DRAIN_TITLE}\n{DRAIN}"));
+        assert_eq!(count as usize, expected.len());
+        assert_eq!(stored.len(), expected.len());
+        assert!(stored.iter().all(|t| expected.contains(t)), "the same set");
+        assert!(stored.is_sorted_by(|x, y| {
+            let key = |t: &[char; 3]| t.map(u32::from);
+            key(x) < key(y)
+        }));
+    }
 }

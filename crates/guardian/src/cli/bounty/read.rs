@@ -11,7 +11,7 @@ use crate::{
     bounty::{ReportView, Status, StoredReport, crypto, sla, triage::disclosure},
     chain::signer::process_env,
     config::{Manifest, manifest_path},
-    deployment::db_path,
+    deployment::store_location,
     incident::report::utc,
     output::{print_json, terminal_line, terminal_safe},
     storage::{Store, now_ms},
@@ -53,14 +53,14 @@ pub struct ShowArgs {
 pub(super) fn desk(ctx: &crate::cli::Context) -> anyhow::Result<(Manifest, Store)> {
     let path = manifest_path(ctx.config.clone());
     let manifest = Manifest::load_with_env(&path, &process_env)?;
-    let db = db_path(&path);
+    let db = store_location(&path, Some(&manifest), &process_env);
     if !db.exists() {
         anyhow::bail!(
-            "{} does not exist: no report has been received yet (guardian serve takes them)",
-            db.display()
+            "{db} does not exist: no report has been received yet (guardian serve takes them)"
         );
     }
-    Ok((manifest, Store::open(&db)?))
+    let store = Store::open_at(&db)?;
+    Ok((manifest, store))
 }
 
 impl ListArgs {

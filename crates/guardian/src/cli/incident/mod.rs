@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::{
     chain::signer::process_env,
     config::manifest_path,
-    deployment::{Deployment, db_path},
+    deployment::{Deployment, store_location},
     incident::{
         Incident, NewIncident,
         playbook::{PlaybookRun, Responder},
@@ -398,7 +398,11 @@ pub(in crate::cli) async fn deliver(
     deployment: &Deployment,
 ) {
     let sent = async {
-        let store = Arc::new(Store::open(&db_path(path))?);
+        let store = Arc::new(Store::open_at(&store_location(
+            path,
+            Some(&deployment.manifest),
+            &process_env,
+        ))?);
         let outbox = Outbox::new(store, contacts)?;
         let stats = outbox.deliver_due().await;
         for f in &stats.failures {
@@ -468,16 +472,16 @@ impl UnderIncident {
 /// a warning, never the command's failure.
 pub(super) async fn deliver_owed(config: Option<std::path::PathBuf>) {
     let path = crate::config::manifest_path(config);
-    let db = db_path(&path);
-    if !db.exists() || !path.exists() {
+    if !path.exists() {
         return;
     }
     let sent = async {
         let manifest = crate::config::Manifest::load_with_env(&path, &process_env)?;
-        if manifest.contacts.is_empty() {
+        let db = store_location(&path, Some(&manifest), &process_env);
+        if manifest.contacts.is_empty() || !db.exists() {
             return anyhow::Ok(());
         }
-        let store = Arc::new(Store::open(&db)?);
+        let store = Arc::new(Store::open_at(&db)?);
         let contacts = Arc::new(Contacts::load(&manifest, &process_env));
         let stats = Outbox::new(store.clone(), contacts)?.deliver_due().await;
         for f in &stats.failures {

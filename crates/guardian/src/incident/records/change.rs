@@ -1,10 +1,12 @@
 //! A change to an incident, and how it is applied with its timeline entry.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::entry;
-use crate::incident::IncidentStatus;
+use crate::{
+    incident::IncidentStatus,
+    storage::sql::{Conn, OptionalExt as _, SqlResult, params},
+};
 
 /// A change to an incident; each is written with its timeline entry.
 #[derive(Debug, Clone)]
@@ -36,12 +38,12 @@ pub enum Change {
 
 /// Applies one change and writes its entry (none when nothing changed).
 pub(super) fn apply(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     at: i64,
     actor: &str,
     change: &Change,
-) -> rusqlite::Result<()> {
+) -> SqlResult<()> {
     match change {
         Change::Level(level) => {
             let from: u8 = conn.query_row(
@@ -82,7 +84,7 @@ pub(super) fn apply(
             let mut added = Vec::new();
             for n in names {
                 if conn.execute(
-                    "INSERT OR IGNORE INTO incident_contracts (incident_id, contract) VALUES (?1, ?2)",
+                    "INSERT INTO incident_contracts (incident_id, contract) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     params![id, n],
                 )? > 0
                 {
@@ -95,7 +97,7 @@ pub(super) fn apply(
         }
         Change::Alert(alert) => {
             if conn.execute(
-                "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id) VALUES (?1, ?2)",
+                "INSERT INTO incident_alerts (incident_id, alert_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![id, alert],
             )? > 0
             {
@@ -106,12 +108,12 @@ pub(super) fn apply(
                         |r| {
                             Ok(json!({
                                 "alert": alert,
-                                "rule": r.get::<_, String>(0)?,
-                                "severity": r.get::<_, String>(1)?,
-                                "chain": r.get::<_, String>(2)?,
-                                "contract": r.get::<_, Option<String>>(3)?,
-                                "block_number": r.get::<_, i64>(4)?,
-                                "summary": r.get::<_, String>(5)?,
+                                "rule": r.get::<String>(0)?,
+                                "severity": r.get::<String>(1)?,
+                                "chain": r.get::<String>(2)?,
+                                "contract": r.get::<Option<String>>(3)?,
+                                "block_number": r.get::<i64>(4)?,
+                                "summary": r.get::<String>(5)?,
                             }))
                         },
                     )
@@ -122,7 +124,7 @@ pub(super) fn apply(
         }
         Change::Action(action) => {
             conn.execute(
-                "INSERT OR IGNORE INTO incident_actions (incident_id, action_id) VALUES (?1, ?2)",
+                "INSERT INTO incident_actions (incident_id, action_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![id, action],
             )?;
         }
@@ -136,7 +138,7 @@ pub(super) fn apply(
             for (task, title) in tasks {
                 seq += 1;
                 if conn.execute(
-                    "INSERT OR IGNORE INTO incident_tasks (incident_id, task, title, seq) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO incident_tasks (incident_id, task, title, seq) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                     params![id, task, title, seq],
                 )? > 0
                 {
@@ -159,8 +161,8 @@ pub(super) fn apply(
         }
         Change::Tick { item, evidence } => {
             if conn.execute(
-                "INSERT OR IGNORE INTO incident_checklist (incident_id, item, ticked_by, evidence, ticked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO incident_checklist (incident_id, item, ticked_by, evidence, ticked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 params![id, item, actor, evidence, at],
             )? > 0
             {

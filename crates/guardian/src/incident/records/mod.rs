@@ -1,7 +1,6 @@
 //! The incident tables (migration 5) and the one write path: a change and its timeline entry in
 //! one transaction.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 mod change;
@@ -12,7 +11,10 @@ use super::{
     CHECKLIST, CheckItem, Incident, IncidentStatus, Task,
     timeline::{self, Entry, Integrity},
 };
-use crate::storage::{StorageError, Store, now_ms};
+use crate::storage::{
+    StorageError, Store, now_ms,
+    sql::{Conn, OptionalExt as _, SqlResult, params},
+};
 
 /// A new incident.
 #[derive(Debug, Clone)]
@@ -43,12 +45,12 @@ impl Store {
     ) -> Result<i64, StorageError> {
         self.write(|tx| {
             let at = now_ms();
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO incidents (level, title, status, commander, opened_by, opened_at, updated_at)
-                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5)",
+                 VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5) RETURNING id",
                 params![new.level, new.title, new.commander, actor, at],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             let details = json!({
                 "level": new.level,
                 "title": new.title,
@@ -108,15 +110,17 @@ impl Store {
     pub fn incidents(&self, active_only: bool) -> Result<Vec<Incident>, StorageError> {
         self.with(|conn| {
             let ids: Vec<i64> = conn
-                .prepare("SELECT id, status FROM incidents ORDER BY id DESC")?
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                .filter_map(|r| match r {
-                    Ok((id, s)) => (!active_only
-                        || IncidentStatus::parse(&s).is_some_and(IncidentStatus::active))
-                    .then_some(Ok(id)),
-                    Err(e) => Some(Err(e)),
+                .query_map(
+                    "SELECT id, status FROM incidents ORDER BY id DESC",
+                    params![],
+                    |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+                )?
+                .into_iter()
+                .filter_map(|(id, s)| {
+                    (!active_only || IncidentStatus::parse(&s).is_some_and(IncidentStatus::active))
+                        .then_some(id)
                 })
-                .collect::<rusqlite::Result<_>>()?;
+                .collect();
             ids.into_iter()
                 .filter_map(|id| read_incident(conn, id).transpose())
                 .collect()
@@ -126,12 +130,12 @@ impl Store {
     /// The active incidents that list `contract` as affected, oldest first.
     pub fn incidents_watching(&self, contract: &str) -> Result<Vec<i64>, StorageError> {
         self.with(|conn| {
-            conn.prepare(
+            conn.query_map(
                 "SELECT i.id FROM incidents i JOIN incident_contracts c ON c.incident_id = i.id
                  WHERE c.contract = ?1 AND i.status IN ('open', 'mitigated') ORDER BY i.id",
-            )?
-            .query_map(params![contract], |r| r.get(0))?
-            .collect()
+                params![contract],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -167,13 +171,13 @@ impl Store {
 
 /// Appends an entry and remembers it as the incident's head.
 pub(super) fn entry(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     at: i64,
     actor: &str,
     kind: &str,
     details: &serde_json::Value,
-) -> rusqlite::Result<()> {
+) -> SqlResult<()> {
     timeline::append(conn, id, at, actor, kind, details)?;
     let head: String = conn.query_row(
         "SELECT hash FROM timeline WHERE incident_id = ?1 ORDER BY id DESC LIMIT 1",
@@ -187,7 +191,7 @@ pub(super) fn entry(
     Ok(())
 }
 
-fn read_incident(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident>> {
+fn read_incident(conn: &Conn<'_>, id: i64) -> SqlResult<Option<Incident>> {
     let Some(mut incident) = conn
         .query_row(
             "SELECT id, level, title, status, commander, opened_by, opened_at, updated_at
@@ -198,7 +202,7 @@ fn read_incident(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident
                     id: r.get(0)?,
                     level: r.get(1)?,
                     title: r.get(2)?,
-                    status: IncidentStatus::parse(&r.get::<_, String>(3)?)
+                    status: IncidentStatus::parse(&r.get::<String>(3)?)
                         .unwrap_or(IncidentStatus::Open),
                     commander: r.get(4)?,
                     opened_by: r.get(5)?,
@@ -216,46 +220,46 @@ fn read_incident(conn: &Connection, id: i64) -> rusqlite::Result<Option<Incident
     else {
         return Ok(None);
     };
-    incident.contracts = conn
-        .prepare(
-            "SELECT contract FROM incident_contracts WHERE incident_id = ?1 ORDER BY contract",
-        )?
-        .query_map(params![id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    incident.alerts = conn
-        .prepare("SELECT alert_id FROM incident_alerts WHERE incident_id = ?1 ORDER BY alert_id")?
-        .query_map(params![id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    incident.actions = conn
-        .prepare(
-            "SELECT action_id FROM incident_actions WHERE incident_id = ?1 ORDER BY action_id",
-        )?
-        .query_map(params![id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    incident.tasks = conn
-        .prepare(
-            "SELECT task, title, done_by, done_at FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
-        )?
-        .query_map(params![id], |r| {
+    incident.contracts = conn.query_map(
+        "SELECT contract FROM incident_contracts WHERE incident_id = ?1 ORDER BY contract",
+        params![id],
+        |r| r.get(0),
+    )?;
+    incident.alerts = conn.query_map(
+        "SELECT alert_id FROM incident_alerts WHERE incident_id = ?1 ORDER BY alert_id",
+        params![id],
+        |r| r.get(0),
+    )?;
+    incident.actions = conn.query_map(
+        "SELECT action_id FROM incident_actions WHERE incident_id = ?1 ORDER BY action_id",
+        params![id],
+        |r| r.get(0),
+    )?;
+    incident.tasks = conn.query_map(
+        "SELECT task, title, done_by, done_at FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
+        params![id],
+        |r| {
             Ok(Task {
                 id: r.get(0)?,
                 title: r.get(1)?,
                 done_by: r.get(2)?,
                 done_at: r.get(3)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let mut ticks = conn
-        .prepare(
+        .query_map(
             "SELECT item, ticked_by, evidence, ticked_at FROM incident_checklist WHERE incident_id = ?1",
+            params![id],
+            |r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    (r.get::<String>(1)?, r.get::<String>(2)?, r.get::<i64>(3)?),
+                ))
+            },
         )?
-        .query_map(params![id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?),
-            ))
-        })?
-        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+        .into_iter()
+        .collect::<std::collections::BTreeMap<_, _>>();
     incident.checklist = CHECKLIST
         .iter()
         .map(|(item, title)| {
@@ -296,83 +300,96 @@ mod tests {
 
     #[test]
     fn changes_are_recorded_with_their_entries_and_the_chain_holds() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        store
-            .record(
-                id,
-                "bob",
-                Some(("note", json!({"text": "looking at release()"}))),
-                &[
-                    Change::TaskDone("investigate-root-cause".into()),
-                    Change::TaskDone("investigate-root-cause".into()),
-                    Change::Level(3),
-                ],
-            )
-            .expect("record");
-        let inc = store.incident(id).expect("read").expect("there");
-        assert_eq!(inc.level, 3);
-        assert_eq!(inc.contracts, ["escrow"]);
-        let done = inc.tasks.iter().find(|t| t.id == "investigate-root-cause");
-        assert_eq!(done.and_then(|t| t.done_by.as_deref()), Some("bob"));
-        let (entries, integrity) = store.timeline(id).expect("timeline");
-        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
-        // The task done twice is one entry; every change names who made it.
-        assert_eq!(
-            kinds,
-            ["opened", "contracts", "tasks", "note", "task", "level"]
-        );
-        assert_eq!(entries[4].actor, "bob");
-        assert_eq!(integrity, Integrity::Intact { entries: 6 });
+        for store in Store::each_backend() {
+            let id = open(&store);
+            store
+                .record(
+                    id,
+                    "bob",
+                    Some(("note", json!({"text": "looking at release()"}))),
+                    &[
+                        Change::TaskDone("investigate-root-cause".into()),
+                        Change::TaskDone("investigate-root-cause".into()),
+                        Change::Level(3),
+                    ],
+                )
+                .expect("record");
+            let inc = store.incident(id).expect("read").expect("there");
+            assert_eq!(inc.level, 3);
+            assert_eq!(inc.contracts, ["escrow"]);
+            let done = inc.tasks.iter().find(|t| t.id == "investigate-root-cause");
+            assert_eq!(done.and_then(|t| t.done_by.as_deref()), Some("bob"));
+            let (entries, integrity) = store.timeline(id).expect("timeline");
+            let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+            // The task done twice is one entry; every change names who made it.
+            assert_eq!(
+                kinds,
+                ["opened", "contracts", "tasks", "note", "task", "level"]
+            );
+            assert_eq!(entries[4].actor, "bob");
+            assert_eq!(integrity, Integrity::Intact { entries: 6 });
+        }
+    }
+
+    /// Dropping a trigger, in each dialect (PostgreSQL names its table).
+    fn drop_trigger(store: &Store, name: &str) -> String {
+        match store.backend() {
+            crate::storage::sql::Backend::Sqlite => format!("DROP TRIGGER {name}"),
+            crate::storage::sql::Backend::Postgres => format!("DROP TRIGGER {name} ON timeline"),
+        }
     }
 
     #[test]
     fn the_timeline_refuses_updates_and_deletes_and_finds_an_edit() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        let err = store
-            .with(|c| c.execute("UPDATE timeline SET actor = 'mallory'", []))
-            .expect_err("update refused");
-        assert!(err.to_string().contains("append-only"), "{err}");
-        store
-            .with(|c| c.execute("DELETE FROM timeline", []))
-            .expect_err("delete refused");
+        for store in Store::each_backend() {
+            let id = open(&store);
+            let err = store
+                .with(|c| c.execute("UPDATE timeline SET actor = 'mallory'", params![]))
+                .expect_err("update refused");
+            assert!(err.to_string().contains("append-only"), "{err}");
+            store
+                .with(|c| c.execute("DELETE FROM timeline", params![]))
+                .expect_err("delete refused");
 
-        // Someone with the file drops the guard and edits an entry: the chain shows where.
-        store
-            .with(|c| {
-                c.execute_batch(
-                    "DROP TRIGGER timeline_no_update;
-                     UPDATE timeline SET details = '{\"level\":1}' WHERE kind = 'opened';",
-                )
-            })
-            .expect("tamper");
-        let (entries, integrity) = store.timeline(id).expect("timeline");
-        assert_eq!(
-            integrity,
-            Integrity::Altered {
-                entry: entries[0].id,
-                problem: "its content no longer matches its hash (it was edited)".into()
-            }
-        );
+            // Someone with the file drops the guard and edits an entry: the chain shows where.
+            store
+                .with(|c| {
+                    c.execute_batch(&format!(
+                        "{};
+                     UPDATE timeline SET details = '{{\"level\":1}}' WHERE kind = 'opened';",
+                        drop_trigger(&store, "timeline_no_update")
+                    ))
+                })
+                .expect("tamper");
+            let (entries, integrity) = store.timeline(id).expect("timeline");
+            assert_eq!(
+                integrity,
+                Integrity::Altered {
+                    entry: entries[0].id,
+                    problem: "its content no longer matches its hash (it was edited)".into()
+                }
+            );
+        }
     }
 
     #[test]
     fn a_removed_last_entry_is_found() {
-        let store = Store::in_memory().expect("db");
-        let id = open(&store);
-        store
-            .with(|c| {
-                c.execute_batch(
-                    "DROP TRIGGER timeline_no_delete;
+        for store in Store::each_backend() {
+            let id = open(&store);
+            store
+                .with(|c| {
+                    c.execute_batch(&format!(
+                        "{};
                      DELETE FROM timeline WHERE id = (SELECT MAX(id) FROM timeline);",
-                )
-            })
-            .expect("tamper");
-        let (_, integrity) = store.timeline(id).expect("timeline");
-        assert!(
-            matches!(integrity, Integrity::Altered { .. }),
-            "{integrity:?}"
-        );
+                        drop_trigger(&store, "timeline_no_delete")
+                    ))
+                })
+                .expect("tamper");
+            let (_, integrity) = store.timeline(id).expect("timeline");
+            assert!(
+                matches!(integrity, Integrity::Altered { .. }),
+                "{integrity:?}"
+            );
+        }
     }
 }

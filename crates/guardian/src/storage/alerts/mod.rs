@@ -2,13 +2,15 @@
 //! and the recent block hashes that reorganisations are detected against.
 
 use alloy::primitives::B256;
-use rusqlite::{OptionalExtension, params};
 
 mod rows;
 
 use self::rows::{COLUMNS, alert_from_row, conversion, severity_rank};
 pub(crate) use self::rows::{insert_alerts, select_alerts};
-use super::{StorageError, Store, now_ms};
+use super::{
+    StorageError, Store, now_ms,
+    sql::{OptionalExt as _, ToValue, Value, params},
+};
 use crate::alert::{Alert, AlertStatus, NewAlert, Severity};
 
 /// Migration 4: alerts, cursors and recent block hashes.
@@ -123,7 +125,7 @@ impl Store {
             })
         })
         .transpose()
-        .map_err(StorageError::Sqlite)
+        .map_err(StorageError::Sql)
     }
 
     /// The stored hash of block `number` of chain `chain_id`, if it is among the recent ones (or
@@ -135,7 +137,7 @@ impl Store {
                      SELECT hash, 0 AS pick FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2
                      UNION ALL
                      SELECT parent_hash, 1 FROM monitor_blocks WHERE chain_id = ?1 AND number = ?2 + 1
-                 ) ORDER BY pick LIMIT 1",
+                 ) AS candidates ORDER BY pick LIMIT 1",
                 params![chain_id as i64, number as i64],
                 |r| r.get(0),
             )
@@ -143,7 +145,7 @@ impl Store {
         })?;
         hash.map(|h| h.parse().map_err(|e| conversion(0, e)))
             .transpose()
-            .map_err(StorageError::Sqlite)
+            .map_err(StorageError::Sql)
     }
 
     /// Stores a processed block with its alerts and moves the chain's cursor to it, in one
@@ -156,51 +158,47 @@ impl Store {
         alerts: &[NewAlert],
         confirmations: u64,
     ) -> Result<Vec<Alert>, StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        let ids = insert_alerts(&tx, alerts, AlertStatus::Open, now)?;
-        {
-            tx.execute(
-                "INSERT OR REPLACE INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    block.chain_id as i64,
-                    block.number as i64,
-                    block.hash.to_string(),
-                    block.parent_hash.to_string()
-                ],
-            )?;
-            tx.execute(
-                "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number <= ?2",
-                params![
-                    block.chain_id as i64,
-                    block.number.saturating_sub(KEPT_BLOCKS) as i64
-                ],
-            )?;
-            tx.execute(
-                "INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, number = ?3, hash = ?4, updated_at = ?5",
-                params![
-                    block.chain_id as i64,
-                    block.chain,
-                    block.number as i64,
-                    block.hash.to_string(),
-                    now
-                ],
-            )?;
-            if let Some(deep) = block.number.checked_sub(confirmations) {
+        self.write(|tx| {
+            let now = now_ms();
+            let ids = insert_alerts(tx, alerts, AlertStatus::Open, now)?;
+            {
                 tx.execute(
-                    "UPDATE alerts SET status = 'final' WHERE chain_id = ?1 AND status = 'open' AND block_number <= ?2",
-                    params![block.chain_id as i64, deep as i64],
+                    "INSERT INTO monitor_blocks (chain_id, number, hash, parent_hash) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash",
+                    params![
+                        block.chain_id as i64,
+                        block.number as i64,
+                        block.hash.to_string(),
+                        block.parent_hash.to_string()
+                    ],
                 )?;
+                tx.execute(
+                    "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number <= ?2",
+                    params![
+                        block.chain_id as i64,
+                        block.number.saturating_sub(KEPT_BLOCKS) as i64
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO monitor_cursors (chain_id, chain, number, hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(chain_id) DO UPDATE SET chain = ?2, number = ?3, hash = ?4, updated_at = ?5",
+                    params![
+                        block.chain_id as i64,
+                        block.chain,
+                        block.number as i64,
+                        block.hash.to_string(),
+                        now
+                    ],
+                )?;
+                if let Some(deep) = block.number.checked_sub(confirmations) {
+                    tx.execute(
+                        "UPDATE alerts SET status = 'final' WHERE chain_id = ?1 AND status = 'open' AND block_number <= ?2",
+                        params![block.chain_id as i64, deep as i64],
+                    )?;
+                }
             }
-        }
-        let stored = select_alerts(&tx, &ids)?;
-        tx.commit()?;
-        Ok(stored)
+            select_alerts(tx, &ids)
+        })
     }
 
     /// Stores one alert that no block raised (the monitor's own trouble, filed at a block it had
@@ -220,14 +218,10 @@ impl Store {
         alert: &NewAlert,
         status: AlertStatus,
     ) -> Result<Option<Alert>, StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ids = insert_alerts(&tx, std::slice::from_ref(alert), status, now_ms())?;
-        let stored = select_alerts(&tx, &ids)?;
-        tx.commit()?;
+        let stored = self.write(|tx| {
+            let ids = insert_alerts(tx, std::slice::from_ref(alert), status, now_ms())?;
+            select_alerts(tx, &ids)
+        })?;
         Ok(stored.into_iter().next())
     }
 
@@ -251,41 +245,35 @@ impl Store {
     /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
     /// retracted alerts, oldest first.
     pub fn rewind(&self, chain_id: u64, ancestor: Cursor) -> Result<Vec<Alert>, StorageError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let retracted = {
-            let mut select = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND about_block = 1 ORDER BY id"
-            ))?;
-            let rows = select.query_map(
+        let retracted = self.write(|tx| {
+            let retracted = tx.query_map(
+                &format!(
+                    "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND about_block = 1 ORDER BY id"
+                ),
                 params![chain_id as i64, ancestor.number as i64],
                 alert_from_row,
             )?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        tx.execute(
-            "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
-             WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'
-               AND about_block = 1",
-            params![chain_id as i64, ancestor.number as i64],
-        )?;
-        tx.execute(
-            "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",
-            params![chain_id as i64, ancestor.number as i64],
-        )?;
-        tx.execute(
-            "UPDATE monitor_cursors SET number = ?2, hash = ?3, updated_at = ?4 WHERE chain_id = ?1",
-            params![
-                chain_id as i64,
-                ancestor.number as i64,
-                ancestor.hash.to_string(),
-                now_ms()
-            ],
-        )?;
-        tx.commit()?;
+            tx.execute(
+                "UPDATE alerts SET status = 'retracted', dedup_key = dedup_key || '#retracted-' || id
+                 WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending'
+                   AND about_block = 1",
+                params![chain_id as i64, ancestor.number as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM monitor_blocks WHERE chain_id = ?1 AND number > ?2",
+                params![chain_id as i64, ancestor.number as i64],
+            )?;
+            tx.execute(
+                "UPDATE monitor_cursors SET number = ?2, hash = ?3, updated_at = ?4 WHERE chain_id = ?1",
+                params![
+                    chain_id as i64,
+                    ancestor.number as i64,
+                    ancestor.hash.to_string(),
+                    now_ms()
+                ],
+            )?;
+            Ok(retracted)
+        })?;
         Ok(retracted
             .into_iter()
             .map(|mut a| {
@@ -298,21 +286,21 @@ impl Store {
     /// Alerts matching `filter`, newest first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StorageError> {
         let mut clauses = vec!["1 = 1".to_string()];
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(s) = filter.min_severity {
-            args.push(severity_rank(s).into());
+            args.push(Value::Int(severity_rank(s)));
             clauses.push(format!("severity_rank >= ?{}", args.len()));
         }
         if let Some(rule) = &filter.rule {
-            args.push(rule.clone().into());
+            args.push(Value::Text(rule.clone()));
             clauses.push(format!("rule = ?{}", args.len()));
         }
         if let Some(since) = filter.since_ms {
-            args.push(since.into());
+            args.push(Value::Int(since));
             clauses.push(format!("detected_at >= ?{}", args.len()));
         }
         if let Some(chain_id) = filter.chain_id {
-            args.push((chain_id as i64).into());
+            args.push(Value::Int(chain_id as i64));
             clauses.push(format!("chain_id = ?{}", args.len()));
         }
         let sql = format!(
@@ -320,9 +308,11 @@ impl Store {
             clauses.join(" AND ")
         );
         self.with(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_from_row)?;
-            rows.collect()
+            c.query_map(
+                &sql,
+                &args.iter().map(|v| v as &dyn ToValue).collect::<Vec<_>>(),
+                alert_from_row,
+            )
         })
     }
 
@@ -395,103 +385,104 @@ mod tests {
 
     #[test]
     fn commits_dedups_finalises_rewinds_and_acknowledges() {
-        let store = Store::in_memory().expect("db");
-        assert_eq!(store.cursor(31337).expect("cursor"), None);
-        let first = store
-            .commit_block(
-                &block(10),
-                &[alert("privileged", Severity::Info, 10, "a")],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(first.len(), 1);
-        assert_eq!(first[0].status, AlertStatus::Open);
-        assert_eq!(first[0].found, alert("privileged", Severity::Info, 10, "a"));
-        // The same dedup key again is not a second alert.
-        let again = store
-            .commit_block(
-                &block(11),
-                &[
-                    alert("privileged", Severity::Info, 11, "a"),
-                    alert("insolvent", Severity::Critical, 11, "b"),
-                ],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].found.dedup_key, "b");
-        store.commit_block(&block(12), &[], 2).expect("commit");
-        let status = |id| store.alert(id).expect("q").expect("exists").status;
-        assert_eq!(status(first[0].id), AlertStatus::Final, "two blocks on top");
-        assert_eq!(status(again[0].id), AlertStatus::Open);
-        assert_eq!(
-            store.cursor(31337).expect("cursor"),
-            Some(Cursor {
-                number: 12,
-                hash: B256::repeat_byte(12)
-            })
-        );
+        for store in Store::each_backend() {
+            assert_eq!(store.cursor(31337).expect("cursor"), None);
+            let first = store
+                .commit_block(
+                    &block(10),
+                    &[alert("privileged", Severity::Info, 10, "a")],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(first.len(), 1);
+            assert_eq!(first[0].status, AlertStatus::Open);
+            assert_eq!(first[0].found, alert("privileged", Severity::Info, 10, "a"));
+            // The same dedup key again is not a second alert.
+            let again = store
+                .commit_block(
+                    &block(11),
+                    &[
+                        alert("privileged", Severity::Info, 11, "a"),
+                        alert("insolvent", Severity::Critical, 11, "b"),
+                    ],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].found.dedup_key, "b");
+            store.commit_block(&block(12), &[], 2).expect("commit");
+            let status = |id| store.alert(id).expect("q").expect("exists").status;
+            assert_eq!(status(first[0].id), AlertStatus::Final, "two blocks on top");
+            assert_eq!(status(again[0].id), AlertStatus::Open);
+            assert_eq!(
+                store.cursor(31337).expect("cursor"),
+                Some(Cursor {
+                    number: 12,
+                    hash: B256::repeat_byte(12)
+                })
+            );
 
-        let retracted = store
-            .rewind(
-                31337,
-                Cursor {
-                    number: 10,
-                    hash: B256::repeat_byte(10),
-                },
-            )
-            .expect("rewind");
-        assert_eq!(retracted.len(), 1);
-        assert_eq!(retracted[0].id, again[0].id);
-        assert_eq!(retracted[0].status, AlertStatus::Retracted);
-        assert_eq!(status(again[0].id), AlertStatus::Retracted);
-        assert_eq!(store.block_hash(31337, 11).expect("q"), None);
-        assert_eq!(
-            store.block_hash(31337, 9).expect("q"),
-            Some(B256::repeat_byte(9)),
-            "the parent of the oldest block kept"
-        );
-        assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
-        // The freed key can be raised again by the new canonical block.
-        let raised = store
-            .commit_block(
-                &block(11),
-                &[alert("insolvent", Severity::Critical, 11, "b")],
-                2,
-            )
-            .expect("commit");
-        assert_eq!(raised.len(), 1);
+            let retracted = store
+                .rewind(
+                    31337,
+                    Cursor {
+                        number: 10,
+                        hash: B256::repeat_byte(10),
+                    },
+                )
+                .expect("rewind");
+            assert_eq!(retracted.len(), 1);
+            assert_eq!(retracted[0].id, again[0].id);
+            assert_eq!(retracted[0].status, AlertStatus::Retracted);
+            assert_eq!(status(again[0].id), AlertStatus::Retracted);
+            assert_eq!(store.block_hash(31337, 11).expect("q"), None);
+            assert_eq!(
+                store.block_hash(31337, 9).expect("q"),
+                Some(B256::repeat_byte(9)),
+                "the parent of the oldest block kept"
+            );
+            assert_eq!(store.cursor(31337).expect("q").map(|c| c.number), Some(10));
+            // The freed key can be raised again by the new canonical block.
+            let raised = store
+                .commit_block(
+                    &block(11),
+                    &[alert("insolvent", Severity::Critical, 11, "b")],
+                    2,
+                )
+                .expect("commit");
+            assert_eq!(raised.len(), 1);
 
-        let critical = store
-            .alerts(&AlertFilter {
-                min_severity: Some(Severity::High),
-                ..AlertFilter::default()
-            })
-            .expect("list");
-        assert_eq!(critical.len(), 2, "the retracted one is still listed");
-        assert!(critical[0].id > critical[1].id, "newest first");
-        let by_rule = store
-            .alerts(&AlertFilter {
-                rule: Some("privileged".into()),
-                ..AlertFilter::default()
-            })
-            .expect("list");
-        assert_eq!(by_rule.len(), 1);
+            let critical = store
+                .alerts(&AlertFilter {
+                    min_severity: Some(Severity::High),
+                    ..AlertFilter::default()
+                })
+                .expect("list");
+            assert_eq!(critical.len(), 2, "the retracted one is still listed");
+            assert!(critical[0].id > critical[1].id, "newest first");
+            let by_rule = store
+                .alerts(&AlertFilter {
+                    rule: Some("privileged".into()),
+                    ..AlertFilter::default()
+                })
+                .expect("list");
+            assert_eq!(by_rule.len(), 1);
 
-        let acked = store
-            .acknowledge(first[0].id, "alice", Some("expected drill"))
-            .expect("ack")
-            .expect("exists");
-        let ack = acked.acknowledged.expect("acknowledged");
-        assert_eq!(
-            (ack.by.as_str(), ack.note.as_deref()),
-            ("alice", Some("expected drill"))
-        );
-        assert!(
-            store
-                .acknowledge(999, "alice", None)
+            let acked = store
+                .acknowledge(first[0].id, "alice", Some("expected drill"))
                 .expect("ack")
-                .is_none()
-        );
+                .expect("exists");
+            let ack = acked.acknowledged.expect("acknowledged");
+            assert_eq!(
+                (ack.by.as_str(), ack.note.as_deref()),
+                ("alice", Some("expected drill"))
+            );
+            assert!(
+                store
+                    .acknowledge(999, "alice", None)
+                    .expect("ack")
+                    .is_none()
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bin;
 pub mod http_sink;
+pub mod postgres;
 pub mod proxy;
 pub mod smtp_sink;
 pub mod tls;
