@@ -94,6 +94,70 @@ pub struct StatusReport {
     pub contracts: Vec<ContractStatus>,
     /// Every configured signer.
     pub signers: Vec<SignerRoles>,
+    /// Who follows each chain (with `[ha]`, or where leases are stored).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub monitors: Vec<ChainMonitor>,
+}
+
+/// Which instance follows a chain, and how far it got.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainMonitor {
+    /// The chain's name.
+    pub chain: String,
+    /// The instance holding its lease now (none: nobody follows it).
+    pub holder: Option<String>,
+    /// The lease's epoch (it grows at every takeover).
+    pub epoch: Option<i64>,
+    /// Milliseconds the lease still runs (negative: it lapsed that long ago).
+    pub lease_left_ms: Option<i64>,
+    /// The last block processed.
+    pub cursor: Option<u64>,
+    /// Blocks between the head and the cursor.
+    pub lag: Option<u64>,
+}
+
+/// Each chain's holder, epoch and lag, from the stored leases and cursors; a finding for a
+/// chain that has had no holder for longer than two leases.
+async fn monitors(deployment: &Deployment, findings: &mut Vec<Finding>) -> Vec<ChainMonitor> {
+    let store = &deployment.store;
+    let Ok((leases, now)) = store.leases() else {
+        return Vec::new();
+    };
+    let Some(ha) = &deployment.manifest.ha else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, cfg) in &deployment.manifest.chains {
+        let lease = leases.iter().find(|l| l.chain_id == cfg.chain_id);
+        let cursor = store.cursor(cfg.chain_id).ok().flatten().map(|c| c.number);
+        let head = match deployment.clients.get(name) {
+            Some(c) => alloy::providers::Provider::get_block_number(c.provider())
+                .await
+                .ok(),
+            None => None,
+        };
+        let left = lease.map(|l| l.expires_at - now);
+        let held = left.is_some_and(|l| l > 0);
+        if left.is_none_or(|l| l < -2 * ha.lease_ms as i64) {
+            findings.push(Finding {
+                severity: Severity::Critical,
+                subject: name.clone(),
+                message: format!(
+                    "chain `{name}` has no monitor: no instance has held its lease for more than two leases{}",
+                    lease.map_or(String::new(), |l| format!(" (last: {} at epoch {})", l.holder, l.epoch))
+                ),
+            });
+        }
+        out.push(ChainMonitor {
+            chain: name.clone(),
+            holder: lease.filter(|_| held).map(|l| l.holder.clone()),
+            epoch: lease.map(|l| l.epoch),
+            lease_left_ms: left,
+            cursor,
+            lag: head.zip(cursor).map(|(h, c)| h.saturating_sub(c)),
+        });
+    }
+    out
 }
 
 impl StatusReport {
@@ -390,11 +454,13 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
         .collect();
     let mut unfunded = pause_keys_short(deployment, &signers).await;
     findings.append(&mut unfunded);
+    let monitors = monitors(deployment, &mut findings).await;
     findings.sort_by_key(|f| f.severity);
     StatusReport {
         findings,
         contracts,
         signers,
+        monitors,
     }
 }
 

@@ -87,6 +87,31 @@ impl Args {
             Some(_) => monitor::configured_rules(&deployment).await?,
             None => Default::default(),
         };
+        let ha = match &deployment.manifest.ha {
+            None => None,
+            Some(h) => {
+                if deployment.store.backend() == crate::storage::sql::Backend::Sqlite {
+                    anyhow::bail!(
+                        "[ha] needs the records in PostgreSQL ([storage] url, or GUARDIAN_DATABASE_URL): one SQLite file cannot be shared by several instances; remove [ha] to run one instance on SQLite"
+                    );
+                }
+                if self.once || self.from_block.is_some() || self.mempool {
+                    anyhow::bail!(
+                        "[ha] instances keep running and resume from the stored cursors: --once, --from-block and --mempool are for one instance (run them without [ha])"
+                    );
+                }
+                Some(monitor::lease::Ha {
+                    instance: h.instance.clone().unwrap_or_else(default_instance),
+                    lease_ms: h.lease_ms,
+                })
+            }
+        };
+        if let Some(ha) = &ha {
+            println!(
+                "instance {}: following the chains whose lease it holds (lease {} ms)",
+                ha.instance, ha.lease_ms
+            );
+        }
         let mempool = if self.mempool {
             monitor::preempt::plan(&deployment).await?
         } else {
@@ -119,6 +144,7 @@ impl Args {
                 from_block: self.from_block,
                 once: self.once,
                 mempool,
+                ha,
                 ..MonitorOptions::default()
             })
             .delivering()?
@@ -392,4 +418,16 @@ fn report_mempool(deployment: &Deployment, asked: bool, plans: &[monitor::preemp
             );
         }
     }
+}
+
+/// This instance's name in the leases when `[ha] instance` is not set: the host's name and the
+/// process id.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}:{}", std::process::id())
 }

@@ -31,6 +31,7 @@ impl Args {
 }
 
 fn print_human(report: &status::StatusReport) {
+    print_monitors(report);
     if report.findings.is_empty() {
         println!("findings: none (role holders match the manifest)\n");
     } else {
@@ -138,4 +139,30 @@ fn print_human(report: &status::StatusReport) {
         ]);
     }
     println!("{s}");
+}
+
+/// Who follows each chain (`[ha]`).
+fn print_monitors(report: &status::StatusReport) {
+    if report.monitors.is_empty() {
+        return;
+    }
+    let mut t = Table::new(["CHAIN", "HOLDER", "EPOCH", "LEASE", "CURSOR", "LAG"]);
+    for m in &report.monitors {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        t.row(vec![
+            m.chain.clone(),
+            m.holder.clone().unwrap_or_else(|| "NOBODY".into()),
+            opt(m.epoch.map(|e| e.to_string())),
+            opt(m.lease_left_ms.map(|l| {
+                if l > 0 {
+                    format!("{l} ms left")
+                } else {
+                    format!("lapsed {} ms ago", -l)
+                }
+            })),
+            opt(m.cursor.map(|c| c.to_string())),
+            opt(m.lag.map(|l| l.to_string())),
+        ]);
+    }
+    println!("MONITORS\n{t}");
 }

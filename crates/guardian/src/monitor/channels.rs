@@ -442,6 +442,7 @@ webhook_url_env = "CHAT"
             number: 9,
             hash: alloy::primitives::B256::repeat_byte(9),
             parent_hash: alloy::primitives::B256::repeat_byte(8),
+            fence: None,
         };
         store.commit_block(&block, &[], 2).expect("cursor");
         assert!(w.observe("ops-hook", FAIL), "queued to the other contact");

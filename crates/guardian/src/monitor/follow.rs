@@ -25,7 +25,7 @@ use crate::{
     config::ContractConfig,
     deployment::Deployment,
     secret::RpcUrl,
-    storage::{BlockRecord, Cursor, KEPT_BLOCKS, Store},
+    storage::{BlockRecord, Cursor, Fence, KEPT_BLOCKS, StorageError, Store},
 };
 
 /// A block's identity: what reorganisations are detected with.
@@ -53,6 +53,8 @@ pub(super) struct Follower<'a> {
     summary: ChainSummary,
     metrics: Option<std::sync::Arc<Metrics>>,
     health: HealthWatch,
+    /// The lease this instance holds on the chain (`[ha]`): every block is committed under it.
+    fence: Option<Fence>,
 }
 
 /// A live `newHeads` subscription, with the provider that keeps its connection open.
@@ -123,7 +125,32 @@ impl<'a> Follower<'a> {
                 deployment.manifest.monitor.max_lag_blocks,
                 board,
             ),
+            fence: None,
         }
+    }
+
+    /// Raises the `monitor-health` alert of a takeover at the chain's cursor (none before the
+    /// chain's first block).
+    pub(super) fn raise_takeover(
+        &self,
+        epoch: i64,
+        instance: &str,
+        unwatched_ms: i64,
+        lease_ms: u64,
+    ) {
+        if let Some(at) = self.at() {
+            let alert = self
+                .health
+                .takeover(at, epoch, instance, unwatched_ms, lease_ms);
+            self.raise_health(alert);
+        }
+    }
+
+    /// Commits every block under `fence`: once another instance takes the chain, the next
+    /// block is refused whole and the follower stops.
+    pub(super) fn fenced(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// Follows the chain until `stop` turns true (or, with `once`, up to the head): at each new
@@ -149,6 +176,8 @@ impl<'a> Follower<'a> {
             }
             match self.sync(&mut next, stop.as_ref()).await {
                 Ok(()) => {}
+                // The chain is another instance's now: nothing more is written or raised here.
+                Err(e @ MonitorError::Storage(StorageError::Fenced { .. })) => return Err(e),
                 Err(e) if once => {
                     self.count_error(&e);
                     return Err(e);
@@ -350,6 +379,15 @@ impl<'a> Follower<'a> {
             "reorganisation: blocks after {} were replaced; retracting their alerts",
             ancestor.number
         );
+        if let Some(fence) = &self.fence
+            && !self.store.still_holds(fence)?
+        {
+            return Err(StorageError::Fenced {
+                chain_id,
+                epoch: fence.epoch,
+            }
+            .into());
+        }
         let retracted = self.store.rewind(chain_id, ancestor)?;
         self.summary.reorgs += 1;
         self.summary.retracted += retracted.len() as u64;
@@ -383,6 +421,7 @@ impl<'a> Follower<'a> {
             number: h.number,
             hash: h.hash,
             parent_hash: h.parent_hash,
+            fence: self.fence.as_ref(),
         };
         let stored = self
             .store
@@ -446,6 +485,7 @@ impl<'a> Follower<'a> {
                 number: alert.block_number,
                 hash: alert.block_hash,
                 parent_hash,
+                fence: self.fence.as_ref(),
             };
             self.store
                 .commit_block(&record, std::slice::from_ref(&alert), self.confirmations)
@@ -551,12 +591,12 @@ impl<'a> Follower<'a> {
     }
 }
 
-fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
+pub(super) fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
     stop.is_some_and(|rx| *rx.borrow())
 }
 
 /// Waits for the stop signal to change; never, without one (or once its sender is gone).
-async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
+pub(super) async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
     match stop {
         Some(rx) => {
             if rx.changed().await.is_err() {

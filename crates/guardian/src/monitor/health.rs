@@ -171,6 +171,35 @@ impl HealthWatch {
         ))
     }
 
+    /// The alert of a takeover: this instance took the chain at `epoch`, after it had had no
+    /// holder for `unwatched_ms` (more than two leases: a warning that nothing watched it).
+    pub fn takeover(
+        &self,
+        at: At,
+        epoch: i64,
+        instance: &str,
+        unwatched_ms: i64,
+        lease_ms: u64,
+    ) -> NewAlert {
+        let gap = if unwatched_ms > 2 * lease_ms as i64 {
+            format!(
+                "; nothing watched it for {:.1} s (more than two leases)",
+                unwatched_ms as f64 / 1000.0
+            )
+        } else {
+            String::new()
+        };
+        self.alert(
+            at,
+            format!("takeover:{epoch}"),
+            format!(
+                "chain `{}`: instance {instance} took over following it (lease epoch {epoch}){gap}",
+                self.chain
+            ),
+            serde_json::json!({"epoch": epoch, "instance": instance, "unwatched_ms": unwatched_ms}),
+        )
+    }
+
     fn alert(
         &self,
         at: At,

@@ -33,6 +33,8 @@ pub struct Metrics {
     rpc_errors: IntCounterVec,
     notifications: IntCounterVec,
     latency: HistogramVec,
+    lease_epoch: IntGaugeVec,
+    takeovers: IntCounterVec,
 }
 
 impl Metrics {
@@ -88,6 +90,19 @@ impl Metrics {
             &["chain"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let takeovers = counter(
+            "guardian_ha_takeovers_total",
+            "Chains this instance took from another holder (or from nobody after a lapse), per chain.",
+            &["chain"],
+        )?;
+        let lease_epoch = IntGaugeVec::new(
+            Opts::new(
+                "guardian_ha_lease_epoch",
+                "The epoch of the chain's lease while this instance holds it; 0 while it does not.",
+            ),
+            &["chain"],
+        )?;
+        registry.register(Box::new(lease_epoch.clone()))?;
         Ok(Self {
             registry,
             blocks,
@@ -97,6 +112,8 @@ impl Metrics {
             rpc_errors,
             notifications,
             latency,
+            lease_epoch,
+            takeovers,
         })
     }
 
@@ -108,6 +125,15 @@ impl Metrics {
             self.latency
                 .with_label_values(&[chain])
                 .observe(learned.as_secs_f64());
+        }
+    }
+
+    /// This instance holds `chain`'s lease at `epoch` (0: it does not); `takeover` when it took
+    /// the chain from a lease that lapsed or was released.
+    pub fn lease(&self, chain: &str, epoch: i64, takeover: bool) {
+        self.lease_epoch.with_label_values(&[chain]).set(epoch);
+        if takeover {
+            self.takeovers.with_label_values(&[chain]).inc();
         }
     }
 

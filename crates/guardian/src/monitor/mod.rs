@@ -14,6 +14,7 @@ mod follow;
 pub mod health;
 pub mod holdings;
 pub mod insolvent;
+pub mod lease;
 pub mod metrics;
 pub mod pending;
 pub mod preempt;
@@ -185,6 +186,8 @@ pub struct MonitorOptions {
     /// Told which chains are in trouble (`monitor-health` episodes), for the heartbeat (the
     /// outbox's [`channels::ChannelWatch`] tells it of failing contacts).
     pub health: Option<Arc<health::HealthBoard>>,
+    /// `[ha]`: follow only the chains this instance holds the lease of.
+    pub ha: Option<lease::Ha>,
 }
 
 /// What the monitor did on one chain.
@@ -235,6 +238,24 @@ pub async fn run(
             ));
             continue;
         };
+        if let Some(ha) = options.ha.clone() {
+            let parts = lease::Parts {
+                deployment,
+                client,
+                expected: expected.clone(),
+                events: options.events.clone(),
+                metrics: options.metrics.clone(),
+                health: options.health.clone(),
+            };
+            let rules = options.rules.remove(name);
+            let stop = options.stop.clone();
+            tasks.push(Box::pin(async move {
+                let r = lease::follow_held(parts, &ha, rules, stop).await;
+                (name.clone(), r)
+            })
+                as std::pin::Pin<Box<dyn Future<Output = _> + '_>>);
+            continue;
+        }
         let follower = follow::Follower::new(
             deployment,
             client,
@@ -269,10 +290,10 @@ pub async fn run(
         };
         let stop = options.stop.clone();
         let (from, once) = (options.from_block, options.once);
-        tasks.push(async move {
+        tasks.push(Box::pin(async move {
             let r = follow_chain(client, follower, backfill, from, once, stop).await;
             (name.clone(), r)
-        });
+        }));
     }
     // The mempool watches run beside the followers until the same stop.
     let mut watches = Vec::new();

@@ -306,6 +306,7 @@ webhook_url_env = "CHAT"
             number: 4,
             hash: alloy::primitives::B256::repeat_byte(4),
             parent_hash: alloy::primitives::B256::repeat_byte(3),
+            fence: None,
         };
         store.commit_block(&block, &[], 2).expect("cursor");
         assert_eq!(watch.pass(now).expect("pass").raised, 2);

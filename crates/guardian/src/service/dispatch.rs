@@ -116,6 +116,14 @@ impl<'a> Dispatcher<'a> {
             }
             _ => None,
         };
+        // Dispatched: a later holder of the chain need not do it again. An alert whose messages
+        // could not be queued stays undispatched, for the next holder.
+        if matches!(event, MonitorEvent::Raised(_))
+            && notify_error.is_none()
+            && let Err(e) = self.store.mark_dispatched(alert.id)
+        {
+            tracing::warn!(alert = alert.id, "cannot mark the alert dispatched: {e}");
+        }
         Dispatched {
             alert_id: alert.id,
             notified,

@@ -50,6 +50,24 @@ pub struct Fence {
     pub epoch: i64,
 }
 
+/// A lease just taken, with the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// The lease now held.
+    pub lease: Lease,
+    /// The lease it replaced (lapsed or released), if the chain had one.
+    pub previous: Option<Lease>,
+}
+
+impl Taken {
+    /// How long the chain had no live lease before this one, in milliseconds (0 the first time).
+    pub fn unwatched_ms(&self) -> i64 {
+        self.previous
+            .as_ref()
+            .map_or(0, |p| (self.lease.taken_at - p.expires_at).max(0))
+    }
+}
+
 impl Lease {
     /// The fence of this lease.
     pub fn fence(&self) -> Fence {
@@ -107,10 +125,17 @@ impl Store {
         chain_id: u64,
         holder: &str,
         lease_ms: u64,
-    ) -> Result<Option<Lease>, StorageError> {
+    ) -> Result<Option<Taken>, StorageError> {
         self.write(|c| {
             let now = db_now(c)?;
-            c.query_row(
+            let previous = c
+                .query_row(
+                    "SELECT chain_id, holder, epoch, expires_at, taken_at, renewed_at FROM chain_leases WHERE chain_id = ?1",
+                    params![chain_id as i64],
+                    lease_of,
+                )
+                .optional()?;
+            let lease = c.query_row(
                 "INSERT INTO chain_leases (chain_id, holder, epoch, expires_at, taken_at, renewed_at)
                  VALUES (?1, ?2, 1, CAST(?3 AS BIGINT) + CAST(?4 AS BIGINT), ?3, ?3)
                  ON CONFLICT (chain_id) DO UPDATE SET holder = excluded.holder,
@@ -121,7 +146,8 @@ impl Store {
                 params![chain_id as i64, holder, now, lease_ms as i64],
                 lease_of,
             )
-            .optional()
+            .optional()?;
+            Ok(lease.map(|lease| Taken { lease, previous }))
         })
     }
 
@@ -191,6 +217,8 @@ mod tests {
                 .take_lease(7, "a", 60_000)
                 .expect("take")
                 .expect("free");
+            assert_eq!((a.previous.clone(), a.unwatched_ms()), (None, 0));
+            let a = a.lease;
             assert_eq!((a.holder.as_str(), a.epoch), ("a", 1));
             assert!(
                 store.take_lease(7, "b", 60_000).expect("take").is_none(),
@@ -210,6 +238,9 @@ mod tests {
                 .take_lease(7, "b", 60_000)
                 .expect("take")
                 .expect("lapsed");
+            assert_eq!(b.previous.as_ref().map(|p| p.holder.as_str()), Some("a"));
+            assert!(b.unwatched_ms() > 0, "{b:?}");
+            let b = b.lease;
             assert_eq!((b.holder.as_str(), b.epoch), ("b", 2));
             assert!(
                 store.renew_lease(&short, 60_000).expect("renew").is_none(),
@@ -223,7 +254,8 @@ mod tests {
             let c = store
                 .take_lease(7, "c", 60_000)
                 .expect("take")
-                .expect("released");
+                .expect("released")
+                .lease;
             assert_eq!(c.epoch, 3);
             let (all, _) = store.leases().expect("list");
             assert_eq!(all.len(), 1);

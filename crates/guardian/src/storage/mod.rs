@@ -16,7 +16,7 @@ pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
 pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
-pub use leases::{Fence, Lease};
+pub use leases::{Fence, Lease, Taken};
 
 use std::{
     path::Path,
@@ -48,6 +48,16 @@ pub enum StorageError {
         target: String,
         /// Why.
         message: String,
+    },
+    /// Another instance took the chain's lease: this one no longer writes for it.
+    #[error(
+        "this instance's lease of chain {chain_id} (epoch {epoch}) was taken by another instance: it no longer follows that chain"
+    )]
+    Fenced {
+        /// The chain.
+        chain_id: u64,
+        /// The epoch it held.
+        epoch: i64,
     },
     /// An action that must happen once was already recorded under this key.
     #[error("already done: an action was recorded for `{0}`")]
@@ -178,6 +188,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::own(schema::BOUNTY_PUBLIC_ID, schema::BOUNTY_PUBLIC_ID_POSTGRES),
     Migration::same(schema::BOUNTY_TRIGRAMS),
     Migration::same(leases::MIGRATION),
+    Migration::same(alerts::MIGRATION_DISPATCHED),
 ];
 
 /// The schema version this build writes.

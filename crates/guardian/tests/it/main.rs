@@ -15,6 +15,7 @@ mod contracts;
 mod demo;
 mod deploy;
 mod endpoints;
+mod ha;
 mod health;
 mod incident;
 mod incident_affected;

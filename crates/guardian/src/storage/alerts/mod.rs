@@ -81,6 +81,9 @@ pub struct BlockRecord<'a> {
     pub hash: B256,
     /// Parent hash.
     pub parent_hash: B256,
+    /// The lease the writer holds on the chain (`[ha]`): the block is refused, whole, once
+    /// another instance took the chain.
+    pub fence: Option<&'a super::Fence>,
 }
 
 /// Which alerts to list.
@@ -95,6 +98,13 @@ pub struct AlertFilter {
     /// Only alerts of this chain id.
     pub chain_id: Option<u64>,
 }
+
+/// Migration 16: when each alert was dispatched (its messages queued, its response started);
+/// alerts stored before are taken as dispatched.
+pub(super) const MIGRATION_DISPATCHED: &str = "
+ALTER TABLE alerts ADD COLUMN dispatched_at INTEGER;
+UPDATE alerts SET dispatched_at = detected_at;
+";
 
 /// Migration 11: whether an alert is about the content of the block it was filed at, and so
 /// undone when a reorganisation orphans that block. A failing contact's `monitor-health` and an
@@ -158,7 +168,12 @@ impl Store {
         alerts: &[NewAlert],
         confirmations: u64,
     ) -> Result<Vec<Alert>, StorageError> {
-        self.write(|tx| {
+        let stored = self.write(|tx| {
+            if let Some(fence) = block.fence
+                && !super::leases::holds(tx, fence)?
+            {
+                return Ok(None);
+            }
             let now = now_ms();
             let ids = insert_alerts(tx, alerts, AlertStatus::Open, now)?;
             {
@@ -197,7 +212,42 @@ impl Store {
                     )?;
                 }
             }
-            select_alerts(tx, &ids)
+            select_alerts(tx, &ids).map(Some)
+        })?;
+        match (stored, block.fence) {
+            (Some(stored), _) => Ok(stored),
+            (None, Some(fence)) => Err(StorageError::Fenced {
+                chain_id: fence.chain_id,
+                epoch: fence.epoch,
+            }),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// Marks alert `id` as dispatched: its contacts' messages are queued and its response, if
+    /// any, was started. An alert a holder stored but never dispatched (it died in between) is
+    /// dispatched by the next holder of its chain.
+    pub fn mark_dispatched(&self, id: i64) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE alerts SET dispatched_at = ?2 WHERE id = ?1 AND dispatched_at IS NULL",
+                params![id, now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Alerts raised by chain `chain_id`'s blocks and never dispatched, oldest first.
+    pub fn undispatched(&self, chain_id: u64) -> Result<Vec<Alert>, StorageError> {
+        self.with(|c| {
+            c.query_map(
+                &format!(
+                    "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND dispatched_at IS NULL
+                       AND about_block = 1 AND status IN ('open', 'final') ORDER BY id"
+                ),
+                params![chain_id as i64],
+                alert_from_row,
+            )
         })
     }
 
@@ -380,6 +430,7 @@ mod tests {
             number,
             hash: B256::repeat_byte(number as u8),
             parent_hash: B256::repeat_byte(number as u8 - 1),
+            fence: None,
         }
     }
 

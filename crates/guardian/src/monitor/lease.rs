@@ -1,0 +1,187 @@
+//! `[ha]`: an instance follows (and answers) a chain only while it holds the chain's lease.
+//! It waits for the lease, follows with every block committed under it, renews it at a third of
+//! its length, and stops the moment it is lost: a renewal refused, or no renewal for a whole
+//! lease by its own clock (an instance frozen past its lease stops as soon as it wakes, and the
+//! database refuses its next block anyway). Then it waits for the lease again. On taking a
+//! chain it dispatches what the previous holder stored but never dispatched, and raises a
+//! `monitor-health` alert when it took the chain over from another.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    ChainRules, ChainSummary, MonitorError, MonitorEvent,
+    follow::{Follower, changed, stopped},
+    health::HealthBoard,
+    metrics::Metrics,
+    privileged,
+};
+use crate::{
+    alert::AlertStatus,
+    chain::ChainClient,
+    deployment::Deployment,
+    storage::{Lease, StorageError},
+};
+
+/// How this instance shares the chains with others.
+#[derive(Debug, Clone)]
+pub struct Ha {
+    /// Its name in the leases.
+    pub instance: String,
+    /// A lease's length.
+    pub lease_ms: u64,
+}
+
+/// What a chain's follower is made of, for each term of holding it.
+pub(super) struct Parts<'a> {
+    pub deployment: &'a Deployment,
+    pub client: &'a ChainClient,
+    pub expected: privileged::Expected,
+    pub events: Option<mpsc::UnboundedSender<MonitorEvent>>,
+    pub metrics: Option<std::sync::Arc<Metrics>>,
+    pub health: Option<std::sync::Arc<HealthBoard>>,
+}
+
+/// Follows the chain in terms, each while this instance holds its lease, until `stop`.
+pub(super) async fn follow_held(
+    parts: Parts<'_>,
+    ha: &Ha,
+    mut rules: Option<Box<dyn ChainRules>>,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<ChainSummary, MonitorError> {
+    let store = &parts.deployment.store;
+    let name = parts.client.name.clone();
+    let chain_id = parts.client.chain_id;
+    let every = Duration::from_millis((ha.lease_ms / 3).max(50));
+    let lease_len = Duration::from_millis(ha.lease_ms);
+    let mut total = ChainSummary {
+        chain: name.clone(),
+        ..ChainSummary::default()
+    };
+    let mut global = stop;
+    let mut first = true;
+    loop {
+        // Wait for the lease.
+        let taken = loop {
+            if stopped(global.as_ref()) {
+                return Ok(total);
+            }
+            match store.take_lease(chain_id, &ha.instance, ha.lease_ms) {
+                Ok(Some(taken)) => break taken,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(chain = %name, "cannot take the chain's lease: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = changed(&mut global) => {}
+            }
+        };
+        let mut renewed = Instant::now();
+        let mut lease: Lease = taken.lease.clone();
+        let takeover = taken
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.holder != ha.instance || !first);
+        tracing::info!(chain = %name, epoch = lease.epoch, "this instance ({}) holds the chain", ha.instance);
+        if let Some(m) = &parts.metrics {
+            m.lease(&name, lease.epoch, takeover);
+        }
+        // A new term of the same rules keeps their windows; after a lost term they start over.
+        let term_rules = match rules.take() {
+            Some(r) => Some(r),
+            None if !first => super::configured_rules(parts.deployment)
+                .await
+                .ok()
+                .and_then(|mut all| all.remove(&name)),
+            None => None,
+        };
+        first = false;
+        let follower = Follower::new(
+            parts.deployment,
+            parts.client,
+            parts.expected.clone(),
+            term_rules,
+            parts.events.clone(),
+            parts.metrics.clone(),
+            parts.health.clone(),
+        )
+        .fenced(lease.fence());
+        // What the previous holder stored but did not live to dispatch (an alert nobody
+        // answered is news whatever its depth by now).
+        if let Some(events) = &parts.events {
+            match store.undispatched(chain_id) {
+                Ok(owed) => {
+                    for mut alert in owed {
+                        tracing::warn!(chain = %name, alert = alert.id, "dispatching an alert the previous holder stored but did not dispatch");
+                        alert.status = AlertStatus::Open;
+                        let _ = events.send(MonitorEvent::Raised(alert));
+                    }
+                }
+                Err(e) => tracing::warn!(chain = %name, "cannot read undispatched alerts: {e}"),
+            }
+        }
+
+        if takeover {
+            follower.raise_takeover(lease.epoch, &ha.instance, taken.unwatched_ms(), ha.lease_ms);
+        }
+        let (term_tx, term_rx) = watch::channel(false);
+        let following = follower.run(None, false, Some(term_rx));
+        tokio::pin!(following);
+        let mut lost = false;
+        let followed = loop {
+            tokio::select! {
+                r = &mut following => break r,
+                _ = tokio::time::sleep(every), if !lost => {
+                    if renewed.elapsed() >= lease_len {
+                        tracing::warn!(chain = %name, epoch = lease.epoch, "no renewal for a whole lease (was this process frozen?): stopping");
+                        lost = true;
+                        let _ = term_tx.send(true);
+                        continue;
+                    }
+                    let asked = Instant::now();
+                    match store.renew_lease(&lease, ha.lease_ms) {
+                        Ok(Some(l)) => {
+                            lease = l;
+                            renewed = asked;
+                        }
+                        Ok(None) => {
+                            tracing::warn!(chain = %name, epoch = lease.epoch, "the chain's lease was lost: stopping");
+                            lost = true;
+                            let _ = term_tx.send(true);
+                        }
+                        Err(e) => tracing::warn!(chain = %name, "cannot renew the chain's lease: {e}"),
+                    }
+                }
+                _ = changed(&mut global) => {
+                    if stopped(global.as_ref()) {
+                        let _ = term_tx.send(true);
+                    }
+                }
+            }
+        };
+        if let Some(m) = &parts.metrics {
+            m.lease(&name, 0, false);
+        }
+        match followed {
+            Ok(s) => {
+                total.blocks += s.blocks;
+                total.raised += s.raised;
+                total.retracted += s.retracted;
+                total.reorgs += s.reorgs;
+                total.cursor = s.cursor;
+            }
+            Err(MonitorError::Storage(StorageError::Fenced { .. })) => {
+                tracing::warn!(chain = %name, "another instance holds the chain now")
+            }
+            Err(e) => tracing::warn!(chain = %name, "following stopped: {e}"),
+        }
+        if stopped(global.as_ref()) {
+            // A clean stop hands the chain over at once.
+            if !lost && let Err(e) = store.release_lease(&lease) {
+                tracing::warn!(chain = %name, "cannot release the chain's lease: {e}");
+            }
+            return Ok(total);
+        }
+    }
+}
