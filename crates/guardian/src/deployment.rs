@@ -43,6 +43,9 @@ pub struct Deployment {
     pub unloaded: Vec<(String, SignerError)>,
     /// The journal beside the manifest.
     pub store: Store,
+    /// Why `store` is the local offline journal instead of the configured PostgreSQL database
+    /// (it was unreachable, and the command is the emergency pause, which never waits for it).
+    pub offline: Option<String>,
 }
 
 /// The journal's path for a manifest: `guardian.db` in the same directory.
@@ -70,6 +73,72 @@ pub fn store_location(
     }
 }
 
+/// The journal a command keeps beside the manifest while its PostgreSQL database is
+/// unreachable (the emergency pause only), absorbed by the database once it is back.
+pub fn offline_path(manifest: &Path) -> PathBuf {
+    db_path(manifest).with_file_name("guardian-offline.db")
+}
+
+/// Opens the database at `location`; with `offline_ok`, a PostgreSQL server that cannot be
+/// reached gives the local offline journal instead, with why. Where the server is reachable and
+/// an offline journal waits beside the manifest, it is absorbed first (and set aside, renamed).
+pub fn open_store(
+    manifest_path: &Path,
+    location: &Location,
+    offline_ok: bool,
+) -> Result<(Store, Option<String>), StorageError> {
+    let offline = offline_path(manifest_path);
+    // The emergency pause waits one second for the database, not five.
+    let opened = match (location, offline_ok) {
+        (Location::Url(url), true) => {
+            Store::connect_within(url.expose(), Some(std::time::Duration::from_secs(1)))
+        }
+        _ => Store::open_at(location),
+    };
+    match opened {
+        Ok(store) => {
+            if matches!(location, Location::Url(_)) && offline.exists() {
+                let absorbed = sync_offline(&store, &offline)?;
+                eprintln!(
+                    "synced {absorbed} action(s) journalled in {} while the database was unreachable",
+                    offline.display()
+                );
+            }
+            Ok((store, None))
+        }
+        Err(StorageError::Connect { target, message }) if offline_ok => {
+            let why = format!(
+                "PostgreSQL at {target} is unreachable ({message}): this action is journalled in {} and written to the database by `guardian db sync` (or the next command) once it is back",
+                offline.display()
+            );
+            Ok((Store::open(&offline)?, Some(why)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Absorbs the offline journal at `path` into `store` and renames the file aside
+/// (`…synced-<unix ms>`), so it is never absorbed twice. The number of actions absorbed.
+pub fn sync_offline(store: &Store, path: &Path) -> Result<usize, StorageError> {
+    let local = Store::open(path)?;
+    let absorbed = store.absorb_journal(&local)?;
+    drop(local);
+    let aside = path.with_file_name(format!(
+        "guardian-offline.db.synced-{}",
+        crate::storage::now_ms()
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(suffix);
+        if std::path::Path::new(&from).exists() {
+            let _ = std::fs::rename(&from, &to);
+        }
+    }
+    Ok(absorbed)
+}
+
 impl Deployment {
     /// Loads the manifest and its signers, opens the journal and connects to the chains named in
     /// `chains` (all when `None`) concurrently. Unreachable chains are recorded, not fatal.
@@ -77,6 +146,17 @@ impl Deployment {
         path: &Path,
         chains: Option<&[String]>,
         env: EnvLookup<'_>,
+    ) -> Result<Self, DeploymentError> {
+        Self::open_with(path, chains, env, false).await
+    }
+
+    /// As [`Deployment::open`]; with `offline_ok` (the emergency pause), a PostgreSQL database
+    /// that cannot be reached gives the local offline journal instead of an error.
+    pub async fn open_with(
+        path: &Path,
+        chains: Option<&[String]>,
+        env: EnvLookup<'_>,
+        offline_ok: bool,
     ) -> Result<Self, DeploymentError> {
         let manifest = Manifest::load_with_env(path, env)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -88,7 +168,11 @@ impl Deployment {
                 Err(e) => unloaded.push((name.clone(), e)),
             }
         }
-        let store = Store::open_at(&store_location(path, Some(&manifest), env))?;
+        let (store, offline) = open_store(
+            path,
+            &store_location(path, Some(&manifest), env),
+            offline_ok,
+        )?;
         let wanted: Vec<(&String, _)> = manifest
             .chains
             .iter()
@@ -125,6 +209,7 @@ impl Deployment {
             signers,
             unloaded,
             store,
+            offline,
         })
     }
 

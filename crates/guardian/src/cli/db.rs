@@ -23,6 +23,10 @@ pub struct Args {
 /// The db subcommands.
 #[derive(Debug, clap::Subcommand)]
 enum Action {
+    /// Write what `guardian pause` journalled locally (guardian-offline.db beside the manifest)
+    /// while the PostgreSQL database was unreachable into the database, then set the file
+    /// aside. Any command that opens the database does it too.
+    Sync,
     /// Copy every record of an SQLite file into the empty PostgreSQL database named by
     /// GUARDIAN_DATABASE_URL (never on the command line: it may hold a password), then check
     /// every incident timeline's hash chain there. A target that holds records is refused.
@@ -36,7 +40,10 @@ enum Action {
 impl Args {
     /// Runs the subcommand.
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
-        let Action::Migrate { from } = self.action;
+        let from = match self.action {
+            Action::Migrate { from } => from,
+            Action::Sync => return sync(ctx),
+        };
         let from = from.unwrap_or_else(|| db_path(&manifest_path(ctx.config.clone())));
         let Some(url) = process_env(DATABASE_URL_VAR).filter(|u| !u.trim().is_empty()) else {
             anyhow::bail!(
@@ -98,4 +105,29 @@ impl Args {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `guardian db sync`.
+fn sync(ctx: &super::Context) -> anyhow::Result<ExitCode> {
+    let path = manifest_path(ctx.config.clone());
+    let offline = crate::deployment::offline_path(&path);
+    if !offline.exists() {
+        println!(
+            "nothing to sync: no offline journal at {}",
+            offline.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let manifest = crate::config::Manifest::load_with_env(&path, &process_env)?;
+    let location = crate::deployment::store_location(&path, Some(&manifest), &process_env);
+    if !matches!(location, crate::storage::Location::Url(_)) {
+        anyhow::bail!(
+            "no PostgreSQL database is configured ([storage] url or {DATABASE_URL_VAR}): {} has nowhere to go",
+            offline.display()
+        );
+    }
+    // Opening the database absorbs the offline journal and sets the file aside.
+    crate::deployment::open_store(&path, &location, false)?;
+    println!("the offline journal is in {location} now");
+    Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,8 @@ pub enum Command {
     /// Create a team API token for `guardian serve` (printed once, stored hashed).
     Token(token::Args),
     /// The database: `db migrate` copies an SQLite file's records into the empty PostgreSQL
-    /// database named by GUARDIAN_DATABASE_URL.
+    /// database named by GUARDIAN_DATABASE_URL; `db sync` writes what a pause journalled
+    /// locally while it was unreachable.
     Db(db::Args),
 }
 
@@ -98,13 +99,27 @@ impl Context {
         &self,
         chain: Option<&str>,
     ) -> anyhow::Result<crate::deployment::Deployment> {
+        self.deployment_with(chain, false).await
+    }
+
+    /// As [`Context::deployment`]; with `offline_ok` (the emergency pause) an unreachable
+    /// PostgreSQL database gives the local offline journal, and says so.
+    pub async fn deployment_with(
+        &self,
+        chain: Option<&str>,
+        offline_ok: bool,
+    ) -> anyhow::Result<crate::deployment::Deployment> {
         let chains = chain.map(|c| vec![c.to_string()]);
-        let deployment = crate::deployment::Deployment::open(
+        let deployment = crate::deployment::Deployment::open_with(
             &self.manifest_path(),
             chains.as_deref(),
             &crate::chain::signer::process_env,
+            offline_ok,
         )
         .await?;
+        if let Some(why) = &deployment.offline {
+            eprintln!("warning: {why}");
+        }
         Ok(deployment)
     }
 
@@ -215,8 +230,22 @@ impl ActionFlags {
         ctx: &Context,
         chain: Option<&str>,
     ) -> anyhow::Result<crate::deployment::Deployment> {
-        let deployment = ctx.deployment(chain).await?;
-        self.incident.check(&deployment)?;
+        self.open_with(ctx, chain, false).await
+    }
+
+    /// As [`ActionFlags::open`]; with `offline_ok` (the emergency pause) an unreachable
+    /// PostgreSQL database does not stop it: it is journalled locally, and no incident is
+    /// checked or written (the incident is in the database).
+    pub async fn open_with(
+        &self,
+        ctx: &Context,
+        chain: Option<&str>,
+        offline_ok: bool,
+    ) -> anyhow::Result<crate::deployment::Deployment> {
+        let deployment = ctx.deployment_with(chain, offline_ok).await?;
+        if deployment.offline.is_none() {
+            self.incident.check(&deployment)?;
+        }
         Ok(deployment)
     }
 
@@ -226,6 +255,9 @@ impl ActionFlags {
         deployment: &crate::deployment::Deployment,
         action_id: i64,
     ) -> anyhow::Result<()> {
+        if deployment.offline.is_some() {
+            return Ok(());
+        }
         self.incident.record(deployment, action_id, self.dry_run)?;
         Ok(())
     }

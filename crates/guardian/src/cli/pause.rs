@@ -43,7 +43,11 @@ impl Args {
     /// Runs a pause (`pause = true`) or unpause.
     pub async fn run(self, ctx: &super::Context, pause: bool) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
-        let deployment = self.action.open(ctx, self.chain.as_deref()).await?;
+        // The emergency pause never waits for the database; every other action does.
+        let deployment = self
+            .action
+            .open_with(ctx, self.chain.as_deref(), pause)
+            .await?;
         if deployment.clients.is_empty() {
             bail!(
                 "no chain reachable: {}",

@@ -287,7 +287,16 @@ impl Store {
     /// Connects to the PostgreSQL database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`)
     /// and brings its schema up to date; the error names the server, never the password.
     pub fn connect(url: &str) -> Result<Self, StorageError> {
-        let mut client = postgres_db::Client::connect(url)?;
+        Self::connect_within(url, None)
+    }
+
+    /// As [`Store::connect`], giving up on reaching the server after `timeout` (default: the
+    /// URL's `connect_timeout`, else 5 s).
+    pub fn connect_within(
+        url: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Self, StorageError> {
+        let mut client = postgres_db::Client::connect(url, timeout)?;
         postgres_db::migrate(client.get()?)?;
         Ok(Self {
             db: Db::Postgres(Box::new(Mutex::new(client))),

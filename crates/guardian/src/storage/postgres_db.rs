@@ -23,7 +23,7 @@ pub(super) struct Client {
 impl Client {
     /// Parses `url` and connects; the error names the host, port and database, never the
     /// password.
-    pub(super) fn connect(url: &str) -> Result<Self, StorageError> {
+    pub(super) fn connect(url: &str, timeout: Option<Duration>) -> Result<Self, StorageError> {
         let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Connect {
             target: "the URL given".into(),
             message: format!(
@@ -31,8 +31,14 @@ impl Client {
                 redact(&e.to_string(), url)
             ),
         })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
+        match timeout {
+            Some(t) => {
+                config.connect_timeout(t);
+            }
+            None if config.get_connect_timeout().is_none() => {
+                config.connect_timeout(Duration::from_secs(5));
+            }
+            None => {}
         }
         let target = target_of(&config);
         let mut client = Client {
@@ -198,16 +204,21 @@ mod tests {
 
     #[test]
     fn a_url_with_a_password_never_shows_it() {
-        let err =
-            Client::connect("postgres://guardian:hunter2-secret@127.0.0.1:1/db?connect_timeout=1")
-                .err()
-                .expect("nothing listens on port 1");
+        let err = Client::connect(
+            "postgres://guardian:hunter2-secret@127.0.0.1:1/db?connect_timeout=1",
+            None,
+        )
+        .err()
+        .expect("nothing listens on port 1");
         let text = err.to_string();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("127.0.0.1:1/db"), "{text}");
-        let err = Client::connect("postgres://guardian:hunter2-secret@127.0.0.1:notaport/db")
-            .err()
-            .expect("bad port");
+        let err = Client::connect(
+            "postgres://guardian:hunter2-secret@127.0.0.1:notaport/db",
+            None,
+        )
+        .err()
+        .expect("bad port");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

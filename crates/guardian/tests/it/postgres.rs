@@ -188,3 +188,85 @@ async fn the_manifest_names_the_database_with_its_password_from_the_environment(
     assert!(!ok);
     assert!(err.contains("must be a postgres://"), "{err}");
 }
+
+#[tokio::test]
+async fn with_the_database_unreachable_a_pause_is_journalled_locally_and_written_when_it_is_back() {
+    let net = crate::support::testnet().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifest = dir.path().join("guardian.toml");
+    net.devnet.manifest.write(&manifest, true).expect("write");
+    let base = std::fs::read_to_string(&manifest).expect("read");
+    let with_url = |url: &str| {
+        std::fs::write(&manifest, format!("{base}\n[storage]\nurl = \"{url}\"\n"))
+            .expect("manifest");
+    };
+    // A port where nothing listens: the database is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    with_url(&format!(
+        "postgres://guardian:${{PG_PASSWORD}}@127.0.0.1:{closed}/guardian"
+    ));
+    let vars = [
+        ("PG_PASSWORD", postgres::PASSWORD),
+        ("GUARDIAN_OPERATOR", "alice"),
+    ];
+
+    // The emergency pause does not wait for it: it pauses, journals locally, and says so.
+    let (ok, out, err) = bin::run(
+        dir.path(),
+        &vars,
+        &["pause", "--all", "--reason", "drain in progress"],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("paused by this run"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{closed}/guardian is unreachable"
+        )) && err.contains("guardian db sync"),
+        "{err}"
+    );
+    assert!(!err.contains(postgres::PASSWORD) && !out.contains(postgres::PASSWORD));
+    for kind in [
+        guardian::config::ContractKind::DocumentRegistry,
+        guardian::config::ContractKind::PaymentEscrow,
+    ] {
+        assert!(crate::response::is_paused(&net, kind).await, "{kind:?}");
+    }
+    assert!(dir.path().join("guardian-offline.db").exists());
+
+    // Every other action waits for the database: refused before anything is sent.
+    let (ok, _, err) = bin::run(dir.path(), &vars, &["unpause", "--all"]).await;
+    assert!(!ok);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(
+        crate::response::is_paused(&net, guardian::config::ContractKind::DocumentRegistry).await,
+        "still paused"
+    );
+
+    // Back: `db sync` writes the pause and its transactions to the database, once.
+    let url = postgres::cluster().fresh_database();
+    let name = url.rsplit('/').next().expect("name").to_string();
+    with_url(&format!(
+        "postgres://guardian:${{PG_PASSWORD}}@127.0.0.1:{}/{name}",
+        postgres::cluster().port
+    ));
+    let (ok, out, err) = bin::run(dir.path(), &vars, &["db", "sync"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(err.contains("synced 1 action(s)"), "{err}");
+    assert!(
+        !dir.path().join("guardian-offline.db").exists(),
+        "set aside"
+    );
+    let pg = Store::connect(&url).expect("connect");
+    let actions = pg.actions().expect("actions");
+    assert_eq!(actions.len(), 1, "{actions:#?}");
+    assert_eq!(actions[0].kind, "pause");
+    assert_eq!(actions[0].reason.as_deref(), Some("drain in progress"));
+    let txs = pg.transactions(actions[0].id).expect("transactions");
+    assert!(!txs.is_empty(), "the pause's transactions came along");
+    let (ok, out, _) = bin::run(dir.path(), &vars, &["db", "sync"]).await;
+    assert!(ok && out.contains("nothing to sync"), "{out}");
+}
