@@ -102,7 +102,7 @@ struct PauseArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    guardian::chain::tls::install_provider();
+    guardian::tls::install_provider();
     guardian::cli::init_logging(0);
     let result = match args.what {
         What::Pause(args) => args.run().await,

@@ -24,3 +24,4 @@ pub mod serve;
 pub mod service;
 pub mod status;
 pub mod storage;
+pub mod tls;

@@ -8,7 +8,6 @@ pub mod logs;
 pub mod revert;
 pub mod route;
 pub mod signer;
-pub mod tls;
 pub mod transport;
 pub mod tx;
 pub mod ws;

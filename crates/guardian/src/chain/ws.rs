@@ -14,8 +14,9 @@ use alloy::{
 };
 use tokio_tungstenite::{Connector, tungstenite::client::IntoClientRequest};
 
-use super::{tls, transport::redact};
+use super::transport::redact;
 use crate::secret::RpcUrl;
+use crate::tls;
 
 /// How often an idle connection is pinged to find out it is dead.
 const KEEPALIVE: Duration = Duration::from_secs(10);

@@ -141,7 +141,7 @@ impl Context {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Before anything builds an HTTP client: reqwest has no TLS provider of its own here.
-    crate::chain::tls::install_provider();
+    crate::tls::install_provider();
     let ctx = Context { config: cli.config };
     // Notifications an earlier run still owes go out after any command that acts or reads a
     // deployment (the monitor and incident commands deliver on their own; deploy, devnet and

@@ -243,7 +243,7 @@ impl Heartbeat {
     /// (logged) when no HTTP client can be built.
     pub fn new(url: String, timeout: Duration) -> Option<Self> {
         secret::register(&url);
-        crate::chain::tls::install_provider();
+        crate::tls::install_provider();
         match reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

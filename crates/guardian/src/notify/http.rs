@@ -12,7 +12,7 @@ const BODY_IN_ERROR: usize = 200;
 
 /// A client whose every request gives up after `timeout`.
 pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
-    crate::chain::tls::install_provider();
+    crate::tls::install_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)

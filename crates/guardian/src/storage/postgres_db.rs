@@ -10,6 +10,12 @@ use super::{MIGRATIONS, Migration, SCHEMA_VERSION, StorageError, sql::off_runtim
 /// `BEGIN IMMEDIATE` does within a file: the features' read-then-write logic stays correct
 /// without retrying on serialization failures.
 pub(super) const WRITE_LOCK: i64 = 0x6775_6172_6469_616e; // "guardian"
+/// How long the server lets a session sit inside a transaction without a statement before it
+/// ends the session. A process frozen by the OS (or cut off) while it holds [`WRITE_LOCK`] would
+/// otherwise stop every instance's writes, the takeover of its chains included; our
+/// transactions never wait on anything but the database between statements.
+const IDLE_IN_TRANSACTION_MS: u64 = 1000;
+
 /// Serializes migrations: two instances started at once migrate once.
 const MIGRATE_LOCK: i64 = 0x6775_6172_646d_6967;
 
@@ -24,6 +30,12 @@ impl Client {
     /// Parses `url` and connects; the error names the host, port and database, never the
     /// password.
     pub(super) fn connect(url: &str, timeout: Option<Duration>) -> Result<Self, StorageError> {
+        // Certificates are always checked (as for the RPC endpoints): libpq's verify-ca and
+        // verify-full are what `require` means here.
+        let url = url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
+        let url = url.as_str();
         let mut config = postgres::Config::from_str(url).map_err(|e| StorageError::Connect {
             target: "the URL given".into(),
             message: format!(
@@ -57,15 +69,31 @@ impl Client {
                 off_runtime(move || drop(closed));
             }
             let config = &self.config;
-            let conn = off_runtime(|| config.connect(postgres::NoTls)).map_err(|e| {
+            // TLS as `sslmode` asks (default `prefer`: TLS where the server offers it, its
+            // certificate checked against the same trust as the RPC endpoints).
+            let (tls, problem) = crate::tls::client_config();
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            let conn = off_runtime(|| config.connect(tls)).map_err(|e| {
+                let mut message = super::sql::SqlError::Postgres(e)
+                    .to_string()
+                    .trim_start_matches("database error: ")
+                    .to_string();
+                crate::tls::advise(&mut message, problem.as_deref());
                 StorageError::Connect {
                     target: self.target.clone(),
-                    message: super::sql::SqlError::Postgres(e)
-                        .to_string()
-                        .trim_start_matches("database error: ")
-                        .to_string(),
+                    message,
                 }
             })?;
+            let mut conn = conn;
+            let set = off_runtime(|| {
+                conn.batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"
+                ))
+            });
+            if let Err(e) = set {
+                off_runtime(move || drop(conn));
+                return Err(e.into());
+            }
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))

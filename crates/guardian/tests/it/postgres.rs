@@ -270,3 +270,63 @@ async fn with_the_database_unreachable_a_pause_is_journalled_locally_and_written
     let (ok, out, _) = bin::run(dir.path(), &vars, &["db", "sync"]).await;
     assert!(ok && out.contains("nothing to sync"), "{out}");
 }
+
+#[tokio::test]
+async fn tls_to_postgres_checks_the_server_certificate_against_the_same_trust_as_the_endpoints() {
+    let (ca, leaf, key) = crate::support::tls::ca_and_leaf(&["localhost", "127.0.0.1"]);
+    let server = postgres::tls_only(&leaf.pem(), &key.serialize_pem());
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("ca");
+    std::fs::write(
+        dir.path().join("guardian.toml"),
+        "[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:1\"]\n",
+    )
+    .expect("manifest");
+    let database = server.fresh_database();
+    let name = database.rsplit('/').next().expect("name").to_string();
+    let url = |mode: &str| {
+        format!(
+            "postgres://guardian:{}@localhost:{}/{name}?sslmode={mode}",
+            postgres::PASSWORD,
+            server.port
+        )
+    };
+    let create = ["token", "create", "--role", "viewer", "--name", "erin"];
+
+    // Trusted through SSL_CERT_FILE, as a private CA's RPC endpoint is: the server takes only
+    // TLS, so this connection is TLS.
+    let trusted = url("verify-full");
+    let ca_path = ca_file.to_str().expect("utf-8");
+    let vars = [
+        ("GUARDIAN_DATABASE_URL", trusted.as_str()),
+        ("SSL_CERT_FILE", ca_path),
+        ("GUARDIAN_OPERATOR", "alice"),
+    ];
+    let (ok, out, err) = bin::run(dir.path(), &vars, &create).await;
+    assert!(ok, "{out}\n{err}");
+
+    // Without the CA the certificate is refused, and the error says what to do.
+    let required = url("require");
+    let vars = [
+        ("GUARDIAN_DATABASE_URL", required.as_str()),
+        ("GUARDIAN_OPERATOR", "alice"),
+    ];
+    let (ok, _, err) = bin::run(dir.path(), &vars, &create).await;
+    assert!(!ok);
+    assert!(
+        err.contains("certificate") && err.contains("SSL_CERT_FILE"),
+        "{err}"
+    );
+    assert!(!err.contains(postgres::PASSWORD), "{err}");
+
+    // Plain TCP is turned away by this server: sslmode=disable cannot get in.
+    let plain = url("disable");
+    let vars = [
+        ("GUARDIAN_DATABASE_URL", plain.as_str()),
+        ("SSL_CERT_FILE", ca_path),
+        ("GUARDIAN_OPERATOR", "alice"),
+    ];
+    let (ok, _, err) = bin::run(dir.path(), &vars, &create).await;
+    assert!(!ok, "{err}");
+}

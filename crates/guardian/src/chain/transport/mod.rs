@@ -35,8 +35,9 @@ mod classify;
 pub use classify::{ErrorClass, classify};
 
 use self::{calls::Calls, classify::retryable_failure};
-use super::{tls, ws::WsEndpoint};
+use super::ws::WsEndpoint;
 use crate::secret::RpcUrl;
+use crate::tls;
 
 type HttpClient = alloy::transports::http::reqwest::Client;
 

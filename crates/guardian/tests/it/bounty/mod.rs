@@ -71,7 +71,7 @@ async fn desk(rate_limit: u32) -> Desk {
 
 /// A desk whose manifest ends with `extra`.
 async fn desk_with(rate_limit: u32, extra: &str) -> Desk {
-    guardian::chain::tls::install_provider();
+    guardian::tls::install_provider();
     let pair = crypto::generate();
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("guardian.toml");

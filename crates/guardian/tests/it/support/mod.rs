@@ -47,7 +47,7 @@ pub fn anvil_path() -> std::path::PathBuf {
     }
     // Every test starts anvil through here, before it builds any HTTP client of its own (alloy's
     // `connect_http`, reqwest): those need the TLS provider the library installs.
-    guardian::chain::tls::install_provider();
+    guardian::tls::install_provider();
     find_anvil(None, &|name| std::env::var(name).ok())
         .expect("anvil: run `npm ci --prefix contracts` first")
 }

@@ -75,8 +75,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A server of its own that accepts TLS connections only, with `cert` and `key` (PEM) as its
+/// certificate (the shared one stays plain, so that other tests need no CA).
+pub fn tls_only(cert: &str, key: &str) -> Cluster {
+    Cluster::start_with(Some((cert, key))).unwrap_or_else(|e| panic!("{e}"))
+}
+
 impl Cluster {
     fn start() -> Result<Self, String> {
+        Self::start_with(None)
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Result<Self, String> {
         let bin = server_bin()?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
@@ -140,6 +150,40 @@ impl Cluster {
                 )
             })
             .map_err(|e| e.to_string())?;
+        if let Some((cert, key)) = tls {
+            let write = |name: &str, text: &str| -> Result<(), String> {
+                use std::os::unix::fs::PermissionsExt as _;
+                let path = cluster.data.join(name);
+                std::fs::write(&path, text).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| e.to_string())?;
+                if cluster.as_postgres {
+                    Command::new("chown")
+                        .args(["postgres:postgres"])
+                        .arg(&path)
+                        .status()
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            };
+            write("server.crt", cert)?;
+            write("server.key", key)?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(cluster.data.join("postgresql.conf"))
+                .and_then(|mut f| {
+                    use std::io::Write as _;
+                    f.write_all(
+                        b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+                    )
+                })
+                .map_err(|e| e.to_string())?;
+            // Plain TCP connections are turned away: only TLS gets in.
+            let hba = cluster.data.join("pg_hba.conf");
+            let old = std::fs::read_to_string(&hba).map_err(|e| e.to_string())?;
+            std::fs::write(&hba, format!("hostnossl all all 0.0.0.0/0 reject\n{old}"))
+                .map_err(|e| e.to_string())?;
+        }
         for _ in 0..5 {
             cluster.port = free_port();
             if cluster.launch().is_ok() {

@@ -109,7 +109,7 @@ pub async fn start(upstream: &str, batches: Batches) -> Proxy {
 
 /// Starts a proxy on a free port in front of `upstream`.
 pub async fn start_with(upstream: &str, behaviour: Behaviour) -> Proxy {
-    guardian::chain::tls::install_provider();
+    guardian::tls::install_provider();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let counts = Arc::new(Counts::default());

@@ -29,9 +29,8 @@ impl Drop for TlsEndpoint {
     }
 }
 
-/// Starts a TLS endpoint for `localhost` on a free port, passing every connection's bytes on to
-/// `upstream` (anvil's address).
-pub async fn start(upstream: SocketAddr) -> TlsEndpoint {
+/// A CA made for the test, and a certificate it signed for `names` with that certificate's key.
+pub fn ca_and_leaf(names: &[&str]) -> (rcgen::Certificate, rcgen::Certificate, KeyPair) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -44,10 +43,17 @@ pub async fn start(upstream: SocketAddr) -> TlsEndpoint {
     let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca, ca_key);
     let leaf_key = KeyPair::generate().expect("leaf key");
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
         .expect("leaf params")
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
+    (ca_cert, leaf, leaf_key)
+}
+
+/// Starts a TLS endpoint for `localhost` on a free port, passing every connection's bytes on to
+/// `upstream` (anvil's address).
+pub async fn start(upstream: SocketAddr) -> TlsEndpoint {
+    let (ca_cert, leaf, leaf_key) = ca_and_leaf(&["localhost"]);
 
     let dir = tempfile::tempdir().expect("tmp");
     let ca_file = dir.path().join("ca.pem");

@@ -1,4 +1,5 @@
-//! TLS for `https://` and `wss://` endpoints: rustls with the ring provider, certificates checked
+//! TLS for `https://` and `wss://` endpoints and for PostgreSQL: rustls with the ring provider,
+//! certificates checked
 //! against the platform's trust store, plus the certificates in `SSL_CERT_FILE` / `SSL_CERT_DIR`
 //! when one of them is set (for a private CA).
 
