@@ -33,6 +33,7 @@ pub fn evidence(report: &StoredReport) -> serde_json::Value {
     let v = &report.view;
     json!({
         "report": report.id,
+        "public_id": v.public_id,
         "title": v.title,
         "severity": v.triage.confirmed_severity.as_deref().unwrap_or(&v.severity),
         "impact": v.triage.confirmed_impact.as_deref().unwrap_or(&v.impact),
@@ -100,7 +101,11 @@ pub async fn escalate(
     }
     let new = NewIncident {
         level,
-        title: format!("Bug bounty report #{}: {}", report.id, report.view.title),
+        // The title is published with the post-mortem: the id the researcher knows, not the number.
+        title: format!(
+            "Bug bounty report {}: {}",
+            report.view.public_id, report.view.title
+        ),
         commander: None,
         contracts: report.view.contracts.clone(),
         from_alert: None,

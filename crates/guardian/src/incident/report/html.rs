@@ -239,8 +239,8 @@ pub fn to_html(r: &Report) -> String {
                 .unwrap_or_else(|| "a researcher who asked not to be named".into());
             let _ = write!(
                 o,
-                "<li>Found by {who}, through the bug bounty program: report #{} ({}), {}.</li>",
-                c.report,
+                "<li>Found by {who}, through the bug bounty program: {} ({}), {}.</li>",
+                e(&c.published_name()),
                 e(&c.severity),
                 e(&c.title)
             );

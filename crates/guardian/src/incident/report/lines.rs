@@ -40,9 +40,14 @@ pub(super) fn describe<'a>(
     };
     let text = match e.kind.as_str() {
         "opened" => format!("opened at level {}: {}", s("level"), s("title")),
+        // Published with the post-mortem: the id the researcher knows (a report recorded before
+        // public ids existed keeps its number).
         "bounty-report" => format!(
-            "evidence: bug bounty report #{} ({}, {}): {}",
-            s("report"),
+            "evidence: bug bounty report {} ({}, {}): {}",
+            match e.details["public_id"].as_str() {
+                Some(id) => id.to_string(),
+                None => format!("#{}", s("report")),
+            },
             s("severity"),
             s("impact"),
             s("title")

@@ -215,8 +215,8 @@ pub fn to_markdown(r: &Report) -> String {
                 .map(md)
                 .unwrap_or_else(|| "a researcher who asked not to be named".into());
             line(format!(
-                "- Found by {who}, through the bug bounty program: report #{} ({}), {}.",
-                c.report,
+                "- Found by {who}, through the bug bounty program: {} ({}), {}.",
+                md(&c.published_name()),
                 md(&c.severity),
                 md(&c.title)
             ));

@@ -118,14 +118,28 @@ pub struct Report {
 /// A bug bounty report that is evidence of the incident.
 #[derive(Debug, Clone, Serialize)]
 pub struct Credit {
-    /// The report's id.
+    /// The report's number (the team's id; never published).
     pub report: i64,
+    /// The id its researcher knows it by, which the published report shows (none for a report
+    /// recorded before public ids existed: then the report is not numbered at all).
+    pub public_id: Option<String>,
     /// Its title.
     pub title: String,
     /// Its severity.
     pub severity: String,
     /// The researcher's name, only where they agreed to be credited.
     pub researcher: Option<String>,
+}
+
+impl Credit {
+    /// How the published report names the report: by its public id, never by its number
+    /// (which would tell how many reports the program has received).
+    pub fn published_name(&self) -> String {
+        match &self.public_id {
+            Some(id) => format!("report {id}"),
+            None => "a report".to_string(),
+        }
+    }
 }
 
 /// A level, at opening (`from` is `None`) or changed.
@@ -406,6 +420,7 @@ pub fn build(r: &Records<'_>) -> Report {
             .filter_map(|e| {
                 Some(Credit {
                     report: e.details["report"].as_i64()?,
+                    public_id: e.details["public_id"].as_str().map(str::to_string),
                     title: e.details["title"].as_str().unwrap_or_default().to_string(),
                     severity: e.details["severity"]
                         .as_str()
