@@ -334,10 +334,44 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
     for (alert, deliveries) in &ids {
         assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
     }
+    // `status` names the chain's holder and epoch.
+    let (_, out, err) = crate::support::bin::run(
+        dir.path(),
+        &[("PG_PASSWORD", postgres::PASSWORD)],
+        &["status", "--json"],
+    )
+    .await;
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let now = holder(&store).expect("held");
+    assert_eq!(status["monitors"][0]["chain"], "local", "{status}");
+    assert_eq!(
+        status["monitors"][0]["holder"],
+        now.holder.as_str(),
+        "{status}"
+    );
+    assert_eq!(status["monitors"][0]["epoch"], now.epoch, "{status}");
+
     if std::env::var_os("HA_TEST_LOGS").is_some() {
         for (n, i) in instances.iter().enumerate() {
             eprintln!("--- instance {n}\n{}", i.output());
         }
     }
     drop(instances);
+}
+
+#[tokio::test]
+async fn ha_on_sqlite_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("guardian.toml"),
+        "[ha]\n\n[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:1\"]\n",
+    )
+    .expect("manifest");
+    let (ok, _, err) = crate::support::bin::run(dir.path(), &[], &["monitor"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("[ha] needs the records in PostgreSQL") && err.contains("[storage] url"),
+        "{err}"
+    );
 }
