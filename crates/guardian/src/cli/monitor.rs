@@ -227,7 +227,7 @@ impl Args {
 fn print_event(event: &MonitorEvent, done: &Dispatched, json: bool) {
     if json {
         let line = match event {
-            MonitorEvent::Raised(a) => {
+            MonitorEvent::Raised(a) | MonitorEvent::Owed(a) => {
                 serde_json::json!({"event": "raised", "alert": a, "dispatched": done})
             }
             MonitorEvent::Retracted(a) => {
@@ -238,7 +238,7 @@ fn print_event(event: &MonitorEvent, done: &Dispatched, json: bool) {
         return;
     }
     let (verb, a) = match event {
-        MonitorEvent::Raised(a) => ("ALERT", a),
+        MonitorEvent::Raised(a) | MonitorEvent::Owed(a) => ("ALERT", a),
         MonitorEvent::Retracted(a) => ("RETRACTED", a),
     };
     println!(

@@ -92,15 +92,45 @@ pub async fn respond(
     respond: Respond,
     signer: Option<&str>,
 ) -> Result<Responded, IncidentError> {
+    respond_adopting(deployment, contacts, alert, respond, signer, false).await
+}
+
+/// As [`respond`]; with `adopt` (an alert whose previous holder died before dispatching it), a
+/// response that holder journalled but never finished is run again under a key of its own:
+/// the pause reads what is paused already and follows what the journal says was sent, so at
+/// worst it sends a redundant transaction, never misses one.
+pub async fn respond_adopting(
+    deployment: &Deployment,
+    contacts: &Contacts,
+    alert: &Alert,
+    respond: Respond,
+    signer: Option<&str>,
+    adopt: bool,
+) -> Result<Responded, IncidentError> {
     let Some(asked) = response_level(respond) else {
         return Ok(Responded::NotAsked);
     };
     if alert.status == AlertStatus::Retracted {
         return Ok(Responded::Retracted);
     }
-    let key = response_key(alert.id);
+    let mut key = response_key(alert.id);
     if let Some(action_id) = deployment.store.action_with_key(&key)? {
-        return Ok(Responded::AlreadyDone { action_id });
+        let unfinished = deployment
+            .store
+            .action(action_id)?
+            .is_some_and(|a| a.status == crate::storage::Status::Running);
+        if !(adopt && unfinished) {
+            return Ok(Responded::AlreadyDone { action_id });
+        }
+        tracing::warn!(
+            alert = alert.id,
+            action = action_id,
+            "the previous holder journalled this response but never finished it: running it again"
+        );
+        key = format!("{key}:adopted");
+        if let Some(action_id) = deployment.store.action_with_key(&key)? {
+            return Ok(Responded::AlreadyDone { action_id });
+        }
     }
     let level = asked.max(alert.found.severity.level());
     // Only names the manifest knows: an alert's evidence may name what is not a contract.

@@ -270,7 +270,7 @@ impl ChannelWatch {
             Some(tx) => match tx.send(MonitorEvent::Raised(alert)) {
                 Ok(()) => return false,
                 Err(mpsc::error::SendError(
-                    MonitorEvent::Raised(a) | MonitorEvent::Retracted(a),
+                    MonitorEvent::Raised(a) | MonitorEvent::Retracted(a) | MonitorEvent::Owed(a),
                 )) => a,
             },
             None => alert,

@@ -18,7 +18,6 @@ use super::{
     privileged,
 };
 use crate::{
-    alert::AlertStatus,
     chain::ChainClient,
     deployment::Deployment,
     storage::{Lease, StorageError},
@@ -107,15 +106,13 @@ pub(super) async fn follow_held(
             parts.health.clone(),
         )
         .fenced(lease.fence());
-        // What the previous holder stored but did not live to dispatch (an alert nobody
-        // answered is news whatever its depth by now).
+        // What the previous holder stored but did not live to dispatch.
         if let Some(events) = &parts.events {
             match store.undispatched(chain_id) {
                 Ok(owed) => {
-                    for mut alert in owed {
+                    for alert in owed {
                         tracing::warn!(chain = %name, alert = alert.id, "dispatching an alert the previous holder stored but did not dispatch");
-                        alert.status = AlertStatus::Open;
-                        let _ = events.send(MonitorEvent::Raised(alert));
+                        let _ = events.send(MonitorEvent::Owed(alert));
                     }
                 }
                 Err(e) => tracing::warn!(chain = %name, "cannot read undispatched alerts: {e}"),

@@ -82,6 +82,19 @@ pub enum MonitorEvent {
     Raised(Alert),
     /// An alert's block was orphaned by a reorganisation; it is now `retracted`.
     Retracted(Alert),
+    /// An alert the chain's previous holder (`[ha]`) stored but did not live to dispatch: it is
+    /// dispatched as raised, and a response the previous holder journalled but never finished
+    /// is run again (the pause finds what is paused already, and follows what it sent).
+    Owed(Alert),
+}
+
+impl MonitorEvent {
+    /// The alert it is about.
+    pub fn alert(&self) -> &Alert {
+        match self {
+            MonitorEvent::Raised(a) | MonitorEvent::Retracted(a) | MonitorEvent::Owed(a) => a,
+        }
+    }
 }
 
 /// The configured rules of one chain (the `[[rules]]` engine), evaluated on every block after

@@ -167,7 +167,7 @@ impl SlaWatch {
             Some(tx) => match tx.send(MonitorEvent::Raised(alert)) {
                 Ok(()) => return,
                 Err(mpsc::error::SendError(
-                    MonitorEvent::Raised(a) | MonitorEvent::Retracted(a),
+                    MonitorEvent::Raised(a) | MonitorEvent::Retracted(a) | MonitorEvent::Owed(a),
                 )) => a,
             },
             None => alert,

@@ -76,11 +76,11 @@ impl<'a> Dispatcher<'a> {
     /// Tells the contacts about `event` and, for a raised alert whose rule says so, responds.
     pub async fn dispatch(&self, event: &MonitorEvent) -> Dispatched {
         let (alert, kind) = match event {
-            MonitorEvent::Raised(a) => (a, AlertEvent::Raised),
+            MonitorEvent::Raised(a) | MonitorEvent::Owed(a) => (a, AlertEvent::Raised),
             MonitorEvent::Retracted(a) => (a, AlertEvent::Retracted),
         };
         let respond = self.response_of(alert);
-        if let MonitorEvent::Raised(a) = event {
+        if let MonitorEvent::Raised(a) | MonitorEvent::Owed(a) = event {
             self.link_to_incidents(a);
         }
         let responding =
@@ -103,12 +103,23 @@ impl<'a> Dispatcher<'a> {
         }
         let response = match event {
             // A backfilled alert already final is history, not an attack in progress.
-            MonitorEvent::Raised(a)
-                if respond != Respond::None && a.status != AlertStatus::Final =>
+            // An owed alert was never answered: news, whatever its depth by now.
+            MonitorEvent::Raised(a) | MonitorEvent::Owed(a)
+                if respond != Respond::None
+                    && (a.status != AlertStatus::Final
+                        || matches!(event, MonitorEvent::Owed(_))) =>
             {
                 let signer = self.deployment.manifest.monitor.signer.as_deref();
-                let r =
-                    automatic::respond(self.deployment, &self.contacts, a, respond, signer).await;
+                let adopt = matches!(event, MonitorEvent::Owed(_));
+                let r = automatic::respond_adopting(
+                    self.deployment,
+                    &self.contacts,
+                    a,
+                    respond,
+                    signer,
+                    adopt,
+                )
+                .await;
                 if let Err(e) = &r {
                     tracing::error!(alert = a.id, "automatic response failed: {e}");
                 }
@@ -118,7 +129,7 @@ impl<'a> Dispatcher<'a> {
         };
         // Dispatched: a later holder of the chain need not do it again. An alert whose messages
         // could not be queued stays undispatched, for the next holder.
-        if matches!(event, MonitorEvent::Raised(_))
+        if matches!(event, MonitorEvent::Raised(_) | MonitorEvent::Owed(_))
             && notify_error.is_none()
             && let Err(e) = self.store.mark_dispatched(alert.id)
         {

@@ -384,10 +384,25 @@ impl Store {
 
     /// All actions, newest first.
     pub fn actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
+        self.query_actions("ORDER BY id DESC", params![])
+    }
+
+    /// Action `id`, if there is one.
+    pub fn action(&self, id: ActionId) -> Result<Option<ActionRecord>, StorageError> {
+        Ok(self.query_actions("WHERE id = ?1", params![id])?.pop())
+    }
+
+    fn query_actions(
+        &self,
+        tail: &str,
+        args: &[&dyn crate::storage::sql::ToValue],
+    ) -> Result<Vec<ActionRecord>, StorageError> {
         self.with(|c| {
             c.query_map(
-                "SELECT id, kind, actor, reason, params, status, started_at, finished_at, summary FROM actions ORDER BY id DESC",
-                params![],
+                &format!(
+                    "SELECT id, kind, actor, reason, params, status, started_at, finished_at, summary FROM actions {tail}"
+                ),
+                args,
                 |r| {
                     Ok(ActionRecord {
                         id: r.get(0)?,

@@ -166,3 +166,69 @@ async fn pause_affected_pauses_only_what_the_alert_names() {
     .expect("respond");
     assert!(matches!(none, Responded::NotAsked));
 }
+
+#[tokio::test]
+async fn a_response_journalled_by_a_holder_that_died_is_run_again_by_the_next_one_once() {
+    let devnet = multi_chain(1, 1, None).await;
+    let (d, _dir) = open(&devnet.manifest, |_| {}).await;
+    let contacts = Contacts::load(&d.manifest, &|_| None);
+    let owed = alert(
+        &d.store,
+        1,
+        Severity::Critical,
+        AlertStatus::Open,
+        &["escrow"],
+    );
+    // The previous holder journalled its response (the key that makes it happen once) and died
+    // before sending anything: the action is still running.
+    let journalled = d
+        .store
+        .begin_action_once(
+            "pause",
+            "guardian",
+            None,
+            &serde_json::json!({}),
+            Some(&format!("respond:alert:{}", owed.id)),
+        )
+        .expect("journalled");
+
+    // A second dispatch of a fresh alert (a restart) trusts the journal: nothing is sent.
+    let trusted = automatic::respond(&d, &contacts, &owed, Respond::PauseAll, None)
+        .await
+        .expect("respond");
+    assert!(
+        matches!(trusted, Responded::AlreadyDone { action_id } if action_id == journalled),
+        "{trusted:?}"
+    );
+
+    // The next holder, dispatching what it owes, adopts the unfinished response: it pauses.
+    let adopted = automatic::respond_adopting(&d, &contacts, &owed, Respond::PauseAll, None, true)
+        .await
+        .expect("respond");
+    let report = adopted.pause().expect("paused");
+    assert!(report.ok(), "{report:#?}");
+    assert!(report.targets.iter().all(|t| t.outcome == Outcome::Changed));
+
+    // Once: adopting again finds the adopted response done.
+    let again = automatic::respond_adopting(&d, &contacts, &owed, Respond::PauseAll, None, true)
+        .await
+        .expect("respond");
+    assert!(matches!(again, Responded::AlreadyDone { .. }), "{again:?}");
+    // A finished response is never adopted.
+    let finished = alert(
+        &d.store,
+        2,
+        Severity::Critical,
+        AlertStatus::Open,
+        &["escrow"],
+    );
+    automatic::respond(&d, &contacts, &finished, Respond::PauseAll, None)
+        .await
+        .expect("respond");
+    let count = d.store.actions().expect("journal").len();
+    let done = automatic::respond_adopting(&d, &contacts, &finished, Respond::PauseAll, None, true)
+        .await
+        .expect("respond");
+    assert!(matches!(done, Responded::AlreadyDone { .. }), "{done:?}");
+    assert_eq!(d.store.actions().expect("journal").len(), count);
+}

@@ -130,7 +130,7 @@ async fn a_past_burst_is_backfilled_into_one_alert_and_a_rerun_adds_none() {
         .iter()
         .filter_map(|e| match e {
             MonitorEvent::Raised(a) => Some(a.found.rule.as_str()),
-            MonitorEvent::Retracted(_) => None,
+            MonitorEvent::Retracted(_) | MonitorEvent::Owed(_) => None,
         })
         .collect();
     assert_eq!(raised, ["registration-burst"], "handed on like any alert");

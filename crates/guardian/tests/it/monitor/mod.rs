@@ -108,7 +108,7 @@ async fn privileged_events_are_info_when_expected_and_critical_for_a_stranger() 
         .iter()
         .map(|e| match e {
             MonitorEvent::Raised(a) => a,
-            MonitorEvent::Retracted(a) => panic!("nothing to retract: {a:?}"),
+            other => panic!("nothing to retract or owe: {other:?}"),
         })
         .collect();
     let seen: Vec<(String, u64, Severity)> = raised
@@ -217,7 +217,7 @@ async fn an_escrow_made_insolvent_raises_insolvent_once() {
                 },
                 a.found.severity,
             )),
-            MonitorEvent::Retracted(_) => None,
+            MonitorEvent::Retracted(_) | MonitorEvent::Owed(_) => None,
         })
         .collect();
     assert_eq!(
@@ -329,6 +329,7 @@ async fn a_reorg_retracts_the_orphaned_alert_then_raises_the_new_blocks_alert() 
         .map(|e| match e {
             MonitorEvent::Retracted(a) => ("retracted", event_name(a), a.found.block_number),
             MonitorEvent::Raised(a) => ("raised", event_name(a), a.found.block_number),
+            MonitorEvent::Owed(a) => ("owed", event_name(a), a.found.block_number),
         })
         .collect();
     assert_eq!(
