@@ -64,6 +64,8 @@ enum What {
     /// Simulation latency of a pending transaction per simulator, and send-to-seen latency per
     /// mempool source, on anvil with mining held; prints one line each.
     Mempool(mempool::MempoolArgs),
+    /// Takeover time of `[ha]` instances on PostgreSQL after `kill -9` of the chain's holder.
+    Takeover(monitor::takeover::TakeoverArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -112,6 +114,7 @@ async fn main() -> ExitCode {
         What::Congestion(args) => args.run().await,
         What::Gas(args) => args.run().await,
         What::Mempool(args) => args.run().await,
+        What::Takeover(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

@@ -341,20 +341,24 @@ pub fn utc_datetime(unix_secs: u64) -> String {
 }
 
 /// `old` (a report) with the section under `heading` replaced by `section` (which starts with
-/// the heading), or `section` appended when it has none; every other section is kept.
+/// the heading), or `section` added when it has none; every other section is kept. A section
+/// ends at the next `# ` or `## ` heading outside a code block (a `# ` part written by hand, or
+/// by `bench -- congestion`, which owns everything from its heading on, follows the `## `
+/// sections); a new section goes before the first `# ` heading after the first line, else at
+/// the end.
 pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
     let section = section.trim_end();
-    let Some(at) = old.find(heading) else {
-        let kept = old.trim_end();
-        return if kept.is_empty() {
-            format!("{section}\n")
-        } else {
-            format!("{kept}\n\n{section}\n")
-        };
+    let (before, after) = match old.find(heading) {
+        Some(at) => {
+            let end = next_heading(old, at + heading.len(), false).unwrap_or(old.len());
+            (&old[..at], &old[end..])
+        }
+        None => {
+            let at = next_heading(old, 1, true).unwrap_or(old.len());
+            (&old[..at], &old[at..])
+        }
     };
-    let rest = &old[at + heading.len()..];
-    let after = rest.find("\n## ").map_or("", |i| &rest[i + 1..]);
-    let before = old[..at].trim_end();
+    let before = before.trim_end();
     let mut out = String::new();
     if !before.is_empty() {
         out.push_str(before);
@@ -362,12 +366,35 @@ pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
     }
     out.push_str(section);
     out.push('\n');
+    let after = after.trim();
     if !after.is_empty() {
         out.push('\n');
-        out.push_str(after.trim_end());
+        out.push_str(after);
         out.push('\n');
     }
     out
+}
+
+/// Where the first line at or after `from` that starts a `# ` heading (or, unless `top_only`,
+/// a `## ` heading) begins, skipping fenced code blocks.
+fn next_heading(text: &str, from: usize, top_only: bool) -> Option<usize> {
+    let mut fenced = false;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if start < from || fenced {
+            continue;
+        }
+        if line.starts_with("# ") || (!top_only && line.starts_with("## ")) {
+            return Some(start);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -388,6 +415,19 @@ mod section_tests {
         assert_eq!(
             replace_section(old, "## C", "## C\n\nc"),
             format!("{}\n## C\n\nc\n", old)
+        );
+    }
+
+    #[test]
+    fn a_section_stops_at_a_top_heading_and_a_new_one_goes_before_it() {
+        let old = "# R\n\n## A\n\nold a\n```sh\n# not a heading\n```\n\n# Later\n\ntext\n";
+        assert_eq!(
+            replace_section(old, "## A", "## A\n\nnew a"),
+            "# R\n\n## A\n\nnew a\n\n# Later\n\ntext\n"
+        );
+        assert_eq!(
+            replace_section(old, "## N", "## N\n\nn"),
+            "# R\n\n## A\n\nold a\n```sh\n# not a heading\n```\n\n## N\n\nn\n\n# Later\n\ntext\n"
         );
     }
 }
