@@ -481,7 +481,14 @@ pub(super) async fn deliver_owed(config: Option<std::path::PathBuf>) {
         if manifest.contacts.is_empty() || !db.exists() {
             return anyhow::Ok(());
         }
-        let store = Arc::new(Store::open_at(&db)?);
+        // After the command's own work: a database that does not answer within a second is
+        // left for the next command (an emergency pause journalled offline must not hang here).
+        let store = Arc::new(match &db {
+            crate::storage::Location::Url(url) => {
+                Store::connect_within(url.expose(), Some(std::time::Duration::from_secs(1)))?
+            }
+            file => Store::open_at(file)?,
+        });
         let contacts = Arc::new(Contacts::load(&manifest, &process_env));
         let stats = Outbox::new(store.clone(), contacts)?.deliver_due().await;
         for f in &stats.failures {

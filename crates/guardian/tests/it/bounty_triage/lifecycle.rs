@@ -14,6 +14,17 @@ use crate::support::{http_sink::HttpSink, smtp_sink::SmtpSink, testnet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid_reward() {
+    lifecycle(None).await;
+}
+
+/// The same through the real server with the records in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid_reward()
+ {
+    lifecycle(Some(crate::support::postgres::cluster().fresh_database())).await;
+}
+
+async fn lifecycle(database: Option<String>) {
     let net = testnet().await;
     let devnet = &net.devnet;
     // 12 ETH in the escrow when the report comes in: $36,000 at risk at $3,000.
@@ -27,6 +38,7 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     let t = &Team {
         dir: dir.path().to_path_buf(),
         smtp: format!("smtp://127.0.0.1:{}", smtp.port),
+        database,
     };
     let d = &t.dir;
     let (_server, base) = serve(t).await;
@@ -481,7 +493,9 @@ async fn a_critical_report_goes_from_the_researcher_to_a_paused_suite_and_a_paid
     );
     assert!(!md.contains("report #"), "{md}");
 
-    // The proof of concept is nowhere in the database files in clear.
+    // The records are where the settings say; the proof of concept is nowhere in the database
+    // files in clear.
+    assert_eq!(d.join("guardian.db").exists(), t.database.is_none());
     for name in ["guardian.db", "guardian.db-wal"] {
         if let Ok(bytes) = std::fs::read(d.join(name)) {
             assert!(

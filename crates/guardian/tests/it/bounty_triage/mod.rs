@@ -56,6 +56,8 @@ min_severity = "high"
 struct Team {
     dir: std::path::PathBuf,
     smtp: String,
+    /// The PostgreSQL database the records are in (`GUARDIAN_DATABASE_URL`); SQLite without.
+    database: Option<String>,
 }
 
 async fn guardian(
@@ -71,6 +73,9 @@ async fn guardian(
     ];
     if let Some(s) = secret {
         vars.push(("GUARDIAN_BOUNTY_KEY", s));
+    }
+    if let Some(url) = &t.database {
+        vars.push(("GUARDIAN_DATABASE_URL", url));
     }
     crate::support::bin::run(&t.dir, &vars, args).await
 }
@@ -93,8 +98,11 @@ async fn number_of(t: &Team, answer: &Value) -> i64 {
 
 /// `guardian serve` on a free port; returns the child and its base URL.
 async fn serve(t: &Team) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"));
+    if let Some(url) = &t.database {
+        command.env("GUARDIAN_DATABASE_URL", url);
+    }
+    let mut child = command
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SMTP_URL", &t.smtp)
         .env("HOOK_KEY", "bounty-test-key")
@@ -206,6 +214,7 @@ async fn a_confirmed_high_report_pauses_only_its_contracts_and_a_closed_one_says
     let t = &Team {
         dir: dir.path().to_path_buf(),
         smtp: format!("smtp://127.0.0.1:{}", smtp.port),
+        database: None,
     };
     let (_server, base) = serve(t).await;
     let api = Api {
