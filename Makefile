@@ -3,7 +3,7 @@
 
 NODE_DEPS := contracts/node_modules/.package-lock.json
 
-.PHONY: demo devnet test artifacts check
+.PHONY: demo devnet test artifacts check postgres
 
 $(NODE_DEPS): contracts/package.json contracts/package-lock.json
 	npm ci --prefix contracts --no-audit --no-fund
@@ -16,9 +16,20 @@ demo: $(NODE_DEPS)
 devnet: $(NODE_DEPS)
 	cargo run --release --bin guardian -- devnet
 
-# Every test: unit tests and the integration tests against real anvil chains.
-test: $(NODE_DEPS)
+# Every test: unit tests and the integration tests against real anvil chains (and, for the
+# PostgreSQL backend, a throwaway server the tests start themselves).
+test: $(NODE_DEPS) postgres
 	cargo test --workspace
+
+# The PostgreSQL tests need the server's binaries (initdb, postgres from Debian's package), not a
+# running service: installed with apt-get when missing, without creating a system cluster.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  command -v apt-get >/dev/null || { echo "the tests need PostgreSQL's server binaries (initdb, postgres): install your system's postgresql package"; exit 1; }; \
+	  mkdir -p /etc/postgresql-common; \
+	  [ -e /etc/postgresql-common/createcluster.conf ] || echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold postgresql; \
+	fi
 
 # Recompile contracts/src into contracts/artifacts.
 artifacts: $(NODE_DEPS)
