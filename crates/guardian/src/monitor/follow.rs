@@ -379,16 +379,9 @@ impl<'a> Follower<'a> {
             "reorganisation: blocks after {} were replaced; retracting their alerts",
             ancestor.number
         );
-        if let Some(fence) = &self.fence
-            && !self.store.still_holds(fence)?
-        {
-            return Err(StorageError::Fenced {
-                chain_id,
-                epoch: fence.epoch,
-            }
-            .into());
-        }
-        let retracted = self.store.rewind(chain_id, ancestor)?;
+        let retracted = self
+            .store
+            .rewind_under(chain_id, ancestor, self.fence.as_ref())?;
         self.summary.reorgs += 1;
         self.summary.retracted += retracted.len() as u64;
         if let Some(m) = &self.metrics {

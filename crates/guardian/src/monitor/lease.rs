@@ -78,10 +78,11 @@ pub(super) async fn follow_held(
         };
         let mut renewed = Instant::now();
         let mut lease: Lease = taken.lease.clone();
+        // Taken from another instance (a term of our own that ended in an error released it).
         let takeover = taken
             .previous
             .as_ref()
-            .is_some_and(|p| p.holder != ha.instance || !first);
+            .is_some_and(|p| p.holder != ha.instance);
         tracing::info!(chain = %name, epoch = lease.epoch, "this instance ({}) holds the chain", ha.instance);
         if let Some(m) = &parts.metrics {
             m.lease(&name, lease.epoch, takeover);
@@ -89,10 +90,13 @@ pub(super) async fn follow_held(
         // A new term of the same rules keeps their windows; after a lost term they start over.
         let term_rules = match rules.take() {
             Some(r) => Some(r),
-            None if !first => super::configured_rules(parts.deployment)
-                .await
-                .ok()
-                .and_then(|mut all| all.remove(&name)),
+            None if !first => match super::configured_rules(parts.deployment).await {
+                Ok(mut all) => all.remove(&name),
+                Err(e) => {
+                    tracing::error!(chain = %name, "cannot build the chain's rules again: {e}; following with the built-in rules only");
+                    None
+                }
+            },
             None => None,
         };
         first = false;
@@ -106,8 +110,9 @@ pub(super) async fn follow_held(
             parts.health.clone(),
         )
         .fenced(lease.fence());
-        // What the previous holder stored but did not live to dispatch.
-        if let Some(events) = &parts.events {
+        // What the previous holder stored but did not live to dispatch (our own are in our
+        // dispatcher's hands already).
+        if let (Some(events), true) = (&parts.events, takeover) {
             match store.undispatched(chain_id) {
                 Ok(owed) => {
                     for alert in owed {
@@ -171,7 +176,18 @@ pub(super) async fn follow_held(
             Err(MonitorError::Storage(StorageError::Fenced { .. })) => {
                 tracing::warn!(chain = %name, "another instance holds the chain now")
             }
-            Err(e) => tracing::warn!(chain = %name, "following stopped: {e}"),
+            Err(e) => {
+                // Not fenced: hand the chain back at once (to us again or to another instance)
+                // rather than leave it unwatched until the lease runs out.
+                tracing::warn!(chain = %name, "following stopped: {e}");
+                if !lost && let Err(e) = store.release_lease(&lease) {
+                    tracing::warn!(chain = %name, "cannot release the chain's lease: {e}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = changed(&mut global) => {}
+                }
+            }
         }
         if stopped(global.as_ref()) {
             // A clean stop hands the chain over at once.

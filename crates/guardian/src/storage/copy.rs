@@ -43,6 +43,16 @@ pub enum CopyError {
     Storage(#[from] StorageError),
 }
 
+/// A copy reads the source between the target's statements: the limit on a session idle
+/// inside a transaction (which keeps a frozen instance from holding the write lock) is lifted for
+/// this transaction only.
+fn allow_idle(out: &super::sql::Conn<'_>) -> super::sql::SqlResult<()> {
+    if out.backend() == super::sql::Backend::Postgres {
+        out.execute_batch("SET LOCAL idle_in_transaction_session_timeout = 0")?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// The tables of this SQLite store in the order they were created, each with its columns.
     fn sqlite_tables(&self) -> Result<Vec<(String, Vec<String>)>, StorageError> {
@@ -95,6 +105,7 @@ impl Store {
         }
         let mut copied = Copied::default();
         target.write(|out| {
+            allow_idle(out)?;
             for (table, columns) in &tables {
                 let list = columns.join(", ");
                 let order = if columns.iter().any(|c| c == "id") {
@@ -161,6 +172,7 @@ impl Store {
         let tables = local.sqlite_tables()?;
         let mut absorbed = 0;
         self.write(|out| {
+            allow_idle(out)?;
             let mut renumbered: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
             for (table, refers) in JOURNAL {
                 let Some((_, columns)) = tables.iter().find(|(t, _)| t == table) else {

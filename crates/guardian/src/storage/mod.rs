@@ -372,12 +372,21 @@ impl Store {
                     Ok(tx)
                 })?;
                 let conn = Conn::Postgres(std::cell::RefCell::new(tx));
-                let out = f(&conn);
+                // A panic in `f` must not unwind through the transaction's drop, which blocks on
+                // the driver's runtime (a panic inside a panic: the process would abort).
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)));
                 let Conn::Postgres(tx) = conn else {
                     unreachable!("made above")
                 };
                 // Ended here, off the runtime: the driver's own drop would block on it.
                 let tx = tx.into_inner();
+                let out = match out {
+                    Ok(out) => out,
+                    Err(panic) => {
+                        let _ = sql::off_runtime(move || tx.rollback());
+                        std::panic::resume_unwind(panic);
+                    }
+                };
                 match out {
                     Ok(v) => {
                         sql::off_runtime(move || tx.commit())?;

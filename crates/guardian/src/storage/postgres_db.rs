@@ -52,6 +52,9 @@ impl Client {
             }
             None => {}
         }
+        // A connection whose server vanished (no reset) is noticed within seconds.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(5));
         let target = target_of(&config);
         let mut client = Client {
             config,

@@ -295,7 +295,23 @@ impl Store {
     /// hashes forgotten and the cursor set back to `ancestor`, in one transaction. Returns the
     /// retracted alerts, oldest first.
     pub fn rewind(&self, chain_id: u64, ancestor: Cursor) -> Result<Vec<Alert>, StorageError> {
+        self.rewind_under(chain_id, ancestor, None)
+    }
+
+    /// As [`Store::rewind`], under the lease `fence` holds (`[ha]`): refused whole, in the same
+    /// transaction, once another instance took the chain.
+    pub fn rewind_under(
+        &self,
+        chain_id: u64,
+        ancestor: Cursor,
+        fence: Option<&super::Fence>,
+    ) -> Result<Vec<Alert>, StorageError> {
         let retracted = self.write(|tx| {
+            if let Some(fence) = fence
+                && !super::leases::holds(tx, fence)?
+            {
+                return Ok(None);
+            }
             let retracted = tx.query_map(
                 &format!(
                     "SELECT {COLUMNS} FROM alerts WHERE chain_id = ?1 AND block_number > ?2 AND status != 'retracted' AND status != 'pending' AND about_block = 1 ORDER BY id"
@@ -322,8 +338,18 @@ impl Store {
                     now_ms()
                 ],
             )?;
-            Ok(retracted)
+            Ok(Some(retracted))
         })?;
+        let retracted = match (retracted, fence) {
+            (Some(r), _) => r,
+            (None, Some(fence)) => {
+                return Err(StorageError::Fenced {
+                    chain_id,
+                    epoch: fence.epoch,
+                });
+            }
+            (None, None) => Vec::new(),
+        };
         Ok(retracted
             .into_iter()
             .map(|mut a| {
