@@ -477,8 +477,18 @@ impl ToSql for Value {
                 Type::FLOAT4 => (*f as f32).to_sql(ty, out),
                 _ => Err(format!("a real cannot be bound to a {ty} parameter").into()),
             },
-            Value::Text(s) => s.as_str().to_sql(ty, out),
-            Value::Blob(b) => b.as_slice().to_sql(ty, out),
+            // Text and bytes go only where PostgreSQL expects them: their raw bytes bound to a
+            // number would be read as one.
+            Value::Text(s) => match *ty {
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                    s.as_str().to_sql(ty, out)
+                }
+                _ => Err(format!("text cannot be bound to a {ty} parameter").into()),
+            },
+            Value::Blob(b) => match *ty {
+                Type::BYTEA => b.as_slice().to_sql(ty, out),
+                _ => Err(format!("bytes cannot be bound to a {ty} parameter").into()),
+            },
         }
     }
 
