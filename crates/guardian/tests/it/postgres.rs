@@ -269,6 +269,23 @@ async fn with_the_database_unreachable_a_pause_is_journalled_locally_and_written
     assert!(!txs.is_empty(), "the pause's transactions came along");
     let (ok, out, _) = bin::run(dir.path(), &vars, &["db", "sync"]).await;
     assert!(ok && out.contains("nothing to sync"), "{out}");
+
+    // Down again, another pause (of what the first left unpaused, if anything) is journalled
+    // offline; the next command that reaches the database writes it in on its own.
+    with_url(&format!(
+        "postgres://guardian:${{PG_PASSWORD}}@127.0.0.1:{closed}/guardian"
+    ));
+    let (ok, out, err) = bin::run(dir.path(), &vars, &["pause", "--all"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(dir.path().join("guardian-offline.db").exists());
+    with_url(&format!(
+        "postgres://guardian:${{PG_PASSWORD}}@127.0.0.1:{}/{name}",
+        postgres::cluster().port
+    ));
+    let (_, _, err) = bin::run(dir.path(), &vars, &["status"]).await;
+    assert!(err.contains("synced 1 action(s)"), "{err}");
+    assert!(!dir.path().join("guardian-offline.db").exists());
+    assert_eq!(pg.actions().expect("actions").len(), 2);
 }
 
 #[tokio::test]
