@@ -7,6 +7,7 @@ mod backfill;
 mod copy;
 mod journal;
 mod leases;
+mod migrations;
 mod postgres_db;
 mod schema;
 pub mod sql;
@@ -24,6 +25,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+#[cfg(test)]
+use migrations::MIGRATIONS;
+pub use migrations::SCHEMA_VERSION;
+use migrations::migrate;
 use rusqlite::Connection;
 use sql::{Conn, SqlError, SqlResult};
 
@@ -95,122 +100,6 @@ pub struct Store {
 enum Db {
     Sqlite(Mutex<Connection>),
     Postgres(Box<Mutex<postgres_db::Client>>),
-}
-
-/// One step of the schema, in both dialects: PostgreSQL's is SQLite's with the types mapped
-/// (`postgres_db::dialect`) unless it has text of its own.
-pub(crate) struct Migration {
-    sqlite: &'static str,
-    postgres: Option<&'static str>,
-    postgres_extra: Option<&'static str>,
-}
-
-impl Migration {
-    const fn same(sqlite: &'static str) -> Self {
-        Migration {
-            sqlite,
-            postgres: None,
-            postgres_extra: None,
-        }
-    }
-
-    const fn with_extra(sqlite: &'static str, extra: &'static str) -> Self {
-        Migration {
-            sqlite,
-            postgres: None,
-            postgres_extra: Some(extra),
-        }
-    }
-
-    const fn own(sqlite: &'static str, postgres: &'static str) -> Self {
-        Migration {
-            sqlite,
-            postgres: Some(postgres),
-            postgres_extra: None,
-        }
-    }
-}
-
-/// The schema, one migration per version (`PRAGMA user_version` counts those applied on
-/// SQLite, table `guardian_schema` on PostgreSQL). Append
-/// new ones; never edit a released one. Version 1 uses `IF NOT EXISTS` so that files written
-/// before versioning (user_version 0, same tables) are adopted as they are.
-const MIGRATIONS: &[Migration] = &[
-    Migration::same(
-        "
-CREATE TABLE IF NOT EXISTS actions (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT    NOT NULL,
-    actor       TEXT    NOT NULL,
-    reason      TEXT,
-    params      TEXT    NOT NULL,
-    status      TEXT    NOT NULL,
-    started_at  INTEGER NOT NULL,
-    finished_at INTEGER,
-    summary     TEXT
-);
-CREATE TABLE IF NOT EXISTS transactions (
-    id           INTEGER PRIMARY KEY,
-    action_id    INTEGER NOT NULL REFERENCES actions(id),
-    chain_id     INTEGER NOT NULL,
-    sender       TEXT    NOT NULL,
-    nonce        INTEGER NOT NULL,
-    label        TEXT    NOT NULL,
-    target       TEXT,
-    tx_hash      TEXT    NOT NULL UNIQUE,
-    status       TEXT    NOT NULL,
-    block_number INTEGER,
-    gas_used     INTEGER,
-    error        TEXT,
-    sent_at      INTEGER NOT NULL,
-    mined_at     INTEGER
-);
-CREATE INDEX IF NOT EXISTS transactions_by_action ON transactions(action_id);
-",
-    ),
-    Migration::same(schema::OUTBOX),
-    // An action may carry a key that makes it happen once (an automatic response per alert).
-    Migration::same(
-        "
-ALTER TABLE actions ADD COLUMN once_key TEXT;
-CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS NOT NULL;
-",
-    ),
-    Migration::same(alerts::MIGRATION),
-    Migration::with_extra(schema::INCIDENTS, schema::INCIDENTS_POSTGRES),
-    Migration::same(backfill::MIGRATION),
-    Migration::same(schema::BOUNTY_REPORTS),
-    Migration::same(schema::BOUNTY_TOKENS),
-    Migration::same(schema::BOUNTY_TRIAGE),
-    Migration::same(journal::MIGRATION_FEES),
-    Migration::same(alerts::MIGRATION_ABOUT_BLOCK),
-    Migration::same(schema::API_TOKEN_LIFE),
-    Migration::own(schema::BOUNTY_PUBLIC_ID, schema::BOUNTY_PUBLIC_ID_POSTGRES),
-    Migration::same(schema::BOUNTY_TRIGRAMS),
-    Migration::same(leases::MIGRATION),
-    Migration::same(alerts::MIGRATION_DISPATCHED),
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
-
-/// Brings the file up to [`SCHEMA_VERSION`], each step in its own transaction; refuses a file
-/// written by a newer Guardian rather than guess at its tables.
-fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
-    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(StorageError::TooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(step.sqlite)?;
-        tx.pragma_update(None, "user_version", i as u32 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 /// Makes the database file readable by its owner only (0600), creating it empty so when it is

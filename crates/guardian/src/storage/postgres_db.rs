@@ -4,7 +4,11 @@
 
 use std::{str::FromStr as _, time::Duration};
 
-use super::{MIGRATIONS, Migration, SCHEMA_VERSION, StorageError, sql::off_runtime};
+use super::{
+    StorageError,
+    migrations::{MIGRATIONS, Migration, SCHEMA_VERSION},
+    sql::off_runtime,
+};
 
 /// Serializes every write transaction across all instances sharing the database, as SQLite's
 /// `BEGIN IMMEDIATE` does within a file: the features' read-then-write logic stays correct
