@@ -1,7 +1,6 @@
 //! The `guardian` binary as an operator runs it: keys from the environment, the journal,
 //! exit codes, and devnet processes that end with it.
 
-use alloy::providers::Provider;
 use guardian::config::{Manifest, SignerConfig};
 
 use crate::support::{anvil_path, testnet};
@@ -129,30 +128,52 @@ async fn cli_pauses_with_a_key_from_the_environment_and_never_prints_it() {
     );
 }
 
-#[tokio::test]
-async fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
+#[test]
+fn devnet_cli_starts_many_chains_and_leaves_no_anvil_behind() {
+    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().expect("tmp");
-    let o = guardian(dir.path())
+    // Its own process group: every anvil it starts is in it, and none may be left once it exits.
+    // (Asking the chains' ports would not do: another test's anvil may be given a freed port.)
+    let child = guardian(dir.path())
         .args([
             "devnet", "--port", "0", "--chains", "3", "--copies", "2", "--exit", "--anvil",
         ])
         .arg(anvil_path())
-        .output()
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run");
+    let group = child.id();
+    let o = child.wait_with_output().expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m = Manifest::load(&dir.path().join("guardian.toml")).expect("manifest");
     let mut ids: Vec<u64> = m.chains.values().map(|c| c.chain_id).collect();
     ids.sort();
     assert_eq!(ids, vec![31337, 31338, 31339]);
     assert_eq!(m.contracts.len(), 3 * 2 * 6);
-    for chain in m.chains.values() {
-        let url = chain.rpc_urls[0].expose().clone();
-        let provider = alloy::providers::RootProvider::<alloy::network::Ethereum>::new_http(url);
-        assert!(
-            provider.get_block_number().await.is_err(),
-            "anvil outlived guardian"
-        );
+    let left = processes_in_group(group);
+    assert!(left.is_empty(), "anvil outlived guardian: {left:?}");
+}
+
+/// The live (not zombie) processes whose process group is `group`, with their command lines.
+fn processes_in_group(group: u32) -> Vec<String> {
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...; comm may hold spaces, so split after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == group.to_string() {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            left.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
     }
+    left
 }
 
 #[test]
