@@ -46,6 +46,8 @@ pub struct Deployment {
     /// Why `store` is the local offline journal instead of the configured PostgreSQL database
     /// (it was unreachable, and the command is the emergency pause, which never waits for it).
     pub offline: Option<String>,
+    /// The hold on that journal while this command writes in it.
+    _offline_lock: Option<OfflineLock>,
 }
 
 /// The journal's path for a manifest: `guardian.db` in the same directory.
@@ -79,6 +81,113 @@ pub fn offline_path(manifest: &Path) -> PathBuf {
     db_path(manifest).with_file_name("guardian-offline.db")
 }
 
+/// The local file `guardian monitor` instance `instance` follows the chains on while its
+/// PostgreSQL database is unreachable (`[ha]`), beside the manifest.
+pub fn monitor_offline_path(manifest: &Path, instance: &str) -> PathBuf {
+    let name: String = instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    db_path(manifest).with_file_name(format!("{MONITOR_OFFLINE_PREFIX}{name}.db"))
+}
+
+const MONITOR_OFFLINE_PREFIX: &str = "guardian-offline-monitor-";
+
+/// An exclusive hold on a local offline file (a lock on `<file>.lock`): while a process holds
+/// it, no other absorbs the file or sets it aside.
+pub struct OfflineLock {
+    _file: std::fs::File,
+}
+
+/// Takes the hold on `path` to absorb it; `None` while any process writes in it.
+pub fn lock_offline(path: &Path) -> std::io::Result<Option<OfflineLock>> {
+    hold(path, true)
+}
+
+/// Takes a writer's hold on `path` (several writers may hold it at once, and keep an absorber
+/// out); `None` while it is being absorbed.
+pub fn hold_offline(path: &Path) -> std::io::Result<Option<OfflineLock>> {
+    hold(path, false)
+}
+
+fn hold(path: &Path, exclusive: bool) -> std::io::Result<Option<OfflineLock>> {
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)?;
+    let held = if exclusive {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match held {
+        Ok(()) => Ok(Some(OfflineLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Writes into `store` what monitors that are no longer running kept on their local files
+/// beside the manifest (any but `except`, which this process holds) and sets those files aside.
+/// The ids of the alerts new to the database, still to be dispatched.
+pub fn absorb_monitor_files(
+    store: &Store,
+    manifest: &Path,
+    except: Option<&Path>,
+) -> Result<Vec<i64>, StorageError> {
+    let dir = db_path(manifest)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut alerts = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with(MONITOR_OFFLINE_PREFIX)
+            || !name.ends_with(".db")
+            || except.is_some_and(|e| e == path)
+        {
+            continue;
+        }
+        // A running monitor's file is its own to write in.
+        let Ok(Some(_held)) = lock_offline(&path) else {
+            continue;
+        };
+        let local = Store::open(&path)?;
+        alerts.extend(store.absorb_offline(&local)?.alerts);
+        drop(local);
+        set_aside(&path);
+    }
+    Ok(alerts)
+}
+
+/// Renames a local offline file (with its `-wal` and `-shm`) to `<file>.synced-<unix ms>`.
+fn set_aside(path: &Path) {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".synced-{}", crate::storage::now_ms()));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.clone();
+        to.push(suffix);
+        if Path::new(&from).exists() {
+            let _ = std::fs::rename(&from, &to);
+        }
+    }
+}
+
 /// Opens the database at `location`; with `offline_ok`, a PostgreSQL server that cannot be
 /// reached gives the local offline journal instead, with why. Where the server is reachable and
 /// an offline journal waits beside the manifest, it is absorbed first (and set aside, renamed).
@@ -86,7 +195,7 @@ pub fn open_store(
     manifest_path: &Path,
     location: &Location,
     offline_ok: bool,
-) -> Result<(Store, Option<String>), StorageError> {
+) -> Result<(Store, Option<String>, Option<OfflineLock>), StorageError> {
     let offline = offline_path(manifest_path);
     // The emergency pause waits one second for the database, not five.
     let opened = match (location, offline_ok) {
@@ -104,38 +213,36 @@ pub fn open_store(
                     offline.display()
                 );
             }
-            Ok((store, None))
+            Ok((store, None, None))
         }
         Err(StorageError::Connect { target, message }) if offline_ok => {
             let why = format!(
                 "PostgreSQL at {target} is unreachable ({message}): this action is journalled in {} and written to the database by `guardian db sync` (or the next command) once it is back",
                 offline.display()
             );
-            Ok((Store::open(&offline)?, Some(why)))
+            // Held while the command runs: the journal is not absorbed under a pause.
+            let held = hold_offline(&offline).ok().flatten();
+            Ok((Store::open(&offline)?, Some(why), held))
         }
         Err(e) => Err(e),
     }
 }
 
-/// Absorbs the offline journal at `path` into `store` and renames the file aside
-/// (`…synced-<unix ms>`), so it is never absorbed twice. The number of actions absorbed.
+/// Absorbs the offline journal at `path` into `store` and sets the file aside
+/// (`…synced-<unix ms>`), so it is never absorbed twice; a file another process is writing in
+/// (a pause still running) is left for later. The number of actions absorbed.
 pub fn sync_offline(store: &Store, path: &Path) -> Result<usize, StorageError> {
+    let Some(_held) = lock_offline(path).map_err(|e| StorageError::Open {
+        path: path.display().to_string(),
+        source: rusqlite::Error::InvalidPath(e.to_string().into()),
+    })?
+    else {
+        return Ok(0);
+    };
     let local = Store::open(path)?;
-    let absorbed = store.absorb_journal(&local)?;
+    let absorbed = store.absorb_offline(&local)?.actions;
     drop(local);
-    let aside = path.with_file_name(format!(
-        "guardian-offline.db.synced-{}",
-        crate::storage::now_ms()
-    ));
-    for suffix in ["", "-wal", "-shm"] {
-        let mut from = path.as_os_str().to_owned();
-        from.push(suffix);
-        let mut to = aside.as_os_str().to_owned();
-        to.push(suffix);
-        if std::path::Path::new(&from).exists() {
-            let _ = std::fs::rename(&from, &to);
-        }
-    }
+    set_aside(path);
     Ok(absorbed)
 }
 
@@ -168,7 +275,7 @@ impl Deployment {
                 Err(e) => unloaded.push((name.clone(), e)),
             }
         }
-        let (store, offline) = open_store(
+        let (store, offline, offline_lock) = open_store(
             path,
             &store_location(path, Some(&manifest), env),
             offline_ok,
@@ -210,7 +317,24 @@ impl Deployment {
             unloaded,
             store,
             offline,
+            _offline_lock: offline_lock,
         })
+    }
+
+    /// The same deployment (manifest, chains, signers) with its records in `store`: what a
+    /// monitor answers alerts with while its database is unreachable (`why`).
+    pub fn twin_on(&self, store: Store, why: String) -> Deployment {
+        Deployment {
+            manifest: self.manifest.clone(),
+            path: self.path.clone(),
+            clients: self.clients.clone(),
+            unreachable: BTreeMap::new(),
+            signers: self.signers.clone(),
+            unloaded: Vec::new(),
+            store,
+            offline: Some(why),
+            _offline_lock: None,
+        }
     }
 
     /// The signer with this name; if its key did not load, why.

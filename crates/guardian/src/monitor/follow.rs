@@ -55,6 +55,9 @@ pub(super) struct Follower<'a> {
     health: HealthWatch,
     /// The lease this instance holds on the chain (`[ha]`): every block is committed under it.
     fence: Option<Fence>,
+    /// Set to each block number committed (`[ha]`: where following on the local store begins
+    /// should the database become unreachable).
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// A live `newHeads` subscription, with the provider that keeps its connection open.
@@ -126,7 +129,24 @@ impl<'a> Follower<'a> {
                 board,
             ),
             fence: None,
+            progress: None,
         }
+    }
+
+    /// Keeps the chain's records in `store` instead of the deployment's (the local file a
+    /// chain is followed on while the database is unreachable).
+    pub(super) fn on_store(mut self, store: &'a Store) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Sets `progress` to each block number committed.
+    pub(super) fn progress(
+        mut self,
+        progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Raises the `monitor-health` alert of a takeover at the chain's cursor (none before the
@@ -421,6 +441,9 @@ impl<'a> Follower<'a> {
             .commit_block(&record, &alerts, self.confirmations)?;
         self.summary.blocks += 1;
         self.summary.raised += stored.len() as u64;
+        if let Some(p) = &self.progress {
+            p.store(h.number, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(m) = &self.metrics {
             m.block_processed(&self.client.name, stored.len(), learned.elapsed());
         }

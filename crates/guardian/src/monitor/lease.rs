@@ -40,6 +40,8 @@ pub(super) struct Parts<'a> {
     pub events: Option<mpsc::UnboundedSender<MonitorEvent>>,
     pub metrics: Option<std::sync::Arc<Metrics>>,
     pub health: Option<std::sync::Arc<HealthBoard>>,
+    /// Where the chain is followed while the database is unreachable.
+    pub fallback: Option<super::offline::Fallback>,
 }
 
 /// Follows the chain in terms, each while this instance holds its lease, until `stop`.
@@ -60,6 +62,9 @@ pub(super) async fn follow_held(
     };
     let mut global = stop;
     let mut first = true;
+    // The last block known to be followed (by us or the holder): where following on the local
+    // file begins should the database become unreachable.
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     loop {
         // Wait for the lease.
         let taken = loop {
@@ -68,7 +73,29 @@ pub(super) async fn follow_held(
             }
             match store.take_lease(chain_id, &ha.instance, ha.lease_ms) {
                 Ok(Some(taken)) => break taken,
-                Ok(None) => {}
+                Ok(None) => {
+                    if parts.fallback.is_some()
+                        && let Ok(Some(c)) = store.cursor(chain_id)
+                    {
+                        progress.store(c.number, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e) if e.is_unreachable() && parts.fallback.is_some() => {
+                    tracing::error!(chain = %name, "the database is unreachable ({e}): following the chain on this instance's local file, and answering its alerts, until it is back");
+                    let fallback = parts.fallback.as_ref().expect("checked");
+                    match super::offline::follow_until_reachable(
+                        &parts,
+                        fallback,
+                        ha,
+                        &progress,
+                        &mut global,
+                    )
+                    .await
+                    {
+                        Some(taken) => break taken,
+                        None => continue,
+                    }
+                }
                 Err(e) => tracing::warn!(chain = %name, "cannot take the chain's lease: {e}"),
             }
             tokio::select! {
@@ -109,7 +136,8 @@ pub(super) async fn follow_held(
             parts.metrics.clone(),
             parts.health.clone(),
         )
-        .fenced(lease.fence());
+        .fenced(lease.fence())
+        .progress(progress.clone());
         // What the previous holder stored but did not live to dispatch (our own are in our
         // dispatcher's hands already).
         if let (Some(events), true) = (&parts.events, takeover) {
@@ -149,6 +177,13 @@ pub(super) async fn follow_held(
                         }
                         Ok(None) => {
                             tracing::warn!(chain = %name, epoch = lease.epoch, "the chain's lease was lost: stopping");
+                            lost = true;
+                            let _ = term_tx.send(true);
+                        }
+                        // Protection does not wait for the database: the chain is followed on
+                        // the local file until it is back.
+                        Err(e) if e.is_unreachable() && parts.fallback.is_some() => {
+                            tracing::warn!(chain = %name, "cannot renew the chain's lease: {e}; stopping this term");
                             lost = true;
                             let _ = term_tx.send(true);
                         }

@@ -16,6 +16,7 @@ pub mod holdings;
 pub mod insolvent;
 pub mod lease;
 pub mod metrics;
+pub mod offline;
 pub mod pending;
 pub mod preempt;
 pub mod privileged;
@@ -201,6 +202,8 @@ pub struct MonitorOptions {
     pub health: Option<Arc<health::HealthBoard>>,
     /// `[ha]`: follow only the chains this instance holds the lease of.
     pub ha: Option<lease::Ha>,
+    /// `[ha]`: where every chain is followed while the database cannot be reached.
+    pub fallback: Option<offline::Fallback>,
 }
 
 /// What the monitor did on one chain.
@@ -259,6 +262,7 @@ pub async fn run(
                 events: options.events.clone(),
                 metrics: options.metrics.clone(),
                 health: options.health.clone(),
+                fallback: options.fallback.clone(),
             };
             let rules = options.rules.remove(name);
             let stop = options.stop.clone();

@@ -326,6 +326,8 @@ pub struct Outbox {
     wake: Arc<Notify>,
     poll_interval: Duration,
     observers: Vec<Arc<dyn DeliveryObserver>>,
+    /// Whether the last pass could not read the outbox (told once per outage, not each pass).
+    unreadable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -347,6 +349,7 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             poll_interval: Duration::from_millis(100),
             observers: Vec::new(),
+            unreadable: Arc::default(),
         })
     }
 
@@ -384,9 +387,24 @@ impl Outbox {
         let now = now_ms();
         let lease = now + settings.timeout_ms as i64 + 5_000;
         let due = match self.store.claim_due(now, lease, PASS_LIMIT) {
-            Ok(due) => due,
+            Ok(due) => {
+                if self
+                    .unreadable
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!("the notification outbox is readable again");
+                }
+                due
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the notification outbox");
+                if self
+                    .unreadable
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::debug!(error = %e, "cannot read the notification outbox");
+                } else {
+                    tracing::warn!(error = %e, "cannot read the notification outbox (said once until it is readable again)");
+                }
                 return DeliveryStats::default();
             }
         };

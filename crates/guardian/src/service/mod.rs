@@ -6,6 +6,7 @@
 
 pub mod bounty_sla;
 pub mod dispatch;
+mod offline;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -206,6 +207,32 @@ impl<'a> Service<'a> {
                 let _ = halt.send(true);
             }
         });
+        // `[ha]`: while the database is unreachable the chains are followed, and their alerts
+        // answered, on this instance's local file; what earlier instances kept is written in.
+        let offline = match &options.ha {
+            Some(ha) => match offline::Offline::open(deployment, &store, ha) {
+                Ok((o, owed)) => {
+                    for id in owed {
+                        if let Ok(Some(alert)) = store.alert(id) {
+                            let _ = events_tx.send(MonitorEvent::Owed(alert));
+                        }
+                    }
+                    Some(o)
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "cannot open this instance's local file; with the database unreachable nothing will be followed: {e}"
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let offline_events = offline.as_ref().map(|o| {
+            let (fallback, rx) = o.fallback();
+            options.fallback = Some(fallback);
+            rx
+        });
         options.events = Some(events_tx.clone());
         options.stop = Some(halt_rx.clone());
         options.metrics = metrics.clone();
@@ -221,7 +248,8 @@ impl<'a> Service<'a> {
             let _ = ended.send(true);
             results
         };
-        let dispatcher = Dispatcher::new(deployment, store, contacts, outbox.clone());
+        let dispatcher =
+            Dispatcher::new(deployment, store.clone(), contacts.clone(), outbox.clone());
         let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
         let delivering = async {
             if let Some(o) = outbox.clone() {
@@ -253,8 +281,16 @@ impl<'a> Service<'a> {
                 _ = halted.wait_for(|s| *s) => None,
             }
         };
-        let (chains, undelivered, (), out) =
-            tokio::join!(following, dispatching, delivering, working);
+        let answering = async {
+            if let (Some(o), Some(rx)) = (&offline, offline_events) {
+                o.answer(contacts.clone(), rx).await;
+            }
+        };
+        let (chains, undelivered, (), out, ()) =
+            tokio::join!(following, dispatching, delivering, working, answering);
+        if let Some(o) = offline {
+            o.close(&store);
+        }
         let _ = services_stop_tx.send(true);
         while services.join_next().await.is_some() {}
         let ran = Ran {

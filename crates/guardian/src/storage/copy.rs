@@ -46,7 +46,7 @@ pub enum CopyError {
 /// A copy reads the source between the target's statements: the limit on a session idle
 /// inside a transaction (which keeps a frozen instance from holding the write lock) is lifted for
 /// this transaction only.
-fn allow_idle(out: &super::sql::Conn<'_>) -> super::sql::SqlResult<()> {
+pub(super) fn allow_idle(out: &super::sql::Conn<'_>) -> super::sql::SqlResult<()> {
     if out.backend() == super::sql::Backend::Postgres {
         out.execute_batch("SET LOCAL idle_in_transaction_session_timeout = 0")?;
     }
@@ -55,7 +55,7 @@ fn allow_idle(out: &super::sql::Conn<'_>) -> super::sql::SqlResult<()> {
 
 impl Store {
     /// The tables of this SQLite store in the order they were created, each with its columns.
-    fn sqlite_tables(&self) -> Result<Vec<(String, Vec<String>)>, StorageError> {
+    pub(super) fn sqlite_tables(&self) -> Result<Vec<(String, Vec<String>)>, StorageError> {
         let names: Vec<String> = self.with(|c| {
             c.query_map(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
@@ -151,91 +151,5 @@ impl Store {
             Ok(())
         })?;
         Ok(copied)
-    }
-}
-
-/// The journal tables a command kept in a local file while the database was unreachable, in
-/// the order they are absorbed: each with its id column renumbered by the target, and the
-/// column that refers to an absorbed table's id.
-const JOURNAL: &[(&str, Option<(&str, &str)>)] = &[
-    ("actions", None),
-    ("transactions", Some(("action_id", "actions"))),
-    ("broadcasts", None),
-];
-
-impl Store {
-    /// Absorbs the journal of `local` (actions, their transactions and broadcasts, kept while
-    /// this database was unreachable) into this one, in one transaction: rows get new ids here,
-    /// references follow them; an action whose once-key is already here, or a transaction whose
-    /// hash is, is skipped. Returns the number of actions absorbed.
-    pub fn absorb_journal(&self, local: &Store) -> Result<usize, StorageError> {
-        let tables = local.sqlite_tables()?;
-        let mut absorbed = 0;
-        self.write(|out| {
-            allow_idle(out)?;
-            let mut renumbered: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
-            for (table, refers) in JOURNAL {
-                let Some((_, columns)) = tables.iter().find(|(t, _)| t == table) else {
-                    continue;
-                };
-                let kept: Vec<&String> = columns.iter().filter(|c| *c != "id").collect();
-                let list = kept
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let rows: Vec<(i64, Vec<Value>)> = local
-                    .with(|c| {
-                        c.query_map(
-                            &format!("SELECT id, {list} FROM {table} ORDER BY id"),
-                            super::sql::params![],
-                            |r| {
-                                let values = (1..=kept.len())
-                                    .map(|i| r.get::<Value>(i))
-                                    .collect::<Result<_, _>>()?;
-                                Ok((r.get(0)?, values))
-                            },
-                        )
-                    })
-                    .map_err(|e| match e {
-                        StorageError::Sql(e) => e,
-                        other => super::sql::SqlError::conversion(0, other),
-                    })?;
-                let marks = (1..=kept.len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let insert = format!(
-                    "INSERT INTO {table} ({list}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING id"
-                );
-                for (id, mut values) in rows {
-                    if let Some((column, parent)) = refers {
-                        let at = kept.iter().position(|c| c == column);
-                        let old = at.and_then(|i| match values[i] {
-                            Value::Int(v) => Some(v),
-                            _ => None,
-                        });
-                        match (at, old.and_then(|o| renumbered.get(&(*parent, o)))) {
-                            (Some(i), Some(new)) => values[i] = Value::Int(*new),
-                            // Its parent was skipped (already here): so is it.
-                            _ => continue,
-                        }
-                    }
-                    let params: Vec<&dyn super::sql::ToValue> =
-                        values.iter().map(|v| v as &dyn super::sql::ToValue).collect();
-                    let new: Option<i64> = super::sql::OptionalExt::optional(
-                        out.query_row(&insert, &params, |r| r.get(0)),
-                    )?;
-                    if let Some(new) = new {
-                        renumbered.insert((table, id), new);
-                        if *table == "actions" {
-                            absorbed += 1;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(absorbed)
     }
 }

@@ -8,6 +8,7 @@ mod copy;
 mod journal;
 mod leases;
 mod migrations;
+mod offline;
 mod postgres_db;
 mod schema;
 pub mod sql;
@@ -18,6 +19,7 @@ pub use backfill::BackfillCursor;
 pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 pub use leases::{Fence, Lease, Taken};
+pub use offline::Absorbed;
 
 use std::{
     path::Path,
@@ -77,6 +79,21 @@ pub enum StorageError {
         /// The newest version this build knows.
         supported: u32,
     },
+}
+
+impl StorageError {
+    /// Whether the database could not be reached (a refused or lost connection), as opposed
+    /// to a refusal by a database that answered.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StorageError::Connect { .. } => true,
+            StorageError::Sql(SqlError::Postgres(e)) => {
+                e.is_closed()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StorageError {

@@ -28,7 +28,7 @@ use crate::{
 
 /// The devnet's manifest with the records in `database`, `[ha]`, a drain rule that pauses
 /// everything, and a webhook.
-fn manifest_dir(net: &TestNet, database: &str, sink: &HttpSink) -> tempfile::TempDir {
+fn manifest_dir(net: &TestNet, port: u16, database: &str, sink: &HttpSink) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let manifest = dir.path().join("guardian.toml");
     net.devnet.manifest.write(&manifest, true).expect("write");
@@ -59,7 +59,6 @@ channel = "webhook"
 url = "{url}/hook"
 secret_env = "HOOK_KEY"
 "#,
-        port = postgres::cluster().port,
         url = sink.url,
     ));
     std::fs::write(&manifest, text).expect("write extra");
@@ -156,18 +155,10 @@ async fn grant_pauser(net: &TestNet, to: Address) {
     send_ok!(admin.grantRole(Role::Pauser.id(), to));
 }
 
-#[tokio::test]
-async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplicate_or_a_second_pause()
- {
-    let net = testnet().await;
-    let sink = HttpSink::start().await;
-    let url = postgres::cluster().fresh_database();
-    let database = url.rsplit('/').next().expect("name").to_string();
-    let dir = manifest_dir(&net, &database, &sink);
-    let store = Store::connect(&url).expect("connect");
-    let wait = Duration::from_secs(60);
-
-    // The escrow holds two payments before anyone watches.
+/// The escrow holding two payments of 5 ETH (the first is released to drain it).
+async fn escrow_with_two_payments(
+    net: &TestNet,
+) -> PaymentEscrow::PaymentEscrowInstance<impl alloy::providers::Provider + Clone> {
     let user = net.account(6);
     let p = net.as_signer(&user);
     let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), p.clone());
@@ -186,6 +177,52 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
                 .value(five)
         );
     }
+    escrow
+}
+
+/// Waits until every pausable contract of the suite is paused.
+async fn all_paused(net: &TestNet, wait: Duration) {
+    for kind in [
+        ContractKind::DocumentRegistry,
+        ContractKind::OwnershipTokenizer,
+        ContractKind::PaymentEscrow,
+        ContractKind::AuditResolver,
+    ] {
+        let deadline = Instant::now() + wait;
+        while !is_paused(net, kind).await {
+            assert!(Instant::now() < deadline, "{kind:?} was never paused");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Each alert's webhook deliveries, by alert id: the delivery ids seen.
+fn deliveries(sink: &HttpSink) -> BTreeMap<i64, BTreeSet<String>> {
+    let mut ids: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for r in sink.requests_to("/hook") {
+        if let Some(alert) = r.json()["alert"]["id"].as_i64() {
+            ids.entry(alert).or_default().insert(
+                r.header("x-guardian-delivery")
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplicate_or_a_second_pause()
+ {
+    let net = testnet().await;
+    let sink = HttpSink::start().await;
+    let url = postgres::cluster().fresh_database();
+    let database = url.rsplit('/').next().expect("name").to_string();
+    let dir = manifest_dir(&net, postgres::cluster().port, &database, &sink);
+    let store = Store::connect(&url).expect("connect");
+    let wait = Duration::from_secs(60);
+
+    let escrow = escrow_with_two_payments(&net).await;
 
     let instances = vec![
         Instance::start(dir.path(), 0),
@@ -263,18 +300,7 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
     })
     .await;
     assert_ne!(which(&instances, &third), killed);
-    for kind in [
-        ContractKind::DocumentRegistry,
-        ContractKind::OwnershipTokenizer,
-        ContractKind::PaymentEscrow,
-        ContractKind::AuditResolver,
-    ] {
-        let deadline = Instant::now() + wait;
-        while !is_paused(&net, kind).await {
-            assert!(Instant::now() < deadline, "{kind:?} was never paused");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    all_paused(&net, wait).await;
     until("9 stranger alerts", wait, || {
         (strangers(&store).len() == 9).then_some(())
     })
@@ -309,28 +335,14 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
         .filter(|a| a.found.severity == Severity::Critical)
         .map(|a| a.id)
         .collect();
-    let hooks = until("every critical alert delivered", wait, || {
-        let hooks = sink.requests_to("/hook");
-        let delivered: BTreeSet<i64> = hooks
-            .iter()
-            .filter_map(|r| r.json()["alert"]["id"].as_i64())
-            .collect();
+    let ids = until("every critical alert delivered", wait, || {
+        let ids = deliveries(&sink);
         critical
             .iter()
-            .all(|id| delivered.contains(id))
-            .then_some(hooks)
+            .all(|id| ids.contains_key(id))
+            .then_some(ids)
     })
     .await;
-    let mut ids: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-    for r in &hooks {
-        if let Some(alert) = r.json()["alert"]["id"].as_i64() {
-            ids.entry(alert).or_default().insert(
-                r.header("x-guardian-delivery")
-                    .unwrap_or_default()
-                    .to_string(),
-            );
-        }
-    }
     for (alert, deliveries) in &ids {
         assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
     }
@@ -374,4 +386,112 @@ async fn ha_on_sqlite_is_refused_before_anything_runs() {
         err.contains("[ha] needs the records in PostgreSQL") && err.contains("[storage] url"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn with_the_database_stopped_the_instances_keep_watching_pause_the_drain_and_write_it_all_in_when_it_is_back()
+ {
+    let net = testnet().await;
+    let sink = HttpSink::start().await;
+    // A server of this test's own: it is stopped mid-stream.
+    let server = postgres::own();
+    let url = server.fresh_database();
+    let database = url.rsplit('/').next().expect("name").to_string();
+    let dir = manifest_dir(&net, server.port, &database, &sink);
+    let store = Store::connect(&url).expect("connect");
+    let wait = Duration::from_secs(60);
+    let escrow = escrow_with_two_payments(&net).await;
+
+    let instances = vec![
+        Instance::start(dir.path(), 0),
+        Instance::start(dir.path(), 1),
+    ];
+    until("a holder", wait, || holder(&store)).await;
+    until("the first block followed", wait, || {
+        store.cursor(31337).expect("cursor")
+    })
+    .await;
+    let stranger = |n: u64| Address::with_last_byte(0x40 + n as u8);
+    grant_pauser(&net, stranger(0)).await;
+    until("the first stranger alert", wait, || {
+        (strangers(&store).len() == 1).then_some(())
+    })
+    .await;
+    assert!(!is_paused(&net, ContractKind::PaymentEscrow).await);
+
+    // The database stops: a stranger and a drain while nothing can be written there. Every
+    // contract is paused all the same.
+    server.stop().expect("stop the server");
+    grant_pauser(&net, stranger(1)).await;
+    send_ok!(escrow.release(U256::from(1)));
+    all_paused(&net, wait).await;
+    for (n, i) in instances.iter().enumerate() {
+        let out = i.output();
+        assert!(
+            out.contains("the database is unreachable"),
+            "instance {n} did not say so:\n{out}"
+        );
+    }
+    // Nobody was told yet: the messages go out from the database.
+    let before = deliveries(&sink).len();
+
+    // Back: what the instances kept is written in, each alert once, and told once.
+    server.restart().expect("restart the server");
+    until("both stranger alerts in the database", wait, || {
+        store
+            .alerts(&AlertFilter::default())
+            .ok()
+            .filter(|_| strangers(&store).len() == 2)
+    })
+    .await;
+    let drain = until("the drain's alert in the database", wait, || {
+        alerts(&store)
+            .into_iter()
+            .find(|a| a.found.rule == "escrow-drain")
+    })
+    .await;
+    let all = alerts(&store);
+    let keys: BTreeSet<&str> = all.iter().map(|a| a.found.dedup_key.as_str()).collect();
+    assert_eq!(keys.len(), all.len(), "every alert once: {all:#?}");
+    let critical: Vec<i64> = all
+        .iter()
+        .filter(|a| a.found.severity == Severity::Critical)
+        .map(|a| a.id)
+        .collect();
+    assert!(critical.contains(&drain.id));
+    let ids = until("every critical alert delivered", wait, || {
+        let ids = deliveries(&sink);
+        critical
+            .iter()
+            .all(|id| ids.contains_key(id))
+            .then_some(ids)
+    })
+    .await;
+    assert!(ids.len() > before, "told after the database was back");
+    for (alert, deliveries) in &ids {
+        assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
+    }
+    // The pause sent while the database was down is in its journal, with its transactions,
+    // mined (the response run from the database once it was back found everything paused and
+    // sent nothing).
+    until("the offline pause journalled, mined", wait, || {
+        let pauses = store.actions().ok()?;
+        pauses
+            .iter()
+            .filter(|a| a.kind.starts_with("pause"))
+            .any(|a| {
+                store.transactions(a.id).is_ok_and(|txs| {
+                    txs.iter()
+                        .any(|t| t.status == guardian::storage::Status::Mined)
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    if std::env::var_os("HA_TEST_LOGS").is_some() {
+        for (n, i) in instances.iter().enumerate() {
+            eprintln!("--- instance {n}\n{}", i.output());
+        }
+    }
+    drop(instances);
 }

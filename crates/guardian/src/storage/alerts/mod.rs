@@ -392,6 +392,22 @@ impl Store {
         })
     }
 
+    /// Forgets where chain `chain_id` was followed (its cursor and recent block hashes): a
+    /// follower started next begins where it is told, or at the head.
+    pub fn forget_chain(&self, chain_id: u64) -> Result<(), StorageError> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM monitor_cursors WHERE chain_id = ?1",
+                params![chain_id as i64],
+            )?;
+            c.execute(
+                "DELETE FROM monitor_blocks WHERE chain_id = ?1",
+                params![chain_id as i64],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The alert with this id.
     pub fn alert(&self, id: i64) -> Result<Option<Alert>, StorageError> {
         self.with(|c| {

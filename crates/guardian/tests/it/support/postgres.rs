@@ -75,6 +75,11 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A server of its own (plain), for a test that stops and restarts it.
+pub fn own() -> Cluster {
+    Cluster::start().unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A server of its own that accepts TLS connections only, with `cert` and `key` (PEM) as its
 /// certificate (the shared one stays plain, so that other tests need no CA).
 pub fn tls_only(cert: &str, key: &str) -> Cluster {
