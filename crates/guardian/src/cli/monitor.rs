@@ -100,10 +100,10 @@ impl Args {
                         "[ha] instances keep running and resume from the stored cursors: --once, --from-block and --mempool are for one instance (run them without [ha])"
                     );
                 }
-                Some(monitor::lease::Ha {
-                    instance: h.instance.clone().unwrap_or_else(default_instance),
-                    lease_ms: h.lease_ms,
-                })
+                Some(monitor::lease::Ha::new(
+                    h.instance.clone().unwrap_or_else(default_instance),
+                    h.lease_ms,
+                ))
             }
         };
         if let Some(ha) = &ha {

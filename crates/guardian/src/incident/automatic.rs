@@ -115,10 +115,11 @@ pub async fn respond_adopting(
     }
     let mut key = response_key(alert.id);
     if let Some(action_id) = deployment.store.action_with_key(&key)? {
+        // Interrupted, or ended short (a holder fenced off mid-pause): adopted.
         let unfinished = deployment
             .store
             .action(action_id)?
-            .is_some_and(|a| a.status == crate::storage::Status::Running);
+            .is_some_and(|a| a.status != crate::storage::Status::Succeeded);
         if !(adopt && unfinished) {
             return Ok(Responded::AlreadyDone { action_id });
         }

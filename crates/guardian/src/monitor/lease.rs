@@ -20,7 +20,7 @@ use super::{
 use crate::{
     chain::ChainClient,
     deployment::Deployment,
-    storage::{Lease, StorageError},
+    storage::{Fence, Lease, StorageError},
 };
 
 /// How this instance shares the chains with others.
@@ -30,6 +30,41 @@ pub struct Ha {
     pub instance: String,
     /// A lease's length.
     pub lease_ms: u64,
+    /// The leases it holds now, told to whoever answers its alerts.
+    pub held: Held,
+}
+
+impl Ha {
+    /// Instance `instance` with leases of `lease_ms`, holding none yet.
+    pub fn new(instance: String, lease_ms: u64) -> Self {
+        Ha {
+            instance,
+            lease_ms,
+            held: Held::default(),
+        }
+    }
+}
+
+/// The leases this instance holds, by chain id: an alert is answered under its chain's lease
+/// (its transactions journalled only while that lease is held), and not at all once it is lost
+/// (the new holder answers it).
+#[derive(Debug, Clone, Default)]
+pub struct Held(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, Fence>>>);
+
+impl Held {
+    /// The lease held on chain `chain_id`, if any.
+    pub fn of(&self, chain_id: u64) -> Option<Fence> {
+        self.0.lock().ok()?.get(&chain_id).cloned()
+    }
+
+    fn set(&self, chain_id: u64, fence: Option<Fence>) {
+        if let Ok(mut held) = self.0.lock() {
+            match fence {
+                Some(f) => held.insert(chain_id, f),
+                None => held.remove(&chain_id),
+            };
+        }
+    }
 }
 
 /// What a chain's follower is made of, for each term of holding it.
@@ -114,6 +149,7 @@ pub(super) async fn follow_held(
         if let Some(m) = &parts.metrics {
             m.lease(&name, lease.epoch, takeover);
         }
+        ha.held.set(chain_id, Some(lease.fence()));
         // A new term of the same rules keeps their windows; after a lost term they start over.
         let term_rules = match rules.take() {
             Some(r) => Some(r),
@@ -159,6 +195,7 @@ pub(super) async fn follow_held(
         let following = follower.run(None, false, Some(term_rx));
         tokio::pin!(following);
         let mut lost = false;
+        let mut ticks = 0u64;
         let followed = loop {
             tokio::select! {
                 r = &mut following => break r,
@@ -174,6 +211,10 @@ pub(super) async fn follow_held(
                         Ok(Some(l)) => {
                             lease = l;
                             renewed = asked;
+                            ticks += 1;
+                            if ticks.is_multiple_of(3) {
+                                rescan(&parts, ha.lease_ms);
+                            }
                         }
                         Ok(None) => {
                             tracing::warn!(chain = %name, epoch = lease.epoch, "the chain's lease was lost: stopping");
@@ -197,6 +238,7 @@ pub(super) async fn follow_held(
                 }
             }
         };
+        ha.held.set(chain_id, None);
         if let Some(m) = &parts.metrics {
             m.lease(&name, 0, false);
         }
@@ -230,6 +272,27 @@ pub(super) async fn follow_held(
                 tracing::warn!(chain = %name, "cannot release the chain's lease: {e}");
             }
             return Ok(total);
+        }
+    }
+}
+
+/// Once a lease, the holder dispatches its chain's alerts stored more than a lease ago and
+/// still not dispatched: written in from an instance's local file after an outage, or whose
+/// messages could not be queued (its dispatcher skips those it is dispatching already).
+fn rescan(parts: &Parts<'_>, lease_ms: u64) {
+    let Some(events) = &parts.events else {
+        return;
+    };
+    let before = crate::storage::now_ms() - lease_ms as i64;
+    match parts.deployment.store.undispatched(parts.client.chain_id) {
+        Ok(owed) => {
+            for alert in owed.into_iter().filter(|a| a.detected_at < before) {
+                tracing::warn!(chain = %parts.client.name, alert = alert.id, "dispatching an alert stored but not dispatched");
+                let _ = events.send(MonitorEvent::Owed(alert));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(chain = %parts.client.name, "cannot read undispatched alerts: {e}")
         }
     }
 }

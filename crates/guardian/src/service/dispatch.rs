@@ -15,9 +15,9 @@ use crate::{
         automatic::{self, Responded},
         playbook::GUARDIAN,
     },
-    monitor::MonitorEvent,
+    monitor::{MonitorEvent, lease::Held},
     notify::{self, AlertEvent, Contacts, Outbox},
-    storage::Store,
+    storage::{Store, acting_under},
 };
 
 /// What dispatching one event did.
@@ -39,6 +39,8 @@ pub struct Dispatcher<'a> {
     store: Arc<Store>,
     contacts: Arc<Contacts>,
     outbox: Option<Outbox>,
+    /// `[ha]`: the leases this instance holds; an alert is answered under its chain's.
+    held: Option<Held>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -55,7 +57,16 @@ impl<'a> Dispatcher<'a> {
             store,
             contacts,
             outbox,
+            held: None,
         }
+    }
+
+    /// `[ha]`: answers an alert only while this instance holds its chain's lease, and under it
+    /// (its transactions are journalled, so broadcast, only while the lease is held). An alert
+    /// of a chain it does not hold is left to that chain's holder.
+    pub fn under_leases(mut self, held: Held) -> Self {
+        self.held = Some(held);
+        self
     }
 
     /// The rule's response, for a configured rule that has one: none for an alert about a
@@ -80,6 +91,21 @@ impl<'a> Dispatcher<'a> {
             MonitorEvent::Retracted(a) => (a, AlertEvent::Retracted),
         };
         let respond = self.response_of(alert);
+        let raised = matches!(event, MonitorEvent::Raised(_) | MonitorEvent::Owed(_));
+        // Owed twice (a holder's rescan while it was queued): dispatched once.
+        if matches!(event, MonitorEvent::Owed(_))
+            && self.store.dispatched(alert.id).unwrap_or(false)
+        {
+            return Dispatched {
+                alert_id: alert.id,
+                notified: 0,
+                notify_error: None,
+                response: None,
+            };
+        }
+        // `[ha]`: the lease the alert is answered under; none when this instance no longer
+        // holds the chain (the holder answers it).
+        let fence = self.held.as_ref().map(|h| h.of(alert.found.chain_id));
         if let MonitorEvent::Raised(a) | MonitorEvent::Owed(a) = event {
             self.link_to_incidents(a);
         }
@@ -109,15 +135,31 @@ impl<'a> Dispatcher<'a> {
                     && (a.status != AlertStatus::Final
                         || matches!(event, MonitorEvent::Owed(_))) =>
             {
+                if let Some(None) = fence {
+                    tracing::warn!(
+                        alert = a.id,
+                        chain = %a.found.chain,
+                        "this instance no longer holds the chain: its holder answers the alert"
+                    );
+                    return Dispatched {
+                        alert_id: alert.id,
+                        notified,
+                        notify_error,
+                        response: None,
+                    };
+                }
                 let signer = self.deployment.manifest.monitor.signer.as_deref();
                 let adopt = matches!(event, MonitorEvent::Owed(_));
-                let r = automatic::respond_adopting(
-                    self.deployment,
-                    &self.contacts,
-                    a,
-                    respond,
-                    signer,
-                    adopt,
+                let r = acting_under(
+                    fence.clone().flatten(),
+                    automatic::respond_adopting(
+                        self.deployment,
+                        &self.contacts,
+                        a,
+                        respond,
+                        signer,
+                        adopt,
+                    ),
                 )
                 .await;
                 if let Err(e) = &r {
@@ -129,8 +171,20 @@ impl<'a> Dispatcher<'a> {
         };
         // Dispatched: a later holder of the chain need not do it again. An alert whose messages
         // could not be queued stays undispatched, for the next holder.
-        if matches!(event, MonitorEvent::Raised(_) | MonitorEvent::Owed(_))
+        // Answered under a lease lost meanwhile: the new holder adopts what was left undone.
+        let fenced_off = match &fence {
+            Some(Some(f)) if response.is_some() => !self.store.still_holds(f).unwrap_or(false),
+            _ => false,
+        };
+        if fenced_off {
+            tracing::warn!(
+                alert = alert.id,
+                "the chain's lease was lost while answering the alert: left to the new holder"
+            );
+        }
+        if raised
             && notify_error.is_none()
+            && !fenced_off
             && let Err(e) = self.store.mark_dispatched(alert.id)
         {
             tracing::warn!(alert = alert.id, "cannot mark the alert dispatched: {e}");

@@ -209,6 +209,7 @@ impl<'a> Service<'a> {
         });
         // `[ha]`: while the database is unreachable the chains are followed, and their alerts
         // answered, on this instance's local file; what earlier instances kept is written in.
+        let ha = options.ha.clone();
         let offline = match &options.ha {
             Some(ha) => match offline::Offline::open(deployment, &store, ha) {
                 Ok((o, owed)) => {
@@ -248,8 +249,11 @@ impl<'a> Service<'a> {
             let _ = ended.send(true);
             results
         };
-        let dispatcher =
+        let mut dispatcher =
             Dispatcher::new(deployment, store.clone(), contacts.clone(), outbox.clone());
+        if let Some(ha) = &ha {
+            dispatcher = dispatcher.under_leases(ha.held.clone());
+        }
         let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
         let delivering = async {
             if let Some(o) = outbox.clone() {

@@ -25,6 +25,14 @@ CREATE TABLE broadcasts (
 CREATE INDEX broadcasts_by_tx ON broadcasts(tx_hash);
 ";
 
+/// Migration 17: the lease an action was started under (`[ha]`: an automatic response of the
+/// chain's holder). Its transactions are journalled only while that lease is held.
+pub(super) const MIGRATION_FENCE: &str = "
+ALTER TABLE actions ADD COLUMN fence_chain INTEGER;
+ALTER TABLE actions ADD COLUMN fence_holder TEXT;
+ALTER TABLE actions ADD COLUMN fence_epoch INTEGER;
+";
+
 /// Identifies one action (a deploy, a pause, a withdrawal) in the journal.
 pub type ActionId = i64;
 
@@ -207,10 +215,22 @@ impl Store {
         params: &serde_json::Value,
         once_key: Option<&str>,
     ) -> Result<ActionId, StorageError> {
+        // Started under a lease (`[ha]`): its transactions are journalled while it is held.
+        let fence = super::leases::current_fence();
         let inserted = self.with(|c| {
             c.query_row(
-                "INSERT INTO actions (kind, actor, reason, params, status, started_at, once_key) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6) RETURNING id",
-                params![kind, actor, reason, params.to_string(), now_ms(), once_key],
+                "INSERT INTO actions (kind, actor, reason, params, status, started_at, once_key, fence_chain, fence_holder, fence_epoch) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                params![
+                    kind,
+                    actor,
+                    reason,
+                    params.to_string(),
+                    now_ms(),
+                    once_key,
+                    fence.as_ref().map(|f| f.chain_id as i64),
+                    fence.as_ref().map(|f| f.holder.clone()),
+                    fence.as_ref().map(|f| f.epoch)
+                ],
                 |r| r.get(0),
             )
         });
@@ -257,8 +277,28 @@ impl Store {
 
     /// Records signed transactions just before they are broadcast, in one database transaction:
     /// all rows or none.
+    /// An action started under a lease that is no longer held is refused ([`StorageError::Fenced`]):
+    /// nothing is journalled, so nothing is broadcast; the lease's new holder adopts the action.
     pub fn record_sent_all(&self, action: ActionId, txs: &[NewTx<'_>]) -> Result<(), StorageError> {
-        self.write(|tx| {
+        let fenced = self.write(|tx| {
+            let fence = tx
+                .query_row(
+                    "SELECT fence_chain, fence_holder, fence_epoch FROM actions WHERE id = ?1 AND fence_chain IS NOT NULL",
+                    params![action],
+                    |r| {
+                        Ok(super::Fence {
+                            chain_id: r.get::<i64>(0)? as u64,
+                            holder: r.get(1)?,
+                            epoch: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(fence) = fence
+                && !super::leases::holds(tx, &fence)?
+            {
+                return Ok(Some(fence));
+            }
             let now = now_ms();
             for t in txs {
                 tx.execute(
@@ -279,8 +319,15 @@ impl Store {
                     ],
                 )?;
             }
-            Ok(())
-        })
+            Ok(None)
+        })?;
+        match fenced {
+            None => Ok(()),
+            Some(fence) => Err(StorageError::Fenced {
+                chain_id: fence.chain_id,
+                epoch: fence.epoch,
+            }),
+        }
     }
 
     /// Records what each endpoint answered to broadcasts, in one database transaction.

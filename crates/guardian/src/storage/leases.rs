@@ -92,6 +92,25 @@ pub(crate) fn db_now(conn: &Conn<'_>) -> SqlResult<i64> {
     }
 }
 
+tokio::task_local! {
+    /// The lease the current task acts under (`[ha]`): an action it starts carries it.
+    static ACTING_UNDER: Fence;
+}
+
+/// Runs `f` with every action it starts carrying `fence` (none: as it is): the action's
+/// transactions are then journalled, and so broadcast, only while `fence`'s lease is held.
+pub async fn acting_under<F: std::future::Future>(fence: Option<Fence>, f: F) -> F::Output {
+    match fence {
+        Some(fence) => ACTING_UNDER.scope(fence, f).await,
+        None => f.await,
+    }
+}
+
+/// The lease the current task acts under, if any.
+pub(super) fn current_fence() -> Option<Fence> {
+    ACTING_UNDER.try_with(Clone::clone).ok()
+}
+
 /// Whether `fence` still holds its chain, read inside the caller's write transaction (writes
 /// are serialized, so the answer stands until it commits).
 pub(crate) fn holds(conn: &Conn<'_>, fence: &Fence) -> SqlResult<bool> {
@@ -209,6 +228,59 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_started_under_a_lease_journals_nothing_once_the_lease_is_lost() {
+        use alloy::primitives::{Address, TxHash};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for store in Store::each_backend() {
+            let a = store
+                .take_lease(7, "a", 60_000)
+                .expect("take")
+                .expect("free");
+            let (under, free) = runtime.block_on(async {
+                let under = acting_under(Some(a.lease.fence()), async {
+                    store.begin_action("pause", "guardian", None, &serde_json::json!({}))
+                })
+                .await
+                .expect("begin");
+                let free = store
+                    .begin_action("pause", "oncall", None, &serde_json::json!({}))
+                    .expect("begin");
+                (under, free)
+            });
+            let tx = |n: u8| crate::storage::NewTx {
+                chain_id: 7,
+                sender: Address::repeat_byte(1),
+                nonce: n as u64,
+                label: "pause registry",
+                target: None,
+                tx_hash: TxHash::repeat_byte(n),
+                fees: None,
+            };
+            store.record_sent(under, &tx(1)).expect("held: journalled");
+
+            // b takes the chain over: a's action journals nothing more; a person's still does.
+            let short = store.renew_lease(&a.lease, 1).expect("renew").expect("a's");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            store
+                .take_lease(7, "b", 60_000)
+                .expect("take")
+                .expect("lapsed");
+            let refused = store.record_sent(under, &tx(2));
+            assert!(
+                matches!(refused, Err(StorageError::Fenced { chain_id: 7, epoch }) if epoch == short.epoch),
+                "{refused:?}"
+            );
+            assert_eq!(store.transactions(under).expect("txs").len(), 1);
+            store
+                .record_sent(free, &tx(3))
+                .expect("no lease: journalled");
+        }
+    }
 
     #[test]
     fn a_lease_is_held_renewed_lost_when_it_lapses_and_taken_under_a_new_epoch() {

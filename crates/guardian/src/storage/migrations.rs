@@ -98,6 +98,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::same(schema::BOUNTY_TRIGRAMS),
     Migration::same(leases::MIGRATION),
     Migration::same(alerts::MIGRATION_DISPATCHED),
+    Migration::same(journal::MIGRATION_FENCE),
 ];
 
 /// The schema version this build writes.

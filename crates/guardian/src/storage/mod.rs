@@ -18,7 +18,7 @@ pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
 pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
-pub use leases::{Fence, Lease, Taken};
+pub use leases::{Fence, Lease, Taken, acting_under};
 pub use offline::Absorbed;
 
 use std::{

@@ -237,6 +237,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether alert `id` was dispatched.
+    pub fn dispatched(&self, id: i64) -> Result<bool, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT CASE WHEN dispatched_at IS NULL THEN 0 ELSE 1 END FROM alerts WHERE id = ?1",
+                params![id],
+                |r| Ok(r.get::<i64>(0)? == 1),
+            )
+            .optional()
+        })
+        .map(|d| d.unwrap_or(false))
+    }
+
     /// Alerts raised by chain `chain_id`'s blocks and never dispatched, oldest first.
     pub fn undispatched(&self, chain_id: u64) -> Result<Vec<Alert>, StorageError> {
         self.with(|c| {
