@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::{
     ChainRules, ChainSummary, MonitorError, MonitorEvent,
     block::{BlockData, SuiteTx},
+    heads::{self, Heads, POLL_FACTOR_WITH_SUBSCRIPTION, RESUBSCRIBE_AFTER, next_head},
     health::{At, HealthBoard, HealthWatch},
     holdings,
     insolvent::Insolvency,
@@ -27,6 +28,9 @@ use crate::{
     secret::RpcUrl,
     storage::{BlockRecord, Cursor, Fence, KEPT_BLOCKS, StorageError, Store},
 };
+
+// The stop signal's helpers live with the heads; lease.rs and offline.rs reach them through here.
+pub(super) use super::heads::{changed, stopped};
 
 /// A block's identity: what reorganisations are detected with.
 #[derive(Debug, Clone, Copy)]
@@ -59,19 +63,6 @@ pub(super) struct Follower<'a> {
     /// should the database become unreachable).
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
-
-/// A live `newHeads` subscription, with the provider that keeps its connection open.
-struct Heads {
-    _provider: alloy::providers::RootProvider,
-    sub: alloy::pubsub::Subscription<alloy::rpc::types::Header>,
-}
-
-/// With a subscription, the chain is still polled this many times less often, in case the
-/// subscription goes quiet without closing.
-const POLL_FACTOR_WITH_SUBSCRIPTION: u32 = 10;
-
-/// How long after a failed or closed subscription the next attempt waits.
-const RESUBSCRIBE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<'a> Follower<'a> {
     pub(super) fn new(
@@ -192,7 +183,7 @@ impl<'a> Follower<'a> {
                 && subscribed_at.is_none_or(|t| t.elapsed() >= RESUBSCRIBE_AFTER)
             {
                 subscribed_at = Some(std::time::Instant::now());
-                heads = self.subscribe().await;
+                heads = heads::subscribe(&self.client.name, &self.ws_urls).await;
             }
             match self.sync(&mut next, stop.as_ref()).await {
                 Ok(()) => {}
@@ -241,32 +232,6 @@ impl<'a> Follower<'a> {
         }
         self.summary.cursor = self.store.cursor(self.client.chain_id)?.map(|c| c.number);
         Ok(self.summary)
-    }
-
-    /// A `newHeads` subscription on the first WebSocket endpoint that takes one.
-    async fn subscribe(&self) -> Option<Heads> {
-        for url in &self.ws_urls {
-            let provider = match ws::pubsub_provider(url).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(chain = %self.client.name, "cannot subscribe to new heads at {url}: {e}");
-                    continue;
-                }
-            };
-            match provider.subscribe_blocks().await {
-                Ok(sub) => {
-                    tracing::info!(chain = %self.client.name, "following new heads through {url}");
-                    return Some(Heads {
-                        _provider: provider,
-                        sub,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(chain = %self.client.name, "eth_subscribe newHeads refused at {url}: {e}");
-                }
-            }
-        }
-        None
     }
 
     /// The first block to process, with the rules' state set for it.
@@ -604,36 +569,5 @@ impl<'a> Follower<'a> {
             // A receiver that went away does not stop the monitor: the alerts are stored.
             let _ = tx.send(event);
         }
-    }
-}
-
-pub(super) fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
-    stop.is_some_and(|rx| *rx.borrow())
-}
-
-/// Waits for the stop signal to change; never, without one (or once its sender is gone).
-pub(super) async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
-    match stop {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                // Nobody can ask for a stop any more: stop waiting for one.
-                *stop = None;
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Waits for the next head of the subscription; `false` when it closed. Never, without one.
-async fn next_head(heads: &mut Option<Heads>) -> bool {
-    match heads {
-        Some(h) => match h.sub.recv().await {
-            Ok(_) => true,
-            // Heads missed while a block was processed: the next sync reads them all anyway.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
-        },
-        None => std::future::pending().await,
     }
 }

@@ -11,6 +11,7 @@ pub mod backfill;
 pub mod block;
 pub mod channels;
 mod follow;
+mod heads;
 pub mod health;
 pub mod holdings;
 pub mod insolvent;

@@ -19,6 +19,7 @@ mod ha;
 mod health;
 mod incident;
 mod incident_affected;
+mod incident_playbooks;
 mod incident_report;
 mod layers;
 mod mempool;
