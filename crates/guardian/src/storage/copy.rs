@@ -44,11 +44,13 @@ pub enum CopyError {
 }
 
 /// A copy reads the source between the target's statements: the limit on a session idle
-/// inside a transaction (which keeps a frozen instance from holding the write lock) is lifted for
-/// this transaction only.
+/// inside a transaction (which keeps a frozen instance from holding the write lock), and the one
+/// on a statement's time, are lifted for this transaction only.
 pub(super) fn allow_idle(out: &super::sql::Conn<'_>) -> super::sql::SqlResult<()> {
     if out.backend() == super::sql::Backend::Postgres {
-        out.execute_batch("SET LOCAL idle_in_transaction_session_timeout = 0")?;
+        out.execute_batch(
+            "SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL statement_timeout = 0",
+        )?;
     }
     Ok(())
 }

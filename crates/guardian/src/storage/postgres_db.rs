@@ -19,6 +19,14 @@ pub(super) const WRITE_LOCK: i64 = 0x6775_6172_6469_616e; // "guardian"
 /// otherwise stop every instance's writes, the takeover of its chains included; our
 /// transactions never wait on anything but the database between statements.
 const IDLE_IN_TRANSACTION_MS: u64 = 1000;
+/// How long a statement waits for a lock ([`WRITE_LOCK`] above all) before it fails: a caller
+/// that retries (the monitor's next block, the outbox's next pass) is better than one stuck.
+const LOCK_TIMEOUT_MS: u64 = 10_000;
+/// How long one statement may run before the server cancels it.
+const STATEMENT_TIMEOUT_MS: u64 = 30_000;
+/// How long sent data may stay unacknowledged before the connection is dropped: a server that
+/// vanished mid-statement (its host down, a network cut) fails the statement within seconds.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serializes migrations: two instances started at once migrate once.
 const MIGRATE_LOCK: i64 = 0x6775_6172_646d_6967;
@@ -59,6 +67,7 @@ impl Client {
         // A connection whose server vanished (no reset) is noticed within seconds.
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(5));
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
         let target = target_of(&config);
         let mut client = Client {
             config,
@@ -94,7 +103,9 @@ impl Client {
             let mut conn = conn;
             let set = off_runtime(|| {
                 conn.batch_execute(&format!(
-                    "SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"
+                    "SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS};
+                     SET lock_timeout = {LOCK_TIMEOUT_MS};
+                     SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
                 ))
             });
             if let Err(e) = set {
@@ -152,6 +163,8 @@ fn redact(message: &str, url: &str) -> String {
 pub(super) fn migrate(client: &mut postgres::Client) -> Result<(), StorageError> {
     off_runtime(|| -> Result<(), StorageError> {
         let mut tx = client.transaction()?;
+        // Another instance's migration is waited for, however long it takes.
+        tx.batch_execute("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0")?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS guardian_schema (version BIGINT NOT NULL)")?;
         let found: Option<i64> = tx
