@@ -18,6 +18,16 @@ const PROXY_SOURCE = "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
 const ABI_ONLY = new Set(["IDocumentResolver"]);
 // EIP-170: a chain refuses runtime code larger than this.
 const MAX_RUNTIME_BYTES = 24576;
+// Safe v1.4.1 as released (the npm package's own build, not recompiled: the bytecode every chain
+// runs), into artifacts/safe/<Name>.json in the same {"abi", "bin"} form.
+const SAFE_ARTIFACTS = "@safe-global/safe-contracts/build/artifacts/contracts";
+const SAFE_DIR = path.join(ARTIFACTS, "safe");
+const SAFE_CONTRACTS = [
+  ["Safe", "Safe.sol"],
+  ["SafeProxyFactory", "proxies/SafeProxyFactory.sol"],
+  ["MultiSendCallOnly", "libraries/MultiSendCallOnly.sol"],
+  ["CompatibilityFallbackHandler", "handler/CompatibilityFallbackHandler.sol"],
+];
 
 function solFiles(dir) {
   return fs
@@ -137,8 +147,18 @@ function main() {
     process.exit(1);
   }
 
+  for (const [name, unit] of SAFE_CONTRACTS) {
+    const built = JSON.parse(
+      fs.readFileSync(path.join(NODE_MODULES, SAFE_ARTIFACTS, unit, `${name}.json`), "utf8"),
+    );
+    const file = path.join(SAFE_DIR, `${name}.json`);
+    produced.add(file);
+    writeArtifact(file, built.abi, built.bytecode);
+  }
+
   removeStale(ARTIFACTS, produced);
   removeStale(TEST_ARTIFACTS, produced);
+  removeStale(SAFE_DIR, produced);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`wrote ${produced.size} artifacts in ${seconds}s`);
 }

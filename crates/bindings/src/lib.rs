@@ -54,6 +54,37 @@ sol!(
     "../../contracts/artifacts/IDocumentResolver.json"
 );
 
+/// Safe v1.4.1 as released (`@safe-global/safe-contracts`): the singleton, the proxy factory,
+/// the batch library guardian pins, and the fallback handler.
+pub mod safe {
+    use alloy::sol;
+
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        Safe,
+        "../../contracts/artifacts/safe/Safe.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        SafeProxyFactory,
+        "../../contracts/artifacts/safe/SafeProxyFactory.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        MultiSendCallOnly,
+        "../../contracts/artifacts/safe/MultiSendCallOnly.json"
+    );
+    sol!(
+        #[sol(rpc, abi)]
+        #[derive(Debug)]
+        CompatibilityFallbackHandler,
+        "../../contracts/artifacts/safe/CompatibilityFallbackHandler.json"
+    );
+}
+
 /// The standard interfaces Guardian calls on any contract, whatever its implementation: tokens
 /// through ERC-20 (with its metadata), pausing and roles through OpenZeppelin's shapes.
 pub mod interfaces {

@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::{StorageError, alerts, backfill, journal, leases, schema};
+use super::{StorageError, alerts, backfill, journal, leases, proposals, schema};
 
 /// One step of the schema, in both dialects: PostgreSQL's is SQLite's with the types mapped
 /// (`postgres_db::dialect`) unless it has text of its own.
@@ -99,6 +99,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::same(leases::MIGRATION),
     Migration::same(alerts::MIGRATION_DISPATCHED),
     Migration::same(journal::MIGRATION_FENCE),
+    Migration::same(proposals::MIGRATION),
 ];
 
 /// The schema version this build writes.

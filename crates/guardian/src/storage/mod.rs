@@ -10,6 +10,7 @@ mod leases;
 mod migrations;
 mod offline;
 mod postgres_db;
+mod proposals;
 mod schema;
 pub mod sql;
 
@@ -20,6 +21,7 @@ pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 pub use leases::{Fence, Lease, Taken, acting_under};
 pub use offline::Absorbed;
+pub use proposals::{ConfirmationRecord, NewProposal, ProposalRecord, ProposalStatus};
 
 use std::{
     path::Path,

@@ -31,6 +31,7 @@ mod rescue;
 mod response;
 mod revoke;
 mod rules;
+mod safe;
 mod secrets;
 mod upgrade;
 mod watch_and_respond;
