@@ -25,6 +25,17 @@ pub enum DeploymentError {
     Storage(#[from] StorageError),
 }
 
+/// A signer that is a Safe multisig: its actions are proposals for its owners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafeSigner {
+    /// Its name in the manifest.
+    pub name: String,
+    /// The Safe.
+    pub address: alloy::primitives::Address,
+    /// The batch library its proposals may DELEGATECALL.
+    pub multisend: alloy::primitives::Address,
+}
+
 /// The manifest with live connections.
 pub struct Deployment {
     /// The manifest.
@@ -41,6 +52,8 @@ pub struct Deployment {
     /// Commands fail only if they need one of these: an on-call engineer holding one key can
     /// act without every other key of the team.
     pub unloaded: Vec<(String, SignerError)>,
+    /// Configured signers that are Safe multisigs (`safe = "0x…"`), in name order.
+    pub safes: Vec<SafeSigner>,
     /// The journal beside the manifest.
     pub store: Store,
     /// Why `store` is the local offline journal instead of the configured PostgreSQL database
@@ -269,7 +282,16 @@ impl Deployment {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut signers = Vec::new();
         let mut unloaded = Vec::new();
+        let mut safes = Vec::new();
         for (name, cfg) in &manifest.signers {
+            if let Some((address, multisend)) = cfg.as_safe() {
+                safes.push(SafeSigner {
+                    name: name.clone(),
+                    address,
+                    multisend,
+                });
+                continue;
+            }
             match Signer::load(name, cfg, base, env) {
                 Ok(s) => signers.push(s),
                 Err(e) => unloaded.push((name.clone(), e)),
@@ -315,6 +337,7 @@ impl Deployment {
             unreachable,
             signers,
             unloaded,
+            safes,
             store,
             offline,
             _offline_lock: offline_lock,
@@ -331,6 +354,7 @@ impl Deployment {
             unreachable: BTreeMap::new(),
             signers: self.signers.clone(),
             unloaded: Vec::new(),
+            safes: self.safes.clone(),
             store,
             offline: Some(why),
             _offline_lock: None,

@@ -12,6 +12,7 @@ mod monitor;
 mod pause;
 mod replenish;
 mod revoke;
+mod safe;
 mod serve;
 mod status;
 mod token;
@@ -78,6 +79,9 @@ pub enum Command {
     /// database named by GUARDIAN_DATABASE_URL; `db sync` writes what a pause journalled
     /// locally while it was unreachable.
     Db(db::Args),
+    /// Safe proposals (actions whose role a Safe holds): `safe status` shows what waits on which
+    /// owners; `safe sign`, `safe execute`, `safe cancel`.
+    Safe(safe::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -176,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bounty(args) => args.run(&ctx).await,
         Command::Token(args) => args.run(&ctx).await,
         Command::Db(args) => args.run(&ctx).await,
+        Command::Safe(args) => args.run(&ctx).await,
     };
     if owes {
         incident::deliver_owed(ctx.config.clone()).await;

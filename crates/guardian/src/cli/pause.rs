@@ -95,6 +95,7 @@ fn print_human(report: &PauseReport) {
             Outcome::AlreadyDone => format!("already {verb}d"),
             Outcome::WouldChange => format!("would {verb} (dry run)"),
             Outcome::Failed => format!("FAILED: {}", r.error.as_deref().unwrap_or("unknown")),
+            Outcome::Proposed => "proposed to the Safe's owners".to_string(),
         };
         t.row(vec![
             r.chain.clone(),
@@ -107,6 +108,9 @@ fn print_human(report: &PauseReport) {
         ]);
     }
     println!("{t}");
+    for p in &report.proposals {
+        super::safe::print_proposal(p);
+    }
     for (at, fees) in &report.fees {
         println!("would pay on {at}: {} — {}", fees.summary(), fees.reason);
     }

@@ -129,6 +129,26 @@ pub struct SignerConfig {
     /// Index of a well-known development account (local dev chains only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_account: Option<u32>,
+    /// A Safe multisig (the same address on every chain): its actions are proposed for its
+    /// owners to confirm, never signed by one key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe: Option<alloy::primitives::Address>,
+    /// The `MultiSendCallOnly` the Safe's batches go through (default: Safe v1.4.1's canonical
+    /// deployment); the only contract a proposal may DELEGATECALL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multisend: Option<alloy::primitives::Address>,
+}
+
+/// Safe v1.4.1's `MultiSendCallOnly`, deployed at this address on every chain Safe supports.
+pub const CANONICAL_MULTISEND: alloy::primitives::Address =
+    alloy::primitives::address!("9641d764fc13c8B624c04430C7356C1C7C8102e2");
+
+impl SignerConfig {
+    /// The Safe this signer is, with the batch library its proposals go through.
+    pub fn as_safe(&self) -> Option<(alloy::primitives::Address, alloy::primitives::Address)> {
+        self.safe
+            .map(|s| (s, self.multisend.unwrap_or(CANONICAL_MULTISEND)))
+    }
 }
 
 /// One deployed contract (the proxy address for upgradeable ones).

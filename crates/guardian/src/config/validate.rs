@@ -68,11 +68,25 @@ impl Manifest {
             .iter()
             .filter(|s| **s)
             .count();
-            if sources != 1 {
+            if signer.safe.is_some() && sources > 0 {
                 return Err(invalid(
                     at,
                     format!(
-                        "signer `{name}` must name exactly one key source: private_key_env, keystore (with password_env) or dev_account"
+                        "signer `{name}` is a Safe: it has no key of its own (its owners confirm its proposals with theirs); remove private_key_env, keystore and dev_account"
+                    ),
+                ));
+            }
+            if signer.safe.is_none() && signer.multisend.is_some() {
+                return Err(invalid(
+                    at,
+                    format!("signer `{name}`: multisend is for a Safe (`safe = \"0x…\"`)"),
+                ));
+            }
+            if signer.safe.is_none() && sources != 1 {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "signer `{name}` must name exactly one key source: private_key_env, keystore (with password_env) or dev_account, or be a Safe (`safe = \"0x…\"`)"
                     ),
                 ));
             }

@@ -5,6 +5,7 @@
 pub mod pause;
 pub mod replenish;
 pub mod revoke;
+pub mod safe;
 pub mod upgrade;
 pub mod withdraw;
 
@@ -139,6 +140,24 @@ pub enum ResponseError {
     /// A signer could not be loaded.
     #[error(transparent)]
     Signer(#[from] crate::chain::SignerError),
+    /// A Safe transaction was refused, or its Safe could not be read.
+    #[error(transparent)]
+    Safe(Box<crate::safe::SafeError>),
+    /// A file could not be written.
+    #[error("cannot write {0}")]
+    Io(String),
+}
+
+impl From<crate::safe::SafeError> for ResponseError {
+    fn from(e: crate::safe::SafeError) -> Self {
+        Self::Safe(Box::new(e))
+    }
+}
+
+impl From<crate::safe::SafeTxError> for ResponseError {
+    fn from(e: crate::safe::SafeTxError) -> Self {
+        Self::Safe(Box::new(e.into()))
+    }
 }
 
 impl ResponseError {

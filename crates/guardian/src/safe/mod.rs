@@ -64,6 +64,19 @@ pub enum SafeError {
     /// A confirmation from an address that does not own the Safe.
     #[error("{0} is not an owner of the Safe: its signature is not kept")]
     NotOwner(Address),
+    /// A proposal whose fields no longer hash to what was recorded and signed.
+    #[error(
+        "the proposal's fields hash to {computed}, not to the {recorded} recorded (edited after it was made?): refused"
+    )]
+    HashMismatch {
+        /// The hash recorded when it was proposed.
+        recorded: B256,
+        /// The hash of the fields as they are now.
+        computed: B256,
+    },
+    /// A signature that cannot be read.
+    #[error(transparent)]
+    Signature(#[from] tx::SignatureError),
 }
 
 /// A Safe as it is on chain now.

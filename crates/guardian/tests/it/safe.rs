@@ -243,3 +243,118 @@ async fn what_would_revert_and_a_foreign_delegatecall_are_refused_before_anythin
     );
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
 }
+
+/// Through the binary: `unpause` of contracts whose `PAUSER_ROLE` only the Safe holds is a
+/// proposal (printed, recorded, written as guardian's file and a Transaction Builder export);
+/// one owner signs with a key of the manifest, another approves the hash on chain, and `safe
+/// execute` unpauses both; a stranger's signature and an execution below the threshold are
+/// refused.
+#[tokio::test]
+async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() {
+    let net = testnet().await;
+    let (d, owners) = paused_under_a_safe(&net).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut m = net.devnet.manifest.clone();
+    m.signers.clear();
+    for (name, index) in [("owner-a", 7), ("owner-b", 8)] {
+        m.signers.insert(
+            name.into(),
+            guardian::config::SignerConfig {
+                dev_account: Some(index),
+                ..Default::default()
+            },
+        );
+    }
+    m.signers.insert(
+        "ops".into(),
+        guardian::config::SignerConfig {
+            safe: Some(d.safe),
+            multisend: Some(d.multisend),
+            ..Default::default()
+        },
+    );
+    m.write(&dir.path().join("guardian.toml"), true)
+        .expect("write");
+    let run = |args: &'static [&'static str]| crate::support::bin::run(dir.path(), &[], args);
+
+    let (ok, out, err) = run(&["unpause", "registry", "escrow"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("Safe proposal 1 on local") && out.contains("DELEGATECALL"),
+        "{out}"
+    );
+    assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+    let stem = dir
+        .path()
+        .join("proposals")
+        .join(format!("local-{}-0", d.safe));
+    let own: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stem.with_extension("json")).expect("guardian's file"),
+    )
+    .expect("json");
+    let hash: alloy::primitives::B256 = own["hashes"]["safe_tx_hash"]
+        .as_str()
+        .expect("hash")
+        .parse()
+        .expect("hash");
+    assert!(out.contains(&hash.to_string()), "{out}");
+    let builder: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stem.with_extension("tx-builder.json")).expect("export"),
+    )
+    .expect("json");
+    assert_eq!(builder["version"], "1.0");
+    assert_eq!(builder["chainId"], "31337");
+    assert_eq!(
+        builder["meta"]["createdFromSafeAddress"],
+        d.safe.to_checksum(None)
+    );
+    let txs = builder["transactions"].as_array().expect("transactions");
+    assert_eq!(txs.len(), 2);
+    for (t, kind) in txs
+        .iter()
+        .zip([ContractKind::DocumentRegistry, ContractKind::PaymentEscrow])
+    {
+        assert_eq!(t["to"], net.addr(kind).to_checksum(None));
+        assert_eq!(t["value"], "0");
+        assert_eq!(
+            t["data"],
+            alloy::hex::encode_prefixed(DocumentRegistry::unpauseCall {}.abi_encode())
+        );
+    }
+
+    // A stranger's signature is refused; an owner's key confirms.
+    let stranger = net.outsider.key().sign_hash_sync(&hash).expect("sign");
+    let sig = alloy::hex::encode_prefixed(stranger.as_bytes());
+    let (ok, _, err) =
+        crate::support::bin::run(dir.path(), &[], &["safe", "sign", "1", "--signature", &sig])
+            .await;
+    assert!(!ok && err.contains("is not an owner"), "{err}");
+    let (ok, out, err) = run(&["safe", "sign", "1", "--signer", "owner-a"]).await;
+    assert!(ok && out.contains("1 of 2"), "{out}\n{err}");
+    // Below the threshold nothing is sent.
+    let (ok, _, err) = run(&["safe", "execute", "1"]).await;
+    assert!(
+        !ok && err.contains("1 of 2 confirmations: waiting for"),
+        "{err}"
+    );
+    assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+
+    // The second owner approves the hash from its own wallet; guardian sees it.
+    let as_owner = Safe::new(d.safe, net.as_signer(&owners[1]));
+    send_ok!(as_owner.approveHash(hash));
+    let (ok, out, err) = run(&["safe", "status", "--json"]).await;
+    let states: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(ok, "{err}");
+    assert_eq!(
+        states[0]["confirmed"].as_array().map(Vec::len),
+        Some(2),
+        "{states}"
+    );
+    let (ok, out, err) = run(&["safe", "execute", "1"]).await;
+    assert!(ok && out.contains("executed"), "{out}\n{err}");
+    assert!(!is_paused(&net, ContractKind::DocumentRegistry).await);
+    assert!(!is_paused(&net, ContractKind::PaymentEscrow).await);
+    let (_, out, _) = run(&["safe", "status", "--all", "--json"]).await;
+    let states: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(states[0]["proposal"]["status"], "executed", "{states}");
+}

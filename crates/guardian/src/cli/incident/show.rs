@@ -67,6 +67,10 @@ pub(super) fn print_run(incident: &Incident, run: &PlaybookRun) {
                 Outcome::AlreadyDone => "already paused".to_string(),
                 Outcome::WouldChange => "would pause".to_string(),
                 Outcome::Failed => format!("NOT PAUSED: {}", t.error.as_deref().unwrap_or("?")),
+                Outcome::Proposed => format!(
+                    "proposed ({})",
+                    t.via.as_deref().unwrap_or("through a Safe")
+                ),
             };
             println!(
                 "  {}/{}: {what}{}",

@@ -78,6 +78,8 @@ pub enum Outcome {
     WouldChange,
     /// It is not in the wanted state.
     Failed,
+    /// A Safe holds the role: proposed for its owners (`guardian safe sign`, `safe execute`).
+    Proposed,
 }
 
 /// The report line of one target.
@@ -125,6 +127,9 @@ pub struct PauseReport {
     /// A dry run's pause: per `chain (signer)`, the fees it would pay now and why.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fees: BTreeMap<String, Fees>,
+    /// Targets whose role a Safe holds: its proposals, one per chain and Safe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<super::safe::Proposed>,
 }
 
 impl PauseReport {
@@ -321,6 +326,24 @@ async fn run_inner(
         .copied()
         .filter(|i| !covered.contains(i) && !direct_signer.contains_key(i))
         .collect();
+    // An unpause whose role a Safe holds is proposed to its owners.
+    let mut proposals = Vec::new();
+    if !request.pause && !request.dry_run && !unsignable.is_empty() {
+        let wanted = unsignable.iter().filter_map(|i| {
+            let t = &targets[*i];
+            Some((*i, t.client?, t.contract.address, t.report.name.clone()))
+        });
+        let (covered, made) = super::safe::propose_unpause(deployment, wanted.collect()).await?;
+        for (i, via) in covered {
+            targets[i].report.outcome = Outcome::Proposed;
+            targets[i].report.via = Some(via);
+        }
+        proposals = made;
+    }
+    let unsignable: Vec<usize> = unsignable
+        .into_iter()
+        .filter(|i| targets[*i].report.outcome != Outcome::Proposed)
+        .collect();
     if !unsignable.is_empty() {
         if request.strict || !request.pause {
             let missing = unsignable
@@ -434,7 +457,7 @@ async fn run_inner(
     let reread = read_paused(&state_reads).await;
     for (k, i) in reachable.iter().enumerate() {
         let t = &mut targets[*i];
-        if t.report.outcome == Outcome::AlreadyDone {
+        if matches!(t.report.outcome, Outcome::AlreadyDone | Outcome::Proposed) {
             continue;
         }
         match &reread[k] {
@@ -452,9 +475,11 @@ async fn run_inner(
             Err(e) => t.report.error = Some(e.to_string()),
         }
     }
-    finish_report(
+    let mut report = finish_report(
         deployment, action_id, request, targets, sent_count, started, blocks,
-    )
+    )?;
+    report.proposals = proposals;
+    Ok(report)
 }
 
 /// What each (chain, signer) of the plan would pay for an emergency pause now, and why.
@@ -573,6 +598,7 @@ fn finish_report(
         elapsed_ms: started.elapsed().as_millis(),
         blocks,
         fees: BTreeMap::new(),
+        proposals: Vec::new(),
     };
     let count = |o: Outcome| report.targets.iter().filter(|t| t.outcome == o).count();
     let summary = format!(

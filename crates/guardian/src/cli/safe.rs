@@ -1,0 +1,216 @@
+//! `guardian safe`: the proposals of Safes that hold roles — what waits on which owners, their
+//! confirmations, their execution and cancellation.
+
+use std::process::ExitCode;
+
+use alloy::primitives::Bytes;
+
+use crate::{
+    output::{Table, emit},
+    response::safe::{self, How, ProposalState, Proposed},
+    safe::tx::{CALL, DELEGATECALL},
+};
+
+/// Safe proposals: status, confirm (sign), execute, cancel.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    action: Action,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// The safe subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Every pending proposal with its confirmations ("1 of 2: waiting for 0x…"); with --all,
+    /// also those executed (by guardian or from the Safe app), cancelled or superseded.
+    Status {
+        /// Include proposals that are no longer pending.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Confirm a proposal as one of the Safe's owners: with a key of the manifest (--signer), or
+    /// with a signature of its safeTxHash made elsewhere (--signature, checked against the
+    /// owners before it is kept). An owner may also call approveHash on the Safe from any wallet.
+    Sign {
+        /// The proposal's id.
+        id: i64,
+        /// A signer of the manifest whose key owns the Safe.
+        #[arg(
+            long,
+            value_name = "NAME",
+            conflicts_with = "signature",
+            required_unless_present = "signature"
+        )]
+        signer: Option<String>,
+        /// A 65-byte signature (0x…) of the proposal's safeTxHash.
+        #[arg(long, value_name = "0x…")]
+        signature: Option<Bytes>,
+    },
+    /// Execute a proposal whose confirmations meet the Safe's threshold (any account may pay).
+    Execute {
+        /// The proposal's id.
+        id: i64,
+        /// Who pays the gas (default: the first signer of the manifest with a key).
+        #[arg(long, value_name = "NAME")]
+        signer: Option<String>,
+    },
+    /// Propose the no-op at a proposal's nonce: executed (it needs the threshold too), the
+    /// proposal can never be.
+    Cancel {
+        /// The proposal's id.
+        id: i64,
+    },
+}
+
+impl Args {
+    /// Runs the subcommand.
+    pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+        let deployment = ctx.deployment(None).await?;
+        match self.action {
+            Action::Status { all } => {
+                let states = safe::states(&deployment, !all).await?;
+                Ok(emit(&states, self.json, true, print_states))
+            }
+            Action::Sign {
+                id,
+                signer,
+                signature,
+            } => {
+                let how = match (&signer, signature) {
+                    (Some(name), _) => How::Signer(deployment.signer(name)?),
+                    (None, Some(sig)) => How::Signature(sig),
+                    (None, None) => anyhow::bail!("give --signer NAME or --signature 0x…"),
+                };
+                let signed = safe::sign(&deployment, id, how).await?;
+                Ok(emit(&signed, self.json, true, |s| {
+                    println!(
+                        "proposal {}: confirmed by {} ({}); {} of {}",
+                        s.id, s.owner, s.via, s.confirmations, s.threshold
+                    )
+                }))
+            }
+            Action::Execute { id, signer } => {
+                let payer = match &signer {
+                    Some(name) => deployment.signer(name)?,
+                    None => deployment.signers.first().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no signer with a key in the manifest to pay for the execution: add one, or name it with --signer"
+                        )
+                    })?,
+                };
+                let done = safe::execute(&deployment, id, payer).await?;
+                Ok(emit(&done, self.json, true, |d| {
+                    println!(
+                        "proposal {}: executed in {} (block {})",
+                        d.id, d.tx, d.block
+                    )
+                }))
+            }
+            Action::Cancel { id } => {
+                let actor = crate::operator::operator(None, &crate::config::env::process_env);
+                let p = safe::cancel(&deployment, id, &actor).await?;
+                Ok(emit(&p, self.json, true, print_proposal))
+            }
+        }
+    }
+}
+
+fn print_states(states: &Vec<ProposalState>) {
+    if states.is_empty() {
+        println!("no Safe proposals");
+        return;
+    }
+    let mut t = Table::new([
+        "ID",
+        "CHAIN",
+        "SAFE",
+        "NONCE",
+        "STATUS",
+        "CONFIRMATIONS",
+        "WHAT",
+    ]);
+    for s in states {
+        let p = &s.proposal;
+        let status = match (&p.executed_tx, p.executed_block) {
+            (Some(tx), Some(b)) => format!("{:?} in {tx} (block {b})", p.status).to_lowercase(),
+            _ => format!("{:?}", p.status).to_lowercase(),
+        };
+        let confirmations = if s.waiting.is_empty() || s.confirmed.len() as u64 >= s.threshold {
+            format!("{} of {}", s.confirmed.len(), s.threshold)
+        } else {
+            format!(
+                "{} of {}: waiting for {}",
+                s.confirmed.len(),
+                s.threshold,
+                s.waiting
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        t.row(vec![
+            p.id.to_string(),
+            p.chain.clone(),
+            p.safe.to_string(),
+            p.nonce.to_string(),
+            status,
+            confirmations,
+            p.title.clone(),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// What the owners must check on their hardware wallets before signing a proposal.
+pub fn print_proposal(p: &Proposed) {
+    println!(
+        "\nSafe proposal {} on {} (chain id {}): Safe {} ({}), nonce {}",
+        p.id, p.chain, p.chain_id, p.safe, p.signer, p.tx.nonce
+    );
+    let operation = match p.tx.operation {
+        CALL => "CALL".to_string(),
+        DELEGATECALL => {
+            "DELEGATECALL (the pinned MultiSendCallOnly, batching the calls below)".into()
+        }
+        other => format!("operation {other}"),
+    };
+    println!(
+        "  to {} value {} operation {operation}",
+        p.tx.to, p.tx.value
+    );
+    for (n, c) in p.calls.iter().enumerate() {
+        println!(
+            "  call {}: {} → {} value {} data {}",
+            n + 1,
+            c.label,
+            c.to,
+            c.value,
+            c.data
+        );
+    }
+    println!("  safeTxHash     {}", p.hashes.safe_tx_hash);
+    println!("  domain hash    {}", p.hashes.domain_hash);
+    println!("  message hash   {}", p.hashes.message_hash);
+    println!(
+        "  needs {} of {} owners: {}",
+        p.threshold,
+        p.owners.len(),
+        p.owners
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for f in &p.files {
+        println!("  written: {}", f.display());
+    }
+    println!(
+        "  confirm: guardian safe sign {} --signer NAME (or --signature 0x…, or approveHash from an owner's wallet); then guardian safe execute {}",
+        p.id, p.id
+    );
+}
