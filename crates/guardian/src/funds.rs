@@ -140,6 +140,26 @@ pub async fn read_holdings_at(
     reads.into_iter().collect()
 }
 
+/// `holder`'s balance of `token` (`None`: the native coin).
+pub async fn balance_of(
+    client: &ChainClient,
+    holder: Address,
+    token: Option<Address>,
+) -> Result<U256, ChainError> {
+    match token {
+        None => client
+            .provider()
+            .get_balance(holder)
+            .await
+            .map_err(|e| client.rpc_err(e)),
+        Some(t) => IERC20Metadata::new(t, client.provider())
+            .balanceOf(holder)
+            .call()
+            .await
+            .map_err(|e| contract_err(client, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,7 +113,10 @@ fn print_human(report: &WithdrawReport) {
         ]);
     }
     println!("{t}");
-    if report.movements.is_empty() && report.skipped.is_empty() {
+    for p in &report.proposals {
+        super::safe::print_proposal(p);
+    }
+    if report.movements.is_empty() && report.skipped.is_empty() && report.proposals.is_empty() {
         println!("nothing to move: every balance is zero");
     }
     for s in &report.skipped {

@@ -5,17 +5,16 @@ use std::collections::BTreeMap;
 
 use alloy::{
     primitives::{Address, TxHash, U256},
-    providers::Provider,
     rpc::types::TransactionRequest,
     sol_types::SolCall,
 };
-use bindings::interfaces::{IERC20Metadata, IIntegraVault};
+use bindings::interfaces::IIntegraVault;
 use futures::future::join_all;
 use serde::Serialize;
 
 use super::{
-    Earlier, ResponseError, contract_err, earlier_runs, find_contract, find_holders, lacking,
-    missing_role, read_paused,
+    Earlier, ResponseError, earlier_runs, find_contract, find_holders, lacking, missing_role,
+    read_paused,
 };
 use crate::{
     chain::{
@@ -111,6 +110,9 @@ pub struct WithdrawReport {
     pub movements: Vec<Movement>,
     /// Contracts `--everything` could not rescue from (the others were rescued).
     pub skipped: Vec<Skipped>,
+    /// Contracts whose `EMERGENCY_ROLE` a Safe holds: its proposals, one per chain and Safe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<super::safe::Proposed>,
 }
 
 impl Movement {
@@ -124,25 +126,6 @@ impl WithdrawReport {
     /// Whether every movement happened (or would, in a dry run).
     pub fn ok(&self) -> bool {
         self.skipped.is_empty() && self.movements.iter().all(|m| m.error.is_none())
-    }
-}
-
-async fn balance_of(
-    client: &ChainClient,
-    holder: Address,
-    token: Option<Address>,
-) -> Result<U256, ChainError> {
-    match token {
-        None => client
-            .provider()
-            .get_balance(holder)
-            .await
-            .map_err(|e| client.rpc_err(e)),
-        Some(t) => IERC20Metadata::new(t, client.provider())
-            .balanceOf(holder)
-            .call()
-            .await
-            .map_err(|e| contract_err(client, e)),
     }
 }
 
@@ -275,6 +258,17 @@ pub async fn run(
     let missing: Vec<usize> = (0..located.len())
         .filter(|k| holders[*k].is_none() && !not_paused.contains(k))
         .collect();
+    // Where a Safe holds EMERGENCY_ROLE, the withdrawal is proposed to its owners.
+    let (proposed, proposals) = if request.dry_run || missing.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let wanted = missing.iter().map(|k| (*k, located[*k].0, located[*k].1));
+        super::safe::propose_withdraw(deployment, wanted.collect(), request).await?
+    };
+    let missing: Vec<usize> = missing
+        .into_iter()
+        .filter(|k| !proposed.contains(k))
+        .collect();
     if !missing.is_empty() && !best_effort {
         let lines = missing
             .iter()
@@ -305,7 +299,7 @@ pub async fn run(
         ));
     }
     let usable: Vec<usize> = (0..located.len())
-        .filter(|k| !not_paused.contains(k) && !missing.contains(k))
+        .filter(|k| !not_paused.contains(k) && !missing.contains(k) && !proposed.contains(k))
         .collect();
     let signer_of = |k: usize| holders[k].unwrap_or(candidates[0]);
 
@@ -339,11 +333,11 @@ pub async fn run(
         }
     }
     let (balances, units) = tokio::join!(
-        join_all(
-            lines
-                .iter()
-                .map(|(k, t)| balance_of(located[*k].1, located[*k].0.address, *t)),
-        ),
+        join_all(lines.iter().map(|(k, t)| crate::funds::balance_of(
+            located[*k].1,
+            located[*k].0.address,
+            *t
+        )),),
         join_all(lines.iter().map(|(k, t)| metadata(located[*k].1, *t)))
     );
     let mut movements = Vec::new();
@@ -451,12 +445,11 @@ pub async fn run(
             }
         }
         send_movements(&located, &signers, &mut movements, journal).await;
-        let after = join_all(
-            movements
-                .iter()
-                .map(|(k, m)| balance_of(located[*k].1, located[*k].0.address, m.token)),
-        )
-        .await;
+        let after =
+            join_all(movements.iter().map(|(k, m)| {
+                crate::funds::balance_of(located[*k].1, located[*k].0.address, m.token)
+            }))
+            .await;
         for ((_, m), b) in movements.iter_mut().zip(after) {
             m.balance_after = b.ok();
         }
@@ -466,6 +459,7 @@ pub async fn run(
         dry_run: request.dry_run,
         movements: movements.into_iter().map(|(_, m)| m).collect(),
         skipped,
+        proposals,
     };
     let total = report.movements.len();
     let failed = report

@@ -244,15 +244,9 @@ async fn what_would_revert_and_a_foreign_delegatecall_are_refused_before_anythin
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
 }
 
-/// Through the binary: `unpause` of contracts whose `PAUSER_ROLE` only the Safe holds is a
-/// proposal (printed, recorded, written as guardian's file and a Transaction Builder export);
-/// one owner signs with a key of the manifest, another approves the hash on chain, and `safe
-/// execute` unpauses both; a stranger's signature and an execution below the threshold are
-/// refused.
-#[tokio::test]
-async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() {
-    let net = testnet().await;
-    let (d, owners) = paused_under_a_safe(&net).await;
+/// The devnet's manifest with no key holding a role: two owners' keys (`owner-a`, `owner-b`)
+/// and the Safe (`ops`).
+fn safe_manifest(net: &TestNet, d: &safe::Deployed) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let mut m = net.devnet.manifest.clone();
     m.signers.clear();
@@ -275,6 +269,19 @@ async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() 
     );
     m.write(&dir.path().join("guardian.toml"), true)
         .expect("write");
+    dir
+}
+
+/// Through the binary: `unpause` of contracts whose `PAUSER_ROLE` only the Safe holds is a
+/// proposal (printed, recorded, written as guardian's file and a Transaction Builder export);
+/// one owner signs with a key of the manifest, another approves the hash on chain, and `safe
+/// execute` unpauses both; a stranger's signature and an execution below the threshold are
+/// refused.
+#[tokio::test]
+async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() {
+    let net = testnet().await;
+    let (d, owners) = paused_under_a_safe(&net).await;
+    let dir = safe_manifest(&net, &d);
     let run = |args: &'static [&'static str]| crate::support::bin::run(dir.path(), &[], args);
 
     let (ok, out, err) = run(&["unpause", "registry", "escrow"]).await;
@@ -357,4 +364,58 @@ async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() 
     let (_, out, _) = run(&["safe", "status", "--all", "--json"]).await;
     let states: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(states[0]["proposal"]["status"], "executed", "{states}");
+}
+
+/// A rescue whose `EMERGENCY_ROLE` only the Safe holds is proposed (the escrow's whole balance to
+/// the safe recipient), and moves the funds once two owners confirmed and it is executed.
+#[tokio::test]
+async fn a_rescue_only_the_safe_may_make_is_proposed_and_moves_the_funds_once_executed() {
+    let net = testnet().await;
+    let five = U256::from(5_000_000_000_000_000_000u128);
+    let url = net.devnet.anvils[0].url.expose().clone();
+    crate::support::register_and_deposit(url, &net.devnet.manifest, five).await;
+    let (d, _) = paused_under_a_safe(&net).await;
+    let escrow = net.addr(ContractKind::PaymentEscrow);
+    let admin = DocumentRegistry::new(escrow, net.as_signer(&net.admin));
+    send_ok!(admin.grantRole(Role::Emergency.id(), d.safe));
+    let dir = safe_manifest(&net, &d);
+    let to = net.safe.address().to_string();
+    let run = |args: Vec<&str>| {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::support::bin::run(&dir, &[], &refs).await
+        }
+    };
+
+    let before = net.balance(net.safe.address()).await;
+    let (ok, out, err) = run(vec![
+        "withdraw",
+        "--contract",
+        "escrow",
+        "--native",
+        "--all",
+        "--to",
+        &to,
+    ])
+    .await;
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("Safe proposal 1") && out.contains("withdraw 5"),
+        "{out}"
+    );
+    assert_eq!(
+        net.balance(escrow).await,
+        five,
+        "nothing moved before the owners confirm"
+    );
+    for owner in ["owner-a", "owner-b"] {
+        let (ok, out, err) = run(vec!["safe", "sign", "1", "--signer", owner]).await;
+        assert!(ok, "{out}\n{err}");
+    }
+    let (ok, out, err) = run(vec!["safe", "execute", "1"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(net.balance(escrow).await, U256::ZERO);
+    assert_eq!(net.balance(net.safe.address()).await, before + five);
 }

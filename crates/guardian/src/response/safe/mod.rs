@@ -11,8 +11,10 @@ use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
 
 mod confirm;
+mod withdraw;
 
 pub use confirm::{Executed, How, ProposalState, Signed, cancel, execute, sign, states};
+pub use withdraw::propose_withdraw;
 
 use super::{ResponseError, read_roles};
 use crate::{
