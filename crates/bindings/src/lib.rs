@@ -121,6 +121,7 @@ pub mod interfaces {
             function hasRole(bytes32 role, address account) external view returns (bool);
             function grantRole(bytes32 role, address account) external;
             function revokeRole(bytes32 role, address account) external;
+            function renounceRole(bytes32 role, address callerConfirmation) external;
         }
 
         /// OpenZeppelin's UUPSUpgradeable, as every Integra proxy and implementation has it.

@@ -76,7 +76,7 @@ impl Anvil {
             .arg("--mnemonic")
             .arg(DEV_MNEMONIC)
             .arg("--accounts")
-            .arg("10")
+            .arg("20")
             .arg("--balance")
             .arg("10000");
         if let Some(secs) = opts.block_time {

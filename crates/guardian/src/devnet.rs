@@ -5,11 +5,17 @@ use std::collections::BTreeMap;
 
 use alloy::{primitives::Address, providers::Provider};
 
+use bindings::interfaces::IAccessControl;
+
 use crate::{
     anvil::{Anvil, AnvilError, AnvilOptions},
-    chain::{ChainClient, ChainError, Journal, Signer, SignerError},
-    config::{ChainConfig, EmergencyConfig, Manifest, RolesConfig, RpcSettings, SignerConfig},
+    chain::{Call, ChainClient, ChainError, Journal, Preflight, Signer, SignerError, send_all},
+    config::{
+        ChainConfig, ContractKind, EmergencyConfig, Manifest, RolesConfig, RpcSettings,
+        SignerConfig,
+    },
     deploy::{DeployOptions, Suite, SuiteRoles, deploy_suite},
+    roles::Role,
 };
 
 /// Dev account indices for each role on a devnet.
@@ -26,6 +32,11 @@ pub mod accounts {
     pub const SAFE: u32 = 4;
     /// Holds no role (tests use it as an outsider).
     pub const OUTSIDER: u32 = 5;
+    /// Deploys the Safe of `devnet --safe` (its nonce starts at 0 on every chain, so the Safe
+    /// has one address everywhere).
+    pub const SAFE_DEPLOYER: u32 = 9;
+    /// The first owner of the Safe of `devnet --safe`; the others follow.
+    pub const FIRST_OWNER: u32 = 10;
 }
 
 /// The first devnet chain id; further chains count up from it.
@@ -43,6 +54,9 @@ pub enum DevnetError {
     /// Deploying failed.
     #[error("deploying the suite failed: {0}")]
     Chain(#[from] ChainError),
+    /// The devnet has no chain.
+    #[error("the devnet has no chain")]
+    NoChain,
 }
 
 /// How to lay out a devnet.
@@ -228,6 +242,119 @@ impl Devnet {
             manifest,
             suites,
         })
+    }
+
+    /// Hands the roles real teams keep in a multisig to a Safe (v1.4.1) of `owners` dev accounts
+    /// needing `threshold` of them, on every chain: the Safe gets `DEFAULT_ADMIN_ROLE`
+    /// everywhere, `UPGRADER_ROLE` and `EMERGENCY_ROLE` where they apply; the upgrader and
+    /// emergency keys lose theirs, and the admin key renounces its own last. The manifest then
+    /// names the Safe (`multisig`) and the owners' keys (`owner-1`…) instead of those keys.
+    pub async fn hand_roles_to_safe(
+        &mut self,
+        threshold: u64,
+        owners: u32,
+    ) -> Result<crate::safe::Deployed, DevnetError> {
+        let keys: Vec<Signer> = (0..owners)
+            .map(|i| Signer::dev_account(&format!("owner-{}", i + 1), accounts::FIRST_OWNER + i))
+            .collect::<Result<_, _>>()?;
+        let addresses: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+        // One deployer whose nonce starts at 0 on every chain: the same addresses everywhere.
+        let deployer = Signer::dev_account("safe-deployer", accounts::SAFE_DEPLOYER)?;
+        let admin = Signer::dev_account("admin", accounts::ADMIN)?;
+        let mut deployed = None;
+        for (name, chain) in &self.manifest.chains {
+            let client = ChainClient::connect(
+                name,
+                &chain.rpc_urls,
+                Some(chain.chain_id),
+                &self.manifest.rpc,
+            )
+            .await?;
+            let d = crate::safe::deploy(&client, &deployer, &addresses, threshold)
+                .await
+                .map_err(|e| match e {
+                    crate::safe::SafeError::Chain(c) => DevnetError::Chain(c),
+                    other => DevnetError::Chain(ChainError::Rpc {
+                        chain: name.clone(),
+                        source: alloy::transports::TransportErrorKind::custom_str(
+                            &other.to_string(),
+                        ),
+                    }),
+                })?;
+            let mut calls = Vec::new();
+            for c in self.manifest.contracts.iter().filter(|c| c.chain() == name) {
+                if c.kind == ContractKind::TestToken {
+                    continue;
+                }
+                let mut grant = |role: Role| {
+                    calls.push(Call::new(
+                        format!("grant {} on {} to the Safe", role.name(), c.name()),
+                        c.address,
+                        IAccessControl::grantRoleCall {
+                            role: role.id(),
+                            account: d.safe,
+                        },
+                    ))
+                };
+                grant(Role::Admin);
+                if c.kind.is_pausable() {
+                    grant(Role::Upgrader);
+                }
+                if c.kind.holds_funds() {
+                    grant(Role::Emergency);
+                }
+                for (role, holder) in [
+                    (Role::Upgrader, dev_address(accounts::UPGRADER)?),
+                    (Role::Emergency, dev_address(accounts::EMERGENCY)?),
+                ] {
+                    calls.push(Call::new(
+                        format!("revoke {} on {} from its key", role.name(), c.name()),
+                        c.address,
+                        IAccessControl::revokeRoleCall {
+                            role: role.id(),
+                            account: holder,
+                        },
+                    ));
+                }
+                calls.push(Call::new(
+                    format!("the admin key renounces its role on {}", c.name()),
+                    c.address,
+                    IAccessControl::renounceRoleCall {
+                        role: Role::Admin.id(),
+                        callerConfirmation: admin.address(),
+                    },
+                ));
+            }
+            for sent in send_all(&client, &admin, calls, None, Preflight::AllOrNothing).await? {
+                sent?;
+            }
+            deployed = Some(d);
+        }
+        let d = deployed.ok_or(DevnetError::NoChain)?;
+        for name in ["admin", "emergency", "upgrader"] {
+            self.manifest.signers.remove(name);
+        }
+        for (k, index) in keys.iter().zip(accounts::FIRST_OWNER..) {
+            self.manifest.signers.insert(
+                k.name.clone(),
+                SignerConfig {
+                    dev_account: Some(index),
+                    ..SignerConfig::default()
+                },
+            );
+        }
+        self.manifest.signers.insert(
+            "multisig".into(),
+            SignerConfig {
+                safe: Some(d.safe),
+                multisend: Some(d.multisend),
+                ..SignerConfig::default()
+            },
+        );
+        self.manifest.roles.admin = Some(d.safe);
+        self.manifest.roles.emergency = vec![d.safe];
+        self.manifest.roles.upgrader = vec![d.safe];
+        Ok(d)
     }
 
     /// Stops every chain.

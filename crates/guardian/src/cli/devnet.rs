@@ -37,9 +37,25 @@ pub struct Args {
     /// Copies of the suite on each chain.
     #[arg(long, default_value_t = 1)]
     copies: u32,
+    /// Hand the admin, upgrader and emergency roles to a Safe v1.4.1 multisig of dev accounts,
+    /// M of N (`2-of-3`): the keys that held them lose them, and the manifest names the Safe
+    /// (`multisig`) and its owners' keys (`owner-1`…). Pausing stays with the pause key.
+    #[arg(long, value_name = "M-of-N", value_parser = parse_m_of_n)]
+    safe: Option<(u64, u32)>,
     /// Exit after deploying instead of running until Ctrl-C (the chains stop with it).
     #[arg(long, hide = true)]
     exit: bool,
+}
+
+/// `2-of-3` → (2, 3); at least one owner, a threshold between 1 and the owners, at most 10.
+fn parse_m_of_n(text: &str) -> Result<(u64, u32), String> {
+    let bad = || format!("`{text}`: expected M-of-N, such as 2-of-3 (1 ≤ M ≤ N ≤ 10)");
+    let (m, n) = text.split_once("-of-").ok_or_else(bad)?;
+    let (m, n): (u64, u32) = (m.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if m == 0 || n == 0 || m > u64::from(n) || n > 10 {
+        return Err(bad());
+    }
+    Ok((m, n))
 }
 
 impl Args {
@@ -68,7 +84,7 @@ impl Args {
             chains: self.chains,
             copies: self.copies,
         };
-        let devnet = match Devnet::start(
+        let mut devnet = match Devnet::start(
             &opts,
             Some(Journal {
                 store: &store,
@@ -83,6 +99,19 @@ impl Args {
                 return Err(e.into());
             }
         };
+        if let Some((m, n)) = self.safe {
+            eprintln!("handing the admin, upgrader and emergency roles to a {m}-of-{n} Safe ...");
+            match devnet.hand_roles_to_safe(m, n).await {
+                Ok(d) => eprintln!(
+                    "Safe {} (MultiSendCallOnly {}) holds them on every chain",
+                    d.safe, d.multisend
+                ),
+                Err(e) => {
+                    store.finish_action(action, false, &e.to_string())?;
+                    return Err(e.into());
+                }
+            }
+        }
         store.finish_action(
             action,
             true,

@@ -106,7 +106,7 @@ pub(super) async fn follow_held(
             if stopped(global.as_ref()) {
                 return Ok(total);
             }
-            match store.take_lease(chain_id, &ha.instance, ha.lease_ms) {
+            match once_more(|| store.take_lease(chain_id, &ha.instance, ha.lease_ms)) {
                 Ok(Some(taken)) => break taken,
                 Ok(None) => {
                     if parts.fallback.is_some()
@@ -207,7 +207,7 @@ pub(super) async fn follow_held(
                         continue;
                     }
                     let asked = Instant::now();
-                    match store.renew_lease(&lease, ha.lease_ms) {
+                    match once_more(|| store.renew_lease(&lease, ha.lease_ms)) {
                         Ok(Some(l)) => {
                             lease = l;
                             renewed = asked;
@@ -294,5 +294,16 @@ fn rescan(parts: &Parts<'_>, lease_ms: u64) {
         Err(e) => {
             tracing::warn!(chain = %parts.client.name, "cannot read undispatched alerts: {e}")
         }
+    }
+}
+
+/// `f`, and once more when it failed for want of a connection: a connection the server closed
+/// (this process was frozen past its idle limit, the server restarted) is only noticed by the
+/// call that finds it closed, and the next one connects again. Only a database that stays
+/// unreachable counts as down.
+pub(super) fn once_more<T>(f: impl Fn() -> Result<T, StorageError>) -> Result<T, StorageError> {
+    match f() {
+        Err(e) if e.is_unreachable() => f(),
+        other => other,
     }
 }

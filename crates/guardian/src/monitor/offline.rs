@@ -89,7 +89,7 @@ pub(super) async fn follow_until_reachable(
         tokio::select! {
             () = &mut following, if !done => done = true,
             _ = tokio::time::sleep(every) => {
-                match parts.deployment.store.take_lease(chain_id, &ha.instance, ha.lease_ms) {
+                match super::lease::once_more(|| parts.deployment.store.take_lease(chain_id, &ha.instance, ha.lease_ms)) {
                     Ok(taken) => break taken,
                     Err(e) if e.is_unreachable() => {}
                     // It answers (and refused): reachable again.

@@ -270,6 +270,7 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
         let out = instances[frozen].output();
         (out.contains("no renewal for a whole lease")
             || out.contains("lease was lost")
+            || out.contains("stopping this term")
             || out.contains("another instance holds the chain now"))
         .then_some(())
     })

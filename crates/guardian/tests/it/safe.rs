@@ -419,3 +419,54 @@ async fn a_rescue_only_the_safe_may_make_is_proposed_and_moves_the_funds_once_ex
     assert_eq!(net.balance(escrow).await, U256::ZERO);
     assert_eq!(net.balance(net.safe.address()).await, before + five);
 }
+
+/// `devnet --safe 2-of-3` on two chains: one Safe address on both, holding the admin, upgrader
+/// and emergency roles, which the keys that held them lost; the manifest names the Safe and its
+/// owners instead of those keys, and loads.
+#[tokio::test]
+async fn a_devnet_hands_the_multisig_roles_to_one_safe_on_every_chain() {
+    let mut devnet = crate::support::start_devnet(2, 1, None).await;
+    let d = devnet.hand_roles_to_safe(2, 3).await.expect("hand over");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    devnet.manifest.write(&path, true).expect("write");
+    let m = guardian::config::Manifest::load(&path).expect("the manifest loads");
+    assert_eq!(m.signers["multisig"].safe, Some(d.safe));
+    assert!(m.signers.contains_key("owner-3") && !m.signers.contains_key("admin"));
+    assert!(
+        m.signers.contains_key("pauser"),
+        "pausing stays with the pause key"
+    );
+    let key = |i| guardian::devnet::dev_address(i).expect("dev");
+    for (name, chain) in &m.chains {
+        let client = guardian::chain::ChainClient::connect(
+            name,
+            &chain.rpc_urls,
+            Some(chain.chain_id),
+            &m.rpc,
+        )
+        .await
+        .expect("connect");
+        let info = safe::read(&client, d.safe)
+            .await
+            .expect("the same Safe on every chain");
+        assert_eq!((info.threshold, info.owners.len()), (2, 3));
+        for c in m.contracts.iter().filter(|c| c.chain() == name) {
+            if c.kind != ContractKind::PaymentEscrow {
+                continue;
+            }
+            let roles = bindings::interfaces::IAccessControl::new(c.address, client.provider());
+            let has = |role: Role, who: Address| {
+                let roles = roles.clone();
+                async move { roles.hasRole(role.id(), who).call().await.expect("hasRole") }
+            };
+            assert!(has(Role::Admin, d.safe).await && has(Role::Emergency, d.safe).await);
+            assert!(has(Role::Upgrader, d.safe).await);
+            use guardian::devnet::accounts;
+            assert!(!has(Role::Admin, key(accounts::ADMIN)).await);
+            assert!(!has(Role::Emergency, key(accounts::EMERGENCY)).await);
+            assert!(!has(Role::Upgrader, key(accounts::UPGRADER)).await);
+            assert!(has(Role::Pauser, key(accounts::PAUSER)).await);
+        }
+    }
+}
