@@ -46,6 +46,8 @@ pub(super) struct Follower<'a> {
     store: &'a Store,
     contracts: Vec<ContractConfig>,
     names: BTreeMap<Address, String>,
+    /// The manifest's Safes (address → signer name), watched for their own events.
+    safes: BTreeMap<Address, String>,
     expected: privileged::Expected,
     insolvency: Insolvency,
     rules: Option<Box<dyn ChainRules>>,
@@ -90,6 +92,11 @@ impl<'a> Follower<'a> {
             store: &deployment.store,
             contracts,
             names,
+            safes: deployment
+                .safes
+                .iter()
+                .map(|s| (s.address, s.name.clone()))
+                .collect(),
             expected,
             insolvency: Insolvency::default(),
             rules,
@@ -389,6 +396,9 @@ impl<'a> Follower<'a> {
         let senders = self.senders(&block).await?;
         let mut alerts = privileged::evaluate(&block, &self.expected, &self.names, &senders);
         alerts.extend(self.insolvency.evaluate(&block));
+        alerts.extend(super::safes::evaluate(&block, &self.safes, || {
+            self.store.proposal_hashes().unwrap_or_default()
+        }));
         // The configured rules (`[[rules]]`): the rules engine is evaluated here.
         if let Some(rules) = self.rules.as_mut() {
             alerts.extend(rules.on_block(&block));
@@ -490,9 +500,13 @@ impl<'a> Follower<'a> {
     /// The block as the rules see it: its logs, holdings and (when needed) suite transactions.
     async fn read(&self, h: Head) -> Result<BlockData, MonitorError> {
         let provider = self.client.provider();
-        let filter = Filter::new()
-            .at_block_hash(h.hash)
-            .address(self.contracts.iter().map(|c| c.address).collect::<Vec<_>>());
+        let filter = Filter::new().at_block_hash(h.hash).address(
+            self.contracts
+                .iter()
+                .map(|c| c.address)
+                .chain(self.safes.keys().copied())
+                .collect::<Vec<_>>(),
+        );
         let needs_txs = self.rules.as_ref().is_some_and(|r| r.needs_transactions());
         let receipts = async {
             if !needs_txs {

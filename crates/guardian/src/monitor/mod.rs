@@ -22,6 +22,7 @@ pub mod pending;
 pub mod preempt;
 pub mod privileged;
 pub mod rules;
+pub mod safes;
 
 use std::{collections::BTreeMap, sync::Arc};
 

@@ -50,7 +50,11 @@ impl Expected {
                 .filter(|c| c.kind == ContractKind::EmergencyBrake)
                 .map(|c| c.address)
                 .collect(),
-            signers: signers.into_iter().collect(),
+            // A Safe of the manifest acts for its owners, as a key signer does.
+            signers: signers
+                .into_iter()
+                .chain(manifest.signers.values().filter_map(|s| s.safe))
+                .collect(),
             contracts: manifest.contracts.iter().map(|c| c.address).collect(),
             safe_recipients: manifest.emergency.safe_recipients.iter().copied().collect(),
         }

@@ -233,6 +233,16 @@ impl Store {
         })
     }
 
+    /// The `safeTxHash` of every proposal ever made.
+    pub fn proposal_hashes(&self) -> Result<std::collections::BTreeSet<B256>, StorageError> {
+        let hashes: Vec<String> = self.with(|c| {
+            c.query_map("SELECT safe_tx_hash FROM safe_proposals", params![], |r| {
+                r.get(0)
+            })
+        })?;
+        Ok(hashes.iter().filter_map(|h| h.parse().ok()).collect())
+    }
+
     /// Keeps `owner`'s confirmation of proposal `id` (a second one from the same owner replaces
     /// the first).
     pub fn confirm(

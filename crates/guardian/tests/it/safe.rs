@@ -470,3 +470,98 @@ async fn a_devnet_hands_the_multisig_roles_to_one_safe_on_every_chain() {
         }
     }
 }
+
+/// The monitor watches the Safe: what executed guardian's proposal is `info`; an owner added by
+/// a transaction nobody proposed through guardian, and that transaction, are `critical`.
+#[tokio::test]
+async fn the_monitor_tells_a_proposal_executed_from_an_owner_change_nobody_proposed() {
+    let net = testnet().await;
+    let (d, owners) = paused_under_a_safe(&net).await;
+    let dir = safe_manifest(&net, &d);
+    let start = net.block_number().await + 1;
+    let run = |args: &'static [&'static str]| crate::support::bin::run(dir.path(), &[], args);
+    let (ok, out, err) = run(&["unpause", "registry"]).await;
+    assert!(ok, "{out}\n{err}");
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "sign", "1", "--signer", "owner-b"][..],
+        &["safe", "execute", "1"][..],
+    ] {
+        let (ok, out, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+    }
+    let proposed = safe::read(&net.client, d.safe).await.expect("read");
+    assert_eq!(proposed.nonce, 1);
+
+    // Two owners add a fourth from outside guardian.
+    let newcomer = Address::repeat_byte(0x4e);
+    let call = SafeCall {
+        label: "add an owner".into(),
+        to: d.safe,
+        value: U256::ZERO,
+        data: Bytes::from(
+            Safe::addOwnerWithThresholdCall {
+                owner: newcomer,
+                _threshold: U256::from(2),
+            }
+            .abi_encode(),
+        ),
+    };
+    let tx = SafeTx::batch(&[call], d.multisend, 1).expect("tx");
+    let hash = tx.hashes(31337, d.safe).safe_tx_hash;
+    let confirmations: Vec<_> = owners[..2]
+        .iter()
+        .map(|o| (o.address(), signed(o, hash)))
+        .collect();
+    safe::execute(
+        &net.client,
+        &net.outsider,
+        d.safe,
+        d.multisend,
+        &tx,
+        &confirmations,
+        None,
+    )
+    .await
+    .expect("executed outside guardian");
+
+    let from = start.to_string();
+    let (ok, out, err) = crate::support::bin::run(
+        dir.path(),
+        &[],
+        &["monitor", "--once", "--from-block", &from],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let store = guardian::storage::Store::open(&dir.path().join("guardian.db")).expect("db");
+    let alerts = store
+        .alerts(&guardian::storage::AlertFilter::default())
+        .expect("alerts");
+    let of_safe: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.found.summary.starts_with("Safe ops"))
+        .map(|a| (a.found.severity, a.found.summary.clone()))
+        .collect();
+    use guardian::alert::Severity;
+    let find = |needle: &str| {
+        of_safe
+            .iter()
+            .filter(|(_, s)| s.contains(needle))
+            .map(|(sev, _)| *sev)
+            .collect::<Vec<_>>()
+    };
+    let first = safe::read(&net.client, d.safe).await.expect("read");
+    assert_eq!(first.owners.len(), 4);
+    let executed_proposal = find("(a proposal made through guardian)");
+    assert_eq!(executed_proposal, vec![Severity::Info], "{of_safe:#?}");
+    assert_eq!(
+        find(&format!("owner {newcomer} added")),
+        vec![Severity::Critical],
+        "{of_safe:#?}"
+    );
+    assert_eq!(
+        find(&format!("executed Safe transaction {hash}")),
+        vec![Severity::Critical],
+        "{of_safe:#?}"
+    );
+}
