@@ -32,6 +32,7 @@ impl Args {
 
 fn print_human(report: &status::StatusReport) {
     print_monitors(report);
+    print_safes(report);
     if report.findings.is_empty() {
         println!("findings: none (role holders match the manifest)\n");
     } else {
@@ -165,4 +166,71 @@ fn print_monitors(report: &status::StatusReport) {
         ]);
     }
     println!("MONITORS\n{t}");
+}
+
+/// The Safes that hold roles, as they are on each chain.
+fn print_safes(report: &status::StatusReport) {
+    if report.safes.is_empty() {
+        return;
+    }
+    let mut t = Table::new([
+        "CHAIN",
+        "SIGNER",
+        "SAFE",
+        "VERSION",
+        "THRESHOLD",
+        "NONCE",
+        "GUARD",
+        "MODULES",
+        "ROLES",
+    ]);
+    for s in &report.safes {
+        let roles = s
+            .holds
+            .iter()
+            .map(|(c, r)| {
+                let names: Vec<&str> = r.iter().map(|r| r.name()).collect();
+                format!("{c}: {}", names.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let (address, version, threshold, nonce, guard, modules) = match &s.info {
+            Some(i) => (
+                i.address.to_string(),
+                i.version.clone(),
+                format!("{} of {}", i.threshold, i.owners.len()),
+                i.nonce.to_string(),
+                if i.guard.is_zero() {
+                    "none".to_string()
+                } else {
+                    i.guard.to_string()
+                },
+                i.modules.len().to_string(),
+            ),
+            None => (
+                "-".into(),
+                format!("UNREADABLE: {}", s.error.as_deref().unwrap_or("?")),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ),
+        };
+        t.row(vec![
+            s.chain.clone(),
+            s.signer.clone(),
+            address,
+            version,
+            threshold,
+            nonce,
+            guard,
+            modules,
+            if roles.is_empty() {
+                "none".into()
+            } else {
+                roles
+            },
+        ]);
+    }
+    println!("SAFES\n{t}");
 }

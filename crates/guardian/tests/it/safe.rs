@@ -437,6 +437,23 @@ async fn a_devnet_hands_the_multisig_roles_to_one_safe_on_every_chain() {
         m.signers.contains_key("pauser"),
         "pausing stays with the pause key"
     );
+    // `status` reads the Safe on each chain, with the roles it holds.
+    let (_, out, err) = crate::support::bin::run(dir.path(), &[], &["status", "--json"]).await;
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let safes = status["safes"].as_array().expect("safes");
+    assert_eq!(safes.len(), 2, "{status}");
+    for s in safes {
+        assert_eq!(s["info"]["threshold"], 2, "{s}");
+        assert!(
+            s["holds"]
+                .as_object()
+                .expect("holds")
+                .values()
+                .any(|r| r.to_string().contains("Emergency")),
+            "{s}"
+        );
+    }
     let key = |i| guardian::devnet::dev_address(i).expect("dev");
     for (name, chain) in &m.chains {
         let client = guardian::chain::ChainClient::connect(

@@ -1,6 +1,8 @@
 //! The state of a deployment as the chains report it: paused, balances, implementation, role
 //! holders — and every difference from the manifest's `[roles]`, which an operator must see first.
 
+pub mod safes;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     future::IntoFuture,
@@ -97,6 +99,9 @@ pub struct StatusReport {
     /// Who follows each chain (with `[ha]`, or where leases are stored).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub monitors: Vec<ChainMonitor>,
+    /// The manifest's Safes on each chain.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub safes: Vec<safes::SafeStatus>,
 }
 
 /// Which instance follows a chain, and how far it got.
@@ -455,12 +460,15 @@ pub async fn read(deployment: &Deployment) -> StatusReport {
     let mut unfunded = pause_keys_short(deployment, &signers).await;
     findings.append(&mut unfunded);
     let monitors = monitors(deployment, &mut findings).await;
+    let (safes, mut safe_findings) = safes::read(deployment, &contracts).await;
+    findings.append(&mut safe_findings);
     findings.sort_by_key(|f| f.severity);
     StatusReport {
         findings,
         contracts,
         signers,
         monitors,
+        safes,
     }
 }
 
