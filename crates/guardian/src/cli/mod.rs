@@ -266,4 +266,30 @@ impl ActionFlags {
         self.incident.record(deployment, action_id, self.dry_run)?;
         Ok(())
     }
+
+    /// Records the Safe proposals the action made in the incident named by `--incident`, if
+    /// any: each is the incident's from then on (its confirmations and execution join it).
+    pub fn record_proposals(
+        &self,
+        deployment: &crate::deployment::Deployment,
+        proposals: &[crate::response::safe::Proposed],
+    ) -> anyhow::Result<()> {
+        let Some(incident) = self.incident.id() else {
+            return Ok(());
+        };
+        for p in proposals {
+            safe::record(
+                deployment,
+                incident,
+                p.id,
+                "proposed",
+                serde_json::json!({
+                    "chain": p.chain, "safe": p.safe, "nonce": p.tx.nonce.to_string(),
+                    "safe_tx_hash": p.hashes.safe_tx_hash, "threshold": p.threshold,
+                    "calls": p.calls.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
+                }),
+            )?;
+        }
+        Ok(())
+    }
 }

@@ -82,6 +82,8 @@ impl Args {
         };
         let report = pause::run(&deployment, &request, started, &progress).await?;
         self.action.record(&deployment, report.action_id)?;
+        self.action
+            .record_proposals(&deployment, &report.proposals)?;
         Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }

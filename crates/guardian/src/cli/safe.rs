@@ -72,7 +72,9 @@ impl Args {
         let deployment = ctx.deployment(None).await?;
         match self.action {
             Action::Status { all } => {
+                let before = kept(&deployment)?;
                 let states = safe::states(&deployment, !all).await?;
+                record_seen(&deployment, &before)?;
                 Ok(emit(&states, self.json, true, print_states))
             }
             Action::Sign {
@@ -86,6 +88,13 @@ impl Args {
                     (None, None) => anyhow::bail!("give --signer NAME or --signature 0x…"),
                 };
                 let signed = safe::sign(&deployment, id, how).await?;
+                record_if_incident(
+                    &deployment,
+                    id,
+                    "confirmed",
+                    serde_json::json!({"owner": signed.owner, "via": signed.via,
+                        "confirmations": signed.confirmations, "threshold": signed.threshold}),
+                )?;
                 Ok(emit(&signed, self.json, true, |s| {
                     println!(
                         "proposal {}: confirmed by {} ({}); {} of {}",
@@ -102,7 +111,16 @@ impl Args {
                         )
                     })?,
                 };
-                let done = safe::execute(&deployment, id, payer).await?;
+                let before = kept(&deployment)?;
+                let done = safe::execute(&deployment, id, payer).await;
+                record_seen(&deployment, &before)?;
+                let done = done?;
+                record_if_incident(
+                    &deployment,
+                    id,
+                    "executed",
+                    serde_json::json!({"tx": done.tx, "block": done.block}),
+                )?;
                 Ok(emit(&done, self.json, true, |d| {
                     println!(
                         "proposal {}: executed in {} (block {})",
@@ -113,9 +131,82 @@ impl Args {
             Action::Cancel { id } => {
                 let actor = crate::operator::operator(None, &crate::config::env::process_env);
                 let p = safe::cancel(&deployment, id, &actor).await?;
+                record_if_incident(
+                    &deployment,
+                    id,
+                    "cancel proposed",
+                    serde_json::json!({"cancelled_by": p.id, "safe_tx_hash": p.hashes.safe_tx_hash}),
+                )?;
                 Ok(emit(&p, self.json, true, print_proposal))
             }
         }
+    }
+}
+
+/// Writes `event` of proposal `id` into incident `incident`'s timeline.
+pub(super) fn record(
+    deployment: &crate::deployment::Deployment,
+    incident: i64,
+    id: i64,
+    event: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let actor = crate::operator::operator(None, &crate::config::env::process_env);
+    deployment.store.record(
+        incident,
+        &actor,
+        None,
+        &[crate::incident::Change::Proposal {
+            id,
+            event: event.to_string(),
+            details,
+        }],
+    )?;
+    Ok(())
+}
+
+/// Every pending proposal's confirmations kept now, by proposal.
+fn kept(
+    deployment: &crate::deployment::Deployment,
+) -> anyhow::Result<Vec<(i64, Vec<crate::storage::ConfirmationRecord>)>> {
+    let mut out = Vec::new();
+    for p in deployment.store.proposals(true)? {
+        out.push((p.id, deployment.store.confirmations(p.id)?));
+    }
+    Ok(out)
+}
+
+/// Writes into their incidents' timelines the confirmations found on chain (`approveHash`)
+/// since `before`.
+fn record_seen(
+    deployment: &crate::deployment::Deployment,
+    before: &[(i64, Vec<crate::storage::ConfirmationRecord>)],
+) -> anyhow::Result<()> {
+    for (id, was) in before {
+        for c in deployment.store.confirmations(*id)? {
+            if !was.iter().any(|w| w.owner == c.owner) {
+                record_if_incident(
+                    deployment,
+                    *id,
+                    "confirmed",
+                    serde_json::json!({"owner": c.owner, "via": c.via}),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `event` into the timeline of proposal `id`'s incident, when it has one.
+fn record_if_incident(
+    deployment: &crate::deployment::Deployment,
+    id: i64,
+    event: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    match deployment.store.proposal(id)?.and_then(|p| p.incident_id) {
+        Some(incident) => record(deployment, incident, id, event, details),
+        None => Ok(()),
     }
 }
 

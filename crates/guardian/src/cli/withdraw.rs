@@ -76,6 +76,8 @@ impl Args {
         };
         let report = withdraw::run(&deployment, &request).await?;
         self.action.record(&deployment, report.action_id)?;
+        self.action
+            .record_proposals(&deployment, &report.proposals)?;
         Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }

@@ -284,7 +284,9 @@ async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() 
     let dir = safe_manifest(&net, &d);
     let run = |args: &'static [&'static str]| crate::support::bin::run(dir.path(), &[], args);
 
-    let (ok, out, err) = run(&["unpause", "registry", "escrow"]).await;
+    let (ok, out, err) = run(&["incident", "open", "--level", "1", "--title", "resume"]).await;
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = run(&["unpause", "registry", "escrow", "--incident", "1"]).await;
     assert!(ok, "{out}\n{err}");
     assert!(
         out.contains("Safe proposal 1 on local") && out.contains("DELEGATECALL"),
@@ -346,6 +348,15 @@ async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() 
     );
     assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
 
+    // The incident says what waits on which signers.
+    let (_, out, _) = run(&["incident", "show", "1", "--json"]).await;
+    let view: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        view["proposals"][0]["waiting"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+
     // The second owner approves the hash from its own wallet; guardian sees it.
     let as_owner = Safe::new(d.safe, net.as_signer(&owners[1]));
     send_ok!(as_owner.approveHash(hash));
@@ -364,6 +375,34 @@ async fn unpause_through_the_safe_is_proposed_confirmed_two_ways_and_executed() 
     let (_, out, _) = run(&["safe", "status", "--all", "--json"]).await;
     let states: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(states[0]["proposal"]["status"], "executed", "{states}");
+    // The incident's timeline: proposed, confirmed by owner-a, executed.
+    let (_, out, _) = run(&["incident", "show", "1", "--json"]).await;
+    let view: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let events: Vec<String> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "safe")
+        .map(|e| {
+            e["details"]["event"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        events,
+        ["proposed", "confirmed", "confirmed", "executed"],
+        "{view}"
+    );
+    let vias: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["details"]["via"].as_str())
+        .collect();
+    assert_eq!(vias, ["signer:owner-a", "approveHash"], "{view}");
+    assert!(view["proposals"].as_array().is_some_and(Vec::is_empty));
 }
 
 /// A rescue whose `EMERGENCY_ROLE` only the Safe holds is proposed (the escrow's whole balance to

@@ -305,11 +305,23 @@ impl Args {
                     .await
                     .context("reading the war room")?;
                 let (timeline, integrity) = store.timeline(id)?;
+                // Its Safe proposals still pending, with who they wait for.
+                let proposals: Vec<_> = if r.deployment.safes.is_empty() {
+                    Vec::new()
+                } else {
+                    crate::response::safe::states(r.deployment, true)
+                        .await
+                        .context("reading the Safe proposals")?
+                        .into_iter()
+                        .filter(|p| p.proposal.incident_id == Some(id))
+                        .collect()
+                };
                 let view = show::View {
                     incident: &incident,
                     contracts: &states,
                     timeline: &timeline,
                     integrity: &integrity,
+                    proposals: &proposals,
                 };
                 if self.json {
                     print_json(&view);
@@ -429,6 +441,11 @@ pub(super) struct UnderIncident {
 }
 
 impl UnderIncident {
+    /// The incident named, if any.
+    pub(super) fn id(&self) -> Option<i64> {
+        self.incident
+    }
+
     /// Refuses, before anything is sent, an incident that does not exist or is closed.
     pub(super) fn check(&self, deployment: &Deployment) -> anyhow::Result<()> {
         let Some(id) = self.incident else {

@@ -24,6 +24,8 @@ pub(super) struct View<'a> {
     pub timeline: &'a [Entry],
     /// Whether the timeline is as written.
     pub integrity: &'a Integrity,
+    /// Its Safe proposals still pending: what waits on which signers.
+    pub proposals: &'a [crate::response::safe::ProposalState],
 }
 
 pub(super) fn print_list(list: &[Incident]) {
@@ -133,6 +135,22 @@ pub(super) fn print_view(v: &View<'_>) {
             ]);
         }
         println!("\n{t}");
+    }
+    for p in v.proposals {
+        println!(
+            "\nwaiting on signers: Safe proposal {} on {} (nonce {}): {} — {} of {}, waiting for {}",
+            p.proposal.id,
+            p.proposal.chain,
+            p.proposal.nonce,
+            terminal_line(&p.proposal.title),
+            p.confirmed.len(),
+            p.threshold,
+            p.waiting
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let open: Vec<_> = i.open_tasks().collect();
     println!(

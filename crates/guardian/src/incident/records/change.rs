@@ -34,6 +34,16 @@ pub enum Change {
     },
     /// The commander is now this person.
     Commander(String),
+    /// A Safe proposal of the incident moved: proposed, confirmed (by whom, how), executed (tx,
+    /// block) or cancelled.
+    Proposal {
+        /// The proposal.
+        id: i64,
+        /// `proposed`, `confirmed`, `executed`, `cancel proposed`.
+        event: String,
+        /// What the entry says of it.
+        details: serde_json::Value,
+    },
 }
 
 /// Applies one change and writes its entry (none when nothing changed).
@@ -182,6 +192,21 @@ pub(super) fn apply(
                 params![id, name],
             )?;
             entry(conn, id, at, actor, "commander", &json!({"commander": name}))?;
+        }
+        Change::Proposal {
+            id: proposal,
+            event,
+            details,
+        } => {
+            conn.execute(
+                "UPDATE safe_proposals SET incident_id = ?2 WHERE id = ?1 AND incident_id IS NULL",
+                params![proposal, id],
+            )?;
+            let mut said = json!({"proposal": proposal, "event": event});
+            if let (Some(out), Some(more)) = (said.as_object_mut(), details.as_object()) {
+                out.extend(more.clone());
+            }
+            entry(conn, id, at, actor, "safe", &said)?;
         }
     }
     Ok(())
