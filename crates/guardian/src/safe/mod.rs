@@ -74,6 +74,9 @@ pub enum SafeError {
         /// The hash of the fields as they are now.
         computed: B256,
     },
+    /// A recorded proposal that cannot be read back.
+    #[error("{0}: refused")]
+    Unreadable(String),
     /// A signature that cannot be read.
     #[error(transparent)]
     Signature(#[from] tx::SignatureError),

@@ -272,6 +272,70 @@ fn safe_manifest(net: &TestNet, d: &safe::Deployed) -> tempfile::TempDir {
     dir
 }
 
+/// The `safeTxHash` of the proposal at `nonce`, from guardian's file of it.
+fn proposal_hash(dir: &std::path::Path, d: &safe::Deployed, nonce: u64) -> alloy::primitives::B256 {
+    let file = dir
+        .join("proposals")
+        .join(format!("local-{}-{nonce}.json", d.safe));
+    let own: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("guardian's file"))
+            .expect("json");
+    own["hashes"]["safe_tx_hash"]
+        .as_str()
+        .expect("hash")
+        .parse()
+        .expect("hash")
+}
+
+/// A proposal whose recorded fields were changed after it was made no longer hashes to what
+/// owners sign: guardian refuses to sign or execute it.
+#[tokio::test]
+async fn a_proposal_edited_after_it_was_made_is_refused() {
+    let net = testnet().await;
+    let (d, _) = paused_under_a_safe(&net).await;
+    let dir = safe_manifest(&net, &d);
+    let run = |args: &'static [&'static str]| crate::support::bin::run(dir.path(), &[], args);
+    let (ok, out, err) = run(&["unpause", "registry"]).await;
+    assert!(ok, "{out}\n{err}");
+    // Someone with the database's file points the call elsewhere.
+    let db = rusqlite::Connection::open(dir.path().join("guardian.db")).expect("db");
+    let (tx, calls): (String, String) = db
+        .query_row(
+            "SELECT safe_tx, calls FROM safe_proposals WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    let registry = net.addr(ContractKind::DocumentRegistry);
+    let elsewhere = Address::repeat_byte(0x66).to_string();
+    let edit = |text: String| {
+        text.replace(&registry.to_string(), &elsewhere)
+            .replace(&format!("{registry:#x}"), &elsewhere)
+    };
+    let (tx, calls) = (edit(tx), edit(calls));
+    assert!(
+        tx.contains(&elsewhere) && calls.contains(&elsewhere),
+        "{tx}\n{calls}"
+    );
+    db.execute(
+        "UPDATE safe_proposals SET safe_tx = ?1, calls = ?2 WHERE id = 1",
+        [&tx, &calls],
+    )
+    .expect("edit");
+    drop(db);
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "execute", "1"][..],
+    ] {
+        let (ok, _, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(
+            !ok && err.contains("edited after it was made"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(is_paused(&net, ContractKind::DocumentRegistry).await);
+}
+
 /// Through the binary: `unpause` of contracts whose `PAUSER_ROLE` only the Safe holds is a
 /// proposal (printed, recorded, written as guardian's file and a Transaction Builder export);
 /// one owner signs with a key of the manifest, another approves the hash on chain, and `safe
@@ -449,10 +513,36 @@ async fn a_rescue_only_the_safe_may_make_is_proposed_and_moves_the_funds_once_ex
         five,
         "nothing moved before the owners confirm"
     );
-    for owner in ["owner-a", "owner-b"] {
-        let (ok, out, err) = run(vec!["safe", "sign", "1", "--signer", owner]).await;
-        assert!(ok, "{out}\n{err}");
-    }
+    let (ok, out, err) = run(vec!["safe", "sign", "1", "--signer", "owner-a"]).await;
+    assert!(ok, "{out}\n{err}");
+    // The second owner signs elsewhere, with another tool (Foundry's cast, from the npm
+    // package), and hands guardian the signature.
+    let hash = proposal_hash(dir.path(), &d, 0);
+    let cast = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    let key = alloy::hex::encode_prefixed(net.account(8).key().to_bytes());
+    let made = std::process::Command::new(&cast)
+        .args([
+            "wallet",
+            "sign",
+            "--no-hash",
+            &hash.to_string(),
+            "--private-key",
+            &key,
+        ])
+        .output()
+        .expect("cast");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let signature = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let (ok, out, err) = run(vec!["safe", "sign", "1", "--signature", &signature]).await;
+    assert!(
+        ok && out.contains("--signature") && out.contains("2 of 2"),
+        "{out}\n{err}"
+    );
     let (ok, out, err) = run(vec!["safe", "execute", "1"]).await;
     assert!(ok, "{out}\n{err}");
     assert_eq!(net.balance(escrow).await, U256::ZERO);

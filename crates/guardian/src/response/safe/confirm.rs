@@ -85,9 +85,9 @@ async fn open(deployment: &Deployment, id: i64) -> Result<Opened<'_>, ResponseEr
         .proposal(id)?
         .ok_or_else(|| ResponseError::NothingSelected(format!(" (no Safe proposal {id})")))?;
     if record.status != ProposalStatus::Pending {
-        return Err(ResponseError::from(SafeError::WouldRevert(format!(
-            "proposal {id} is {:?}, not pending",
-            record.status
+        return Err(ResponseError::from(SafeError::Unreadable(format!(
+            "proposal {id} is {}, not pending",
+            format!("{:?}", record.status).to_lowercase()
         ))));
     }
     let (stored, calls) = Stored::of(&record)?;
@@ -115,10 +115,9 @@ pub async fn sign(deployment: &Deployment, id: i64, how: How<'_>) -> Result<Sign
     let hash = record.safe_tx_hash;
     let (signature, via) = match how {
         How::Signer(s) => {
-            let sig = s
-                .key()
-                .sign_hash_sync(&hash)
-                .map_err(|e| ResponseError::from(SafeError::WouldRevert(e.to_string())))?;
+            let sig = s.key().sign_hash_sync(&hash).map_err(|e| {
+                ResponseError::from(SafeError::Unreadable(format!("cannot sign: {e}")))
+            })?;
             (
                 Bytes::from(sig.as_bytes().to_vec()),
                 format!("signer:{}", s.name),

@@ -66,7 +66,7 @@ impl Stored {
     /// Reads a recorded proposal's transaction and calls back, checking that its hash is still
     /// the one recorded (a row or file edited after signing is refused).
     pub fn of(record: &ProposalRecord) -> Result<(Self, Vec<SafeCall>), ResponseError> {
-        let bad = |why: String| ResponseError::from(SafeError::WouldRevert(why));
+        let bad = |why: String| ResponseError::from(SafeError::Unreadable(why));
         let stored: Stored = serde_json::from_value(record.safe_tx.clone())
             .map_err(|e| bad(format!("proposal {} cannot be read: {e}", record.id)))?;
         let calls: Vec<SafeCall> = serde_json::from_value(record.calls.clone())
