@@ -72,6 +72,8 @@ impl Args {
         };
         let report = revoke::run(&deployment, &request, &progress).await?;
         self.action.record(&deployment, report.action_id)?;
+        self.action
+            .record_proposals(&deployment, &report.proposals)?;
         Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
@@ -86,6 +88,7 @@ fn print_human(report: &RevokeReport) {
             RevokeOutcome::Failed => {
                 format!("FAILED: {}", r.error.as_deref().unwrap_or("unknown"))
             }
+            RevokeOutcome::Proposed => "proposed to the Safe's owners".to_string(),
         };
         t.row(vec![
             r.chain.clone(),
@@ -98,6 +101,9 @@ fn print_human(report: &RevokeReport) {
         ]);
     }
     println!("{t}");
+    for p in &report.proposals {
+        super::safe::print_proposal(p);
+    }
     let failed = report
         .targets
         .iter()

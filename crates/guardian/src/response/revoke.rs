@@ -57,6 +57,8 @@ pub enum RevokeOutcome {
     WouldRevoke,
     /// The account may still hold the role here.
     Failed,
+    /// A Safe holds `DEFAULT_ADMIN_ROLE` here: proposed to its owners.
+    Proposed,
 }
 
 /// The report line of one contract.
@@ -103,6 +105,9 @@ pub struct RevokeReport {
     pub transactions: usize,
     /// Milliseconds from start to the re-read.
     pub elapsed_ms: u128,
+    /// Contracts whose `DEFAULT_ADMIN_ROLE` a Safe holds: its proposals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<super::safe::Proposed>,
 }
 
 impl RevokeReport {
@@ -276,6 +281,53 @@ pub async fn run(
         .collect();
     let intended: Vec<Address> = deployment.manifest.roles.admin.into_iter().collect();
     let admins = find_holders(Role::Admin, &intended, &candidates, &admin_targets).await;
+    // Where no key holds the admin role but a Safe does, the revocation is proposed to it.
+    let mut proposals = Vec::new();
+    if !request.dry_run {
+        let wanted = to_revoke
+            .iter()
+            .zip(&admins)
+            .filter(|(_, a)| a.is_none())
+            .map(|((i, client), _)| {
+                let data = alloy::sol_types::SolCall::abi_encode(&IAccessControl::revokeRoleCall {
+                    role: roles[*i].id(),
+                    account: request.account,
+                });
+                let label = format!(
+                    "revoke {} from {} on {}",
+                    roles[*i].name(),
+                    request.account,
+                    chosen[*i].name()
+                );
+                (
+                    *i,
+                    *client,
+                    chosen[*i].address,
+                    super::safe::call(label, chosen[*i].address, data),
+                )
+            })
+            .collect();
+        let (covered, made) =
+            super::safe::propose_calls(deployment, Role::Admin, "revoke", wanted).await?;
+        for (i, via) in covered {
+            targets[i].outcome = RevokeOutcome::Proposed;
+            targets[i].signer = Some(via);
+        }
+        proposals = made;
+    }
+    let to_revoke: Vec<(usize, &ChainClient)> = to_revoke
+        .into_iter()
+        .filter(|(i, _)| targets[*i].outcome != RevokeOutcome::Proposed)
+        .collect();
+    let admins: Vec<Option<&Signer>> = {
+        let keep: Vec<Address> = to_revoke.iter().map(|(i, _)| chosen[*i].address).collect();
+        admin_targets
+            .iter()
+            .zip(admins)
+            .filter(|((_, a), _)| keep.contains(a))
+            .map(|(_, s)| s)
+            .collect()
+    };
     if !to_revoke.is_empty() && admins.iter().all(Option::is_none) {
         let missing = to_revoke
             .iter()
@@ -337,6 +389,7 @@ pub async fn run(
         targets,
         transactions: 0,
         elapsed_ms: 0,
+        proposals,
     };
     if request.dry_run || batches.is_empty() {
         return finish(deployment, report, started);
@@ -403,7 +456,7 @@ pub async fn run(
     let reread = read_each(&checks).await;
     for ((i, _), holds) in reachable.iter().zip(reread) {
         let t = &mut report.targets[*i];
-        if t.outcome == RevokeOutcome::NotHeld {
+        if matches!(t.outcome, RevokeOutcome::NotHeld | RevokeOutcome::Proposed) {
             continue;
         }
         match holds {

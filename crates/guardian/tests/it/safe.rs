@@ -711,3 +711,41 @@ async fn the_monitor_tells_a_proposal_executed_from_an_owner_change_nobody_propo
         "{of_safe:#?}"
     );
 }
+
+/// A stranger's role on a contract whose `DEFAULT_ADMIN_ROLE` only the Safe holds: `revoke`
+/// proposes it, and two owners' confirmations take it away.
+#[tokio::test]
+async fn a_revoke_only_the_safe_may_make_is_proposed_and_takes_the_role_once_executed() {
+    let net = testnet().await;
+    let (d, _) = paused_under_a_safe(&net).await;
+    let registry = net.addr(ContractKind::DocumentRegistry);
+    let stranger = Address::repeat_byte(0x5e);
+    let admin = DocumentRegistry::new(registry, net.as_signer(&net.admin));
+    send_ok!(admin.grantRole(Role::Pauser.id(), stranger));
+    send_ok!(admin.grantRole(Role::Admin.id(), d.safe));
+    let dir = safe_manifest(&net, &d);
+    let account = stranger.to_string();
+    let args: Vec<&str> = vec!["revoke", "PAUSER_ROLE", &account, "registry"];
+    let (ok, out, err) = crate::support::bin::run(dir.path(), &[], &args).await;
+    assert!(
+        ok && out.contains("proposed to the Safe's owners"),
+        "{out}\n{err}"
+    );
+    let holds = || async {
+        DocumentRegistry::new(registry, net.reader())
+            .hasRole(Role::Pauser.id(), stranger)
+            .call()
+            .await
+            .expect("hasRole")
+    };
+    assert!(holds().await, "nothing sent before the owners confirm");
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "sign", "1", "--signer", "owner-b"][..],
+        &["safe", "execute", "1"][..],
+    ] {
+        let (ok, out, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+    }
+    assert!(!holds().await);
+}

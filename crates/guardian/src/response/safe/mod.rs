@@ -187,43 +187,41 @@ pub(super) async fn propose_at(
     })
 }
 
-/// Unpauses (index, chain, contract, name) whose `PAUSER_ROLE` a Safe of the manifest holds:
-/// one proposal per chain and Safe. The indexes proposed, each with how, and the proposals.
-pub async fn propose_unpause(
+/// Calls (index, chain, contract, call) no key can sign for, through the Safes of the manifest
+/// that hold `role` on each contract: one proposal per chain and Safe, titled `title` and its
+/// calls. The indexes proposed, each with how, and the proposals.
+pub async fn propose_calls(
     deployment: &Deployment,
-    wanted: Vec<(usize, &ChainClient, Address, String)>,
+    role: Role,
+    title: &str,
+    wanted: Vec<(usize, &ChainClient, Address, SafeCall)>,
 ) -> Result<(Vec<(usize, String)>, Vec<Proposed>), ResponseError> {
     if deployment.safes.is_empty() || wanted.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
     let reads: Vec<(&ChainClient, Address)> = wanted.iter().map(|w| (w.1, w.2)).collect();
-    let holders = safe_holders(deployment, Role::Pauser, &reads).await;
-    // Grouped by chain and Safe, in the targets' order.
+    let holders = safe_holders(deployment, role, &reads).await;
+    // Grouped by chain and Safe, in the calls' order.
     let mut groups: Vec<(&ChainClient, &SafeSigner, Vec<usize>, Vec<SafeCall>)> = Vec::new();
-    for (w, holder) in wanted.iter().zip(holders) {
+    for ((i, client, _, c), holder) in wanted.into_iter().zip(holders) {
         let Some(s) = holder else { continue };
-        let c = call(
-            format!("unpause {}", w.3),
-            w.2,
-            alloy::sol_types::SolCall::abi_encode(&bindings::interfaces::IPausable::unpauseCall {}),
-        );
         match groups
             .iter_mut()
-            .find(|g| g.0.chain_id == w.1.chain_id && g.1.name == s.name)
+            .find(|g| g.0.chain_id == client.chain_id && g.1.name == s.name)
         {
             Some(g) => {
-                g.2.push(w.0);
+                g.2.push(i);
                 g.3.push(c);
             }
-            None => groups.push((w.1, s, vec![w.0], vec![c])),
+            None => groups.push((client, s, vec![i], vec![c])),
         }
     }
     let actor = crate::operator::operator(None, &crate::config::env::process_env);
     let mut covered = Vec::new();
     let mut made = Vec::new();
     for (client, s, indexes, calls) in groups {
-        let names: Vec<&str> = calls.iter().map(|c| c.label.as_str()).collect();
-        let title = names.join(", ");
+        let labels: Vec<&str> = calls.iter().map(|c| c.label.as_str()).collect();
+        let title = format!("{title}: {}", labels.join("; "));
         let p = propose(deployment, client, s, &title, calls, &actor, None).await?;
         for i in indexes {
             covered.push((i, format!("Safe {} proposal {}", s.name, p.id)));
@@ -231,6 +229,24 @@ pub async fn propose_unpause(
         made.push(p);
     }
     Ok((covered, made))
+}
+
+/// Unpauses (index, chain, contract, name) whose `PAUSER_ROLE` a Safe of the manifest holds:
+/// one proposal per chain and Safe. The indexes proposed, each with how, and the proposals.
+pub async fn propose_unpause(
+    deployment: &Deployment,
+    wanted: Vec<(usize, &ChainClient, Address, String)>,
+) -> Result<(Vec<(usize, String)>, Vec<Proposed>), ResponseError> {
+    let data =
+        alloy::sol_types::SolCall::abi_encode(&bindings::interfaces::IPausable::unpauseCall {});
+    let calls = wanted
+        .into_iter()
+        .map(|(i, client, address, name)| {
+            let c = call(format!("unpause {name}"), address, data.clone());
+            (i, client, address, c)
+        })
+        .collect();
+    propose_calls(deployment, Role::Pauser, "unpause", calls).await
 }
 
 /// The two files of proposal `record` beside the manifest, rewritten with `confirmations`.

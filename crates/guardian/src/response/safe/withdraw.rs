@@ -5,18 +5,17 @@
 use alloy::{primitives::Address, sol_types::SolCall};
 use bindings::interfaces::IIntegraVault;
 
-use super::{Proposed, call, propose, safe_holders};
+use super::{Proposed, call, propose_calls};
 use crate::{
     chain::ChainClient,
     config::ContractConfig,
-    deployment::{Deployment, SafeSigner},
+    deployment::Deployment,
     funds::{balance_of, metadata, show_amount},
     response::{
         ResponseError,
         withdraw::{Amount, Asset, WithdrawRequest},
     },
     roles::Role,
-    safe::SafeCall,
 };
 
 /// Withdrawals (as `request` asks: its asset, its amount or each whole balance, to its
@@ -31,11 +30,8 @@ pub async fn propose_withdraw(
     if deployment.safes.is_empty() || wanted.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let reads: Vec<(&ChainClient, Address)> = wanted.iter().map(|w| (w.2, w.1.address)).collect();
-    let holders = safe_holders(deployment, Role::Emergency, &reads).await;
-    let mut groups: Vec<(&ChainClient, &SafeSigner, Vec<usize>, Vec<SafeCall>)> = Vec::new();
-    for ((k, contract, client), holder) in wanted.into_iter().zip(holders) {
-        let Some(s) = holder else { continue };
+    let mut wanted_calls = Vec::new();
+    for (k, contract, client) in wanted {
         let assets: Vec<Option<Address>> = match request.asset {
             Asset::Native => vec![None],
             Asset::Token(t) => vec![Some(t)],
@@ -43,7 +39,6 @@ pub async fn propose_withdraw(
                 .chain(contract.tokens.iter().copied().map(Some))
                 .collect(),
         };
-        let mut calls = Vec::new();
         for token in assets {
             let amount = match request.amount {
                 Amount::All => balance_of(client, contract.address, token).await?,
@@ -59,7 +54,7 @@ pub async fn propose_withdraw(
                 amount,
             }
             .abi_encode();
-            calls.push(call(
+            let c = call(
                 format!(
                     "withdraw {} from {} to {to}",
                     show_amount(amount, decimals, &symbol),
@@ -67,36 +62,13 @@ pub async fn propose_withdraw(
                 ),
                 contract.address,
                 data,
-            ));
-        }
-        if calls.is_empty() {
-            continue;
-        }
-        match groups
-            .iter_mut()
-            .find(|g| g.0.chain_id == client.chain_id && g.1.name == s.name)
-        {
-            Some(g) => {
-                g.2.push(k);
-                g.3.extend(calls);
-            }
-            None => groups.push((client, s, vec![k], calls)),
+            );
+            wanted_calls.push((k, client, contract.address, c));
         }
     }
-    let actor = crate::operator::operator(None, &crate::config::env::process_env);
-    let mut covered = Vec::new();
-    let mut made = Vec::new();
-    for (client, s, indexes, calls) in groups {
-        let title = format!(
-            "rescue: {}",
-            calls
-                .iter()
-                .map(|c| c.label.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        made.push(propose(deployment, client, s, &title, calls, &actor, None).await?);
-        covered.extend(indexes);
-    }
-    Ok((covered, made))
+    let (covered, made) =
+        propose_calls(deployment, Role::Emergency, "rescue", wanted_calls).await?;
+    let mut indexes: Vec<usize> = covered.into_iter().map(|(k, _)| k).collect();
+    indexes.dedup();
+    Ok((indexes, made))
 }
