@@ -67,6 +67,8 @@ impl Args {
         };
         let report = upgrade::run(&deployment, &request, &progress).await?;
         self.action.record(&deployment, report.action_id)?;
+        self.action
+            .record_proposals(&deployment, report.proposal.as_slice())?;
         Ok(emit(&report, self.action.json, report.ok(), print_human))
     }
 }
@@ -110,6 +112,13 @@ fn print_human(r: &UpgradeReport) {
     }
     if let Some(e) = &r.error {
         println!("FAILED: {e}");
+    }
+    if let Some(p) = &r.proposal {
+        super::safe::print_proposal(p);
+        println!(
+            "the upgrade waits for the Safe's owners; `guardian safe status` shows it (the checks run only for an upgrade guardian sends itself)"
+        );
+        return;
     }
     let failed = r.checks.iter().filter(|c| !c.ok).count();
     println!(

@@ -4,6 +4,7 @@
 
 use alloy::{
     primitives::{Address, Bytes, U256},
+    providers::Provider,
     signers::SignerSync,
     sol_types::SolCall,
 };
@@ -748,4 +749,69 @@ async fn a_revoke_only_the_safe_may_make_is_proposed_and_takes_the_role_once_exe
         assert!(ok, "{args:?}: {out}\n{err}");
     }
     assert!(!holds().await);
+}
+
+/// An upgrade only the Safe may make: a key of the manifest deploys the new implementation, the
+/// proposal holds only `upgradeToAndCall`, and the proxy moves once two owners confirmed.
+#[tokio::test]
+async fn an_upgrade_only_the_safe_may_make_deploys_with_a_key_and_proposes_only_the_upgrade() {
+    let net = testnet().await;
+    let (d, _) = paused_under_a_safe(&net).await;
+    let escrow = net.addr(ContractKind::PaymentEscrow);
+    let admin = DocumentRegistry::new(escrow, net.as_signer(&net.admin));
+    send_ok!(admin.grantRole(Role::Upgrader.id(), d.safe));
+    let upgrader = DocumentRegistry::new(escrow, net.as_signer(&net.admin));
+    send_ok!(upgrader.revokeRole(Role::Upgrader.id(), net.upgrader.address()));
+    let dir = safe_manifest(&net, &d);
+    let slot = || async {
+        let word = net
+            .client
+            .provider()
+            .get_storage_at(
+                escrow,
+                alloy::primitives::U256::from_be_bytes(
+                    alloy::primitives::b256!(
+                        "360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+                    )
+                    .0,
+                ),
+            )
+            .await
+            .expect("slot");
+        Address::from_word(word.into())
+    };
+    let before = slot().await;
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/artifacts/test/PaymentEscrowV2.json");
+    let path = artifact.to_str().expect("utf-8").to_string();
+    let args = vec!["upgrade", "escrow", "--artifact", path.as_str(), "--json"];
+    let (ok, out, err) = crate::support::bin::run(dir.path(), &[], &args).await;
+    assert!(ok, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["signer"], "ops", "{report}");
+    let implementation = report["implementation"]
+        .as_str()
+        .expect("deployed")
+        .to_string();
+    assert_eq!(
+        report["proposal"]["calls"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        slot().await,
+        before,
+        "not upgraded before the owners confirm"
+    );
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "sign", "1", "--signer", "owner-b"][..],
+        &["safe", "execute", "1"][..],
+    ] {
+        let (ok, out, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+    }
+    assert_eq!(
+        slot().await.to_string().to_lowercase(),
+        implementation.to_lowercase()
+    );
 }

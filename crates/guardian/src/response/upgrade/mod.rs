@@ -110,6 +110,10 @@ pub struct UpgradeReport {
     pub error: Option<String>,
     /// Milliseconds from start to the last check.
     pub elapsed_ms: u128,
+    /// Where a Safe holds `UPGRADER_ROLE`: the upgrade proposed to its owners (the checks run
+    /// only for an upgrade guardian sends itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<super::safe::Proposed>,
 }
 
 impl UpgradeReport {
@@ -176,13 +180,34 @@ pub async fn run(
         &[(client, contract.address)],
     )
     .await;
-    let Some(signer) = found.into_iter().next().flatten() else {
-        return Err(missing_role(
-            deployment,
-            "UPGRADER_ROLE",
-            vec![lacking(name, contract.chain(), &candidates)],
-        ));
+    // No key holds the role but a Safe does: a key of the manifest deploys the implementation,
+    // and the upgrade itself is proposed to the Safe's owners.
+    let via_safe = match found.first().copied().flatten() {
+        Some(_) => None,
+        None => {
+            super::safe::safe_holders(deployment, Role::Upgrader, &[(client, contract.address)])
+                .await
+                .into_iter()
+                .next()
+                .flatten()
+        }
     };
+    let signer = match (
+        found.into_iter().next().flatten(),
+        via_safe,
+        candidates.first(),
+    ) {
+        (Some(s), _, _) => s,
+        (None, Some(_), Some(deployer)) => *deployer,
+        _ => {
+            return Err(missing_role(
+                deployment,
+                "UPGRADER_ROLE",
+                vec![lacking(name, contract.chain(), &candidates)],
+            ));
+        }
+    };
+    let acting = via_safe.map_or(signer.address(), |s| s.address);
 
     let init_code = match &request.implementation {
         Implementation::Artifact(path) => Some(load_artifact(path).map_err(refuse)?),
@@ -218,7 +243,7 @@ pub async fn run(
     {
         // The chain's own verdict on the upgrade, without sending it.
         let sim = TransactionRequest::default()
-            .from(signer.address())
+            .from(acting)
             .to(contract.address)
             .input(upgrade_call(*a).input.into());
         if let Err(e) = client.provider().call(sim).await {
@@ -229,9 +254,10 @@ pub async fn run(
         }
     }
 
+    let upgrader = via_safe.map_or(signer.name.as_str(), |s| s.name.as_str());
     let action_id = deployment.store.begin_action(
         "upgrade",
-        &format!("{} {}", signer.name, signer.address()),
+        &format!("{upgrader} {acting}"),
         request.reason.as_deref(),
         &serde_json::json!({
             "contract": name, "chain": contract.chain(),
@@ -250,8 +276,8 @@ pub async fn run(
         contract: name.to_string(),
         chain: contract.chain().to_string(),
         proxy: contract.address,
-        signer: signer.name.clone(),
-        signer_address: signer.address(),
+        signer: upgrader.to_string(),
+        signer_address: acting,
         previous_implementation: before.implementation,
         implementation: match &request.implementation {
             Implementation::Address(a) => Some(*a),
@@ -265,6 +291,7 @@ pub async fn run(
         checks: Vec::new(),
         error: None,
         elapsed_ms: 0,
+        proposal: None,
     };
     if request.dry_run {
         return finish(deployment, report, started, "dry run: nothing sent");
@@ -301,6 +328,37 @@ pub async fn run(
         }
     };
 
+    if let Some(safe) = via_safe {
+        progress(&format!(
+            "proposing the upgrade of {name} to the Safe {} ...",
+            safe.name
+        ));
+        let data = alloy::sol_types::SolCall::abi_encode(&IUUPSUpgradeable::upgradeToAndCallCall {
+            newImplementation: implementation,
+            data: Bytes::new(),
+        });
+        let label = format!("upgrade {name} to {implementation}");
+        let wanted = vec![(
+            0,
+            client,
+            contract.address,
+            super::safe::call(label, contract.address, data),
+        )];
+        let proposed =
+            super::safe::propose_calls(deployment, Role::Upgrader, "upgrade", wanted).await;
+        match proposed {
+            Ok((_, made)) => report.proposal = made.into_iter().next(),
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        let summary = match &report.proposal {
+            Some(p) => format!(
+                "{name}: upgrade to {implementation} proposed (Safe proposal {})",
+                p.id
+            ),
+            None => format!("{name}: the upgrade could not be proposed"),
+        };
+        return finish(deployment, report, started, &summary);
+    }
     progress(&format!("upgrading {name} to {implementation} ..."));
     match send_one(client, signer, upgrade_call(implementation), journal).await {
         Ok(c) => report.transactions.push(SentTx::from(&c)),
