@@ -815,3 +815,30 @@ async fn an_upgrade_only_the_safe_may_make_deploys_with_a_key_and_proposes_only_
         implementation.to_lowercase()
     );
 }
+
+/// A pause no key or brake of the manifest can send, where the Safe holds `PAUSER_ROLE`, is
+/// proposed after everything else was sent; executed, it pauses.
+#[tokio::test]
+async fn a_pause_only_the_safe_may_make_is_proposed_after_the_rest_is_sent() {
+    let net = testnet().await;
+    let (d, _) = paused_under_a_safe(&net).await;
+    let tokenizer = net.addr(ContractKind::OwnershipTokenizer);
+    let admin = DocumentRegistry::new(tokenizer, net.as_signer(&net.admin));
+    send_ok!(admin.grantRole(Role::Pauser.id(), d.safe));
+    let dir = safe_manifest(&net, &d);
+    let (ok, out, err) = crate::support::bin::run(dir.path(), &[], &["pause", "tokenizer"]).await;
+    assert!(
+        ok && out.contains("proposed to the Safe's owners"),
+        "{out}\n{err}"
+    );
+    assert!(!is_paused(&net, ContractKind::OwnershipTokenizer).await);
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "sign", "1", "--signer", "owner-b"][..],
+        &["safe", "execute", "1"][..],
+    ] {
+        let (ok, out, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+    }
+    assert!(is_paused(&net, ContractKind::OwnershipTokenizer).await);
+}

@@ -5,25 +5,26 @@
 //! `EmergencyBrake` where `--all` allows it — and re-read the state to report the truth.
 
 mod plan;
+mod solvency;
 
 use std::{
     collections::{BTreeMap, HashSet},
     time::Instant,
 };
 
-use alloy::primitives::{Address, TxHash, utils::format_units};
+use alloy::primitives::{Address, TxHash};
 use bindings::interfaces::IPausable;
 use futures::future::join_all;
 use serde::Serialize;
 
 use plan::{Planned, adopt_in_flight, plan_actor, plan_brakes, ready_brakes, send_plan};
+use solvency::check_solvency;
 
 use super::{ResponseError, find_contract, find_holders, lacking, missing_role, read_paused};
 use crate::{
     chain::{Call, ChainClient, Fees, Journal, Outbid, Signer, fees},
     config::{ContractConfig, ContractKind},
     deployment::Deployment,
-    funds::read_holdings,
     roles::Role,
 };
 
@@ -333,7 +334,8 @@ async fn run_inner(
             let t = &targets[*i];
             Some((*i, t.client?, t.contract.address, t.report.name.clone()))
         });
-        let (covered, made) = super::safe::propose_unpause(deployment, wanted.collect()).await?;
+        let (covered, made) =
+            super::safe::propose_pausing(deployment, false, wanted.collect()).await?;
         for (i, via) in covered {
             targets[i].report.outcome = Outcome::Proposed;
             targets[i].report.via = Some(via);
@@ -431,6 +433,25 @@ async fn run_inner(
     let sent_count = plan.len() - adopted;
     progress(&format!("sending {sent_count} transaction(s) ..."));
     let outcomes = send_plan(&plan, journal).await;
+    // What no key or brake could pause, a Safe holding PAUSER_ROLE may: proposed after every
+    // pause that could be sent was, so that it never delays them.
+    if request.pause && !unsignable.is_empty() && !deployment.safes.is_empty() {
+        let wanted = unsignable.iter().filter_map(|i| {
+            let t = &targets[*i];
+            Some((*i, t.client?, t.contract.address, t.report.name.clone()))
+        });
+        match super::safe::propose_pausing(deployment, true, wanted.collect()).await {
+            Ok((covered, made)) => {
+                for (i, via) in covered {
+                    targets[i].report.outcome = Outcome::Proposed;
+                    targets[i].report.via = Some(via);
+                    targets[i].report.error = None;
+                }
+                proposals.extend(made);
+            }
+            Err(e) => tracing::warn!("cannot propose the rest of the pause to a Safe: {e}"),
+        }
+    }
     let mut blocks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (p, outcome) in plan.iter().zip(&outcomes) {
         match outcome {
@@ -507,64 +528,6 @@ async fn quote_fees(plan: &[Planned<'_>], outbid: Option<Outbid>) -> BTreeMap<St
     )
     .await;
     quotes.into_iter().collect()
-}
-
-/// Refuses to unpause an escrow that holds less than its open payments are owed: new deposits
-/// would pay old payments. `--allow-insolvent` with a reason overrides it.
-async fn check_solvency(
-    request: &PauseRequest,
-    targets: &[Target<'_>],
-    to_change: &[usize],
-) -> Result<(), ResponseError> {
-    let escrows: Vec<&Target> = to_change
-        .iter()
-        .map(|i| &targets[*i])
-        .filter(|t| t.contract.kind == ContractKind::PaymentEscrow)
-        .collect();
-    let books = join_all(escrows.iter().filter_map(|t| {
-        t.client
-            .map(|client| async move { (t, read_holdings(client, t.contract).await) })
-    }))
-    .await;
-    let mut short = Vec::new();
-    for (t, holdings) in books {
-        let name = t.contract.name();
-        match holdings {
-            Err(e) => short.push(format!(
-                "cannot read what {name} owes ({e}); unpausing it blind is refused"
-            )),
-            Ok(holdings) => {
-                for h in holdings.iter().filter(|h| !h.shortfall().is_zero()) {
-                    let asset = match h.token {
-                        None => "--native".to_string(),
-                        Some(t) => format!("--token {t}"),
-                    };
-                    short.push(format!(
-                        "{name} owes {}, holds {}: return {} with `guardian replenish --contract {name} {asset} --amount {}`",
-                        h.show(h.owed.unwrap_or_default()),
-                        h.show(h.amount),
-                        h.show(h.shortfall()),
-                        format_units(h.shortfall(), h.decimals).unwrap_or_default(),
-                    ));
-                }
-            }
-        }
-    }
-    if short.is_empty() {
-        return Ok(());
-    }
-    if request.allow_insolvent {
-        if request
-            .reason
-            .as_deref()
-            .is_none_or(|r| r.trim().is_empty())
-        {
-            return Err(ResponseError::ReasonRequired("--allow-insolvent"));
-        }
-        tracing::warn!("unpausing insolvent escrows as asked: {}", short.join("; "));
-        return Ok(());
-    }
-    Err(ResponseError::Insolvent(short))
 }
 
 /// Why a target was left alone: none of `candidates` holds `PAUSER_ROLE` on it.

@@ -231,22 +231,34 @@ pub async fn propose_calls(
     Ok((covered, made))
 }
 
-/// Unpauses (index, chain, contract, name) whose `PAUSER_ROLE` a Safe of the manifest holds:
-/// one proposal per chain and Safe. The indexes proposed, each with how, and the proposals.
-pub async fn propose_unpause(
+/// Pauses (`pause`) or unpauses (index, chain, contract, name) whose `PAUSER_ROLE` a Safe of the
+/// manifest holds: one proposal per chain and Safe. The indexes proposed, each with how, and
+/// the proposals.
+pub async fn propose_pausing(
     deployment: &Deployment,
+    pause: bool,
     wanted: Vec<(usize, &ChainClient, Address, String)>,
 ) -> Result<(Vec<(usize, String)>, Vec<Proposed>), ResponseError> {
-    let data =
-        alloy::sol_types::SolCall::abi_encode(&bindings::interfaces::IPausable::unpauseCall {});
+    use bindings::interfaces::IPausable;
+    let (verb, data) = if pause {
+        (
+            "pause",
+            alloy::sol_types::SolCall::abi_encode(&IPausable::pauseCall {}),
+        )
+    } else {
+        (
+            "unpause",
+            alloy::sol_types::SolCall::abi_encode(&IPausable::unpauseCall {}),
+        )
+    };
     let calls = wanted
         .into_iter()
         .map(|(i, client, address, name)| {
-            let c = call(format!("unpause {name}"), address, data.clone());
+            let c = call(format!("{verb} {name}"), address, data.clone());
             (i, client, address, c)
         })
         .collect();
-    propose_calls(deployment, Role::Pauser, "unpause", calls).await
+    propose_calls(deployment, Role::Pauser, verb, calls).await
 }
 
 /// The two files of proposal `record` beside the manifest, rewritten with `confirmations`.
