@@ -270,17 +270,19 @@ impl Devnet {
                 &self.manifest.rpc,
             )
             .await?;
-            let d = crate::safe::deploy(&client, &deployer, &addresses, threshold)
-                .await
-                .map_err(|e| match e {
-                    crate::safe::SafeError::Chain(c) => DevnetError::Chain(c),
-                    other => DevnetError::Chain(ChainError::Rpc {
-                        chain: name.clone(),
-                        source: alloy::transports::TransportErrorKind::custom_str(
-                            &other.to_string(),
-                        ),
-                    }),
-                })?;
+            // On a chain mining on demand, anvil may hold a transaction back (see `unstick`).
+            let deploying = crate::safe::deploy(&client, &deployer, &addresses, threshold);
+            let d = tokio::select! {
+                d = deploying => d,
+                () = unstick(&client) => unreachable!("unstick never returns"),
+            }
+            .map_err(|e| match e {
+                crate::safe::SafeError::Chain(c) => DevnetError::Chain(c),
+                other => DevnetError::Chain(ChainError::Rpc {
+                    chain: name.clone(),
+                    source: alloy::transports::TransportErrorKind::custom_str(&other.to_string()),
+                }),
+            })?;
             let mut calls = Vec::new();
             for c in self.manifest.contracts.iter().filter(|c| c.chain() == name) {
                 if c.kind == ContractKind::TestToken {
@@ -303,10 +305,21 @@ impl Devnet {
                 if c.kind.holds_funds() {
                     grant(Role::Emergency);
                 }
-                for (role, holder) in [
-                    (Role::Upgrader, dev_address(accounts::UPGRADER)?),
-                    (Role::Emergency, dev_address(accounts::EMERGENCY)?),
+                for (role, holder, held) in [
+                    (
+                        Role::Upgrader,
+                        dev_address(accounts::UPGRADER)?,
+                        c.kind.is_pausable(),
+                    ),
+                    (
+                        Role::Emergency,
+                        dev_address(accounts::EMERGENCY)?,
+                        c.kind.holds_funds(),
+                    ),
                 ] {
+                    if !held {
+                        continue;
+                    }
                     calls.push(Call::new(
                         format!("revoke {} on {} from its key", role.name(), c.name()),
                         c.address,
@@ -325,7 +338,12 @@ impl Devnet {
                     },
                 ));
             }
-            for sent in send_all(&client, &admin, calls, None, Preflight::AllOrNothing).await? {
+            let handing = send_all(&client, &admin, calls, None, Preflight::AllOrNothing);
+            let handed = tokio::select! {
+                h = handing => h,
+                () = unstick(&client) => unreachable!("unstick never returns"),
+            };
+            for sent in handed? {
                 sent?;
             }
             deployed = Some(d);
@@ -369,7 +387,7 @@ impl Devnet {
 /// concurrently, to keep a transaction in its pool unmined until the next one arrives; a
 /// deployment waiting for that receipt before sending more would wait forever. While a devnet
 /// deploys, a pool that stays non-empty for two seconds gets a block mined for it.
-async fn unstick(client: &ChainClient) {
+pub async fn unstick(client: &ChainClient) {
     let mut pending_since: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
