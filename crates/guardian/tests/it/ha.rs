@@ -211,6 +211,24 @@ fn deliveries(sink: &HttpSink) -> BTreeMap<i64, BTreeSet<String>> {
     ids
 }
 
+/// Waits until each of `alerts` reached the webhook, and checks every delivery of one alert
+/// carries one delivery id; each alert's delivery ids.
+async fn every_one_delivered(
+    sink: &HttpSink,
+    alerts: &[i64],
+    wait: Duration,
+) -> BTreeMap<i64, BTreeSet<String>> {
+    let ids = until("every critical alert delivered", wait, || {
+        let ids = deliveries(sink);
+        alerts.iter().all(|id| ids.contains_key(id)).then_some(ids)
+    })
+    .await;
+    for (alert, deliveries) in &ids {
+        assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
+    }
+    ids
+}
+
 #[tokio::test]
 async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplicate_or_a_second_pause()
  {
@@ -336,17 +354,7 @@ async fn a_frozen_holder_and_a_killed_holder_are_replaced_without_a_gap_a_duplic
         .filter(|a| a.found.severity == Severity::Critical)
         .map(|a| a.id)
         .collect();
-    let ids = until("every critical alert delivered", wait, || {
-        let ids = deliveries(&sink);
-        critical
-            .iter()
-            .all(|id| ids.contains_key(id))
-            .then_some(ids)
-    })
-    .await;
-    for (alert, deliveries) in &ids {
-        assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
-    }
+    every_one_delivered(&sink, &critical, wait).await;
     // `status` names the chain's holder and epoch.
     let (_, out, err) = crate::support::bin::run(
         dir.path(),
@@ -462,18 +470,8 @@ async fn with_the_database_stopped_the_instances_keep_watching_pause_the_drain_a
         .map(|a| a.id)
         .collect();
     assert!(critical.contains(&drain.id));
-    let ids = until("every critical alert delivered", wait, || {
-        let ids = deliveries(&sink);
-        critical
-            .iter()
-            .all(|id| ids.contains_key(id))
-            .then_some(ids)
-    })
-    .await;
+    let ids = every_one_delivered(&sink, &critical, wait).await;
     assert!(ids.len() > before, "told after the database was back");
-    for (alert, deliveries) in &ids {
-        assert_eq!(deliveries.len(), 1, "alert {alert}: {deliveries:?}");
-    }
     // The pause sent while the database was down is in its journal, with its transactions,
     // mined (the response run from the database once it was back found everything paused and
     // sent nothing).
