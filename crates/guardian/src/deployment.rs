@@ -30,10 +30,20 @@ pub enum DeploymentError {
 pub struct SafeSigner {
     /// Its name in the manifest.
     pub name: String,
-    /// The Safe.
-    pub address: alloy::primitives::Address,
+    /// The Safe on each chain of the manifest where it has one.
+    pub addresses: BTreeMap<String, alloy::primitives::Address>,
     /// The batch library its proposals may DELEGATECALL.
     pub multisend: alloy::primitives::Address,
+    /// The key signer that signs each proposal as it is made and shares it with the Safe
+    /// Transaction Service.
+    pub proposer: Option<String>,
+}
+
+impl SafeSigner {
+    /// The Safe on `chain`.
+    pub fn at(&self, chain: &str) -> Option<alloy::primitives::Address> {
+        self.addresses.get(chain).copied()
+    }
 }
 
 /// The manifest with live connections.
@@ -287,8 +297,13 @@ impl Deployment {
             if let Some((address, multisend)) = cfg.as_safe() {
                 safes.push(SafeSigner {
                     name: name.clone(),
-                    address,
+                    addresses: manifest
+                        .chains
+                        .keys()
+                        .filter_map(|c| address.on(c).map(|a| (c.clone(), *a)))
+                        .collect(),
                     multisend,
+                    proposer: cfg.proposer.clone(),
                 });
                 continue;
             }

@@ -209,6 +209,7 @@ impl Devnet {
             server: Default::default(),
             storage: Default::default(),
             ha: None,
+            safe: Default::default(),
         };
         for (name, index) in [
             ("admin", accounts::ADMIN),
@@ -364,7 +365,7 @@ impl Devnet {
         self.manifest.signers.insert(
             "multisig".into(),
             SignerConfig {
-                safe: Some(d.safe),
+                safe: Some(crate::config::PerChain::All(d.safe)),
                 multisend: Some(d.multisend),
                 ..SignerConfig::default()
             },

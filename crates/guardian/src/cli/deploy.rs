@@ -221,6 +221,7 @@ impl Args {
             server: Default::default(),
             storage: Default::default(),
             ha: None,
+            safe: Default::default(),
         };
         manifest.contracts = suite.manifest_entries(&self.chain_name);
         manifest

@@ -289,6 +289,15 @@ impl ActionFlags {
                     "calls": p.calls.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
                 }),
             )?;
+            for c in deployment.store.confirmations(p.id)? {
+                safe::record(
+                    deployment,
+                    incident,
+                    p.id,
+                    "confirmed",
+                    serde_json::json!({"owner": c.owner, "via": c.via}),
+                )?;
+            }
         }
         Ok(())
     }

@@ -99,7 +99,10 @@ impl Args {
                     println!(
                         "proposal {}: confirmed by {} ({}); {} of {}",
                         s.id, s.owner, s.via, s.confirmations, s.threshold
-                    )
+                    );
+                    if let Some(shared) = &s.shared {
+                        println!("  {shared}");
+                    }
                 }))
             }
             Action::Execute { id, signer } => {
@@ -255,6 +258,14 @@ fn print_states(states: &Vec<ProposalState>) {
         ]);
     }
     println!("{t}");
+    for s in states {
+        if let Some(why) = &s.service {
+            println!(
+                "proposal {}: the Safe Transaction Service could not be read: {why}",
+                s.proposal.id
+            );
+        }
+    }
 }
 
 /// What the owners must check on their hardware wallets before signing a proposal.
@@ -299,6 +310,9 @@ pub fn print_proposal(p: &Proposed) {
     );
     for f in &p.files {
         println!("  written: {}", f.display());
+    }
+    for n in &p.notes {
+        println!("  {n}");
     }
     println!(
         "  confirm: guardian safe sign {} --signer NAME (or --signature 0x…, or approveHash from an owner's wallet); then guardian safe execute {}",

@@ -129,10 +129,16 @@ pub struct SignerConfig {
     /// Index of a well-known development account (local dev chains only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_account: Option<u32>,
-    /// A Safe multisig (the same address on every chain): its actions are proposed for its
-    /// owners to confirm, never signed by one key.
+    /// A Safe multisig (`safe = "0x…"`, the same address on every chain, or a table of
+    /// addresses by chain): its actions are proposed for its owners to confirm, never signed by
+    /// one key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub safe: Option<alloy::primitives::Address>,
+    pub safe: Option<super::safe::PerChain<alloy::primitives::Address>>,
+    /// For a Safe: a key signer of the manifest that signs each proposal as it is made (an
+    /// owner's key, never enough alone) and shares it with the Safe Transaction Service (an
+    /// owner or a delegate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposer: Option<String>,
     /// The `MultiSendCallOnly` the Safe's batches go through (default: Safe v1.4.1's canonical
     /// deployment); the only contract a proposal may DELEGATECALL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,8 +151,14 @@ pub const CANONICAL_MULTISEND: alloy::primitives::Address =
 
 impl SignerConfig {
     /// The Safe this signer is, with the batch library its proposals go through.
-    pub fn as_safe(&self) -> Option<(alloy::primitives::Address, alloy::primitives::Address)> {
+    pub fn as_safe(
+        &self,
+    ) -> Option<(
+        &super::safe::PerChain<alloy::primitives::Address>,
+        alloy::primitives::Address,
+    )> {
         self.safe
+            .as_ref()
             .map(|s| (s, self.multisend.unwrap_or(CANONICAL_MULTISEND)))
     }
 }

@@ -93,6 +93,13 @@ impl Manifest {
         {
             *url = url.clone().with_template(template.clone());
         }
+        let at: env::KeyPath = vec!["safe".into(), "service_api_key".into()];
+        if let (Some(key), Some(template)) = (
+            manifest.safe.service_api_key.as_mut(),
+            expansion.templates.get(&at),
+        ) {
+            *key = key.clone().with_template(template.clone());
+        }
         manifest.validate(text, path)?;
         Ok(manifest)
     }

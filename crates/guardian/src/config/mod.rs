@@ -13,6 +13,7 @@ mod load;
 mod monitor;
 mod rpc;
 pub mod rules;
+mod safe;
 mod server;
 mod storage;
 mod validate;
@@ -28,6 +29,7 @@ pub use incident::IncidentSettings;
 pub use monitor::MonitorConfig;
 pub use rpc::{MAX_BATCH_SIZE, RpcSettings};
 pub use rules::RuleConfig;
+pub use safe::{ApiKey, PerChain, SafeSettings};
 pub use server::ServerSettings;
 pub use storage::{DATABASE_URL_VAR, DatabaseUrl, StorageSettings};
 
@@ -146,6 +148,9 @@ pub struct Manifest {
     /// Several instances sharing the chains (`[ha]`; PostgreSQL only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaSettings>,
+    /// The Safe Transaction Service (`[safe]`).
+    #[serde(default, skip_serializing_if = "SafeSettings::is_default")]
+    pub safe: SafeSettings,
 }
 
 impl Manifest {

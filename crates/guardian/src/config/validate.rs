@@ -21,6 +21,10 @@ impl Manifest {
         if let Some(problem) = self.storage.url.as_ref().and_then(|u| u.problem()) {
             return Err(invalid(find_offset(text, "[storage]"), problem));
         }
+        let chains: Vec<&String> = self.chains.keys().collect();
+        if let Some(problem) = self.safe.problem(&chains) {
+            return Err(invalid(find_offset(text, "[safe]"), problem));
+        }
         if let Some(problem) = self.ha.as_ref().and_then(|h| h.problem()) {
             return Err(invalid(find_offset(text, "[ha]"), problem));
         }
@@ -75,6 +79,34 @@ impl Manifest {
                         "signer `{name}` is a Safe: it has no key of its own (its owners confirm its proposals with theirs); remove private_key_env, keystore and dev_account"
                     ),
                 ));
+            }
+            if let Some(chain) = signer.safe.as_ref().and_then(|s| {
+                s.chains()
+                    .into_iter()
+                    .find(|c| !self.chains.contains_key(*c))
+            }) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "signer `{name}`: its Safe names chain `{chain}`, which is not in [chains]"
+                    ),
+                ));
+            }
+            if let Some(proposer) = &signer.proposer {
+                if signer.safe.is_none() {
+                    return Err(invalid(
+                        at,
+                        format!("signer `{name}`: proposer is for a Safe (`safe = \"0x…\"`)"),
+                    ));
+                }
+                if self.signers.get(proposer).is_none_or(|p| p.safe.is_some()) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "signer `{name}`: proposer `{proposer}` must be another signer of the manifest with a key (an owner of the Safe, or its delegate)"
+                        ),
+                    ));
+                }
             }
             if signer.safe.is_none() && signer.multisend.is_some() {
                 return Err(invalid(

@@ -95,7 +95,7 @@ impl<'a> Follower<'a> {
             safes: deployment
                 .safes
                 .iter()
-                .map(|s| (s.address, s.name.clone()))
+                .filter_map(|s| s.at(&client.name).map(|a| (a, s.name.clone())))
                 .collect(),
             expected,
             insolvency: Insolvency::default(),

@@ -53,7 +53,16 @@ impl Expected {
             // A Safe of the manifest acts for its owners, as a key signer does.
             signers: signers
                 .into_iter()
-                .chain(manifest.signers.values().filter_map(|s| s.safe))
+                .chain(
+                    manifest
+                        .signers
+                        .values()
+                        .filter_map(|s| s.safe.as_ref())
+                        .flat_map(|s| match s {
+                            crate::config::PerChain::All(a) => vec![*a],
+                            crate::config::PerChain::Each(m) => m.values().copied().collect(),
+                        }),
+                )
                 .collect(),
             contracts: manifest.contracts.iter().map(|c| c.address).collect(),
             safe_recipients: manifest.emergency.safe_recipients.iter().copied().collect(),

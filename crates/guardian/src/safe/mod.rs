@@ -3,6 +3,7 @@
 //! confirmations through the one transaction path. Proposals and their confirmations are
 //! records (`storage`); what each action proposes is the acting layer's.
 
+pub mod service;
 pub mod tx;
 
 use alloy::{
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::chain::{
     Call, ChainClient, ChainError, Confirmed, Journal, Preflight, Signer, revert, send_all,
 };
+pub use service::{Service, ServiceConfirmation, ServiceError};
 pub use tx::{Confirmation, Hashes, SafeCall, SafeTx, SafeTxError};
 
 /// Storage slot of a Safe's guard (`keccak256("guard_manager.guard.address")`).

@@ -34,17 +34,22 @@ pub async fn read(
     let pairs: Vec<_> = deployment
         .safes
         .iter()
-        .flat_map(|s| deployment.clients.values().map(move |c| (s, c)))
+        .flat_map(|s| {
+            deployment
+                .clients
+                .values()
+                .filter_map(move |c| s.at(&c.name).map(|a| (s, c, a)))
+        })
         .collect();
     let infos = join_all(
         pairs
             .iter()
-            .map(|(s, client)| crate::safe::read(client, s.address)),
+            .map(|(_, client, address)| crate::safe::read(client, *address)),
     )
     .await;
     let mut out = Vec::new();
     let mut findings = Vec::new();
-    for ((s, client), info) in pairs.into_iter().zip(infos) {
+    for ((s, client, address), info) in pairs.into_iter().zip(infos) {
         let holds: BTreeMap<String, Vec<Role>> = contracts
             .iter()
             .filter(|c| c.chain == client.name)
@@ -52,7 +57,7 @@ pub async fn read(
                 let held: Vec<Role> = c
                     .roles
                     .iter()
-                    .filter(|(_, holders)| holders.contains(&s.address))
+                    .filter(|(_, holders)| holders.contains(&address))
                     .map(|(r, _)| *r)
                     .collect();
                 (!held.is_empty()).then(|| (c.name.clone(), held))
@@ -72,7 +77,7 @@ pub async fn read(
                         Severity::Critical
                     },
                     subject: subject.clone(),
-                    message: format!("cannot read the Safe {} on {}: {e}", s.address, client.name),
+                    message: format!("cannot read the Safe {address} on {}: {e}", client.name),
                 });
                 (None, Some(e.to_string()))
             }

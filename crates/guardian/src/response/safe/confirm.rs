@@ -42,6 +42,8 @@ pub struct Signed {
     pub confirmations: usize,
     /// Needed.
     pub threshold: u64,
+    /// Whether it was shared on the Safe Transaction Service.
+    pub shared: Option<String>,
 }
 
 /// A proposal executed.
@@ -68,6 +70,9 @@ pub struct ProposalState {
     pub waiting: Vec<Address>,
     /// The Safe's nonce now.
     pub safe_nonce: u64,
+    /// Why the Safe Transaction Service could not be read, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// A pending proposal, its transaction and calls (hash checked), its chain and its Safe now.
@@ -111,7 +116,7 @@ async fn open(deployment: &Deployment, id: i64) -> Result<Opened<'_>, ResponseEr
 /// whose nonce was used, whose fields no longer hash to what was recorded, that breaks
 /// guardian's rules, or from an address that does not own the Safe.
 pub async fn sign(deployment: &Deployment, id: i64, how: How<'_>) -> Result<Signed, ResponseError> {
-    let (record, _, _, _, info) = open(deployment, id).await?;
+    let (record, stored, _, _, info) = open(deployment, id).await?;
     let hash = record.safe_tx_hash;
     let (signature, via) = match how {
         How::Signer(s) => {
@@ -132,6 +137,7 @@ pub async fn sign(deployment: &Deployment, id: i64, how: How<'_>) -> Result<Sign
     deployment
         .store
         .confirm(id, owner, Some(&signature), &via)?;
+    let shared = super::shared::share(deployment, &record, &stored.tx, owner, &signature).await;
     let kept = deployment.store.confirmations(id)?;
     write_files(deployment, &record, &kept)?;
     Ok(Signed {
@@ -140,6 +146,7 @@ pub async fn sign(deployment: &Deployment, id: i64, how: How<'_>) -> Result<Sign
         via,
         confirmations: kept.len(),
         threshold: info.threshold,
+        shared,
     })
 }
 
@@ -151,6 +158,9 @@ async fn gather(
     client: &ChainClient,
     info: &SafeInfo,
 ) -> Result<Vec<(Address, Confirmation)>, ResponseError> {
+    if let Err(why) = super::shared::pull(deployment, record, info).await {
+        tracing::warn!(proposal = record.id, "{why}");
+    }
     let mut kept: Vec<(Address, Confirmation)> = deployment
         .store
         .confirmations(record.id)?
@@ -243,7 +253,7 @@ pub async fn cancel(
     let s = deployment
         .safes
         .iter()
-        .find(|s| s.address == record.safe)
+        .find(|s| s.at(&record.chain) == Some(record.safe))
         .ok_or_else(|| {
             ResponseError::NothingSelected(format!(
                 " (no signer of the manifest is the Safe {})",
@@ -306,7 +316,12 @@ pub async fn states(
             .map(|c| (c.owner, c.via))
             .collect();
         let mut confirmed = confirmed;
+        let mut service = None;
         if record.status == ProposalStatus::Pending {
+            match super::shared::pull(deployment, &record, &info).await {
+                Ok(owners) => confirmed.extend(owners.into_iter().map(|o| (o, "service".into()))),
+                Err(why) => service = Some(why),
+            }
             for owner in &info.owners {
                 if !confirmed.iter().any(|(o, _)| o == owner)
                     && safe::approved(client, record.safe, *owner, record.safe_tx_hash).await?
@@ -330,6 +345,7 @@ pub async fn states(
             threshold: info.threshold,
             waiting,
             safe_nonce: info.nonce,
+            service,
         });
     }
     Ok(out)

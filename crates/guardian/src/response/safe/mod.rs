@@ -11,6 +11,7 @@ use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
 
 mod confirm;
+mod shared;
 mod withdraw;
 
 pub use confirm::{Executed, How, ProposalState, Signed, cancel, execute, sign, states};
@@ -50,6 +51,8 @@ pub struct Proposed {
     pub owners: Vec<Address>,
     /// The files written.
     pub files: Vec<PathBuf>,
+    /// What else happened: the proposer's signature, the Safe Transaction Service.
+    pub notes: Vec<String>,
 }
 
 /// What a proposal keeps as its transaction: every `SafeTx` field and the batch library it may
@@ -90,17 +93,20 @@ pub async fn safe_holders<'a>(
 ) -> Vec<Option<&'a SafeSigner>> {
     let mut found: Vec<Option<&'a SafeSigner>> = vec![None; targets.len()];
     for s in &deployment.safes {
-        let open: Vec<usize> = (0..targets.len()).filter(|i| found[*i].is_none()).collect();
-        if open.is_empty() {
+        if found.iter().all(Option::is_some) {
             break;
         }
+        let open: Vec<(usize, Address)> = (0..targets.len())
+            .filter(|i| found[*i].is_none())
+            .filter_map(|i| s.at(&targets[i].0.name).map(|a| (i, a)))
+            .collect();
         let checks: Vec<_> = open
             .iter()
-            .map(|i| (targets[*i].0, targets[*i].1, s.address))
+            .map(|(i, safe)| (targets[*i].0, targets[*i].1, *safe))
             .collect();
         for (k, held) in read_roles(role, &checks).await.into_iter().enumerate() {
             if matches!(held, Ok(true)) {
-                found[open[k]] = Some(s);
+                found[open[k].0] = Some(s);
             }
         }
     }
@@ -137,20 +143,26 @@ pub(super) async fn propose_at(
     incident: Option<i64>,
     nonce: Option<u64>,
 ) -> Result<Proposed, ResponseError> {
-    let info = safe::read(client, safe.address).await?;
+    let address = safe.at(&client.name).ok_or_else(|| {
+        ResponseError::NothingSelected(format!(
+            " (the Safe `{}` has no address on {})",
+            safe.name, client.name
+        ))
+    })?;
+    let info = safe::read(client, address).await?;
     let queued = deployment
         .store
         .proposals(true)?
         .into_iter()
-        .filter(|p| p.chain_id == client.chain_id && p.safe == safe.address)
+        .filter(|p| p.chain_id == client.chain_id && p.safe == address)
         .map(|p| p.nonce + 1)
         .max()
         .unwrap_or(0);
     let nonce = nonce.unwrap_or(info.nonce.max(queued));
     let tx = SafeTx::batch(&calls, safe.multisend, nonce)?;
     tx.check(safe.multisend)?;
-    safe::simulate(client, safe.address, safe.multisend, &calls).await?;
-    let hashes = tx.hashes(client.chain_id, safe.address);
+    safe::simulate(client, address, safe.multisend, &calls).await?;
+    let hashes = tx.hashes(client.chain_id, address);
     let stored = Stored {
         tx: tx.clone(),
         multisend: safe.multisend,
@@ -158,7 +170,7 @@ pub(super) async fn propose_at(
     let id = deployment.store.propose(&NewProposal {
         chain: &client.name,
         chain_id: client.chain_id,
-        safe: safe.address,
+        safe: address,
         nonce,
         title,
         safe_tx: serde_json::to_value(&stored).unwrap_or_default(),
@@ -171,19 +183,21 @@ pub(super) async fn propose_at(
         .store
         .proposal(id)?
         .ok_or_else(|| ResponseError::NothingSelected(format!(" (proposal {id} vanished)")))?;
-    let files = write_files(deployment, &record, &[])?;
+    let notes = shared::proposer_signs(deployment, safe, &record, &tx, &info).await?;
+    let files = write_files(deployment, &record, &deployment.store.confirmations(id)?)?;
     Ok(Proposed {
         id,
         chain: client.name.clone(),
         chain_id: client.chain_id,
         signer: safe.name.clone(),
-        safe: safe.address,
+        safe: address,
         tx,
         calls,
         hashes,
         threshold: info.threshold,
         owners: info.owners,
         files,
+        notes,
     })
 }
 

@@ -207,7 +207,9 @@ pub async fn run(
             ));
         }
     };
-    let acting = via_safe.map_or(signer.address(), |s| s.address);
+    let acting = via_safe
+        .and_then(|s| s.at(contract.chain()))
+        .unwrap_or(signer.address());
 
     let init_code = match &request.implementation {
         Implementation::Artifact(path) => Some(load_artifact(path).map_err(refuse)?),

@@ -17,6 +17,7 @@ use guardian::{
 };
 
 mod actions;
+mod service;
 mod watch;
 
 use crate::{
@@ -78,7 +79,7 @@ fn safe_manifest(net: &TestNet, d: &safe::Deployed) -> tempfile::TempDir {
     m.signers.insert(
         "ops".into(),
         guardian::config::SignerConfig {
-            safe: Some(d.safe),
+            safe: Some(guardian::config::PerChain::All(d.safe)),
             multisend: Some(d.multisend),
             ..Default::default()
         },

@@ -14,7 +14,10 @@ async fn a_devnet_hands_the_multisig_roles_to_one_safe_on_every_chain() {
     let path = dir.path().join("guardian.toml");
     devnet.manifest.write(&path, true).expect("write");
     let m = guardian::config::Manifest::load(&path).expect("the manifest loads");
-    assert_eq!(m.signers["multisig"].safe, Some(d.safe));
+    assert_eq!(
+        m.signers["multisig"].safe,
+        Some(guardian::config::PerChain::All(d.safe))
+    );
     assert!(m.signers.contains_key("owner-3") && !m.signers.contains_key("admin"));
     assert!(
         m.signers.contains_key("pauser"),
