@@ -277,28 +277,13 @@ impl ActionFlags {
         let Some(incident) = self.incident.id() else {
             return Ok(());
         };
-        for p in proposals {
-            safe::record(
-                deployment,
-                incident,
-                p.id,
-                "proposed",
-                serde_json::json!({
-                    "chain": p.chain, "safe": p.safe, "nonce": p.tx.nonce.to_string(),
-                    "safe_tx_hash": p.hashes.safe_tx_hash, "threshold": p.threshold,
-                    "calls": p.calls.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
-                }),
-            )?;
-            for c in deployment.store.confirmations(p.id)? {
-                safe::record(
-                    deployment,
-                    incident,
-                    p.id,
-                    "confirmed",
-                    serde_json::json!({"owner": c.owner, "via": c.via}),
-                )?;
-            }
-        }
+        let actor = crate::operator::operator(None, &crate::config::env::process_env);
+        crate::incident::recovery::record_proposals(
+            &deployment.store,
+            incident,
+            &actor,
+            proposals,
+        )?;
         Ok(())
     }
 }

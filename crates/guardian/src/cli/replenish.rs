@@ -53,11 +53,24 @@ impl Args {
         };
         let report = replenish::run(&deployment, &request).await?;
         self.action.record(&deployment, report.action_id)?;
+        self.action
+            .record_proposals(&deployment, report.proposal.as_slice())?;
         Ok(emit(&report, self.action.json, true, print_human))
     }
 }
 
 fn print_human(r: &ReplenishReport) {
+    if let Some(p) = &r.proposal {
+        println!(
+            "proposed to return {} to {} ({}) from the Safe `{}`: nothing moves until its owners sign",
+            r.show(r.amount),
+            r.contract,
+            r.chain,
+            r.signer
+        );
+        super::safe::print_proposal(p);
+        return;
+    }
     if r.dry_run {
         println!(
             "would return {} to {} ({}) from {} — dry run, nothing sent",

@@ -155,15 +155,13 @@ pub(super) fn record(
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
     let actor = crate::operator::operator(None, &crate::config::env::process_env);
-    deployment.store.record(
+    crate::incident::recovery::record_proposal_event(
+        &deployment.store,
         incident,
         &actor,
-        None,
-        &[crate::incident::Change::Proposal {
-            id,
-            event: event.to_string(),
-            details,
-        }],
+        id,
+        event,
+        details,
     )?;
     Ok(())
 }

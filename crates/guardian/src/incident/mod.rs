@@ -16,6 +16,7 @@ pub mod playbook;
 mod records;
 pub mod recovery;
 pub mod report;
+mod rescue;
 pub mod timeline;
 pub mod warroom;
 

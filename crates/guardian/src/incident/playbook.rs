@@ -51,10 +51,13 @@ pub struct PlaybookRun {
     pub notified: Vec<String>,
     /// Whether every affected contract is paused now (the incident is `mitigated`).
     pub mitigated: bool,
+    /// The rescue prepared for a Safe's owners (level 2 and 3, where a Safe holds
+    /// `EMERGENCY_ROLE`), one proposal per chain and Safe.
+    pub proposals: Vec<crate::response::safe::Proposed>,
 }
 
 impl Responder<'_> {
-    fn store(&self) -> &Store {
+    pub(super) fn store(&self) -> &Store {
         &self.deployment.store
     }
 
@@ -244,6 +247,7 @@ impl Responder<'_> {
             pause_error: None,
             notified: Vec::new(),
             mitigated: false,
+            proposals: Vec::new(),
         };
         // The stakes before the pause are read alongside it, never ahead of it.
         let before = async {
@@ -292,6 +296,9 @@ impl Responder<'_> {
                 )?;
             }
             run.notified.extend(told);
+        }
+        if let Some(pause) = &run.pause {
+            run.proposals = self.prepare_rescue(&incident, level, pause).await?;
         }
         Ok(run)
     }
@@ -362,9 +369,15 @@ impl Responder<'_> {
             pause_error: None,
             notified: Vec::new(),
             mitigated: false,
+            proposals: Vec::new(),
         };
         self.pause_step(&incident, incident.level, pause_key, &mut run)
             .await?;
+        if let Some(pause) = &run.pause {
+            run.proposals = self
+                .prepare_rescue(&incident, incident.level, pause)
+                .await?;
+        }
         Ok(run)
     }
 
@@ -404,6 +417,12 @@ impl Responder<'_> {
             None => pause::run(self.deployment, &request, started, &|_| {}).await?,
         };
         record_action(self.store(), incident.id, &self.actor, report.action_id)?;
+        super::recovery::record_proposals(
+            self.store(),
+            incident.id,
+            &self.actor,
+            &report.proposals,
+        )?;
         Ok(report)
     }
 

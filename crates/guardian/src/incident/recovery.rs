@@ -10,7 +10,70 @@ use super::{
     Entry, IncidentError,
     playbook::{Responder, record_action},
 };
-use crate::response::pause::{self, PauseReport, PauseRequest, Selection};
+use crate::{
+    response::{
+        pause::{self, PauseReport, PauseRequest, Selection},
+        safe::Proposed,
+    },
+    storage::{StorageError, Store},
+};
+
+/// Writes `event` of Safe proposal `proposal` into incident `id`'s timeline (a `safe` entry);
+/// the first makes the proposal the incident's.
+pub fn record_proposal_event(
+    store: &Store,
+    id: i64,
+    actor: &str,
+    proposal: i64,
+    event: &str,
+    details: serde_json::Value,
+) -> Result<(), StorageError> {
+    store.record(
+        id,
+        actor,
+        None,
+        &[super::Change::Proposal {
+            id: proposal,
+            event: event.to_string(),
+            details,
+        }],
+    )
+}
+
+/// Records `proposals` as incident `id`'s: each proposed, with the confirmations it already
+/// has (its proposer's).
+pub fn record_proposals(
+    store: &Store,
+    id: i64,
+    actor: &str,
+    proposals: &[Proposed],
+) -> Result<(), StorageError> {
+    for p in proposals {
+        record_proposal_event(
+            store,
+            id,
+            actor,
+            p.id,
+            "proposed",
+            json!({
+                "chain": p.chain, "safe": p.safe, "nonce": p.tx.nonce.to_string(),
+                "safe_tx_hash": p.hashes.safe_tx_hash, "threshold": p.threshold,
+                "calls": p.calls.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
+            }),
+        )?;
+        for c in store.confirmations(p.id)? {
+            record_proposal_event(
+                store,
+                id,
+                actor,
+                p.id,
+                "confirmed",
+                json!({"owner": c.owner, "via": c.via}),
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// The contracts incident pauses changed (the `changing` of each pause recorded in its
 /// timeline), in order, without repeats.
@@ -107,6 +170,7 @@ impl Responder<'_> {
         };
         let report = pause::run(self.deployment, &request, Instant::now(), &|_| {}).await?;
         record_action(&self.deployment.store, id, &self.actor, report.action_id)?;
+        record_proposals(&self.deployment.store, id, &self.actor, &report.proposals)?;
         Ok(report)
     }
 }

@@ -66,6 +66,8 @@ pub struct ReplenishReport {
     pub balance_after: Option<U256>,
     /// What its open payments are owed in this asset, for an escrow.
     pub owed: Option<U256>,
+    /// When the treasury is a Safe (`--signer` names one): its proposal, nothing sent yet.
+    pub proposal: Option<super::safe::Proposed>,
 }
 
 impl ReplenishReport {
@@ -104,10 +106,15 @@ pub async fn run(
                 .unwrap_or_default()
         ))
     })?;
-    let signer: &Signer = match &request.signer {
-        Some(name) => deployment.signer(name)?,
+    let via_safe = request
+        .signer
+        .as_deref()
+        .and_then(|n| deployment.safes.iter().find(|s| s.name == n));
+    let signer: Option<&Signer> = match &request.signer {
+        _ if via_safe.is_some() => None,
+        Some(name) => Some(deployment.signer(name)?),
         None => match deployment.signers.as_slice() {
-            [only] => only,
+            [only] => Some(only),
             several => {
                 return Err(refuse(format!(
                     "say which signer pays: --signer NAME (configured: {})",
@@ -138,6 +145,29 @@ pub async fn run(
     let book = holdings.iter().find(|h| h.token == request.token);
     let balance_before = book.map(|h| h.amount).unwrap_or_default();
     let owed = book.and_then(|h| h.owed);
+    let books = ReplenishReport {
+        action_id: 0,
+        dry_run: request.dry_run,
+        contract: contract.name().to_string(),
+        chain: contract.chain().to_string(),
+        token: request.token,
+        symbol: symbol.clone(),
+        decimals,
+        amount,
+        signer: String::new(),
+        approve_tx: None,
+        tx: None,
+        block: None,
+        balance_before,
+        balance_after: None,
+        owed,
+        proposal: None,
+    };
+    let (Some(signer), None) = (signer, via_safe) else {
+        let safe = via_safe.ok_or_else(|| refuse("no signer to pay".into()))?;
+        return super::safe::propose_replenish(deployment, client, contract, safe, request, books)
+            .await;
+    };
 
     // The payer must have the funds (and, for a token, have approved the contract).
     let from = signer.address();
@@ -221,20 +251,8 @@ pub async fn run(
     )?;
     let mut report = ReplenishReport {
         action_id,
-        dry_run: request.dry_run,
-        contract: contract.name().to_string(),
-        chain: contract.chain().to_string(),
-        token: request.token,
-        symbol: symbol.clone(),
-        decimals,
-        amount,
         signer: signer.name.clone(),
-        approve_tx: None,
-        tx: None,
-        block: None,
-        balance_before,
-        balance_after: None,
-        owed,
+        ..books
     };
     if request.dry_run {
         deployment.store.finish_action(action_id, true, "dry run")?;

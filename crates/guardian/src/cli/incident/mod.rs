@@ -370,16 +370,19 @@ impl Args {
                     print_json(&report);
                 } else {
                     for t in &report.targets {
-                        println!(
-                            "  {}/{}: {}",
-                            t.chain,
-                            t.name,
-                            match t.paused {
-                                Some(false) => "resumed",
-                                Some(true) => "STILL PAUSED",
-                                None => "unknown",
-                            }
-                        );
+                        let result = match (t.outcome, t.paused) {
+                            (crate::response::pause::Outcome::Proposed, _) => format!(
+                                "still paused: proposed to the Safe's owners ({})",
+                                t.via.as_deref().unwrap_or("a Safe")
+                            ),
+                            (_, Some(false)) => "resumed".into(),
+                            (_, Some(true)) => "STILL PAUSED".into(),
+                            (_, None) => "unknown".into(),
+                        };
+                        println!("  {}/{}: {result}", t.chain, t.name);
+                    }
+                    for p in &report.proposals {
+                        super::safe::print_proposal(p);
                     }
                 }
                 Ok(Done::Printed(if ok {

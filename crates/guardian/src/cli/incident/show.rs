@@ -85,6 +85,16 @@ pub(super) fn print_run(incident: &Incident, run: &PlaybookRun) {
     if let Some(e) = &run.pause_error {
         println!("  the pause could not be done: {e}");
     }
+    for p in &run.proposals {
+        println!(
+            "  rescue prepared for the Safe's owners: proposal {} on {} ({} of {} to sign)",
+            p.id,
+            p.chain,
+            p.threshold,
+            p.owners.len()
+        );
+        crate::cli::safe::print_proposal(p);
+    }
     if !run.notified.is_empty() {
         println!("  told: {}", run.notified.join(", "));
     }

@@ -11,10 +11,12 @@ use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
 
 mod confirm;
+mod replenish;
 mod shared;
 mod withdraw;
 
 pub use confirm::{Executed, How, ProposalState, Signed, cancel, execute, sign, states};
+pub use replenish::propose_replenish;
 pub use withdraw::propose_withdraw;
 
 use super::{ResponseError, read_roles};

@@ -17,6 +17,7 @@ use guardian::{
 };
 
 mod actions;
+mod incident;
 mod service;
 mod watch;
 
