@@ -399,6 +399,7 @@ impl<'a> Follower<'a> {
         alerts.extend(super::safes::evaluate(&block, &self.safes, || {
             self.store.proposal_hashes().unwrap_or_default()
         }));
+        alerts.extend(super::safes::singleton_changes(self.client, &block, &self.safes).await);
         // The configured rules (`[[rules]]`): the rules engine is evaluated here.
         if let Some(rules) = self.rules.as_mut() {
             alerts.extend(rules.on_block(&block));

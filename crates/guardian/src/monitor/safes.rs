@@ -166,3 +166,87 @@ pub fn evaluate(
     }
     alerts
 }
+
+/// Whether `log` says a Safe ran code as itself: an executed transaction (success or failure)
+/// or a module's execution. Only these can rewrite its storage, singleton included.
+fn executed(log: &Log) -> bool {
+    log.topic0().is_some_and(|t| {
+        [
+            Safe::ExecutionSuccess::SIGNATURE_HASH,
+            Safe::ExecutionFailure::SIGNATURE_HASH,
+            Safe::ExecutionFromModuleSuccess::SIGNATURE_HASH,
+            Safe::ExecutionFromModuleFailure::SIGNATURE_HASH,
+        ]
+        .contains(t)
+    })
+}
+
+/// A critical alert for each watched Safe whose singleton (storage slot 0, the implementation
+/// its proxy runs) changed in `block`. A change emits no event, and only an execution of the
+/// Safe can make one, so the slot is read before and after the blocks where a Safe executed
+/// something, and nowhere else. Guardian never proposes such a change (it DELEGATECALLs only the
+/// batch library), so it is never explained by a proposal.
+pub async fn singleton_changes(
+    client: &crate::chain::ChainClient,
+    block: &BlockData,
+    safes: &BTreeMap<Address, String>,
+) -> Vec<NewAlert> {
+    use alloy::{eips::BlockId, primitives::U256, providers::Provider};
+    let ran: BTreeSet<Address> = block
+        .logs
+        .iter()
+        .filter(|l| safes.contains_key(&l.address()) && executed(l))
+        .map(Log::address)
+        .collect();
+    let mut alerts = Vec::new();
+    for safe in ran {
+        let read = |number: u64| async move {
+            client
+                .provider()
+                .get_storage_at(safe, U256::ZERO)
+                .block_id(BlockId::number(number))
+                .await
+                .map(|v| Address::from_word(v.into()))
+        };
+        let (before, after) = match (
+            read(block.number.saturating_sub(1)).await,
+            read(block.number).await,
+        ) {
+            (Ok(b), Ok(a)) => (b, a),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(chain = %block.chain, %safe, "cannot read the Safe's singleton: {e}");
+                continue;
+            }
+        };
+        if before == after {
+            continue;
+        }
+        let name = &safes[&safe];
+        let tx = block
+            .logs
+            .iter()
+            .filter(|l| l.address() == safe && executed(l))
+            .filter_map(|l| l.transaction_hash)
+            .collect();
+        alerts.push(NewAlert {
+            rule: RULE.into(),
+            kind: RULE.into(),
+            severity: Severity::Critical,
+            chain: block.chain.clone(),
+            chain_id: block.chain_id,
+            contract: Some(name.clone()),
+            address: Some(safe),
+            block_number: block.number,
+            block_hash: block.hash,
+            tx_hashes: tx,
+            summary: format!(
+                "Safe {name} on {}: its singleton changed from {before} to {after} (the code that holds the roles is replaced)",
+                block.chain
+            ),
+            evidence: json!({"event": "SingletonChanged", "safe": safe, "before": before,
+                "after": after}),
+            dedup_key: format!("{RULE}:{}:{}:singleton:{safe}", block.chain_id, block.hash),
+        });
+    }
+    alerts
+}

@@ -161,3 +161,93 @@ async fn the_monitor_tells_a_proposal_executed_from_an_owner_change_nobody_propo
         "{of_safe:#?}"
     );
 }
+
+/// Two owners, outside guardian, DELEGATECALL a contract that rewrites the Safe's singleton
+/// slot: no event says so, but the monitor reads the slot around the execution and raises it
+/// as critical.
+#[tokio::test]
+async fn a_singleton_swapped_by_a_delegate_call_nobody_proposed_is_critical() {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let net = testnet().await;
+    let (d, owners) = paused_under_a_safe(&net).await;
+    let dir = safe_manifest(&net, &d);
+    let start = net.block_number().await + 1;
+    // Runtime `sstore(0, calldataload(0))`, behind the init code that returns it.
+    let writer: Bytes = "0x6007600c60003960076000f36000356000550000"
+        .parse()
+        .expect("code");
+    let deployed = net
+        .as_signer(&net.outsider)
+        .send_transaction(TransactionRequest::default().with_deploy_code(writer))
+        .await
+        .expect("send")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    let writer = deployed.contract_address.expect("deployed");
+    let swapped = Address::repeat_byte(0x5a);
+    let tx = SafeTx {
+        to: writer,
+        value: U256::ZERO,
+        data: Bytes::from(swapped.into_word().to_vec()),
+        operation: safe::tx::DELEGATECALL,
+        safeTxGas: U256::ZERO,
+        baseGas: U256::ZERO,
+        gasPrice: U256::ZERO,
+        gasToken: Address::ZERO,
+        refundReceiver: Address::ZERO,
+        nonce: U256::ZERO,
+    };
+    let hash = tx.hashes(31337, d.safe).safe_tx_hash;
+    let confirmations: Vec<_> = owners[..2]
+        .iter()
+        .map(|o| (o.address(), signed(o, hash)))
+        .collect();
+    let outside = Safe::new(d.safe, net.as_signer(&net.outsider));
+    send_ok!(outside.execTransaction(
+        tx.to,
+        tx.value,
+        tx.data.clone(),
+        tx.operation,
+        tx.safeTxGas,
+        tx.baseGas,
+        tx.gasPrice,
+        tx.gasToken,
+        tx.refundReceiver,
+        safe::tx::pack_signatures(&confirmations),
+    ));
+    let slot = net
+        .client
+        .provider()
+        .get_storage_at(d.safe, U256::ZERO)
+        .await
+        .expect("slot");
+    assert_eq!(
+        Address::from_word(slot.into()),
+        swapped,
+        "the singleton was swapped"
+    );
+
+    let from = start.to_string();
+    let (ok, out, err) = crate::support::bin::run(
+        dir.path(),
+        &[],
+        &["monitor", "--once", "--from-block", &from],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let store = guardian::storage::Store::open(&dir.path().join("guardian.db")).expect("db");
+    let swaps: Vec<_> = store
+        .alerts(&guardian::storage::AlertFilter::default())
+        .expect("alerts")
+        .into_iter()
+        .filter(|a| a.found.summary.contains("singleton changed"))
+        .map(|a| (a.found.severity, a.found.summary))
+        .collect();
+    assert_eq!(swaps.len(), 1, "{swaps:#?}");
+    assert_eq!(swaps[0].0, guardian::alert::Severity::Critical);
+    assert!(
+        swaps[0].1.contains(&d.singleton.to_string()) && swaps[0].1.contains(&swapped.to_string()),
+        "{swaps:#?}"
+    );
+}
