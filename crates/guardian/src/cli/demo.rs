@@ -32,6 +32,10 @@ pub struct Args {
     /// Print one JSON object at the end, nothing while it runs.
     #[arg(long)]
     json: bool,
+    /// Run the drill with a 2-of-3 Safe holding the admin, upgrade and rescue roles: the
+    /// releases, the rescue (prepared by the playbook) and the fix are proposals two owners sign.
+    #[arg(long)]
+    safe: bool,
 }
 
 impl Args {
@@ -42,6 +46,7 @@ impl Args {
             anvil: find_anvil(self.anvil.as_deref(), &process_env)?,
             operator: operator(self.operator.as_deref(), &process_env),
             quiet: self.json,
+            safe: self.safe,
         };
         let progress = Progress::new(self.json);
         let report = demo::run(&opts, &progress).await?;

@@ -146,26 +146,6 @@ impl Args {
     }
 }
 
-/// Writes `event` of proposal `id` into incident `incident`'s timeline.
-pub(super) fn record(
-    deployment: &crate::deployment::Deployment,
-    incident: i64,
-    id: i64,
-    event: &str,
-    details: serde_json::Value,
-) -> anyhow::Result<()> {
-    let actor = crate::operator::operator(None, &crate::config::env::process_env);
-    crate::incident::recovery::record_proposal_event(
-        &deployment.store,
-        incident,
-        &actor,
-        id,
-        event,
-        details,
-    )?;
-    Ok(())
-}
-
 /// Every pending proposal's confirmations kept now, by proposal.
 fn kept(
     deployment: &crate::deployment::Deployment,
@@ -205,10 +185,9 @@ fn record_if_incident(
     event: &str,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    match deployment.store.proposal(id)?.and_then(|p| p.incident_id) {
-        Some(incident) => record(deployment, incident, id, event, details),
-        None => Ok(()),
-    }
+    let actor = crate::operator::operator(None, &crate::config::env::process_env);
+    crate::incident::recovery::record_if_incident(&deployment.store, &actor, id, event, details)?;
+    Ok(())
 }
 
 fn print_states(states: &Vec<ProposalState>) {

@@ -8,6 +8,7 @@
 //! transactions reverting, the rest rescued, the fix shipped and verified, the funds returned,
 //! everything resumed, the checklist complete and the post-mortem written.
 
+mod multisig;
 mod preempt;
 mod progress;
 mod scene;
@@ -68,6 +69,9 @@ pub struct DemoOptions {
     pub operator: String,
     /// Show nothing while it runs (`--json`).
     pub quiet: bool,
+    /// Hand the admin, upgrade and rescue roles to a 2-of-3 Safe first: the releases, the rescue
+    /// and the fix become proposals two owners sign (`--safe`).
+    pub safe: bool,
 }
 
 /// What the drill measured and did.
@@ -123,6 +127,9 @@ pub struct DemoReport {
     pub preempt: Option<PreemptReport>,
     /// Everything that did not go as it must.
     pub problems: Vec<String>,
+    /// With `--safe`: the Safe that held the admin, upgrade and rescue roles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe: Option<alloy::primitives::Address>,
 }
 
 /// Runs the drill.
@@ -144,6 +151,18 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
     )
     .await
     .map_err(at("starting the chains"))?;
+    let mut safe = None;
+    if opts.safe {
+        let d = devnet
+            .hand_roles_to_safe(2, 3)
+            .await
+            .map_err(at("handing the roles to a Safe"))?;
+        progress.done(&format!(
+            "a 2-of-3 Safe ({}) holds the admin, upgrade and rescue roles; the pause key and the brake pause",
+            d.safe
+        ));
+        safe = Some(d.safe);
+    }
     // Deployed at a block per transaction; from now on, a block every second, as on a real chain.
     for anvil in &devnet.anvils {
         steps::interval_mining(anvil.url.expose(), 1).await?;
@@ -235,6 +254,7 @@ pub async fn run(opts: &DemoOptions, progress: &Progress) -> Result<DemoReport, 
         message: "the monitor stopped before the drill finished".into(),
     })?;
     let mut report = result?;
+    report.safe = safe;
     let received = sink.received();
     report.notifications = received.len();
     report.alert_messages = received

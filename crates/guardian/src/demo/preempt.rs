@@ -68,7 +68,7 @@ pub(super) async fn play(
         .traffic(&super::steps::VICTIMS, super::steps::MERCHANT)
         .await
         .map_err(at("ordinary traffic"))?;
-    upgrade::run(
+    let shipped = upgrade::run(
         d,
         &UpgradeRequest {
             contract: escrow.name().to_string(),
@@ -82,6 +82,9 @@ pub(super) async fn play(
     )
     .await
     .map_err(at("shipping the buggy release"))?;
+    if let Some(p) = &shipped.proposal {
+        super::multisig::sign_and_execute(d, p.id, "drill").await?;
+    }
     let drainer = scene
         .prepare_attacker(super::steps::ATTACKER)
         .await

@@ -110,13 +110,25 @@ pub(super) async fn play(
     )
     .await
     .map_err(at("shipping the buggy release"))?;
-    progress.done(&format!(
-        "escrow upgraded to a release whose release() pays without settling (block {})",
-        shipped
+    let shipped_block = match &shipped.proposal {
+        Some(p) => {
+            super::multisig::sign_and_execute(d, p.id, &opts.operator)
+                .await?
+                .block
+        }
+        None => shipped
             .transactions
             .last()
             .map(|t| t.block)
-            .unwrap_or_default()
+            .unwrap_or_default(),
+    };
+    progress.done(&format!(
+        "escrow upgraded to a release whose release() pays without settling (block {shipped_block}{})",
+        if shipped.proposal.is_some() {
+            ", proposed to the Safe and signed by two owners"
+        } else {
+            ""
+        }
     ));
 
     progress.step("the attacker prepares: a document and a drainer contract");
@@ -220,41 +232,12 @@ pub(super) async fn play(
     let _ = r.task_done(id, "coordinate-with-security-partners");
 
     progress.step("rescuing what is left to the safe address");
-    let safe = *d
-        .manifest
-        .emergency
-        .safe_recipients
-        .first()
-        .ok_or_else(|| DemoError::Step {
-            step: "rescue",
-            message: "no safe recipient".into(),
-        })?;
-    let rescue = withdraw::run(
-        d,
-        &WithdrawRequest {
-            contract: Some(escrow.name().to_string()),
-            asset: Asset::Everything,
-            amount: Amount::All,
-            to: safe,
-            signer: None,
-            dry_run: false,
-            reason: Some(format!("incident {id}: rescue the escrow's funds")),
-        },
-    )
-    .await
-    .map_err(at("rescue"))?;
-    record_action(&d.store, id, &operator, rescue.action_id).map_err(at("recording the rescue"))?;
-    let rescued: U256 = rescue
-        .movements
-        .iter()
-        .filter(|m| m.token.is_none())
-        .map(|m| m.amount)
-        .sum();
+    let rescued = if opts.safe {
+        super::multisig::rescue(d, id, escrow, &operator, progress).await?
+    } else {
+        rescue(d, id, escrow, &operator, progress).await?
+    };
     report.rescued_wei = rescued.to_string();
-    progress.done(&format!(
-        "rescued {} to the safe address {safe}",
-        eth(rescued)
-    ));
 
     progress.step("shipping the fix by upgrade and verifying it");
     let fix = upgrade::run(
@@ -275,20 +258,33 @@ pub(super) async fn play(
     .map_err(at("the fix"))?;
     record_action(&d.store, id, &operator, fix.action_id).map_err(at("recording the fix"))?;
     let passed = fix.checks.iter().filter(|c| c.ok).count();
-    r.verify_fix(
-        id,
-        &format!(
+    let verified = match &fix.proposal {
+        Some(p) => {
+            let done = super::multisig::under_incident(d, id, p, &operator).await?;
+            let slot = client
+                .provider()
+                .get_storage_at(escrow.address, crate::status::IMPLEMENTATION_SLOT.into())
+                .await
+                .map_err(at("reading the implementation"))?;
+            format!(
+                "the Safe executed proposal {} in block {}: the implementation slot holds {}",
+                p.id,
+                done.block,
+                alloy::primitives::Address::from_word(slot.into())
+            )
+        }
+        None => format!(
             "implementation slot holds {}; {passed} of {} upgrade checks passed (paused state, roles and balances unchanged)",
-            fix.implementation.map(|a| a.to_string()).unwrap_or_default(),
+            fix.implementation
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
             fix.checks.len()
         ),
-    )
-    .map_err(at("recording the verification"))?;
+    };
+    r.verify_fix(id, &verified)
+        .map_err(at("recording the verification"))?;
     let _ = r.task_done(id, "develop-and-test-fix");
-    progress.done(&format!(
-        "fix shipped and verified ({passed}/{} checks)",
-        fix.checks.len()
-    ));
+    progress.done(&format!("fix shipped and verified: {verified}"));
 
     progress.step("returning the funds so the escrow holds what it owes");
     let holdings = read_holdings(client, escrow)
@@ -421,6 +417,52 @@ pub(super) async fn play(
 
     judge(&mut report, lost, rescued);
     Ok(report)
+}
+
+/// Rescues what is left in `escrow` to the first safe recipient with a key of the manifest, as
+/// `guardian withdraw` does, under incident `id`. What was moved.
+async fn rescue(
+    d: &Deployment,
+    id: i64,
+    escrow: &crate::config::ContractConfig,
+    operator: &str,
+    progress: &Progress,
+) -> Result<U256, DemoError> {
+    let safe = *d
+        .manifest
+        .emergency
+        .safe_recipients
+        .first()
+        .ok_or_else(|| DemoError::Step {
+            step: "rescue",
+            message: "no safe recipient".into(),
+        })?;
+    let rescue = withdraw::run(
+        d,
+        &WithdrawRequest {
+            contract: Some(escrow.name().to_string()),
+            asset: Asset::Everything,
+            amount: Amount::All,
+            to: safe,
+            signer: None,
+            dry_run: false,
+            reason: Some(format!("incident {id}: rescue the escrow's funds")),
+        },
+    )
+    .await
+    .map_err(at("rescue"))?;
+    record_action(&d.store, id, operator, rescue.action_id).map_err(at("recording the rescue"))?;
+    let rescued: U256 = rescue
+        .movements
+        .iter()
+        .filter(|m| m.token.is_none())
+        .map(|m| m.amount)
+        .sum();
+    progress.done(&format!(
+        "rescued {} to the safe address {safe}",
+        eth(rescued)
+    ));
+    Ok(rescued)
 }
 
 /// Waits until the monitor has opened an incident and its pause went out.

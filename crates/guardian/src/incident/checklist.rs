@@ -22,15 +22,29 @@ pub async fn proven(
     let succeeded = |d: &serde_json::Value| d["status"] == "succeeded";
     let mut out = Vec::new();
 
+    let by_safe = |what: &str| {
+        timeline
+            .iter()
+            .find(|e| super::recovery::executed_proposal_of(e, timeline, what))
+            .map(|e| {
+                format!(
+                    "Safe proposal {} executed in {}",
+                    e.details["proposal"], e.details["tx"]
+                )
+            })
+    };
     if super::recovery::fix_verified(timeline)
-        && let (Some(up), Some(verified)) =
-            (has("upgrade", &succeeded), has("fix-verified", &|_| true))
+        && let Some(verified) = has("fix-verified", &|_| true)
     {
+        let up = by_safe("upgrade ").or_else(|| {
+            has("upgrade", &succeeded)
+                .map(|up| format!("upgrade (action {})", up.details["action_id"]))
+        });
         out.push((
             "fix-deployed-and-verified",
             format!(
-                "upgrade (action {}) and verification by {}: {}",
-                up.details["action_id"],
+                "{} and verification by {}: {}",
+                up.unwrap_or_default(),
                 verified.actor,
                 verified.details["note"].as_str().unwrap_or("")
             ),
@@ -47,16 +61,16 @@ pub async fn proven(
             ),
         ));
     }
-    if let Some(w) = has("withdraw", &succeeded)
+    let rescued = has("withdraw", &succeeded)
+        .map(|w| format!("withdrawal (action {})", w.details["action_id"]))
+        .or_else(|| by_safe("withdraw "));
+    if let Some(how) = rescued
         && let Some(solvent) = escrows_solvent(deployment, incident).await
         && solvent
     {
         out.push((
             "funds-recovered",
-            format!(
-                "rescued by withdrawal (action {}); every escrow in scope holds what it owes",
-                w.details["action_id"]
-            ),
+            format!("rescued by {how}; every escrow in scope holds what it owes"),
         ));
     }
     if let Some(r) = has("report", &|_| true) {

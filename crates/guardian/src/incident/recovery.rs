@@ -40,6 +40,20 @@ pub fn record_proposal_event(
     )
 }
 
+/// Writes `event` of Safe proposal `proposal` into its incident's timeline, when it has one.
+pub fn record_if_incident(
+    store: &Store,
+    actor: &str,
+    proposal: i64,
+    event: &str,
+    details: serde_json::Value,
+) -> Result<(), StorageError> {
+    match store.proposal(proposal)?.and_then(|p| p.incident_id) {
+        Some(id) => record_proposal_event(store, id, actor, proposal, event, details),
+        None => Ok(()),
+    }
+}
+
 /// Records `proposals` as incident `id`'s: each proposed, with the confirmations it already
 /// has (its proposer's).
 pub fn record_proposals(
@@ -95,12 +109,42 @@ pub fn paused_by(timeline: &[Entry]) -> Vec<String> {
     names
 }
 
-/// Whether the timeline proves the fix: an upgrade that succeeded and a verification after it.
+/// Whether the timeline proves the fix: an upgrade that happened (sent, or its Safe proposal
+/// executed; a proposal alone is not an upgrade) and a verification after it.
 pub fn fix_verified(timeline: &[Entry]) -> bool {
-    let upgraded = timeline
-        .iter()
-        .position(|e| e.kind == "upgrade" && e.details["status"] == "succeeded");
+    let upgraded = timeline.iter().position(|e| upgraded(e, timeline));
     upgraded.is_some_and(|u| timeline.iter().skip(u).any(|e| e.kind == "fix-verified"))
+}
+
+/// Whether `e` is an upgrade done: an `upgrade` action that succeeded and sent it, or the
+/// execution of a Safe proposal whose calls upgrade.
+fn upgraded(e: &Entry, timeline: &[Entry]) -> bool {
+    match e.kind.as_str() {
+        "upgrade" => {
+            e.details["status"] == "succeeded"
+                && !e.details["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(crate::response::upgrade::PROPOSED))
+        }
+        _ => executed_proposal_of(e, timeline, "upgrade "),
+    }
+}
+
+/// Whether `e` is the execution of a Safe proposal of the timeline one of whose calls is
+/// labelled `what…` (`withdraw `, `upgrade `).
+pub fn executed_proposal_of(e: &Entry, timeline: &[Entry], what: &str) -> bool {
+    e.kind == "safe"
+        && e.details["event"] == "executed"
+        && timeline.iter().any(|p| {
+            p.kind == "safe"
+                && p.details["event"] == "proposed"
+                && p.details["proposal"] == e.details["proposal"]
+                && p.details["calls"].as_array().is_some_and(|calls| {
+                    calls
+                        .iter()
+                        .any(|c| c.as_str().is_some_and(|l| l.starts_with(what)))
+                })
+        })
 }
 
 impl Responder<'_> {
@@ -172,5 +216,63 @@ impl Responder<'_> {
         record_action(&self.deployment.store, id, &self.actor, report.action_id)?;
         record_proposals(&self.deployment.store, id, &self.actor, &report.proposals)?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn entry(kind: &str, details: Value) -> Entry {
+        Entry {
+            id: 0,
+            incident_id: 1,
+            at: 0,
+            actor: "t".into(),
+            kind: kind.into(),
+            details,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_upgrade_only_proposed_to_a_safe_is_no_fix_until_it_is_executed() {
+        let proposed = entry(
+            "upgrade",
+            json!({"status": "succeeded",
+                "summary": format!("escrow: upgrade to 0xabc {} 4)", crate::response::upgrade::PROPOSED)}),
+        );
+        let safe = |event: &str| {
+            entry(
+                "safe",
+                json!({"proposal": 4, "event": event, "calls": ["upgrade escrow to 0xabc"]}),
+            )
+        };
+        let verified = entry("fix-verified", json!({"note": "checked"}));
+        let only_proposed = [proposed.clone(), safe("proposed"), verified.clone()];
+        assert!(!fix_verified(&only_proposed));
+        let executed = [
+            proposed,
+            safe("proposed"),
+            safe("executed"),
+            verified.clone(),
+        ];
+        assert!(fix_verified(&executed));
+        let verified_before = [safe("proposed"), verified.clone(), safe("executed")];
+        assert!(
+            !fix_verified(&verified_before),
+            "verified before it was done"
+        );
+        let sent = [
+            entry(
+                "upgrade",
+                json!({"status": "succeeded", "summary": "escrow upgraded"}),
+            ),
+            verified,
+        ];
+        assert!(fix_verified(&sent));
     }
 }

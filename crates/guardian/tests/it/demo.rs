@@ -4,8 +4,9 @@
 use alloy::primitives::U256;
 use serde_json::Value;
 
-#[tokio::test]
-async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more_than_is_lost() {
+/// Runs `guardian demo --json` with `more` arguments in a new directory: the report (the drill
+/// went as it must) and the directory.
+async fn drill(more: &[&str]) -> (Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
         .env_clear()
@@ -13,6 +14,7 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
         .env("GUARDIAN_OPERATOR", "drill-lead")
         .current_dir(dir.path())
         .args(["demo", "--json", "--dir", "drill"])
+        .args(more)
         .output()
         .await
         .expect("guardian runs");
@@ -25,6 +27,38 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
         stderr.trim().is_empty() || !stderr.contains('✓'),
         "--json shows no progress: {stderr}"
     );
+    (r, dir)
+}
+
+/// The first incident's record: intact, closed, and its timeline's entries as (kind, details).
+async fn timeline(dir: &tempfile::TempDir) -> Vec<(String, Value)> {
+    let show = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path().join("drill"))
+        .args(["incident", "show", "1", "--json"])
+        .output()
+        .await
+        .expect("guardian runs");
+    let show: Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+    assert_eq!(show["integrity"]["state"], "intact", "{show:#}");
+    assert_eq!(show["status"], "closed");
+    show["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_string(),
+                e["details"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more_than_is_lost() {
+    let (r, dir) = drill(&[]).await;
 
     // Detected from the exploit's own block, paused in the very next one.
     let exploit = r["exploit_block"].as_u64().expect("exploit_block");
@@ -79,24 +113,9 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
     assert_eq!(p["paused_block"], p["exploit_block"]);
     assert_eq!(p["pause_first"], true);
 
-    // The record: the timeline is intact and names the drill's operator.
-    let show = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir.path().join("drill"))
-        .args(["incident", "show", "1", "--json"])
-        .output()
-        .await
-        .expect("guardian runs");
-    let show: Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
-    assert_eq!(show["integrity"]["state"], "intact", "{show:#}");
-    assert_eq!(show["status"], "closed");
-    let kinds: Vec<&str> = show["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    // The record: the timeline is intact, in the protocol's order.
+    let entries = timeline(&dir).await;
+    let kinds: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
     let first = |k: &str| {
         kinds
             .iter()
@@ -108,4 +127,71 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
     assert!(first("withdraw") < first("upgrade"));
     assert!(first("upgrade") < first("fix-verified"));
     assert!(first("fix-verified") < first("unpause"));
+}
+
+/// `guardian demo --safe`: a 2-of-3 Safe holds the admin, upgrade and rescue roles. The pause
+/// key still pauses in the next block; the rescue the playbook prepared, and the fix, are
+/// proposals two owners sign and the Safe executes; the incident closes with its checklist
+/// proven from those executions.
+#[tokio::test]
+async fn the_drill_through_a_safe_rescues_and_fixes_by_proposals_two_owners_sign() {
+    let (r, dir) = drill(&["--safe"]).await;
+    assert!(r["safe"].as_str().is_some(), "{r:#}");
+    let exploit = r["exploit_block"].as_u64().expect("exploit_block");
+    assert_eq!(r["paused_block"].as_u64(), Some(exploit + 1));
+    let wei = |k: &str| -> U256 { r[k].as_str().expect(k).parse().expect("decimal") };
+    assert!(wei("lost_wei") < wei("rescued_wei"), "{r:#}");
+    assert_eq!(r["closed"], true);
+
+    let entries = timeline(&dir).await;
+    let entries = &entries;
+    let at = |what: &dyn Fn(&str, &Value) -> bool| {
+        entries
+            .iter()
+            .position(|(k, d)| what(k, d))
+            .unwrap_or_else(|| panic!("not found in {entries:#?}"))
+    };
+    let safe_event = |proposal_calls: &'static str, event: &'static str| {
+        move |k: &str, d: &Value| {
+            k == "safe" && d["event"] == event && {
+                let id = &d["proposal"];
+                entries.iter().any(|(k, p)| {
+                    k == "safe"
+                        && p["event"] == "proposed"
+                        && &p["proposal"] == id
+                        && p["calls"].as_array().is_some_and(|c| {
+                            c.iter()
+                                .any(|l| l.as_str().is_some_and(|l| l.starts_with(proposal_calls)))
+                        })
+                })
+            }
+        }
+    };
+    // Nothing was withdrawn by a key: the rescue was the Safe's.
+    assert!(
+        !entries.iter().any(|(k, _)| k == "withdraw"),
+        "{entries:#?}"
+    );
+    let paused = at(&|k, _| k == "pause");
+    let rescue_proposed = at(&safe_event("withdraw ", "proposed"));
+    let rescue_confirmed = at(&safe_event("withdraw ", "confirmed"));
+    let rescued = at(&safe_event("withdraw ", "executed"));
+    let fixed = at(&safe_event("upgrade ", "executed"));
+    let verified = at(&|k, _| k == "fix-verified");
+    let resumed = at(&|k, _| k == "unpause");
+    assert!(
+        paused < rescue_proposed,
+        "the pause never waits for the proposal"
+    );
+    assert!(rescue_proposed < rescue_confirmed && rescue_confirmed < rescued);
+    assert!(rescued < fixed && fixed < verified && verified < resumed);
+    let confirmations = entries
+        .iter()
+        .filter(|(k, d)| {
+            k == "safe"
+                && d["event"] == "confirmed"
+                && d["proposal"] == entries[rescued].1["proposal"]
+        })
+        .count();
+    assert_eq!(confirmations, 2, "two owners signed the rescue");
 }

@@ -123,6 +123,9 @@ impl UpgradeReport {
     }
 }
 
+/// What the summary of an upgrade only proposed to a Safe says (it is not done until executed).
+pub const PROPOSED: &str = "proposed (Safe proposal";
+
 /// Runs an upgrade. Refusals (unknown or non-UUPS contract, no signer with `UPGRADER_ROLE`, an
 /// unusable implementation) come back as errors with nothing sent; once something was sent, the
 /// report says what, and `ok()` whether the upgrade happened and every check holds.
@@ -353,10 +356,7 @@ pub async fn run(
             Err(e) => report.error = Some(e.to_string()),
         }
         let summary = match &report.proposal {
-            Some(p) => format!(
-                "{name}: upgrade to {implementation} proposed (Safe proposal {})",
-                p.id
-            ),
+            Some(p) => format!("{name}: upgrade to {implementation} {PROPOSED} {})", p.id),
             None => format!("{name}: the upgrade could not be proposed"),
         };
         return finish(deployment, report, started, &summary);
