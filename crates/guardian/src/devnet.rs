@@ -396,18 +396,28 @@ pub async fn unstick(client: &ChainClient) {
             .provider()
             .raw_request("txpool_status".into(), ())
             .await;
-        let pending = status
-            .ok()
-            .and_then(|s| s["pending"].as_str().map(String::from))
-            .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
-            .unwrap_or(0);
+        let count = |key: &str| {
+            status
+                .as_ref()
+                .ok()
+                .and_then(|s| s[key].as_str())
+                .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+                .unwrap_or(0)
+        };
+        // A queued transaction (its nonce ahead of the account's) waits for the one before it;
+        // mining does not release it, but the warning below says what is held.
+        let pending = count("pending") + count("queued");
         if pending == 0 {
             pending_since = None;
             continue;
         }
         let since = *pending_since.get_or_insert_with(std::time::Instant::now);
         if since.elapsed() >= std::time::Duration::from_secs(2) {
-            tracing::warn!(chain = %client.name, pending, "anvil left transactions unmined; mining a block for them");
+            let held: Result<serde_json::Value, _> = client
+                .provider()
+                .raw_request("txpool_inspect".into(), ())
+                .await;
+            tracing::warn!(chain = %client.name, pending, held = %held.unwrap_or_default(), "anvil left transactions unmined; mining a block for them");
             let _: Result<serde_json::Value, _> =
                 client.provider().raw_request("evm_mine".into(), ()).await;
             pending_since = None;

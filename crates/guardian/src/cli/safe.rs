@@ -122,13 +122,35 @@ impl Args {
                     &deployment,
                     id,
                     "executed",
-                    serde_json::json!({"tx": done.tx, "block": done.block}),
+                    serde_json::json!({"tx": done.tx, "block": done.block,
+                        "upgrades": done.upgrades}),
                 )?;
-                Ok(emit(&done, self.json, true, |d| {
+                Ok(emit(&done, self.json, done.ok(), |d| {
                     println!(
                         "proposal {}: executed in {} (block {})",
                         d.id, d.tx, d.block
-                    )
+                    );
+                    for u in &d.upgrades {
+                        println!(
+                            "  upgrade of {} to {}: {}",
+                            u.contract,
+                            u.implementation,
+                            if u.ok() {
+                                "every check holds"
+                            } else {
+                                "CHECKS FAILED"
+                            }
+                        );
+                        for c in &u.checks {
+                            println!(
+                                "    {} {}: {} → {}",
+                                if c.ok { "ok  " } else { "FAIL" },
+                                c.check,
+                                c.before,
+                                c.after
+                            );
+                        }
+                    }
                 }))
             }
             Action::Cancel { id } => {

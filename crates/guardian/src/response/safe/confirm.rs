@@ -55,6 +55,16 @@ pub struct Executed {
     pub tx: String,
     /// Its block.
     pub block: u64,
+    /// The checks of each upgrade it made (as `guardian upgrade` checks its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<crate::response::upgrade::executed::UpgradeChecked>,
+}
+
+impl Executed {
+    /// Whether every upgrade it made checks out.
+    pub fn ok(&self) -> bool {
+        self.upgrades.iter().all(|u| u.ok())
+    }
 }
 
 /// A proposal with its confirmations and who it waits for.
@@ -194,6 +204,9 @@ pub async fn execute(
     if record.nonce == info.nonce {
         safe::simulate(client, record.safe, stored.multisend, &calls).await?;
     }
+    let upgrades = crate::response::upgrade::executed::before(deployment, client, &calls)
+        .await
+        .map_err(ResponseError::Chain)?;
     let action = deployment.store.begin_action(
         "safe-execute",
         &payer.name,
@@ -235,10 +248,12 @@ pub async fn execute(
     if let Some(r) = deployment.store.proposal(id)? {
         write_files(deployment, &r, &deployment.store.confirmations(id)?)?;
     }
+    let upgrades = crate::response::upgrade::executed::after(deployment, client, upgrades).await;
     Ok(Executed {
         id,
         tx,
         block: done.block,
+        upgrades,
     })
 }
 

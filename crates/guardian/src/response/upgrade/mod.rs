@@ -3,6 +3,7 @@
 //! proving from the chain that only the implementation changed: the ERC-1967 slot holds the new
 //! address while the paused state, the configured holders' roles and the balances are as before.
 
+pub mod executed;
 mod verify;
 
 use std::{path::PathBuf, time::Instant};

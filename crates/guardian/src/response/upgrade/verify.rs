@@ -121,7 +121,7 @@ pub(super) async fn check_implementation(
 }
 
 /// The state an upgrade must not change, and the implementation it must.
-pub(super) struct Snapshot {
+pub struct Snapshot {
     pub(super) implementation: Address,
     paused: Option<bool>,
     /// `(role, holder, holds)` for every role of the kind and every configured holder.

@@ -348,11 +348,36 @@ async fn an_upgrade_only_the_safe_may_make_deploys_with_a_key_and_proposes_only_
         before,
         "not upgraded before the owners confirm"
     );
-    confirm_and_execute(dir.path(), "1").await;
+    for args in [
+        &["safe", "sign", "1", "--signer", "owner-a"][..],
+        &["safe", "sign", "1", "--signer", "owner-b"][..],
+    ] {
+        let (ok, out, err) = crate::support::bin::run(dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+    }
+    let (ok, out, err) =
+        crate::support::bin::run(dir.path(), &[], &["safe", "execute", "1", "--json"]).await;
+    assert!(ok, "{out}\n{err}");
     assert_eq!(
         slot().await.to_string().to_lowercase(),
         implementation.to_lowercase()
     );
+    // The upgrade the Safe executed is checked as guardian checks its own.
+    let done: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let checks = done["upgrades"][0]["checks"].as_array().expect("checks");
+    let slot_check = checks
+        .iter()
+        .find(|c| c["check"] == "implementation slot")
+        .expect("the slot is checked");
+    assert_eq!(
+        slot_check["after"].as_str().map(str::to_lowercase),
+        Some(implementation.to_lowercase())
+    );
+    assert!(
+        checks.len() > 3,
+        "paused state, roles and balances too: {checks:?}"
+    );
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
 }
 
 /// A pause no key or brake of the manifest can send, where the Safe holds `PAUSER_ROLE`, is
