@@ -3,7 +3,7 @@
 
 NODE_DEPS := contracts/node_modules/.package-lock.json
 
-.PHONY: demo devnet test artifacts check postgres
+.PHONY: demo devnet test artifacts check postgres chromium
 
 $(NODE_DEPS): contracts/package.json contracts/package-lock.json
 	npm ci --prefix contracts --no-audit --no-fund
@@ -18,7 +18,7 @@ devnet: $(NODE_DEPS)
 
 # Every test: unit tests and the integration tests against real anvil chains (and, for the
 # PostgreSQL backend, a throwaway server the tests start themselves).
-test: $(NODE_DEPS) postgres
+test: $(NODE_DEPS) postgres chromium
 	cargo test --workspace
 
 # The PostgreSQL tests need the server's binaries (initdb, postgres from Debian's package), not a
@@ -29,6 +29,14 @@ postgres:
 	  mkdir -p /etc/postgresql-common; \
 	  [ -e /etc/postgresql-common/createcluster.conf ] || echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold postgresql; \
+	fi
+
+# The war room's browser tests drive Debian's Chromium through its ChromeDriver (no browser is
+# downloaded from anywhere else): installed with apt-get when missing.
+chromium:
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then \
+	  command -v apt-get >/dev/null || { echo "the browser tests need Chromium and ChromeDriver: install your system's chromium and chromium-driver packages"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
 	fi
 
 # Recompile contracts/src into contracts/artifacts.

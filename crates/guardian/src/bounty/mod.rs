@@ -14,6 +14,7 @@ pub mod list;
 pub mod notice;
 pub mod price;
 pub mod protocol;
+pub mod sessions;
 pub mod similar;
 pub mod sla;
 pub mod store;

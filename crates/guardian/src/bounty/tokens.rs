@@ -1,4 +1,4 @@
-//! The team's API tokens (`guardian token create --role viewer|triager|admin`): printed once,
+//! The team's API tokens (`guardian token create --role viewer|responder|triager|admin`): printed once,
 //! stored only as their SHA-256, each with a role; the team API answers 401 without a valid token
 //! and 403 when its role is too low.
 
@@ -10,13 +10,16 @@ use crate::storage::{
     sql::{OptionalExt as _, params},
 };
 
-/// What a token may do; each role may do what the ones below it may.
+/// What a token may do: a viewer reads; a responder and a triager each do what a viewer does
+/// and their own part (incidents and pausing; bounty decisions); an admin does everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Reads reports (never the proof of concept).
+    /// Reads everything (never a report's proof of concept).
     Viewer,
-    /// Reads reports with their threads, and triages them.
+    /// A viewer who also acts in incidents: notes, tasks, escalation, pausing.
+    Responder,
+    /// A viewer who also reads reports with their threads, and triages them.
     Triager,
     /// Everything, tokens included.
     Admin,
@@ -27,13 +30,20 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Viewer => "viewer",
+            Self::Responder => "responder",
             Self::Triager => "triager",
             Self::Admin => "admin",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        [Self::Viewer, Self::Triager, Self::Admin]
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Self) -> bool {
+        self == needed || self == Self::Admin || needed == Self::Viewer
+    }
+
+    /// The role stored as `s`.
+    pub(super) fn parse(s: &str) -> Option<Self> {
+        [Self::Viewer, Self::Responder, Self::Triager, Self::Admin]
             .into_iter()
             .find(|r| r.as_str() == s)
     }

@@ -30,9 +30,9 @@ enum Action {
         /// What it may do.
         #[arg(long, value_enum)]
         role: Role,
-        /// Whose it is (default: the operator: --as, GUARDIAN_OPERATOR, or the OS user).
-        #[arg(long, value_name = "NAME")]
-        name: Option<String>,
+        /// The person it is for: every change made with it is recorded under this name.
+        #[arg(long, value_name = "PERSON")]
+        name: String,
         /// How long it works: 90m, 12h, 30d, 2w (default: until revoked).
         #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
         expires_in: Option<i64>,
@@ -89,7 +89,10 @@ impl Args {
                 json,
             } => {
                 let by = operator(by.as_deref(), &process_env);
-                let name = name.unwrap_or_else(|| by.clone());
+                let name = name.trim().to_string();
+                if name.is_empty() {
+                    anyhow::bail!("--name must name the person the token is for");
+                }
                 let expires_at = expires_in.map(|ms| now_ms().saturating_add(ms));
                 let token = store.create_api_token(&name, role, &by, expires_at)?;
                 if json {
@@ -112,7 +115,9 @@ impl Args {
                 if json {
                     print_json(&serde_json::json!({ "tokens": tokens }));
                 } else if tokens.is_empty() {
-                    println!("no tokens (guardian token create --role viewer|triager|admin)");
+                    println!(
+                        "no tokens (guardian token create --role viewer|responder|triager|admin --name PERSON)"
+                    );
                 } else {
                     print!("{}", table(&tokens));
                 }

@@ -31,6 +31,10 @@ pub struct ServerSettings {
     /// the header is ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<IpAddr>,
+    /// The address people open the team's pages at (`https://guardian.example.org`): links in
+    /// notifications point there, and an https address marks the session cookie Secure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -42,6 +46,7 @@ impl Default for ServerSettings {
             max_connections_per_client: Self::default_max_connections_per_client(),
             shutdown_secs: Self::default_shutdown_secs(),
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{
 
 impl Responder<'_> {
     /// The incident, refusing a closed one (its record is final).
-    fn active(&self, id: i64) -> Result<Incident, IncidentError> {
+    pub(super) fn active(&self, id: i64) -> Result<Incident, IncidentError> {
         let incident = self.get(id)?;
         if incident.status == IncidentStatus::Closed {
             return Err(IncidentError::wrong_state(

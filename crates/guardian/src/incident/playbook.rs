@@ -381,6 +381,50 @@ impl Responder<'_> {
         Ok(run)
     }
 
+    /// Pauses, under incident `id`, its affected pausable contracts, or every contract on every
+    /// chain with `everything`, because `reason` (a person's decision from the war room): the
+    /// pause, its transactions and any Safe proposal join the timeline under this actor.
+    pub async fn pause_now(
+        &self,
+        id: i64,
+        everything: bool,
+        reason: &str,
+    ) -> Result<PauseReport, IncidentError> {
+        let incident = self.active(id)?;
+        let selection = if everything {
+            Selection::All
+        } else {
+            let pausable: Vec<String> = self
+                .deployment
+                .manifest
+                .contracts
+                .iter()
+                .filter(|c| {
+                    c.kind.is_pausable() && incident.contracts.iter().any(|n| n == c.name())
+                })
+                .map(|c| c.name().to_string())
+                .collect();
+            if pausable.is_empty() {
+                return Err(IncidentError::invalid(
+                    "scope",
+                    format!("incident {id} names no pausable contract: pause everything instead"),
+                ));
+            }
+            Selection::Named(pausable)
+        };
+        self.store().record(
+            id,
+            &self.actor,
+            Some((
+                "pause-requested",
+                json!({"everything": everything, "reason": reason}),
+            )),
+            &[],
+        )?;
+        let level = if everything { 3 } else { incident.level.max(2) };
+        self.pause(&incident, level, selection, None).await
+    }
+
     fn record_snapshot(&self, id: i64, snap: &funds::Snapshot) -> Result<(), IncidentError> {
         let details = serde_json::to_value(snap).unwrap_or_default();
         self.store()

@@ -59,6 +59,12 @@ pub(super) trait Needs: Send + Sync {
 pub(super) struct Viewer;
 /// Takes bounty decisions.
 pub(super) struct Triager;
+/// Acts in incidents: notes, tasks, escalation, pausing.
+pub(super) struct Responder;
+
+impl Needs for Responder {
+    const ROLE: Role = Role::Responder;
+}
 
 impl Needs for Viewer {
     const ROLE: Role = Role::Viewer;
@@ -79,7 +85,7 @@ impl<R: Needs> Team<R> {
     /// The 403 to answer when the holder's role is below `needed` (a route whose role depends
     /// on what is asked, as a payment does).
     pub(super) fn refusal_below(&self, needed: Role) -> Option<Response> {
-        (self.holder.role < needed).then(|| forbidden(needed, self.holder.role))
+        (!self.holder.role.allows(needed)).then(|| forbidden(needed, self.holder.role))
     }
 }
 
@@ -113,7 +119,18 @@ impl<R: Needs> FromRequestParts<AppState> for Team<R> {
             r
         };
         let Some(token) = bearer(&parts.headers).map(str::to_string) else {
-            return Err(unauthorized());
+            // A browser's session cookie instead (the team's pages and their script).
+            return match super::session::live(state, &parts.headers).await? {
+                None => Err(unauthorized()),
+                Some(l) if !l.holder.role.allows(R::ROLE) => Err(forbidden(R::ROLE, l.holder.role)),
+                Some(l) if !super::session::csrf_ok(&parts.method, &parts.headers, &l) => {
+                    Err(super::session::csrf_refused())
+                }
+                Some(l) => Ok(Self {
+                    holder: l.holder,
+                    needs: PhantomData,
+                }),
+            };
         };
         let store = state.store.clone();
         let holder = tokio::task::spawn_blocking(move || {
@@ -124,7 +141,7 @@ impl<R: Needs> FromRequestParts<AppState> for Team<R> {
         .map_err(|e| internal("the token could not be checked", &e))?;
         match holder {
             None => Err(unauthorized()),
-            Some(h) if h.role < R::ROLE => Err(forbidden(R::ROLE, h.role)),
+            Some(h) if !h.role.allows(R::ROLE) => Err(forbidden(R::ROLE, h.role)),
             Some(holder) => Ok(Self {
                 holder,
                 needs: PhantomData,

@@ -2,12 +2,18 @@
 //! team's dashboard later. The router, its shared state, the per-address rate limit, the
 //! security headers every answer carries, and the one HTML `escape` every page goes through.
 
+mod act;
 mod auth;
 mod bounty_page;
+mod incident_page;
 mod limits;
 mod listen;
+mod live;
+mod pages;
 mod reports;
+mod session;
 mod team;
+mod warroom;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -169,6 +175,25 @@ fn router(state: AppState, body: listen::BodyLimits) -> Router {
             "/bounty/reports/{id}",
             get(reports::show).post(reports::reply),
         )
+        .route("/", get(pages::overview))
+        .route("/signin", get(session::form).post(session::sign_in))
+        .route("/signout", axum::routing::post(session::sign_out))
+        .route("/alerts", get(pages::alerts))
+        .route("/incidents/{id}", get(pages::incident))
+        .route(
+            "/incidents/{id}/pause",
+            axum::routing::post(act::pause_form),
+        )
+        .route("/incidents/{id}/note", axum::routing::post(act::note_form))
+        .route("/assets/live.js", get(live::script))
+        .route("/api/overview", get(warroom::overview_api))
+        .route("/api/alerts", get(warroom::alerts_api))
+        .route("/api/incidents/{id}", get(warroom::incident_api))
+        .route(
+            "/api/incidents/{id}/pause",
+            axum::routing::post(act::pause_api),
+        )
+        .route("/api/events", get(live::events))
         .route("/api/bounty/reports", get(team::list))
         .route("/api/bounty/reports/{id}", get(team::show))
         .route(
@@ -184,7 +209,8 @@ fn router(state: AppState, body: listen::BodyLimits) -> Router {
         .with_state(state)
 }
 
-/// Every answer: no sniffing a JSON answer into HTML, no script, no external asset, no framing.
+/// Every answer: no sniffing a JSON answer into HTML, no script but the server's own, no external
+/// asset, no framing.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
@@ -194,7 +220,7 @@ async fn security_headers(mut response: Response) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
     headers.insert(

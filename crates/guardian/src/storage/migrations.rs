@@ -100,6 +100,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::same(alerts::MIGRATION_DISPATCHED),
     Migration::same(journal::MIGRATION_FENCE),
     Migration::same(proposals::MIGRATION),
+    Migration::same(schema::TEAM_SESSIONS),
 ];
 
 /// The schema version this build writes.

@@ -219,3 +219,19 @@ CREATE TABLE bounty_trigram_sets (
     trigrams      BLOB    NOT NULL
 );
 ";
+
+/// Migration 19: the team's browser sessions, each opened with a team token (signed in by
+/// pasting it once) and ending when it expires, when it is ended, or when its token is revoked.
+/// Only hashes of the session's cookie are kept; `csrf` is the value every change it makes must
+/// carry.
+pub(crate) const TEAM_SESSIONS: &str = "
+CREATE TABLE team_sessions (
+    id           INTEGER PRIMARY KEY,
+    session_hash TEXT    NOT NULL UNIQUE,
+    token_id     INTEGER NOT NULL REFERENCES api_tokens(id),
+    csrf         TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    ended_at     INTEGER
+);
+";

@@ -34,4 +34,5 @@ mod rules;
 mod safe;
 mod secrets;
 mod upgrade;
+mod warroom;
 mod watch_and_respond;

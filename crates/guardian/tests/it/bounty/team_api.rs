@@ -28,7 +28,8 @@ async fn the_team_api_needs_a_team_token_with_the_right_role() {
         )
     };
     let create = |role: &str| {
-        let (ok, out, err) = token_cmd(&["token", "create", "--role", role, "--json"]);
+        let (ok, out, err) =
+            token_cmd(&["token", "create", "--role", role, "--name", role, "--json"]);
         assert!(ok, "{err}");
         let v: Value = serde_json::from_str(&out).expect("json");
         assert_eq!(v["role"], role);
@@ -178,7 +179,9 @@ async fn the_team_list_is_paged_newest_first() {
         );
         serde_json::from_slice::<Value>(&out.stdout).expect("json")
     };
-    let viewer = guardian(&["token", "create", "--role", "viewer", "--json"])["token"]
+    let viewer = guardian(&[
+        "token", "create", "--role", "viewer", "--name", "vera", "--json",
+    ])["token"]
         .as_str()
         .expect("token")
         .to_string();

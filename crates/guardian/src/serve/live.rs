@@ -1,0 +1,203 @@
+//! `GET /api/events`: what is new, as server-sent events, for every open page: `alert` (a new
+//! alert), `timeline` (a new entry of any incident's timeline: a pause mined, a note, a Safe
+//! step) and `confirmation` (a Safe proposal's confirmations changed). The records are the
+//! source, whichever process wrote them (the monitor in another process or on another machine):
+//! each stream reads the rows newer than what it sent, every [`POLL`]. A comment every 15 s keeps
+//! proxies from closing a quiet stream. And `/assets/live.js`, the pages' one script, which puts
+//! each event where it belongs.
+
+use std::{collections::BTreeMap, convert::Infallible, time::Duration};
+
+use axum::{
+    extract::State,
+    http::header,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use futures::stream::Stream;
+use serde_json::json;
+
+use super::{
+    AppState,
+    auth::{Team, Viewer, internal},
+};
+use crate::storage::{StorageError, Store, sql::params};
+
+/// How often each stream reads the records.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Where a stream is: the newest alert and timeline entry it sent, and each proposal's count.
+#[derive(Debug, Clone, Default)]
+struct Mark {
+    alert: i64,
+    entry: i64,
+    confirmations: BTreeMap<i64, i64>,
+}
+
+fn confirmation_counts(store: &Store) -> Result<BTreeMap<i64, i64>, StorageError> {
+    let rows: Vec<(i64, i64)> = store.with(|c| {
+        c.query_map(
+            "SELECT proposal_id, COUNT(*) FROM safe_confirmations GROUP BY proposal_id",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The records as they are now: where a new stream starts.
+fn now_mark(store: &Store) -> Result<Mark, StorageError> {
+    let max = |sql: &str| -> Result<i64, StorageError> {
+        store
+            .with(|c| c.query_row(sql, params![], |r| r.get::<Option<i64>>(0)))
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Mark {
+        alert: max("SELECT MAX(id) FROM alerts")?,
+        entry: max("SELECT MAX(id) FROM timeline")?,
+        confirmations: confirmation_counts(store)?,
+    })
+}
+
+/// The events newer than `mark`, and the mark after them.
+fn news(store: &Store, mark: &Mark) -> Result<(Vec<Event>, Mark), StorageError> {
+    let mut next = mark.clone();
+    let mut events = Vec::new();
+    let ids: Vec<i64> = store.with(|c| {
+        c.query_map(
+            "SELECT id FROM alerts WHERE id > ?1 ORDER BY id LIMIT 100",
+            params![mark.alert],
+            |r| r.get(0),
+        )
+    })?;
+    for id in ids {
+        next.alert = next.alert.max(id);
+        if let Some(a) = store.alert(id)? {
+            let data = json!({
+                "id": a.id, "severity": format!("{:?}", a.found.severity).to_lowercase(),
+                "rule": a.found.rule, "chain": a.found.chain, "block": a.found.block_number,
+                "summary": a.found.summary, "detected_at": a.detected_at,
+            });
+            events.push(Event::default().event("alert").data(data.to_string()));
+        }
+    }
+    let entries: Vec<(i64, i64, i64, String, String, String)> = store.with(|c| {
+        c.query_map(
+            "SELECT id, incident_id, at, actor, kind, details FROM timeline WHERE id > ?1 ORDER BY id LIMIT 200",
+            params![mark.entry],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+    })?;
+    for (id, incident, at, actor, kind, details) in entries {
+        next.entry = next.entry.max(id);
+        let data = json!({"id": id, "incident": incident, "at": at, "actor": actor,
+            "kind": kind, "details": details});
+        events.push(Event::default().event("timeline").data(data.to_string()));
+    }
+    let counts = confirmation_counts(store)?;
+    for (proposal, n) in &counts {
+        if mark.confirmations.get(proposal) != Some(n) {
+            let data = json!({"proposal": proposal, "confirmations": n});
+            events.push(
+                Event::default()
+                    .event("confirmation")
+                    .data(data.to_string()),
+            );
+        }
+    }
+    next.confirmations = counts;
+    Ok((events, next))
+}
+
+/// `GET /api/events` (viewer).
+pub(super) async fn events(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
+    let store = state.store.clone();
+    let start = tokio::task::spawn_blocking(move || now_mark(&store)).await;
+    let mark = match start {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return internal("the records could not be read", &e),
+        Err(e) => return internal("the records could not be read", &e),
+    };
+    Sse::new(stream(state, mark))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn stream(state: AppState, mark: Mark) -> impl Stream<Item = Result<Event, Infallible>> {
+    let ready = Event::default().event("ready").data("{}");
+    let first = futures::stream::once(async move { Ok(ready) });
+    let rest = futures::stream::unfold(mark, move |mark| {
+        let store = state.store.clone();
+        async move {
+            loop {
+                tokio::time::sleep(POLL).await;
+                let m = mark.clone();
+                let s = store.clone();
+                match tokio::task::spawn_blocking(move || news(&s, &m)).await {
+                    Ok(Ok((events, next))) if !events.is_empty() => {
+                        let batch = futures::stream::iter(events.into_iter().map(Ok));
+                        return Some((batch, next));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("the live feed could not read the records: {e}"),
+                    Err(e) => tracing::warn!("the live feed could not read the records: {e}"),
+                }
+            }
+        }
+    });
+    futures::StreamExt::chain(first, futures::StreamExt::flatten(rest))
+}
+
+/// The pages' script: the live feed's state in the header, new alerts atop the alerts tables,
+/// new entries atop the open incident's timeline, Safe confirmations counted. Text only: every
+/// value goes in through `textContent`.
+const SCRIPT: &str = r#""use strict";
+(function () {
+  var feed = document.getElementById("feed");
+  if (!feed || !window.EventSource) { return; }
+  var last = Date.now();
+  function say(text) { feed.textContent = text; }
+  function row(cells, attr, value) {
+    var tr = document.createElement("tr");
+    tr.setAttribute(attr, value);
+    cells.forEach(function (c) { var td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
+    return tr;
+  }
+  var es = new EventSource("/api/events");
+  es.onopen = function () { say("connected"); };
+  es.onerror = function () { say("reconnecting (stale: guardian alerts and guardian incident show read the records directly)"); };
+  es.addEventListener("ready", function () { say("connected"); });
+  es.addEventListener("alert", function (e) {
+    var a = JSON.parse(e.data); last = Date.now(); say("connected · last event: alert " + a.id);
+    var body = document.getElementById("alerts-body");
+    if (body) { body.insertBefore(row([a.id, a.severity, a.rule, a.chain, a.block, a.summary, "just now"], "data-alert", a.id), body.firstChild); }
+  });
+  es.addEventListener("timeline", function (e) {
+    var t = JSON.parse(e.data); last = Date.now(); say("connected · last event: " + t.kind + " on incident " + t.incident);
+    var body = document.getElementById("timeline-body");
+    if (body && body.getAttribute("data-incident") === String(t.incident)) {
+      body.insertBefore(row([new Date(t.at).toISOString().replace("T", " ").slice(0, 19), t.actor, t.kind, t.details], "data-entry", t.id), body.firstChild);
+    }
+  });
+  es.addEventListener("confirmation", function (e) {
+    var c = JSON.parse(e.data); last = Date.now(); say("connected · last event: a confirmation of proposal " + c.proposal);
+    var cell = document.querySelector('[data-proposal="' + c.proposal + '"]');
+    if (cell) { cell.textContent = c.confirmations + " confirmation(s), the latest just now"; }
+  });
+  document.addEventListener("click", function (e) {
+    var el = e.target.closest ? e.target.closest("[data-copy]") : null;
+    if (el && navigator.clipboard) { navigator.clipboard.writeText(el.getAttribute("data-copy")); }
+  });
+})();
+"#;
+
+/// `GET /assets/live.js`.
+pub(super) async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}

@@ -1,0 +1,327 @@
+//! The team's pages, rendered on the server (they work without JavaScript; one small script of
+//! the server's own, `/assets/live.js`, adds what arrives live): the overview, the alerts and an
+//! incident's war room. Reading them needs a signed-in viewer; each control is there only for
+//! the roles it is for, and the route behind it checks the role again.
+
+use std::fmt::Write as _;
+
+use axum::{
+    extract::{FromRequestParts, Path, Query, State},
+    http::{StatusCode, request::Parts},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    auth::{Needs, Viewer, internal},
+    escape,
+    warroom::{self, Overview},
+};
+use crate::bounty::tokens::{Role, TokenHolder};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;line-height:1.45;color:#1b1b1b}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.5rem 1rem;background:#16222e;color:#fff}
+header a{color:#fff}header form{margin:0}main{padding:0 1rem 2rem;max-width:80rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+.wide{overflow-x:auto}code{background:#f3f3f3;padding:0 .2rem}.critical{color:#a00;font-weight:600}.warning{color:#8a5a00}
+.fresh{font-size:.9rem;color:#ccd}label{display:block;margin-top:.6rem;font-weight:600}input[type=text]{width:100%;max-width:30rem;box-sizing:border-box;font:inherit}
+button{font:inherit;margin-top:.5rem}.errors{border:1px solid #b00;padding:.5rem 1rem;color:#700}.danger{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}";
+
+/// A page of the team's: `who` (with the session's CSRF value) adds the header with the
+/// person's name, the navigation, the live feed's state and the sign-out button.
+pub(super) fn layout(title: &str, who: Option<(&TokenHolder, &str)>, body: &str) -> String {
+    let header = match who {
+        Some((holder, csrf)) => format!(
+            "<header><strong>guardian</strong><nav><a href=\"/\">Overview</a> · <a href=\"/alerts\">Alerts</a></nav><span class=\"fresh\">rendered {} UTC · live feed: <span id=\"feed\">off (no script)</span></span><span>{} ({})</span><form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></header>",
+            utc(crate::storage::now_ms()),
+            escape(&holder.name),
+            holder.role.as_str(),
+            escape(csrf)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style><script src=\"/assets/live.js\" defer></script></head><body>{header}<main>\n{body}\n</main></body></html>\n",
+        escape(title)
+    )
+}
+
+/// Unix milliseconds as `2026-12-07 14:03:09`.
+pub(super) fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// `ms` ago, for people (`42 s ago`, `3 min ago`).
+pub(super) fn ago(ms: i64, now: i64) -> String {
+    let s = (now - ms).max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// An address shortened, the whole of it on hover.
+pub(super) fn short_address(a: &alloy::primitives::Address) -> String {
+    let full = a.to_checksum(None);
+    format!(
+        "<code title=\"{full}\" data-copy=\"{full}\">{}…{}</code>",
+        &full[..8],
+        &full[full.len() - 4..]
+    )
+}
+
+/// The page a signed-in person gets for a control beyond their role.
+pub(super) fn forbidden_page(needed: Role, holder: &TokenHolder) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(layout(
+            "Not allowed · guardian",
+            None,
+            &format!(
+                "<h1>Not allowed</h1><p>This needs the {} role; {} signs in as {}.</p><p><a href=\"/\">Back to the overview</a></p>",
+                needed.as_str(),
+                escape(&holder.name),
+                holder.role.as_str()
+            ),
+        )),
+    )
+        .into_response()
+}
+
+/// A page request from a signed-in person whose role allows `R`; anyone else is sent to sign
+/// in (or told their role is too low).
+pub(super) struct Signed<R: Needs> {
+    pub(super) holder: TokenHolder,
+    pub(super) csrf: String,
+    needs: std::marker::PhantomData<R>,
+}
+
+impl<R: Needs> FromRequestParts<AppState> for Signed<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match super::session::live(state, &parts.headers).await? {
+            None => Err(Redirect::to("/signin").into_response()),
+            Some(l) if !l.holder.role.allows(R::ROLE) => Err(forbidden_page(R::ROLE, &l.holder)),
+            Some(l) => Ok(Self {
+                holder: l.holder,
+                csrf: l.csrf,
+                needs: std::marker::PhantomData,
+            }),
+        }
+    }
+}
+
+/// Reads the overview off the async threads.
+async fn overview_of(state: &AppState) -> Result<Overview, Response> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || warroom::overview(&s.store, &s.manifest))
+        .await
+        .map_err(|e| internal("the overview could not be read", &e))?
+        .map_err(|e| internal("the overview could not be read", &e))
+}
+
+/// `GET /`: every chain as the monitor last read it, every contract, the open incidents and the
+/// latest alerts.
+pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>) -> Response {
+    let o = match overview_of(&state).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let now = crate::storage::now_ms();
+    let mut b = String::from(
+        "<h1>Overview</h1>\n<h2>Chains</h2><div class=\"wide\"><table><tr><th>Chain</th><th>Chain id</th><th>Last block seen</th><th>Seen</th><th>Monitored by</th></tr>",
+    );
+    for c in &o.chains {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.name),
+            c.chain_id,
+            c.block.map_or("none yet".into(), |n| n.to_string()),
+            c.seen_at.map_or(
+                "never: is a monitor running? (guardian monitor)".into(),
+                |t| format!("{} ({} UTC)", ago(t, now), utc(t))
+            ),
+            escape(c.monitor.as_deref().unwrap_or("a monitor without [ha]")),
+        );
+    }
+    b.push_str("</table></div><h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Kind</th><th>Address</th></tr>");
+    for c in &o.contracts {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            escape(&c.name),
+            escape(&c.chain),
+            c.kind,
+            short_address(&c.address)
+        );
+    }
+    b.push_str("</table></div><h2>Open incidents</h2>");
+    if o.incidents.is_empty() {
+        b.push_str("<p>None.</p>");
+    } else {
+        b.push_str("<table><tr><th>Incident</th><th>Level</th><th>Status</th><th>Title</th><th>Opened</th></tr>");
+        for i in &o.incidents {
+            let _ = write!(
+                b,
+                "<tr><td><a href=\"/incidents/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+                i.id,
+                i.level,
+                i.status,
+                escape(&i.title),
+                ago(i.opened_at, now)
+            );
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("<h2>Latest alerts</h2>");
+    alerts_table(&mut b, &o.alerts, now);
+    Html(layout(
+        "Overview · guardian",
+        Some((&who.holder, &who.csrf)),
+        &b,
+    ))
+    .into_response()
+}
+
+/// The alerts as a table whose body the live script adds new rows to.
+fn alerts_table(b: &mut String, alerts: &[crate::alert::Alert], now: i64) {
+    b.push_str("<div class=\"wide\"><table><thead><tr><th>Alert</th><th>Severity</th><th>Rule</th><th>Chain</th><th>Block</th><th>What</th><th>When</th></tr></thead><tbody id=\"alerts-body\">");
+    for a in alerts {
+        let sev = format!("{:?}", a.found.severity).to_lowercase();
+        let _ = write!(
+            b,
+            "<tr data-alert=\"{}\"><td>{}</td><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            a.id,
+            a.id,
+            escape(&a.found.rule),
+            escape(&a.found.chain),
+            a.found.block_number,
+            escape(&a.found.summary),
+            ago(a.detected_at, now)
+        );
+    }
+    b.push_str("</tbody></table></div>");
+}
+
+/// The alerts page's filters.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AlertQuery {
+    severity: Option<String>,
+    rule: Option<String>,
+    chain: Option<String>,
+}
+
+/// `GET /alerts[?severity=&rule=&chain=]`: the latest alerts, filtered; new ones appear live.
+pub(super) async fn alerts(
+    State(state): State<AppState>,
+    who: Signed<Viewer>,
+    Query(q): Query<AlertQuery>,
+) -> Response {
+    let s = state.clone();
+    let filter = warroom::AlertSelection {
+        severity: q.severity.clone().filter(|v| !v.is_empty()),
+        rule: q.rule.clone().filter(|v| !v.is_empty()),
+        chain: q.chain.clone().filter(|v| !v.is_empty()),
+    };
+    let read =
+        tokio::task::spawn_blocking(move || warroom::alerts(&s.store, &s.manifest, &filter, 200))
+            .await;
+    let list = match read {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return internal("the alerts could not be read", &e),
+        Err(e) => return internal("the alerts could not be read", &e),
+    };
+    let now = crate::storage::now_ms();
+    let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
+    let mut b = format!(
+        "<h1>Alerts</h1><form method=\"get\" action=\"/alerts\"><label for=\"severity\">At least</label><select id=\"severity\" name=\"severity\"><option value=\"\">any severity</option><option{}>info</option><option{}>warning</option><option{}>critical</option></select><label for=\"rule\">Rule</label><input type=\"text\" id=\"rule\" name=\"rule\" value=\"{}\"><label for=\"chain\">Chain</label><input type=\"text\" id=\"chain\" name=\"chain\" value=\"{}\"><button type=\"submit\">Filter</button></form>",
+        selected(&q.severity, "info"),
+        selected(&q.severity, "warning"),
+        selected(&q.severity, "critical"),
+        v(&q.rule),
+        v(&q.chain)
+    );
+    alerts_table(&mut b, &list, now);
+    Html(layout(
+        "Alerts · guardian",
+        Some((&who.holder, &who.csrf)),
+        &b,
+    ))
+    .into_response()
+}
+
+fn selected(current: &Option<String>, value: &str) -> &'static str {
+    if current.as_deref() == Some(value) {
+        " selected"
+    } else {
+        ""
+    }
+}
+
+/// `GET /incidents/{id}`: the war room of one incident.
+pub(super) async fn incident(
+    State(state): State<AppState>,
+    who: Signed<Viewer>,
+    Path(id): Path<i64>,
+) -> Response {
+    let s = state.clone();
+    let read = tokio::task::spawn_blocking(move || warroom::incident(&s.store, id)).await;
+    let room = match read {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(layout(
+                    "No such incident · guardian",
+                    Some((&who.holder, &who.csrf)),
+                    &format!("<h1>No incident {id}</h1>"),
+                )),
+            )
+                .into_response();
+        }
+        Ok(Err(e)) => return internal("the incident could not be read", &e),
+        Err(e) => return internal("the incident could not be read", &e),
+    };
+    let body = super::incident_page::render(&room, &who.holder, &who.csrf);
+    Html(layout(
+        &format!("Incident {id} · guardian"),
+        Some((&who.holder, &who.csrf)),
+        &body,
+    ))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_in_utc_and_relative() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_796_652_189_000), "2026-12-07 14:03:09");
+        assert_eq!(ago(1_000, 43_000), "42 s ago");
+        assert_eq!(ago(0, 3 * 60_000), "3 min ago");
+    }
+}

@@ -1,0 +1,260 @@
+//! What the team's pages and their API show, read from the records only (never a chain: a page
+//! view costs no RPC call): each chain as the monitor last read it, the contracts, the open
+//! incidents, the alerts, and one incident's war room.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::Address;
+use serde::Serialize;
+
+use crate::{
+    alert::{Alert, Severity},
+    config::{ContractKind, Manifest},
+    incident::{Entry, Incident, recovery::paused_by},
+    storage::{
+        AlertFilter, ConfirmationRecord, ProposalRecord, ProposalStatus, StorageError, Store,
+        sql::params,
+    },
+};
+
+/// A chain as the monitor last read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainRow {
+    /// Its name in the manifest.
+    pub name: String,
+    /// Its id.
+    pub chain_id: u64,
+    /// The last block the monitor committed.
+    pub block: Option<u64>,
+    /// When (Unix ms).
+    pub seen_at: Option<i64>,
+    /// The instance holding its lease (with `[ha]`).
+    pub monitor: Option<String>,
+}
+
+/// A contract of the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContractRow {
+    /// Its name.
+    pub name: String,
+    /// Its chain.
+    pub chain: String,
+    /// What it is.
+    pub kind: ContractKind,
+    /// Where.
+    pub address: Address,
+}
+
+/// The overview.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    /// Every chain.
+    pub chains: Vec<ChainRow>,
+    /// Every contract.
+    pub contracts: Vec<ContractRow>,
+    /// The incidents not closed.
+    pub incidents: Vec<Incident>,
+    /// The latest alerts, newest first.
+    pub alerts: Vec<Alert>,
+}
+
+/// How many alerts the overview lists.
+const LATEST: usize = 20;
+
+/// Reads the overview.
+pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageError> {
+    let seen: Vec<(u64, u64, i64)> = store.with(|c| {
+        c.query_map(
+            "SELECT chain_id, number, updated_at FROM monitor_cursors",
+            params![],
+            |r| {
+                let id: i64 = r.get(0)?;
+                let number: i64 = r.get(1)?;
+                Ok((id as u64, number as u64, r.get(2)?))
+            },
+        )
+    })?;
+    let (leases, _) = store.leases()?;
+    let chains = manifest
+        .chains
+        .iter()
+        .map(|(name, c)| {
+            let cursor = seen.iter().find(|s| s.0 == c.chain_id);
+            ChainRow {
+                name: name.clone(),
+                chain_id: c.chain_id,
+                block: cursor.map(|s| s.1),
+                seen_at: cursor.map(|s| s.2),
+                monitor: leases
+                    .iter()
+                    .find(|l| l.chain_id == c.chain_id)
+                    .map(|l| l.holder.clone()),
+            }
+        })
+        .collect();
+    let contracts = manifest
+        .contracts
+        .iter()
+        .map(|c| ContractRow {
+            name: c.name().to_string(),
+            chain: c.chain().to_string(),
+            kind: c.kind,
+            address: c.address,
+        })
+        .collect();
+    Ok(Overview {
+        chains,
+        contracts,
+        incidents: store.incidents(true)?,
+        alerts: alerts(store, manifest, &AlertSelection::default(), LATEST)?,
+    })
+}
+
+/// Which alerts.
+#[derive(Debug, Clone, Default)]
+pub struct AlertSelection {
+    /// At least this severe (`info`, `warning`, `critical`).
+    pub severity: Option<String>,
+    /// Of this rule.
+    pub rule: Option<String>,
+    /// Of this chain (its name).
+    pub chain: Option<String>,
+}
+
+/// The newest `limit` alerts `selection` picks, newest first.
+pub fn alerts(
+    store: &Store,
+    manifest: &Manifest,
+    selection: &AlertSelection,
+    limit: usize,
+) -> Result<Vec<Alert>, StorageError> {
+    let min_severity = selection.severity.as_deref().and_then(|s| match s {
+        "info" => Some(Severity::Info),
+        "warning" => Some(Severity::Warning),
+        "critical" => Some(Severity::Critical),
+        _ => None,
+    });
+    let chain_id = selection
+        .chain
+        .as_deref()
+        .and_then(|n| manifest.chains.get(n).map(|c| c.chain_id));
+    let mut list = store.alerts(&AlertFilter {
+        min_severity,
+        rule: selection.rule.clone(),
+        since_ms: None,
+        chain_id,
+    })?;
+    if selection.chain.is_some() && chain_id.is_none() {
+        list.clear();
+    }
+    list.sort_by_key(|a| std::cmp::Reverse(a.id));
+    list.truncate(limit);
+    Ok(list)
+}
+
+/// A Safe proposal of the incident with its confirmations.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomProposal {
+    /// The proposal.
+    pub proposal: ProposalRecord,
+    /// Who confirmed, and how.
+    pub confirmations: Vec<ConfirmationRecord>,
+}
+
+/// One incident's war room.
+#[derive(Debug, Clone, Serialize)]
+pub struct Room {
+    /// The incident.
+    pub incident: Incident,
+    /// The contracts its pauses changed.
+    pub paused: Vec<String>,
+    /// Its Safe proposals still pending, with their confirmations.
+    pub proposals: Vec<RoomProposal>,
+    /// Its timeline, oldest first.
+    pub timeline: Vec<Entry>,
+}
+
+/// Reads incident `id`'s war room.
+pub fn incident(store: &Store, id: i64) -> Result<Option<Room>, StorageError> {
+    let Some(incident) = store.incident(id)? else {
+        return Ok(None);
+    };
+    let (timeline, _) = store.timeline(id)?;
+    let mut proposals = Vec::new();
+    for p in store.proposals(true)? {
+        if p.incident_id == Some(id) && p.status == ProposalStatus::Pending {
+            let confirmations = store.confirmations(p.id)?;
+            proposals.push(RoomProposal {
+                proposal: p,
+                confirmations,
+            });
+        }
+    }
+    Ok(Some(Room {
+        paused: paused_by(&timeline),
+        incident,
+        proposals,
+        timeline,
+    }))
+}
+
+/// Runs `read` on the store off the async threads, answering its result as JSON.
+async fn json_of<T: Serialize + Send + 'static>(
+    state: &super::AppState,
+    what: &'static str,
+    read: impl FnOnce(&Store, &Manifest) -> Result<T, StorageError> + Send + 'static,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || read(&s.store, &s.manifest)).await {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => super::auth::internal(what, &e),
+        Err(e) => super::auth::internal(what, &e),
+    }
+}
+
+/// `GET /api/overview` (viewer): the overview page's data.
+pub(super) async fn overview_api(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    _team: super::auth::Team<super::auth::Viewer>,
+) -> axum::response::Response {
+    json_of(&state, "the overview could not be read", overview).await
+}
+
+/// `GET /api/alerts[?severity=&rule=&chain=]` (viewer): the alerts page's data.
+pub(super) async fn alerts_api(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    _team: super::auth::Team<super::auth::Viewer>,
+    axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>,
+) -> axum::response::Response {
+    let pick = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let selection = AlertSelection {
+        severity: pick("severity"),
+        rule: pick("rule"),
+        chain: pick("chain"),
+    };
+    json_of(&state, "the alerts could not be read", move |s, m| {
+        alerts(s, m, &selection, 200)
+    })
+    .await
+}
+
+/// `GET /api/incidents/{id}` (viewer): the incident page's data (404 for no such incident).
+pub(super) async fn incident_api(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    _team: super::auth::Team<super::auth::Viewer>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || incident(&s.store, id)).await {
+        Ok(Ok(Some(room))) => axum::Json(room).into_response(),
+        Ok(Ok(None)) => super::auth::error(
+            axum::http::StatusCode::NOT_FOUND,
+            "incident",
+            "no such incident",
+        ),
+        Ok(Err(e)) => super::auth::internal("the incident could not be read", &e),
+        Err(e) => super::auth::internal("the incident could not be read", &e),
+    }
+}

@@ -1,0 +1,276 @@
+//! The war room in a real browser: Debian's Chromium, headless, driven through its ChromeDriver
+//! (WebDriver) against the real server on a devnet. Each test writes screenshots of the pages it
+//! saw to `target/screenshots/`.
+
+use std::{process::Stdio, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use guardian::{
+    alert::{NewAlert, Severity},
+    bounty::tokens::Role,
+    config::ContractKind,
+};
+
+use super::Room;
+use crate::response::is_paused;
+
+/// How long the browser is given to show what is expected.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A headless Chromium with its driver; the driver stops when this is dropped.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; `make test` installs it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{url}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a Chromium session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Signs in at `base` with `token`, through the form.
+    async fn sign_in(&self, base: &str, token: &str) {
+        self.client
+            .goto(&format!("{base}/signin"))
+            .await
+            .expect("the sign-in page");
+        self.client
+            .find(Locator::Css("#token"))
+            .await
+            .expect("the token field")
+            .send_keys(token)
+            .await
+            .expect("type");
+        self.client
+            .find(Locator::Css("form button[type=submit]"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("click");
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::XPath("//h1[text()='Overview']"))
+            .await
+            .expect("signed in, the overview shows");
+    }
+
+    /// Writes the page as `target/screenshots/NAME.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshots directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn waits_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never showed: {e}"))
+    }
+}
+
+#[tokio::test]
+async fn in_chromium_a_viewer_signs_in_and_reads_the_pages_without_a_pause_button() {
+    let room = Room::start().await;
+    room.guardian(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "odd grant",
+        "--contracts",
+        "registry",
+    ])
+    .await;
+    let b = Browser::start().await;
+    b.sign_in(&room.base, &room.token("vic", Role::Viewer))
+        .await;
+    let page = b.client.source().await.expect("source");
+    assert!(page.contains("odd grant") && page.contains("vic"), "{page}");
+    b.screenshot("overview").await;
+    b.client
+        .goto(&format!("{}/incidents/1", room.base))
+        .await
+        .expect("incident");
+    b.waits_for("#timeline-body").await;
+    assert!(
+        b.client.find(Locator::Css("#pause-button")).await.is_err(),
+        "a viewer has no pause button"
+    );
+    b.screenshot("incident-viewer").await;
+    let _ = b.client.close().await;
+}
+
+#[tokio::test]
+async fn in_chromium_a_new_alert_appears_on_the_open_alerts_page_without_a_reload() {
+    let room = Room::start().await;
+    let b = Browser::start().await;
+    b.sign_in(&room.base, &room.token("vic", Role::Viewer))
+        .await;
+    b.client
+        .goto(&format!("{}/alerts", room.base))
+        .await
+        .expect("alerts");
+    // The page's own marker: gone if the page were reloaded.
+    b.client
+        .execute("window.loadedOnce = 'yes'; return null;", vec![])
+        .await
+        .expect("mark the page");
+    b.client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//span[@id='feed' and starts-with(text(), 'connected')]",
+        ))
+        .await
+        .expect("the live feed connects");
+    // A monitor (any process writing the records) stores an alert.
+    let alert = room
+        .store
+        .store_alert(&NewAlert {
+            rule: "privileged".into(),
+            kind: "privileged".into(),
+            severity: Severity::Critical,
+            chain: "local".into(),
+            chain_id: 31337,
+            contract: Some("registry".into()),
+            address: None,
+            block_number: 7,
+            block_hash: alloy::primitives::B256::repeat_byte(7),
+            tx_hashes: Vec::new(),
+            summary: "PAUSER_ROLE granted to a stranger".into(),
+            evidence: serde_json::json!({}),
+            dedup_key: "warroom-test:1".into(),
+        })
+        .expect("store")
+        .expect("stored");
+    let row = b.waits_for(&format!("[data-alert='{}']", alert.id)).await;
+    let text = row.text().await.expect("text");
+    assert!(text.contains("PAUSER_ROLE granted to a stranger"), "{text}");
+    let still = b
+        .client
+        .execute("return window.loadedOnce || 'reloaded';", vec![])
+        .await
+        .expect("read the mark");
+    assert_eq!(still, serde_json::json!("yes"), "no reload");
+    b.screenshot("alerts-live").await;
+    let _ = b.client.close().await;
+}
+
+#[tokio::test]
+async fn in_chromium_a_responder_pauses_everything_from_the_incident_page() {
+    let room = Room::start().await;
+    room.guardian(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "drain",
+        "--contracts",
+        "escrow",
+    ])
+    .await;
+    let b = Browser::start().await;
+    b.sign_in(&room.base, &room.token("rosa", Role::Responder))
+        .await;
+    b.client
+        .goto(&format!("{}/incidents/1", room.base))
+        .await
+        .expect("incident");
+    b.waits_for("#pause-form").await;
+    b.screenshot("incident-responder").await;
+    b.client
+        .find(Locator::Css("input[name=scope][value=all]"))
+        .await
+        .expect("scope")
+        .click()
+        .await
+        .expect("click");
+    b.client
+        .find(Locator::Css("#pause-reason"))
+        .await
+        .expect("reason")
+        .send_keys("escrow drain in progress")
+        .await
+        .expect("type");
+    b.client
+        .find(Locator::Css("input[name=confirm]"))
+        .await
+        .expect("confirm")
+        .click()
+        .await
+        .expect("click");
+    b.client
+        .find(Locator::Css("#pause-button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    b.client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//tbody[@id='timeline-body']/tr[td[3]='pause']",
+        ))
+        .await
+        .expect("the pause is on the timeline");
+    for kind in [ContractKind::DocumentRegistry, ContractKind::PaymentEscrow] {
+        assert!(is_paused(&room.net, kind).await, "{kind:?}");
+    }
+    let page = b.client.source().await.expect("source");
+    assert!(page.contains("rosa"), "the timeline names who paused");
+    b.screenshot("incident-paused").await;
+    let _ = b.client.close().await;
+}

@@ -1,0 +1,350 @@
+//! The war room, `guardian serve`'s team pages, on a devnet: signing in with a token, the
+//! session cookie and its CSRF value, the roles (a viewer reads, a responder pauses), and the
+//! pause sent from the incident page, recorded under the person's name. Over HTTP here; in a
+//! real Chromium in `browser.rs`.
+
+mod browser;
+
+use std::sync::Arc;
+
+use guardian::{
+    bounty::tokens::Role,
+    config::{ContractKind, Manifest},
+    serve::{self, Server},
+    storage::Store,
+};
+use reqwest::{StatusCode, header};
+
+use crate::{
+    response::is_paused,
+    support::{TestNet, testnet},
+};
+
+/// A devnet, its manifest (with a bounty team key, which the server needs) and the server.
+pub(super) struct Room {
+    pub(super) net: TestNet,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) store: Arc<Store>,
+    _server: Server,
+    pub(super) base: String,
+}
+
+impl Room {
+    pub(super) async fn start() -> Self {
+        let net = testnet().await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("guardian.toml");
+        let mut manifest = net.devnet.manifest.clone();
+        manifest.bounty.team_public_key = Some(guardian::bounty::crypto::generate().public);
+        manifest.write(&path, true).expect("write");
+        let manifest = Manifest::load(&path).expect("manifest");
+        let store = Arc::new(Store::open(&dir.path().join("guardian.db")).expect("db"));
+        let server = serve::start_with(
+            manifest,
+            Some(path),
+            store.clone(),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("serve");
+        let base = format!("http://{}", server.addr);
+        Self {
+            net,
+            dir,
+            store,
+            _server: server,
+            base,
+        }
+    }
+
+    /// A team token for `name` with `role`.
+    pub(super) fn token(&self, name: &str, role: Role) -> String {
+        self.store
+            .create_api_token(name, role, "test", None)
+            .expect("token")
+    }
+
+    /// Runs the guardian binary in the room's directory.
+    pub(super) async fn guardian(&self, args: &[&str]) -> String {
+        let (ok, out, err) = crate::support::bin::run(self.dir.path(), &[], args).await;
+        assert!(ok, "{args:?}: {out}\n{err}");
+        out
+    }
+}
+
+/// `pairs` as an HTML form's body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Signs in with `token`: the session cookie (`name=value`) and the page's CSRF value.
+async fn sign_in(base: &str, token: &str) -> (String, String) {
+    let r = http()
+        .post(format!("{base}/signin"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("token", token)]))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("a cookie")
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = set.split(';').next().expect("pair").to_string();
+    let page = get(base, "/", &cookie).await.1;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF value")
+        .to_string();
+    (cookie, csrf)
+}
+
+async fn get(base: &str, path: &str, cookie: &str) -> (StatusCode, String) {
+    let r = http()
+        .get(format!("{base}{path}"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("get");
+    (r.status(), r.text().await.unwrap_or_default())
+}
+
+async fn post_form(base: &str, path: &str, cookie: &str, pairs: &[(&str, &str)]) -> StatusCode {
+    http()
+        .post(format!("{base}{path}"))
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(pairs))
+        .send()
+        .await
+        .expect("post")
+        .status()
+}
+
+#[tokio::test]
+async fn a_viewer_reads_every_page_but_has_no_pause_and_the_api_refuses_it() {
+    let room = Room::start().await;
+    room.guardian(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "odd grant",
+        "--contracts",
+        "registry",
+    ])
+    .await;
+    let viewer = room.token("vic", Role::Viewer);
+    // Unsigned, a page sends to the sign-in form.
+    let r = http()
+        .get(format!("{}/", room.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some("/signin")
+    );
+    let (cookie, csrf) = sign_in(&room.base, &viewer).await;
+    let (status, page) = get(&room.base, "/", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for seen in [
+        "Overview",
+        "local",
+        "registry",
+        "escrow",
+        "odd grant",
+        "vic (viewer)",
+    ] {
+        assert!(page.contains(seen), "{seen}: {page}");
+    }
+    let (status, page) = get(&room.base, "/incidents/1", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("odd grant") && !page.contains("pause-form"),
+        "{page}"
+    );
+    // The API refuses the viewer's pause, by cookie (with the CSRF value) or by token.
+    let by_cookie = http()
+        .post(format!("{}/api/incidents/1/pause", room.base))
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"scope": "all", "reason": "x"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(by_cookie.status(), StatusCode::FORBIDDEN);
+    let by_token = http()
+        .post(format!("{}/api/incidents/1/pause", room.base))
+        .bearer_auth(&viewer)
+        .json(&serde_json::json!({"scope": "all", "reason": "x"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(by_token.status(), StatusCode::FORBIDDEN);
+    assert!(!is_paused(&room.net, ContractKind::DocumentRegistry).await);
+    let overview: serde_json::Value = http()
+        .get(format!("{}/api/overview", room.base))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(overview["incidents"][0]["title"], "odd grant");
+    assert_eq!(overview["chains"][0]["name"], "local");
+}
+
+#[tokio::test]
+async fn a_change_needs_the_csrf_value_and_a_revoked_token_ends_its_sessions() {
+    let room = Room::start().await;
+    room.guardian(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "noted",
+        "--contracts",
+        "registry",
+    ])
+    .await;
+    let token = room.token("rosa", Role::Responder);
+    let (cookie, csrf) = sign_in(&room.base, &token).await;
+    let note = |csrf: &'static str| [("text", "looked at the grant"), ("csrf", csrf)];
+    assert_eq!(
+        post_form(
+            &room.base,
+            "/incidents/1/note",
+            &cookie,
+            &[("text", "no csrf")]
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post_form(&room.base, "/incidents/1/note", &cookie, &note("wrong")).await,
+        StatusCode::FORBIDDEN
+    );
+    let ok = post_form(
+        &room.base,
+        "/incidents/1/note",
+        &cookie,
+        &[("text", "looked at the grant"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(ok, StatusCode::SEE_OTHER);
+    let (timeline, _) = room.store.timeline(1).expect("timeline");
+    let notes: Vec<_> = timeline.iter().filter(|e| e.kind == "note").collect();
+    assert_eq!(
+        notes.len(),
+        1,
+        "only the change with its CSRF value was made"
+    );
+    assert_eq!(notes[0].actor, "rosa");
+
+    let id = room
+        .store
+        .api_tokens(guardian::storage::now_ms())
+        .expect("tokens")[0]
+        .id;
+    room.store
+        .revoke_api_token(id, "admin", guardian::storage::now_ms())
+        .expect("revoke");
+    let (status, _) = get(&room.base, "/", &cookie).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the session ended with its token"
+    );
+    let again = http()
+        .post(format!("{}/signin", room.base))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("token", token.as_str())]))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(again.headers().get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn a_responder_pauses_everything_from_the_incident_page_under_their_name() {
+    let room = Room::start().await;
+    room.guardian(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "drain",
+        "--contracts",
+        "escrow",
+    ])
+    .await;
+    let (cookie, csrf) = sign_in(&room.base, &room.token("rosa", Role::Responder)).await;
+    let unconfirmed = post_form(
+        &room.base,
+        "/incidents/1/pause",
+        &cookie,
+        &[("scope", "all"), ("reason", "drain"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(unconfirmed, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!is_paused(&room.net, ContractKind::DocumentRegistry).await);
+    let paused = post_form(
+        &room.base,
+        "/incidents/1/pause",
+        &cookie,
+        &[
+            ("scope", "all"),
+            ("reason", "escrow drain in progress"),
+            ("confirm", "yes"),
+            ("csrf", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(paused, StatusCode::SEE_OTHER);
+    for kind in [ContractKind::DocumentRegistry, ContractKind::PaymentEscrow] {
+        assert!(is_paused(&room.net, kind).await, "{kind:?}");
+    }
+    let (timeline, _) = room.store.timeline(1).expect("timeline");
+    let asked = timeline
+        .iter()
+        .find(|e| e.kind == "pause-requested")
+        .expect("the request");
+    assert_eq!(asked.actor, "rosa");
+    assert_eq!(asked.details["reason"], "escrow drain in progress");
+    let pause = timeline
+        .iter()
+        .find(|e| e.kind == "pause")
+        .expect("the pause");
+    assert_eq!(pause.actor, "rosa");
+    let (_, page) = get(&room.base, "/incidents/1", &cookie).await;
+    assert!(
+        page.contains("pause-requested") && page.contains("rosa"),
+        "{page}"
+    );
+}
