@@ -41,26 +41,11 @@ impl Store {
     /// Opens a session for `token` at `now` (Unix ms), if it is a team token neither revoked nor
     /// expired; the session ends at the token's own expiry if that comes first.
     pub fn open_session(&self, token: &str, now: i64) -> Result<Option<Opened>, BountyError> {
-        if !token.starts_with(super::tokens::PREFIX) {
-            return Ok(None);
-        }
-        let hash = crypto::token_hash(token);
-        let row: Option<(i64, String, String, Option<i64>)> = self.with(|c| {
-            c.query_row(
-                "SELECT id, name, role, expires_at FROM api_tokens
-                 WHERE token_hash = ?1 AND revoked_at IS NULL
-                   AND (expires_at IS NULL OR expires_at > ?2)",
-                params![hash, now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-        })?;
-        let Some((token_id, name, role, token_expiry)) = row else {
+        let Some(valid) = self.valid_token(token, now)? else {
             return Ok(None);
         };
-        let Some(role) = Role::parse(&role) else {
-            return Ok(None);
-        };
+        let (token_id, name, role, token_expiry) =
+            (valid.id, valid.name, valid.role, valid.expires_at);
         let session = crypto::new_token()?;
         let csrf = crypto::new_token()?;
         let expires_at = token_expiry.map_or(now + SESSION_MS, |t| t.min(now + SESSION_MS));

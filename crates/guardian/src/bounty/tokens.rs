@@ -58,6 +58,16 @@ pub struct TokenHolder {
     pub role: Role,
 }
 
+/// A team token that works: its row's number, whose it is, its role, when it was last used and
+/// when it expires.
+pub(super) struct ValidToken {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) role: Role,
+    last_used: Option<i64>,
+    pub(super) expires_at: Option<i64>,
+}
+
 /// Token texts start with this, so one found in a log or a paste is recognised.
 pub const PREFIX: &str = "gdn_";
 
@@ -137,21 +147,14 @@ impl Store {
         token: &str,
         now: i64,
     ) -> Result<Option<TokenHolder>, StorageError> {
-        if !token.starts_with(PREFIX) {
-            return Ok(None);
-        }
-        let hash = crypto::token_hash(token);
-        let row: Option<(i64, String, String, Option<i64>)> = self.with(|c| {
-            c.query_row(
-                "SELECT id, name, role, last_used_at FROM api_tokens
-                 WHERE token_hash = ?1 AND revoked_at IS NULL
-                   AND (expires_at IS NULL OR expires_at > ?2)",
-                params![hash, now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-        })?;
-        let Some((id, name, role, last_used)) = row else {
+        let Some(ValidToken {
+            id,
+            name,
+            role,
+            last_used,
+            ..
+        }) = self.valid_token(token, now)?
+        else {
             return Ok(None);
         };
         if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY_MS) {
@@ -162,7 +165,42 @@ impl Store {
                 )
             })?;
         }
-        Ok(Role::parse(&role).map(|role| TokenHolder { name, role }))
+        Ok(Some(TokenHolder { name, role }))
+    }
+
+    /// The team token `token` at `now` (Unix ms), if it is one neither revoked nor expired.
+    pub(super) fn valid_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<ValidToken>, StorageError> {
+        if !token.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        let hash = crypto::token_hash(token);
+        let row = self.with(|c| {
+            c.query_row(
+                "SELECT id, name, role, last_used_at, expires_at FROM api_tokens
+                 WHERE token_hash = ?1 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?2)",
+                params![hash, now],
+                |r| {
+                    let role: String = r.get(2)?;
+                    let Some(role) = Role::parse(&role) else {
+                        return Ok(None);
+                    };
+                    Ok(Some(ValidToken {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role,
+                        last_used: r.get(3)?,
+                        expires_at: r.get(4)?,
+                    }))
+                },
+            )
+            .optional()
+        })?;
+        Ok(row.flatten())
     }
 
     /// Every token, oldest first, with its state at `now` (Unix ms).

@@ -318,16 +318,7 @@ impl Responder<'_> {
         let selection = if level >= 3 {
             Some(Selection::All)
         } else {
-            let pausable: Vec<String> = self
-                .deployment
-                .manifest
-                .contracts
-                .iter()
-                .filter(|c| {
-                    c.kind.is_pausable() && incident.contracts.iter().any(|n| n == c.name())
-                })
-                .map(|c| c.name().to_string())
-                .collect();
+            let pausable = self.affected_pausable(incident);
             (!pausable.is_empty()).then_some(Selection::Named(pausable))
         };
         if let Some(selection) = selection {
@@ -394,16 +385,7 @@ impl Responder<'_> {
         let selection = if everything {
             Selection::All
         } else {
-            let pausable: Vec<String> = self
-                .deployment
-                .manifest
-                .contracts
-                .iter()
-                .filter(|c| {
-                    c.kind.is_pausable() && incident.contracts.iter().any(|n| n == c.name())
-                })
-                .map(|c| c.name().to_string())
-                .collect();
+            let pausable = self.affected_pausable(&incident);
             if pausable.is_empty() {
                 return Err(IncidentError::invalid(
                     "scope",
@@ -423,6 +405,17 @@ impl Responder<'_> {
         )?;
         let level = if everything { 3 } else { incident.level.max(2) };
         self.pause(&incident, level, selection, None).await
+    }
+
+    /// The manifest's pausable contracts `incident` names.
+    fn affected_pausable(&self, incident: &Incident) -> Vec<String> {
+        self.deployment
+            .manifest
+            .contracts
+            .iter()
+            .filter(|c| c.kind.is_pausable() && incident.contracts.iter().any(|n| n == c.name()))
+            .map(|c| c.name().to_string())
+            .collect()
     }
 
     fn record_snapshot(&self, id: i64, snap: &funds::Snapshot) -> Result<(), IncidentError> {

@@ -137,6 +137,11 @@ audiences = ["researchers"]
             let (title, text) = (mail["title"].to_string(), mail["lines"].to_string());
             assert!(title.contains(&last.public_id), "{title}");
             assert!(text.contains(&last.public_id), "{text}");
+            // The public id is random: it may itself start with a 7.
+            let (title, text) = (
+                title.replace(&last.public_id, "ID"),
+                text.replace(&last.public_id, "ID"),
+            );
             for number in ["#7", "#1", "reports/7"] {
                 assert!(!title.contains(number) && !text.contains(number), "{mail}");
             }

@@ -78,20 +78,8 @@ impl Browser {
             .goto(&format!("{base}/signin"))
             .await
             .expect("the sign-in page");
-        self.client
-            .find(Locator::Css("#token"))
-            .await
-            .expect("the token field")
-            .send_keys(token)
-            .await
-            .expect("type");
-        self.client
-            .find(Locator::Css("form button[type=submit]"))
-            .await
-            .expect("the button")
-            .click()
-            .await
-            .expect("click");
+        self.type_into("#token", token).await;
+        self.click("form button[type=submit]").await;
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -108,6 +96,28 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
+    /// Clicks the element `css` finds.
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Types `text` into the field `css` finds.
+    async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
     async fn waits_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -121,17 +131,7 @@ impl Browser {
 #[tokio::test]
 async fn in_chromium_a_viewer_signs_in_and_reads_the_pages_without_a_pause_button() {
     let room = Room::start().await;
-    room.guardian(&[
-        "incident",
-        "open",
-        "--level",
-        "1",
-        "--title",
-        "odd grant",
-        "--contracts",
-        "registry",
-    ])
-    .await;
+    room.open_incident("odd grant", "registry").await;
     let b = Browser::start().await;
     b.sign_in(&room.base, &room.token("vic", Role::Viewer))
         .await;
@@ -210,17 +210,7 @@ async fn in_chromium_a_new_alert_appears_on_the_open_alerts_page_without_a_reloa
 #[tokio::test]
 async fn in_chromium_a_responder_pauses_everything_from_the_incident_page() {
     let room = Room::start().await;
-    room.guardian(&[
-        "incident",
-        "open",
-        "--level",
-        "1",
-        "--title",
-        "drain",
-        "--contracts",
-        "escrow",
-    ])
-    .await;
+    room.open_incident("drain", "escrow").await;
     let b = Browser::start().await;
     b.sign_in(&room.base, &room.token("rosa", Role::Responder))
         .await;
@@ -230,34 +220,11 @@ async fn in_chromium_a_responder_pauses_everything_from_the_incident_page() {
         .expect("incident");
     b.waits_for("#pause-form").await;
     b.screenshot("incident-responder").await;
-    b.client
-        .find(Locator::Css("input[name=scope][value=all]"))
-        .await
-        .expect("scope")
-        .click()
-        .await
-        .expect("click");
-    b.client
-        .find(Locator::Css("#pause-reason"))
-        .await
-        .expect("reason")
-        .send_keys("escrow drain in progress")
-        .await
-        .expect("type");
-    b.client
-        .find(Locator::Css("input[name=confirm]"))
-        .await
-        .expect("confirm")
-        .click()
-        .await
-        .expect("click");
-    b.client
-        .find(Locator::Css("#pause-button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    b.click("input[name=scope][value=all]").await;
+    b.type_into("#pause-reason", "escrow drain in progress")
+        .await;
+    b.click("input[name=confirm]").await;
+    b.click("#pause-button").await;
     b.client
         .wait()
         .at_most(PATIENCE)

@@ -64,11 +64,20 @@ impl Room {
             .expect("token")
     }
 
-    /// Runs the guardian binary in the room's directory.
-    pub(super) async fn guardian(&self, args: &[&str]) -> String {
-        let (ok, out, err) = crate::support::bin::run(self.dir.path(), &[], args).await;
+    /// Opens a level 1 incident titled `title` about `contract`, through the binary.
+    pub(super) async fn open_incident(&self, title: &str, contract: &str) {
+        let args = [
+            "incident",
+            "open",
+            "--level",
+            "1",
+            "--title",
+            title,
+            "--contracts",
+            contract,
+        ];
+        let (ok, out, err) = crate::support::bin::run(self.dir.path(), &[], &args).await;
         assert!(ok, "{args:?}: {out}\n{err}");
-        out
     }
 }
 
@@ -141,17 +150,7 @@ async fn post_form(base: &str, path: &str, cookie: &str, pairs: &[(&str, &str)])
 #[tokio::test]
 async fn a_viewer_reads_every_page_but_has_no_pause_and_the_api_refuses_it() {
     let room = Room::start().await;
-    room.guardian(&[
-        "incident",
-        "open",
-        "--level",
-        "1",
-        "--title",
-        "odd grant",
-        "--contracts",
-        "registry",
-    ])
-    .await;
+    room.open_incident("odd grant", "registry").await;
     let viewer = room.token("vic", Role::Viewer);
     // Unsigned, a page sends to the sign-in form.
     let r = http()
@@ -220,17 +219,7 @@ async fn a_viewer_reads_every_page_but_has_no_pause_and_the_api_refuses_it() {
 #[tokio::test]
 async fn a_change_needs_the_csrf_value_and_a_revoked_token_ends_its_sessions() {
     let room = Room::start().await;
-    room.guardian(&[
-        "incident",
-        "open",
-        "--level",
-        "1",
-        "--title",
-        "noted",
-        "--contracts",
-        "registry",
-    ])
-    .await;
+    room.open_incident("noted", "registry").await;
     let token = room.token("rosa", Role::Responder);
     let (cookie, csrf) = sign_in(&room.base, &token).await;
     let note = |csrf: &'static str| [("text", "looked at the grant"), ("csrf", csrf)];
@@ -293,17 +282,7 @@ async fn a_change_needs_the_csrf_value_and_a_revoked_token_ends_its_sessions() {
 #[tokio::test]
 async fn a_responder_pauses_everything_from_the_incident_page_under_their_name() {
     let room = Room::start().await;
-    room.guardian(&[
-        "incident",
-        "open",
-        "--level",
-        "1",
-        "--title",
-        "drain",
-        "--contracts",
-        "escrow",
-    ])
-    .await;
+    room.open_incident("drain", "escrow").await;
     let (cookie, csrf) = sign_in(&room.base, &room.token("rosa", Role::Responder)).await;
     let unconfirmed = post_form(
         &room.base,
