@@ -79,7 +79,13 @@ pub fn enqueue_incident(
         .iter()
         .filter(|c| c.config.wants(severity, notice.audience))
         .collect();
-    let message = Message::incident(notice);
+    let mut message = Message::incident(notice);
+    // Only the team's messages link to the team's pages.
+    if notice.audience == "team" {
+        message
+            .links
+            .extend(contacts.page(&format!("/incidents/{}", notice.incident.id)));
+    }
     let topic = format!("incident.{}.{}", notice.event, notice.audience);
     let rows: Vec<_> = chosen
         .iter()

@@ -142,6 +142,8 @@ pub struct Contacts {
     pub(crate) list: Vec<Contact>,
     pub(crate) explorers: BTreeMap<String, String>,
     pub(crate) settings: NotifySettings,
+    /// Where the team's pages are (`[server] public_url`): messages to the team link there.
+    pub(crate) pages: Option<String>,
 }
 
 impl Contacts {
@@ -168,7 +170,18 @@ impl Contacts {
                 })
                 .collect(),
             settings: manifest.notify.clone(),
+            pages: manifest
+                .server
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
         }
+    }
+
+    /// The address of the team's page at `path` (`/incidents/3`), when `[server] public_url`
+    /// is set.
+    pub fn page(&self, path: &str) -> Option<String> {
+        self.pages.as_ref().map(|base| format!("{base}{path}"))
     }
 
     /// The contact with this name.

@@ -236,7 +236,10 @@ pub fn enqueue_alert_responding(
         .explorers
         .get(&alert.found.chain)
         .map(String::as_str);
-    let message = Message::alert_responding(alert, event, explorer, responding);
+    let mut message = Message::alert_responding(alert, event, explorer, responding);
+    message
+        .links
+        .extend(contacts.page(&format!("/alerts/{}", alert.id)));
     let rows: Vec<_> = chosen
         .iter()
         .map(|c| outbox::NewDelivery {

@@ -179,6 +179,7 @@ fn router(state: AppState, body: listen::BodyLimits) -> Router {
         .route("/signin", get(session::form).post(session::sign_in))
         .route("/signout", axum::routing::post(session::sign_out))
         .route("/alerts", get(pages::alerts))
+        .route("/alerts/{id}", get(pages::alert))
         .route("/incidents/{id}", get(pages::incident))
         .route(
             "/incidents/{id}/pause",

@@ -212,7 +212,8 @@ fn alerts_table(b: &mut String, alerts: &[crate::alert::Alert], now: i64) {
         let sev = format!("{:?}", a.found.severity).to_lowercase();
         let _ = write!(
             b,
-            "<tr data-alert=\"{}\"><td>{}</td><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-alert=\"{}\"><td><a href=\"/alerts/{}\">{}</a></td><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            a.id,
             a.id,
             a.id,
             escape(&a.found.rule),
@@ -268,6 +269,61 @@ pub(super) async fn alerts(
         "Alerts · guardian",
         Some((&who.holder, &who.csrf)),
         &b,
+    ))
+    .into_response()
+}
+
+/// `GET /alerts/{id}`: one alert, with its evidence (where the notifications' links lead).
+pub(super) async fn alert(
+    State(state): State<AppState>,
+    who: Signed<Viewer>,
+    Path(id): Path<i64>,
+) -> Response {
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.alert(id)).await;
+    let a = match read {
+        Ok(Ok(Some(a))) => a,
+        Ok(Ok(None)) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(layout(
+                    "No such alert · guardian",
+                    Some((&who.holder, &who.csrf)),
+                    &format!("<h1>No alert {id}</h1>"),
+                )),
+            )
+                .into_response();
+        }
+        Ok(Err(e)) => return internal("the alert could not be read", &e),
+        Err(e) => return internal("the alert could not be read", &e),
+    };
+    let f = &a.found;
+    let now = crate::storage::now_ms();
+    let txs: Vec<String> = f
+        .tx_hashes
+        .iter()
+        .map(|t| format!("<code>{t}</code>"))
+        .collect();
+    let body = format!(
+        "<h1>Alert {id}</h1><table><tr><th>Severity</th><td>{:?}</td></tr><tr><th>Rule</th><td>{}</td></tr><tr><th>Chain</th><td>{} ({})</td></tr><tr><th>Contract</th><td>{}</td></tr><tr><th>Block</th><td>{} <code>{}</code></td></tr><tr><th>What</th><td>{}</td></tr><tr><th>Transactions</th><td>{}</td></tr><tr><th>Detected</th><td>{} ({} UTC)</td></tr><tr><th>Status</th><td>{:?}</td></tr><tr><th>Evidence</th><td><code>{}</code></td></tr></table><p><a href=\"/alerts\">All alerts</a></p>",
+        f.severity,
+        escape(&f.rule),
+        escape(&f.chain),
+        f.chain_id,
+        escape(f.contract.as_deref().unwrap_or("-")),
+        f.block_number,
+        f.block_hash,
+        escape(&f.summary),
+        txs.join(" "),
+        ago(a.detected_at, now),
+        utc(a.detected_at),
+        a.status,
+        escape(&f.evidence.to_string())
+    );
+    Html(layout(
+        &format!("Alert {id} · guardian"),
+        Some((&who.holder, &who.csrf)),
+        &body,
     ))
     .into_response()
 }

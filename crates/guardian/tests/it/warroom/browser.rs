@@ -241,3 +241,60 @@ async fn in_chromium_a_responder_pauses_everything_from_the_incident_page() {
     b.screenshot("incident-paused").await;
     let _ = b.client.close().await;
 }
+
+#[tokio::test]
+async fn in_chromium_a_safe_proposals_second_confirmation_appears_live_on_the_incident_page() {
+    use alloy::primitives::{Address, B256};
+    let room = Room::start().await;
+    room.open_incident("resume", "escrow").await;
+    // A proposal of the incident's with one confirmation, as `guardian incident unpause` and
+    // `guardian safe sign` (any process) record them.
+    let id = room
+        .store
+        .propose(&guardian::storage::NewProposal {
+            chain: "local",
+            chain_id: 31337,
+            safe: Address::repeat_byte(0x5a),
+            nonce: 0,
+            title: "unpause: unpause escrow",
+            safe_tx: serde_json::json!({}),
+            calls: serde_json::json!([{"label": "unpause escrow"}]),
+            safe_tx_hash: B256::repeat_byte(0x11),
+            created_by: "rosa",
+            incident_id: Some(1),
+        })
+        .expect("propose");
+    room.store
+        .confirm(id, Address::repeat_byte(0x01), None, "approveHash")
+        .expect("first");
+    let b = Browser::start().await;
+    b.sign_in(&room.base, &room.token("vic", Role::Viewer))
+        .await;
+    b.client
+        .goto(&format!("{}/incidents/1", room.base))
+        .await
+        .expect("incident");
+    let cell = b.waits_for(&format!("[data-proposal='{id}']")).await;
+    assert!(cell.text().await.expect("text").starts_with("1:"));
+    b.client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//span[@id='feed' and starts-with(text(), 'connected')]",
+        ))
+        .await
+        .expect("the live feed connects");
+    room.store
+        .confirm(id, Address::repeat_byte(0x02), None, "approveHash")
+        .expect("second");
+    b.client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(&format!(
+            "//td[@data-proposal='{id}' and starts-with(text(), '2 confirmation')]"
+        )))
+        .await
+        .expect("the second confirmation shows without a reload");
+    b.screenshot("incident-safe-live").await;
+    let _ = b.client.close().await;
+}

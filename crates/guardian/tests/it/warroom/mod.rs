@@ -327,3 +327,84 @@ async fn a_responder_pauses_everything_from_the_incident_page_under_their_name()
         "{page}"
     );
 }
+
+/// With `[server] public_url`, the team's messages link to the pages: an incident's to its page
+/// (not the messages for people outside the team), an alert's to its page, which shows it.
+#[tokio::test]
+async fn messages_to_the_team_link_to_the_incident_and_alert_pages() {
+    let room = Room::start().await;
+    let path = room.dir.path().join("guardian.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    std::fs::write(
+        &path,
+        text + "\n[server]\npublic_url = \"https://guardian.example.org/\"\n\n[[contacts]]\nname = \"war-room\"\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:1/hook\"\nsecret_env = \"HOOK_SECRET\"\nmin_severity = \"info\"\naudiences = [\"team\", \"partners\"]\n",
+    )
+    .expect("write");
+    let (ok, out, err) = crate::support::bin::run(
+        room.dir.path(),
+        &[("HOOK_SECRET", "a-secret-of-the-hook")],
+        &[
+            "incident",
+            "open",
+            "--level",
+            "1",
+            "--title",
+            "linked",
+            "--contracts",
+            "registry",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let rows: Vec<(String, serde_json::Value)> =
+        rusqlite::Connection::open(room.dir.path().join("guardian.db"))
+            .expect("db")
+            .prepare("SELECT topic, message FROM outbox ORDER BY id")
+            .expect("query")
+            .query_map([], |r| {
+                let m: String = r.get(1)?;
+                Ok((r.get(0)?, serde_json::from_str(&m).unwrap_or_default()))
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+    let team = rows
+        .iter()
+        .find(|(topic, _)| topic.ends_with(".team"))
+        .expect("the team's message");
+    assert!(
+        team.1["links"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|u| u == "https://guardian.example.org/incidents/1")),
+        "{:#}",
+        team.1
+    );
+
+    // An alert's page, where its message links.
+    let alert = room
+        .store
+        .store_alert(&guardian::alert::NewAlert {
+            rule: "privileged".into(),
+            kind: "privileged".into(),
+            severity: guardian::alert::Severity::Critical,
+            chain: "local".into(),
+            chain_id: 31337,
+            contract: Some("registry".into()),
+            address: None,
+            block_number: 9,
+            block_hash: alloy::primitives::B256::repeat_byte(9),
+            tx_hashes: Vec::new(),
+            summary: "PAUSER_ROLE granted to a stranger".into(),
+            evidence: serde_json::json!({"account": "0xabc"}),
+            dedup_key: "warroom-link:1".into(),
+        })
+        .expect("store")
+        .expect("stored");
+    let (cookie, _) = sign_in(&room.base, &room.token("vic", Role::Viewer)).await;
+    let (status, page) = get(&room.base, &format!("/alerts/{}", alert.id), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("PAUSER_ROLE granted to a stranger") && page.contains("0xabc"),
+        "{page}"
+    );
+}
