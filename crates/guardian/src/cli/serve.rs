@@ -11,15 +11,25 @@ use crate::{
     storage::Store,
 };
 
-/// Serve the bug bounty desk: the program page (GET /bounty), researchers' reports
-/// (POST /bounty/reports) and their follow-up (GET/POST /bounty/reports/ID with the token as a
-/// bearer token). Needs [bounty] team_public_key (`guardian bounty keygen`); reports go to
-/// guardian.db beside the manifest. Runs until Ctrl-C.
+/// Serve the bug bounty desk (the program page GET /bounty, researchers' reports and their
+/// follow-up) and the team's war room (sign in at /signin with a team token: the overview,
+/// alerts and incident pages, live; the team API under /api). Needs [bounty] team_public_key
+/// (`guardian bounty keygen`); records go to the manifest's database. Runs until Ctrl-C.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The address to listen on.
+    /// The address to listen on (the public bounty desk; the team's pages too, unless
+    /// --team-listen gives them their own).
     #[arg(long, value_name = "ADDR", default_value = serve::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Serve the team's pages and API on this address only, apart from the public desk.
+    #[arg(long, value_name = "ADDR")]
+    team_listen: Option<SocketAddr>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's PEM private key (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -31,10 +41,20 @@ impl Args {
         serve::team_key(&manifest)?;
         let db = store_location(&path, Some(&manifest), &process_env);
         let store = Arc::new(Store::open_at(&db).with_context(|| format!("cannot open {db}"))?);
-        let server = serve::start_with(manifest, Some(path), store, self.listen).await?;
+        let listen = serve::Listen {
+            public: self.listen,
+            team: self.team_listen,
+            tls: self.tls_cert.zip(self.tls_key),
+        };
+        let scheme = if listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let server = serve::start_listening(manifest, Some(path), store, &listen).await?;
         println!(
-            "serving the bug bounty desk on http://{}/bounty",
-            server.addr
+            "serving the bug bounty desk on {scheme}://{}/bounty and the war room on {scheme}://{}/",
+            server.addr, server.team_addr
         );
         server
             .run_until(super::monitor::shutdown_signal())

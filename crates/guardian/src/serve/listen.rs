@@ -82,6 +82,7 @@ pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let open = Arc::new(Open::default());
@@ -112,26 +113,19 @@ pub(super) async fn serve(
             continue;
         };
         let app = app.clone();
-        let mut draining = draining.clone();
+        let draining = draining.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let mut app = app.clone();
-                async move { app.call(request.map(Body::new)).await }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = async { let _ = draining.wait_for(|d| *d).await; } => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            match tls {
+                None => drive(stream, peer, app, header_timeout, draining).await,
+                // The handshake gets the same deadline as a request's headers.
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => drive(tls, peer, app, header_timeout, draining).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
                 }
             }
         });
@@ -154,6 +148,60 @@ pub(super) async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serves one connection's requests until it ends, or until the server drains.
+async fn drive<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut draining: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        async move { app.call(request.map(Body::new)).await }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = async { let _ = draining.wait_for(|d| *d).await; } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// The TLS acceptor of a PEM certificate chain and private key (`--tls-cert`, `--tls-key`).
+pub(super) fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    crate::tls::install_provider();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: holds no certificate", cert.display()));
+    }
+    // The key's file is named, never quoted.
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key do not make a TLS server: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What [`read_body`] needs.

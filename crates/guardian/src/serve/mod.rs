@@ -53,6 +53,20 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
+}
+
+/// Where and how `guardian serve` listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The public address: the bounty desk (and the team's pages too, without `team`).
+    pub public: SocketAddr,
+    /// The team's own address (`--team-listen`): its pages and API are served there only.
+    pub team: Option<SocketAddr>,
+    /// HTTPS on both, from a PEM certificate chain and private key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What every handler shares.
@@ -73,15 +87,20 @@ pub(crate) struct AppState {
 pub struct Server {
     /// The address it listens on (the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The address of the team's pages and API (`addr` unless they have their own).
+    pub team_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
     /// Stops accepting, finishes the requests in flight, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        self.task.await.unwrap_or(Ok(()))
+        for task in self.tasks {
+            task.await.unwrap_or(Ok(()))?;
+        }
+        Ok(())
     }
 
     /// Runs until `shutdown` resolves, then stops gracefully.
@@ -120,6 +139,36 @@ pub async fn start_with(
     store: Arc<Store>,
     listen: SocketAddr,
 ) -> Result<Server, ServeError> {
+    let listen = Listen {
+        public: listen,
+        team: None,
+        tls: None,
+    };
+    start_listening(manifest, manifest_path, store, &listen).await
+}
+
+/// Binds a listener on `addr`.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
+/// [`start_with`], listening as `listen` says.
+pub async fn start_listening(
+    manifest: Manifest,
+    manifest_path: Option<PathBuf>,
+    store: Arc<Store>,
+    listen: &Listen,
+) -> Result<Server, ServeError> {
+    let tls = match &listen.tls {
+        Some((cert, key)) => Some(listen::tls_acceptor(cert, key).map_err(ServeError::Tls)?),
+        None => None,
+    };
     let team_key = team_key(&manifest)?;
     let limits_of_posts = Arc::new(limits::PostLimits::new(&manifest.bounty));
     let max_body = manifest.bounty.max_body_bytes;
@@ -134,23 +183,15 @@ pub async fn start_with(
         manifest_path: manifest_path.map(Arc::new),
         contacts: contacts.clone(),
     };
-    let app = router(
-        state,
-        listen::BodyLimits {
-            max_bytes: max_body,
-            timeout: Duration::from_secs(limits.body_timeout_secs),
-        },
-    );
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        addr: listen,
-        source,
-    })?;
+    let body = listen::BodyLimits {
+        max_bytes: max_body,
+        timeout: Duration::from_secs(limits.body_timeout_secs),
+    };
+    let (listener, addr) = bind(listen.public).await?;
+    let team = match listen.team {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     // The notices the server queues (a new report, a decision taken through the team API) are
     // delivered while it runs; what is left is delivered by the next guardian process.
@@ -162,12 +203,46 @@ pub async fn start_with(
             let _ = until.wait_for(|s| *s).await;
         }));
     }
-    let task = tokio::spawn(listen::serve(listener, app, limits, stopped));
-    tracing::info!(%addr, "serving the bounty desk");
-    Ok(Server { addr, stop, task })
+    let mut tasks = Vec::new();
+    let team_addr = match team {
+        Some((team_listener, team_addr)) => {
+            let public = layered(public_routes(), state.clone(), body);
+            let team_app = layered(team_routes(), state, body);
+            tasks.push(tokio::spawn(listen::serve(
+                listener,
+                public,
+                limits.clone(),
+                tls.clone(),
+                stopped.clone(),
+            )));
+            tasks.push(tokio::spawn(listen::serve(
+                team_listener,
+                team_app,
+                limits,
+                tls,
+                stopped,
+            )));
+            team_addr
+        }
+        None => {
+            let app = layered(public_routes().merge(team_routes()), state, body);
+            tasks.push(tokio::spawn(listen::serve(
+                listener, app, limits, tls, stopped,
+            )));
+            addr
+        }
+    };
+    tracing::info!(%addr, %team_addr, "serving the bounty desk and the war room");
+    Ok(Server {
+        addr,
+        team_addr,
+        stop,
+        tasks,
+    })
 }
 
-fn router(state: AppState, body: listen::BodyLimits) -> Router {
+/// What faces the internet: the bounty program, researchers' reports and their follow-up.
+fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/bounty", get(bounty_page::page))
         .route("/bounty/reports", axum::routing::post(reports::submit))
@@ -175,6 +250,11 @@ fn router(state: AppState, body: listen::BodyLimits) -> Router {
             "/bounty/reports/{id}",
             get(reports::show).post(reports::reply),
         )
+}
+
+/// The team's: the war room's pages, its live feed, and the team API.
+fn team_routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(pages::overview))
         .route("/signin", get(session::form).post(session::sign_in))
         .route("/signout", axum::routing::post(session::sign_out))
@@ -201,6 +281,11 @@ fn router(state: AppState, body: listen::BodyLimits) -> Router {
             "/api/bounty/reports/{id}/{decision}",
             axum::routing::post(team::decide),
         )
+}
+
+/// `routes` with the limits and headers every answer gets.
+fn layered(routes: Router<AppState>, state: AppState, body: listen::BodyLimits) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(body.max_bytes))
         .layer(axum::middleware::from_fn_with_state(
             body,

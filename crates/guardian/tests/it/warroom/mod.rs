@@ -408,3 +408,95 @@ async fn messages_to_the_team_link_to_the_incident_and_alert_pages() {
         "{page}"
     );
 }
+
+/// `--team-listen` and TLS: the public address serves the bounty desk only, the team's address
+/// the pages and API only, both over HTTPS with the given certificate; a browser's cookie is
+/// marked Secure when `[server] public_url` is https.
+#[tokio::test]
+async fn the_team_pages_have_their_own_https_address_apart_from_the_public_desk() {
+    use tokio_rustls::rustls;
+    let (ca, leaf, key) = crate::support::tls::ca_and_leaf(&["localhost"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, leaf.pem()).expect("cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("key");
+    let path = dir.path().join("guardian.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:1\"]\n\n[bounty]\nteam_public_key = \"{}\"\n\n[server]\npublic_url = \"https://guardian.example.org\"\n",
+            guardian::bounty::crypto::generate().public
+        ),
+    )
+    .expect("write");
+    let store = Arc::new(Store::open(&dir.path().join("guardian.db")).expect("db"));
+    let server = serve::start_listening(
+        Manifest::load(&path).expect("manifest"),
+        Some(path),
+        store.clone(),
+        &serve::Listen {
+            public: "127.0.0.1:0".parse().expect("addr"),
+            team: Some("127.0.0.1:0".parse().expect("addr")),
+            tls: Some((cert_file, key_file)),
+        },
+    )
+    .await
+    .expect("serve");
+    assert_ne!(server.addr, server.team_addr);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).expect("ca");
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let status = |addr: std::net::SocketAddr, path: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("https://localhost:{}{path}", addr.port()))
+                .send()
+                .await
+                .expect("https")
+                .status()
+        }
+    };
+    assert_eq!(status(server.addr, "/bounty").await, StatusCode::OK);
+    assert_eq!(status(server.addr, "/signin").await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(server.addr, "/api/overview").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(status(server.team_addr, "/signin").await, StatusCode::OK);
+    assert_eq!(
+        status(server.team_addr, "/bounty").await,
+        StatusCode::NOT_FOUND
+    );
+    let token = store
+        .create_api_token("vic", Role::Viewer, "test", None)
+        .expect("token");
+    let signed = client
+        .post(format!(
+            "https://localhost:{}/signin",
+            server.team_addr.port()
+        ))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("token", token.as_str())]))
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    server.stop().await.expect("stop");
+}
