@@ -73,6 +73,31 @@ pub struct Args {
     json: bool,
 }
 
+/// The manifest's `[ha]` as the monitor runs it; refused on SQLite, and with a one-instance
+/// option (`single`: --once, --from-block, --mempool).
+pub(super) fn ha_of(
+    deployment: &Deployment,
+    single: bool,
+) -> anyhow::Result<Option<monitor::lease::Ha>> {
+    let Some(h) = &deployment.manifest.ha else {
+        return Ok(None);
+    };
+    if deployment.store.backend() == crate::storage::sql::Backend::Sqlite {
+        anyhow::bail!(
+            "[ha] needs the records in PostgreSQL ([storage] url, or GUARDIAN_DATABASE_URL): one SQLite file cannot be shared by several instances; remove [ha] to run one instance on SQLite"
+        );
+    }
+    if single {
+        anyhow::bail!(
+            "[ha] instances keep running and resume from the stored cursors: --once, --from-block and --mempool are for one instance (run them without [ha])"
+        );
+    }
+    Ok(Some(monitor::lease::Ha::new(
+        h.instance.clone().unwrap_or_else(default_instance),
+        h.lease_ms,
+    )))
+}
+
 impl Args {
     /// Runs the monitor until stopped (or, with --once, up to the heads).
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
@@ -87,25 +112,10 @@ impl Args {
             Some(_) => monitor::configured_rules(&deployment).await?,
             None => Default::default(),
         };
-        let ha = match &deployment.manifest.ha {
-            None => None,
-            Some(h) => {
-                if deployment.store.backend() == crate::storage::sql::Backend::Sqlite {
-                    anyhow::bail!(
-                        "[ha] needs the records in PostgreSQL ([storage] url, or GUARDIAN_DATABASE_URL): one SQLite file cannot be shared by several instances; remove [ha] to run one instance on SQLite"
-                    );
-                }
-                if self.once || self.from_block.is_some() || self.mempool {
-                    anyhow::bail!(
-                        "[ha] instances keep running and resume from the stored cursors: --once, --from-block and --mempool are for one instance (run them without [ha])"
-                    );
-                }
-                Some(monitor::lease::Ha::new(
-                    h.instance.clone().unwrap_or_else(default_instance),
-                    h.lease_ms,
-                ))
-            }
-        };
+        let ha = ha_of(
+            &deployment,
+            self.once || self.from_block.is_some() || self.mempool,
+        )?;
         if let Some(ha) = &ha {
             println!(
                 "instance {}: following the chains whose lease it holds (lease {} ms)",

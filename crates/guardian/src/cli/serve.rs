@@ -6,8 +6,11 @@ use anyhow::Context as _;
 
 use crate::{
     config::{Manifest, env::process_env, manifest_path},
-    deployment::store_location,
+    deployment::{Deployment, store_location},
+    monitor::MonitorOptions,
+    notify::Contacts,
     serve,
+    service::Service,
     storage::Store,
 };
 
@@ -30,6 +33,11 @@ pub struct Args {
     /// The certificate's PEM private key (with --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Run the monitor in this process too (as `guardian monitor` does: rules, contacts, the
+    /// automatic response; with [ha], it takes chain leases like any other instance), so one
+    /// process serves a small team.
+    #[arg(long)]
+    monitor: bool,
 }
 
 impl Args {
@@ -51,15 +59,43 @@ impl Args {
         } else {
             "http"
         };
-        let server = serve::start_listening(manifest, Some(path), store, &listen).await?;
+        let server = serve::start_listening(manifest, Some(path.clone()), store, &listen).await?;
         println!(
             "serving the bug bounty desk on {scheme}://{}/bounty and the war room on {scheme}://{}/",
             server.addr, server.team_addr
         );
-        server
-            .run_until(super::monitor::shutdown_signal())
-            .await
-            .context("the server stopped with an error")?;
-        Ok(ExitCode::SUCCESS)
+        if !self.monitor {
+            server
+                .run_until(super::monitor::shutdown_signal())
+                .await
+                .context("the server stopped with an error")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // The monitor runs until the server stops (Ctrl-C or SIGTERM), then delivers what is due.
+        let deployment = Deployment::open(&path, None, &process_env).await?;
+        let rules = crate::monitor::configured_rules(&deployment).await?;
+        let ha = super::monitor::ha_of(&deployment, false)?;
+        let contacts = Arc::new(Contacts::load(&deployment.manifest, &process_env));
+        let service = Service::new(&deployment, contacts)
+            .await?
+            .monitor(MonitorOptions {
+                rules,
+                ha,
+                ..MonitorOptions::default()
+            })
+            .delivering()?
+            .bounty_clock();
+        println!("monitoring every chain in this process");
+        let serving = async {
+            if let Err(e) = server.run_until(super::monitor::shutdown_signal()).await {
+                tracing::error!("the server stopped with an error: {e}");
+            }
+        };
+        let ran = service.run(None, |_, _| {}, serving).await;
+        Ok(if ran.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     }
 }

@@ -500,3 +500,91 @@ async fn the_team_pages_have_their_own_https_address_apart_from_the_public_desk(
     assert!(cookie.contains("; Secure"), "{cookie}");
     server.stop().await.expect("stop");
 }
+
+/// `guardian serve --monitor`: one process serves the pages and follows the chains; a stranger's
+/// role granted on chain becomes an alert its own API lists.
+#[tokio::test]
+async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
+    use alloy::providers::Provider as _;
+    let net = testnet().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut manifest = net.devnet.manifest.clone();
+    manifest.bounty.team_public_key = Some(guardian::bounty::crypto::generate().public);
+    manifest
+        .write(&dir.path().join("guardian.toml"), true)
+        .expect("write");
+    let token = Store::open(&dir.path().join("guardian.db"))
+        .expect("db")
+        .create_api_token("vic", Role::Viewer, "test", None)
+        .expect("token");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .args(["serve", "--monitor", "--listen", &listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("guardian serve");
+    let alerts = || async {
+        http()
+            .get(format!("http://{listen}/api/alerts?rule=privileged&severity=critical"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+    };
+    // Serving, and following the chain (its cursor is stored), before anything happens.
+    let mut following = false;
+    for _ in 0..300 {
+        let overview = http()
+            .get(format!("http://{listen}/api/overview"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        if let Ok(r) = overview
+            && let Ok(v) = r.json::<serde_json::Value>().await
+            && v["chains"][0]["block"].is_u64()
+        {
+            following = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(following, "the monitor in the server follows the chain");
+    let admin = bindings::DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.admin),
+    );
+    crate::send_ok!(admin.grantRole(guardian::roles::Role::Pauser.id(), net.outsider.address()));
+    let _ = net.client.provider().get_block_number().await;
+    let mut seen = None;
+    for _ in 0..300 {
+        if let Some(list) = alerts().await
+            && let Some(a) = list.as_array().and_then(|l| l.first())
+        {
+            seen = Some(a.clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let alert = seen.expect("the stranger's role is detected by the server's own monitor");
+    assert_eq!(alert["severity"], "critical", "{alert}");
+    let stranger = net.outsider.address().to_string().to_lowercase();
+    assert!(alert.to_string().to_lowercase().contains(&stranger), "{alert}");
+    let pid = server.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait()).await;
+    assert!(stopped.is_ok(), "serve --monitor stops on SIGTERM");
+}
