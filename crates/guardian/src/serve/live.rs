@@ -2,11 +2,11 @@
 //! alert), `timeline` (a new entry of any incident's timeline: a pause mined, a note, a Safe
 //! step) and `confirmation` (a Safe proposal's confirmations changed). The records are the
 //! source, whichever process wrote them (the monitor in another process or on another machine):
-//! each stream reads the rows newer than what it sent, every [`POLL`]. A comment every 15 s keeps
-//! proxies from closing a quiet stream. And `/assets/live.js`, the pages' one script, which puts
+//! one reader ([`Feed`]) reads the rows newer than what it handed on, every [`POLL`], for every
+//! open stream. A comment every 15 s keeps proxies from closing a quiet stream. And `/assets/live.js`, the pages' one script, which puts
 //! each event where it belongs.
 
-use std::{collections::BTreeMap, convert::Infallible, time::Duration};
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::State,
@@ -16,17 +16,17 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
     },
 };
-use futures::stream::Stream;
 use serde_json::json;
+use tokio::sync::{broadcast, watch};
 
 use super::{
     AppState,
-    auth::{Team, Viewer, internal},
+    auth::{Team, Viewer},
 };
 use crate::storage::{StorageError, Store, sql::params};
 
-/// How often each stream reads the records.
-pub const POLL: Duration = Duration::from_millis(250);
+/// How often the feed reads the records.
+pub const POLL: Duration = Duration::from_millis(50);
 
 /// Where a stream is: the newest alert and timeline entry it sent, and each proposal's count.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +62,10 @@ fn now_mark(store: &Store) -> Result<Mark, StorageError> {
 }
 
 /// The events newer than `mark`, and the mark after them.
-fn news(store: &Store, mark: &Mark) -> Result<(Vec<Event>, Mark), StorageError> {
+/// An event for the streams: its kind and its JSON.
+type News = (&'static str, String);
+
+fn news(store: &Store, mark: &Mark) -> Result<(Vec<News>, Mark), StorageError> {
     let mut next = mark.clone();
     let mut events = Vec::new();
     let ids: Vec<i64> = store.with(|c| {
@@ -80,7 +83,7 @@ fn news(store: &Store, mark: &Mark) -> Result<(Vec<Event>, Mark), StorageError> 
                 "rule": a.found.rule, "chain": a.found.chain, "block": a.found.block_number,
                 "summary": a.found.summary, "detected_at": a.detected_at,
             });
-            events.push(Event::default().event("alert").data(data.to_string()));
+            events.push(("alert", data.to_string()));
         }
     }
     let entries: Vec<(i64, i64, i64, String, String, String)> = store.with(|c| {
@@ -94,60 +97,92 @@ fn news(store: &Store, mark: &Mark) -> Result<(Vec<Event>, Mark), StorageError> 
         next.entry = next.entry.max(id);
         let data = json!({"id": id, "incident": incident, "at": at, "actor": actor,
             "kind": kind, "details": details});
-        events.push(Event::default().event("timeline").data(data.to_string()));
+        events.push(("timeline", data.to_string()));
     }
     let counts = confirmation_counts(store)?;
     for (proposal, n) in &counts {
         if mark.confirmations.get(proposal) != Some(n) {
             let data = json!({"proposal": proposal, "confirmations": n});
-            events.push(
-                Event::default()
-                    .event("confirmation")
-                    .data(data.to_string()),
-            );
+            events.push(("confirmation", data.to_string()));
         }
     }
     next.confirmations = counts;
     Ok((events, next))
 }
 
-/// `GET /api/events` (viewer).
-pub(super) async fn events(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
-    let store = state.store.clone();
-    let start = tokio::task::spawn_blocking(move || now_mark(&store)).await;
-    let mark = match start {
-        Ok(Ok(m)) => m,
-        Ok(Err(e)) => return internal("the records could not be read", &e),
-        Err(e) => return internal("the records could not be read", &e),
-    };
-    Sse::new(stream(state, mark))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+/// The one reader of the records for every open stream: it reads what is new every [`POLL`]
+/// (while anyone listens) and hands it to each stream, so fifty open pages cost the database
+/// what one does.
+pub(crate) struct Feed {
+    tx: broadcast::Sender<Arc<Vec<News>>>,
 }
 
-fn stream(state: AppState, mark: Mark) -> impl Stream<Item = Result<Event, Infallible>> {
-    let ready = Event::default().event("ready").data("{}");
-    let first = futures::stream::once(async move { Ok(ready) });
-    let rest = futures::stream::unfold(mark, move |mark| {
-        let store = state.store.clone();
-        async move {
+impl Feed {
+    /// Starts the reader on `store`; it stops when `stop` turns true.
+    pub(crate) fn start(store: Arc<Store>, mut stop: watch::Receiver<bool>) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(256);
+        let feed = Arc::new(Self { tx: tx.clone() });
+        tokio::spawn(async move {
+            let mut mark: Option<Mark> = None;
             loop {
-                tokio::time::sleep(POLL).await;
-                let m = mark.clone();
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(POLL) => {}
+                }
+                if tx.receiver_count() == 0 {
+                    // Nobody listens: the next listener starts from the records as they are then.
+                    mark = None;
+                    continue;
+                }
                 let s = store.clone();
-                match tokio::task::spawn_blocking(move || news(&s, &m)).await {
-                    Ok(Ok((events, next))) if !events.is_empty() => {
-                        let batch = futures::stream::iter(events.into_iter().map(Ok));
-                        return Some((batch, next));
+                let m = mark.clone();
+                let read = tokio::task::spawn_blocking(move || match m {
+                    None => now_mark(&s).map(|m| (Vec::new(), m)),
+                    Some(m) => news(&s, &m),
+                })
+                .await;
+                match read {
+                    Ok(Ok((events, next))) => {
+                        mark = Some(next);
+                        if !events.is_empty() {
+                            let _ = tx.send(Arc::new(events));
+                        }
                     }
-                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::warn!("the live feed could not read the records: {e}"),
                     Err(e) => tracing::warn!("the live feed could not read the records: {e}"),
                 }
             }
+        });
+        feed
+    }
+}
+
+/// `GET /api/events` (viewer).
+pub(super) async fn events(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
+    let rx = state.feed.tx.subscribe();
+    let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
+    let news = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(batch) => {
+                    let events: Vec<Result<Event, Infallible>> = batch
+                        .iter()
+                        .map(|(kind, data)| Ok(Event::default().event(*kind).data(data)))
+                        .collect();
+                    return Some((futures::stream::iter(events), rx));
+                }
+                // A page too slow to keep up misses some events; it still gets the next.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
         }
     });
-    futures::StreamExt::chain(first, futures::StreamExt::flatten(rest))
+    Sse::new(futures::StreamExt::chain(
+        ready,
+        futures::StreamExt::flatten(news),
+    ))
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    .into_response()
 }
 
 /// The pages' script: the live feed's state in the header, new alerts atop the alerts tables,

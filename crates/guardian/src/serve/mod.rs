@@ -81,6 +81,8 @@ pub(crate) struct AppState {
     pub(crate) manifest_path: Option<Arc<PathBuf>>,
     /// The manifest's contacts: the team hears of each new report.
     pub(crate) contacts: Arc<Contacts>,
+    /// What is new in the records, for the pages' live streams.
+    pub(crate) feed: Arc<live::Feed>,
 }
 
 /// A running server.
@@ -175,7 +177,10 @@ pub async fn start_listening(
     let limits = manifest.server.clone();
     let contacts = Arc::new(Contacts::load(&manifest, &process_env));
     let store_for_outbox = store.clone();
+    let (stop, stopped) = watch::channel(false);
+    let feed = live::Feed::start(store.clone(), stopped.clone());
     let state = AppState {
+        feed,
         store,
         manifest: Arc::new(manifest),
         team_key,
@@ -192,7 +197,6 @@ pub async fn start_listening(
         Some(a) => Some(bind(a).await?),
         None => None,
     };
-    let (stop, stopped) = watch::channel(false);
     // The notices the server queues (a new report, a decision taken through the team API) are
     // delivered while it runs; what is left is delivered by the next guardian process.
     if contacts.iter().next().is_some()

@@ -534,7 +534,9 @@ async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
         .expect("guardian serve");
     let alerts = || async {
         http()
-            .get(format!("http://{listen}/api/alerts?rule=privileged&severity=critical"))
+            .get(format!(
+                "http://{listen}/api/alerts?rule=privileged&severity=critical"
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -580,7 +582,10 @@ async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
     let alert = seen.expect("the stranger's role is detected by the server's own monitor");
     assert_eq!(alert["severity"], "critical", "{alert}");
     let stranger = net.outsider.address().to_string().to_lowercase();
-    assert!(alert.to_string().to_lowercase().contains(&stranger), "{alert}");
+    assert!(
+        alert.to_string().to_lowercase().contains(&stranger),
+        "{alert}"
+    );
     let pid = server.id().expect("pid").to_string();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid])
