@@ -10,6 +10,7 @@ mod gas;
 mod mempool;
 mod monitor;
 mod preempt;
+mod warroom;
 
 use std::{
     path::{Path, PathBuf},
@@ -66,6 +67,9 @@ enum What {
     Mempool(mempool::MempoolArgs),
     /// Takeover time of `[ha]` instances on PostgreSQL after `kill -9` of the chain's holder.
     Takeover(monitor::takeover::TakeoverArgs),
+    /// The war room's page times with 10,000 alerts and 500 timeline entries, and the time from
+    /// an alert's commit to its event on 50 open streams; writes its section of the report.
+    Warroom(warroom::WarroomArgs),
 }
 
 /// `cargo run --release -p bench -- pause`.
@@ -115,6 +119,7 @@ async fn main() -> ExitCode {
         What::Gas(args) => args.run().await,
         What::Mempool(args) => args.run().await,
         What::Takeover(args) => args.run().await,
+        What::Warroom(args) => args.run().await,
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 mod act;
 mod auth;
 mod bounty_page;
+mod history;
 mod incident_page;
 mod limits;
 mod listen;
@@ -264,6 +265,12 @@ fn team_routes() -> Router<AppState> {
         .route("/signout", axum::routing::post(session::sign_out))
         .route("/alerts", get(pages::alerts))
         .route("/alerts/{id}", get(pages::alert))
+        .route("/alerts/{id}/ack", axum::routing::post(history::ack_form))
+        .route("/history", get(history::page))
+        .route(
+            "/api/alerts/{id}/ack",
+            axum::routing::post(history::ack_api),
+        )
         .route("/incidents/{id}", get(pages::incident))
         .route(
             "/incidents/{id}/pause",

@@ -33,7 +33,7 @@ button{font:inherit;margin-top:.5rem}.errors{border:1px solid #b00;padding:.5rem
 pub(super) fn layout(title: &str, who: Option<(&TokenHolder, &str)>, body: &str) -> String {
     let header = match who {
         Some((holder, csrf)) => format!(
-            "<header><strong>guardian</strong><nav><a href=\"/\">Overview</a> · <a href=\"/alerts\">Alerts</a></nav><span class=\"fresh\">rendered {} UTC · live feed: <span id=\"feed\">off (no script)</span></span><span>{} ({})</span><form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></header>",
+            "<header><strong>guardian</strong><nav><a href=\"/\">Overview</a> · <a href=\"/alerts\">Alerts</a> · <a href=\"/history\">History</a></nav><span class=\"fresh\">rendered {} UTC · live feed: <span id=\"feed\">off (no script)</span></span><span>{} ({})</span><form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></header>",
             utc(crate::storage::now_ms()),
             escape(&holder.name),
             holder.role.as_str(),
@@ -305,7 +305,7 @@ pub(super) async fn alert(
         .map(|t| format!("<code>{t}</code>"))
         .collect();
     let body = format!(
-        "<h1>Alert {id}</h1><table><tr><th>Severity</th><td>{:?}</td></tr><tr><th>Rule</th><td>{}</td></tr><tr><th>Chain</th><td>{} ({})</td></tr><tr><th>Contract</th><td>{}</td></tr><tr><th>Block</th><td>{} <code>{}</code></td></tr><tr><th>What</th><td>{}</td></tr><tr><th>Transactions</th><td>{}</td></tr><tr><th>Detected</th><td>{} ({} UTC)</td></tr><tr><th>Status</th><td>{:?}</td></tr><tr><th>Evidence</th><td><code>{}</code></td></tr></table><p><a href=\"/alerts\">All alerts</a></p>",
+        "<h1>Alert {id}</h1><table><tr><th>Severity</th><td>{:?}</td></tr><tr><th>Rule</th><td>{}</td></tr><tr><th>Chain</th><td>{} ({})</td></tr><tr><th>Contract</th><td>{}</td></tr><tr><th>Block</th><td>{} <code>{}</code></td></tr><tr><th>What</th><td>{}</td></tr><tr><th>Transactions</th><td>{}</td></tr><tr><th>Detected</th><td>{} ({} UTC)</td></tr><tr><th>Status</th><td>{:?}</td></tr><tr><th>Acknowledged</th><td id=\"ack\">{}</td></tr><tr><th>Evidence</th><td><code>{}</code></td></tr></table>{}<p><a href=\"/alerts\">All alerts</a></p>",
         f.severity,
         escape(&f.rule),
         escape(&f.chain),
@@ -318,7 +318,27 @@ pub(super) async fn alert(
         ago(a.detected_at, now),
         utc(a.detected_at),
         a.status,
-        escape(&f.evidence.to_string())
+        a.acknowledged
+            .as_ref()
+            .map(|k| format!(
+                "by {} {}{}",
+                escape(&k.by),
+                ago(k.at, now),
+                k.note
+                    .as_deref()
+                    .map(|n| format!(": {}", escape(n)))
+                    .unwrap_or_default()
+            ))
+            .unwrap_or_else(|| "not yet".into()),
+        escape(&f.evidence.to_string()),
+        if who.holder.role.allows(Role::Responder) {
+            format!(
+                "<form method=\"post\" action=\"/alerts/{id}/ack\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label for=\"ack-note\">Note (optional)</label><input type=\"text\" id=\"ack-note\" name=\"note\"><button type=\"submit\" id=\"ack-button\">Acknowledge</button></form>",
+                escape(&who.csrf)
+            )
+        } else {
+            String::new()
+        }
     );
     Html(layout(
         &format!("Alert {id} · guardian"),

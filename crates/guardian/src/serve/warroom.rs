@@ -138,18 +138,18 @@ pub fn alerts(
         .chain
         .as_deref()
         .and_then(|n| manifest.chains.get(n).map(|c| c.chain_id));
-    let mut list = store.alerts(&AlertFilter {
-        min_severity,
-        rule: selection.rule.clone(),
-        since_ms: None,
-        chain_id,
-    })?;
     if selection.chain.is_some() && chain_id.is_none() {
-        list.clear();
+        return Ok(Vec::new());
     }
-    list.sort_by_key(|a| std::cmp::Reverse(a.id));
-    list.truncate(limit);
-    Ok(list)
+    store.latest_alerts(
+        &AlertFilter {
+            min_severity,
+            rule: selection.rule.clone(),
+            since_ms: None,
+            chain_id,
+        },
+        limit,
+    )
 }
 
 /// A Safe proposal of the incident with its confirmations.

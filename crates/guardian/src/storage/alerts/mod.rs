@@ -374,6 +374,24 @@ impl Store {
 
     /// Alerts matching `filter`, newest first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StorageError> {
+        self.alerts_limited(filter, None)
+    }
+
+    /// The newest `limit` alerts matching `filter`, newest first (a page's worth, read without
+    /// reading the rest).
+    pub fn latest_alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: usize,
+    ) -> Result<Vec<Alert>, StorageError> {
+        self.alerts_limited(filter, Some(limit))
+    }
+
+    fn alerts_limited(
+        &self,
+        filter: &AlertFilter,
+        limit: Option<usize>,
+    ) -> Result<Vec<Alert>, StorageError> {
         let mut clauses = vec!["1 = 1".to_string()];
         let mut args: Vec<Value> = Vec::new();
         if let Some(s) = filter.min_severity {
@@ -392,8 +410,9 @@ impl Store {
             args.push(Value::Int(chain_id as i64));
             clauses.push(format!("chain_id = ?{}", args.len()));
         }
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let sql = format!(
-            "SELECT {COLUMNS} FROM alerts WHERE {} ORDER BY detected_at DESC, id DESC",
+            "SELECT {COLUMNS} FROM alerts WHERE {} ORDER BY detected_at DESC, id DESC{limit}",
             clauses.join(" AND ")
         );
         self.with(|c| {

@@ -326,6 +326,21 @@ async fn a_responder_pauses_everything_from_the_incident_page_under_their_name()
         page.contains("pause-requested") && page.contains("rosa"),
         "{page}"
     );
+    // The history lists the pause's action with each transaction it sent.
+    let action = pause.details["action_id"].as_i64().expect("action");
+    let txs = room.store.transactions(action).expect("transactions");
+    assert!(!txs.is_empty());
+    let (_, history) = get(&room.base, "/history", &cookie).await;
+    assert!(
+        history.contains(&format!("id=\"action-{action}\"")),
+        "{history}"
+    );
+    for t in &txs {
+        assert!(
+            history.contains(&format!("id=\"tx-{}\"", t.tx_hash)),
+            "{history}"
+        );
+    }
 }
 
 /// With `[server] public_url`, the team's messages link to the pages: an incident's to its page
@@ -403,6 +418,30 @@ async fn messages_to_the_team_link_to_the_incident_and_alert_pages() {
     let (cookie, _) = sign_in(&room.base, &room.token("vic", Role::Viewer)).await;
     let (status, page) = get(&room.base, &format!("/alerts/{}", alert.id), &cookie).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("ack-button"),
+        "a viewer does not acknowledge"
+    );
+    // A responder acknowledges it from its page, under their name.
+    let (rosa, csrf) = sign_in(&room.base, &room.token("rosa", Role::Responder)).await;
+    let acked = post_form(
+        &room.base,
+        &format!("/alerts/{}/ack", alert.id),
+        &rosa,
+        &[("note", "looking into it"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(acked, StatusCode::SEE_OTHER);
+    let ack = room
+        .store
+        .alert(alert.id)
+        .expect("read")
+        .and_then(|a| a.acknowledged)
+        .expect("acknowledged");
+    assert_eq!(
+        (ack.by.as_str(), ack.note.as_deref()),
+        ("rosa", Some("looking into it"))
+    );
     assert!(
         page.contains("PAUSER_ROLE granted to a stranger") && page.contains("0xabc"),
         "{page}"

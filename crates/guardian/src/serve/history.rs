@@ -1,0 +1,140 @@
+//! The history page (every action the journal holds, newest first, each with its transactions:
+//! what was sent, by whom, and how it ended) and acknowledging an alert from its page (a
+//! responder; recorded under their name).
+
+use std::fmt::Write as _;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    auth::{Responder, Team, Viewer, error, internal},
+    escape,
+    pages::{Signed, ago, layout, utc},
+    session::SignedForm,
+};
+
+/// How many actions the page lists.
+const SHOWN: usize = 100;
+
+/// `GET /history`: the journal's actions and their transactions.
+pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> Response {
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let actions: Vec<_> = store.actions()?.into_iter().take(SHOWN).collect();
+        let mut with_txs = Vec::with_capacity(actions.len());
+        for a in actions {
+            let txs = store.transactions(a.id)?;
+            with_txs.push((a, txs));
+        }
+        Ok::<_, crate::storage::StorageError>(with_txs)
+    })
+    .await;
+    let list = match read {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return internal("the history could not be read", &e),
+        Err(e) => return internal("the history could not be read", &e),
+    };
+    let now = crate::storage::now_ms();
+    let mut b = String::from(
+        "<h1>History</h1><p>Every action, newest first, with the transactions it sent.</p><div class=\"wide\"><table><tr><th>Action</th><th>What</th><th>Who</th><th>When</th><th>How it ended</th><th>Transactions</th></tr>",
+    );
+    for (a, txs) in &list {
+        let txs: Vec<String> = txs
+            .iter()
+            .map(|t| {
+                format!(
+                    "<div id=\"tx-{}\">{} · chain {} · <code title=\"{}\">{}…</code> · {:?}{}</div>",
+                    t.tx_hash,
+                    escape(&t.label),
+                    t.chain_id,
+                    t.tx_hash,
+                    &t.tx_hash.to_string()[..12],
+                    t.status,
+                    t.block_number
+                        .map(|b| format!(" in block {b}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let _ = write!(
+            b,
+            "<tr id=\"action-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} ({} UTC)</td><td>{:?}: {}</td><td>{}</td></tr>",
+            a.id,
+            a.id,
+            escape(&a.kind),
+            escape(&a.actor),
+            ago(a.started_at, now),
+            utc(a.started_at),
+            a.status,
+            escape(a.summary.as_deref().unwrap_or("")),
+            txs.join("")
+        );
+    }
+    b.push_str("</table></div>");
+    Html(layout(
+        "History · guardian",
+        Some((&who.holder, &who.csrf)),
+        &b,
+    ))
+    .into_response()
+}
+
+/// Acknowledges alert `id` as `by`; the answer when it cannot.
+async fn acknowledge(
+    state: &AppState,
+    id: i64,
+    by: String,
+    note: Option<String>,
+) -> Result<(), Response> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.acknowledge(id, &by, note.as_deref())).await {
+        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(None)) => Err(error(StatusCode::NOT_FOUND, "alert", "no such alert")),
+        Ok(Err(e)) => Err(internal("the acknowledgement could not be recorded", &e)),
+        Err(e) => Err(internal("the acknowledgement could not be recorded", &e)),
+    }
+}
+
+/// `POST /alerts/{id}/ack` (a responder's form: an optional `note`).
+pub(super) async fn ack_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Responder>,
+) -> Response {
+    let note = form
+        .field("note")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    match acknowledge(&state, id, form.holder.name.clone(), note).await {
+        Ok(()) => Redirect::to(&format!("/alerts/{id}")).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// An acknowledgement asked for through the API.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AckBody {
+    note: Option<String>,
+}
+
+/// `POST /api/alerts/{id}/ack` (responder): `{"note": "…"}` (optional).
+pub(super) async fn ack_api(
+    State(state): State<AppState>,
+    team: Team<Responder>,
+    Path(id): Path<i64>,
+    body: Option<Json<AckBody>>,
+) -> Response {
+    let note = body.and_then(|Json(b)| b.note);
+    match acknowledge(&state, id, team.holder.name, note).await {
+        Ok(()) => Json(serde_json::json!({"acknowledged": id})).into_response(),
+        Err(r) => r,
+    }
+}
