@@ -64,6 +64,8 @@ pub(super) struct Follower<'a> {
     /// Set to each block number committed (`[ha]`: where following on the local store begins
     /// should the database become unreachable).
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// The balances last recorded per contract, for the team's pages.
+    recorded: BTreeMap<Address, serde_json::Value>,
 }
 
 impl<'a> Follower<'a> {
@@ -128,6 +130,7 @@ impl<'a> Follower<'a> {
             ),
             fence: None,
             progress: None,
+            recorded: BTreeMap::new(),
         }
     }
 
@@ -254,6 +257,9 @@ impl<'a> Follower<'a> {
         if let (Some(before), Some(_)) = (next.checked_sub(1), cursor) {
             let balances = holdings::at_block(self.client, &self.contracts, before).await?;
             self.insolvency.reset(&balances);
+        }
+        if let Some(before) = next.checked_sub(1) {
+            super::state::read_paused(self.client, self.store, &self.contracts, before).await;
         }
         Ok(next)
     }
@@ -415,6 +421,7 @@ impl<'a> Follower<'a> {
         let stored = self
             .store
             .commit_block(&record, &alerts, self.confirmations)?;
+        super::state::note_block(self.store, &block, &mut self.recorded);
         self.summary.blocks += 1;
         self.summary.raised += stored.len() as u64;
         if let Some(p) = &self.progress {

@@ -23,6 +23,7 @@ pub mod preempt;
 pub mod privileged;
 pub mod rules;
 pub mod safes;
+mod state;
 
 use std::{collections::BTreeMap, sync::Arc};
 

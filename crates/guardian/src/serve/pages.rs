@@ -166,11 +166,25 @@ pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>)
             escape(c.monitor.as_deref().unwrap_or("a monitor without [ha]")),
         );
     }
-    b.push_str("</table></div><h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Kind</th><th>Address</th></tr>");
+    b.push_str("</table></div><h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Kind</th><th>Address</th><th>Paused</th><th>Holds · owes (base units)</th><th>Read at</th></tr>");
     for c in &o.contracts {
+        let (paused, funds, read) = match &c.state {
+            None => ("not read yet".to_string(), "-".to_string(), "-".to_string()),
+            Some(s) => (
+                match (s.paused, c.kind.is_pausable()) {
+                    (Some(true), _) => "<strong class=\"critical\">paused</strong>".into(),
+                    (Some(false), _) => "running".into(),
+                    (None, true) => "not read yet".into(),
+                    (None, false) => "-".into(),
+                },
+                funds_of(s.balances.as_ref()),
+                format!("block {} ({})", s.block, ago(s.updated_at, now)),
+            ),
+        };
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            "<tr data-contract=\"{}\"><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td class=\"paused\">{paused}</td><td>{funds}</td><td>{read}</td></tr>",
+            escape(&c.name),
             escape(&c.name),
             escape(&c.chain),
             c.kind,
@@ -203,6 +217,45 @@ pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>)
         &b,
     ))
     .into_response()
+}
+
+/// A contract's balances as the monitor recorded them: each asset's amount, and what it owes
+/// (an escrow short of it marked).
+fn funds_of(balances: Option<&serde_json::Value>) -> String {
+    let Some(list) = balances.and_then(|b| b.as_array()) else {
+        return "-".into();
+    };
+    list.iter()
+        .map(|b| {
+            let asset = b["token"].as_str().map_or("native".to_string(), |t| {
+                format!(
+                    "<code title=\"{0}\">{1}…</code>",
+                    escape(t),
+                    escape(&t[..t.len().min(8)])
+                )
+            });
+            let amount = b["amount"].as_str().unwrap_or("?");
+            match b["owed"].as_str() {
+                Some(owed) => {
+                    let number = |s: &str| alloy::primitives::U256::from_str_radix(s, 10).ok();
+                    let short =
+                        matches!((number(amount), number(owed)), (Some(a), Some(o)) if a < o);
+                    format!(
+                        "{asset}: {} · owes {}{}",
+                        escape(amount),
+                        escape(owed),
+                        if short {
+                            " <strong class=\"critical\">short</strong>"
+                        } else {
+                            ""
+                        }
+                    )
+                }
+                None => format!("{asset}: {}", escape(amount)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
 }
 
 /// The alerts as a table whose body the live script adds new rows to.

@@ -43,6 +43,8 @@ pub struct ContractRow {
     pub kind: ContractKind,
     /// Where.
     pub address: Address,
+    /// Its state as the monitor last read it, if it has.
+    pub state: Option<crate::storage::ContractState>,
 }
 
 /// The overview.
@@ -92,14 +94,22 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
             }
         })
         .collect();
+    let states = store.contract_states()?;
     let contracts = manifest
         .contracts
         .iter()
-        .map(|c| ContractRow {
-            name: c.name().to_string(),
-            chain: c.chain().to_string(),
-            kind: c.kind,
-            address: c.address,
+        .map(|c| {
+            let chain_id = manifest.chains.get(c.chain()).map(|ch| ch.chain_id);
+            ContractRow {
+                name: c.name().to_string(),
+                chain: c.chain().to_string(),
+                kind: c.kind,
+                address: c.address,
+                state: states
+                    .iter()
+                    .find(|s| Some(s.chain_id) == chain_id && s.address == c.address)
+                    .cloned(),
+            }
         })
         .collect();
     Ok(Overview {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod backfill;
+mod contracts;
 mod copy;
 mod journal;
 mod leases;
@@ -17,6 +18,7 @@ pub mod sql;
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
+pub use contracts::ContractState;
 pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 pub use leases::{Fence, Lease, Taken, acting_under};

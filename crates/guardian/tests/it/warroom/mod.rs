@@ -619,6 +619,42 @@ async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let alert = seen.expect("the stranger's role is detected by the server's own monitor");
+    // The overview shows each contract as the monitor last read it: running, then paused.
+    let registry_paused = || async {
+        let v: serde_json::Value = http()
+            .get(format!("http://{listen}/api/overview"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v["contracts"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "registry")?["state"]["paused"]
+            .as_bool()
+    };
+    assert_eq!(
+        registry_paused().await,
+        Some(false),
+        "read when the monitor started"
+    );
+    let pauser = bindings::DocumentRegistry::new(
+        net.addr(ContractKind::DocumentRegistry),
+        net.as_signer(&net.pauser),
+    );
+    crate::send_ok!(pauser.pause());
+    let mut shown = false;
+    for _ in 0..300 {
+        if registry_paused().await == Some(true) {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(shown, "the pause the monitor saw is on the overview");
     assert_eq!(alert["severity"], "critical", "{alert}");
     let stranger = net.outsider.address().to_string().to_lowercase();
     assert!(

@@ -1,0 +1,138 @@
+//! What the monitor last read of each contract: paused or not (from its `Paused`/`Unpaused`
+//! events, and read once when a follower starts) and its balances with what it owes, each at
+//! the block it was read. The team's pages show them without asking a chain.
+
+use alloy::primitives::Address;
+use serde::Serialize;
+
+use super::{StorageError, Store, now_ms, sql::params};
+
+/// Migration 20: the contracts' state as the monitor last read it.
+pub(super) const MIGRATION: &str = "
+CREATE TABLE monitor_contracts (
+    chain_id   INTEGER NOT NULL,
+    address    TEXT    NOT NULL,
+    paused     INTEGER,
+    paused_at  INTEGER,
+    balances   TEXT,
+    block      INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, address)
+);
+";
+
+/// A contract's state as the monitor last read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContractState {
+    /// Its chain.
+    pub chain_id: u64,
+    /// The contract.
+    pub address: Address,
+    /// Paused, when read.
+    pub paused: Option<bool>,
+    /// The block its paused state was read at.
+    pub paused_at: Option<u64>,
+    /// Its balances (JSON: token, amount, owed), when read.
+    pub balances: Option<serde_json::Value>,
+    /// The last block anything of it was read at.
+    pub block: u64,
+    /// When (Unix ms).
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Records that `address` on `chain_id` is paused (or not) as of `block`.
+    pub fn note_paused(
+        &self,
+        chain_id: u64,
+        address: Address,
+        paused: bool,
+        block: u64,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO monitor_contracts (chain_id, address, paused, paused_at, block, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+                 ON CONFLICT (chain_id, address) DO UPDATE SET paused = excluded.paused,
+                   paused_at = excluded.paused_at, block = excluded.block, updated_at = excluded.updated_at",
+                params![chain_id as i64, address.to_string(), i64::from(paused), block as i64, now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Records `address`'s balances on `chain_id` as of `block`.
+    pub fn note_balances(
+        &self,
+        chain_id: u64,
+        address: Address,
+        balances: &serde_json::Value,
+        block: u64,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO monitor_contracts (chain_id, address, balances, block, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (chain_id, address) DO UPDATE SET balances = excluded.balances,
+                   block = excluded.block, updated_at = excluded.updated_at",
+                params![
+                    chain_id as i64,
+                    address.to_string(),
+                    balances.to_string(),
+                    block as i64,
+                    now_ms()
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Every contract's state as last read.
+    pub fn contract_states(&self) -> Result<Vec<ContractState>, StorageError> {
+        self.with(|c| {
+            c.query_map(
+                "SELECT chain_id, address, paused, paused_at, balances, block, updated_at FROM monitor_contracts",
+                params![],
+                |r| {
+                    let chain_id: i64 = r.get(0)?;
+                    let address: String = r.get(1)?;
+                    let paused: Option<i64> = r.get(2)?;
+                    let paused_at: Option<i64> = r.get(3)?;
+                    let balances: Option<String> = r.get(4)?;
+                    let block: i64 = r.get(5)?;
+                    Ok(ContractState {
+                        chain_id: chain_id as u64,
+                        address: address.parse().unwrap_or_default(),
+                        paused: paused.map(|p| p != 0),
+                        paused_at: paused_at.map(|b| b as u64),
+                        balances: balances.and_then(|b| serde_json::from_str(&b).ok()),
+                        block: block as u64,
+                        updated_at: r.get(6)?,
+                    })
+                },
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_read_state_of_a_contract_is_kept_on_both_backends() {
+        for store in Store::each_backend() {
+            let a = Address::repeat_byte(0xaa);
+            store.note_paused(1, a, false, 10).expect("paused");
+            store
+                .note_balances(1, a, &serde_json::json!([{"amount": "5"}]), 11)
+                .expect("balances");
+            store.note_paused(1, a, true, 12).expect("paused again");
+            let states = store.contract_states().expect("read");
+            assert_eq!(states.len(), 1);
+            let s = &states[0];
+            assert_eq!((s.paused, s.paused_at, s.block), (Some(true), Some(12), 12));
+            assert_eq!(s.balances, Some(serde_json::json!([{"amount": "5"}])));
+        }
+    }
+}
