@@ -89,7 +89,7 @@ impl WarroomArgs {
         std::fs::write(
             &path,
             format!(
-                "[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:1\"]\n\n[[contracts]]\nname = \"registry\"\nchain = \"local\"\nkind = \"DocumentRegistry\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n\n[bounty]\nteam_public_key = \"{}\"\n",
+                "[chains.local]\nchain_id = 31337\nrpc_urls = [\"http://127.0.0.1:1\"]\n\n[[contracts]]\nname = \"registry\"\nchain = \"local\"\nkind = \"DocumentRegistry\"\naddress = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n\n[bounty]\nteam_public_key = \"{}\"\n\n[server]\nmax_connections_per_client = 256\n",
                 guardian::bounty::crypto::generate().public
             ),
         )?;
@@ -210,7 +210,9 @@ impl WarroomArgs {
                  a signed-in client on loopback with keep-alive, {} timed requests per page after 20 \
                  untimed ones; each time is the client's, from sending the request to the last \
                  byte of the answer, so it holds the server's time and loopback's. The pages read \
-                 the records only. Then {} event streams (`/api/events`) are open while another \
+                 the records only. (All streams come from one address here, so the manifest raises \
+                 `[server] max_connections_per_client` from its default of 16; people on their own \
+                 machines each count apart.) Then {} event streams (`/api/events`) are open while another \
                  connection to the database, standing in for a monitor in another process, stores \
                  {} alerts 200 ms apart. Each sample is the time from `store_alert` returning (the \
                  alert committed) to its `alert` event read on one stream. This is what the feed \
