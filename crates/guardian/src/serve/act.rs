@@ -12,14 +12,18 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::{
     AppState,
-    auth::{Responder as Acts, Team, error, internal},
+    auth::{Admin, Responder as Acts, Team, error, internal},
     session::SignedForm,
 };
 use crate::{
-    chain::signer::process_env, deployment::Deployment, incident::playbook::Responder,
-    notify::Contacts, response::pause::PauseReport,
+    chain::signer::process_env,
+    deployment::Deployment,
+    incident::playbook::Responder,
+    notify::{Contacts, Outbox},
 };
 
 /// A pause asked for.
@@ -31,22 +35,38 @@ pub(super) struct PauseBody {
     reason: String,
 }
 
-/// Pauses under incident `id` as `actor`, on the deployment of the server's manifest file.
-async fn pause(
+/// What a person does to an incident from the war room.
+enum Act {
+    /// Pause its affected contracts, or everything.
+    Pause { everything: bool, reason: String },
+    /// Raise its level (the new level's playbook runs).
+    Escalate { level: u8 },
+    /// Mark one of its tasks done.
+    TaskDone { task: String },
+    /// Say the harm is over.
+    Resolve,
+    /// Close it (its checklist complete).
+    Close,
+}
+
+/// Does `what` to incident `id` as `actor`, through the same path as the command line, on the
+/// deployment of the server's manifest file. The outcome as JSON.
+async fn act(
     state: &AppState,
     id: i64,
     actor: String,
-    everything: bool,
-    reason: String,
-) -> Result<PauseReport, Box<Response>> {
+    what: Act,
+) -> Result<serde_json::Value, Box<Response>> {
     let Some(path) = state.manifest_path.clone() else {
         return Err(Box::new(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server",
-            "this server was started without its manifest's file: pause with guardian pause",
+            "this server was started without its manifest's file: use guardian incident",
         )));
     };
-    if reason.trim().is_empty() {
+    if let Act::Pause { reason, .. } = &what
+        && reason.trim().is_empty()
+    {
         return Err(Box::new(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "reason",
@@ -54,27 +74,139 @@ async fn pause(
         )));
     }
     let runtime = tokio::runtime::Handle::current();
+    let store = state.store.clone();
     let done = tokio::task::spawn_blocking(move || {
         runtime.block_on(async move {
-            let deployment = Deployment::open(&path, None, &process_env)
+            let chains: Option<&[String]> = match what {
+                Act::Pause { .. } | Act::Escalate { .. } => None,
+                _ => Some(&[]),
+            };
+            let deployment = Deployment::open(&path, chains, &process_env)
                 .await
                 .map_err(|e| Box::new(internal("the deployment could not be opened", &e)))?;
             let contacts = Contacts::load(&deployment.manifest, &process_env);
-            let responder = Responder {
+            let r = Responder {
                 deployment: &deployment,
                 contacts: &contacts,
                 actor,
                 signer: None,
                 outbid: None,
             };
-            responder
-                .pause_now(id, everything, reason.trim())
-                .await
-                .map_err(|e| Box::new(error(StatusCode::CONFLICT, "pause", &e.to_string())))
+            let refused = |e: crate::incident::IncidentError| {
+                Box::new(error(StatusCode::CONFLICT, "incident", &e.to_string()))
+            };
+            let value = match what {
+                Act::Pause { everything, reason } => {
+                    let report = r
+                        .pause_now(id, everything, reason.trim())
+                        .await
+                        .map_err(refused)?;
+                    json!({ "pause": report })
+                }
+                Act::Escalate { level } => {
+                    let run = r.escalate(id, level, None).await.map_err(refused)?;
+                    json!({ "escalated": run })
+                }
+                Act::TaskDone { task } => {
+                    json!({ "incident": r.task_done(id, &task).map_err(refused)? })
+                }
+                Act::Resolve => json!({ "incident": r.resolve(id).map_err(refused)? }),
+                Act::Close => json!({ "incident": r.close(id).await.map_err(refused)? }),
+            };
+            // What the change queued (an escalation's messages) goes out now.
+            if let Ok(outbox) = Outbox::new(store, Arc::new(contacts)) {
+                outbox.deliver_due().await;
+            }
+            Ok(value)
         })
     })
     .await;
-    done.map_err(|e| Box::new(internal("the pause could not be sent", &e)))?
+    done.map_err(|e| Box::new(internal("the change could not be made", &e)))?
+}
+
+/// The answer of a page's form: the incident page again, or what went wrong.
+fn back(id: i64, done: Result<serde_json::Value, Box<Response>>) -> Response {
+    match done {
+        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// `POST /incidents/{id}/escalate` (a responder's form: `level`).
+pub(super) async fn escalate_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Acts>,
+) -> Response {
+    let Some(level) = form.field("level").and_then(|l| l.parse::<u8>().ok()) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "level",
+            "choose level 2 or 3",
+        );
+    };
+    back(
+        id,
+        act(
+            &state,
+            id,
+            form.holder.name.clone(),
+            Act::Escalate { level },
+        )
+        .await,
+    )
+}
+
+/// `POST /incidents/{id}/task` (a responder's form: `task`, its id): marks it done.
+pub(super) async fn task_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Acts>,
+) -> Response {
+    let task = form.field("task").unwrap_or_default().to_string();
+    back(
+        id,
+        act(&state, id, form.holder.name.clone(), Act::TaskDone { task }).await,
+    )
+}
+
+/// `POST /incidents/{id}/resolve` and `/close` (an admin's form: `confirm`, the incident's
+/// number typed again).
+pub(super) async fn resolve_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Admin>,
+) -> Response {
+    if form.field("confirm").map(str::trim) != Some(id.to_string().as_str()) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirm",
+            &format!("type the incident's number ({id}) to confirm"),
+        );
+    }
+    back(
+        id,
+        act(&state, id, form.holder.name.clone(), Act::Resolve).await,
+    )
+}
+
+/// `POST /incidents/{id}/close` (an admin's form: `confirm`, the incident's number typed again).
+pub(super) async fn close_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Admin>,
+) -> Response {
+    if form.field("confirm").map(str::trim) != Some(id.to_string().as_str()) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirm",
+            &format!("type the incident's number ({id}) to confirm"),
+        );
+    }
+    back(
+        id,
+        act(&state, id, form.holder.name.clone(), Act::Close).await,
+    )
 }
 
 /// `POST /incidents/{id}/pause` (a responder's form: scope, reason, the confirmation box).
@@ -92,10 +224,8 @@ pub(super) async fn pause_form(
     }
     let everything = form.field("scope") == Some("all");
     let reason = form.field("reason").unwrap_or_default().to_string();
-    match pause(&state, id, form.holder.name.clone(), everything, reason).await {
-        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
-        Err(r) => *r,
-    }
+    let what = Act::Pause { everything, reason };
+    back(id, act(&state, id, form.holder.name.clone(), what).await)
 }
 
 /// `POST /api/incidents/{id}/pause` (responder): `{"scope": "affected"|"all", "reason": "…"}`;
@@ -117,8 +247,12 @@ pub(super) async fn pause_api(
             );
         }
     };
-    match pause(&state, id, team.holder.name, everything, body.reason).await {
-        Ok(report) => Json(json!({ "pause": report })).into_response(),
+    let what = Act::Pause {
+        everything,
+        reason: body.reason,
+    };
+    match act(&state, id, team.holder.name, what).await {
+        Ok(done) => Json(done).into_response(),
         Err(r) => *r,
     }
 }

@@ -62,6 +62,13 @@ pub(super) struct Triager;
 /// Acts in incidents: notes, tasks, escalation, pausing.
 pub(super) struct Responder;
 
+/// Everything, resolving and closing incidents included.
+pub(super) struct Admin;
+
+impl Needs for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
 impl Needs for Responder {
     const ROLE: Role = Role::Responder;
 }

@@ -72,6 +72,17 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
             id = i.id,
             csrf = escape(csrf)
         );
+        if i.level < 3 {
+            let levels: String = (i.level + 1..=3)
+                .map(|l| format!("<option value=\"{l}\">level {l}</option>"))
+                .collect();
+            let _ = write!(
+                b,
+                "<form method=\"post\" action=\"/incidents/{id}/escalate\" id=\"escalate-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"level\">Escalate (the level's playbook runs at once: level 2 pauses the affected contracts, level 3 everything)</label><select id=\"level\" name=\"level\">{levels}</select><button type=\"submit\">Escalate</button></form>",
+                id = i.id,
+                csrf = escape(csrf)
+            );
+        }
         let _ = write!(
             b,
             "<form method=\"post\" action=\"/incidents/{id}/note\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"note\">Add a note</label><input type=\"text\" id=\"note\" name=\"text\" required><button type=\"submit\">Add note</button></form>",
@@ -105,16 +116,25 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
         }
         b.push_str("</table>");
     }
+    let acts = holder.role.allows(Role::Responder) && i.status.active();
     b.push_str("<h2>Tasks</h2><ul>");
     for t in &i.tasks {
+        let state = match (&t.done_by, acts) {
+            (Some(d), _) => format!("(done by {})", escape(d)),
+            (None, true) => format!(
+                "<form method=\"post\" action=\"/incidents/{}/task\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"task\" value=\"{}\"><button type=\"submit\" aria-label=\"Mark done: {}\">Mark done</button></form>",
+                i.id,
+                escape(csrf),
+                escape(&t.id),
+                escape(&t.title)
+            ),
+            (None, false) => "(open)".into(),
+        };
         let _ = write!(
             b,
-            "<li>{} {}</li>",
-            escape(&t.title),
-            t.done_by
-                .as_deref()
-                .map(|d| format!("(done by {})", escape(d)))
-                .unwrap_or_else(|| "(open)".into())
+            "<li data-task=\"{}\">{} {state}</li>",
+            escape(&t.id),
+            escape(&t.title)
         );
     }
     b.push_str("</ul><h2>Checklist</h2><ul>");
@@ -135,9 +155,28 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
             }
         );
     }
+    b.push_str("</ul>");
+    if holder.role.allows(Role::Admin) && i.status.active() {
+        for (what, label) in [
+            ("resolve", "Resolve (the harm is over)"),
+            ("close", "Close (its checklist complete)"),
+        ] {
+            let _ = write!(
+                b,
+                "<form method=\"post\" action=\"/incidents/{id}/{what}\" id=\"{what}-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"{what}-confirm\">{label}: type the incident's number, {id}, to confirm</label><input type=\"text\" id=\"{what}-confirm\" name=\"confirm\" inputmode=\"numeric\" required><button type=\"submit\">{}</button></form>",
+                if what == "resolve" {
+                    "Resolve"
+                } else {
+                    "Close"
+                },
+                id = i.id,
+                csrf = escape(csrf)
+            );
+        }
+    }
     let _ = write!(
         b,
-        "</ul><h2>Timeline</h2><div class=\"wide\"><table><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th><th>Details</th></tr></thead><tbody id=\"timeline-body\" data-incident=\"{}\">",
+        "<h2>Timeline</h2><div class=\"wide\"><table><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th><th>Details</th></tr></thead><tbody id=\"timeline-body\" data-incident=\"{}\">",
         i.id
     );
     for e in room.timeline.iter().rev() {

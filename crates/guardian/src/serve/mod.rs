@@ -277,6 +277,19 @@ fn team_routes() -> Router<AppState> {
             axum::routing::post(act::pause_form),
         )
         .route("/incidents/{id}/note", axum::routing::post(act::note_form))
+        .route(
+            "/incidents/{id}/escalate",
+            axum::routing::post(act::escalate_form),
+        )
+        .route("/incidents/{id}/task", axum::routing::post(act::task_form))
+        .route(
+            "/incidents/{id}/resolve",
+            axum::routing::post(act::resolve_form),
+        )
+        .route(
+            "/incidents/{id}/close",
+            axum::routing::post(act::close_form),
+        )
         .route("/assets/live.js", get(live::script))
         .route("/api/overview", get(warroom::overview_api))
         .route("/api/alerts", get(warroom::alerts_api))

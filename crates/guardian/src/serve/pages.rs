@@ -26,7 +26,7 @@ header a{color:#fff}header form{margin:0}main{padding:0 1rem 2rem;max-width:80re
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
 .wide{overflow-x:auto}code{background:#f3f3f3;padding:0 .2rem}.critical{color:#a00;font-weight:600}.warning{color:#8a5a00}
 .fresh{font-size:.9rem;color:#ccd}label{display:block;margin-top:.6rem;font-weight:600}input[type=text]{width:100%;max-width:30rem;box-sizing:border-box;font:inherit}
-button{font:inherit;margin-top:.5rem}.errors{border:1px solid #b00;padding:.5rem 1rem;color:#700}.danger{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}";
+button{font:inherit;margin-top:.5rem}form.inline{display:inline}.errors{border:1px solid #b00;padding:.5rem 1rem;color:#700}.danger{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}";
 
 /// A page of the team's: `who` (with the session's CSRF value) adds the header with the
 /// person's name, the navigation, the live feed's state and the sign-out button.
@@ -47,26 +47,12 @@ pub(super) fn layout(title: &str, who: Option<(&TokenHolder, &str)>, body: &str)
     )
 }
 
-/// Unix milliseconds as `2026-12-07 14:03:09`.
+/// Unix milliseconds as `2026-12-07 14:03:09` (UTC).
 pub(super) fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// `ms` ago, for people (`42 s ago`, `3 min ago`).

@@ -118,6 +118,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    /// Waits until the page's live feed says it is connected.
+    async fn feed_connected(&self) {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::XPath(
+                "//span[@id='feed' and starts-with(text(), 'connected')]",
+            ))
+            .await
+            .expect("the live feed connects");
+    }
+
     async fn waits_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -166,14 +178,7 @@ async fn in_chromium_a_new_alert_appears_on_the_open_alerts_page_without_a_reloa
         .execute("window.loadedOnce = 'yes'; return null;", vec![])
         .await
         .expect("mark the page");
-    b.client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//span[@id='feed' and starts-with(text(), 'connected')]",
-        ))
-        .await
-        .expect("the live feed connects");
+    b.feed_connected().await;
     // A monitor (any process writing the records) stores an alert.
     let alert = room
         .store
@@ -276,14 +281,7 @@ async fn in_chromium_a_safe_proposals_second_confirmation_appears_live_on_the_in
         .expect("incident");
     let cell = b.waits_for(&format!("[data-proposal='{id}']")).await;
     assert!(cell.text().await.expect("text").starts_with("1:"));
-    b.client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//span[@id='feed' and starts-with(text(), 'connected')]",
-        ))
-        .await
-        .expect("the live feed connects");
+    b.feed_connected().await;
     room.store
         .confirm(id, Address::repeat_byte(0x02), None, "approveHash")
         .expect("second");

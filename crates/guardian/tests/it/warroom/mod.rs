@@ -668,3 +668,86 @@ async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait()).await;
     assert!(stopped.is_ok(), "serve --monitor stops on SIGTERM");
 }
+
+/// A responder marks a task done and escalates (the level's playbook pauses the affected
+/// contract); resolving needs an admin who types the incident's number again.
+#[tokio::test]
+async fn a_responder_escalates_and_an_admin_resolves_with_a_typed_confirmation() {
+    let room = Room::start().await;
+    room.open_incident("drain", "escrow").await;
+    let (rosa, csrf) = sign_in(&room.base, &room.token("rosa", Role::Responder)).await;
+    let task = room
+        .store
+        .incident(1)
+        .expect("read")
+        .expect("incident")
+        .tasks[0]
+        .id
+        .clone();
+    let done = post_form(
+        &room.base,
+        "/incidents/1/task",
+        &rosa,
+        &[("task", &task), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(done, StatusCode::SEE_OTHER);
+    let escalated = post_form(
+        &room.base,
+        "/incidents/1/escalate",
+        &rosa,
+        &[("level", "2"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(escalated, StatusCode::SEE_OTHER);
+    assert!(is_paused(&room.net, ContractKind::PaymentEscrow).await);
+    assert!(!is_paused(&room.net, ContractKind::DocumentRegistry).await);
+    let incident = room.store.incident(1).expect("read").expect("incident");
+    assert_eq!(incident.level, 2);
+    let t = incident.tasks.iter().find(|t| t.id == task).expect("task");
+    assert_eq!(t.done_by.as_deref(), Some("rosa"));
+    // A responder cannot resolve; an admin must type the number.
+    let (_, page) = get(&room.base, "/incidents/1", &rosa).await;
+    assert!(
+        !page.contains("resolve-form") && page.contains("escalate-form"),
+        "{page}"
+    );
+    assert_eq!(
+        post_form(
+            &room.base,
+            "/incidents/1/resolve",
+            &rosa,
+            &[("confirm", "1"), ("csrf", &csrf)]
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let (ada, admin_csrf) = sign_in(&room.base, &room.token("ada", Role::Admin)).await;
+    assert_eq!(
+        post_form(
+            &room.base,
+            "/incidents/1/resolve",
+            &ada,
+            &[("confirm", "2"), ("csrf", &admin_csrf)]
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        post_form(
+            &room.base,
+            "/incidents/1/resolve",
+            &ada,
+            &[("confirm", "1"), ("csrf", &admin_csrf)]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let incident = room.store.incident(1).expect("read").expect("incident");
+    assert_eq!(incident.status.to_string(), "resolved");
+    let (timeline, _) = room.store.timeline(1).expect("timeline");
+    assert!(
+        timeline.iter().any(|e| e.actor == "ada"),
+        "who resolved is recorded"
+    );
+}
