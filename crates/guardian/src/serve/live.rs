@@ -115,39 +115,32 @@ fn news(store: &Store, mark: &Mark) -> Result<(Vec<News>, Mark), StorageError> {
 /// what one does.
 pub(crate) struct Feed {
     tx: broadcast::Sender<Arc<Vec<News>>>,
+    /// What was handed on so far; `None` while nobody listens. A new stream sets it (when
+    /// unset) before it says `ready`, so whatever is written after `ready` reaches it.
+    mark: std::sync::Mutex<Option<Mark>>,
+    store: Arc<Store>,
 }
 
 impl Feed {
     /// Starts the reader on `store`; it stops when `stop` turns true.
     pub(crate) fn start(store: Arc<Store>, mut stop: watch::Receiver<bool>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(256);
-        let feed = Arc::new(Self { tx: tx.clone() });
+        let feed = Arc::new(Self {
+            tx,
+            mark: std::sync::Mutex::new(None),
+            store,
+        });
+        let this = feed.clone();
         tokio::spawn(async move {
-            let mut mark: Option<Mark> = None;
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
                     () = tokio::time::sleep(POLL) => {}
                 }
-                if tx.receiver_count() == 0 {
-                    // Nobody listens: the next listener starts from the records as they are then.
-                    mark = None;
-                    continue;
-                }
-                let s = store.clone();
-                let m = mark.clone();
-                let read = tokio::task::spawn_blocking(move || match m {
-                    None => now_mark(&s).map(|m| (Vec::new(), m)),
-                    Some(m) => news(&s, &m),
-                })
-                .await;
+                let this = this.clone();
+                let read = tokio::task::spawn_blocking(move || this.read_once()).await;
                 match read {
-                    Ok(Ok((events, next))) => {
-                        mark = Some(next);
-                        if !events.is_empty() {
-                            let _ = tx.send(Arc::new(events));
-                        }
-                    }
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!("the live feed could not read the records: {e}"),
                     Err(e) => tracing::warn!("the live feed could not read the records: {e}"),
                 }
@@ -155,11 +148,54 @@ impl Feed {
         });
         feed
     }
+
+    /// One read: what is new since the mark, handed to every stream. The lock is held from the
+    /// count of listeners to the new mark, so a stream that subscribes meanwhile either finds
+    /// the mark set (and gets this batch) or sets it itself.
+    fn read_once(&self) -> Result<(), StorageError> {
+        let mut mark = self.mark.lock().unwrap_or_else(|p| p.into_inner());
+        if self.tx.receiver_count() == 0 {
+            // Nobody listens: the next listener starts from the records as they are then.
+            *mark = None;
+            return Ok(());
+        }
+        let (events, next) = match mark.as_ref() {
+            None => (Vec::new(), now_mark(&self.store)?),
+            Some(m) => news(&self.store, m)?,
+        };
+        *mark = Some(next);
+        if !events.is_empty() {
+            let _ = self.tx.send(Arc::new(events));
+        }
+        Ok(())
+    }
+
+    /// A new listener: subscribed first, then the mark set if nobody listened, so nothing
+    /// written from here on is missed.
+    fn subscribe(&self) -> Result<broadcast::Receiver<Arc<Vec<News>>>, StorageError> {
+        let rx = self.tx.subscribe();
+        let mut mark = self.mark.lock().unwrap_or_else(|p| p.into_inner());
+        if mark.is_none() {
+            *mark = Some(now_mark(&self.store)?);
+        }
+        Ok(rx)
+    }
 }
 
 /// `GET /api/events` (viewer).
 pub(super) async fn events(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
-    let rx = state.feed.tx.subscribe();
+    let feed = state.feed.clone();
+    let rx = match tokio::task::spawn_blocking(move || feed.subscribe()).await {
+        Ok(Ok(rx)) => rx,
+        Ok(Err(e)) => {
+            tracing::warn!("the live feed could not read the records: {e}");
+            return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        Err(e) => {
+            tracing::warn!("the live feed could not start: {e}");
+            return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     let news = futures::stream::unfold(rx, |mut rx| async move {
         loop {
@@ -207,12 +243,12 @@ const SCRIPT: &str = r#""use strict";
   es.addEventListener("alert", function (e) {
     var a = JSON.parse(e.data); last = Date.now(); say("connected · last event: alert " + a.id);
     var body = document.getElementById("alerts-body");
-    if (body) { body.insertBefore(row([a.id, a.severity, a.rule, a.chain, a.block, a.summary, "just now"], "data-alert", a.id), body.firstChild); }
+    if (body && !document.querySelector('[data-alert="' + a.id + '"]')) { body.insertBefore(row([a.id, a.severity, a.rule, a.chain, a.block, a.summary, "just now"], "data-alert", a.id), body.firstChild); }
   });
   es.addEventListener("timeline", function (e) {
     var t = JSON.parse(e.data); last = Date.now(); say("connected · last event: " + t.kind + " on incident " + t.incident);
     var body = document.getElementById("timeline-body");
-    if (body && body.getAttribute("data-incident") === String(t.incident)) {
+    if (body && body.getAttribute("data-incident") === String(t.incident) && !document.querySelector('[data-entry="' + t.id + '"]')) {
       body.insertBefore(row([new Date(t.at).toISOString().replace("T", " ").slice(0, 19), t.actor, t.kind, t.details], "data-entry", t.id), body.firstChild);
     }
   });

@@ -5,11 +5,7 @@
 use std::{process::Stdio, time::Duration};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use guardian::{
-    alert::{NewAlert, Severity},
-    bounty::tokens::Role,
-    config::ContractKind,
-};
+use guardian::{bounty::tokens::Role, config::ContractKind};
 
 use super::Room;
 use crate::response::is_paused;
@@ -180,26 +176,8 @@ async fn in_chromium_a_new_alert_appears_on_the_open_alerts_page_without_a_reloa
         .expect("mark the page");
     b.feed_connected().await;
     // A monitor (any process writing the records) stores an alert.
-    let alert = room
-        .store
-        .store_alert(&NewAlert {
-            rule: "privileged".into(),
-            kind: "privileged".into(),
-            severity: Severity::Critical,
-            chain: "local".into(),
-            chain_id: 31337,
-            contract: Some("registry".into()),
-            address: None,
-            block_number: 7,
-            block_hash: alloy::primitives::B256::repeat_byte(7),
-            tx_hashes: Vec::new(),
-            summary: "PAUSER_ROLE granted to a stranger".into(),
-            evidence: serde_json::json!({}),
-            dedup_key: "warroom-test:1".into(),
-        })
-        .expect("store")
-        .expect("stored");
-    let row = b.waits_for(&format!("[data-alert='{}']", alert.id)).await;
+    let alert = room.store_alert("PAUSER_ROLE granted to a stranger", "warroom-test:1");
+    let row = b.waits_for(&format!("[data-alert='{alert}']")).await;
     let text = row.text().await.expect("text");
     assert!(text.contains("PAUSER_ROLE granted to a stranger"), "{text}");
     let still = b

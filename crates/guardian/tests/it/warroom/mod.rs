@@ -4,6 +4,7 @@
 //! real Chromium in `browser.rs`.
 
 mod browser;
+mod feed;
 mod serving;
 
 use std::sync::Arc;
