@@ -154,7 +154,7 @@ pub async fn affected(
     let (timeline, _) = deployment.store.timeline(incident.id)?;
     let starts = start_blocks(&timeline);
     let mut out = Vec::new();
-    for c in warroom::scope(deployment, incident) {
+    for c in warroom::scope(&deployment.manifest, incident) {
         let reader = match c.kind {
             ContractKind::DocumentRegistry
             | ContractKind::OwnershipTokenizer

@@ -88,7 +88,7 @@ pub async fn proven(
 /// Whether every escrow in the incident's scope holds at least what it owes now (None: one could
 /// not be read).
 pub async fn escrows_solvent(deployment: &Deployment, incident: &Incident) -> Option<bool> {
-    for c in warroom::scope(deployment, incident) {
+    for c in warroom::scope(&deployment.manifest, incident) {
         if c.kind != crate::config::ContractKind::PaymentEscrow {
             continue;
         }

@@ -44,7 +44,7 @@ pub struct Snapshot {
 /// Reads the snapshot of `incident`'s scope now. Contracts or chains that cannot be read are
 /// left out (the snapshot is evidence, never a reason to hold up a pause).
 pub async fn snapshot(deployment: &Deployment, incident: &Incident, when: &str) -> Snapshot {
-    let scope = warroom::scope(deployment, incident);
+    let scope = warroom::scope(&deployment.manifest, incident);
     let holders: Vec<_> = scope
         .into_iter()
         .filter(|c| c.kind.holds_funds())

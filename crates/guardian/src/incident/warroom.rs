@@ -32,11 +32,10 @@ pub struct ContractState {
 /// The contracts an incident is about: its affected ones and, at level 3 (which pauses
 /// everything) or when it names none, every pausable contract.
 pub fn scope<'a>(
-    deployment: &'a Deployment,
+    manifest: &'a crate::config::Manifest,
     incident: &Incident,
 ) -> Vec<&'a crate::config::ContractConfig> {
-    deployment
-        .manifest
+    manifest
         .contracts
         .iter()
         .filter(|c| {
@@ -46,17 +45,16 @@ pub fn scope<'a>(
         .collect()
 }
 
-/// The war-room state of every contract in the incident's scope.
-pub async fn states(
-    deployment: &Deployment,
+/// What the incident's own actions did, per kind (`withdraw`, `upgrade`, `unpause`, …): the
+/// contract and chain id of each mined transaction. From the records only.
+pub fn touched(
+    store: &crate::storage::Store,
     incident: &Incident,
-) -> Result<Vec<ContractState>, StorageError> {
-    let contracts = scope(deployment, incident);
-    // What the incident's own actions touched, by kind.
-    let mut touched: Vec<(String, Address, u64)> = Vec::new();
-    let actions = deployment.store.actions()?;
+) -> Result<Vec<(String, Address, u64)>, StorageError> {
+    let mut touched = Vec::new();
+    let actions = store.actions()?;
     for a in actions.iter().filter(|a| incident.actions.contains(&a.id)) {
-        for tx in deployment.store.transactions(a.id)? {
+        for tx in store.transactions(a.id)? {
             if let Some(target) = tx.target
                 && tx.block_number.is_some()
             {
@@ -64,37 +62,32 @@ pub async fn states(
             }
         }
     }
-    let readable: Vec<_> = contracts
-        .iter()
-        .filter_map(|c| {
-            let client = deployment.clients.get(c.chain())?;
-            c.kind
-                .is_pausable()
-                .then_some((c.name(), (client, c.address)))
-        })
-        .collect();
-    let reads = read_paused(&readable.iter().map(|(_, t)| *t).collect::<Vec<_>>()).await;
-    let paused_of = |name: &str| {
-        readable
-            .iter()
-            .zip(&reads)
-            .find(|((n, _), _)| *n == name)
-            .and_then(|(_, r)| r.as_ref().ok().copied())
-    };
-    Ok(contracts
-        .iter()
+    Ok(touched)
+}
+
+/// The war-room state of every contract in `incident`'s scope, given what its actions
+/// `touched` and how `paused_of` reads a contract's paused state (from the chain, or from the
+/// monitor's latest read).
+pub fn states_of(
+    manifest: &crate::config::Manifest,
+    incident: &Incident,
+    touched: &[(String, Address, u64)],
+    paused_of: impl Fn(&crate::config::ContractConfig) -> Option<bool>,
+) -> Vec<ContractState> {
+    scope(manifest, incident)
+        .into_iter()
         .map(|c| {
-            let chain_id = deployment
-                .manifest
-                .chains
-                .get(c.chain())
-                .map(|ch| ch.chain_id);
+            let chain_id = manifest.chains.get(c.chain()).map(|ch| ch.chain_id);
             let did = |kind: &str| {
                 touched
                     .iter()
                     .any(|(k, a, id)| k == kind && *a == c.address && Some(*id) == chain_id)
             };
-            let paused = paused_of(c.name());
+            let paused = if c.kind.is_pausable() {
+                paused_of(c)
+            } else {
+                None
+            };
             let (rescued, fixed) = (did("withdraw"), did("upgrade"));
             let resumed = did("unpause") && paused == Some(false);
             let state = if resumed {
@@ -119,5 +112,30 @@ pub async fn states(
                 state,
             }
         })
-        .collect())
+        .collect()
+}
+
+/// The war-room state of every contract in the incident's scope, paused states read from the
+/// chain now.
+pub async fn states(
+    deployment: &Deployment,
+    incident: &Incident,
+) -> Result<Vec<ContractState>, StorageError> {
+    let touched = touched(&deployment.store, incident)?;
+    let readable: Vec<_> = scope(&deployment.manifest, incident)
+        .into_iter()
+        .filter(|c| c.kind.is_pausable())
+        .filter_map(|c| {
+            let client = deployment.clients.get(c.chain())?;
+            Some((c.name(), (client, c.address)))
+        })
+        .collect();
+    let reads = read_paused(&readable.iter().map(|(_, t)| *t).collect::<Vec<_>>()).await;
+    Ok(states_of(&deployment.manifest, incident, &touched, |c| {
+        readable
+            .iter()
+            .zip(&reads)
+            .find(|((n, _), _)| *n == c.name())
+            .and_then(|(_, r)| r.as_ref().ok().copied())
+    }))
 }

@@ -47,6 +47,10 @@ enum Act {
     Resolve,
     /// Close it (its checklist complete).
     Close,
+    /// Propose to the Safe the rescue of the fund holders it paused.
+    ProposeRescue,
+    /// Resume what it paused (proposed to the Safe where one holds the role).
+    Unpause,
 }
 
 /// Does `what` to incident `id` as `actor`, through the same path as the command line, on the
@@ -73,20 +77,16 @@ async fn act(
             "say why (it is recorded with your name)",
         )));
     }
-    let runtime = tokio::runtime::Handle::current();
     let store = state.store.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        runtime.block_on(async move {
-            let chains: Option<&[String]> = match what {
-                Act::Pause { .. } | Act::Escalate { .. } => None,
-                _ => Some(&[]),
-            };
-            let deployment = Deployment::open(&path, chains, &process_env)
-                .await
-                .map_err(|e| Box::new(internal("the deployment could not be opened", &e)))?;
+    let chains: Option<Vec<String>> = match what {
+        Act::Pause { .. } | Act::Escalate { .. } | Act::ProposeRescue | Act::Unpause => None,
+        _ => Some(Vec::new()),
+    };
+    on_deployment(&path, chains, move |deployment| {
+        Box::pin(async move {
             let contacts = Contacts::load(&deployment.manifest, &process_env);
             let r = Responder {
-                deployment: &deployment,
+                deployment,
                 contacts: &contacts,
                 actor,
                 signer: None,
@@ -112,12 +112,41 @@ async fn act(
                 }
                 Act::Resolve => json!({ "incident": r.resolve(id).map_err(refused)? }),
                 Act::Close => json!({ "incident": r.close(id).await.map_err(refused)? }),
+                Act::ProposeRescue => {
+                    json!({ "proposed": r.propose_rescue(id).await.map_err(refused)? })
+                }
+                Act::Unpause => json!({ "unpause": r.unpause(id, None).await.map_err(refused)? }),
             };
             // What the change queued (an escalation's messages) goes out now.
             if let Ok(outbox) = Outbox::new(store, Arc::new(contacts)) {
                 outbox.deliver_due().await;
             }
             Ok(value)
+        })
+    })
+    .await
+}
+
+/// Runs `work` on the deployment of the manifest file at `path` (connected to `chains`, or
+/// every chain for `None`), on a thread of its own: the deployment's work holds the records'
+/// connection across its awaits.
+pub(super) async fn on_deployment<T: Send + 'static>(
+    path: &std::path::Path,
+    chains: Option<Vec<String>>,
+    work: impl for<'a> FnOnce(
+        &'a Deployment,
+    ) -> futures::future::LocalBoxFuture<'a, Result<T, Box<Response>>>
+    + Send
+    + 'static,
+) -> Result<T, Box<Response>> {
+    let runtime = tokio::runtime::Handle::current();
+    let path = path.to_path_buf();
+    let done = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let deployment = Deployment::open(&path, chains.as_deref(), &process_env)
+                .await
+                .map_err(|e| Box::new(internal("the deployment could not be opened", &e)))?;
+            work(&deployment).await
         })
     })
     .await;
@@ -170,24 +199,39 @@ pub(super) async fn task_form(
     )
 }
 
-/// `POST /incidents/{id}/resolve` and `/close` (an admin's form: `confirm`, the incident's
-/// number typed again).
+/// Whether the form carries the incident's number typed again (`confirm`); the refusal if not.
+fn typed<R: super::auth::Needs>(form: &SignedForm<R>, id: i64) -> Result<(), Box<Response>> {
+    if form.field("confirm").map(str::trim) == Some(id.to_string().as_str()) {
+        return Ok(());
+    }
+    Err(Box::new(error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "confirm",
+        &format!("type the incident's number ({id}) to confirm"),
+    )))
+}
+
+/// A change confirmed by the incident's number typed again, as `form`'s holder.
+async fn confirmed<R: super::auth::Needs>(
+    state: &AppState,
+    id: i64,
+    form: SignedForm<R>,
+    what: Act,
+) -> Response {
+    if let Err(refused) = typed(&form, id) {
+        return *refused;
+    }
+    back(id, act(state, id, form.holder.name.clone(), what).await)
+}
+
+/// `POST /incidents/{id}/resolve` (an admin's form: `confirm`, the incident's number typed
+/// again).
 pub(super) async fn resolve_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     form: SignedForm<Admin>,
 ) -> Response {
-    if form.field("confirm").map(str::trim) != Some(id.to_string().as_str()) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "confirm",
-            &format!("type the incident's number ({id}) to confirm"),
-        );
-    }
-    back(
-        id,
-        act(&state, id, form.holder.name.clone(), Act::Resolve).await,
-    )
+    confirmed(&state, id, form, Act::Resolve).await
 }
 
 /// `POST /incidents/{id}/close` (an admin's form: `confirm`, the incident's number typed again).
@@ -196,17 +240,28 @@ pub(super) async fn close_form(
     Path(id): Path<i64>,
     form: SignedForm<Admin>,
 ) -> Response {
-    if form.field("confirm").map(str::trim) != Some(id.to_string().as_str()) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "confirm",
-            &format!("type the incident's number ({id}) to confirm"),
-        );
-    }
-    back(
-        id,
-        act(&state, id, form.holder.name.clone(), Act::Close).await,
-    )
+    confirmed(&state, id, form, Act::Close).await
+}
+
+/// `POST /incidents/{id}/rescue` (a responder's form: `confirm`, the incident's number typed
+/// again): proposes the rescue to the Safe's owners; nothing moves until they sign.
+pub(super) async fn rescue_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Acts>,
+) -> Response {
+    confirmed(&state, id, form, Act::ProposeRescue).await
+}
+
+/// `POST /incidents/{id}/unpause` (an admin's form: `confirm`, the incident's number typed
+/// again): resumes what the incident paused, after the same checks as `guardian incident
+/// unpause` (the fix verified, no escrow short).
+pub(super) async fn unpause_form(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    form: SignedForm<Admin>,
+) -> Response {
+    confirmed(&state, id, form, Act::Unpause).await
 }
 
 /// `POST /incidents/{id}/pause` (a responder's form: scope, reason, the confirmation box).

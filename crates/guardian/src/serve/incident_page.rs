@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{
     escape,
-    pages::{ago, utc},
+    pages::{ago, short_address, utc},
     warroom::Room,
 };
 use crate::bounty::tokens::{Role, TokenHolder};
@@ -30,27 +30,13 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
             .map(|c| format!(" · commander {}", escape(c)))
             .unwrap_or_default()
     );
-    b.push_str("<h2>Contracts</h2><table><tr><th>Contract</th><th>Affected</th><th>Paused by this incident</th></tr>");
-    let mut names: Vec<&String> = i.contracts.iter().collect();
-    for p in &room.paused {
-        if !names.contains(&p) {
-            names.push(p);
-        }
-    }
-    for n in names {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(n),
-            if i.contracts.contains(n) { "yes" } else { "-" },
-            if room.paused.contains(n) {
-                "paused"
-            } else {
-                "-"
-            }
-        );
-    }
-    b.push_str("</table>");
+    contracts_table(&mut b, room);
+    funds_table(&mut b, room);
+    let _ = write!(
+        b,
+        "<p><a href=\"/incidents/{0}/affected\">Affected addresses</a> (read from the chain when opened) · <a href=\"/incidents/{0}/report\">Report</a> (the post-mortem as it stands)</p>",
+        i.id
+    );
     if let Some(last) = room.timeline.iter().rev().find(|e| e.kind == "pause") {
         let _ = write!(
             b,
@@ -156,23 +142,8 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
         );
     }
     b.push_str("</ul>");
-    if holder.role.allows(Role::Admin) && i.status.active() {
-        for (what, label) in [
-            ("resolve", "Resolve (the harm is over)"),
-            ("close", "Close (its checklist complete)"),
-        ] {
-            let _ = write!(
-                b,
-                "<form method=\"post\" action=\"/incidents/{id}/{what}\" id=\"{what}-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"{what}-confirm\">{label}: type the incident's number, {id}, to confirm</label><input type=\"text\" id=\"{what}-confirm\" name=\"confirm\" inputmode=\"numeric\" required><button type=\"submit\">{}</button></form>",
-                if what == "resolve" {
-                    "Resolve"
-                } else {
-                    "Close"
-                },
-                id = i.id,
-                csrf = escape(csrf)
-            );
-        }
+    if i.status.active() {
+        typed_forms(&mut b, i.id, holder.role, csrf);
     }
     let _ = write!(
         b,
@@ -192,4 +163,103 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
     }
     b.push_str("</tbody></table></div>");
     b
+}
+
+/// The war-room table: each contract in the incident's scope and where it stands.
+fn contracts_table(b: &mut String, room: &Room) {
+    b.push_str("<h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Address</th><th>Stands</th><th>Paused</th><th>Funds rescued</th><th>Fixed</th><th>Resumed</th></tr>");
+    let yes = |v: bool| if v { "yes" } else { "-" };
+    for c in &room.contracts {
+        let s = &c.state;
+        let paused = match (s.paused, c.read_at) {
+            (Some(p), Some(block)) => format!("{} (block {block})", if p { "yes" } else { "no" }),
+            (Some(true), None) => "sent by this incident, not read since".into(),
+            (_, _) => "not read yet".into(),
+        };
+        let _ = write!(
+            b,
+            "<tr data-contract=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"state\">{}</td><td>{paused}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.name),
+            escape(&s.name),
+            escape(&s.chain),
+            short_address(&s.address),
+            s.state,
+            yes(s.rescued),
+            yes(s.fixed),
+            yes(s.resumed)
+        );
+    }
+    b.push_str("</table></div>");
+}
+
+/// What was at stake, as recorded at the incident's opening and after its pause.
+fn funds_table(b: &mut String, room: &Room) {
+    b.push_str("<h2>Funds</h2>");
+    if room.funds.is_empty() {
+        b.push_str("<p>No snapshot recorded (the incident names no fund-holding contract).</p>");
+        return;
+    }
+    b.push_str("<div class=\"wide\"><table><tr><th>When</th><th>Contract</th><th>Chain</th><th>Held</th><th>Owed</th><th>Missing</th></tr>");
+    for snap in &room.funds {
+        for st in &snap.stakes {
+            let show = |v: &str| {
+                alloy::primitives::U256::from_str_radix(v, 10).map_or_else(
+                    |_| escape(v),
+                    |n| escape(&crate::funds::show_amount(n, st.decimals, &st.symbol)),
+                )
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&snap.when),
+                escape(&st.contract),
+                escape(&st.chain),
+                show(&st.held),
+                st.owed.as_deref().map_or("-".into(), show),
+                show(&st.shortfall)
+            );
+        }
+    }
+    b.push_str("</table></div>");
+}
+
+/// The changes confirmed by typing the incident's number again, those `role` allows: propose
+/// the rescue (responder), resume, resolve, close (admin).
+fn typed_forms(b: &mut String, id: i64, role: Role, csrf: &str) {
+    let forms = [
+        (
+            Role::Responder,
+            "rescue",
+            "Propose the rescue to the Safe (each whole balance of the fund holders this incident paused, to the first safe recipient; nothing moves until the owners sign)",
+            "Propose rescue",
+        ),
+        (
+            Role::Admin,
+            "unpause",
+            "Resume what this incident paused (after the fix is verified and no escrow is short; proposed to the Safe where it holds the role)",
+            "Resume",
+        ),
+        (
+            Role::Admin,
+            "resolve",
+            "Resolve (the harm is over)",
+            "Resolve",
+        ),
+        (
+            Role::Admin,
+            "close",
+            "Close (its checklist complete)",
+            "Close",
+        ),
+    ];
+    for (needs, what, label, button) in forms {
+        if !role.allows(needs) {
+            continue;
+        }
+        let _ = write!(
+            b,
+            "<form method=\"post\" action=\"/incidents/{id}/{what}\" id=\"{what}-form\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"{what}-confirm\">{label}: type the incident's number, {id}, to confirm</label><input type=\"text\" id=\"{what}-confirm\" name=\"confirm\" inputmode=\"numeric\" autocomplete=\"off\" required><button type=\"submit\">{button}</button></form>",
+            csrf = escape(csrf)
+        );
+    }
 }

@@ -11,6 +11,7 @@ mod limits;
 mod listen;
 mod live;
 mod pages;
+mod readout;
 mod reports;
 mod session;
 mod team;
@@ -272,6 +273,9 @@ fn team_routes() -> Router<AppState> {
             axum::routing::post(history::ack_api),
         )
         .route("/incidents/{id}", get(pages::incident))
+        .route("/incidents/{id}/affected", get(readout::affected_page))
+        .route("/incidents/{id}/report", get(readout::report_page))
+        .route("/api/incidents/{id}/affected", get(readout::affected_api))
         .route(
             "/incidents/{id}/pause",
             axum::routing::post(act::pause_form),
@@ -289,6 +293,14 @@ fn team_routes() -> Router<AppState> {
         .route(
             "/incidents/{id}/close",
             axum::routing::post(act::close_form),
+        )
+        .route(
+            "/incidents/{id}/rescue",
+            axum::routing::post(act::rescue_form),
+        )
+        .route(
+            "/incidents/{id}/unpause",
+            axum::routing::post(act::unpause_form),
         )
         .route("/assets/live.js", get(live::script))
         .route("/api/overview", get(warroom::overview_api))

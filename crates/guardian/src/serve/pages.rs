@@ -402,7 +402,8 @@ pub(super) async fn incident(
     Path(id): Path<i64>,
 ) -> Response {
     let s = state.clone();
-    let read = tokio::task::spawn_blocking(move || warroom::incident(&s.store, id)).await;
+    let read =
+        tokio::task::spawn_blocking(move || warroom::incident(&s.store, &s.manifest, id)).await;
     let room = match read {
         Ok(Ok(Some(r))) => r,
         Ok(Ok(None)) => {

@@ -178,14 +178,64 @@ pub struct Room {
     pub incident: Incident,
     /// The contracts its pauses changed.
     pub paused: Vec<String>,
+    /// Where each contract in its scope stands (at risk, paused, funds rescued, fixed,
+    /// resumed), paused states as the monitor last read them.
+    pub contracts: Vec<RoomContract>,
+    /// What was at stake, as recorded at its opening and after its pause.
+    pub funds: Vec<crate::incident::funds::Snapshot>,
     /// Its Safe proposals still pending, with their confirmations.
     pub proposals: Vec<RoomProposal>,
     /// Its timeline, oldest first.
     pub timeline: Vec<Entry>,
 }
 
+/// One contract of an incident's war room.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomContract {
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: crate::incident::warroom::ContractState,
+    /// The block its paused state was read at by the monitor (`None`: not read; then a pause
+    /// this incident sent counts as paused).
+    pub read_at: Option<u64>,
+}
+
+/// Where each contract in `incident`'s scope stands, from the records: what its actions did and
+/// the monitor's latest reads (a pause the incident sent counts when the monitor has not read
+/// the contract).
+fn room_contracts(
+    store: &Store,
+    manifest: &Manifest,
+    incident: &Incident,
+    paused: &[String],
+) -> Result<Vec<RoomContract>, StorageError> {
+    let touched = crate::incident::warroom::touched(store, incident)?;
+    let reads = store.contract_states()?;
+    let read_of = |c: &crate::config::ContractConfig| {
+        let chain_id = manifest.chains.get(c.chain()).map(|ch| ch.chain_id);
+        reads
+            .iter()
+            .find(|s| Some(s.chain_id) == chain_id && s.address == c.address && s.paused.is_some())
+    };
+    let states = crate::incident::warroom::states_of(manifest, incident, &touched, |c| {
+        read_of(c)
+            .and_then(|r| r.paused)
+            .or_else(|| paused.iter().any(|p| p == c.name()).then_some(true))
+    });
+    Ok(states
+        .into_iter()
+        .map(|state| {
+            let read_at = manifest
+                .contract(&state.name)
+                .and_then(&read_of)
+                .and_then(|r| r.paused_at);
+            RoomContract { state, read_at }
+        })
+        .collect())
+}
+
 /// Reads incident `id`'s war room.
-pub fn incident(store: &Store, id: i64) -> Result<Option<Room>, StorageError> {
+pub fn incident(store: &Store, manifest: &Manifest, id: i64) -> Result<Option<Room>, StorageError> {
     let Some(incident) = store.incident(id)? else {
         return Ok(None);
     };
@@ -200,8 +250,16 @@ pub fn incident(store: &Store, id: i64) -> Result<Option<Room>, StorageError> {
             });
         }
     }
+    let paused = paused_by(&timeline);
+    let funds = timeline
+        .iter()
+        .filter(|e| e.kind == "funds")
+        .filter_map(|e| serde_json::from_value(e.details.clone()).ok())
+        .collect();
     Ok(Some(Room {
-        paused: paused_by(&timeline),
+        contracts: room_contracts(store, manifest, &incident, &paused)?,
+        funds,
+        paused,
         incident,
         proposals,
         timeline,
@@ -257,7 +315,7 @@ pub(super) async fn incident_api(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let s = state.clone();
-    match tokio::task::spawn_blocking(move || incident(&s.store, id)).await {
+    match tokio::task::spawn_blocking(move || incident(&s.store, &s.manifest, id)).await {
         Ok(Ok(Some(room))) => axum::Json(room).into_response(),
         Ok(Ok(None)) => super::auth::error(
             axum::http::StatusCode::NOT_FOUND,

@@ -9,7 +9,10 @@ use super::*;
 /// A 2-of-3 Safe (owners: accounts 7, 8, 9) holding `PAUSER_ROLE` and `EMERGENCY_ROLE` on the
 /// escrow, which holds `deposit`; the manifest has the pause key, two owners' keys and the
 /// Safe, which is also the safe recipient.
-async fn escrow_under_a_safe(net: &TestNet, deposit: U256) -> (safe::Deployed, tempfile::TempDir) {
+pub(crate) async fn escrow_under_a_safe(
+    net: &TestNet,
+    deposit: U256,
+) -> (safe::Deployed, tempfile::TempDir) {
     let url = net.devnet.anvils[0].url.expose().clone();
     crate::support::register_and_deposit(url, &net.devnet.manifest, deposit).await;
     let owners: Vec<Signer> = (7..10).map(|i| net.account(i)).collect();

@@ -17,7 +17,7 @@ use guardian::{
 };
 
 mod actions;
-mod incident;
+pub(crate) mod incident;
 mod service;
 mod watch;
 

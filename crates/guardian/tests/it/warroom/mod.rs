@@ -5,6 +5,7 @@
 
 mod browser;
 mod feed;
+mod rescue;
 mod serving;
 
 use std::sync::Arc;
@@ -35,8 +36,17 @@ impl Room {
     pub(super) async fn start() -> Self {
         let net = testnet().await;
         let dir = tempfile::tempdir().expect("tmp");
+        net.devnet
+            .manifest
+            .write(&dir.path().join("guardian.toml"), true)
+            .expect("write");
+        Self::serve(net, dir).await
+    }
+
+    /// The server on the manifest in `dir` (given the bounty team key the server needs).
+    pub(super) async fn serve(net: TestNet, dir: tempfile::TempDir) -> Self {
         let path = dir.path().join("guardian.toml");
-        let mut manifest = net.devnet.manifest.clone();
+        let mut manifest = Manifest::load(&path).expect("manifest");
         manifest.bounty.team_public_key = Some(guardian::bounty::crypto::generate().public);
         manifest.write(&path, true).expect("write");
         let manifest = Manifest::load(&path).expect("manifest");
