@@ -8,7 +8,19 @@ use alloy::primitives::{Address, B256, TxHash};
 use serde::{Deserialize, Serialize};
 
 /// How serious an alert is. Ordered: `Info < Warning < High < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing (an expected privileged action).
@@ -65,7 +77,7 @@ impl FromStr for Severity {
 }
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     /// About a transaction not yet mined (pre-emptive detection).
@@ -121,7 +133,7 @@ pub const OVERDUE_REPORT_KEY_PREFIX: &str = "bounty-sla:report:";
 pub const NOT_ABOUT_A_BLOCK: [&str; 2] = [CONTACT_KEY_PREFIX, OVERDUE_REPORT_KEY_PREFIX];
 
 /// An alert about to be stored: what a rule found in a block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NewAlert {
     /// The rule's name (`privileged`, `insolvent`, or a `[[rules]]` name).
     pub rule: String,
@@ -136,12 +148,15 @@ pub struct NewAlert {
     /// The contract's name in the manifest, when the alert is about one.
     pub contract: Option<String>,
     /// That contract's address.
+    #[schema(value_type = Option<String>)]
     pub address: Option<Address>,
     /// The block it was raised from.
     pub block_number: u64,
     /// That block's hash.
+    #[schema(value_type = String)]
     pub block_hash: B256,
     /// The transactions behind it.
+    #[schema(value_type = Vec<String>)]
     pub tx_hashes: Vec<TxHash>,
     /// One line for people.
     pub summary: String,
@@ -152,7 +167,7 @@ pub struct NewAlert {
 }
 
 /// A stored alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Row id.
     pub id: i64,
@@ -168,7 +183,7 @@ pub struct Alert {
 }
 
 /// An operator's acknowledgement of an alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Acknowledgement {
     /// The operator (`--as`, `GUARDIAN_OPERATOR`, or the OS user).
     pub by: String,

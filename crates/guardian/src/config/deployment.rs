@@ -9,7 +9,19 @@ use toml::Spanned;
 use crate::secret::RpcUrl;
 
 /// The kinds of contract the manifest may list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    Serialize,
+    utoipa::ToSchema,
+)]
 pub enum ContractKind {
     /// Document identity and registration fees.
     DocumentRegistry,

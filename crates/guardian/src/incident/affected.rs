@@ -52,7 +52,8 @@ pub enum AffectedError {
 }
 
 /// What a party is to the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[schema(as = AffectedRole)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Owns documents in a `DocumentRegistry`.
@@ -83,7 +84,8 @@ impl Role {
 }
 
 /// Where the amounts at the start block were read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = AmountSource)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// The contract's state at the start block (an archive node, or anvil).
@@ -94,7 +96,7 @@ pub enum Source {
 }
 
 /// An amount of one asset (or a count of documents or tokens).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Amount {
     /// Base units (or the count), as a decimal string.
     pub amount: String,
@@ -121,9 +123,10 @@ impl Amount {
 }
 
 /// One affected party of one contract in one role.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AffectedParty {
     /// Their address.
+    #[schema(value_type = String)]
     pub address: Address,
     /// Chain name.
     pub chain: String,

@@ -10,13 +10,14 @@ use super::{Incident, warroom};
 use crate::{deployment::Deployment, funds::read_holdings};
 
 /// One asset of one contract at a moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stake {
     /// Contract name.
     pub contract: String,
     /// Chain name.
     pub chain: String,
     /// The token, or `null` for the native coin.
+    #[schema(value_type = Option<String>)]
     pub token: Option<alloy::primitives::Address>,
     /// The asset's symbol.
     pub symbol: String,
@@ -31,7 +32,7 @@ pub struct Stake {
 }
 
 /// A snapshot: the head block per chain, and the stakes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// `opened` or `paused`.
     pub when: String,

@@ -114,7 +114,9 @@ impl IncidentError {
 }
 
 /// Where an incident is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
     /// Opened; the harm may still be going on.
@@ -225,7 +227,7 @@ pub const CHECKLIST: &[(&str, &str)] = &[
 ];
 
 /// A task of an incident.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Task {
     /// Kebab-case id (`prepare-patch`).
     pub id: String,
@@ -238,7 +240,7 @@ pub struct Task {
 }
 
 /// An item of the post-incident checklist.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CheckItem {
     /// Kebab-case id (`root-cause-documented`).
     pub id: String,
@@ -253,7 +255,7 @@ pub struct CheckItem {
 }
 
 /// An incident, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Its id.
     pub id: i64,

@@ -15,7 +15,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const REPORT_EVIDENCE_KIND: &str = "bounty-report";
 
 /// One entry, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Row id (increasing).
     pub id: i64,

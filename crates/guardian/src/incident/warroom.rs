@@ -9,13 +9,15 @@ use super::Incident;
 use crate::{deployment::Deployment, response::read_paused, storage::StorageError};
 
 /// One affected contract's state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ContractStanding)]
 pub struct ContractState {
     /// Manifest name.
     pub name: String,
     /// Chain name.
     pub chain: String,
     /// Address.
+    #[schema(value_type = String)]
     pub address: Address,
     /// Paused now, as read from the chain (None: unreadable).
     pub paused: Option<bool>,

@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// A pause asked for.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct PauseBody {
     /// `affected` or `all`.
     scope: String,
@@ -162,6 +162,7 @@ fn back(id: i64, done: Result<serde_json::Value, Box<Response>>) -> Response {
 }
 
 /// `POST /incidents/{id}/escalate` (a responder's form: `level`).
+#[utoipa::path(post, path = "/incidents/{id}/escalate", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`level` (2 or 3); with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn escalate_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -187,6 +188,7 @@ pub(super) async fn escalate_form(
 }
 
 /// `POST /incidents/{id}/task` (a responder's form: `task`, its id): marks it done.
+#[utoipa::path(post, path = "/incidents/{id}/task", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`task`: the task's id; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn task_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -226,6 +228,7 @@ async fn confirmed<R: super::auth::Needs>(
 
 /// `POST /incidents/{id}/resolve` (an admin's form: `confirm`, the incident's number typed
 /// again).
+#[utoipa::path(post, path = "/incidents/{id}/resolve", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`confirm`: the incident's number; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a admin, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn resolve_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -235,6 +238,7 @@ pub(super) async fn resolve_form(
 }
 
 /// `POST /incidents/{id}/close` (an admin's form: `confirm`, the incident's number typed again).
+#[utoipa::path(post, path = "/incidents/{id}/close", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`confirm`: the incident's number; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a admin, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn close_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -245,6 +249,7 @@ pub(super) async fn close_form(
 
 /// `POST /incidents/{id}/rescue` (a responder's form: `confirm`, the incident's number typed
 /// again): proposes the rescue to the Safe's owners; nothing moves until they sign.
+#[utoipa::path(post, path = "/incidents/{id}/rescue", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`confirm`: the incident's number; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn rescue_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -256,6 +261,7 @@ pub(super) async fn rescue_form(
 /// `POST /incidents/{id}/unpause` (an admin's form: `confirm`, the incident's number typed
 /// again): resumes what the incident paused, after the same checks as `guardian incident
 /// unpause` (the fix verified, no escrow short).
+#[utoipa::path(post, path = "/incidents/{id}/unpause", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`confirm`: the incident's number; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a admin, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn unpause_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -265,6 +271,7 @@ pub(super) async fn unpause_form(
 }
 
 /// `POST /incidents/{id}/pause` (a responder's form: scope, reason, the confirmation box).
+#[utoipa::path(post, path = "/incidents/{id}/pause", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`scope` (affected or all), `reason`, `confirm=yes`; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn pause_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -285,6 +292,7 @@ pub(super) async fn pause_form(
 
 /// `POST /api/incidents/{id}/pause` (responder): `{"scope": "affected"|"all", "reason": "…"}`;
 /// answers the pause's report.
+#[utoipa::path(post, path = "/api/incidents/{id}/pause", tag = "api", params(("id" = i64, Path, description = "the incident's number")), security(("bearer" = []), ("session" = [])), request_body(content = PauseBody), responses((status = 200, description = "the pause's report: each target, paused or why not", body = Object), (status = 403, description = "not a responder"), (status = 409, description = "refused"), (status = 422, description = "no reason, or a scope that is not affected or all")))]
 pub(super) async fn pause_api(
     State(state): State<AppState>,
     team: Team<Acts>,
@@ -313,6 +321,7 @@ pub(super) async fn pause_api(
 }
 
 /// `POST /incidents/{id}/note` (a responder's form: `text`).
+#[utoipa::path(post, path = "/incidents/{id}/note", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`text`; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn note_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,

@@ -38,6 +38,7 @@ fn usd(n: u64) -> String {
 }
 
 /// `GET /bounty`: the program page.
+#[utoipa::path(get, path = "/bounty", tag = "bounty", responses((status = 200, description = "the program: scope, rewards, how to report", content_type = "text/html")))]
 pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
     Html(program(&state.manifest))
 }

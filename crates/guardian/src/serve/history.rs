@@ -24,6 +24,7 @@ use super::{
 const SHOWN: usize = 100;
 
 /// `GET /history`: the journal's actions and their transactions.
+#[utoipa::path(get, path = "/history", tag = "pages", security(("session" = [])), responses((status = 200, description = "the journal's actions and their transactions", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> Response {
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -103,6 +104,7 @@ async fn acknowledge(
 }
 
 /// `POST /alerts/{id}/ack` (a responder's form: an optional `note`).
+#[utoipa::path(post, path = "/alerts/{id}/ack", tag = "pages", params(("id" = i64, Path, description = "the alert's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`note` (optional); with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn ack_form(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -120,12 +122,13 @@ pub(super) async fn ack_form(
 }
 
 /// An acknowledgement asked for through the API.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct AckBody {
     note: Option<String>,
 }
 
 /// `POST /api/alerts/{id}/ack` (responder): `{"note": "…"}` (optional).
+#[utoipa::path(post, path = "/api/alerts/{id}/ack", tag = "api", params(("id" = i64, Path, description = "the alert's number")), security(("bearer" = []), ("session" = [])), request_body(content = Option<AckBody>), responses((status = 200, description = "acknowledged"), (status = 403, description = "not a responder"), (status = 404, description = "no such alert")))]
 pub(super) async fn ack_api(
     State(state): State<AppState>,
     team: Team<Responder>,

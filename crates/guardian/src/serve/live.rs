@@ -183,6 +183,7 @@ impl Feed {
 }
 
 /// `GET /api/events` (viewer).
+#[utoipa::path(get, path = "/api/events", tag = "api", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "server-sent events: `ready`, then `alert`, `timeline` and `confirmation`, each with its JSON", content_type = "text/event-stream"), (status = 401, description = "no valid token or session")))]
 pub(super) async fn events(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
     let feed = state.feed.clone();
     let rx = match tokio::task::spawn_blocking(move || feed.subscribe()).await {
@@ -265,6 +266,7 @@ const SCRIPT: &str = r#""use strict";
 "#;
 
 /// `GET /assets/live.js`.
+#[utoipa::path(get, path = "/assets/live.js", tag = "pages", responses((status = 200, description = "the pages' one script: the live feed", content_type = "text/javascript")))]
 pub(super) async fn script() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],

@@ -3,6 +3,7 @@
 //! security headers every answer carries, and the one HTML `escape` every page goes through.
 
 mod act;
+mod api;
 mod auth;
 mod bounty_page;
 mod history;
@@ -24,7 +25,6 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
     response::Response,
-    routing::get,
 };
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -212,8 +212,8 @@ pub async fn start_listening(
     let mut tasks = Vec::new();
     let team_addr = match team {
         Some((team_listener, team_addr)) => {
-            let public = layered(public_routes(), state.clone(), body);
-            let team_app = layered(team_routes(), state, body);
+            let public = layered(api::public_routes(), state.clone(), body);
+            let team_app = layered(api::team_routes(), state, body);
             tasks.push(tokio::spawn(listen::serve(
                 listener,
                 public,
@@ -231,7 +231,7 @@ pub async fn start_listening(
             team_addr
         }
         None => {
-            let app = layered(public_routes().merge(team_routes()), state, body);
+            let app = layered(api::public_routes().merge(api::team_routes()), state, body);
             tasks.push(tokio::spawn(listen::serve(
                 listener, app, limits, tls, stopped,
             )));
@@ -245,78 +245,6 @@ pub async fn start_listening(
         stop,
         tasks,
     })
-}
-
-/// What faces the internet: the bounty program, researchers' reports and their follow-up.
-fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/bounty", get(bounty_page::page))
-        .route("/bounty/reports", axum::routing::post(reports::submit))
-        .route(
-            "/bounty/reports/{id}",
-            get(reports::show).post(reports::reply),
-        )
-}
-
-/// The team's: the war room's pages, its live feed, and the team API.
-fn team_routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::overview))
-        .route("/signin", get(session::form).post(session::sign_in))
-        .route("/signout", axum::routing::post(session::sign_out))
-        .route("/alerts", get(pages::alerts))
-        .route("/alerts/{id}", get(pages::alert))
-        .route("/alerts/{id}/ack", axum::routing::post(history::ack_form))
-        .route("/history", get(history::page))
-        .route(
-            "/api/alerts/{id}/ack",
-            axum::routing::post(history::ack_api),
-        )
-        .route("/incidents/{id}", get(pages::incident))
-        .route("/incidents/{id}/affected", get(readout::affected_page))
-        .route("/incidents/{id}/report", get(readout::report_page))
-        .route("/api/incidents/{id}/affected", get(readout::affected_api))
-        .route(
-            "/incidents/{id}/pause",
-            axum::routing::post(act::pause_form),
-        )
-        .route("/incidents/{id}/note", axum::routing::post(act::note_form))
-        .route(
-            "/incidents/{id}/escalate",
-            axum::routing::post(act::escalate_form),
-        )
-        .route("/incidents/{id}/task", axum::routing::post(act::task_form))
-        .route(
-            "/incidents/{id}/resolve",
-            axum::routing::post(act::resolve_form),
-        )
-        .route(
-            "/incidents/{id}/close",
-            axum::routing::post(act::close_form),
-        )
-        .route(
-            "/incidents/{id}/rescue",
-            axum::routing::post(act::rescue_form),
-        )
-        .route(
-            "/incidents/{id}/unpause",
-            axum::routing::post(act::unpause_form),
-        )
-        .route("/assets/live.js", get(live::script))
-        .route("/api/overview", get(warroom::overview_api))
-        .route("/api/alerts", get(warroom::alerts_api))
-        .route("/api/incidents/{id}", get(warroom::incident_api))
-        .route(
-            "/api/incidents/{id}/pause",
-            axum::routing::post(act::pause_api),
-        )
-        .route("/api/events", get(live::events))
-        .route("/api/bounty/reports", get(team::list))
-        .route("/api/bounty/reports/{id}", get(team::show))
-        .route(
-            "/api/bounty/reports/{id}/{decision}",
-            axum::routing::post(team::decide),
-        )
 }
 
 /// `routes` with the limits and headers every answer gets.

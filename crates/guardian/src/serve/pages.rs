@@ -129,6 +129,7 @@ async fn overview_of(state: &AppState) -> Result<Overview, Response> {
 
 /// `GET /`: every chain as the monitor last read it, every contract, the open incidents and the
 /// latest alerts.
+#[utoipa::path(get, path = "/", tag = "pages", security(("session" = [])), responses((status = 200, description = "every chain, contract, open incident and the latest alerts", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>) -> Response {
     let o = match overview_of(&state).await {
         Ok(o) => o,
@@ -274,6 +275,7 @@ pub(super) struct AlertQuery {
 }
 
 /// `GET /alerts[?severity=&rule=&chain=]`: the latest alerts, filtered; new ones appear live.
+#[utoipa::path(get, path = "/alerts", tag = "pages", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query)), security(("session" = [])), responses((status = 200, description = "the alerts, new ones live", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn alerts(
     State(state): State<AppState>,
     who: Signed<Viewer>,
@@ -313,6 +315,7 @@ pub(super) async fn alerts(
 }
 
 /// `GET /alerts/{id}`: one alert, with its evidence (where the notifications' links lead).
+#[utoipa::path(get, path = "/alerts/{id}", tag = "pages", params(("id" = i64, Path, description = "the alert's number")), security(("session" = [])), responses((status = 200, description = "one alert with its evidence", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn alert(
     State(state): State<AppState>,
     who: Signed<Viewer>,
@@ -396,6 +399,7 @@ fn selected(current: &Option<String>, value: &str) -> &'static str {
 }
 
 /// `GET /incidents/{id}`: the war room of one incident.
+#[utoipa::path(get, path = "/incidents/{id}", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), responses((status = 200, description = "the incident's war room", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn incident(
     State(state): State<AppState>,
     who: Signed<Viewer>,

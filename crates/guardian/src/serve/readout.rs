@@ -65,6 +65,7 @@ async fn parties(state: &AppState, id: i64) -> Result<Vec<AffectedParty>, Respon
 
 /// `GET /incidents/{id}/affected` (viewer): the affected addresses and what each has at stake,
 /// then and now.
+#[utoipa::path(get, path = "/incidents/{id}/affected", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), responses((status = 200, description = "the affected addresses, read from the chain now", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn affected_page(
     State(state): State<AppState>,
     who: Signed<Viewer>,
@@ -129,6 +130,7 @@ pub(super) async fn affected_page(
 }
 
 /// `GET /api/incidents/{id}/affected` (viewer): the same as JSON.
+#[utoipa::path(get, path = "/api/incidents/{id}/affected", tag = "api", params(("id" = i64, Path, description = "the incident's number")), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the affected addresses, read from the chain now", body = Vec<AffectedParty>), (status = 401, description = "no valid token or session"), (status = 404, description = "no such incident"), (status = 502, description = "a chain did not answer")))]
 pub(super) async fn affected_api(
     State(state): State<AppState>,
     _team: Team<Viewer>,
@@ -142,6 +144,7 @@ pub(super) async fn affected_api(
 
 /// `GET /incidents/{id}/report` (viewer): the post-mortem as it stands, as `guardian incident
 /// report ID --html` writes it (not recorded as written).
+#[utoipa::path(get, path = "/incidents/{id}/report", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), responses((status = 200, description = "the post-mortem as it stands (a whole HTML document)", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn report_page(
     State(state): State<AppState>,
     _who: Signed<Viewer>,

@@ -217,6 +217,7 @@ fn from_form(body: &[u8]) -> Submission {
 
 /// `POST /bounty/reports`: validates, encrypts the proof of concept, stores the report in one
 /// transaction, and answers with its public id and follow-up token (shown this once).
+#[utoipa::path(post, path = "/bounty/reports", tag = "bounty", request_body(content = Object, description = "the report: title, severity, contracts, description, proof of concept, contact (JSON, or the page's form)"), responses((status = 201, description = "stored: its public id and the follow-up token, shown this once", body = Object), (status = 422, description = "a field is wrong: named, nothing stored"), (status = 429, description = "too many reports from this address")))]
 pub(super) async fn submit(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -332,6 +333,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 /// `GET /bounty/reports/{public_id}`: the status, the researcher's own fields and the thread (JSON,
 /// or an HTML page when only HTML is accepted).
+#[utoipa::path(get, path = "/bounty/reports/{id}", tag = "bounty", params(("id" = String, Path, description = "the public id")), security(("follow_up" = [])), responses((status = 200, description = "the status, the researcher's own fields and the thread", body = Object), (status = 404, description = "no such report, or the wrong follow-up token")))]
 pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -348,6 +350,7 @@ pub(super) async fn show(
 
 /// `POST /bounty/reports/{public_id}` with `{"message": "..."}`: the researcher's reply (`\r\n` made
 /// `\n`; a control character but newline and tab refused, naming `message`, nothing stored).
+#[utoipa::path(post, path = "/bounty/reports/{id}", tag = "bounty", params(("id" = String, Path, description = "the public id")), security(("follow_up" = [])), request_body(content = Object, description = "`{\"message\": \"…\"}`"), responses((status = 201, description = "the reply stored"), (status = 404, description = "no such report, or the wrong follow-up token"), (status = 422, description = "the message is empty or has a control character")))]
 pub(super) async fn reply(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,

@@ -118,6 +118,7 @@ impl<R: super::auth::Needs> FromRequest<AppState> for SignedForm<R> {
 }
 
 /// `GET /signin`: the form a person pastes their token in.
+#[utoipa::path(get, path = "/signin", tag = "session", responses((status = 200, description = "the sign-in form", content_type = "text/html")))]
 pub(super) async fn form() -> Html<String> {
     Html(signin_page(None))
 }
@@ -143,6 +144,7 @@ pub(super) struct SignIn {
 
 /// `POST /signin`: opens a session for a valid token and sets its cookie; a wrong, revoked or
 /// expired token is refused (401) with the form again.
+#[utoipa::path(post, path = "/signin", tag = "session", request_body(content_type = "application/x-www-form-urlencoded", description = "`token`: a team token (guardian token create)"), responses((status = 303, description = "signed in: the session cookie is set (HttpOnly, SameSite=Strict)"), (status = 401, description = "a wrong, revoked or expired token")))]
 pub(super) async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -194,6 +196,7 @@ fn served_over_https(state: &AppState, _headers: &HeaderMap) -> bool {
 }
 
 /// `POST /signout` (with the form's CSRF value): ends the session and clears its cookie.
+#[utoipa::path(post, path = "/signout", tag = "session", security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "the page's `csrf` value"), responses((status = 303, description = "signed out: the session ended and its cookie cleared")))]
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -32,6 +32,7 @@ use crate::{
 /// status), newest first, `limit` of them (50 unless said, at most 200) numbered below `before`,
 /// each with its acknowledgement clock, without threads or proofs; `next_before` (the `before`
 /// of the next page) when more remain.
+#[utoipa::path(get, path = "/api/bounty/reports", tag = "bounty team", params(("status" = Option<String>, Query), ("limit" = Option<usize>, Query, description = "50 unless said, at most 200"), ("before" = Option<i64>, Query)), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the reports, newest first, with `next_before` when more remain", body = Object), (status = 400, description = "a filter out of range")))]
 pub(super) async fn list(
     State(state): State<AppState>,
     _team: Team<Viewer>,
@@ -97,6 +98,7 @@ pub(super) async fn list(
 /// `GET /api/bounty/reports/{id}` (triager): one report, by its number or its public id (the
 /// one its researcher quotes), with its thread (the proof of concept stays encrypted: `guardian
 /// bounty show` decrypts it with the team's key).
+#[utoipa::path(get, path = "/api/bounty/reports/{id}", tag = "bounty team", params(("id" = String, Path, description = "its number or its public id")), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the report with its thread (the proof of concept stays encrypted)", body = Object), (status = 404, description = "no such report")))]
 pub(super) async fn show(
     State(state): State<AppState>,
     _team: Team<Triager>,
@@ -145,7 +147,7 @@ pub(super) struct ListQuery {
 }
 
 /// The body of a decision: only the fields that decision takes.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DecisionBody {
     message: Option<String>,
@@ -196,6 +198,7 @@ fn decision(name: &str, b: DecisionBody) -> Result<Decision, String> {
 
 /// `POST /api/bounty/reports/{id}/{decision}` (triager; `pay` needs admin): takes the decision
 /// through the same path as `guardian bounty DECISION`, recorded under the token's name.
+#[utoipa::path(post, path = "/api/bounty/reports/{id}/{decision}", tag = "bounty team", params(("id" = String, Path), ("decision" = String, Path, description = "acknowledge, triage, accept, reject, duplicate, pay, …")), security(("bearer" = []), ("session" = [])), request_body(content = Option<DecisionBody>), responses((status = 200, description = "the report after the decision", body = Object), (status = 403, description = "not a triager (pay: not an admin)"), (status = 409, description = "refused in the report's state"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn decide(
     State(state): State<AppState>,
     team: Team<Triager>,

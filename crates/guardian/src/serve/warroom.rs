@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A chain as the monitor last read it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChainRow {
     /// Its name in the manifest.
     pub name: String,
@@ -33,7 +33,7 @@ pub struct ChainRow {
 }
 
 /// A contract of the manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContractRow {
     /// Its name.
     pub name: String,
@@ -42,13 +42,14 @@ pub struct ContractRow {
     /// What it is.
     pub kind: ContractKind,
     /// Where.
+    #[schema(value_type = String)]
     pub address: Address,
     /// Its state as the monitor last read it, if it has.
     pub state: Option<crate::storage::ContractState>,
 }
 
 /// The overview.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     /// Every chain.
     pub chains: Vec<ChainRow>,
@@ -163,7 +164,7 @@ pub fn alerts(
 }
 
 /// A Safe proposal of the incident with its confirmations.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoomProposal {
     /// The proposal.
     pub proposal: ProposalRecord,
@@ -172,7 +173,7 @@ pub struct RoomProposal {
 }
 
 /// One incident's war room.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Room {
     /// The incident.
     pub incident: Incident,
@@ -190,7 +191,7 @@ pub struct Room {
 }
 
 /// One contract of an incident's war room.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoomContract {
     /// Where it stands.
     #[serde(flatten)]
@@ -282,6 +283,7 @@ async fn json_of<T: Serialize + Send + 'static>(
 }
 
 /// `GET /api/overview` (viewer): the overview page's data.
+#[utoipa::path(get, path = "/api/overview", tag = "api", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "every chain, contract, open incident and the latest alerts", body = Overview), (status = 401, description = "no valid token or session")))]
 pub(super) async fn overview_api(
     axum::extract::State(state): axum::extract::State<super::AppState>,
     _team: super::auth::Team<super::auth::Viewer>,
@@ -290,6 +292,7 @@ pub(super) async fn overview_api(
 }
 
 /// `GET /api/alerts[?severity=&rule=&chain=]` (viewer): the alerts page's data.
+#[utoipa::path(get, path = "/api/alerts", tag = "api", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query)), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the alerts, newest first (200 at most)", body = Vec<Alert>), (status = 401, description = "no valid token or session")))]
 pub(super) async fn alerts_api(
     axum::extract::State(state): axum::extract::State<super::AppState>,
     _team: super::auth::Team<super::auth::Viewer>,
@@ -308,6 +311,7 @@ pub(super) async fn alerts_api(
 }
 
 /// `GET /api/incidents/{id}` (viewer): the incident page's data (404 for no such incident).
+#[utoipa::path(get, path = "/api/incidents/{id}", tag = "api", params(("id" = i64, Path, description = "the incident's number")), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the incident's war room", body = Room), (status = 401, description = "no valid token or session"), (status = 404, description = "no such incident")))]
 pub(super) async fn incident_api(
     axum::extract::State(state): axum::extract::State<super::AppState>,
     _team: super::auth::Team<super::auth::Viewer>,

@@ -22,11 +22,13 @@ CREATE TABLE monitor_contracts (
 ";
 
 /// A contract's state as the monitor last read it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = MonitoredContract)]
 pub struct ContractState {
     /// Its chain.
     pub chain_id: u64,
     /// The contract.
+    #[schema(value_type = String)]
     pub address: Address,
     /// Paused, when read.
     pub paused: Option<bool>,

@@ -68,7 +68,7 @@ pub struct NewProposal<'a> {
 }
 
 /// Where a proposal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Waiting for confirmations or execution.
@@ -102,7 +102,7 @@ impl ProposalStatus {
 }
 
 /// A recorded proposal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProposalRecord {
     /// Its id.
     pub id: i64,
@@ -111,6 +111,7 @@ pub struct ProposalRecord {
     /// Its id.
     pub chain_id: u64,
     /// The Safe.
+    #[schema(value_type = String)]
     pub safe: Address,
     /// The nonce.
     pub nonce: u64,
@@ -121,6 +122,7 @@ pub struct ProposalRecord {
     /// Its calls.
     pub calls: serde_json::Value,
     /// Its hash.
+    #[schema(value_type = String)]
     pub safe_tx_hash: B256,
     /// Where it stands.
     pub status: ProposalStatus,
@@ -137,13 +139,15 @@ pub struct ProposalRecord {
 }
 
 /// An owner's confirmation as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfirmationRecord {
     /// The owner.
+    #[schema(value_type = String)]
     pub owner: Address,
     /// `signature` or `approved_hash`.
     pub kind: String,
     /// The signature, for `signature`.
+    #[schema(value_type = Option<String>)]
     pub signature: Option<Bytes>,
     /// How it reached guardian (`signer:NAME`, `--signature`, `approveHash`).
     pub via: String,

@@ -5,6 +5,7 @@
 
 mod browser;
 mod feed;
+mod openapi;
 mod rescue;
 mod serving;
 
