@@ -64,8 +64,8 @@ pub(super) struct Follower<'a> {
     /// Set to each block number committed (`[ha]`: where following on the local store begins
     /// should the database become unreachable).
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    /// The balances last recorded per contract, for the team's pages.
-    recorded: BTreeMap<Address, serde_json::Value>,
+    /// The balances last recorded per contract, and each asset's symbol, for the team's pages.
+    recorded: super::state::Recorded,
 }
 
 impl<'a> Follower<'a> {
@@ -130,7 +130,7 @@ impl<'a> Follower<'a> {
             ),
             fence: None,
             progress: None,
-            recorded: BTreeMap::new(),
+            recorded: super::state::Recorded::default(),
         }
     }
 
@@ -260,6 +260,9 @@ impl<'a> Follower<'a> {
         }
         if let Some(before) = next.checked_sub(1) {
             super::state::read_paused(self.client, self.store, &self.contracts, before).await;
+            self.recorded
+                .read_assets(self.client, &self.contracts)
+                .await;
         }
         Ok(next)
     }
@@ -301,6 +304,9 @@ impl<'a> Follower<'a> {
     ) -> Result<(), MonitorError> {
         let chain_id = self.client.chain_id;
         let head = self.head_number().await?;
+        if let Err(e) = self.store.note_head(chain_id, head) {
+            tracing::warn!(chain = %self.client.name, "cannot record the head: {e}");
+        }
         let at = self.at();
         if let Some(m) = &self.metrics {
             m.head_lag(

@@ -35,13 +35,32 @@ pub(super) async fn read_paused(
     }
 }
 
+/// What the follower recorded last: each fund holder's balances, and the symbol and decimals
+/// of each asset they hold (read once when it starts), so the pages show units.
+#[derive(Debug, Default)]
+pub(super) struct Recorded {
+    balances: BTreeMap<Address, serde_json::Value>,
+    assets: BTreeMap<Option<Address>, (String, u8)>,
+}
+
+impl Recorded {
+    /// Reads the symbol and decimals of the native coin and of each token a fund holder lists.
+    pub(super) async fn read_assets(&mut self, client: &ChainClient, contracts: &[ContractConfig]) {
+        let tokens = contracts
+            .iter()
+            .filter(|c| c.kind.holds_funds())
+            .flat_map(|c| c.tokens.iter().copied().map(Some));
+        for token in std::iter::once(None).chain(tokens) {
+            if let std::collections::btree_map::Entry::Vacant(v) = self.assets.entry(token) {
+                v.insert(crate::funds::metadata(client, token).await);
+            }
+        }
+    }
+}
+
 /// Records what `block` changed: each `Paused`/`Unpaused` event, and the balances of each fund
-/// holder that differ from `last` (which is brought up to date).
-pub(super) fn note_block(
-    store: &Store,
-    block: &BlockData,
-    last: &mut BTreeMap<Address, serde_json::Value>,
-) {
+/// holder that differ from the last recorded (which are brought up to date).
+pub(super) fn note_block(store: &Store, block: &BlockData, recorded: &mut Recorded) {
     for log in &block.logs {
         let paused = match log.topic0() {
             Some(t) if *t == DocumentRegistry::Paused::SIGNATURE_HASH => true,
@@ -54,19 +73,24 @@ pub(super) fn note_block(
     }
     let mut now: BTreeMap<Address, Vec<serde_json::Value>> = BTreeMap::new();
     for b in &block.balances {
-        now.entry(b.address).or_default().push(serde_json::json!({
+        let mut entry = serde_json::json!({
             "token": b.token, "amount": b.amount.to_string(),
             "owed": b.owed.map(|o| o.to_string()),
-        }));
+        });
+        if let Some((symbol, decimals)) = recorded.assets.get(&b.token) {
+            entry["symbol"] = symbol.clone().into();
+            entry["decimals"] = (*decimals).into();
+        }
+        now.entry(b.address).or_default().push(entry);
     }
     for (address, list) in now {
         let value = serde_json::Value::Array(list);
-        if last.get(&address) == Some(&value) {
+        if recorded.balances.get(&address) == Some(&value) {
             continue;
         }
         match store.note_balances(block.chain_id, address, &value, block.number) {
             Ok(()) => {
-                last.insert(address, value);
+                recorded.balances.insert(address, value);
             }
             Err(e) => tracing::warn!("cannot record balances: {e}"),
         }

@@ -260,7 +260,9 @@ const SCRIPT: &str = r#""use strict";
   });
   document.addEventListener("click", function (e) {
     var el = e.target.closest ? e.target.closest("[data-copy]") : null;
-    if (el && navigator.clipboard) { navigator.clipboard.writeText(el.getAttribute("data-copy")); }
+    if (el && navigator.clipboard) {
+      navigator.clipboard.writeText(el.getAttribute("data-copy")).then(function () { el.textContent = "copied"; });
+    }
   });
 })();
 "#;

@@ -66,11 +66,12 @@ pub(super) fn ago(ms: i64, now: i64) -> String {
     }
 }
 
-/// An address shortened, the whole of it on hover.
+/// An address shortened, the whole of it on hover, with a button that copies it (the live
+/// script's; without it the full address is still in the title and the page's JSON).
 pub(super) fn short_address(a: &alloy::primitives::Address) -> String {
     let full = a.to_checksum(None);
     format!(
-        "<code title=\"{full}\" data-copy=\"{full}\">{}…{}</code>",
+        "<code title=\"{full}\">{}…{}</code> <button type=\"button\" class=\"copy\" data-copy=\"{full}\" aria-label=\"Copy {full}\">copy</button>",
         &full[..8],
         &full[full.len() - 4..]
     )
@@ -137,12 +138,13 @@ pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>)
     };
     let now = crate::storage::now_ms();
     let mut b = String::from(
-        "<h1>Overview</h1>\n<h2>Chains</h2><div class=\"wide\"><table><tr><th>Chain</th><th>Chain id</th><th>Last block seen</th><th>Seen</th><th>Monitored by</th></tr>",
+        "<h1>Overview</h1>\n<h2>Chains</h2><div class=\"wide\"><table><tr><th>Chain</th><th>Chain id</th><th>Last block seen</th><th>Seen</th><th>Head · lag</th><th>Monitored by</th></tr>",
     );
     for c in &o.chains {
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-chain=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"lag\">{}</td><td>{}</td></tr>",
+            escape(&c.name),
             escape(&c.name),
             c.chain_id,
             c.block.map_or("none yet".into(), |n| n.to_string()),
@@ -150,10 +152,18 @@ pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>)
                 "never: is a monitor running? (guardian monitor)".into(),
                 |t| format!("{} ({} UTC)", ago(t, now), utc(t))
             ),
+            match (c.head, c.lag) {
+                (Some(h), Some(0)) => format!("{h} · in step"),
+                (Some(h), Some(1)) => format!("{h} · 1 block behind"),
+                (Some(h), Some(l)) =>
+                    format!("{h} · <strong class=\"critical\">{l} blocks behind</strong>"),
+                (Some(h), None) => format!("{h} · -"),
+                (None, _) => "not read yet".into(),
+            },
             escape(c.monitor.as_deref().unwrap_or("a monitor without [ha]")),
         );
     }
-    b.push_str("</table></div><h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Kind</th><th>Address</th><th>Paused</th><th>Holds · owes (base units)</th><th>Read at</th></tr>");
+    b.push_str("</table></div><h2>Contracts</h2><div class=\"wide\"><table><tr><th>Contract</th><th>Chain</th><th>Kind</th><th>Address</th><th>Paused</th><th>Holds · owes</th><th>Read at</th><th>Role findings</th></tr>");
     for c in &o.contracts {
         let (paused, funds, read) = match &c.state {
             None => ("not read yet".to_string(), "-".to_string(), "-".to_string()),
@@ -165,17 +175,32 @@ pub(super) async fn overview(State(state): State<AppState>, who: Signed<Viewer>)
                     (None, false) => "-".into(),
                 },
                 funds_of(s.balances.as_ref()),
-                format!("block {} ({})", s.block, ago(s.updated_at, now)),
+                format!(
+                    "block {}{} ({})",
+                    s.block,
+                    o.chains
+                        .iter()
+                        .find(|ch| ch.name == c.chain)
+                        .and_then(|ch| ch.head)
+                        .map(|h| match h.saturating_sub(s.block) {
+                            0 => ", the head".to_string(),
+                            1 => ", 1 block ago".to_string(),
+                            n => format!(", {n} blocks ago"),
+                        })
+                        .unwrap_or_default(),
+                    ago(s.updated_at, now)
+                ),
             ),
         };
         let _ = write!(
             b,
-            "<tr data-contract=\"{}\"><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td class=\"paused\">{paused}</td><td>{funds}</td><td>{read}</td></tr>",
+            "<tr data-contract=\"{}\"><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td class=\"paused\">{paused}</td><td>{funds}</td><td>{read}</td><td class=\"roles\">{}</td></tr>",
             escape(&c.name),
             escape(&c.name),
             escape(&c.chain),
             c.kind,
-            short_address(&c.address)
+            short_address(&c.address),
+            role_findings(&c.role_findings)
         );
     }
     b.push_str("</table></div><h2>Open incidents</h2>");
@@ -222,15 +247,27 @@ fn funds_of(balances: Option<&serde_json::Value>) -> String {
                 )
             });
             let amount = b["amount"].as_str().unwrap_or("?");
+            let number = |s: &str| alloy::primitives::U256::from_str_radix(s, 10).ok();
+            // In units with the symbol when the monitor read the asset's, else base units.
+            let units = |s: &str| match (number(s), b["symbol"].as_str(), b["decimals"].as_u64()) {
+                (Some(n), Some(symbol), Some(d)) => {
+                    crate::funds::show_amount(n, u8::try_from(d).unwrap_or(0), symbol)
+                }
+                _ => format!("{s} (base units)"),
+            };
+            let asset = if b["symbol"].is_string() {
+                String::new()
+            } else {
+                format!("{asset}: ")
+            };
             match b["owed"].as_str() {
                 Some(owed) => {
-                    let number = |s: &str| alloy::primitives::U256::from_str_radix(s, 10).ok();
                     let short =
                         matches!((number(amount), number(owed)), (Some(a), Some(o)) if a < o);
                     format!(
-                        "{asset}: {} · owes {}{}",
-                        escape(amount),
-                        escape(owed),
+                        "{asset}{} · owes {}{}",
+                        escape(&units(amount)),
+                        escape(&units(owed)),
                         if short {
                             " <strong class=\"critical\">short</strong>"
                         } else {
@@ -238,8 +275,26 @@ fn funds_of(balances: Option<&serde_json::Value>) -> String {
                         }
                     )
                 }
-                None => format!("{asset}: {}", escape(amount)),
+                None => format!("{asset}{}", escape(&units(amount))),
             }
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// A contract's role findings: each alert linked, or `none`.
+fn role_findings(found: &[super::warroom::RoleFinding]) -> String {
+    if found.is_empty() {
+        return "none".into();
+    }
+    found
+        .iter()
+        .map(|f| {
+            format!(
+                "<a href=\"/alerts/{0}\" class=\"critical\">alert {0}</a>: {1}",
+                f.alert,
+                escape(&f.summary)
+            )
         })
         .collect::<Vec<_>>()
         .join("<br>")
@@ -443,5 +498,18 @@ mod tests {
         assert_eq!(utc(1_796_652_189_000), "2026-12-07 14:03:09");
         assert_eq!(ago(1_000, 43_000), "42 s ago");
         assert_eq!(ago(0, 3 * 60_000), "3 min ago");
+    }
+
+    #[test]
+    fn balances_read_in_units_and_a_short_escrow_is_marked() {
+        let read = serde_json::json!([
+            {"token": null, "amount": "1500000000000000000", "owed": "2000000000000000000",
+             "symbol": "ETH", "decimals": 18},
+            {"token": "0x5fc8d32690cc91d4c39d9d3abcbd16989f875707", "amount": "7"}
+        ]);
+        let shown = funds_of(Some(&read));
+        assert!(shown.starts_with("1.5 ETH · owes 2.0 ETH"), "{shown}");
+        assert!(shown.contains("short"), "{shown}");
+        assert!(shown.contains("7 (base units)"), "no symbol read: {shown}");
     }
 }

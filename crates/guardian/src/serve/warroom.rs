@@ -30,6 +30,20 @@ pub struct ChainRow {
     pub seen_at: Option<i64>,
     /// The instance holding its lease (with `[ha]`).
     pub monitor: Option<String>,
+    /// The chain's head when the monitor last asked.
+    pub head: Option<u64>,
+    /// Blocks between that head and the last block committed.
+    pub lag: Option<u64>,
+}
+
+/// A role finding: an alert of the `privileged` rule about a contract, high or critical, not
+/// acknowledged and not retracted (a role granted, revoked or used by someone not expected).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoleFinding {
+    /// The alert.
+    pub alert: i64,
+    /// What it says.
+    pub summary: String,
 }
 
 /// A contract of the manifest.
@@ -46,6 +60,8 @@ pub struct ContractRow {
     pub address: Address,
     /// Its state as the monitor last read it, if it has.
     pub state: Option<crate::storage::ContractState>,
+    /// Its role findings, newest first.
+    pub role_findings: Vec<RoleFinding>,
 }
 
 /// The overview.
@@ -78,12 +94,16 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
         )
     })?;
     let (leases, _) = store.leases()?;
+    let heads = store.heads()?;
     let chains = manifest
         .chains
         .iter()
         .map(|(name, c)| {
             let cursor = seen.iter().find(|s| s.0 == c.chain_id);
+            let head = heads.iter().find(|h| h.0 == c.chain_id).map(|h| h.1);
             ChainRow {
+                head,
+                lag: head.zip(cursor).map(|(h, s)| h.saturating_sub(s.1)),
                 name: name.clone(),
                 chain_id: c.chain_id,
                 block: cursor.map(|s| s.1),
@@ -96,6 +116,15 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
         })
         .collect();
     let states = store.contract_states()?;
+    let privileged = store.latest_alerts(
+        &AlertFilter {
+            min_severity: Some(Severity::High),
+            rule: Some(crate::monitor::privileged::RULE.to_string()),
+            since_ms: None,
+            chain_id: None,
+        },
+        500,
+    )?;
     let contracts = manifest
         .contracts
         .iter()
@@ -110,6 +139,19 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
                     .iter()
                     .find(|s| Some(s.chain_id) == chain_id && s.address == c.address)
                     .cloned(),
+                role_findings: privileged
+                    .iter()
+                    .filter(|a| {
+                        Some(a.found.chain_id) == chain_id
+                            && a.found.contract.as_deref() == Some(c.name())
+                            && a.acknowledged.is_none()
+                            && a.status != crate::alert::AlertStatus::Retracted
+                    })
+                    .map(|a| RoleFinding {
+                        alert: a.id,
+                        summary: a.found.summary.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -21,6 +21,15 @@ CREATE TABLE monitor_contracts (
 );
 ";
 
+/// Migration 21: each chain's head as the monitor last read it (the overview's lag).
+pub(super) const MIGRATION_HEADS: &str = "
+CREATE TABLE monitor_heads (
+    chain_id   INTEGER PRIMARY KEY,
+    head       INTEGER NOT NULL,
+    read_at    INTEGER NOT NULL
+);
+";
+
 /// A contract's state as the monitor last read it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[schema(as = MonitoredContract)]
@@ -89,6 +98,33 @@ impl Store {
         Ok(())
     }
 
+    /// Records that `chain_id`'s head was `head` when the monitor last asked.
+    pub fn note_head(&self, chain_id: u64, head: u64) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO monitor_heads (chain_id, head, read_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (chain_id) DO UPDATE SET head = excluded.head, read_at = excluded.read_at",
+                params![chain_id as i64, head as i64, now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Each chain's head as last read: chain id, head, when (Unix ms).
+    pub fn heads(&self) -> Result<Vec<(u64, u64, i64)>, StorageError> {
+        self.with(|c| {
+            c.query_map(
+                "SELECT chain_id, head, read_at FROM monitor_heads",
+                params![],
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    let head: i64 = r.get(1)?;
+                    Ok((id as u64, head as u64, r.get(2)?))
+                },
+            )
+        })
+    }
+
     /// Every contract's state as last read.
     pub fn contract_states(&self) -> Result<Vec<ContractState>, StorageError> {
         self.with(|c| {
@@ -135,6 +171,13 @@ mod tests {
             let s = &states[0];
             assert_eq!((s.paused, s.paused_at, s.block), (Some(true), Some(12), 12));
             assert_eq!(s.balances, Some(serde_json::json!([{"amount": "5"}])));
+            store.note_head(1, 20).expect("head");
+            store.note_head(1, 21).expect("head again");
+            let heads = store.heads().expect("heads");
+            assert_eq!(
+                heads.iter().map(|h| (h.0, h.1)).collect::<Vec<_>>(),
+                [(1, 21)]
+            );
         }
     }
 }

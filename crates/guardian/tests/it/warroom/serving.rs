@@ -210,6 +210,41 @@ async fn serve_with_the_monitor_in_the_same_process_lists_what_it_detects() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(shown, "the pause the monitor saw is on the overview");
+    // The chain's head and lag as the monitor last read them, and the stranger's role as a
+    // finding of the registry's.
+    let v: serde_json::Value = http()
+        .get(format!("http://{listen}/api/overview"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("overview")
+        .json()
+        .await
+        .expect("JSON");
+    let chain = &v["chains"][0];
+    assert!(chain["head"].is_u64() && chain["lag"].is_u64(), "{chain}");
+    let contract = |name: &str| {
+        v["contracts"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let findings = &contract("registry")["role_findings"];
+    let ids: Vec<_> = findings
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| &f["alert"])
+        .collect();
+    assert_eq!(ids, [&alert["id"]], "the stranger's role only: {findings}");
+    assert_eq!(contract("escrow")["role_findings"], serde_json::json!([]));
+    let native = &contract("escrow")["state"]["balances"][0];
+    assert_eq!(
+        (&native["symbol"], &native["decimals"]),
+        (&serde_json::json!("ETH"), &serde_json::json!(18)),
+        "the pages show units: {native}"
+    );
     assert_eq!(alert["severity"], "critical", "{alert}");
     let stranger = net.outsider.address().to_string().to_lowercase();
     assert!(
