@@ -29,10 +29,16 @@ pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> 
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
         let actions: Vec<_> = store.actions()?.into_iter().take(SHOWN).collect();
+        // Which incident each action was taken under.
+        let incidents = store.incidents(false)?;
         let mut with_txs = Vec::with_capacity(actions.len());
         for a in actions {
             let txs = store.transactions(a.id)?;
-            with_txs.push((a, txs));
+            let under = incidents
+                .iter()
+                .find(|i| i.actions.contains(&a.id))
+                .map(|i| i.id);
+            with_txs.push((a, txs, under));
         }
         Ok::<_, crate::storage::StorageError>(with_txs)
     })
@@ -44,19 +50,37 @@ pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> 
     };
     let now = crate::storage::now_ms();
     let mut b = String::from(
-        "<h1>History</h1><p>Every action, newest first, with the transactions it sent.</p><div class=\"wide\"><table><tr><th>Action</th><th>What</th><th>Who</th><th>When</th><th>How it ended</th><th>Transactions</th></tr>",
+        "<h1>History</h1><p>Every action, newest first, with the transactions it sent and the incident it was taken under.</p><div class=\"wide\"><table><tr><th>Action</th><th>What</th><th>Who</th><th>When</th><th>How it ended</th><th>Incident</th><th>Transactions</th></tr>",
     );
-    for (a, txs) in &list {
+    let chain_of = |id: u64| state.manifest.chains.iter().find(|(_, c)| c.chain_id == id);
+    for (a, txs, under) in &list {
         let txs: Vec<String> = txs
             .iter()
             .map(|t| {
+                let short = format!("{}…", &t.tx_hash.to_string()[..12]);
+                let (chain, hash) = match chain_of(t.chain_id) {
+                    Some((name, c)) => (
+                        escape(name),
+                        match &c.explorer_url {
+                            Some(url) => format!(
+                                "<a href=\"{}/tx/{}\" title=\"{}\" rel=\"noreferrer\">{short}</a>",
+                                escape(url.trim_end_matches('/')),
+                                t.tx_hash,
+                                t.tx_hash
+                            ),
+                            None => format!("<code title=\"{}\">{short}</code>", t.tx_hash),
+                        },
+                    ),
+                    None => (
+                        format!("chain {}", t.chain_id),
+                        format!("<code title=\"{}\">{short}</code>", t.tx_hash),
+                    ),
+                };
                 format!(
-                    "<div id=\"tx-{}\">{} · chain {} · <code title=\"{}\">{}…</code> · {:?}{}</div>",
+                    "<div id=\"tx-{}\">{} · {chain} · {hash} <a href=\"#action-{}\" aria-label=\"its action\">↑</a> · {:?}{}</div>",
                     t.tx_hash,
                     escape(&t.label),
-                    t.chain_id,
-                    t.tx_hash,
-                    &t.tx_hash.to_string()[..12],
+                    a.id,
                     t.status,
                     t.block_number
                         .map(|b| format!(" in block {b}"))
@@ -66,7 +90,8 @@ pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> 
             .collect();
         let _ = write!(
             b,
-            "<tr id=\"action-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} ({} UTC)</td><td>{:?}: {}</td><td>{}</td></tr>",
+            "<tr id=\"action-{}\"><td><a href=\"#action-{}\">{}</a></td><td>{}</td><td>{}</td><td>{} ({} UTC)</td><td>{:?}: {}</td><td>{}</td><td>{}</td></tr>",
+            a.id,
             a.id,
             a.id,
             escape(&a.kind),
@@ -75,6 +100,9 @@ pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> 
             utc(a.started_at),
             a.status,
             escape(a.summary.as_deref().unwrap_or("")),
+            under.map_or("-".to_string(), |i| format!(
+                "<a href=\"/incidents/{i}\">incident {i}</a>"
+            )),
             txs.join("")
         );
     }

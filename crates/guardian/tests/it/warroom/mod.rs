@@ -344,9 +344,14 @@ async fn a_responder_pauses_everything_from_the_incident_page_under_their_name()
     let txs = room.store.transactions(action).expect("transactions");
     assert!(!txs.is_empty());
     let (_, history) = get(&room.base, "/history", &cookie).await;
+    let row = history
+        .split(&format!("<tr id=\"action-{action}\">"))
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row for action {action}: {history}"));
     assert!(
-        history.contains(&format!("id=\"action-{action}\"")),
-        "{history}"
+        row.contains("href=\"/incidents/1\""),
+        "the action links to its incident: {row}"
     );
     for t in &txs {
         assert!(
