@@ -22,8 +22,8 @@ use crate::bounty::tokens::{Role, TokenHolder};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;line-height:1.45;color:#1b1b1b}
 header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.5rem 1rem;background:#16222e;color:#fff}
-header a{color:#fff}header form{margin:0}main{padding:0 1rem 2rem;max-width:80rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+header a{color:#fff}header form{margin:0}main{padding:0 1rem 2rem;max-width:80rem;overflow-wrap:anywhere}pre{white-space:pre-wrap}
+table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:normal}
 .wide{overflow-x:auto}code{background:#f3f3f3;padding:0 .2rem}.critical{color:#a00;font-weight:600}.warning{color:#8a5a00}
 .fresh{font-size:.9rem;color:#ccd}label{display:block;margin-top:.6rem;font-weight:600}input[type=text]{width:100%;max-width:30rem;box-sizing:border-box;font:inherit}
 button{font:inherit;margin-top:.5rem}form.inline{display:inline}.errors{border:1px solid #b00;padding:.5rem 1rem;color:#700}.danger{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}";

@@ -126,6 +126,32 @@ impl Browser {
             .expect("the live feed connects");
     }
 
+    /// The controls of the page without a name a screen reader can say (no `<label>`, no
+    /// `aria-label`, no text), and whether the page is wider than the window.
+    async fn unlabelled_and_overflow(&self) -> (Vec<String>, bool) {
+        let found = self
+            .client
+            .execute(
+                r#"
+                var bad = [];
+                document.querySelectorAll("input:not([type=hidden]), select, textarea, button").forEach(function (el) {
+                  var named = (el.labels && el.labels.length > 0) || el.getAttribute("aria-label")
+                    || (el.tagName === "BUTTON" && el.textContent.trim() !== "");
+                  if (!named) { bad.push(el.outerHTML.slice(0, 120)); }
+                });
+                return [bad, document.documentElement.scrollWidth > window.innerWidth + 1];
+                "#,
+                vec![],
+            )
+            .await
+            .expect("inspect the page");
+        let bad = found[0]
+            .as_array()
+            .map(|l| l.iter().map(|v| v.to_string()).collect())
+            .unwrap_or_default();
+        (bad, found[1].as_bool().unwrap_or(true))
+    }
+
     async fn waits_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -156,6 +182,33 @@ async fn in_chromium_a_viewer_signs_in_and_reads_the_pages_without_a_pause_butto
         "a viewer has no pause button"
     );
     b.screenshot("incident-viewer").await;
+    let _ = b.client.close().await;
+}
+
+#[tokio::test]
+async fn in_chromium_every_control_has_a_label_and_the_pages_fit_a_phone() {
+    let room = Room::start().await;
+    room.open_incident("drain", "escrow").await;
+    let b = Browser::start().await;
+    // An admin sees every control there is.
+    b.sign_in(&room.base, &room.token("ada", Role::Admin)).await;
+    for (width, height, name) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+        b.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+        for path in ["/", "/alerts", "/history", "/incidents/1"] {
+            b.client
+                .goto(&format!("{}{path}", room.base))
+                .await
+                .expect("page");
+            b.waits_for("main h1").await;
+            let (unlabelled, overflows) = b.unlabelled_and_overflow().await;
+            assert!(unlabelled.is_empty(), "{path}: {unlabelled:?}");
+            assert!(!overflows, "{path} is wider than a {width} px window");
+        }
+        b.screenshot(&format!("incident-{name}")).await;
+    }
     let _ = b.client.close().await;
 }
 
