@@ -16,7 +16,8 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    AppState, act, bounty_page, history, live, pages, readout, reports, session, team, warroom,
+    AppState, act, bounty_page, bounty_queue, history, live, pages, readout, reports, session,
+    team, warroom,
 };
 
 /// The document's head: what the server is, and how a caller proves who they are.
@@ -113,6 +114,9 @@ fn team_api() -> OpenApiRouter<AppState> {
         .routes(routes!(team::list))
         .routes(routes!(team::show))
         .routes(routes!(team::decide))
+        .routes(routes!(bounty_queue::queue))
+        .routes(routes!(bounty_queue::report))
+        .routes(routes!(bounty_queue::decide_form))
         .routes(routes!(openapi_json))
 }
 
@@ -123,7 +127,10 @@ pub(super) fn public_routes() -> axum::Router<AppState> {
 
 /// The team's routes.
 pub(super) fn team_routes() -> axum::Router<AppState> {
-    team_api().split_for_parts().0
+    team_api()
+        .split_for_parts()
+        .0
+        .layer(axum::middleware::from_fn(session::errors_as_pages))
 }
 
 /// The whole document, both listeners' routes, made once.

@@ -6,6 +6,7 @@ mod act;
 mod api;
 mod auth;
 mod bounty_page;
+mod bounty_queue;
 mod history;
 mod incident_page;
 mod limits;

@@ -33,7 +33,7 @@ button{font:inherit;margin-top:.5rem}form.inline{display:inline}.errors{border:1
 pub(super) fn layout(title: &str, who: Option<(&TokenHolder, &str)>, body: &str) -> String {
     let header = match who {
         Some((holder, csrf)) => format!(
-            "<header><strong>guardian</strong><nav><a href=\"/\">Overview</a> · <a href=\"/alerts\">Alerts</a> · <a href=\"/history\">History</a></nav><span class=\"fresh\">rendered {} UTC · live feed: <span id=\"feed\">off (no script)</span></span><span>{} ({})</span><form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></header>",
+            "<header><strong>guardian</strong><nav><a href=\"/\">Overview</a> · <a href=\"/alerts\">Alerts</a> · <a href=\"/history\">History</a> · <a href=\"/bounty/queue\">Bounty</a></nav><span class=\"fresh\">rendered {} UTC · live feed: <span id=\"feed\">off (no script)</span></span><span>{} ({})</span><form method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></header>",
             utc(crate::storage::now_ms()),
             escape(&holder.name),
             holder.role.as_str(),

@@ -213,3 +213,57 @@ pub(super) async fn sign_out(
     );
     response
 }
+
+/// A person's browser refused a change: the error as a page (what is wrong, what to do) instead
+/// of the API's JSON. Only for a request that asks for HTML (a browser's form); the API's
+/// callers still get the JSON.
+pub(super) async fn errors_as_pages(request: Request, next: axum::middleware::Next) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !wants_html || !json || response.status().is_success() {
+        return response;
+    }
+    let status = response.status();
+    let Ok(body) = axum::body::to_bytes(response.into_body(), 64 * 1024).await else {
+        return status.into_response();
+    };
+    let errors: Vec<(String, String)> = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["errors"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or("").to_string(),
+                e["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let items: String = errors
+        .iter()
+        .map(|(field, message)| {
+            format!(
+                "<li><strong>{}</strong>: {}</li>",
+                escape(field),
+                escape(message)
+            )
+        })
+        .collect();
+    let page = layout(
+        "Refused · guardian",
+        None,
+        &format!(
+            "<h1>Refused ({})</h1><div class=\"errors\" role=\"alert\"><ul>{items}</ul></div><p>Nothing was changed. Go back, reload the page and try again; <a href=\"/\">the overview</a>.</p>",
+            status.as_u16()
+        ),
+    );
+    (status, Html(page)).into_response()
+}

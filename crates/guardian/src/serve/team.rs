@@ -161,7 +161,7 @@ pub(super) struct DecisionBody {
 }
 
 /// The decision named in the path, from its body; `Err` names what is missing or wrong.
-fn decision(name: &str, b: DecisionBody) -> Result<Decision, String> {
+pub(super) fn decision(name: &str, b: DecisionBody) -> Result<Decision, String> {
     let need = |v: Option<String>, field: &str| v.ok_or_else(|| format!("`{field}` is required"));
     Ok(match name {
         "ack" => Decision::Acknowledge,
@@ -238,22 +238,28 @@ pub(super) async fn decide(
         Err(e) => internal("the decision could not be taken", &e),
         Ok(Err(response)) => *response,
         Ok(Ok(Ok(taken))) => Json(json!({ "taken": taken })).into_response(),
-        Ok(Ok(Err(TriageError::NotFound(_)))) => {
-            error(StatusCode::NOT_FOUND, "report", "no such report")
-        }
-        Ok(Ok(Err(TriageError::WrongState { message, .. }))) => {
+        Ok(Ok(Err(refused))) => refusal(refused),
+    }
+}
+
+/// The answer to a decision the protocol refused: 404 for no such report, 409 in the wrong
+/// status, 422 for a field.
+pub(super) fn refusal(refused: TriageError) -> Response {
+    match refused {
+        TriageError::NotFound(_) => error(StatusCode::NOT_FOUND, "report", "no such report"),
+        TriageError::WrongState { message, .. } => {
             error(StatusCode::CONFLICT, "decision", &message)
         }
-        Ok(Ok(Err(TriageError::Invalid { field, message }))) => {
+        TriageError::Invalid { field, message } => {
             error(StatusCode::UNPROCESSABLE_ENTITY, field, &message)
         }
-        Ok(Ok(Err(TriageError::Storage(e)))) => internal("the decision could not be recorded", &e),
+        TriageError::Storage(e) => internal("the decision could not be recorded", &e),
     }
 }
 
 /// Opens the deployment from `path` and takes `decision` on report `id` as `actor`, then delivers
 /// what it queued. `Err` is the answer when the deployment cannot be opened.
-async fn take_decision(
+pub(super) async fn take_decision(
     path: &std::path::Path,
     store: std::sync::Arc<crate::storage::Store>,
     actor: String,

@@ -327,3 +327,66 @@ async fn in_chromium_a_safe_proposals_second_confirmation_appears_live_on_the_in
     b.screenshot("incident-safe-live").await;
     let _ = b.client.close().await;
 }
+
+#[tokio::test]
+async fn in_chromium_a_form_without_its_csrf_value_is_refused_and_a_revoked_token_cannot_sign_in() {
+    let room = Room::start().await;
+    room.open_incident("drain", "escrow").await;
+    let token = room.token("rosa", Role::Responder);
+    let b = Browser::start().await;
+    b.sign_in(&room.base, &token).await;
+    b.client
+        .goto(&format!("{}/incidents/1", room.base))
+        .await
+        .expect("incident");
+    b.waits_for("#pause-form").await;
+    // A forged form: the page's own, its CSRF value taken out.
+    b.client
+        .execute(
+            "document.querySelector('#pause-form input[name=csrf]').remove(); return null;",
+            vec![],
+        )
+        .await
+        .expect("forge");
+    b.click("input[name=scope][value=all]").await;
+    b.type_into("#pause-reason", "forged").await;
+    b.click("input[name=confirm]").await;
+    b.click("#pause-button").await;
+    b.client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath("//h1[starts-with(text(), 'Refused')]"))
+        .await
+        .expect("the refusal, as a page");
+    let refusal = b.client.source().await.expect("source");
+    assert!(
+        refusal.contains("CSRF") && refusal.contains("Nothing was changed"),
+        "{refusal}"
+    );
+    assert!(!is_paused(&room.net, ContractKind::DocumentRegistry).await);
+    b.screenshot("csrf-refused").await;
+
+    let id = room
+        .store
+        .api_tokens(guardian::storage::now_ms())
+        .expect("tokens")[0]
+        .id;
+    room.store
+        .revoke_api_token(id, "admin", guardian::storage::now_ms())
+        .expect("revoke");
+    b.client
+        .goto(&format!("{}/", room.base))
+        .await
+        .expect("overview");
+    b.waits_for("#token").await;
+    b.type_into("#token", &token).await;
+    b.click("form button[type=submit]").await;
+    b.waits_for("#token").await;
+    let page = b.client.source().await.expect("source");
+    assert!(
+        !page.contains(">Overview</h1>"),
+        "signed in with a revoked token"
+    );
+    b.screenshot("signin-revoked").await;
+    let _ = b.client.close().await;
+}

@@ -3,6 +3,7 @@
 //! pause sent from the incident page, recorded under the person's name. Over HTTP here; in a
 //! real Chromium in `browser.rs`.
 
+mod bounty;
 mod browser;
 mod feed;
 mod openapi;
