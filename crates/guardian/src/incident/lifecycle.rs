@@ -40,6 +40,42 @@ impl Responder<'_> {
 
     /// Marks a task done.
     pub fn task_done(&self, id: i64, task: &str) -> Result<Incident, IncidentError> {
+        self.open_task(id, task)?;
+        self.deployment
+            .store
+            .record(id, &self.actor, None, &[Change::TaskDone(task.into())])?;
+        self.get(id)
+    }
+
+    /// Gives an open task to `owner` (the operator when `None`).
+    pub fn take_task(
+        &self,
+        id: i64,
+        task: &str,
+        owner: Option<&str>,
+    ) -> Result<Incident, IncidentError> {
+        self.open_task(id, task)?;
+        let owner = owner.map_or_else(|| self.actor.clone(), |o| o.trim().to_string());
+        if owner.is_empty() {
+            return Err(IncidentError::invalid(
+                "owner",
+                "name who owns the task".into(),
+            ));
+        }
+        self.deployment.store.record(
+            id,
+            &self.actor,
+            None,
+            &[Change::TaskOwner {
+                task: task.into(),
+                owner,
+            }],
+        )?;
+        self.get(id)
+    }
+
+    /// Incident `id`, active, whose task `task` is still open.
+    fn open_task(&self, id: i64, task: &str) -> Result<Incident, IncidentError> {
         let incident = self.active(id)?;
         let Some(t) = incident.tasks.iter().find(|t| t.id == task) else {
             return Err(IncidentError::invalid(
@@ -65,10 +101,7 @@ impl Responder<'_> {
                 ),
             ));
         }
-        self.deployment
-            .store
-            .record(id, &self.actor, None, &[Change::TaskDone(task.into())])?;
-        self.get(id)
+        Ok(incident)
     }
 
     /// Ticks a checklist item a person attests, with the evidence (a text or a URL).

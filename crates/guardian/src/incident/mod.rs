@@ -233,6 +233,8 @@ pub struct Task {
     pub id: String,
     /// What to do.
     pub title: String,
+    /// Who took it on.
+    pub owner: Option<String>,
     /// Who marked it done.
     pub done_by: Option<String>,
     /// When, Unix milliseconds.

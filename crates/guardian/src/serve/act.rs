@@ -43,6 +43,8 @@ enum Act {
     Escalate { level: u8 },
     /// Mark one of its tasks done.
     TaskDone { task: String },
+    /// Take one of its tasks on.
+    TaskTake { task: String },
     /// Say the harm is over.
     Resolve,
     /// Close it (its checklist complete).
@@ -109,6 +111,9 @@ async fn act(
                 }
                 Act::TaskDone { task } => {
                     json!({ "incident": r.task_done(id, &task).map_err(refused)? })
+                }
+                Act::TaskTake { task } => {
+                    json!({ "incident": r.take_task(id, &task, None).map_err(refused)? })
                 }
                 Act::Resolve => json!({ "incident": r.resolve(id).map_err(refused)? }),
                 Act::Close => json!({ "incident": r.close(id).await.map_err(refused)? }),
@@ -187,7 +192,8 @@ pub(super) async fn escalate_form(
     )
 }
 
-/// `POST /incidents/{id}/task` (a responder's form: `task`, its id): marks it done.
+/// `POST /incidents/{id}/task` (a responder's form: `task`, its id, and `take` to take it on
+/// rather than mark it done).
 #[utoipa::path(post, path = "/incidents/{id}/task", tag = "pages", params(("id" = i64, Path, description = "the incident's number")), security(("session" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "`task`: the task's id; with the page's `csrf` value"), responses((status = 303, description = "done: back to the page"), (status = 403, description = "not a responder, or the CSRF value is missing or wrong"), (status = 409, description = "refused: what to do first"), (status = 422, description = "a field is missing or wrong")))]
 pub(super) async fn task_form(
     State(state): State<AppState>,
@@ -195,10 +201,12 @@ pub(super) async fn task_form(
     form: SignedForm<Acts>,
 ) -> Response {
     let task = form.field("task").unwrap_or_default().to_string();
-    back(
-        id,
-        act(&state, id, form.holder.name.clone(), Act::TaskDone { task }).await,
-    )
+    let what = if form.field("take").is_some() {
+        Act::TaskTake { task }
+    } else {
+        Act::TaskDone { task }
+    };
+    back(id, act(&state, id, form.holder.name.clone(), what).await)
 }
 
 /// Whether the form carries the incident's number typed again (`confirm`); the refusal if not.

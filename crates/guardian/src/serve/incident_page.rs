@@ -105,16 +105,30 @@ pub(super) fn render(room: &Room, holder: &TokenHolder, csrf: &str) -> String {
     let acts = holder.role.allows(Role::Responder) && i.status.active();
     b.push_str("<h2>Tasks</h2><ul>");
     for t in &i.tasks {
+        let owner = t.owner.as_deref().map_or_else(
+            || "no owner".to_string(),
+            |o| format!("owner {}", escape(o)),
+        );
         let state = match (&t.done_by, acts) {
             (Some(d), _) => format!("(done by {})", escape(d)),
-            (None, true) => format!(
-                "<form method=\"post\" action=\"/incidents/{}/task\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"task\" value=\"{}\"><button type=\"submit\" aria-label=\"Mark done: {}\">Mark done</button></form>",
-                i.id,
-                escape(csrf),
-                escape(&t.id),
-                escape(&t.title)
-            ),
-            (None, false) => "(open)".into(),
+            (None, true) => {
+                let take = if t.owner.as_deref() == Some(holder.name.as_str()) {
+                    String::new()
+                } else {
+                    format!(
+                        " <button type=\"submit\" name=\"take\" value=\"yes\" aria-label=\"Take on: {}\">Take it</button>",
+                        escape(&t.title)
+                    )
+                };
+                format!(
+                    "({owner}) <form method=\"post\" action=\"/incidents/{}/task\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"task\" value=\"{}\"><button type=\"submit\" aria-label=\"Mark done: {}\">Mark done</button>{take}</form>",
+                    i.id,
+                    escape(csrf),
+                    escape(&t.id),
+                    escape(&t.title)
+                )
+            }
+            (None, false) => format!("(open, {owner})"),
         };
         let _ = write!(
             b,

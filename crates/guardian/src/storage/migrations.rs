@@ -103,6 +103,7 @@ CREATE UNIQUE INDEX actions_by_once_key ON actions(once_key) WHERE once_key IS N
     Migration::same(schema::TEAM_SESSIONS),
     Migration::same(super::contracts::MIGRATION),
     Migration::same(super::contracts::MIGRATION_HEADS),
+    Migration::same(schema::TASK_OWNERS),
 ];
 
 /// The schema version this build writes.

@@ -224,6 +224,9 @@ CREATE TABLE bounty_trigram_sets (
 /// pasting it once) and ending when it expires, when it is ended, or when its token is revoked.
 /// Only hashes of the session's cookie are kept; `csrf` is the value every change it makes must
 /// carry.
+/// Migration 22: who owns each open task of an incident.
+pub(crate) const TASK_OWNERS: &str = "ALTER TABLE incident_tasks ADD COLUMN owner TEXT;";
+
 pub(crate) const TEAM_SESSIONS: &str = "
 CREATE TABLE team_sessions (
     id           INTEGER PRIMARY KEY,

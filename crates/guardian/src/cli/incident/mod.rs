@@ -64,15 +64,19 @@ enum Action {
         /// The note.
         text: String,
     },
-    /// Mark a task done: `incident task ID TASK done`.
+    /// Mark a task done (`incident task ID TASK done`) or give it an owner (`incident task ID
+    /// TASK take [--owner NAME]`, the operator unless named).
     Task {
         /// The incident's id.
         id: i64,
         /// The task's id, as `incident show` lists it (`investigate-root-cause`).
         task: String,
-        /// `done`.
-        #[arg(value_parser = ["done"])]
+        /// `done` or `take`.
+        #[arg(value_parser = ["done", "take"])]
         state: String,
+        /// Who takes it (with `take`; the operator unless named).
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Raise the level; the higher level's actions run at once (level 2 pauses the affected
     /// contracts, level 3 everything).
@@ -337,7 +341,15 @@ impl Args {
                 }))
             }
             Action::Note { id, text } => one(r.note(id, &text)),
-            Action::Task { id, task, .. } => one(r.task_done(id, &task)),
+            Action::Task {
+                id,
+                task,
+                state,
+                owner,
+            } => match state.as_str() {
+                "take" => one(r.take_task(id, &task, owner.as_deref())),
+                _ => one(r.task_done(id, &task)),
+            },
             Action::Mitigate { id } => one(r.mitigate(id)),
             Action::VerifyFix { id, note } => one(r.verify_fix(id, &note)),
             Action::Check { id, item, evidence } => one(r.check(id, &item, &evidence)),

@@ -168,7 +168,13 @@ pub(super) fn print_view(v: &View<'_>) {
         if open.is_empty() { "none" } else { "" }
     );
     for t in open {
-        println!("  {}: {}", t.id, t.title);
+        match &t.owner {
+            Some(o) => println!("  {}: {} (owner {o})", t.id, t.title),
+            None => println!(
+                "  {}: {} (no owner: guardian incident task {} {} take)",
+                t.id, t.title, i.id, t.id
+            ),
+        }
     }
     let required = if i.level >= 2 {
         "required to close"

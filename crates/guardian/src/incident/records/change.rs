@@ -25,6 +25,13 @@ pub enum Change {
     Tasks(Vec<(String, String)>),
     /// This task is done.
     TaskDone(String),
+    /// This open task is now this person's.
+    TaskOwner {
+        /// The task's id.
+        task: String,
+        /// Who owns it.
+        owner: String,
+    },
     /// This checklist item is ticked, with this evidence.
     Tick {
         /// The item's id.
@@ -167,6 +174,16 @@ pub(super) fn apply(
             )? > 0
             {
                 entry(conn, id, at, actor, "task", &json!({"task": task, "done": true}))?;
+            }
+        }
+        Change::TaskOwner { task, owner } => {
+            if conn.execute(
+                "UPDATE incident_tasks SET owner = ?3
+                 WHERE incident_id = ?1 AND task = ?2 AND done_at IS NULL",
+                params![id, task, owner],
+            )? > 0
+            {
+                entry(conn, id, at, actor, "task", &json!({"task": task, "owner": owner}))?;
             }
         }
         Change::Tick { item, evidence } => {

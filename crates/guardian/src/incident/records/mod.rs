@@ -236,12 +236,13 @@ fn read_incident(conn: &Conn<'_>, id: i64) -> SqlResult<Option<Incident>> {
         |r| r.get(0),
     )?;
     incident.tasks = conn.query_map(
-        "SELECT task, title, done_by, done_at FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
+        "SELECT task, title, done_by, done_at, owner FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
         params![id],
         |r| {
             Ok(Task {
                 id: r.get(0)?,
                 title: r.get(1)?,
+                owner: r.get(4)?,
                 done_by: r.get(2)?,
                 done_at: r.get(3)?,
             })

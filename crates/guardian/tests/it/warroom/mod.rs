@@ -482,6 +482,22 @@ async fn a_responder_escalates_and_an_admin_resolves_with_a_typed_confirmation()
         .tasks[0]
         .id
         .clone();
+    // The task is taken on from the command line for bob, then from the page by rosa.
+    let args = ["incident", "task", "1", &task, "take", "--owner", "bob"];
+    let (ok, out, err) = crate::support::bin::run(room.dir.path(), &[], &args).await;
+    assert!(ok, "{out}\n{err}");
+    let (_, page) = get(&room.base, "/incidents/1", &rosa).await;
+    assert!(page.contains("(owner bob)"), "{page}");
+    let taken = post_form(
+        &room.base,
+        "/incidents/1/task",
+        &rosa,
+        &[("task", &task), ("take", "yes"), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(taken, StatusCode::SEE_OTHER);
+    let (_, page) = get(&room.base, "/incidents/1", &rosa).await;
+    assert!(page.contains("(owner rosa)"), "{page}");
     let done = post_form(
         &room.base,
         "/incidents/1/task",

@@ -97,12 +97,14 @@ pub(in crate::incident::report) fn fixture() -> Fixture {
             Task {
                 id: "investigate-root-cause".into(),
                 title: "investigate root cause".into(),
+                owner: Some("bob".into()),
                 done_by: Some("bob".into()),
                 done_at: Some(1_050_000),
             },
             Task {
                 id: "post-incident-review".into(),
                 title: "post-incident review".into(),
+                owner: None,
                 done_by: None,
                 done_at: None,
             },
