@@ -90,6 +90,7 @@ impl Args {
             rule: self.rule,
             since_ms,
             chain_id: None,
+            contract: None,
         })?;
         if self.json {
             print_json(&alerts);

@@ -108,6 +108,8 @@ fn team_api() -> OpenApiRouter<AppState> {
         .routes(routes!(live::script))
         .routes(routes!(warroom::overview_api))
         .routes(routes!(warroom::alerts_api))
+        .routes(routes!(warroom::alert_api))
+        .routes(routes!(history::history_api))
         .routes(routes!(warroom::incident_api))
         .routes(routes!(act::pause_api))
         .routes(routes!(live::events))

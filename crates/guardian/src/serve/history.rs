@@ -19,30 +19,54 @@ use super::{
     pages::{Signed, ago, layout, utc},
     session::SignedForm,
 };
+use crate::storage::{ActionRecord, StorageError, Store, TxRecord};
 
 /// How many actions the page lists.
 const SHOWN: usize = 100;
+
+/// An action, its transactions and the incident it was taken under.
+type Done = (ActionRecord, Vec<TxRecord>, Option<i64>);
+
+/// The latest actions, newest first, each with its transactions and the incident it was taken
+/// under.
+fn history(store: &Store) -> Result<Vec<Done>, StorageError> {
+    let actions: Vec<_> = store.actions()?.into_iter().take(SHOWN).collect();
+    let incidents = store.incidents(false)?;
+    let mut with_txs = Vec::with_capacity(actions.len());
+    for a in actions {
+        let txs = store.transactions(a.id)?;
+        let under = incidents
+            .iter()
+            .find(|i| i.actions.contains(&a.id))
+            .map(|i| i.id);
+        with_txs.push((a, txs, under));
+    }
+    Ok(with_txs)
+}
+
+/// `GET /api/history` (viewer): the history page's data.
+#[utoipa::path(get, path = "/api/history", tag = "api", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the latest 100 actions, newest first: each with its transactions and incident", body = Object), (status = 401, description = "no valid token or session")))]
+pub(super) async fn history_api(State(state): State<AppState>, _team: Team<Viewer>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || history(&store)).await {
+        Ok(Ok(list)) => Json(
+            list.into_iter()
+                .map(|(action, transactions, incident)| {
+                    serde_json::json!({"action": action, "transactions": transactions, "incident": incident})
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => internal("the history could not be read", &e),
+        Err(e) => internal("the history could not be read", &e),
+    }
+}
 
 /// `GET /history`: the journal's actions and their transactions.
 #[utoipa::path(get, path = "/history", tag = "pages", security(("session" = [])), responses((status = 200, description = "the journal's actions and their transactions", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn page(State(state): State<AppState>, who: Signed<Viewer>) -> Response {
     let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let actions: Vec<_> = store.actions()?.into_iter().take(SHOWN).collect();
-        // Which incident each action was taken under.
-        let incidents = store.incidents(false)?;
-        let mut with_txs = Vec::with_capacity(actions.len());
-        for a in actions {
-            let txs = store.transactions(a.id)?;
-            let under = incidents
-                .iter()
-                .find(|i| i.actions.contains(&a.id))
-                .map(|i| i.id);
-            with_txs.push((a, txs, under));
-        }
-        Ok::<_, crate::storage::StorageError>(with_txs)
-    })
-    .await;
+    let read = tokio::task::spawn_blocking(move || history(&store)).await;
     let list = match read {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => return internal("the history could not be read", &e),

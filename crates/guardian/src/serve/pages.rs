@@ -10,7 +10,6 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{Html, IntoResponse, Redirect, Response},
 };
-use serde::Deserialize;
 
 use super::{
     AppState,
@@ -321,27 +320,17 @@ fn alerts_table(b: &mut String, alerts: &[crate::alert::Alert], now: i64) {
     b.push_str("</tbody></table></div>");
 }
 
-/// The alerts page's filters.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct AlertQuery {
-    severity: Option<String>,
-    rule: Option<String>,
-    chain: Option<String>,
-}
-
-/// `GET /alerts[?severity=&rule=&chain=]`: the latest alerts, filtered; new ones appear live.
-#[utoipa::path(get, path = "/alerts", tag = "pages", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query)), security(("session" = [])), responses((status = 200, description = "the alerts, new ones live", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
+/// `GET /alerts[?severity=&rule=&chain=&contract=&hours=]`: the latest alerts, filtered; new ones
+/// appear live.
+#[utoipa::path(get, path = "/alerts", tag = "pages", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query), ("contract" = Option<String>, Query, description = "its name in the manifest"), ("hours" = Option<f64>, Query, description = "detected in the last this many hours")), security(("session" = [])), responses((status = 200, description = "the alerts, new ones live", content_type = "text/html"), (status = 303, description = "not signed in: to /signin")))]
 pub(super) async fn alerts(
     State(state): State<AppState>,
     who: Signed<Viewer>,
-    Query(q): Query<AlertQuery>,
+    Query(q): Query<warroom::AlertSelection>,
 ) -> Response {
     let s = state.clone();
-    let filter = warroom::AlertSelection {
-        severity: q.severity.clone().filter(|v| !v.is_empty()),
-        rule: q.rule.clone().filter(|v| !v.is_empty()),
-        chain: q.chain.clone().filter(|v| !v.is_empty()),
-    };
+    let q = q.cleaned();
+    let filter = q.clone();
     let read =
         tokio::task::spawn_blocking(move || warroom::alerts(&s.store, &s.manifest, &filter, 200))
             .await;
@@ -353,12 +342,14 @@ pub(super) async fn alerts(
     let now = crate::storage::now_ms();
     let v = |o: &Option<String>| escape(o.as_deref().unwrap_or(""));
     let mut b = format!(
-        "<h1>Alerts</h1><form method=\"get\" action=\"/alerts\"><label for=\"severity\">At least</label><select id=\"severity\" name=\"severity\"><option value=\"\">any severity</option><option{}>info</option><option{}>warning</option><option{}>critical</option></select><label for=\"rule\">Rule</label><input type=\"text\" id=\"rule\" name=\"rule\" value=\"{}\"><label for=\"chain\">Chain</label><input type=\"text\" id=\"chain\" name=\"chain\" value=\"{}\"><button type=\"submit\">Filter</button></form>",
+        "<h1>Alerts</h1><form method=\"get\" action=\"/alerts\"><label for=\"severity\">At least</label><select id=\"severity\" name=\"severity\"><option value=\"\">any severity</option><option{}>info</option><option{}>warning</option><option{}>critical</option></select><label for=\"rule\">Rule</label><input type=\"text\" id=\"rule\" name=\"rule\" value=\"{}\"><label for=\"chain\">Chain</label><input type=\"text\" id=\"chain\" name=\"chain\" value=\"{}\"><label for=\"contract\">Contract</label><input type=\"text\" id=\"contract\" name=\"contract\" value=\"{}\"><label for=\"hours\">In the last (hours)</label><input type=\"number\" id=\"hours\" name=\"hours\" min=\"0\" step=\"any\" value=\"{}\"><button type=\"submit\">Filter</button></form>",
         selected(&q.severity, "info"),
         selected(&q.severity, "warning"),
         selected(&q.severity, "critical"),
         v(&q.rule),
-        v(&q.chain)
+        v(&q.chain),
+        v(&q.contract),
+        v(&q.hours)
     );
     alerts_table(&mut b, &list, now);
     Html(layout(

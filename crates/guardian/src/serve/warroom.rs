@@ -2,8 +2,6 @@
 //! view costs no RPC call): each chain as the monitor last read it, the contracts, the open
 //! incidents, the alerts, and one incident's war room.
 
-use std::collections::BTreeMap;
-
 use alloy::primitives::Address;
 use serde::Serialize;
 
@@ -122,6 +120,7 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
             rule: Some(crate::monitor::privileged::RULE.to_string()),
             since_ms: None,
             chain_id: None,
+            contract: None,
         },
         500,
     )?;
@@ -163,8 +162,8 @@ pub fn overview(store: &Store, manifest: &Manifest) -> Result<Overview, StorageE
     })
 }
 
-/// Which alerts.
-#[derive(Debug, Clone, Default)]
+/// Which alerts (the alerts page's filters and the API's query; an empty value is no filter).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct AlertSelection {
     /// At least this severe (`info`, `warning`, `critical`).
     pub severity: Option<String>,
@@ -172,6 +171,24 @@ pub struct AlertSelection {
     pub rule: Option<String>,
     /// Of this chain (its name).
     pub chain: Option<String>,
+    /// About this contract (its name).
+    pub contract: Option<String>,
+    /// Detected in the last this many hours.
+    pub hours: Option<String>,
+}
+
+impl AlertSelection {
+    /// The same, an empty value read as no filter.
+    pub fn cleaned(self) -> Self {
+        let keep = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        Self {
+            severity: keep(self.severity),
+            rule: keep(self.rule),
+            chain: keep(self.chain),
+            contract: keep(self.contract),
+            hours: keep(self.hours),
+        }
+    }
 }
 
 /// The newest `limit` alerts `selection` picks, newest first.
@@ -194,12 +211,19 @@ pub fn alerts(
     if selection.chain.is_some() && chain_id.is_none() {
         return Ok(Vec::new());
     }
+    let since_ms = selection
+        .hours
+        .as_deref()
+        .and_then(|h| h.trim().parse::<f64>().ok())
+        .filter(|h| *h > 0.0)
+        .map(|h| crate::storage::now_ms() - (h * 3_600_000.0) as i64);
     store.latest_alerts(
         &AlertFilter {
             min_severity,
             rule: selection.rule.clone(),
-            since_ms: None,
+            since_ms,
             chain_id,
+            contract: selection.contract.clone(),
         },
         limit,
     )
@@ -333,23 +357,37 @@ pub(super) async fn overview_api(
     json_of(&state, "the overview could not be read", overview).await
 }
 
-/// `GET /api/alerts[?severity=&rule=&chain=]` (viewer): the alerts page's data.
-#[utoipa::path(get, path = "/api/alerts", tag = "api", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query)), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the alerts, newest first (200 at most)", body = Vec<Alert>), (status = 401, description = "no valid token or session")))]
+/// `GET /api/alerts[?severity=&rule=&chain=&contract=&hours=]` (viewer): the alerts page's data.
+#[utoipa::path(get, path = "/api/alerts", tag = "api", params(("severity" = Option<String>, Query, description = "at least: info, warning, critical"), ("rule" = Option<String>, Query), ("chain" = Option<String>, Query), ("contract" = Option<String>, Query, description = "its name in the manifest"), ("hours" = Option<f64>, Query, description = "detected in the last this many hours")), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the alerts, newest first (200 at most)", body = Vec<Alert>), (status = 401, description = "no valid token or session")))]
 pub(super) async fn alerts_api(
     axum::extract::State(state): axum::extract::State<super::AppState>,
     _team: super::auth::Team<super::auth::Viewer>,
-    axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>,
+    axum::extract::Query(q): axum::extract::Query<AlertSelection>,
 ) -> axum::response::Response {
-    let pick = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
-    let selection = AlertSelection {
-        severity: pick("severity"),
-        rule: pick("rule"),
-        chain: pick("chain"),
-    };
+    let selection = q.cleaned();
     json_of(&state, "the alerts could not be read", move |s, m| {
         alerts(s, m, &selection, 200)
     })
     .await
+}
+
+/// `GET /api/alerts/{id}` (viewer): one alert, with its acknowledgement (404 for no such alert).
+#[utoipa::path(get, path = "/api/alerts/{id}", tag = "api", params(("id" = i64, Path, description = "the alert's number")), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "the alert", body = Alert), (status = 401, description = "no valid token or session"), (status = 404, description = "no such alert")))]
+pub(super) async fn alert_api(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    _team: super::auth::Team<super::auth::Viewer>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || s.store.alert(id)).await {
+        Ok(Ok(Some(alert))) => axum::Json(alert).into_response(),
+        Ok(Ok(None)) => {
+            super::auth::error(axum::http::StatusCode::NOT_FOUND, "alert", "no such alert")
+        }
+        Ok(Err(e)) => super::auth::internal("the alert could not be read", &e),
+        Err(e) => super::auth::internal("the alert could not be read", &e),
+    }
 }
 
 /// `GET /api/incidents/{id}` (viewer): the incident page's data (404 for no such incident).

@@ -97,6 +97,8 @@ pub struct AlertFilter {
     pub since_ms: Option<i64>,
     /// Only alerts of this chain id.
     pub chain_id: Option<u64>,
+    /// Only alerts about this contract (its manifest name).
+    pub contract: Option<String>,
 }
 
 /// Migration 16: when each alert was dispatched (its messages queued, its response started);
@@ -409,6 +411,10 @@ impl Store {
         if let Some(chain_id) = filter.chain_id {
             args.push(Value::Int(chain_id as i64));
             clauses.push(format!("chain_id = ?{}", args.len()));
+        }
+        if let Some(contract) = &filter.contract {
+            args.push(Value::Text(contract.clone()));
+            clauses.push(format!("contract = ?{}", args.len()));
         }
         let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let sql = format!(

@@ -13,6 +13,11 @@ use super::{Room, http};
 impl Room {
     /// Stores a critical alert as a monitor would (any process writing the records); its id.
     pub(super) fn store_alert(&self, summary: &str, key: &str) -> i64 {
+        self.store_alert_about("registry", summary, key)
+    }
+
+    /// The same about `contract`.
+    pub(super) fn store_alert_about(&self, contract: &str, summary: &str, key: &str) -> i64 {
         self.store
             .store_alert(&NewAlert {
                 rule: "privileged".into(),
@@ -20,7 +25,7 @@ impl Room {
                 severity: Severity::Critical,
                 chain: "local".into(),
                 chain_id: 31337,
-                contract: Some("registry".into()),
+                contract: Some(contract.into()),
                 address: None,
                 block_number: 7,
                 block_hash: alloy::primitives::B256::repeat_byte(7),
@@ -82,4 +87,56 @@ async fn an_alert_written_right_after_ready_reaches_every_stream_once() {
         !seen_second.contains(&format!("\"id\":{one},")),
         "{seen_second}"
     );
+}
+
+#[tokio::test]
+async fn alerts_are_filtered_by_contract_and_time_on_the_page_and_in_the_api() {
+    let room = Room::start().await;
+    let token = room.token("vic", Role::Viewer);
+    let registry = room.store_alert("about the registry", "filter-test:1");
+    let escrow = room.store_alert_about("escrow", "about the escrow", "filter-test:2");
+    let ids = |query: &'static str| {
+        let (base, token) = (room.base.clone(), token.clone());
+        async move {
+            let list: serde_json::Value = http()
+                .get(format!("{base}/api/alerts?{query}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("alerts")
+                .json()
+                .await
+                .expect("JSON");
+            list.as_array()
+                .expect("a list")
+                .iter()
+                .filter_map(|a| a["id"].as_i64())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("contract=escrow").await, [escrow]);
+    assert_eq!(ids("contract=registry&hours=1").await, [registry]);
+    assert_eq!(
+        ids("contract=&hours=").await,
+        [escrow, registry],
+        "empty is no filter"
+    );
+    assert!(ids("contract=vault").await.is_empty());
+    let one: serde_json::Value = http()
+        .get(format!("{}/api/alerts/{escrow}", room.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("alert")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(one["summary"], "about the escrow");
+    let none = http()
+        .get(format!("{}/api/alerts/999", room.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("alert");
+    assert_eq!(none.status(), reqwest::StatusCode::NOT_FOUND);
 }

@@ -354,6 +354,17 @@ async fn a_responder_pauses_everything_from_the_incident_page_under_their_name()
         row.contains("href=\"/incidents/1\""),
         "the action links to its incident: {row}"
     );
+    let (_, json) = get(&room.base, "/api/history", &cookie).await;
+    let list: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let entry = list
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["action"]["id"] == action))
+        .unwrap_or_else(|| panic!("no action {action}: {json}"));
+    assert_eq!(entry["incident"], 1);
+    assert_eq!(
+        entry["transactions"].as_array().map(Vec::len),
+        Some(txs.len())
+    );
     for t in &txs {
         assert!(
             history.contains(&format!("id=\"tx-{}\"", t.tx_hash)),
