@@ -19,7 +19,7 @@ use super::{
     escape,
     pages::{Signed, ago, forbidden_page, layout, utc},
     session::SignedForm,
-    team::{DecisionBody, decision, refusal, take_decision},
+    team::{DecisionBody, decision, read_report, refusal, take_decision},
 };
 use crate::{
     bounty::{
@@ -203,36 +203,6 @@ pub(super) async fn report(
         &b,
     ))
     .into_response()
-}
-
-/// Report `id` (its number or public id) with its possible duplicates, read off the async
-/// threads; `None` when there is no such report.
-async fn read_report(
-    state: &AppState,
-    id: String,
-) -> Result<Option<(StoredReport, Vec<DuplicateCandidate>)>, Response> {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let number = match id.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => store.bounty_report_number(&id)?,
-        };
-        let Some(report) = number
-            .map(|n| store.bounty_report(n))
-            .transpose()?
-            .flatten()
-        else {
-            return Ok(None);
-        };
-        let duplicates = store.possible_duplicates(report.id)?;
-        Ok::<_, crate::storage::StorageError>(Some((report, duplicates)))
-    })
-    .await;
-    match read {
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(e)) => Err(internal("the report could not be read", &e)),
-        Err(e) => Err(internal("the report could not be read", &e)),
-    }
 }
 
 /// The report's fields, what the triage decided so far, its clock and its disclosure date.

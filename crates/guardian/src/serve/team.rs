@@ -104,28 +104,10 @@ pub(super) async fn show(
     _team: Team<Triager>,
     Path(id): Path<String>,
 ) -> Response {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let number = match id.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => store.bounty_report_number(&id)?,
-        };
-        let Some(report) = number
-            .map(|n| store.bounty_report(n))
-            .transpose()?
-            .flatten()
-        else {
-            return Ok(None);
-        };
-        let duplicates = store.possible_duplicates(report.id)?;
-        Ok::<_, crate::storage::StorageError>(Some((report, duplicates)))
-    })
-    .await;
-    let (r, duplicates) = match read {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return error(StatusCode::NOT_FOUND, "report", "no such report"),
-        Ok(Err(e)) => return internal("the report could not be read", &e),
-        Err(e) => return internal("the report could not be read", &e),
+    let (r, duplicates) = match read_report(&state, id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "report", "no such report"),
+        Err(answer) => return answer,
     };
     Json(json!({
         "possible_duplicates": duplicates,
@@ -290,4 +272,40 @@ pub(super) async fn take_decision(
         outbox.deliver_due().await;
     }
     Ok(taken)
+}
+
+/// Report `id` (its number or public id) with its possible duplicates, read off the async
+/// threads; `None` when there is no such report.
+pub(super) async fn read_report(
+    state: &AppState,
+    id: String,
+) -> Result<
+    Option<(
+        crate::bounty::StoredReport,
+        Vec<crate::bounty::similar::DuplicateCandidate>,
+    )>,
+    Response,
+> {
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let number = match id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => store.bounty_report_number(&id)?,
+        };
+        let Some(report) = number
+            .map(|n| store.bounty_report(n))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let duplicates = store.possible_duplicates(report.id)?;
+        Ok::<_, crate::storage::StorageError>(Some((report, duplicates)))
+    })
+    .await;
+    match read {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => Err(internal("the report could not be read", &e)),
+        Err(e) => Err(internal("the report could not be read", &e)),
+    }
 }
