@@ -6,7 +6,7 @@ use super::history::utc;
 use crate::{
     alert::{Alert, Severity},
     chain::signer::process_env,
-    operator::operator,
+    operator::identified,
     output::{Table, print_json},
     storage::{AlertFilter, now_ms},
 };
@@ -63,7 +63,7 @@ impl Args {
     pub async fn run(self, ctx: &super::Context) -> anyhow::Result<ExitCode> {
         let store = ctx.existing_store("run `guardian monitor` first")?;
         if let Some(Action::Ack(ack)) = self.action {
-            let by = operator(ack.operator.as_deref(), &process_env);
+            let by = identified(ack.operator.as_deref(), &process_env)?;
             let Some(alert) = store.acknowledge(ack.id, &by, ack.note.as_deref())? else {
                 anyhow::bail!("no alert {}: `guardian alerts` lists their ids", ack.id);
             };

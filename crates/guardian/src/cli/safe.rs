@@ -154,7 +154,7 @@ impl Args {
                 }))
             }
             Action::Cancel { id } => {
-                let actor = crate::operator::operator(None, &crate::config::env::process_env);
+                let actor = crate::operator::identified(None, &crate::config::env::process_env)?;
                 let p = safe::cancel(&deployment, id, &actor).await?;
                 record_if_incident(
                     &deployment,

@@ -7,7 +7,7 @@ use crate::{
     chain::signer::process_env,
     config::manifest_path,
     deployment::store_location,
-    operator::operator,
+    operator::identified,
     output::{Table, print_json},
     storage::{Store, now_ms},
 };
@@ -88,7 +88,7 @@ impl Args {
                 operator: by,
                 json,
             } => {
-                let by = operator(by.as_deref(), &process_env);
+                let by = identified(by.as_deref(), &process_env)?;
                 let name = name.trim().to_string();
                 if name.is_empty() {
                     anyhow::bail!("--name must name the person the token is for");
@@ -123,7 +123,7 @@ impl Args {
                 }
             }
             Action::Revoke { id, operator: by } => {
-                let by = operator(by.as_deref(), &process_env);
+                let by = identified(by.as_deref(), &process_env)?;
                 store.revoke_api_token(id, &by, now_ms())?;
                 println!("token {id} revoked: it answers 401 from now on");
             }

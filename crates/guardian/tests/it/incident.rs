@@ -444,3 +444,67 @@ async fn a_message_that_failed_is_sent_by_the_next_command_that_runs() {
     assert_eq!(delivered[0]["details"]["delivered"], true);
     assert_eq!(delivered[0]["details"]["attempts"], 2);
 }
+
+/// Without `USER`, `LOGNAME` or `GUARDIAN_OPERATOR` (a service, a container), the records name
+/// the OS account by its uid with the host, never "unknown"; a person who opens an incident
+/// commands it, and the first person to act on one guardian opened becomes its commander.
+#[tokio::test]
+async fn without_user_or_logname_every_record_names_the_account_and_the_host() {
+    let devnet = start_devnet(1, 1, None).await;
+    let sink = HttpSink::start().await;
+    let dir = manifest_dir(&devnet, &sink);
+    let d = dir.path();
+    let no_one: &[(&str, &str)] = &[("HOOK_KEY", "incident-test-key")];
+    let open = [
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--title",
+        "odd grant",
+        "--contracts",
+        "registry",
+        "--json",
+    ];
+    let (ok, out, err) = crate::support::bin::run(d, no_one, &open).await;
+    assert!(ok, "{out}\n{err}");
+    let store = guardian::storage::Store::open(&d.join("guardian.db")).expect("db");
+    let first = store.incident(1).expect("read").expect("incident");
+    let who = first.opened_by.clone();
+    assert!(who.contains('@') && !who.contains("unknown"), "{who}");
+    assert_eq!(first.commander.as_deref(), Some(who.as_str()));
+
+    // One guardian opened (as the monitor does): no commander until a person acts on it.
+    let new = guardian::incident::NewIncident {
+        level: 1,
+        title: "opened by the monitor".into(),
+        commander: None,
+        contracts: vec!["registry".into()],
+        from_alert: None,
+        evidence: None,
+    };
+    let id = store
+        .open_incident(&new, &[], guardian::incident::playbook::GUARDIAN)
+        .expect("open");
+    assert_eq!(
+        store.incident(id).expect("read").expect("it").commander,
+        None
+    );
+    let note = ["incident", "note", &id.to_string(), "looking at it"];
+    let (ok, out, err) = crate::support::bin::run(d, no_one, &note).await;
+    assert!(ok, "{out}\n{err}");
+    let second = store.incident(id).expect("read").expect("it");
+    assert_eq!(second.commander.as_deref(), Some(who.as_str()));
+    let (timeline, _) = store.timeline(id).expect("timeline");
+    let named = timeline
+        .iter()
+        .find(|e| e.kind == "commander")
+        .expect("the timeline says who commands it");
+    assert_eq!(named.details["commander"], serde_json::json!(who));
+    for i in [1, id] {
+        let (entries, _) = store.timeline(i).expect("timeline");
+        for e in entries {
+            assert!(!e.actor.contains("unknown"), "{e:?}");
+        }
+    }
+}

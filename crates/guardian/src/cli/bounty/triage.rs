@@ -16,7 +16,7 @@ use crate::{
     deployment::Deployment,
     incident::playbook::Responder,
     notify::Contacts,
-    operator::operator,
+    operator::identified,
     output::print_json,
     response::pause::Outcome,
 };
@@ -210,7 +210,7 @@ async fn take(
     let responder = Responder {
         deployment: &deployment,
         contacts: &contacts,
-        actor: operator(common.operator.as_deref(), &process_env),
+        actor: identified(common.operator.as_deref(), &process_env)?,
         signer,
         outbid: None,
     };

@@ -19,7 +19,7 @@ use crate::{
         playbook::{PlaybookRun, Responder},
     },
     notify::{Contacts, Outbox},
-    operator::operator,
+    operator::{identified, operator},
     output::print_json,
     storage::Store,
 };
@@ -230,7 +230,7 @@ impl Args {
         let responder = Responder {
             deployment: &deployment,
             contacts: &contacts,
-            actor: operator(self.operator.as_deref(), &process_env),
+            actor: identified(self.operator.as_deref(), &process_env)?,
             signer,
             outbid: None,
         };

@@ -43,18 +43,24 @@ impl Store {
         tasks: &[(&str, &str)],
         actor: &str,
     ) -> Result<i64, StorageError> {
+        // A person who opens an incident commands it unless they name someone else; one guardian
+        // opens has no commander until a person acts on it.
+        let commander = new
+            .commander
+            .clone()
+            .or_else(|| (actor != crate::incident::playbook::GUARDIAN).then(|| actor.to_string()));
         self.write(|tx| {
             let at = now_ms();
             let id: i64 = tx.query_row(
                 "INSERT INTO incidents (level, title, status, commander, opened_by, opened_at, updated_at)
                  VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?5) RETURNING id",
-                params![new.level, new.title, new.commander, actor, at],
+                params![new.level, new.title, commander, actor, at],
                 |r| r.get(0),
             )?;
             let details = json!({
                 "level": new.level,
                 "title": new.title,
-                "commander": new.commander,
+                "commander": commander,
                 "contracts": new.contracts,
                 "from_alert": new.from_alert,
             });
@@ -87,6 +93,9 @@ impl Store {
     ) -> Result<(), StorageError> {
         self.write(|tx| {
             let at = now_ms();
+            if actor != crate::incident::playbook::GUARDIAN {
+                first_person_commands(tx, id, at, actor)?;
+            }
             if let Some((kind, details)) = &kind {
                 entry(tx, id, at, actor, kind, details)?;
             }
@@ -275,6 +284,33 @@ fn read_incident(conn: &Conn<'_>, id: i64) -> SqlResult<Option<Incident>> {
         })
         .collect();
     Ok(Some(incident))
+}
+
+/// An incident guardian opened has no commander: the first person to act on it becomes it, and
+/// the timeline says so.
+fn first_person_commands(tx: &Conn<'_>, id: i64, at: i64, actor: &str) -> SqlResult<()> {
+    let commander: Option<Option<String>> = tx
+        .query_row(
+            "SELECT commander FROM incidents WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(None) = commander {
+        tx.execute(
+            "UPDATE incidents SET commander = ?2 WHERE id = ?1",
+            params![id, actor],
+        )?;
+        entry(
+            tx,
+            id,
+            at,
+            actor,
+            "commander",
+            &json!({"commander": actor, "why": "the first person to act on an incident guardian opened"}),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
