@@ -30,22 +30,45 @@ pub(super) fn levels(timeline: &[Entry]) -> Vec<LevelChange> {
         .collect()
 }
 
+/// Which clock a moment's time was read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// Guardian's own records (the machine's clock).
+    Local,
+    /// A block's timestamp (the chain's clock, in seconds).
+    Chain,
+}
+
 /// A moment with, where known, a block on a chain.
 struct Mark {
     what: String,
     at: Option<i64>,
+    clock: Clock,
     block: Option<(u64, u64)>,
 }
 
+/// The interval from `from` to `to`: in blocks when both are on one chain, in time only when
+/// both were read on one clock (a block's timestamp against a local time would mix two clocks,
+/// and gave negative durations); never negative.
 fn span(from: &Mark, to: &Mark, chains: &BTreeMap<u64, String>) -> Span {
     let same_chain = match (from.block, to.block) {
         (Some((c1, b1)), Some((c2, b2))) if c1 == c2 => Some((c1, b1, b2)),
         _ => None,
     };
+    let one_clock = from.clock == to.clock;
     Span {
         from: from.what.clone(),
         to: to.what.clone(),
-        ms: from.at.zip(to.at).map(|(a, b)| b - a),
+        ms: from
+            .at
+            .zip(to.at)
+            .filter(|_| one_clock)
+            .map(|(a, b)| (b - a).max(0)),
+        clock: match (one_clock, from.clock) {
+            (true, Clock::Local) => Some("local time".into()),
+            (true, Clock::Chain) => Some("block timestamps".into()),
+            (false, _) => None,
+        },
         blocks: same_chain.map(|(_, b1, b2)| b2.saturating_sub(b1)),
         chain: same_chain.map(|(c, _, _)| chains.get(&c).cloned().unwrap_or(c.to_string())),
         from_block: same_chain.map(|(_, b, _)| b),
@@ -58,6 +81,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
     let opening = |chain_id: Option<u64>| Mark {
         what: "incident opened".into(),
         at: Some(r.incident.opened_at),
+        clock: Clock::Local,
         block: chain_id.and_then(|c| {
             let name = r.chains.get(&c)?;
             Some((c, *opened?.blocks.get(name)?))
@@ -66,6 +90,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
     let alert_mark = first_alert.map(|a| Mark {
         what: format!("alert {} detected", a.id),
         at: Some(a.detected_at),
+        clock: Clock::Local,
         block: Some((a.found.chain_id, a.found.block_number)),
     });
     let detect = match (first_alert, &alert_mark, r.exploit) {
@@ -73,6 +98,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
             &Mark {
                 what: "exploit's first transaction".into(),
                 at: x.at,
+                clock: Clock::Chain,
                 block: Some((x.chain_id, x.block)),
             },
             alert,
@@ -101,6 +127,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
             Some(a) => Mark {
                 what: a.what.clone(),
                 at: a.at,
+                clock: a.clock,
                 block: a.block,
             },
             None => opening(Some(tx.chain_id)),
@@ -108,6 +135,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
         let end = Mark {
             what: format!("{what} {} mined", tx.tx_hash),
             at: tx.mined_at,
+            clock: Clock::Local,
             block: tx.block_number.map(|b| (tx.chain_id, b)),
         };
         Some(span(&start, &end, r.chains))

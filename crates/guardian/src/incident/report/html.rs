@@ -106,7 +106,11 @@ pub fn to_html(r: &Report) -> String {
             ),
         };
     }
-    o.push_str("</ul>\n<h2>Response times</h2><table><tr><th>measure</th><th>from</th><th>to</th><th>duration</th></tr>");
+    let _ = write!(
+        o,
+        "</ul>\n<h2>Response times</h2><p>{}</p><table><tr><th>measure</th><th>from</th><th>to</th><th>duration</th></tr>",
+        e(super::markdown::CLOCKS)
+    );
     for (name, s) in [
         ("time to detect", &r.durations.detect),
         ("time to pause", &r.durations.pause),
@@ -390,10 +394,16 @@ fn chart(lines: &[Line]) -> String {
                 escape(&l.text)
             );
             if first && !matches!(*category, "note" | "record" | "notification") {
+                // Right of its dot, or left of it in the chart's right half, so that it is
+                // never cut at the edge.
+                let (lx, anchor) = if cx > (LEFT + W - RIGHT) / 2.0 {
+                    (cx - 7.0, "end")
+                } else {
+                    (cx + 7.0, "start")
+                };
                 let _ = write!(
                     o,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{color}\">+{}</text>",
-                    cx + 7.0,
+                    "<text x=\"{lx:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{color}\" text-anchor=\"{anchor}\">+{}</text>",
                     y - 6.0,
                     escape(&super::show_ms(l.at_ms - t0))
                 );
@@ -468,5 +478,36 @@ mod tests {
         for lane in ["alerts", "pause", "withdrawals", "upgrade / fix", "unpause"] {
             assert!(html.contains(&format!(">{lane}</text>")), "lane {lane}");
         }
+    }
+
+    #[test]
+    fn the_charts_offset_labels_stay_inside_it() {
+        let html = to_html(&report(&fixture(), None));
+        let labels: Vec<&str> = html.split("<text x=\"").skip(1).collect();
+        let mut seen = 0;
+        for l in labels {
+            let Some((x, rest)) = l.split_once('"') else {
+                continue;
+            };
+            let Some(text) = rest.split('>').nth(1).and_then(|t| t.split('<').next()) else {
+                continue;
+            };
+            if !text.starts_with('+') {
+                continue;
+            }
+            seen += 1;
+            let x: f64 = x.parse().expect("x");
+            // About 6 px a character at font-size 10.
+            let width = 6.0 * text.chars().count() as f64;
+            if rest.contains("text-anchor=\"end\"") {
+                assert!(x - width >= 0.0, "{text} cut at the left: x {x}");
+            } else {
+                assert!(
+                    x + width <= 960.0,
+                    "{text} cut at the right: x {x}, width {width}"
+                );
+            }
+        }
+        assert!(seen > 0, "the offsets are labelled");
     }
 }

@@ -22,6 +22,9 @@ pub(super) fn md(text: &str) -> String {
     out
 }
 
+/// How the response times are measured, in one line.
+pub(super) const CLOCKS: &str = "Blocks count the chain's blocks between both ends; a time uses one clock, guardian's (local time) or the chain's (block timestamps), and a span from the chain to guardian's records is given in blocks only.";
+
 /// A span for people: `3 blocks, 2.1 s (2100 ms)`.
 pub(super) fn show_span(s: &Option<Span>) -> String {
     let Some(s) = s else {
@@ -38,7 +41,11 @@ pub(super) fn show_span(s: &Option<Span>) -> String {
         ));
     }
     if let Some(ms) = s.ms {
-        parts.push(show_ms(ms));
+        parts.push(format!(
+            "{} by {}",
+            show_ms(ms),
+            s.clock.as_deref().unwrap_or("one clock")
+        ));
     }
     if parts.is_empty() {
         parts.push("not measurable from the records".into());
@@ -89,6 +96,7 @@ pub fn to_markdown(r: &Report) -> String {
     line(String::new());
 
     line("## Response times\n".into());
+    line(format!("{CLOCKS}\n"));
     line("| measure | from | to | duration |".into());
     line("|---|---|---|---|".into());
     for (name, s) in [

@@ -196,8 +196,11 @@ pub struct Span {
     pub from: String,
     /// What it is measured to.
     pub to: String,
-    /// Milliseconds, when both ends have a time.
+    /// Milliseconds, when both ends have a time read on one clock (never negative).
     pub ms: Option<i64>,
+    /// That clock: `local time` (guardian's records) or `block timestamps`; `None` when the
+    /// ends were read on different clocks (then only blocks measure it).
+    pub clock: Option<String>,
     /// Blocks, when both ends have a block on the same chain.
     pub blocks: Option<u64>,
     /// That chain's name.
