@@ -63,6 +63,15 @@ pub fn show_amount(amount: U256, decimals: u8, symbol: &str) -> String {
     format!("{text} {symbol}")
 }
 
+/// An amount of `token` for people where the records know its units without asking the chain:
+/// the native coin in its units (`13.0 ETH`); a token in base units, named by its address.
+pub fn show_known(amount: U256, token: Option<Address>) -> String {
+    match token.filter(|t| !t.is_zero()) {
+        None => show_amount(amount, 18, NATIVE_SYMBOL),
+        Some(t) => format!("{amount} base units of {t}"),
+    }
+}
+
 /// The symbol and decimals of `token` (`None`: the native coin). A token that does not answer
 /// is shown by its address with 0 decimals (base units), never guessed.
 pub async fn metadata(client: &ChainClient, token: Option<Address>) -> (String, u8) {
@@ -162,6 +171,19 @@ pub async fn balance_of(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn amounts_the_records_know_are_shown_in_units() {
+        let thirteen = U256::from(13_000_000_000_000_000_000u128);
+        assert_eq!(show_known(thirteen, None), "13.0 ETH");
+        assert_eq!(show_known(thirteen, Some(Address::ZERO)), "13.0 ETH");
+        let token = Address::repeat_byte(0x11);
+        assert_eq!(
+            show_known(U256::from(7), Some(token)),
+            format!("7 base units of {token}")
+        );
+    }
+
     use super::*;
 
     #[test]

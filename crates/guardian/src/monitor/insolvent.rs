@@ -42,9 +42,6 @@ impl Insolvency {
                 continue;
             }
             let owed = b.owed.unwrap_or_default();
-            let asset = b
-                .token
-                .map_or_else(|| "the native coin".to_string(), |t| t.to_string());
             alerts.push(NewAlert {
                 rule: RULE.into(),
                 kind: RULE.into(),
@@ -57,12 +54,12 @@ impl Insolvency {
                 block_hash: block.hash,
                 tx_hashes: Vec::new(),
                 summary: format!(
-                    "{} on {} holds {} but owes {} base units of {asset}: short by {}",
+                    "{} on {} holds {} but owes {}: short by {}",
                     b.contract,
                     block.chain,
-                    b.amount,
-                    owed,
-                    owed.saturating_sub(b.amount)
+                    crate::funds::show_known(b.amount, b.token),
+                    crate::funds::show_known(owed, b.token),
+                    crate::funds::show_known(owed.saturating_sub(b.amount), b.token)
                 ),
                 evidence: json!({
                     "token": b.token,

@@ -208,13 +208,8 @@ fn decode(log: &Log, expected: &Expected) -> Option<Privileged> {
             subject: Some((e.recipient, expected.safe_recipients.contains(&e.recipient))),
             details: json!({"token": e.token, "recipient": e.recipient, "amount": e.amount.to_string(), "operator": e.operator}),
             what: format!(
-                "emergency withdrawal of {} base units of {} to {}",
-                e.amount,
-                if e.token.is_zero() {
-                    "the native coin".to_string()
-                } else {
-                    e.token.to_string()
-                },
+                "emergency withdrawal of {} to {}",
+                crate::funds::show_known(e.amount, Some(e.token)),
                 e.recipient
             ),
         }
@@ -226,7 +221,10 @@ fn decode(log: &Log, expected: &Expected) -> Option<Privileged> {
             authority: None,
             subject: None,
             details: json!({"token": e.token, "from": e.from, "amount": e.amount.to_string()}),
-            what: format!("replenished with {} base units", e.amount),
+            what: format!(
+                "replenished with {}",
+                crate::funds::show_known(e.amount, Some(e.token))
+            ),
         }
     } else if topic == DocumentRegistry::RegistrationFeeSet::SIGNATURE_HASH {
         let e = DocumentRegistry::RegistrationFeeSet::decode_log(inner)
