@@ -118,12 +118,30 @@ pub fn states_of(
 }
 
 /// The war-room state of every contract in the incident's scope, paused states read from the
-/// chain now.
+/// chain now; where the chain cannot be read (an endpoint down, a drill's chain gone), from the
+/// records: resumed by the incident's unpause, else paused by its pause.
 pub async fn states(
     deployment: &Deployment,
     incident: &Incident,
 ) -> Result<Vec<ContractState>, StorageError> {
     let touched = touched(&deployment.store, incident)?;
+    let (timeline, _) = deployment.store.timeline(incident.id)?;
+    let paused_by_it = super::recovery::paused_by(&timeline);
+    let recorded = |c: &crate::config::ContractConfig| {
+        let chain_id = deployment
+            .manifest
+            .chains
+            .get(c.chain())
+            .map(|ch| ch.chain_id);
+        let resumed = touched
+            .iter()
+            .any(|(k, a, id)| k == "unpause" && *a == c.address && Some(*id) == chain_id);
+        if resumed {
+            Some(false)
+        } else {
+            paused_by_it.iter().any(|n| n == c.name()).then_some(true)
+        }
+    };
     let readable: Vec<_> = scope(&deployment.manifest, incident)
         .into_iter()
         .filter(|c| c.kind.is_pausable())
@@ -139,5 +157,6 @@ pub async fn states(
             .zip(&reads)
             .find(|((n, _), _)| *n == c.name())
             .and_then(|(_, r)| r.as_ref().ok().copied())
+            .or_else(|| recorded(c))
     }))
 }

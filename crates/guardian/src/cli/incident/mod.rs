@@ -326,6 +326,13 @@ impl Args {
                     timeline: &timeline,
                     integrity: &integrity,
                     proposals: &proposals,
+                    chains: r
+                        .deployment
+                        .manifest
+                        .chains
+                        .iter()
+                        .map(|(name, c)| (c.chain_id, name.clone()))
+                        .collect(),
                 };
                 if self.json {
                     print_json(&view);

@@ -26,6 +26,9 @@ pub(super) struct View<'a> {
     pub integrity: &'a Integrity,
     /// Its Safe proposals still pending: what waits on which signers.
     pub proposals: &'a [crate::response::safe::ProposalState],
+    /// The manifest's chains by id, to name them in the timeline.
+    #[serde(skip)]
+    pub chains: std::collections::BTreeMap<u64, String>,
 }
 
 pub(super) fn print_list(list: &[Incident]) {
@@ -200,7 +203,7 @@ pub(super) fn print_view(v: &View<'_>) {
             utc(e.at),
             e.actor,
             e.kind,
-            terminal_line(&e.details.to_string())
+            terminal_line(&crate::incident::report::tell(e, &v.chains))
         );
     }
 }

@@ -110,7 +110,21 @@ pub(super) fn describe<'a>(
             }
         ),
         "note" => s("text"),
+        "task" if d.get("owner").is_some() => {
+            format!("task {} taken on by {}", s("task"), s("owner"))
+        }
         "task" => format!("task {} done", s("task")),
+        "safe" => format!(
+            "Safe proposal {} {} on {}: {}",
+            s("proposal"),
+            s("event"),
+            s("chain"),
+            match list("calls") {
+                calls if calls.is_empty() => "-".to_string(),
+                calls => calls,
+            }
+        ),
+        "pause-requested" => format!("pause asked for: {}", s("reason")),
         "checklist" => format!("checklist {}: {}", s("item"), s("evidence")),
         "fix-verified" => format!("fix verified: {}", s("note")),
         "pause-failed" => format!("pause failed: {}", s("error")),
@@ -120,6 +134,9 @@ pub(super) fn describe<'a>(
             s("path"),
             s("sha256")
         ),
+        "commander" if d.get("why").is_some() => {
+            format!("commander: {} ({})", s("commander"), s("why"))
+        }
         "commander" => format!("commander: {}", s("commander")),
         k if d.get("action_id").is_some() => format!(
             "{k} (action {}) {}: {}",

@@ -189,6 +189,12 @@ pub struct Durations {
     pub resume: Option<Span>,
 }
 
+/// One timeline entry told in one line for people (`incident show`): what happened, from its
+/// details.
+pub fn tell(e: &Entry, chains: &BTreeMap<u64, String>) -> String {
+    lines::describe(e, &|_| None, chains).text
+}
+
 /// One measured interval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Span {

@@ -85,6 +85,11 @@ async fn a_level_two_incident_prepares_the_rescue_and_resumes_through_the_safe()
     let (ok, out, err) = run(vec!["incident", "show", "1"]).await;
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("0 of 2"), "what waits on which signers: {out}");
+    let timeline = out.split("\ntimeline").nth(1).expect("the timeline");
+    assert!(
+        !timeline.contains("{\""),
+        "each entry told in words, not as raw JSON: {timeline}"
+    );
     super::confirm_and_execute(dir.path(), "1").await;
     assert_eq!(net.balance(escrow).await, U256::ZERO);
     assert_eq!(net.balance(d.safe).await, five);
