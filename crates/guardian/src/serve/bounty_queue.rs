@@ -19,7 +19,7 @@ use super::{
     escape,
     pages::{Signed, ago, forbidden_page, layout, utc},
     session::SignedForm,
-    team::{DecisionBody, decision, read_report, refusal, take_decision},
+    team::{DecisionBody, decide_as, decision, read_report},
 };
 use crate::{
     bounty::{
@@ -452,27 +452,9 @@ pub(super) async fn decide_form(
         Ok(d) => d,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "decision", &e),
     };
-    let Some(path) = state.manifest_path.clone() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server",
-            "this server was started without its manifest's file: decide with guardian bounty",
-        );
-    };
-    // As in the team API: the decision's records, incident and pause go through the synchronous
-    // store on a blocking thread, the runtime driving its network calls.
-    let store = state.store.clone();
-    let actor = form.holder.name.clone();
-    let runtime = tokio::runtime::Handle::current();
-    let taken = tokio::task::spawn_blocking(move || {
-        runtime.block_on(take_decision(&path, store, actor, id, &decision))
-    })
-    .await;
-    match taken {
-        Err(e) => internal("the decision could not be taken", &e),
-        Ok(Err(response)) => *response,
-        Ok(Ok(Ok(_))) => Redirect::to(&format!("/bounty/queue/{id}")).into_response(),
-        Ok(Ok(Err(refused))) => refusal(refused),
+    match decide_as(&state, form.holder.name.clone(), id, decision).await {
+        Ok(_) => Redirect::to(&format!("/bounty/queue/{id}")).into_response(),
+        Err(answer) => answer,
     }
 }
 

@@ -200,12 +200,26 @@ pub(super) async fn decide(
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, "decision", &e),
     };
+    match decide_as(&state, holder.name, id, decision).await {
+        Ok(taken) => Json(json!({ "taken": taken })).into_response(),
+        Err(answer) => answer,
+    }
+}
+
+/// Takes `decision` on report `id` as `actor`, on the deployment of the server's manifest file;
+/// a refusal or a failure as the answer to give.
+pub(super) async fn decide_as(
+    state: &AppState,
+    actor: String,
+    id: i64,
+    decision: Decision,
+) -> Result<protocol::Taken, Response> {
     let Some(path) = state.manifest_path.clone() else {
-        return error(
+        return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server",
             "this server was started without its manifest's file: decide with guardian bounty",
-        );
+        ));
     };
     // The decision's records, its incident and its pause are written through the synchronous
     // store: the whole of it runs on a blocking thread, with the runtime driving its network calls,
@@ -213,14 +227,14 @@ pub(super) async fn decide(
     let store = state.store.clone();
     let runtime = tokio::runtime::Handle::current();
     let taken = tokio::task::spawn_blocking(move || {
-        runtime.block_on(take_decision(&path, store, holder.name, id, &decision))
+        runtime.block_on(take_decision(&path, store, actor, id, &decision))
     })
     .await;
     match taken {
-        Err(e) => internal("the decision could not be taken", &e),
-        Ok(Err(response)) => *response,
-        Ok(Ok(Ok(taken))) => Json(json!({ "taken": taken })).into_response(),
-        Ok(Ok(Err(refused))) => refusal(refused),
+        Err(e) => Err(internal("the decision could not be taken", &e)),
+        Ok(Err(response)) => Err(*response),
+        Ok(Ok(Ok(taken))) => Ok(taken),
+        Ok(Ok(Err(refused))) => Err(refusal(refused)),
     }
 }
 
