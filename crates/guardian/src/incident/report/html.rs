@@ -66,6 +66,13 @@ pub fn to_html(r: &Report) -> String {
         e(&r.title),
         r.generated_at
     );
+    if let Some(notice) = super::draft_notice(r) {
+        let _ = writeln!(
+            o,
+            "<p class=\"altered\"><strong>{}</strong></p>",
+            e(&notice)
+        );
+    }
     let integrity = match &r.integrity {
         super::Integrity::Intact { entries } => {
             format!("<span class=\"ok\">{entries} entries, intact</span>")

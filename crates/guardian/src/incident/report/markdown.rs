@@ -65,6 +65,9 @@ pub fn to_markdown(r: &Report) -> String {
         r.incident,
         md(&r.title)
     ));
+    if let Some(notice) = super::draft_notice(r) {
+        line(format!("> **{notice}**\n"));
+    }
     line("## Summary\n".into());
     line(format!("- Level: {} ({})", r.level, r.level_name));
     line(format!("- Status: {}", r.status));

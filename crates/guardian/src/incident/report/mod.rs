@@ -189,6 +189,17 @@ pub struct Durations {
     pub resume: Option<Span>,
 }
 
+/// What a report of an incident not yet closed says at its top: it is a draft, its figures and
+/// checklist may still change. `None` once the incident is closed.
+pub fn draft_notice(r: &Report) -> Option<String> {
+    (r.status != "closed").then(|| {
+        format!(
+            "DRAFT: incident {} is {}. Its figures and checklist may still change; the report of the closed incident is the one to publish.",
+            r.incident, r.status
+        )
+    })
+}
+
 /// One timeline entry told in one line for people (`incident show`): what happened, from its
 /// details.
 pub fn tell(e: &Entry, chains: &BTreeMap<u64, String>) -> String {

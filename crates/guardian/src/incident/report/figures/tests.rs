@@ -388,3 +388,24 @@ fn the_fix_levels_root_cause_and_owners_are_reported() {
     let pause_tx = r.timeline.iter().find(|l| l.kind == "transaction");
     assert_eq!(pause_tx.map(|l| l.category), Some("pause"));
 }
+
+#[test]
+fn a_report_of_an_incident_not_closed_says_draft_at_its_top() {
+    let mut f = fixture();
+    let draft = report(&f, None);
+    for text in [
+        super::super::to_markdown(&draft),
+        super::super::to_html(&draft),
+    ] {
+        // At the top: after the title, before the summary.
+        let draft = text
+            .find("DRAFT: incident 1 is resolved")
+            .expect("the notice");
+        let summary = text.find("Summary").expect("the summary");
+        assert!(draft < summary, "{text}");
+    }
+    f.incident.status = IncidentStatus::Closed;
+    let closed = report(&f, None);
+    assert!(!super::super::to_markdown(&closed).contains("DRAFT"));
+    assert!(!super::super::to_html(&closed).contains("DRAFT"));
+}
