@@ -304,9 +304,7 @@ impl<'a> Follower<'a> {
     ) -> Result<(), MonitorError> {
         let chain_id = self.client.chain_id;
         let head = self.head_number().await?;
-        if let Err(e) = self.store.note_head(chain_id, head) {
-            tracing::warn!(chain = %self.client.name, "cannot record the head: {e}");
-        }
+        super::state::note_head(self.store, &self.client.name, chain_id, head);
         let at = self.at();
         if let Some(m) = &self.metrics {
             m.head_lag(

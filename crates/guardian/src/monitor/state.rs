@@ -58,6 +58,13 @@ impl Recorded {
     }
 }
 
+/// Records `chain`'s head as read now (the overview's lag); a failure is logged.
+pub(super) fn note_head(store: &Store, chain: &str, chain_id: u64, head: u64) {
+    if let Err(e) = store.note_head(chain_id, head) {
+        tracing::warn!(chain = %chain, "cannot record the head: {e}");
+    }
+}
+
 /// Records what `block` changed: each `Paused`/`Unpaused` event, and the balances of each fund
 /// holder that differ from the last recorded (which are brought up to date).
 pub(super) fn note_block(store: &Store, block: &BlockData, recorded: &mut Recorded) {
