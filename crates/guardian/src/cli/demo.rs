@@ -149,8 +149,12 @@ fn print_summary(r: &DemoReport) {
         pre(&|_| "-".into()),
     ]);
     t.row(vec![
-        "funds at risk".into(),
-        eth(&r.at_risk_wei),
+        "funds at risk (owed then)".into(),
+        format!(
+            "{} ({})",
+            eth(&r.at_risk_wei),
+            r.owed_wei.as_deref().map(eth).unwrap_or_else(|| "-".into())
+        ),
         pre(&|_| eth(&r.at_risk_wei)),
     ]);
     t.row(vec![
@@ -159,13 +163,14 @@ fn print_summary(r: &DemoReport) {
         pre(&|p| eth(&p.lost_wei)),
     ]);
     t.row(vec![
-        "funds rescued".into(),
-        format!(
-            "{} (returned {})",
-            eth(&r.rescued_wei),
-            eth(&r.returned_wei)
-        ),
+        "funds rescued, returned".into(),
+        format!("{}, {}", eth(&r.rescued_wei), eth(&r.returned_wei)),
         pre(&|_| "nothing to rescue".into()),
+    ]);
+    t.row(vec![
+        "still short".into(),
+        eth(&r.still_short_wei),
+        pre(&|_| "-".into()),
     ]);
     t.row(vec![
         "incident".into(),
@@ -180,6 +185,19 @@ fn print_summary(r: &DemoReport) {
     ]);
     println!();
     println!("{t}");
+    println!(
+        "funds, as the post-mortem defines them: {}",
+        crate::incident::report::FUNDS_MEANING
+    );
+    if let Some(d) = &r.durations {
+        println!(
+            "the post-mortem's response times ({}):",
+            crate::incident::report::CLOCKS
+        );
+        for (name, s) in d.named() {
+            println!("  {name}: {}", crate::incident::report::show_span(s));
+        }
+    }
     println!(
         "notifications: {} signed webhook deliveries ({} alerts, {} incident messages)",
         r.notifications, r.alert_messages, r.incident_messages

@@ -8,6 +8,7 @@
 //! transactions reverting, the rest rescued, the fix shipped and verified, the funds returned,
 //! everything resumed, the checklist complete and the post-mortem written.
 
+mod closing;
 mod multisig;
 mod preempt;
 mod progress;
@@ -90,14 +91,22 @@ pub struct DemoReport {
     pub alert_block: Option<u64>,
     /// The block the pause was mined in, on the exploit's chain.
     pub paused_block: Option<u64>,
-    /// What the escrow held before the exploit, in wei (decimal string).
+    /// The post-mortem's funds on the exploit's chain, native coin, in wei (decimal strings);
+    /// each defined once, in `incident::report` (docs/incidents.md). At risk: held by the
+    /// incident's contracts in the block before the exploit's first transaction.
     pub at_risk_wei: String,
-    /// What the attacker took beyond its own deposit, in wei.
+    /// What they owed then to open payments.
+    pub owed_wei: Option<String>,
+    /// Held then, less held after the pause: what the attacker took net of its own deposit.
     pub lost_wei: String,
-    /// What was moved to the safe address, in wei.
+    /// What was moved to the safe address.
     pub rescued_wei: String,
-    /// What was returned to the escrow with `replenish` (the rescue plus the treasury's share).
+    /// What was returned with `replenish` (the rescue plus the treasury's share).
     pub returned_wei: String,
+    /// Lost, less what was returned beyond what was rescued.
+    pub still_short_wei: String,
+    /// The post-mortem's time to detect, pause, rescue and resume, each on one clock.
+    pub durations: Option<crate::incident::report::Durations>,
     /// Milliseconds from the exploit's block reaching the node to the alert stored.
     pub detect_ms: Option<i64>,
     /// Milliseconds from the same moment to the pause broadcast.

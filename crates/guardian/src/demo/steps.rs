@@ -19,7 +19,7 @@ use crate::{
     incident::{
         Incident,
         playbook::{Responder, record_action},
-        report::{Exploit, generate, record_written, to_html, to_markdown},
+        report::Exploit,
     },
     notify::Contacts,
     response::{
@@ -136,11 +136,6 @@ pub(super) async fn play(
         .prepare_attacker(ATTACKER)
         .await
         .map_err(at("the attacker's preparation"))?;
-    let at_risk = scene
-        .balance(escrow.address, None)
-        .await
-        .map_err(at("balances"))?;
-    report.at_risk_wei = at_risk.to_string();
 
     let ws = d
         .manifest
@@ -217,8 +212,7 @@ pub(super) async fn play(
     // The drainer holds what it took; beyond the attacker's own deposit, that is what others lost.
     let taken = scene.balance(drainer, None).await.map_err(at("balances"))?;
     let deposit = parse_ether(super::scene::ATTACK_DEPOSIT_ETH).unwrap_or_default();
-    let lost = taken.saturating_sub(deposit);
-    report.lost_wei = lost.to_string();
+    let measured_lost = taken.saturating_sub(deposit);
 
     let operator = opts.operator.clone();
     let r = Responder {
@@ -229,6 +223,19 @@ pub(super) async fn play(
         outbid: None,
     };
     let id = incident.id;
+    // Where the exploit started, as the drill knows it: the start of the durations, and the
+    // block before it is where the funds at risk are read.
+    r.record_exploit(
+        id,
+        &Exploit {
+            chain_id: client.chain_id,
+            block: first.block,
+            at: None,
+            tx: Some(first.hash),
+        },
+    )
+    .await
+    .map_err(at("recording the exploit"))?;
     let _ = r.task_done(id, "coordinate-with-security-partners");
 
     progress.step("rescuing what is left to the safe address");
@@ -237,7 +244,6 @@ pub(super) async fn play(
     } else {
         rescue(d, id, escrow, &operator, progress).await?
     };
-    report.rescued_wei = rescued.to_string();
 
     progress.step("shipping the fix by upgrade and verifying it");
     let fix = upgrade::run(
@@ -312,7 +318,6 @@ pub(super) async fn play(
     .map_err(at("returning the funds"))?;
     record_action(&d.store, id, &operator, returned.action_id)
         .map_err(at("recording the return"))?;
-    report.returned_wei = short.to_string();
     progress.done(&format!(
         "returned {} (the rescue plus {} from the treasury): the escrow is solvent",
         eth(short),
@@ -362,60 +367,9 @@ pub(super) async fn play(
             .count()
     ));
 
-    progress.step("post-incident checklist and post-mortem");
-    r.check(
-        id,
-        "root-cause-documented",
-        &format!(
-            "PaymentEscrow.release paid the payee without settling the payment (shipped by upgrade in block {}); the attacker's contract released one payment {} times per transaction",
-            shipped.transactions.last().map(|t| t.block).unwrap_or_default(),
-            super::scene::ROUNDS
-        ),
-    )
-    .map_err(at("the checklist"))?;
-    r.check(
-        id,
-        "fix-audited",
-        "drill: the fix restores the audited PaymentEscrow implementation",
-    )
-    .map_err(at("the checklist"))?;
-    r.resolve(id).map_err(at("resolving"))?;
-    let exploit = Exploit {
-        chain_id: client.chain_id,
-        block: first.block,
-        at: Some(first.seen_at),
-    };
-    let pm = generate(d, id, Some(exploit))
-        .await
-        .map_err(at("the post-mortem"))?;
-    let md = opts.dir.join("postmortem.md");
-    let html = opts.dir.join("postmortem.html");
-    for (path, format, text) in [(&md, "md", to_markdown(&pm)), (&html, "html", to_html(&pm))] {
-        std::fs::write(path, &text).map_err(at("writing the post-mortem"))?;
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        record_written(&d.store, id, &operator, &path, format, &text)
-            .map_err(at("recording the post-mortem"))?;
-    }
-    report.report = Some(std::path::absolute(&md).unwrap_or(md));
-    report.report_html = Some(std::path::absolute(&html).unwrap_or(html));
-    r.notify(id, "public", None)
-        .await
-        .map_err(at("public disclosure"))?;
-    let _ = r.task_done(id, "public-disclosure-after-mitigation");
-    let _ = r.task_done(id, "investigate-root-cause");
-    let _ = r.task_done(id, "post-incident-review");
-    let closed = r.close(id).await;
-    report.closed = closed.is_ok();
-    match closed {
-        Ok(_) => progress.done(&format!(
-            "checklist complete; incident {id} closed; post-mortem written"
-        )),
-        Err(e) => report
-            .problems
-            .push(format!("the incident could not be closed: {e}")),
-    }
-
-    judge(&mut report, lost, rescued);
+    super::closing::close(d, &r, &mut report, opts, shipped_block, progress).await?;
+    report.check_lost(measured_lost);
+    judge(&mut report);
     Ok(report)
 }
 
@@ -554,7 +508,7 @@ fn pause_figures(
 }
 
 /// Whether the drill went as it must, with each shortfall named.
-fn judge(report: &mut DemoReport, lost: U256, rescued: U256) {
+fn judge(report: &mut DemoReport) {
     let mut problems = std::mem::take(&mut report.problems);
     if report.paused_block != Some(report.exploit_block + 1) {
         problems.push(format!(
@@ -566,9 +520,11 @@ fn judge(report: &mut DemoReport, lost: U256, rescued: U256) {
     if report.attacker_txs.len() < 2 || report.attacker_txs.iter().skip(1).any(|t| !t.reverted) {
         problems.push("an attacker transaction after the pause did not revert".into());
     }
-    if lost >= rescued {
+    let wei = |s: &str| s.parse::<U256>().unwrap_or_default();
+    if wei(&report.lost_wei) >= wei(&report.rescued_wei) {
         problems.push(format!(
-            "lost {lost} wei, not less than the {rescued} wei rescued"
+            "lost {} wei, not less than the {} wei rescued",
+            report.lost_wei, report.rescued_wei
         ));
     }
     if !report.closed {

@@ -7,7 +7,11 @@ use super::{
     Change, Incident, IncidentError, IncidentStatus,
     checklist::{self, how_to, is_item},
     playbook::{GUARDIAN, Responder},
+    report,
 };
+
+/// The checklist item the closing itself satisfies.
+const PUBLISHED: &str = "post-mortem-published";
 
 impl Responder<'_> {
     /// The incident, refusing a closed one (its record is final).
@@ -209,8 +213,11 @@ impl Responder<'_> {
         self.get(id)
     }
 
-    /// Closes the incident. Level 2 and 3 need the whole checklist: what the records prove is
-    /// ticked now (by `guardian`), and the rest is refused with how to satisfy each item.
+    /// Closes the incident and publishes its final report. Level 2 and 3 need the whole checklist
+    /// but the post-mortem: what the records prove is ticked now (by `guardian`), and the rest is
+    /// refused with how to satisfy each item. The report is rendered from the closed incident and
+    /// recorded (Markdown and HTML, in a `report` entry) in the closing's own transaction, with
+    /// "post-mortem published" ticked: [`report::published`] reads it back.
     pub async fn close(&self, id: i64) -> Result<Incident, IncidentError> {
         let incident = self.active(id)?;
         if incident.level >= 2 {
@@ -226,10 +233,11 @@ impl Responder<'_> {
             }
             self.tick_proven(&incident).await?;
             let incident = self.get(id)?;
+            // The post-mortem is published by the closing itself.
             let missing: Vec<String> = incident
                 .checklist
                 .iter()
-                .filter(|c| c.ticked_at.is_none())
+                .filter(|c| c.ticked_at.is_none() && c.id != PUBLISHED)
                 .map(|c| format!("  - {} ({}): {}", c.id, c.title, how_to(&c.id, id)))
                 .collect();
             if !missing.is_empty() {
@@ -243,11 +251,25 @@ impl Responder<'_> {
                 ));
             }
         }
-        self.deployment.store.record(
+        // The final report, rendered from the closed incident and written with its closing in
+        // one transaction: what is published is what the records say once it is closed.
+        let incident = self.get(id)?;
+        let gathered = report::Gathered::read(self.deployment, &incident).await?;
+        let mut changes = Vec::new();
+        if !incident.ticked(PUBLISHED) {
+            changes.push(Change::Tick {
+                item: PUBLISHED.into(),
+                evidence: "published with the closing: the timeline's report entry holds it".into(),
+            });
+        }
+        changes.push(Change::Status(IncidentStatus::Closed));
+        self.deployment.store.record_then(
             id,
             &self.actor,
-            None,
-            &[Change::Status(IncidentStatus::Closed)],
+            &changes,
+            |closed, timeline, integrity| {
+                report::publication(&gathered.report(closed, timeline, integrity))
+            },
         )?;
         self.get(id)
     }

@@ -252,9 +252,9 @@ impl Responder<'_> {
         // The stakes before the pause are read alongside it, never ahead of it.
         let before = async {
             if event == "opened" {
-                Some(funds::snapshot(self.deployment, &incident, "opened").await)
+                self.opening_snapshots(&incident).await
             } else {
-                None
+                Vec::new()
             }
         };
         let (before, paused) = tokio::join!(
@@ -262,8 +262,8 @@ impl Responder<'_> {
             self.pause_step(&incident, level, pause_key, &mut run)
         );
         paused?;
-        if let Some(snap) = before {
-            self.record_snapshot(id, &snap)?;
+        for snap in &before {
+            self.record_snapshot(id, snap)?;
         }
         if run.pause.is_some() {
             let after = funds::snapshot(self.deployment, &incident, "paused").await;
@@ -416,13 +416,6 @@ impl Responder<'_> {
             .filter(|c| c.kind.is_pausable() && incident.contracts.iter().any(|n| n == c.name()))
             .map(|c| c.name().to_string())
             .collect()
-    }
-
-    fn record_snapshot(&self, id: i64, snap: &funds::Snapshot) -> Result<(), IncidentError> {
-        let details = serde_json::to_value(snap).unwrap_or_default();
-        self.store()
-            .record(id, GUARDIAN, Some(("funds", details)), &[])?;
-        Ok(())
     }
 
     async fn pause(

@@ -141,11 +141,18 @@ pub struct Skipped {
 }
 
 /// The label of a withdrawal transaction; a re-run finds its earlier transactions by it.
-fn label(contract: &str, amount: U256, token: Option<Address>) -> String {
+pub(crate) fn label(contract: &str, amount: U256, token: Option<Address>) -> String {
     let what = token
         .map(|t| t.to_string())
         .unwrap_or_else(|| "native".into());
     format!("emergencyWithdraw {contract} {amount} {what}")
+}
+
+/// `(contract, asset)` and amount of the withdrawal label inside `text` (a Safe call's label
+/// carries it in parentheses after the words for people).
+pub(crate) fn find_label(text: &str) -> Option<(String, String, U256)> {
+    let start = text.find("emergencyWithdraw ")?;
+    parse_label(text[start..].split(')').next()?)
 }
 
 /// `(contract, asset)` and amount of a withdrawal label.

@@ -206,35 +206,36 @@ fn contracts_table(b: &mut String, room: &Room) {
     b.push_str("</table></div>");
 }
 
-/// What was at stake, as recorded at the incident's opening and after its pause.
+/// The funds at risk, lost, rescued, returned and still short: the report's figures.
 fn funds_table(b: &mut String, room: &Room) {
+    use crate::incident::report::{FUNDS_COLUMNS, FUNDS_MEANING};
     b.push_str("<h2>Funds</h2>");
-    if room.funds.is_empty() {
+    let f = &room.funds;
+    if f.rows.is_empty() {
         b.push_str("<p>No snapshot recorded (the incident names no fund-holding contract).</p>");
         return;
     }
-    b.push_str("<div class=\"wide\"><table><tr><th>When</th><th>Contract</th><th>Chain</th><th>Held</th><th>Owed</th><th>Missing</th></tr>");
-    for snap in &room.funds {
-        for st in &snap.stakes {
-            let show = |v: &str| {
-                alloy::primitives::U256::from_str_radix(v, 10).map_or_else(
-                    |_| escape(v),
-                    |n| escape(&crate::funds::show_amount(n, st.decimals, &st.symbol)),
-                )
-            };
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&snap.when),
-                escape(&st.contract),
-                escape(&st.chain),
-                show(&st.held),
-                st.owed.as_deref().map_or("-".into(), show),
-                show(&st.shortfall)
-            );
-        }
+    b.push_str("<div class=\"wide\"><table><tr>");
+    for c in FUNDS_COLUMNS {
+        let _ = write!(b, "<th>{c}</th>");
     }
-    b.push_str("</table></div>");
+    b.push_str("</tr>");
+    for row in f.rows.iter().chain(&f.totals) {
+        b.push_str("<tr>");
+        for c in row.cells() {
+            let _ = write!(b, "<td>{}</td>", escape(&c));
+        }
+        b.push_str("</tr>");
+    }
+    let _ = write!(
+        b,
+        "</table></div><p class=\"muted\">{}</p><ul class=\"muted\">",
+        escape(FUNDS_MEANING)
+    );
+    for line in &f.basis {
+        let _ = write!(b, "<li>{}</li>", escape(line));
+    }
+    b.push_str("</ul>");
 }
 
 /// The changes confirmed by typing the incident's number again, those `role` allows: propose

@@ -155,11 +155,7 @@ pub(super) async fn report_page(
         Err(r) => return *r,
     };
     let done = on_deployment(&path, None, move |deployment| {
-        Box::pin(async move {
-            generate(deployment, id, None)
-                .await
-                .map_err(|e| refused(&e))
-        })
+        Box::pin(async move { generate(deployment, id).await.map_err(|e| refused(&e)) })
     })
     .await;
     match done {

@@ -248,8 +248,9 @@ pub struct Room {
     /// Where each contract in its scope stands (at risk, paused, funds rescued, fixed,
     /// resumed), paused states as the monitor last read them.
     pub contracts: Vec<RoomContract>,
-    /// What was at stake, as recorded at its opening and after its pause.
-    pub funds: Vec<crate::incident::funds::Snapshot>,
+    /// The funds at risk, lost, rescued, returned and still short: the report's figures, read
+    /// from the records.
+    pub funds: crate::incident::report::FundsFigures,
     /// Its Safe proposals still pending, with their confirmations.
     pub proposals: Vec<RoomProposal>,
     /// Its timeline, oldest first.
@@ -318,11 +319,12 @@ pub fn incident(store: &Store, manifest: &Manifest, id: i64) -> Result<Option<Ro
         }
     }
     let paused = paused_by(&timeline);
-    let funds = timeline
+    let chains = manifest
+        .chains
         .iter()
-        .filter(|e| e.kind == "funds")
-        .filter_map(|e| serde_json::from_value(e.details.clone()).ok())
+        .map(|(name, c)| (c.chain_id, name.clone()))
         .collect();
+    let funds = crate::incident::report::funds_from_records(store, &chains, &incident, &timeline)?;
     Ok(Some(Room {
         contracts: room_contracts(store, manifest, &incident, &paused)?,
         funds,

@@ -30,17 +30,24 @@ async fn drill(more: &[&str]) -> (Value, tempfile::TempDir) {
     (r, dir)
 }
 
-/// The first incident's record: intact, closed, and its timeline's entries as (kind, details).
-async fn timeline(dir: &tempfile::TempDir) -> Vec<(String, Value)> {
-    let show = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+/// `guardian ARGS` in the drill's directory: its standard output.
+async fn guardian(dir: &tempfile::TempDir, args: &[&str]) -> Vec<u8> {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUARDIAN_OPERATOR", "reader")
         .current_dir(dir.path().join("drill"))
-        .args(["incident", "show", "1", "--json"])
+        .args(args)
         .output()
         .await
-        .expect("guardian runs");
-    let show: Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+        .expect("guardian runs")
+        .stdout
+}
+
+/// The first incident's record: intact, closed, and its timeline's entries as (kind, details).
+async fn timeline(dir: &tempfile::TempDir) -> Vec<(String, Value)> {
+    let show = guardian(dir, &["incident", "show", "1", "--json"]).await;
+    let show: Value = serde_json::from_slice(&show).unwrap_or_default();
     assert_eq!(show["integrity"]["state"], "intact", "{show:#}");
     assert_eq!(show["status"], "closed");
     show["timeline"]
@@ -103,6 +110,79 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
     assert!(html.contains("<svg"));
     assert_eq!(r["notifications_signed"], true);
     assert!(r["incident_messages"].as_u64() >= Some(1));
+
+    // One set of numbers: the drill's summary, `incident show`, the report's JSON and the
+    // published post-mortem give the same funds and durations.
+    let show: Value =
+        serde_json::from_slice(&guardian(&dir, &["incident", "show", "1", "--json"]).await)
+            .expect("show --json");
+    let pm: Value =
+        serde_json::from_slice(&guardian(&dir, &["incident", "report", "1", "--json"]).await)
+            .expect("report --json");
+    let chain = r["chain"].as_str().expect("chain");
+    let native = |totals: &Value| -> Value {
+        totals
+            .as_array()
+            .expect("totals")
+            .iter()
+            .find(|f| f["chain"] == chain && f["token"].is_null())
+            .cloned()
+            .unwrap_or_else(|| panic!("no native total on {chain}: {totals:#}"))
+    };
+    let (in_show, in_report) = (
+        native(&show["figures"]["funds_total"]),
+        native(&pm["funds_total"]),
+    );
+    for (figure, key) in [
+        ("at_risk", "at_risk_wei"),
+        ("lost", "lost_wei"),
+        ("rescued", "rescued_wei"),
+        ("returned", "returned_wei"),
+        ("still_short", "still_short_wei"),
+    ] {
+        assert_eq!(in_report[figure]["base"], r[key], "{figure}: {in_report:#}");
+        assert_eq!(in_show[figure]["base"], r[key], "{figure} in incident show");
+    }
+    assert_eq!(in_report["owed"]["base"], r["owed_wei"]);
+    assert_eq!(r["durations"], pm["durations"]);
+    assert_eq!(r["durations"], show["figures"]["durations"]);
+    for (name, d) in r["durations"].as_object().expect("durations") {
+        assert!(d["ms"].as_i64().is_none_or(|ms| ms >= 0), "{name}: {d}");
+    }
+    // At risk was read in the block before the exploit's first transaction; nothing is short.
+    assert!(
+        pm["funds_basis"][0]
+            .as_str()
+            .is_some_and(|b| b.contains(&format!("block {}", exploit - 1))),
+        "{:#}",
+        pm["funds_basis"]
+    );
+    assert_eq!(r["still_short_wei"], "0");
+    // The published post-mortem is the closed incident's: final, every item ticked, the same
+    // total row, and what `incident report` prints of it.
+    assert!(!report.contains("DRAFT"), "{report}");
+    assert!(report.contains("closed"));
+    assert!(!report.contains("- [ ]"), "{report}");
+    let row = format!(
+        "| **total** | {chain} | ETH | {} | {} | {} | {} | {} | {} |",
+        in_report["at_risk"]["shown"].as_str().expect("shown"),
+        in_report["owed"]["shown"].as_str().expect("shown"),
+        in_report["lost"]["shown"].as_str().expect("shown"),
+        in_report["rescued"]["shown"].as_str().expect("shown"),
+        in_report["returned"]["shown"].as_str().expect("shown"),
+        in_report["still_short"]["shown"].as_str().expect("shown"),
+    );
+    assert!(report.contains(&row), "{row}\n{report}");
+    let printed = guardian(&dir, &["incident", "report", "1"]).await;
+    assert_eq!(String::from_utf8_lossy(&printed), report);
+    assert!(
+        show["checklist"]
+            .as_array()
+            .expect("checklist")
+            .iter()
+            .all(|c| c["ticked_by"].is_string()),
+        "{show:#}"
+    );
 
     // The second run, from the mempool: the pause mined in the exploit's own block, ahead of it;
     // the exploit reverted and nothing was lost.

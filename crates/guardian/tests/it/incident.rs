@@ -131,11 +131,12 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
         "fix-deployed-and-verified",
         "affected-users-notified",
         "funds-recovered",
-        "post-mortem-published",
         "fix-audited",
     ] {
         assert!(err.contains(item), "{item} missing from: {err}");
     }
+    // The post-mortem is published by the closing itself.
+    assert!(!err.contains("post-mortem-published"), "{err}");
     assert!(
         err.contains("guardian incident check 1 root-cause-documented"),
         "{err}"
@@ -154,7 +155,6 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
         "fix-deployed-and-verified",
         "affected-users-notified",
         "funds-recovered",
-        "post-mortem-published",
     ] {
         let (ok, out, err) = guardian(
             d,
@@ -190,8 +190,37 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
     )
     .await;
     assert!(ok, "{out}{err}");
-    let closed = json(d, "alice", &["incident", "close", "1", "--json"]).await;
+    let published = d.join("postmortem.md");
+    let closed = json(
+        d,
+        "alice",
+        &[
+            "incident",
+            "close",
+            "1",
+            "--json",
+            "--out",
+            published.to_str().expect("path"),
+        ],
+    )
+    .await;
     assert_eq!(closed["status"], "closed");
+    // The published report is the closed incident's, as `incident show` has it: closed, not a
+    // draft, every checklist item ticked (post-mortem published among them, by the closing).
+    let text = std::fs::read_to_string(&published).expect("published");
+    assert!(text.contains("closed") && !text.contains("DRAFT"), "{text}");
+    assert!(!text.contains("- [ ]"), "{text}");
+    let show = json(d, "x", &["incident", "show", "1", "--json"]).await;
+    let items = show["checklist"].as_array().expect("checklist");
+    assert_eq!(items.len(), 6);
+    for item in items {
+        let line = format!("- [x] {}", item["title"].as_str().expect("title"));
+        assert!(text.contains(&line), "{line} not in {text}");
+    }
+    // `incident report` of the closed incident prints what was published, never a new one.
+    let (ok, again, _) = guardian(d, "x", &["incident", "report", "1"]).await;
+    assert!(ok);
+    assert_eq!(again, text);
     let (ok, _, err) = guardian(d, "alice", &["incident", "note", "1", "more"]).await;
     assert!(
         !ok && err.contains("closed"),

@@ -2,6 +2,7 @@
 //! the war room, and take it to closed through its tasks and the post-incident checklist.
 
 mod affected;
+mod exploit;
 mod report;
 mod show;
 
@@ -156,14 +157,34 @@ enum Action {
         #[arg(long)]
         csv: bool,
     },
-    /// Close it. Level 2 and 3 need the post-incident checklist complete; what the records prove
-    /// is ticked automatically, the rest is listed with the command that satisfies it.
+    /// Record where the exploit started (its first transaction): the start of "time to detect",
+    /// and the block before it is where the funds at risk are read.
+    Exploit {
+        /// The incident's id.
+        id: i64,
+        /// The exploit's first transaction.
+        #[arg(long)]
+        tx: alloy::primitives::TxHash,
+        /// The chain it is on (default: the chain that knows it).
+        #[arg(long)]
+        chain: Option<String>,
+    },
+    /// Close it and publish its final post-mortem. Level 2 and 3 need the post-incident
+    /// checklist complete; what the records prove is ticked automatically, the rest is listed
+    /// with the command that satisfies it.
     Close {
         /// The incident's id.
         id: i64,
+        /// md or html (with --out).
+        #[arg(long, value_enum, default_value = "md")]
+        format: report::Format,
+        /// Also write the published post-mortem to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
-    /// Write the post-mortem (Markdown or one self-contained HTML file); with --out, the file is
-    /// recorded in the timeline, which proves "post-mortem published".
+    /// Write the post-mortem (Markdown or one self-contained HTML file). Of a closed incident,
+    /// the one published with its closing; of an open one, a draft, and with --out the file is
+    /// recorded in the timeline.
     Report {
         /// The incident's id.
         id: i64,
@@ -305,10 +326,11 @@ impl Args {
                 let incident = r.get(id)?;
                 r.tick_proven(&incident).await?;
                 let incident = r.get(id)?;
-                let states = crate::incident::warroom::states(r.deployment, &incident)
-                    .await
-                    .context("reading the war room")?;
                 let (timeline, integrity) = store.timeline(id)?;
+                // The war room and the figures, as the report has them.
+                let report = crate::incident::report::Gathered::read(r.deployment, &incident)
+                    .await?
+                    .report(&incident, &timeline, &integrity);
                 // Its Safe proposals still pending, with who they wait for.
                 let proposals: Vec<_> = if r.deployment.safes.is_empty() {
                     Vec::new()
@@ -322,9 +344,10 @@ impl Args {
                 };
                 let view = show::View {
                     incident: &incident,
-                    contracts: &states,
+                    contracts: &report.contracts,
                     timeline: &timeline,
                     integrity: &integrity,
+                    figures: show::Figures::of(&report),
                     proposals: &proposals,
                     chains: r
                         .deployment
@@ -410,7 +433,16 @@ impl Args {
                     ExitCode::FAILURE
                 }))
             }
-            Action::Close { id } => one(r.close(id).await),
+            Action::Close { id, format, out } => {
+                let closed = r.close(id).await?;
+                if let Some(out) = out {
+                    report::write_published(r, id, format, &out)?;
+                }
+                Ok(Done::Changed(Box::new((closed, None))))
+            }
+            Action::Exploit { id, tx, chain } => {
+                one(exploit::run(r, id, tx, chain.as_deref()).await)
+            }
             Action::Affected { id, csv } => {
                 let format = match (csv, self.json) {
                     (true, true) => anyhow::bail!("--csv and --json: choose one"),

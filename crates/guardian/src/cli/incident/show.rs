@@ -7,7 +7,10 @@ use serde::Serialize;
 use super::super::history::utc;
 use crate::{
     incident::{
-        Entry, Incident, Integrity, level_name, playbook::PlaybookRun, warroom::ContractState,
+        Entry, Incident, Integrity, level_name,
+        playbook::PlaybookRun,
+        report::{CLOCKS, Durations, FUNDS_COLUMNS, FUNDS_MEANING, Funds, Report, show_span},
+        warroom::ContractState,
     },
     output::{Table, terminal_line},
     response::pause::Outcome,
@@ -24,11 +27,56 @@ pub(super) struct View<'a> {
     pub timeline: &'a [Entry],
     /// Whether the timeline is as written.
     pub integrity: &'a Integrity,
+    /// The figures, as the report has them (one definition of each): funds per contract and
+    /// asset, then each chain's totals, how they were read, and the response's durations.
+    pub figures: Figures<'a>,
     /// Its Safe proposals still pending: what waits on which signers.
     pub proposals: &'a [crate::response::safe::ProposalState],
     /// The manifest's chains by id, to name them in the timeline.
     #[serde(skip)]
     pub chains: std::collections::BTreeMap<u64, String>,
+}
+
+/// The report's figures that `incident show` shows.
+#[derive(Debug, Serialize)]
+pub(super) struct Figures<'a> {
+    /// Per contract and asset.
+    pub funds: &'a [Funds],
+    /// Summed per chain and asset.
+    pub funds_total: &'a [Funds],
+    /// Which block each figure was read in.
+    pub funds_basis: &'a [String],
+    /// Time to detect, pause, rescue, resume.
+    pub durations: &'a Durations,
+}
+
+impl<'a> Figures<'a> {
+    pub fn of(r: &'a Report) -> Self {
+        Self {
+            funds: &r.funds,
+            funds_total: &r.funds_total,
+            funds_basis: &r.funds_basis,
+            durations: &r.durations,
+        }
+    }
+}
+
+fn print_figures(f: &Figures<'_>) {
+    if !f.funds.is_empty() {
+        let mut t = Table::new(FUNDS_COLUMNS);
+        for row in f.funds.iter().chain(f.funds_total) {
+            t.row(row.cells().to_vec());
+        }
+        println!("\nfunds:\n{t}");
+        println!("{FUNDS_MEANING}");
+        for b in f.funds_basis {
+            println!("  {b}");
+        }
+    }
+    println!("\nresponse times ({CLOCKS}):");
+    for (name, s) in f.durations.named() {
+        println!("  {name}: {}", show_span(s));
+    }
 }
 
 pub(super) fn print_list(list: &[Incident]) {
@@ -149,6 +197,7 @@ pub(super) fn print_view(v: &View<'_>) {
         }
         println!("\n{t}");
     }
+    print_figures(&v.figures);
     for p in v.proposals {
         println!(
             "\nwaiting on signers: Safe proposal {} on {} (nonce {}): {} — {} of {}, waiting for {}",

@@ -91,22 +91,28 @@ impl Store {
         kind: Option<(&str, serde_json::Value)>,
         changes: &[Change],
     ) -> Result<(), StorageError> {
+        self.write(|tx| write_changes(tx, id, now_ms(), actor, kind.as_ref(), changes))
+    }
+
+    /// Writes `changes` as [`Store::record`] does, then, in the same transaction, reads the
+    /// incident and its timeline as they now stand and appends the entry `then` makes of them.
+    /// Closing uses it: the published report is rendered from the closed incident and written
+    /// with its closing, so the two cannot disagree. Returns the entry's details.
+    pub fn record_then(
+        &self,
+        id: i64,
+        actor: &str,
+        changes: &[Change],
+        then: impl FnOnce(&Incident, &[Entry], &Integrity) -> (String, serde_json::Value),
+    ) -> Result<serde_json::Value, StorageError> {
         self.write(|tx| {
             let at = now_ms();
-            if actor != crate::incident::playbook::GUARDIAN {
-                first_person_commands(tx, id, at, actor)?;
-            }
-            if let Some((kind, details)) = &kind {
-                entry(tx, id, at, actor, kind, details)?;
-            }
-            for c in changes {
-                apply(tx, id, at, actor, c)?;
-            }
-            tx.execute(
-                "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
-                params![id, at],
-            )?;
-            Ok(())
+            write_changes(tx, id, at, actor, None, changes)?;
+            let incident = read_incident(tx, id)?.ok_or(crate::storage::sql::SqlError::NoRows)?;
+            let (timeline, integrity) = read_timeline(tx, id)?;
+            let (kind, details) = then(&incident, &timeline, &integrity);
+            entry(tx, id, at, actor, &kind, &details)?;
+            Ok(details)
         })
     }
 
@@ -162,20 +168,47 @@ impl Store {
 
     /// The timeline of incident `id`, oldest first, and whether it is intact.
     pub fn timeline(&self, id: i64) -> Result<(Vec<Entry>, Integrity), StorageError> {
-        self.with(|conn| {
-            let raw = timeline::entries_raw(conn, id)?;
-            let head: Option<String> = conn
-                .query_row(
-                    "SELECT head_hash FROM incidents WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            let integrity = timeline::verify(&raw, head.as_deref());
-            Ok((raw.into_iter().map(|(e, _)| e).collect(), integrity))
-        })
+        self.with(|conn| read_timeline(conn, id))
     }
+}
+
+/// The changes of [`Store::record`] (and its entry of `kind`), in the caller's transaction.
+fn write_changes(
+    tx: &Conn<'_>,
+    id: i64,
+    at: i64,
+    actor: &str,
+    kind: Option<&(&str, serde_json::Value)>,
+    changes: &[Change],
+) -> SqlResult<()> {
+    if actor != crate::incident::playbook::GUARDIAN {
+        first_person_commands(tx, id, at, actor)?;
+    }
+    if let Some((kind, details)) = kind {
+        entry(tx, id, at, actor, kind, details)?;
+    }
+    for c in changes {
+        apply(tx, id, at, actor, c)?;
+    }
+    tx.execute(
+        "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
+        params![id, at],
+    )?;
+    Ok(())
+}
+
+fn read_timeline(conn: &Conn<'_>, id: i64) -> SqlResult<(Vec<Entry>, Integrity)> {
+    let raw = timeline::entries_raw(conn, id)?;
+    let head: Option<String> = conn
+        .query_row(
+            "SELECT head_hash FROM incidents WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let integrity = timeline::verify(&raw, head.as_deref());
+    Ok((raw.into_iter().map(|(e, _)| e).collect(), integrity))
 }
 
 /// Appends an entry and remembers it as the incident's head.

@@ -1,5 +1,5 @@
 //! The report's figures from the records: the level's history, the response's durations, the
-//! funds at risk, lost, rescued and returned, and the fix.
+//! funds at risk, lost, rescued, returned and still short, and the fix.
 
 use std::collections::BTreeMap;
 
@@ -76,7 +76,11 @@ fn span(from: &Mark, to: &Mark, chains: &BTreeMap<u64, String>) -> Span {
     }
 }
 
-pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations {
+pub(super) fn durations(
+    r: &Records<'_>,
+    exploit: Option<super::Exploit>,
+    opened: Option<&Snapshot>,
+) -> Durations {
     let first_alert = r.alerts.iter().min_by_key(|a| (a.detected_at, a.id));
     let opening = |chain_id: Option<u64>| Mark {
         what: "incident opened".into(),
@@ -93,7 +97,7 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
         clock: Clock::Local,
         block: Some((a.found.chain_id, a.found.block_number)),
     });
-    let detect = match (first_alert, &alert_mark, r.exploit) {
+    let detect = match (first_alert, &alert_mark, exploit) {
         (Some(_), Some(alert), Some(x)) => Some(span(
             &Mark {
                 what: "exploit's first transaction".into(),
@@ -148,36 +152,93 @@ pub(super) fn durations(r: &Records<'_>, opened: Option<&Snapshot>) -> Durations
     }
 }
 
-/// Funds per (contract, chain, asset), from the snapshots and the journal.
-pub(super) fn funds(
-    r: &Records<'_>,
-    opened: Option<&Snapshot>,
-    paused: Option<&Snapshot>,
-) -> Vec<Funds> {
+/// The snapshots the funds figures are read from: the start (in the block before the
+/// exploit, else at the opening) and the end (after the pause).
+pub(super) struct Snapshots<'a> {
+    pub before: Option<&'a Snapshot>,
+    pub opened: Option<&'a Snapshot>,
+    pub paused: Option<&'a Snapshot>,
+}
+
+impl<'a> Snapshots<'a> {
+    /// The latest snapshot of each kind in the timeline (a later `before`, from an exploit
+    /// recorded by hand, replaces the opening's).
+    pub fn of(all: &'a [Snapshot]) -> Self {
+        let last = |when: &str| all.iter().rev().find(|s| s.when == when);
+        Self {
+            before: last("before"),
+            opened: last("opened"),
+            paused: last("paused"),
+        }
+    }
+}
+
+/// Funds per (contract, chain, asset), and how they were read (one line per fact). The one
+/// definition of each figure, which the drill's summary, `incident show`, the report and the war
+/// room all show:
+///
+/// - at risk: what the contract held in the block before the exploit's first transaction (else
+///   at the incident's opening), with what it owed then beside it;
+/// - lost: what it held then less what it held after the pause: what left to the attacker, net of
+///   what the attacker put in;
+/// - rescued: moved to a safe address by withdrawals mined under the incident;
+/// - returned: put back by `replenish` under the incident;
+/// - still short: lost, less what was returned beyond what was rescued.
+pub(super) fn funds(r: &Records<'_>, snaps: &Snapshots<'_>) -> (Vec<Funds>, Vec<String>) {
     type Key = (String, String, Option<Address>);
     #[derive(Default)]
     struct Acc {
         symbol: Option<(String, u8)>,
-        at_risk: U256,
-        lost: U256,
+        at_risk: Option<U256>,
+        owed: Option<U256>,
+        after: Option<U256>,
         rescued: U256,
         returned: U256,
     }
+    let v = |x: &str| x.parse::<U256>().unwrap_or_default();
     let mut rows: BTreeMap<Key, Acc> = BTreeMap::new();
     let mut chain_of: BTreeMap<String, String> = BTreeMap::new();
-    for (snap, opening) in [(opened, true), (paused, false)] {
-        for s in snap.map(|s| s.stakes.as_slice()).unwrap_or_default() {
+    let mut basis = Vec::new();
+    // The start: the `before` snapshot where it read the contract, else the opening's.
+    for snap in [snaps.before, snaps.opened].into_iter().flatten() {
+        for s in &snap.stakes {
             chain_of.insert(s.contract.clone(), s.chain.clone());
             let acc = rows
                 .entry((s.contract.clone(), s.chain.clone(), s.token))
                 .or_default();
-            acc.symbol = Some((s.symbol.clone(), s.decimals));
-            let v = |x: &str| x.parse::<U256>().unwrap_or_default();
-            if opening {
-                acc.at_risk = v(&s.held);
-            } else {
-                acc.lost = v(&s.shortfall);
+            if acc.at_risk.is_none() {
+                acc.symbol = Some((s.symbol.clone(), s.decimals));
+                acc.at_risk = Some(v(&s.held));
+                acc.owed = s.owed.as_deref().map(v);
             }
+        }
+    }
+    let chains: std::collections::BTreeSet<&String> = chain_of.values().collect();
+    for chain in chains {
+        let block = |s: Option<&Snapshot>| s.and_then(|s| s.blocks.get(chain.as_str()).copied());
+        basis.push(match (block(snaps.before), block(snaps.opened)) {
+            (Some(b), _) => format!(
+                "at risk on {chain}: held in block {b}, the block before the exploit's first transaction"
+            ),
+            (None, Some(b)) => format!(
+                "at risk on {chain}: held at the incident's opening (block {b}); the block before the exploit was not read"
+            ),
+            (None, None) => format!("at risk on {chain}: held at the incident's opening"),
+        });
+        basis.push(match block(snaps.paused) {
+            Some(b) => format!(
+                "lost on {chain}: held then, less held after the pause (block {b}): what left, net of what came in"
+            ),
+            None => format!("lost on {chain}: not measured (nothing was paused)"),
+        });
+    }
+    for s in snaps
+        .paused
+        .map(|s| s.stakes.as_slice())
+        .unwrap_or_default()
+    {
+        if let Some(acc) = rows.get_mut(&(s.contract.clone(), s.chain.clone(), s.token)) {
+            acc.after = Some(v(&s.held));
         }
     }
     for tx in r.transactions.iter().filter(|t| t.status == Status::Mined) {
@@ -204,6 +265,39 @@ pub(super) fn funds(
         let acc = rows.entry((contract, chain, token)).or_default();
         acc.rescued = acc.rescued.saturating_add(value);
     }
+    // Withdrawals a Safe executed: each call of the executed proposal names its exact amount.
+    for executed in r
+        .timeline
+        .iter()
+        .filter(|e| crate::incident::recovery::executed_proposal_of(e, r.timeline, "withdraw "))
+    {
+        let Some(proposed) = r.timeline.iter().find(|p| {
+            p.kind == "safe"
+                && p.details["event"] == "proposed"
+                && p.details["proposal"] == executed.details["proposal"]
+        }) else {
+            continue;
+        };
+        let chain = proposed.details["chain"].as_str().unwrap_or_default();
+        let calls = proposed.details["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for call in calls.iter().filter_map(|c| c.as_str()) {
+            let Some((contract, what, value)) = crate::response::withdraw::find_label(call) else {
+                continue;
+            };
+            let token = if what == "native" {
+                None
+            } else {
+                what.parse().ok()
+            };
+            let acc = rows
+                .entry((contract, chain.to_string(), token))
+                .or_default();
+            acc.rescued = acc.rescued.saturating_add(value);
+        }
+    }
     for a in r
         .actions
         .iter()
@@ -226,25 +320,36 @@ pub(super) fn funds(
             .or_default();
         acc.returned = acc.returned.saturating_add(value);
     }
-    rows.into_iter()
+    let rows = rows
+        .into_iter()
         .map(|((contract, chain, token), acc)| {
             let (symbol, decimals) = acc.symbol.unwrap_or_else(|| match token {
                 None => (NATIVE_SYMBOL.to_string(), 18),
                 Some(t) => (format!("units of {t}"), 0),
             });
+            let at_risk = acc.at_risk.unwrap_or_default();
+            let lost = acc
+                .after
+                .map(|after| at_risk.saturating_sub(after))
+                .unwrap_or_default();
+            let covered = acc.returned.saturating_sub(acc.rescued);
+            let show = |x: U256| amount(x, decimals, &symbol);
             Funds {
                 contract: Some(contract),
                 chain,
                 token,
-                at_risk: amount(acc.at_risk, decimals, &symbol),
-                lost: amount(acc.lost, decimals, &symbol),
-                rescued: amount(acc.rescued, decimals, &symbol),
-                returned: amount(acc.returned, decimals, &symbol),
+                at_risk: show(at_risk),
+                owed: acc.owed.map(show),
+                lost: show(lost),
+                rescued: show(acc.rescued),
+                returned: show(acc.returned),
+                still_short: show(lost.saturating_sub(covered)),
                 symbol,
                 decimals,
             }
         })
-        .collect()
+        .collect();
+    (rows, basis)
 }
 
 /// The upgrades done under the incident.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Line, Report, markdown::show_span};
+use super::{FUNDS_COLUMNS, FUNDS_MEANING, Line, Report, markdown::show_span};
 
 /// Text made safe inside HTML content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -118,12 +118,7 @@ pub fn to_html(r: &Report) -> String {
         "</ul>\n<h2>Response times</h2><p>{}</p><table><tr><th>measure</th><th>from</th><th>to</th><th>duration</th></tr>",
         e(super::markdown::CLOCKS)
     );
-    for (name, s) in [
-        ("time to detect", &r.durations.detect),
-        ("time to pause", &r.durations.pause),
-        ("time to rescue", &r.durations.rescue),
-        ("time to resume", &r.durations.resume),
-    ] {
+    for (name, s) in r.durations.named() {
         let (from, to) = s
             .as_ref()
             .map(|s| (e(&s.from), e(&s.to)))
@@ -190,28 +185,35 @@ pub fn to_html(r: &Report) -> String {
         }
     );
 
-    o.push_str("<h2>Funds</h2><p class=\"muted\">At risk: held at the opening. Lost: owed beyond what was held after the pause. Rescued: withdrawn to the safe address. Returned: replenished.</p>");
+    let _ = write!(
+        o,
+        "<h2>Funds</h2><p class=\"muted\">{}</p>",
+        e(FUNDS_MEANING)
+    );
     if r.funds.is_empty() {
         o.push_str("<p>No fund-holding contract was in scope, or no snapshot was recorded.</p>");
     } else {
-        o.push_str("<table><tr><th>contract</th><th>chain</th><th>asset</th><th>at risk</th><th>lost</th><th>rescued</th><th>returned</th></tr>");
-        for f in r.funds.iter().chain(&r.funds_total) {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                f.contract
-                    .as_deref()
-                    .map(escape)
-                    .unwrap_or_else(|| "<b>total</b>".into()),
-                e(&f.chain),
-                e(&f.symbol),
-                e(&f.at_risk.shown),
-                e(&f.lost.shown),
-                e(&f.rescued.shown),
-                e(&f.returned.shown)
-            );
+        o.push_str("<table><tr>");
+        for c in FUNDS_COLUMNS {
+            let _ = write!(o, "<th>{c}</th>");
         }
-        o.push_str("</table>\n");
+        o.push_str("</tr>");
+        for f in r.funds.iter().chain(&r.funds_total) {
+            o.push_str("<tr>");
+            for (i, c) in f.cells().iter().enumerate() {
+                if i == 0 && f.contract.is_none() {
+                    o.push_str("<td><b>total</b></td>");
+                } else {
+                    let _ = write!(o, "<td>{}</td>", e(c));
+                }
+            }
+            o.push_str("</tr>");
+        }
+        o.push_str("</table>\n<ul class=\"muted\">");
+        for b in &r.funds_basis {
+            let _ = write!(o, "<li>{}</li>", e(b));
+        }
+        o.push_str("</ul>\n");
     }
 
     o.push_str("<h2>Root cause</h2>");

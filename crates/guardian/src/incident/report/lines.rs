@@ -128,6 +128,10 @@ pub(super) fn describe<'a>(
         "checklist" => format!("checklist {}: {}", s("item"), s("evidence")),
         "fix-verified" => format!("fix verified: {}", s("note")),
         "pause-failed" => format!("pause failed: {}", s("error")),
+        "report" if d["published"] == true => format!(
+            "post-mortem published with the closing (Markdown sha256 {})",
+            s("sha256")
+        ),
         "report" => format!(
             "post-mortem ({}) written to {} (sha256 {})",
             s("format"),

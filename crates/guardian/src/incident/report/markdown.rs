@@ -2,7 +2,7 @@
 //! researcher input: it is escaped so that it can neither inject HTML (many Markdown renderers
 //! pass raw HTML through) nor break a table.
 
-use super::{Report, Span, show_ms};
+use super::{FUNDS_COLUMNS, FUNDS_MEANING, Report, Span, show_ms};
 
 /// Record text made safe inside Markdown, tables included: HTML metacharacters become entities,
 /// `|` is escaped, line breaks become spaces.
@@ -23,10 +23,10 @@ pub(super) fn md(text: &str) -> String {
 }
 
 /// How the response times are measured, in one line.
-pub(super) const CLOCKS: &str = "Blocks count the chain's blocks between both ends; a time uses one clock, guardian's (local time) or the chain's (block timestamps), and a span from the chain to guardian's records is given in blocks only.";
+pub const CLOCKS: &str = "Blocks count the chain's blocks between both ends; a time uses one clock, guardian's (local time) or the chain's (block timestamps), and a span from the chain to guardian's records is given in blocks only.";
 
 /// A span for people: `3 blocks, 2.1 s (2100 ms)`.
-pub(super) fn show_span(s: &Option<Span>) -> String {
+pub fn show_span(s: &Option<Span>) -> String {
     let Some(s) = s else {
         return "not recorded".into();
     };
@@ -102,12 +102,7 @@ pub fn to_markdown(r: &Report) -> String {
     line(format!("{CLOCKS}\n"));
     line("| measure | from | to | duration |".into());
     line("|---|---|---|---|".into());
-    for (name, s) in [
-        ("time to detect", &r.durations.detect),
-        ("time to pause", &r.durations.pause),
-        ("time to rescue", &r.durations.rescue),
-        ("time to resume", &r.durations.resume),
-    ] {
+    for (name, s) in r.durations.named() {
         let (from, to) = s
             .as_ref()
             .map(|s| (md(&s.from), md(&s.to)))
@@ -173,26 +168,22 @@ pub fn to_markdown(r: &Report) -> String {
     ));
 
     line("## Funds\n".into());
-    line("At risk: held at the opening. Lost: owed beyond what was held after the pause. Rescued: withdrawn to the safe address. Returned: replenished.\n".into());
+    line(format!("{FUNDS_MEANING}\n"));
     if r.funds.is_empty() {
         line("No fund-holding contract was in scope, or no snapshot was recorded.\n".into());
     } else {
-        line("| contract | chain | asset | at risk | lost | rescued | returned |".into());
-        line("|---|---|---|---|---|---|---|".into());
+        line(format!("| {} |", FUNDS_COLUMNS.join(" | ")));
+        line(format!("|{}", "---|".repeat(FUNDS_COLUMNS.len())));
         for f in r.funds.iter().chain(&r.funds_total) {
-            line(format!(
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                f.contract
-                    .as_deref()
-                    .map(md)
-                    .unwrap_or_else(|| "**total**".into()),
-                md(&f.chain),
-                md(&f.symbol),
-                f.at_risk.shown,
-                f.lost.shown,
-                f.rescued.shown,
-                f.returned.shown
-            ));
+            let mut cells = f.cells().map(|c| md(&c));
+            if f.contract.is_none() {
+                cells[0] = "**total**".into();
+            }
+            line(format!("| {} |", cells.join(" | ")));
+        }
+        line(String::new());
+        for b in &r.funds_basis {
+            line(format!("- {}", md(b)));
         }
         line(String::new());
     }
@@ -331,7 +322,10 @@ mod tests {
         assert!(text.contains("| time to pause | alert 7 detected |"));
         assert!(text.contains("1 block (local 100 → 101), 1.0 s (1000 ms)"));
         assert!(
-            text.contains("| **total** | local | ETH | 10.0 ETH | 2.0 ETH | 3.0 ETH | 2.0 ETH |")
+            text.contains(
+                "| **total** | local | ETH | 10.0 ETH | 10.0 ETH | 3.0 ETH | 3.0 ETH | 2.0 ETH | 3.0 ETH |"
+            ),
+            "{text}"
         );
     }
 }

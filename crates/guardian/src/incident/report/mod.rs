@@ -7,21 +7,25 @@ mod figures;
 mod html;
 mod lines;
 mod markdown;
+mod money;
 mod read;
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{Address, U256};
 use serde::Serialize;
 
 pub use html::{escape, to_html};
-pub use markdown::to_markdown;
-pub use read::{digest, generate, record_written};
+pub use markdown::{CLOCKS, show_span, to_markdown};
+use money::amount;
+pub use money::{FUNDS_COLUMNS, FUNDS_MEANING, Funds};
+pub use read::{
+    FundsFigures, Gathered, Published, digest, funds_from_records, generate, publication,
+    published, record_written,
+};
 
 use super::{CheckItem, Entry, Incident, Integrity, funds::Snapshot, level_name, warroom};
 use crate::{
     alert::Alert,
-    funds::show_amount,
     storage::{ActionRecord, Status, TxRecord},
 };
 
@@ -43,14 +47,15 @@ pub struct Records<'a> {
     pub contracts: &'a [warroom::ContractState],
     /// Chain id → manifest chain name.
     pub chains: &'a BTreeMap<u64, String>,
-    /// The exploit's first transaction, when known (the drill knows it; an operator may not).
+    /// The exploit's first transaction, when the caller knows it better than the timeline (else
+    /// the last `exploit` entry is used).
     pub exploit: Option<Exploit>,
     /// When the report is generated, Unix milliseconds.
     pub now: i64,
 }
 
 /// Where an exploit started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Exploit {
     /// Its chain id.
     pub chain_id: u64,
@@ -58,6 +63,18 @@ pub struct Exploit {
     pub block: u64,
     /// When that block was mined, Unix milliseconds, if known.
     pub at: Option<i64>,
+    /// Its first transaction, if known.
+    #[serde(default)]
+    pub tx: Option<alloy::primitives::TxHash>,
+}
+
+/// The exploit as last recorded in the timeline (`Responder::record_exploit`).
+fn recorded_exploit(timeline: &[Entry]) -> Option<Exploit> {
+    timeline
+        .iter()
+        .rev()
+        .find(|e| e.kind == "exploit")
+        .and_then(|e| serde_json::from_value(e.details.clone()).ok())
 }
 
 /// The post-mortem of one incident.
@@ -99,6 +116,10 @@ pub struct Report {
     pub funds: Vec<Funds>,
     /// The same, summed per chain and asset.
     pub funds_total: Vec<Funds>,
+    /// How the funds were read: which block each figure comes from, one line each.
+    pub funds_basis: Vec<String>,
+    /// Where the exploit started, when recorded.
+    pub exploit: Option<Exploit>,
     /// The root cause as attested, and the notes.
     pub root_cause: RootCause,
     /// The bug bounty reports behind it, each crediting its researcher where they agreed.
@@ -189,6 +210,18 @@ pub struct Durations {
     pub resume: Option<Span>,
 }
 
+impl Durations {
+    /// Each measure with its name, in the order every view shows them.
+    pub fn named(&self) -> [(&'static str, &Option<Span>); 4] {
+        [
+            ("time to detect", &self.detect),
+            ("time to pause", &self.pause),
+            ("time to rescue", &self.rescue),
+            ("time to resume", &self.resume),
+        ]
+    }
+}
+
 /// What a report of an incident not yet closed says at its top: it is a draft, its figures and
 /// checklist may still change. `None` once the incident is closed.
 pub fn draft_notice(r: &Report) -> Option<String> {
@@ -229,35 +262,12 @@ pub struct Span {
 }
 
 /// An amount in base units (a decimal string) and for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Amount {
     /// Base units, decimal.
     pub base: String,
     /// In the asset's units: `1.5 ETH`.
     pub shown: String,
-}
-
-/// Funds of one asset (of one contract, or summed over a chain).
-#[derive(Debug, Clone, Serialize)]
-pub struct Funds {
-    /// Contract name (`None` in the totals).
-    pub contract: Option<String>,
-    /// Chain name.
-    pub chain: String,
-    /// The token, `None` for the native coin.
-    pub token: Option<Address>,
-    /// Its symbol.
-    pub symbol: String,
-    /// Its decimals.
-    pub decimals: u8,
-    /// Held at the opening snapshot.
-    pub at_risk: Amount,
-    /// Owed beyond what was held after the pause (the `paused` snapshot's shortfall).
-    pub lost: Amount,
-    /// Moved to the safe address by withdrawals mined under the incident.
-    pub rescued: Amount,
-    /// Returned by `replenish` under the incident.
-    pub returned: Amount,
 }
 
 /// The root cause.
@@ -378,8 +388,9 @@ pub fn build(r: &Records<'_>) -> Report {
         .filter(|e| e.kind == "funds")
         .filter_map(|e| serde_json::from_value(e.details.clone()).ok())
         .collect();
-    let opened_snap = snapshots.iter().find(|s| s.when == "opened");
-    let paused_snap = snapshots.iter().find(|s| s.when == "paused");
+    let snaps = figures::Snapshots::of(&snapshots);
+    let (funds, funds_basis) = figures::funds(r, &snaps);
+    let exploit = r.exploit.or_else(|| recorded_exploit(r.timeline));
     let note = |e: &Entry, key: &str| Note {
         at: utc(e.at),
         actor: e.actor.clone(),
@@ -413,7 +424,7 @@ pub fn build(r: &Records<'_>) -> Report {
                 summary: a.found.summary.clone(),
             })
             .collect(),
-        durations: figures::durations(r, opened_snap),
+        durations: figures::durations(r, exploit, snaps.opened),
         contracts: r.contracts.to_vec(),
         affected_addresses: r
             .timeline
@@ -421,8 +432,10 @@ pub fn build(r: &Records<'_>) -> Report {
             .rev()
             .find(|e| e.kind == "affected-exported")
             .and_then(|e| e.details["addresses"].as_u64()),
-        funds: figures::funds(r, opened_snap, paused_snap),
+        funds,
         funds_total: Vec::new(),
+        funds_basis,
+        exploit,
         root_cause: RootCause {
             evidence: root.and_then(|c| c.evidence.clone()),
             by: root.and_then(|c| c.ticked_by.clone()),
@@ -487,53 +500,6 @@ pub fn build(r: &Records<'_>) -> Report {
             .collect(),
     }
     .with_totals()
-}
-
-impl Report {
-    /// Fills `funds_total` from `funds`.
-    fn with_totals(mut self) -> Self {
-        let mut totals: Vec<Funds> = Vec::new();
-        for f in &self.funds {
-            let slot = match totals
-                .iter_mut()
-                .find(|t| t.chain == f.chain && t.token == f.token)
-            {
-                Some(t) => t,
-                None => {
-                    let zero = amount(U256::ZERO, f.decimals, &f.symbol);
-                    totals.push(Funds {
-                        contract: None,
-                        at_risk: zero.clone(),
-                        lost: zero.clone(),
-                        rescued: zero.clone(),
-                        returned: zero,
-                        ..f.clone()
-                    });
-                    totals.last_mut().expect("just pushed")
-                }
-            };
-            let add = |a: &Amount, b: &Amount| {
-                amount(base(a).saturating_add(base(b)), f.decimals, &f.symbol)
-            };
-            slot.at_risk = add(&slot.at_risk, &f.at_risk);
-            slot.lost = add(&slot.lost, &f.lost);
-            slot.rescued = add(&slot.rescued, &f.rescued);
-            slot.returned = add(&slot.returned, &f.returned);
-        }
-        self.funds_total = totals;
-        self
-    }
-}
-
-fn base(a: &Amount) -> U256 {
-    a.base.parse().unwrap_or_default()
-}
-
-fn amount(v: U256, decimals: u8, symbol: &str) -> Amount {
-    Amount {
-        base: v.to_string(),
-        shown: show_amount(v, decimals, symbol),
-    }
 }
 
 #[cfg(test)]

@@ -55,10 +55,12 @@ pub async fn propose_withdraw(
             }
             .abi_encode();
             let c = call(
+                // The words for people, then the exact withdrawal (the report counts it).
                 format!(
-                    "withdraw {} from {} to {to}",
+                    "withdraw {} from {} to {to} ({})",
                     show_amount(amount, decimals, &symbol),
-                    contract.name()
+                    contract.name(),
+                    crate::response::withdraw::label(contract.name(), amount, token)
                 ),
                 contract.address,
                 data,

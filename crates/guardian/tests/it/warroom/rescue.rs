@@ -34,7 +34,7 @@ async fn a_responder_proposes_the_rescue_from_the_page_and_an_admin_cannot_resum
     assert!(row(&page, "escrow").contains(">at risk<"), "{page}");
     let funds = page.split("<h2>Funds</h2>").nth(1).expect("funds");
     assert!(
-        funds.contains("opened") && funds.contains("5.0 ETH"),
+        funds.contains("held at the incident&#39;s opening") && funds.contains("5.0 ETH"),
         "{funds}"
     );
 

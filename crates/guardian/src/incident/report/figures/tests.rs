@@ -312,6 +312,7 @@ fn response_times_come_from_the_recorded_blocks_and_receipts() {
         chain_id: 31337,
         block: 100,
         at: Some(999_000),
+        tx: None,
     };
     // The exploit's time is its block's timestamp, the chain's clock; the alert's is guardian's:
     // two clocks, so blocks only (mixing them gave negative durations).
@@ -341,18 +342,73 @@ fn funds_at_risk_lost_rescued_and_returned_are_summed_from_the_evidence() {
     let r = report(&f, None);
     let total = &r.funds_total[0];
     assert_eq!(r.funds_total.len(), 1);
+    // No snapshot before the exploit: at risk is what was held at the opening, and it says so.
     assert_eq!(total.at_risk.base, (10 * ETH).to_string());
     assert_eq!(total.at_risk.shown, "10.0 ETH");
-    // Owed 9, held 7 after the pause: 2 lost.
-    assert_eq!(total.lost.base, (2 * ETH).to_string());
+    assert_eq!(
+        total.owed.as_ref().map(|o| o.shown.as_str()),
+        Some("10.0 ETH")
+    );
+    assert!(
+        r.funds_basis[0].contains("held at the incident's opening (block 100)"),
+        "{:?}",
+        r.funds_basis
+    );
+    // Held 10 then, 7 after the pause: 3 left (net of anything put in).
+    assert_eq!(total.lost.base, (3 * ETH).to_string());
+    assert!(r.funds_basis[1].contains("after the pause (block 101)"));
     // Only the mined withdrawal counts, not the reverted one.
     assert_eq!(total.rescued.base, (3 * ETH).to_string());
     assert_eq!(total.returned.shown, "2.0 ETH");
+    // Nothing returned beyond the rescue: all that was lost is still short.
+    assert_eq!(total.still_short.shown, "3.0 ETH");
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(
         json["funds_total"][0]["lost"]["base"],
-        "2000000000000000000"
+        "3000000000000000000"
     );
+}
+
+#[test]
+fn at_risk_is_read_in_the_block_before_the_exploit_and_lost_is_net_of_what_came_in() {
+    let mut f = fixture();
+    // The block before the exploit: 12 held, 12 owed; the attacker's 1 deposit is in both. After
+    // the pause 7 are held: 5 left, whatever the escrow still owes the attacker.
+    let at = f.timeline[0].at;
+    f.timeline.push(entry(
+        90,
+        at,
+        "funds",
+        json!({"when": "before", "blocks": {"local": 99}, "stakes": [stake(12 * ETH, 12 * ETH)]}),
+    ));
+    f.timeline.push(entry(
+        91,
+        at,
+        "exploit",
+        json!({"chain_id": 31337, "block": 100, "at": null, "tx": null}),
+    ));
+    // A rescue a Safe executed counts as rescued, by the exact amount its call names.
+    for (id, event) in [(92, "proposed"), (93, "executed")] {
+        f.timeline.push(entry(
+            id,
+            at,
+            "safe",
+            json!({"proposal": 7, "event": event, "chain": "local", "tx": "0x01",
+                   "calls": ["withdraw 1.0 ETH from escrow to 0x00 (emergencyWithdraw escrow 1000000000000000000 native)"]}),
+        ));
+    }
+    let r = report(&f, None);
+    let total = &r.funds_total[0];
+    assert_eq!(total.rescued.shown, "4.0 ETH");
+    assert_eq!(total.at_risk.shown, "12.0 ETH");
+    assert_eq!(total.lost.shown, "5.0 ETH");
+    assert!(r.funds_basis[0].contains("held in block 99, the block before"));
+    // Returned 2 against 4 rescued covers nothing beyond the rescue: 5 still short.
+    assert_eq!(total.still_short.shown, "5.0 ETH");
+    // The recorded exploit starts the time to detect.
+    assert_eq!(r.exploit.map(|x| x.block), Some(100));
+    let detect = r.durations.detect.expect("detect");
+    assert_eq!(detect.from, "exploit's first transaction");
 }
 
 #[test]
