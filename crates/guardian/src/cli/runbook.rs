@@ -41,7 +41,7 @@ impl Args {
         let deployment = Deployment::open(&ctx.manifest_path(), None, &process_env).await?;
         let book = runbook::read(&deployment).await;
         let text = if self.json {
-            serde_json::to_string_pretty(&book)? + "\n"
+            crate::secret::redact(&serde_json::to_string_pretty(&book)?).into_owned() + "\n"
         } else {
             match self.format {
                 Format::Md => runbook::to_markdown(&book),

@@ -306,7 +306,7 @@ pub fn levels(manifest: &Manifest) -> Vec<Level> {
 fn fix_and_resume(example: &str, id: &str) -> Vec<Step> {
     vec![
         step(
-            "Ship the fix: upgrade the contract to the fixed implementation, recorded in the incident.",
+            "Ship the fix: upgrade each affected contract (here the first of the manifest) to the fixed implementation, recorded in the incident.",
             Some(cmd(
                 &[
                     "upgrade",

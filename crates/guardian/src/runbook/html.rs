@@ -121,10 +121,12 @@ pub fn to_html(r: &Runbook) -> String {
             );
         }
         let _ = writeln!(o, "</table>");
-        let _ = writeln!(
-            o,
-            "<table><tr><th>contract</th><th>role</th><th>holders</th></tr>"
-        );
+        if chain.contracts.iter().any(|c| !c.roles.is_empty()) {
+            let _ = writeln!(
+                o,
+                "<table><tr><th>contract</th><th>role</th><th>holders</th></tr>"
+            );
+        }
         for c in &chain.contracts {
             for role in &c.roles {
                 let holders: Vec<String> =
@@ -142,7 +144,12 @@ pub fn to_html(r: &Runbook) -> String {
                 );
             }
         }
-        let _ = writeln!(o, "</table>");
+        if chain.contracts.iter().any(|c| !c.roles.is_empty()) {
+            let _ = writeln!(o, "</table>");
+        }
+        for s in &chain.safes {
+            let _ = writeln!(o, "<p>{}</p>", inline(&s.describe()));
+        }
     }
 
     let _ = writeln!(o, "<h2>What to run, level by level</h2>");
@@ -227,7 +234,8 @@ pub fn to_html(r: &Runbook) -> String {
         }
     }
     let _ = writeln!(o, "</body></html>");
-    o
+    // The last line of defence: an endpoint's key inside a chain's error, say.
+    crate::secret::redact(&o).into_owned()
 }
 
 #[cfg(test)]

@@ -86,8 +86,10 @@ pub fn to_markdown(r: &Runbook) -> String {
             );
         }
         o.push('\n');
-        let _ = writeln!(o, "| contract | role | holders |");
-        let _ = writeln!(o, "| --- | --- | --- |");
+        if chain.contracts.iter().any(|c| !c.roles.is_empty()) {
+            let _ = writeln!(o, "| contract | role | holders |");
+            let _ = writeln!(o, "| --- | --- | --- |");
+        }
         for c in &chain.contracts {
             for role in &c.roles {
                 let holders: Vec<String> = role.holders.iter().map(|h| h.describe()).collect();
@@ -103,6 +105,9 @@ pub fn to_markdown(r: &Runbook) -> String {
                     }
                 );
             }
+        }
+        for s in &chain.safes {
+            let _ = writeln!(o, "\n{}", s.describe());
         }
         o.push('\n');
     }
@@ -177,5 +182,6 @@ pub fn to_markdown(r: &Runbook) -> String {
             let _ = writeln!(o, "No drill recorded: run `guardian drill --fork`.\n");
         }
     }
-    o
+    // The last line of defence: an endpoint's key inside a chain's error, say.
+    crate::secret::redact(&o).into_owned()
 }

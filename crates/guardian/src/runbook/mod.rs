@@ -27,6 +27,7 @@ use crate::{
     deployment::Deployment,
     funds::Holding,
     roles::Role,
+    secret::redact,
     status::{self, ContractStatus, Severity, StatusReport},
 };
 
@@ -87,6 +88,23 @@ pub struct ChainEntry {
     pub error: Option<String>,
     /// Its contracts, in manifest order.
     pub contracts: Vec<ContractEntry>,
+    /// The manifest's Safes on it, with their owners and threshold.
+    pub safes: Vec<SafeEntry>,
+}
+
+/// One Safe of the manifest on one chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct SafeEntry {
+    /// Its signer's name.
+    pub signer: String,
+    /// Its address.
+    pub address: Address,
+    /// Confirmations needed (none when it could not be read).
+    pub threshold: Option<u64>,
+    /// Its owners, each with the manifest's signer for it when guardian holds its key.
+    pub owners: Vec<(Address, Option<String>)>,
+    /// Why it could not be read.
+    pub error: Option<String>,
 }
 
 /// One contract as read now.
@@ -136,14 +154,14 @@ pub enum HolderKind {
         /// The signer's name.
         signer: String,
     },
-    /// A Safe multisig of the manifest.
+    /// A Safe multisig of the manifest (its owners are in its chain's `safes`).
     Safe {
         /// The signer's name.
         signer: String,
-        /// Its owners, each with the manifest's signer for it (if guardian holds its key).
-        owners: Vec<(Address, Option<String>)>,
         /// Confirmations needed (none when the Safe could not be read).
         threshold: Option<u64>,
+        /// How many owners it has (none when the Safe could not be read).
+        owners: Option<usize>,
     },
     /// The chain's EmergencyBrake.
     Brake {
@@ -218,6 +236,10 @@ pub async fn read(deployment: &Deployment) -> Runbook {
         });
     }
     findings.sort_by_key(|f| f.severity);
+    // An endpoint's error may quote its URL, and the URL's path may hold an API key.
+    for f in &mut findings {
+        f.message = redact(&f.message).into_owned();
+    }
     Runbook {
         generated_at: when(crate::storage::now_ms()),
         manifest: deployment.path.display().to_string(),
@@ -293,12 +315,39 @@ fn chain_entries(deployment: &Deployment, report: &StatusReport) -> Vec<ChainEnt
         .map(|(name, cfg)| ChainEntry {
             name: name.clone(),
             chain_id: cfg.chain_id,
-            error: deployment.unreachable.get(name).map(|e| e.to_string()),
+            error: deployment
+                .unreachable
+                .get(name)
+                .map(|e| redact(&e.to_string()).into_owned()),
             contracts: report
                 .contracts
                 .iter()
                 .filter(|c| &c.chain == name)
                 .map(|c| contract_entry(deployment, report, c))
+                .collect(),
+            safes: report
+                .safes
+                .iter()
+                .filter(|s| &s.chain == name)
+                .filter_map(|s| {
+                    let address = deployment
+                        .safes
+                        .iter()
+                        .find(|d| d.name == s.signer)
+                        .and_then(|d| d.at(name))?;
+                    Some(SafeEntry {
+                        signer: s.signer.clone(),
+                        address,
+                        threshold: s.info.as_ref().map(|i| i.threshold),
+                        owners: s
+                            .info
+                            .iter()
+                            .flat_map(|i| &i.owners)
+                            .map(|o| (*o, deployment.signer_for(*o).map(|k| k.name.clone())))
+                            .collect(),
+                        error: s.error.as_deref().map(|e| redact(e).into_owned()),
+                    })
+                })
                 .collect(),
         })
         .collect()
@@ -326,7 +375,7 @@ fn contract_entry(
                     .collect(),
             })
             .collect(),
-        error: c.error.clone(),
+        error: c.error.as_deref().map(|e| redact(e).into_owned()),
     }
 }
 
@@ -353,15 +402,8 @@ pub(crate) fn describe(
             .and_then(|r| r.info.as_ref());
         HolderKind::Safe {
             signer: s.name.clone(),
-            owners: info
-                .map(|i| {
-                    i.owners
-                        .iter()
-                        .map(|o| (*o, deployment.signer_for(*o).map(|k| k.name.clone())))
-                        .collect()
-                })
-                .unwrap_or_default(),
             threshold: info.map(|i| i.threshold),
+            owners: info.map(|i| i.owners.len()),
         }
     } else if let Some(c) = deployment
         .manifest
@@ -392,29 +434,45 @@ impl Holder {
             }
             HolderKind::Safe {
                 signer,
-                owners,
                 threshold,
-            } => {
-                let owners: Vec<String> = owners
-                    .iter()
-                    .map(|(o, k)| match k {
-                        Some(k) => format!("{o} (`{k}`, guardian holds its key)"),
-                        None => o.to_string(),
-                    })
-                    .collect();
-                match threshold {
-                    Some(t) => format!(
-                        "Safe `{signer}` {a}, {t} of {} owners: {}",
-                        owners.len(),
-                        owners.join(", ")
-                    ),
-                    None => format!("Safe `{signer}` {a} (owners and threshold unreadable)"),
-                }
-            }
+                owners,
+            } => match (threshold, owners) {
+                (Some(t), Some(n)) => format!("Safe `{signer}` {a} ({t} of {n} owners)"),
+                _ => format!("Safe `{signer}` {a} (owners and threshold unreadable)"),
+            },
             HolderKind::Brake { name } => format!("brake `{name}` {a}"),
             HolderKind::Contract { name } => format!("contract `{name}` {a}"),
             HolderKind::Unknown => format!("key {a} (guardian holds no signer for it)"),
         }
+    }
+}
+
+impl SafeEntry {
+    /// The Safe for people: threshold, then each owner and whether guardian holds its key.
+    pub fn describe(&self) -> String {
+        let Some(t) = self.threshold else {
+            return format!(
+                "Safe `{}` {}: cannot be read ({})",
+                self.signer,
+                self.address,
+                self.error.as_deref().unwrap_or("unknown error")
+            );
+        };
+        let owners: Vec<String> = self
+            .owners
+            .iter()
+            .map(|(o, k)| match k {
+                Some(k) => format!("{o} (`{k}`, guardian holds its key)"),
+                None => format!("{o} (signs outside guardian)"),
+            })
+            .collect();
+        format!(
+            "Safe `{}` {} needs {t} of {} owners: {}",
+            self.signer,
+            self.address,
+            owners.len(),
+            owners.join(", ")
+        )
     }
 }
 

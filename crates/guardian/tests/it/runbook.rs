@@ -20,6 +20,9 @@ use crate::{
     support::testnet,
 };
 
+/// An endpoint whose path holds an API key, on a port nobody answers.
+const RPC_WITH_KEY: &str = "http://127.0.0.1:9/v3/runbook-rpc-key-51b0";
+
 /// The webhook contact's inline URL and the value of its variable: neither may be printed.
 const INLINE_URL: &str = "https://hooks.example.net/runbook-inline-secret-4f1e";
 const HOOK_VAR: &str = "RUNBOOK_TEST_HOOK";
@@ -174,10 +177,7 @@ async fn the_runbook_puts_what_slows_a_response_first_and_every_command_parses()
     // A second chain nobody answers on, with a contract on it.
     manifest.chains.insert(
         "gone".into(),
-        ChainConfig::new(
-            4242,
-            vec!["http://127.0.0.1:9".parse::<RpcUrl>().expect("url")],
-        ),
+        ChainConfig::new(4242, vec![RPC_WITH_KEY.parse::<RpcUrl>().expect("url")]),
     );
     let mut far: ContractConfig = manifest.contracts[0].clone();
     far.name = toml::Spanned::new(0..0, "registry-gone".to_string());
@@ -291,13 +291,20 @@ async fn the_runbook_puts_what_slows_a_response_first_and_every_command_parses()
     );
     assert!(
         rest.contains(&format!(
-            "| escrow | EMERGENCY_ROLE | Safe `multisig` {}, 2 of 3 owners:",
+            "| escrow | EMERGENCY_ROLE | Safe `multisig` {} (2 of 3 owners) |",
             d.safe
         )),
         "{rest}"
     );
+    let owner = |i| guardian::devnet::dev_address(i).expect("dev");
+    let first = guardian::devnet::accounts::FIRST_OWNER;
     assert!(
-        rest.contains("(`owner-1`, guardian holds its key)"),
+        rest.contains(&format!(
+            "Safe `multisig` {} needs 2 of 3 owners: {} (`owner-1`, guardian holds its key), {} (signs outside guardian)",
+            d.safe,
+            owner(first),
+            owner(first + 1)
+        )),
         "{rest}"
     );
     assert!(rest.contains("| escrow | PaymentEscrow |") && rest.contains("PAUSED"));
