@@ -163,6 +163,12 @@ async fn the_runbook_puts_what_slows_a_response_first_and_every_command_parses()
     for who in [net.pauser.address(), net.addr(ContractKind::EmergencyBrake)] {
         send_ok!(tokenizer.revokeRole(Role::Pauser.id(), who));
     }
+    // The resolver's pause key loses it too, but the brake still pauses the resolver.
+    let resolver = IAccessControl::new(
+        net.addr(ContractKind::AuditResolver),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(resolver.revokeRole(Role::Pauser.id(), net.pauser.address()));
 
     // The multisig roles go to a 2-of-3 Safe; the manifest keeps the key of one owner only.
     let d = net
@@ -260,11 +266,13 @@ async fn the_runbook_puts_what_slows_a_response_first_and_every_command_parses()
             .any(|f| f.kind == "no-contact" && f.subject == "team"),
         "the team has a contact"
     );
-    assert!(
-        !book.findings.iter().any(|f| f.subject == "registry"),
-        "the registry can be paused: {:#?}",
-        book.findings
-    );
+    for pausable in ["registry", "resolver"] {
+        assert!(
+            !book.findings.iter().any(|f| f.subject == pausable),
+            "{pausable} can be paused (the resolver through the brake): {:#?}",
+            book.findings
+        );
+    }
     for needle in [
         "`tokenizer` (unpausable)",
         "`multisig (local)` (safe-threshold)",
@@ -427,4 +435,66 @@ async fn the_command_writes_the_file_and_says_so_in_its_exit_code() {
         kinds.iter().all(|k| *k == "no-contact"),
         "a fresh devnet lacks only contacts for users and the public: {kinds:?}"
     );
+}
+
+/// A manifest without the pause key, with a signer whose key is not there and no safe
+/// recipient: guardian could pause nothing itself, and the level-3 rescue says it cannot be done.
+#[tokio::test]
+async fn a_manifest_without_pause_key_or_safe_recipient_says_so_first() {
+    let net = testnet().await;
+    let mut manifest = net.devnet.manifest.clone();
+    manifest.signers.remove("pauser");
+    manifest.signers.insert(
+        "oncall".into(),
+        guardian::config::SignerConfig {
+            private_key_env: Some("RUNBOOK_TEST_MISSING_KEY".into()),
+            ..Default::default()
+        },
+    );
+    manifest.emergency.safe_recipients.clear();
+    let mut all = contacts();
+    for c in &mut all {
+        c.audiences = vec![
+            "team".into(),
+            "partners".into(),
+            "users".into(),
+            "public".into(),
+        ];
+    }
+    manifest.contacts = all;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("guardian.toml");
+    manifest.write(&path, true).expect("write");
+    let deployment = Deployment::open(&path, None, &|_| None)
+        .await
+        .expect("open");
+    let book = runbook::read(&deployment).await;
+    let kinds = |kind: &str| -> Vec<&str> {
+        book.findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.subject.as_str())
+            .collect()
+    };
+    assert_eq!(
+        kinds("no-pause-key"),
+        ["registry", "tokenizer", "escrow", "resolver"],
+        "{:#?}",
+        book.findings
+    );
+    assert_eq!(kinds("signer-unloaded"), ["oncall"]);
+    assert_eq!(kinds("no-safe-recipient"), ["[emergency]"]);
+    assert!(
+        kinds("no-contact").is_empty(),
+        "every audience has a contact"
+    );
+    assert!(
+        kinds("unpausable").is_empty(),
+        "the pause key can, outside guardian"
+    );
+    let md = runbook::to_markdown(&book);
+    assert!(md.contains("Rescue the funds: NOT POSSIBLE"), "{md}");
+    assert!(!md.contains("guardian withdraw"), "no recipient to name");
+    assert!(md.contains("## Safe recipients\n\nNone"), "{md}");
+    assert_all_parse(&md);
 }
