@@ -19,6 +19,7 @@ pub mod operator;
 pub mod output;
 pub mod response;
 pub mod roles;
+pub mod runbook;
 pub mod safe;
 pub mod secret;
 pub mod serve;

@@ -12,6 +12,7 @@ mod monitor;
 mod pause;
 mod replenish;
 mod revoke;
+mod runbook;
 mod safe;
 mod serve;
 mod status;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Safe proposals (actions whose role a Safe holds): `safe status` shows what waits on which
     /// owners; `safe sign`, `safe execute`, `safe cancel`.
     Safe(safe::Args),
+    /// Write the team's one-page emergency runbook (findings first, role holders, each level's
+    /// commands, contacts, the last drill) as Markdown or HTML.
+    Runbook(runbook::Args),
 }
 
 /// What every subcommand gets besides its own arguments.
@@ -181,6 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => args.run(&ctx).await,
         Command::Db(args) => args.run(&ctx).await,
         Command::Safe(args) => args.run(&ctx).await,
+        Command::Runbook(args) => args.run(&ctx).await,
     };
     if owes {
         incident::deliver_owed(ctx.config.clone()).await;

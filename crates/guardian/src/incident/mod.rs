@@ -20,6 +20,7 @@ mod rescue;
 pub mod timeline;
 pub mod warroom;
 
+pub use communicate::AUDIENCES;
 pub use notice::{IncidentNotice, enqueue_incident};
 pub use records::{Change, NewIncident};
 pub use timeline::{Entry, Integrity};

@@ -31,6 +31,7 @@ mod rescue;
 mod response;
 mod revoke;
 mod rules;
+mod runbook;
 mod safe;
 mod secrets;
 mod upgrade;
