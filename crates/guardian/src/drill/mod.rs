@@ -129,6 +129,23 @@ pub struct ChainDrill {
     pub refused_sends: usize,
 }
 
+impl ChainDrill {
+    /// The same with every registered secret redacted from its texts: a revert or an error the
+    /// real endpoint answered through the fork could quote its URL.
+    fn redacted(mut self) -> Self {
+        use crate::secret::redact;
+        for step in &mut self.steps {
+            if let Some(e) = &mut step.error {
+                *e = redact(e).into_owned();
+            }
+            for o in &mut step.outcomes {
+                o.detail = redact(&o.detail).into_owned();
+            }
+        }
+        self
+    }
+}
+
 /// The whole drill.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
@@ -177,7 +194,10 @@ pub async fn run(
             .into_iter()
             .map(|(name, fork, ms)| drill_chain(manifest, name, fork, ms)),
     )
-    .await;
+    .await
+    .into_iter()
+    .map(ChainDrill::redacted)
+    .collect::<Vec<_>>();
     let summary = summarise(&drills);
     let ok = drills.iter().all(|d| d.steps.iter().all(|s| s.ok));
     store.finish_action(action_id, ok, &summary)?;

@@ -400,11 +400,18 @@ pub async fn unpause(
     let mut names = Vec::new();
     for i in paused {
         let t = &targets[*i];
-        let pausers: Vec<Address> = t
+        let (held_by_brake, pausers): (Vec<Address>, Vec<Address>) = t
             .holders_of(Role::Pauser)
             .into_iter()
-            .filter(|p| !brakes.contains_key(p))
-            .collect();
+            .partition(|p| brakes.contains_key(p));
+        if pausers.is_empty() && !held_by_brake.is_empty() {
+            step.outcomes.push(Outcome::failed(
+                t.contract.name(),
+                "only the brake holds PAUSER_ROLE, and a brake can only pause: nobody can unpause it"
+                    .into(),
+            ));
+            continue;
+        }
         match direct(fork, &pausers, Role::Pauser, "unpause").await {
             Ok(actor) => {
                 names.push((
@@ -419,10 +426,7 @@ pub async fn unpause(
                     before: Vec::new(),
                 });
             }
-            Err(why) => step.outcomes.push(Outcome::failed(
-                t.contract.name(),
-                format!("{why} (the brake can only pause)"),
-            )),
+            Err(why) => step.outcomes.push(Outcome::failed(t.contract.name(), why)),
         }
     }
     match fork.run(&plans).await {
