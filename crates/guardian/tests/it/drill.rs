@@ -1,6 +1,7 @@
 //! `guardian drill --fork` against a real devnet behind a counting proxy: the drill acts as the
-//! role holders on a fork (a Safe for the rescue), names the contract nobody can pause and why,
-//! records itself as the last drill, and the real chain sees no transaction at all.
+//! role holders on a fork (a Safe for the rescue, the brake where only it can pause), names the
+//! contract nobody can pause and the one nobody can unpause, and why, records itself as the last
+//! drill, and the real chain sees no transaction at all.
 
 use alloy::{
     primitives::{Address, U256},
@@ -10,9 +11,11 @@ use bindings::interfaces::IAccessControl;
 use guardian::{config::ContractKind, roles::Role, storage::Store};
 use serde_json::Value;
 
+use bindings::{PaymentEscrow, TestToken};
+
 use crate::{
     send_ok,
-    support::{bin, proxy, register_and_deposit, testnet},
+    support::{bin, doc, proxy, register_and_deposit, testnet},
 };
 
 /// A path segment standing for an API key in the endpoint's URL: it must never be printed.
@@ -25,6 +28,18 @@ fn step<'a>(chain: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no step {name} in {chain}"))
+}
+
+/// Every outcome's detail for `contract` in `step`, joined.
+fn details(step: &Value, contract: &str) -> String {
+    step["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["contract"] == contract)
+        .map(|o| o["detail"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 fn outcome<'a>(step: &'a Value, contract: &str) -> &'a Value {
@@ -47,13 +62,29 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
         amount,
     )
     .await;
+    // And a token payment: the rescue and the return move a token too (approved first).
+    let token = net.addr(ContractKind::TestToken);
+    let escrow = net.addr(ContractKind::PaymentEscrow);
+    let tokens = U256::from(500_000_000_000_000_000_000u128);
+    let payer = net.account(8);
+    let erc20 = TestToken::new(token, net.as_signer(&payer));
+    send_ok!(erc20.mint(payer.address(), tokens));
+    send_ok!(erc20.approve(escrow, tokens));
+    let payee = net.account(9).address();
+    let paying = PaymentEscrow::new(escrow, net.as_signer(&payer));
+    send_ok!(paying.deposit(doc(1), token, tokens, payee));
     // Nobody can pause the tokenizer: its pauser key and the brake lose PAUSER_ROLE.
     let tokenizer = net.addr(ContractKind::OwnershipTokenizer);
     let brake = net.addr(ContractKind::EmergencyBrake);
-    let escrow = net.addr(ContractKind::PaymentEscrow);
     let access = IAccessControl::new(tokenizer, net.as_signer(&net.admin));
     send_ok!(access.revokeRole(Role::Pauser.id(), net.pauser.address()));
     send_ok!(access.revokeRole(Role::Pauser.id(), brake));
+    // Only the brake can pause the resolver: its pauser key loses PAUSER_ROLE there.
+    let resolver = IAccessControl::new(
+        net.addr(ContractKind::AuditResolver),
+        net.as_signer(&net.admin),
+    );
+    send_ok!(resolver.revokeRole(Role::Pauser.id(), net.pauser.address()));
     // The rescue role is a 2-of-3 Safe's, as real teams keep it.
     let safe = net
         .devnet
@@ -87,6 +118,7 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
     let head_before = net.block_number().await;
     let nonces_before = nonces(reader.clone(), accounts.clone()).await;
     let escrow_before = net.balance(escrow).await;
+    let tokens_before = erc20.balanceOf(escrow).call().await.expect("balance");
 
     let vars = [("GUARDIAN_OPERATOR", "drill-tester")];
     let (ok, out, err) = bin::run(dir.path(), &vars, &["drill", "--fork", "--json"]).await;
@@ -119,6 +151,11 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
     for t in targets {
         assert_eq!(outcome(pause, t)["ok"], true, "{pause}");
     }
+    let braked = details(pause, "resolver");
+    assert!(
+        braked.contains("through the brake") && braked.contains("GUARDIAN_ROLE"),
+        "{braked}"
+    );
     let verified = step(chain, "paused in one block");
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(verified["block"], pause["block"]);
@@ -127,14 +164,14 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
         assert_eq!(outcome(verified, t)["ok"], true, "{verified}");
     }
 
-    // The funds went to the safe recipient through the Safe, came back, and all resumed.
+    // The funds went to the safe recipient through the Safe and came back.
     let rescue = step(chain, "rescue");
     assert_eq!(rescue["ok"], true, "{rescue}");
-    let rescued = outcome(rescue, "escrow")["detail"]
-        .as_str()
-        .expect("detail");
+    let rescued = details(rescue, "escrow");
     assert!(
-        rescued.contains("rescued 3.0 ETH") && rescued.contains("Safe"),
+        rescued.contains("rescued 3.0 ETH")
+            && rescued.contains("rescued 500.0 ")
+            && rescued.contains("Safe"),
         "{rescued}"
     );
     assert!(
@@ -145,19 +182,25 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
     );
     let back = step(chain, "return");
     assert_eq!(back["ok"], true, "{back}");
+    let returned = details(back, "escrow");
     assert!(
-        outcome(back, "escrow")["detail"]
-            .as_str()
-            .expect("d")
-            .contains("returned 3.0 ETH")
+        returned.contains("returned 3.0 ETH") && returned.contains("returned 500.0 "),
+        "{returned}"
     );
+    // The brake cannot unpause: the resolver stays paused, and the report says why.
     let unpause = step(chain, "unpause");
-    assert_eq!(unpause["ok"], true, "{unpause}");
-    assert_eq!(unpause["outcomes"].as_array().expect("list").len(), 3);
+    assert_eq!(unpause["ok"], false, "{unpause}");
+    for t in ["registry", "escrow"] {
+        assert_eq!(outcome(unpause, t)["ok"], true, "{unpause}");
+    }
+    assert_eq!(outcome(unpause, "resolver")["ok"], false);
+    assert!(details(unpause, "resolver").contains("a brake can only pause: nobody can unpause it"));
     let summary = report["summary"].as_str().expect("summary");
     assert!(
         summary.starts_with(&format!("fork of local at block {fork_block}: "))
-            && summary.contains("failed: pause tokenizer (no account holds PAUSER_ROLE"),
+            && summary.contains("4 of 6 steps worked")
+            && summary.contains("failed: pause tokenizer (no account holds PAUSER_ROLE")
+            && summary.contains("; unpause resolver (only the brake holds PAUSER_ROLE"),
         "{summary}"
     );
 
@@ -196,6 +239,8 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
     assert_eq!(net.block_number().await, head_before);
     assert_eq!(nonces(reader, accounts).await, nonces_before);
     assert_eq!(net.balance(escrow).await, escrow_before);
+    let tokens_after = erc20.balanceOf(escrow).call().await.expect("balance");
+    assert_eq!(tokens_after, tokens_before);
     for kind in [ContractKind::DocumentRegistry, ContractKind::PaymentEscrow] {
         let paused = bindings::interfaces::IPausable::new(net.addr(kind), net.reader())
             .paused()
