@@ -135,6 +135,8 @@ async fn a_fork_drill_acts_as_the_role_holders_and_sends_nothing_to_the_real_cha
     assert_eq!(chain["chain"], "local");
     let fork_block = chain["fork_block"].as_u64().expect("fork block");
     assert_eq!(fork_block, head_before);
+    // The drill sent to the fork only: its guard had nothing to refuse.
+    assert_eq!(chain["refused_sends"], 0);
 
     // The tokenizer is named as not pausable, with why; every other target paused in one block.
     let pause = step(chain, "pause");
