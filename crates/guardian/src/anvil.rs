@@ -68,6 +68,15 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with the public dev mnemonic and waits until it listens.
     pub async fn spawn(opts: &AnvilOptions) -> Result<Self, AnvilError> {
+        Self::spawn_with_args(opts, &[]).await
+    }
+
+    /// As [`Anvil::spawn`], with `extra` arguments after the usual ones (the drill's
+    /// `--fork-url` and `--fork-block-number`).
+    pub async fn spawn_with_args(
+        opts: &AnvilOptions,
+        extra: &[String],
+    ) -> Result<Self, AnvilError> {
         let mut cmd = Command::new(&opts.binary);
         cmd.arg("--port")
             .arg(opts.port.to_string())
@@ -88,6 +97,7 @@ impl Anvil {
         if opts.pruned {
             cmd.arg("--prune-history").arg("1");
         }
+        cmd.args(extra);
         // Anvil logs every transaction on stdout (and the dev keys at start). A pipe that nobody
         // drains fills up and stalls the chain, so its output goes to a file nobody shows.
         let log = tempfile::NamedTempFile::new().map_err(|source| AnvilError::Spawn {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod deploy;
 pub mod deployment;
 pub mod devnet;
+pub mod drill;
 pub mod funds;
 pub mod incident;
 pub mod mempool;

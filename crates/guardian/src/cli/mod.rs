@@ -6,6 +6,7 @@ mod db;
 mod demo;
 mod deploy;
 mod devnet;
+mod drill;
 mod history;
 mod incident;
 mod monitor;
@@ -48,6 +49,8 @@ pub enum Command {
     Deploy(Box<deploy::Args>),
     /// Start local chains with the suite deployed, write the manifest, run until Ctrl-C.
     Devnet(devnet::Args),
+    /// Rehearse the level-3 response on a fork of the real chains, sending nothing to them.
+    Drill(drill::Args),
     /// Show paused state, balances, implementations and role holders; findings first.
     Status(status::Args),
     /// Pause the named contracts, or --all on every chain at once.
@@ -169,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => args.run(&ctx).await,
         Command::Deploy(args) => args.run(&ctx).await,
         Command::Devnet(args) => args.run(&ctx).await,
+        Command::Drill(args) => args.run(&ctx).await,
         Command::Status(args) => args.run(&ctx).await,
         Command::Pause(args) => args.run(&ctx, true).await,
         Command::Unpause(args) => args.run(&ctx, false).await,

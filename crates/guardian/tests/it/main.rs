@@ -14,6 +14,7 @@ mod cli;
 mod contracts;
 mod demo;
 mod deploy;
+mod drill;
 mod endpoints;
 mod ha;
 mod health;
