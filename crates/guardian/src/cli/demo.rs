@@ -155,7 +155,7 @@ fn print_summary(r: &DemoReport) {
             eth(&r.at_risk_wei),
             r.owed_wei.as_deref().map(eth).unwrap_or_else(|| "-".into())
         ),
-        pre(&|_| eth(&r.at_risk_wei)),
+        pre(&|_| "-".into()),
     ]);
     t.row(vec![
         "funds lost".into(),

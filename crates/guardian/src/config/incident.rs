@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentSettings {
+    /// The protocol's name, as messages to emergency responders give it.
+    #[serde(default = "IncidentSettings::default_protocol")]
+    pub protocol: String,
     /// Where reports and questions go.
     #[serde(default = "IncidentSettings::default_security_email")]
     pub security_email: String,
@@ -19,6 +22,9 @@ pub struct IncidentSettings {
 }
 
 impl IncidentSettings {
+    fn default_protocol() -> String {
+        "Integra".into()
+    }
     fn default_security_email() -> String {
         "security@integra.io".into()
     }
@@ -38,6 +44,7 @@ impl IncidentSettings {
 impl Default for IncidentSettings {
     fn default() -> Self {
         Self {
+            protocol: Self::default_protocol(),
             security_email: Self::default_security_email(),
             hotline: Self::default_hotline(),
             discord_channel: Self::default_discord_channel(),

@@ -17,6 +17,7 @@ mod records;
 pub mod recovery;
 pub mod report;
 mod rescue;
+pub mod seal911;
 pub mod timeline;
 pub mod warroom;
 

@@ -184,6 +184,32 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
         "{show:#}"
     );
 
+    // The first message to SEAL 911 says what the report says, and names no endpoint or secret.
+    let seal = String::from_utf8(
+        guardian(&dir, &["incident", "export", "1", "--format", "seal911"]).await,
+    )
+    .expect("utf-8");
+    let first_tx = txs[0]["hash"].as_str().expect("hash");
+    assert!(
+        seal.contains(&format!(
+            "{first_tx} (block {exploit}): the exploit's first transaction"
+        )),
+        "{seal}"
+    );
+    assert!(seal.starts_with("SEAL 911: Integra incident 1"), "{seal}");
+    assert!(
+        seal.contains(&format!(
+            "at risk {}",
+            in_report["at_risk"]["shown"].as_str().expect("shown")
+        )),
+        "{seal}"
+    );
+    // Closed: every contract was resumed, and the message says so.
+    assert!(seal.contains("- escrow on local at "), "{seal}");
+    assert!(seal.contains(": resumed, not paused"), "{seal}");
+    assert!(seal.contains("incident commander: drill-lead"), "{seal}");
+    assert!(!seal.contains("http") && !seal.contains("secret"), "{seal}");
+
     // The second run, from the mempool: the pause mined in the exploit's own block, ahead of it;
     // the exploit reverted and nothing was lost.
     let p = &r["preempt"];

@@ -169,6 +169,16 @@ enum Action {
         #[arg(long)]
         chain: Option<String>,
     },
+    /// Print what to send to others: `--format seal911`, the first message to an emergency
+    /// responder network (protocol, chains, attack transactions, funds, what is paused, people;
+    /// never a webhook or any secret).
+    Export {
+        /// The incident's id.
+        id: i64,
+        /// What to print.
+        #[arg(long, value_enum)]
+        format: exploit::ExportFormat,
+    },
     /// Close it and publish its final post-mortem. Level 2 and 3 need the post-incident
     /// checklist complete; what the records prove is ticked automatically, the rest is listed
     /// with the command that satisfies it.
@@ -443,6 +453,7 @@ impl Args {
             Action::Exploit { id, tx, chain } => {
                 one(exploit::run(r, id, tx, chain.as_deref()).await)
             }
+            Action::Export { id, format } => exploit::export(r, id, format, self.json).await,
             Action::Affected { id, csv } => {
                 let format = match (csv, self.json) {
                     (true, true) => anyhow::bail!("--csv and --json: choose one"),

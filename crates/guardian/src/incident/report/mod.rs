@@ -191,6 +191,8 @@ pub struct AlertLine {
     pub contract: Option<String>,
     /// The block it was raised from.
     pub block: u64,
+    /// The transactions that raised it.
+    pub transactions: Vec<String>,
     /// When it was stored, UTC.
     pub detected_at: String,
     /// One line.
@@ -420,6 +422,7 @@ pub fn build(r: &Records<'_>) -> Report {
                 chain: a.found.chain.clone(),
                 contract: a.found.contract.clone(),
                 block: a.found.block_number,
+                transactions: a.found.tx_hashes.iter().map(|h| h.to_string()).collect(),
                 detected_at: utc(a.detected_at),
                 summary: a.found.summary.clone(),
             })
