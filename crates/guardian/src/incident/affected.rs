@@ -15,7 +15,11 @@ use bindings::{DocumentRegistry, OwnershipTokenizer, PaymentEscrow};
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
-use super::{Entry, Incident, warroom};
+use super::{
+    Entry, Incident,
+    party_status::{self, PartyStatus},
+    warroom,
+};
 use crate::{
     chain::{ChainClient, ChainError, logs::logs},
     config::{ContractConfig, ContractKind},
@@ -147,6 +151,8 @@ pub struct AffectedParty {
     pub now_block: u64,
     /// Where the start amounts came from.
     pub start_source: Source,
+    /// Where it stands: at risk, impacted, saved, or needs review.
+    pub status: PartyStatus,
 }
 
 /// Every affected party of `incident`'s contracts, sorted by chain, contract, role and address.
@@ -184,11 +190,22 @@ pub async fn affected(
             start: starts.get(c.chain()).copied().unwrap_or(head).min(head),
             now: head,
         };
-        let parties = match reader {
+        let mut parties = match reader {
             ContractKind::DocumentRegistry => documents(client, c, window).await?,
             ContractKind::OwnershipTokenizer => tokens(client, c, window).await?,
             _ => escrow(client, c, window).await?,
         };
+        // Each address's status: an escrow that holds less than it owes now leaves its payers
+        // and payees impacted; the contract is safe once the incident is no longer open.
+        let short = c.kind == ContractKind::PaymentEscrow
+            && crate::funds::read_holdings(client, c)
+                .await?
+                .iter()
+                .any(|h| h.shortfall() > U256::ZERO);
+        let safe = incident.status != super::IncidentStatus::Open;
+        for p in &mut parties {
+            p.status = party_status::status(p, short, safe);
+        }
         out.extend(parties);
     }
     out.sort_by(|a, b| {
@@ -286,6 +303,7 @@ fn holders(
                 start_block: window.start,
                 now_block: window.now,
                 start_source: Source::Logs,
+                status: PartyStatus::default(),
             }
         })
         .collect()
@@ -495,6 +513,7 @@ fn escrow_parties(
             start_block: window.start,
             now_block: window.now,
             start_source: source,
+            status: PartyStatus::default(),
         })
         .collect()
 }

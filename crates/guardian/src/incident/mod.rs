@@ -12,6 +12,7 @@ mod deliveries;
 pub mod funds;
 mod lifecycle;
 mod notice;
+pub mod party_status;
 pub mod playbook;
 mod records;
 pub mod recovery;

@@ -91,13 +91,7 @@ pub(super) async fn affected_page(
                     .join("<br>")
             }
         };
-        let status = if p.at_stake_now.iter().all(|a| a.amount == "0") {
-            "nothing at stake now"
-        } else if p.at_stake_now == p.at_stake_start {
-            "still at stake"
-        } else {
-            "changed since the start"
-        };
+        let status = p.status.as_str();
         let detail: Vec<String> = p.detail.iter().take(3).map(|d| escape(d)).collect();
         let more = p.detail.len().saturating_sub(3);
         let _ = write!(

@@ -232,6 +232,13 @@ async fn lists_each_payer_and_payee_with_their_stake_at_the_start_and_now() {
     assert_eq!(stake(&p5["at_stake_now"]), [(eth_, amount(eth(1)))]);
     assert_eq!(p5["detail"], serde_json::json!([late.to_string()]));
 
+    // Each address's status: a stake that fell is for a person to judge (a release or a loss);
+    // an unchanged one is saved, the incident being mitigated (its pause landed).
+    assert_eq!(p6["status"], "needs-review");
+    assert_eq!(p7["status"], "needs-review");
+    assert_eq!(party(&parties, a8, "escrow-payer")["status"], "saved");
+    assert_eq!(p5["status"], "saved");
+
     // The start is the head block recorded when the incident opened, before its pause.
     let show = json(dir.path(), &["incident", "show", "1", "--json"]).await;
     let timeline = show["timeline"].as_array().expect("timeline");
@@ -255,12 +262,13 @@ async fn lists_each_payer_and_payee_with_their_stake_at_the_start_and_now() {
             "at_stake_now",
             "start_block",
             "now_block",
-            "start_source"
+            "start_source",
+            "status"
         ]
     );
     assert_eq!(csv.len(), 1 + parties.len());
     for (row, p) in csv[1..].iter().zip(&parties) {
-        assert_eq!(row.len(), 10);
+        assert_eq!(row.len(), 11);
         assert_eq!(row[0].parse::<Address>().expect("address"), address(p));
         assert_eq!(row[3], p["role"].as_str().expect("role"));
     }

@@ -44,7 +44,7 @@ struct Listing<'a> {
 }
 
 /// The CSV columns, in order.
-const HEADER: [&str; 10] = [
+const HEADER: [&str; 11] = [
     "address",
     "chain",
     "contract",
@@ -55,6 +55,7 @@ const HEADER: [&str; 10] = [
     "start_block",
     "now_block",
     "start_source",
+    "status",
 ];
 
 /// Lists incident `id`'s affected parties in `format`; an export is recorded in its timeline.
@@ -87,7 +88,7 @@ fn amounts(a: &[Amount]) -> String {
     a.iter().map(Amount::show).collect::<Vec<_>>().join("; ")
 }
 
-fn cells(p: &AffectedParty) -> [String; 10] {
+fn cells(p: &AffectedParty) -> [String; 11] {
     [
         p.address.to_string(),
         p.chain.clone(),
@@ -103,6 +104,7 @@ fn cells(p: &AffectedParty) -> [String; 10] {
             Source::Logs => "logs",
         }
         .to_string(),
+        p.status.as_str().to_string(),
     ]
 }
 
@@ -111,9 +113,11 @@ fn print_table(id: i64, parties: &[AffectedParty], addresses: usize) {
         println!("incident {id}: no document owners, token holders or escrow parties in scope");
         return;
     }
-    let mut table = Table::new(["ADDRESS", "CONTRACT", "ROLE", "AT START", "NOW", "DETAIL"]);
+    let mut table = Table::new([
+        "ADDRESS", "CONTRACT", "ROLE", "AT START", "NOW", "STATUS", "DETAIL",
+    ]);
     for p in parties {
-        let [address, _, contract, role, detail, start, now, ..] = cells(p);
+        let [address, _, contract, role, detail, start, now, .., status] = cells(p);
         let what = match p.role {
             Role::DocumentOwner => "documents",
             Role::TokenHolder => "tokens",
@@ -125,6 +129,7 @@ fn print_table(id: i64, parties: &[AffectedParty], addresses: usize) {
             role,
             start,
             now,
+            status,
             format!("{what} {detail}"),
         ]);
     }
