@@ -27,6 +27,56 @@ impl Responder<'_> {
         Ok(incident)
     }
 
+    /// Adds to the post-mortem's review (`section`, one of [`report::SECTIONS`]): a step of the
+    /// "why" chain, what went well or wrong, where the team was lucky, or a follow-up action with
+    /// its owner (default: the operator) and due date (`YYYY-MM-DD`).
+    pub fn review(
+        &self,
+        id: i64,
+        section: &str,
+        text: &str,
+        owner: Option<&str>,
+        due: Option<&str>,
+    ) -> Result<Incident, IncidentError> {
+        self.active(id)?;
+        if !report::SECTIONS.contains(&section) {
+            return Err(IncidentError::invalid(
+                "section",
+                format!(
+                    "{section} is not a review section: one of {}",
+                    report::SECTIONS.join(", ")
+                ),
+            ));
+        }
+        if text.trim().is_empty() {
+            return Err(IncidentError::invalid("note", "the text is empty".into()));
+        }
+        let action = section == "action";
+        if !action && (owner.is_some() || due.is_some()) {
+            return Err(IncidentError::invalid(
+                "section",
+                "an owner and a due date belong to an action: guardian incident review ID action TEXT --owner NAME --due YYYY-MM-DD".into(),
+            ));
+        }
+        if let Some(d) = due
+            && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+        {
+            return Err(IncidentError::invalid(
+                "due",
+                format!("{d} is not a date: give it as YYYY-MM-DD"),
+            ));
+        }
+        let mut details = json!({"section": section, "text": text.trim()});
+        if action {
+            details["owner"] = json!(owner.unwrap_or(&self.actor));
+            details["due"] = json!(due);
+        }
+        self.deployment
+            .store
+            .record(id, &self.actor, Some(("review", details)), &[])?;
+        self.get(id)
+    }
+
     /// Adds a note to the timeline.
     pub fn note(&self, id: i64, text: &str) -> Result<Incident, IncidentError> {
         self.active(id)?;

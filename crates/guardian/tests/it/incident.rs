@@ -190,6 +190,46 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
     )
     .await;
     assert!(ok, "{out}{err}");
+    // The review: the "why" chain, what went well, where we were lucky, a follow-up with an
+    // owner and a due date; a due date that is not one is refused.
+    for args in [
+        &["why", "release() paid without settling"][..],
+        &[
+            "why",
+            "the upgrade's diff was not reviewed against the invariant",
+        ],
+        &["went-well", "the pause key was at hand"],
+        &["lucky", "the attacker stopped after one block"],
+        &[
+            "action",
+            "add a solvency invariant test",
+            "--owner",
+            "bob",
+            "--due",
+            "2026-12-31",
+        ],
+    ] {
+        let mut all = vec!["incident", "review", "1"];
+        all.extend_from_slice(args);
+        let (ok, out, err) = guardian(d, "alice", &all).await;
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, _, err) = guardian(
+        d,
+        "alice",
+        &[
+            "incident",
+            "review",
+            "1",
+            "action",
+            "x",
+            "--due",
+            "next week",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
+
     let published = d.join("postmortem.md");
     let closed = json(
         d,
@@ -216,6 +256,16 @@ async fn close_needs_the_checklist_and_the_timeline_shows_tampering() {
     for item in items {
         let line = format!("- [x] {}", item["title"].as_str().expect("title"));
         assert!(text.contains(&line), "{line} not in {text}");
+    }
+    for needle in [
+        "## Detection",
+        "1. release() paid without settling (alice, ",
+        "2. the upgrade's diff was not reviewed against the invariant (alice, ",
+        "## What went well\n\n- the pause landed 1 block after the first alert (from guardian's records)\n- the pause key was at hand (alice, ",
+        "## Where we were lucky\n\n- the attacker stopped after one block (alice, ",
+        "| follow-up | add a solvency invariant test | bob | 2026-12-31 | open |",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
     }
     // `incident report` of the closed incident prints what was published, never a new one.
     let (ok, again, _) = guardian(d, "x", &["incident", "report", "1"]).await;

@@ -179,6 +179,24 @@ enum Action {
         #[arg(long, value_enum)]
         format: exploit::ExportFormat,
     },
+    /// Add to the post-mortem's review: a step of the "why" chain (`why`), what went well
+    /// (`went-well`), what went wrong (`went-wrong`), where we were lucky (`lucky`), or a
+    /// follow-up action (`action`, with --owner and --due).
+    Review {
+        /// The incident's id.
+        id: i64,
+        /// The section.
+        #[arg(value_enum)]
+        section: show::ReviewSection,
+        /// What to say.
+        text: String,
+        /// An action's owner (default: the operator).
+        #[arg(long)]
+        owner: Option<String>,
+        /// An action's due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: Option<String>,
+    },
     /// Close it and publish its final post-mortem. Level 2 and 3 need the post-incident
     /// checklist complete; what the records prove is ticked automatically, the rest is listed
     /// with the command that satisfies it.
@@ -332,54 +350,14 @@ impl Args {
                 }
                 Ok(Done::Printed(ExitCode::SUCCESS))
             }
-            Action::Show { id } => {
-                let incident = r.get(id)?;
-                r.tick_proven(&incident).await?;
-                let incident = r.get(id)?;
-                let (timeline, integrity) = store.timeline(id)?;
-                // The war room and the figures, as the report has them.
-                let report = crate::incident::report::Gathered::read(r.deployment, &incident)
-                    .await?
-                    .report(&incident, &timeline, &integrity);
-                // Its Safe proposals still pending, with who they wait for.
-                let proposals: Vec<_> = if r.deployment.safes.is_empty() {
-                    Vec::new()
-                } else {
-                    crate::response::safe::states(r.deployment, true)
-                        .await
-                        .context("reading the Safe proposals")?
-                        .into_iter()
-                        .filter(|p| p.proposal.incident_id == Some(id))
-                        .collect()
-                };
-                let view = show::View {
-                    incident: &incident,
-                    contracts: &report.contracts,
-                    timeline: &timeline,
-                    integrity: &integrity,
-                    figures: show::Figures::of(&report),
-                    proposals: &proposals,
-                    chains: r
-                        .deployment
-                        .manifest
-                        .chains
-                        .iter()
-                        .map(|(name, c)| (c.chain_id, name.clone()))
-                        .collect(),
-                };
-                if self.json {
-                    print_json(&view);
-                } else {
-                    show::print_view(&view);
-                }
-                let intact = matches!(integrity, crate::incident::Integrity::Intact { .. });
-                // An altered record is a finding: the exit code says so.
-                Ok(Done::Printed(if intact {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }))
-            }
+            Action::Show { id } => show::run(r, id, self.json).await,
+            Action::Review {
+                id,
+                section,
+                text,
+                owner,
+                due,
+            } => one(r.review(id, section.name(), &text, owner.as_deref(), due.as_deref())),
             Action::Note { id, text } => one(r.note(id, &text)),
             Action::Task {
                 id,

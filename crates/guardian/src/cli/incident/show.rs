@@ -2,17 +2,22 @@
 //! title and the timeline's details may carry a bug bounty report's text (a confirmed report
 //! opens an incident named after it): they are printed through [`terminal_line`].
 
+use std::process::ExitCode;
+
+use anyhow::Context as _;
 use serde::Serialize;
+
+use super::Done;
 
 use super::super::history::utc;
 use crate::{
     incident::{
         Entry, Incident, Integrity, level_name,
-        playbook::PlaybookRun,
+        playbook::{PlaybookRun, Responder},
         report::{CLOCKS, Durations, FUNDS_COLUMNS, FUNDS_MEANING, Funds, Report, show_span},
         warroom::ContractState,
     },
-    output::{Table, terminal_line},
+    output::{Table, print_json, terminal_line},
     response::pause::Outcome,
 };
 
@@ -254,5 +259,85 @@ pub(super) fn print_view(v: &View<'_>) {
             e.kind,
             terminal_line(&crate::incident::report::tell(e, &v.chains))
         );
+    }
+}
+
+/// `guardian incident show ID`: the war room, the figures and the timeline; exits 1 when the
+/// record was altered.
+pub(super) async fn run(r: &Responder<'_>, id: i64, json: bool) -> anyhow::Result<Done> {
+    let store = &r.deployment.store;
+    let incident = r.get(id)?;
+    r.tick_proven(&incident).await?;
+    let incident = r.get(id)?;
+    let (timeline, integrity) = store.timeline(id)?;
+    // The war room and the figures, as the report has them.
+    let report = crate::incident::report::Gathered::read(r.deployment, &incident)
+        .await?
+        .report(&incident, &timeline, &integrity);
+    // Its Safe proposals still pending, with who they wait for.
+    let proposals: Vec<_> = if r.deployment.safes.is_empty() {
+        Vec::new()
+    } else {
+        crate::response::safe::states(r.deployment, true)
+            .await
+            .context("reading the Safe proposals")?
+            .into_iter()
+            .filter(|p| p.proposal.incident_id == Some(id))
+            .collect()
+    };
+    let view = View {
+        incident: &incident,
+        contracts: &report.contracts,
+        timeline: &timeline,
+        integrity: &integrity,
+        figures: Figures::of(&report),
+        proposals: &proposals,
+        chains: r
+            .deployment
+            .manifest
+            .chains
+            .iter()
+            .map(|(name, c)| (c.chain_id, name.clone()))
+            .collect(),
+    };
+    if json {
+        print_json(&view);
+    } else {
+        print_view(&view);
+    }
+    let intact = matches!(integrity, crate::incident::Integrity::Intact { .. });
+    // An altered record is a finding: the exit code says so.
+    Ok(Done::Printed(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }))
+}
+
+/// A section of the post-mortem's review (`incident review`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum ReviewSection {
+    /// A step of the "why" chain: each the cause of the one before.
+    Why,
+    /// What went well.
+    WentWell,
+    /// What went wrong.
+    WentWrong,
+    /// Where we were lucky.
+    Lucky,
+    /// A follow-up action, with an owner and a due date.
+    Action,
+}
+
+impl ReviewSection {
+    /// Its name in the records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Why => "why",
+            Self::WentWell => "went-well",
+            Self::WentWrong => "went-wrong",
+            Self::Lucky => "lucky",
+            Self::Action => "action",
+        }
     }
 }

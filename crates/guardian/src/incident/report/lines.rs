@@ -34,7 +34,7 @@ pub(super) fn describe<'a>(
         k @ ("pause" | "withdraw" | "upgrade" | "unpause" | "replenish") => category_of_action(k),
         "fix-verified" => "upgrade",
         "notification" | "notification-queued" => "notification",
-        "note" | "task" | "checklist" | "report" => "note",
+        "note" | "task" | "checklist" | "report" | "review" => "note",
         "pause-failed" => "failure",
         _ => "record",
     };
@@ -128,6 +128,15 @@ pub(super) fn describe<'a>(
         "checklist" => format!("checklist {}: {}", s("item"), s("evidence")),
         "fix-verified" => format!("fix verified: {}", s("note")),
         "pause-failed" => format!("pause failed: {}", s("error")),
+        "review" => match d.get("due").and_then(|v| v.as_str()) {
+            Some(due) => format!(
+                "review ({}): {} (owner {}, due {due})",
+                s("section"),
+                s("text"),
+                s("owner")
+            ),
+            None => format!("review ({}): {}", s("section"), s("text")),
+        },
         "report" if d["published"] == true => format!(
             "post-mortem published with the closing (Markdown sha256 {})",
             s("sha256")

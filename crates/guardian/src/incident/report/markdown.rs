@@ -208,6 +208,25 @@ pub fn to_markdown(r: &Report) -> String {
         line(String::new());
     }
 
+    for (title, numbered, items) in r.review.sections() {
+        line(format!("## {title}\n"));
+        if items.is_empty() {
+            line(format!(
+                "Nothing recorded (guardian incident review {} {} TEXT).\n",
+                r.incident,
+                review_flag(title)
+            ));
+            continue;
+        }
+        for (n, item) in items.iter().enumerate() {
+            match numbered {
+                true => line(format!("{}. {}", n + 1, md(item))),
+                false => line(format!("- {}", md(item))),
+            }
+        }
+        line(String::new());
+    }
+
     if !r.credits.is_empty() {
         line("## Credits\n".into());
         for c in &r.credits {
@@ -273,17 +292,18 @@ pub fn to_markdown(r: &Report) -> String {
     line(String::new());
 
     line("## Action items\n".into());
-    line("| task | what | owner | state |".into());
-    line("|---|---|---|---|".into());
+    line("| task | what | owner | due | state |".into());
+    line("|---|---|---|---|---|".into());
     for a in &r.action_items {
         line(format!(
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             a.task,
             md(&a.title),
             a.owner
                 .as_deref()
                 .map(md)
                 .unwrap_or_else(|| "unassigned".into()),
+            a.due.as_deref().map(md).unwrap_or_else(|| "-".into()),
             match &a.done_at {
                 Some(at) => format!("done {at}"),
                 None => "open".into(),
@@ -305,6 +325,17 @@ pub fn to_markdown(r: &Report) -> String {
         ));
     }
     o
+}
+
+/// The `incident review` flag that adds to the section titled `title`.
+pub(super) fn review_flag(title: &str) -> &'static str {
+    match title {
+        "Why it happened" => "why",
+        "What went well" => "went-well",
+        "What went wrong" => "went-wrong",
+        "Where we were lucky" => "lucky",
+        _ => "action",
+    }
 }
 
 #[cfg(test)]

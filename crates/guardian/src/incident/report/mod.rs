@@ -3,12 +3,14 @@
 //! database access of its own, and rendered as Markdown ([`to_markdown`]) or as one
 //! self-contained HTML file ([`to_html`]).
 
+mod chart;
 mod figures;
 mod html;
 mod lines;
 mod markdown;
 mod money;
 mod read;
+mod review;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,7 @@ pub use read::{
     FundsFigures, Gathered, Published, digest, funds_from_records, generate, publication,
     published, record_written,
 };
+pub use review::{Detection, FROM_RECORDS, Review, SECTIONS};
 
 use super::{CheckItem, Entry, Incident, Integrity, funds::Snapshot, level_name, warroom};
 use crate::{
@@ -122,6 +125,8 @@ pub struct Report {
     pub exploit: Option<Exploit>,
     /// The root cause as attested, and the notes.
     pub root_cause: RootCause,
+    /// Detection, why it happened, what went well and wrong, where we were lucky.
+    pub review: Review,
     /// The bug bounty reports behind it, each crediting its researcher where they agreed.
     pub credits: Vec<Credit>,
     /// The fix: each upgrade done under the incident.
@@ -339,6 +344,8 @@ pub struct ActionItem {
     pub done: bool,
     /// When it was done, UTC.
     pub done_at: Option<String>,
+    /// When it is due (a follow-up action), `YYYY-MM-DD`.
+    pub due: Option<String>,
 }
 
 /// A timeline entry, for people.
@@ -399,7 +406,7 @@ pub fn build(r: &Records<'_>) -> Report {
         text: e.details[key].as_str().unwrap_or_default().to_string(),
     };
     let root = i.checklist.iter().find(|c| c.id == "root-cause-documented");
-    Report {
+    let mut report = Report {
         incident: i.id,
         title: i.title.clone(),
         level: i.level,
@@ -439,6 +446,7 @@ pub fn build(r: &Records<'_>) -> Report {
         funds_total: Vec::new(),
         funds_basis,
         exploit,
+        review: Review::default(),
         root_cause: RootCause {
             evidence: root.and_then(|c| c.evidence.clone()),
             by: root.and_then(|c| c.ticked_by.clone()),
@@ -479,9 +487,10 @@ pub fn build(r: &Records<'_>) -> Report {
             .map(|t| ActionItem {
                 task: t.id.clone(),
                 title: t.title.clone(),
-                owner: i.commander.clone(),
+                owner: t.owner.clone().or_else(|| i.commander.clone()),
                 done: false,
                 done_at: None,
+                due: None,
             })
             .chain(
                 i.tasks
@@ -493,6 +502,20 @@ pub fn build(r: &Records<'_>) -> Report {
                         owner: t.done_by.clone(),
                         done: true,
                         done_at: t.done_at.map(utc),
+                        due: None,
+                    }),
+            )
+            .chain(
+                r.timeline
+                    .iter()
+                    .filter(|e| e.kind == "review" && e.details["section"] == "action")
+                    .map(|e| ActionItem {
+                        task: "follow-up".into(),
+                        title: e.details["text"].as_str().unwrap_or_default().to_string(),
+                        owner: e.details["owner"].as_str().map(str::to_string),
+                        done: false,
+                        done_at: None,
+                        due: e.details["due"].as_str().map(str::to_string),
                     }),
             )
             .collect(),
@@ -502,7 +525,15 @@ pub fn build(r: &Records<'_>) -> Report {
             .map(|e| lines::describe(e, &kind_of, r.chains))
             .collect(),
     }
-    .with_totals()
+    .with_totals();
+    report.review = review::of(
+        r.timeline,
+        &report.alerts,
+        &report.opened_by,
+        &report.durations,
+        &report.funds_total,
+    );
+    report
 }
 
 #[cfg(test)]
