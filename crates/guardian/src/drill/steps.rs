@@ -150,22 +150,39 @@ async fn pause_route(
     }
 }
 
-/// Turns the fork's results into one outcome per call.
-fn outcomes(names: Vec<(String, String)>, sent: Vec<super::fork::Sent>) -> Vec<Outcome> {
-    names
-        .into_iter()
-        .zip(sent)
-        .map(|((contract, words), s)| {
-            let ok = s.error.is_none();
-            let detail = s.error.unwrap_or(words);
-            Outcome {
-                contract,
-                ok,
-                detail,
-                tx: s.tx,
+/// Runs `plans` in one block of the fork and records in `step` one outcome per call (or the
+/// fork's failure as a whole); returns the `items` (one per call, in order) whose call worked.
+async fn run_in_one_block<T>(
+    fork: &mut Fork,
+    step: &mut Step,
+    plans: &[Planned],
+    names: Vec<(String, String)>,
+    items: Vec<T>,
+) -> Vec<T> {
+    let mut worked = Vec::new();
+    match fork.run(plans).await {
+        Ok((block, sent)) => {
+            step.block = block;
+            let items = items
+                .into_iter()
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None));
+            for (((contract, words), s), item) in names.into_iter().zip(sent).zip(items) {
+                let ok = s.error.is_none();
+                if ok && let Some(item) = item {
+                    worked.push(item);
+                }
+                step.outcomes.push(Outcome {
+                    contract,
+                    ok,
+                    detail: s.error.unwrap_or(words),
+                    tx: s.tx,
+                });
             }
-        })
-        .collect()
+        }
+        Err(e) => step.error = Some(e),
+    }
+    worked
 }
 
 /// Sends every pause it can and mines them in ONE block; the step, that block, and the targets
@@ -190,19 +207,7 @@ pub async fn pause(
             Err(why) => step.outcomes.push(Outcome::failed(t.contract.name(), why)),
         }
     }
-    let mut sent_targets = Vec::new();
-    match fork.run(&plans).await {
-        Ok((block, sent)) => {
-            step.block = block;
-            for (o, i) in outcomes(names, sent).into_iter().zip(index) {
-                if o.ok {
-                    sent_targets.push(i);
-                }
-                step.outcomes.push(o);
-            }
-        }
-        Err(e) => step.error = Some(e),
-    }
+    let sent_targets = run_in_one_block(fork, &mut step, &plans, names, index).await;
     step.finish(ms(started));
     let block = step.block;
     (step, block, sent_targets)
@@ -311,19 +316,7 @@ pub async fn rescue(
             });
         }
     }
-    let mut rescued = Vec::new();
-    match fork.run(&plans).await {
-        Ok((block, sent)) => {
-            step.block = block;
-            for (o, r) in outcomes(names, sent).into_iter().zip(pending) {
-                if o.ok {
-                    rescued.push(r);
-                }
-                step.outcomes.push(o);
-            }
-        }
-        Err(e) => step.error = Some(e),
-    }
+    let rescued = run_in_one_block(fork, &mut step, &plans, names, pending).await;
     step.finish(ms(started));
     (step, rescued)
 }
@@ -376,13 +369,7 @@ pub async fn give_back(fork: &mut Fork, rescued: &[Rescued], recipient: Option<A
             before,
         });
     }
-    match fork.run(&plans).await {
-        Ok((block, sent)) => {
-            step.block = block;
-            step.outcomes.extend(outcomes(names, sent));
-        }
-        Err(e) => step.error = Some(e),
-    }
+    run_in_one_block(fork, &mut step, &plans, names, Vec::<()>::new()).await;
     step.finish(ms(started));
     step
 }
@@ -429,13 +416,7 @@ pub async fn unpause(
             Err(why) => step.outcomes.push(Outcome::failed(t.contract.name(), why)),
         }
     }
-    match fork.run(&plans).await {
-        Ok((block, sent)) => {
-            step.block = block;
-            step.outcomes.extend(outcomes(names, sent));
-        }
-        Err(e) => step.error = Some(e),
-    }
+    run_in_one_block(fork, &mut step, &plans, names, Vec::<()>::new()).await;
     step.finish(ms(started));
     step
 }

@@ -10,14 +10,14 @@ use super::{Records, Report, build};
 use crate::{
     deployment::Deployment,
     incident::{Entry, Incident, IncidentError, Integrity, warroom},
-    storage::{StorageError, Store, now_ms},
+    storage::{ActionRecord, StorageError, Store, TxRecord, now_ms},
 };
 
 /// What a report is computed from besides the incident and its timeline, read once.
 pub struct Gathered {
     alerts: Vec<crate::alert::Alert>,
-    actions: Vec<crate::storage::ActionRecord>,
-    transactions: Vec<crate::storage::TxRecord>,
+    actions: Vec<ActionRecord>,
+    transactions: Vec<TxRecord>,
     contracts: Vec<warroom::ContractState>,
     chains: BTreeMap<u64, String>,
 }
@@ -33,15 +33,7 @@ impl Gathered {
             .iter()
             .filter_map(|a| store.alert(*a).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        let actions: Vec<_> = store
-            .actions()?
-            .into_iter()
-            .filter(|a| incident.actions.contains(&a.id))
-            .collect();
-        let mut transactions = Vec::new();
-        for a in &actions {
-            transactions.extend(store.transactions(a.id)?);
-        }
+        let (actions, transactions) = journal(store, incident)?;
         let contracts = match warroom::states(deployment, incident).await {
             Ok(states) => states,
             Err(e) => {
@@ -83,6 +75,23 @@ impl Gathered {
     }
 }
 
+/// The journal's actions done under `incident`, and their transactions.
+fn journal(
+    store: &Store,
+    incident: &Incident,
+) -> Result<(Vec<ActionRecord>, Vec<TxRecord>), StorageError> {
+    let actions: Vec<_> = store
+        .actions()?
+        .into_iter()
+        .filter(|a| incident.actions.contains(&a.id))
+        .collect();
+    let mut transactions = Vec::new();
+    for a in &actions {
+        transactions.extend(store.transactions(a.id)?);
+    }
+    Ok((actions, transactions))
+}
+
 /// The funds figures of a report, with how they were read.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FundsFigures {
@@ -102,15 +111,7 @@ pub fn funds_from_records(
     incident: &Incident,
     timeline: &[Entry],
 ) -> Result<FundsFigures, StorageError> {
-    let actions: Vec<_> = store
-        .actions()?
-        .into_iter()
-        .filter(|a| incident.actions.contains(&a.id))
-        .collect();
-    let mut transactions = Vec::new();
-    for a in &actions {
-        transactions.extend(store.transactions(a.id)?);
-    }
+    let (actions, transactions) = journal(store, incident)?;
     let report = build(&Records {
         incident,
         timeline,
