@@ -1,0 +1,133 @@
+//! `guardian incident movements` on the drill's incident: the drainer's take out of the escrow,
+//! the rescue to the safe recipient, the attacker's addresses and who funded them, as a user
+//! reads them after `guardian demo` (whose chains are gone by then: the drill recorded them).
+
+use alloy::primitives::{U256, utils::parse_ether};
+use serde_json::Value;
+
+/// Runs `guardian ARGS` in `dir`: its standard output, and whether it exited 0.
+async fn guardian(dir: &std::path::Path, args: &[&str]) -> (String, bool) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guardian"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUARDIAN_OPERATOR", "drill-lead")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .expect("guardian runs");
+    (
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            if out.status.success() {
+                String::new()
+            } else {
+                format!("\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+            }
+        ),
+        out.status.success(),
+    )
+}
+
+fn wei(v: &Value) -> U256 {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a decimal string: {v}"))
+        .parse()
+        .expect("decimal")
+}
+
+#[tokio::test]
+async fn the_drills_movements_show_the_take_with_the_attacker_and_the_rescue() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (demo, ok) = guardian(tmp.path(), &["demo", "--json", "--dir", "drill"]).await;
+    let r: Value = serde_json::from_str(&demo).unwrap_or_else(|e| panic!("{e}: {demo}"));
+    assert!(ok && r["ok"] == true, "{r:#}");
+    let drill = tmp.path().join("drill");
+
+    let (out, ok) = guardian(&drill, &["incident", "movements", "1", "--json"]).await;
+    assert!(ok, "{out}");
+    let m: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    // anvil serves call traces: every native transfer with its recipient.
+    assert_eq!(m["source"], "traces", "{m:#}");
+
+    // The attacker: the sender of the exploit, funded at genesis (a dev account), and its
+    // drainer contract, first funded by that sender.
+    let attackers = m["attackers"].as_array().expect("attackers");
+    let sender = attackers
+        .iter()
+        .find(|a| a["role"] == "sender")
+        .unwrap_or_else(|| panic!("no sender: {m:#}"));
+    assert_eq!(sender["funding"], "funded at genesis", "{sender}");
+    let drainer = attackers
+        .iter()
+        .find(|a| a["role"] == "contract")
+        .unwrap_or_else(|| panic!("no drainer: {m:#}"));
+    assert_eq!(drainer["funded_by"], sender["address"], "{drainer}");
+    let theirs = |to: &Value| attackers.iter().any(|a| a["address"] == *to);
+
+    // What the drainer took out of the escrow in the exploit's transactions: what the escrow
+    // lost (net of the deposit) plus the attacker's own deposit.
+    let exploit_txs: Vec<&Value> = r["attacker_txs"]
+        .as_array()
+        .expect("attacker_txs")
+        .iter()
+        .map(|t| &t["hash"])
+        .collect();
+    let rows = m["movements"].as_array().expect("movements");
+    let taken: Vec<&Value> = rows
+        .iter()
+        .filter(|row| row["recovery"] == "with the attacker")
+        .collect();
+    assert!(!taken.is_empty(), "{m:#}");
+    for row in &taken {
+        assert!(exploit_txs.contains(&&row["transaction"]), "{row}");
+        assert!(theirs(&row["to"]), "{row}");
+        assert_eq!(row["to"], drainer["address"], "{row}");
+        assert!(row["asset"]["token"].is_null(), "{row}");
+        assert_eq!(row["chain"], r["chain"]);
+    }
+    let escrow = &taken[0]["contract"];
+    assert!(taken.iter().all(|row| row["contract"] == *escrow));
+    let sum: U256 = taken.iter().map(|row| wei(&row["amount"])).sum();
+    let deposit = parse_ether("1").expect("the drill's deposit: scene::ATTACK_DEPOSIT_ETH");
+    assert_eq!(sum, wei(&r["lost_wei"]) + deposit, "{m:#}\n{r:#}");
+
+    // The rescue: the escrow's remaining funds to the manifest's safe recipient.
+    let rescued: Vec<&Value> = rows
+        .iter()
+        .filter(|row| row["recovery"] == "rescued")
+        .collect();
+    assert!(!rescued.is_empty(), "{m:#}");
+    let manifest = std::fs::read_to_string(drill.join("guardian.toml"))
+        .expect("manifest")
+        .to_lowercase();
+    let recipients = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("safe_recipients"))
+        .expect("safe_recipients")
+        .to_string();
+    for row in &rescued {
+        let to = row["to"].as_str().expect("a recipient").to_lowercase();
+        assert!(recipients.contains(&to), "{to} not in {recipients}");
+        assert!(!theirs(&row["to"]), "{row}");
+    }
+    let back: U256 = rescued
+        .iter()
+        .filter(|row| row["contract"] == *escrow && row["asset"]["token"].is_null())
+        .map(|row| wei(&row["amount"]))
+        .sum();
+    assert_eq!(back, wei(&r["rescued_wei"]), "{m:#}\n{r:#}");
+
+    // For people: the table, the attacker list and the source.
+    let (text, ok) = guardian(&drill, &["incident", "movements", "1"]).await;
+    assert!(ok, "{text}");
+    for needed in [
+        "with the attacker",
+        "rescued",
+        "funded at genesis",
+        "source: traces",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing:\n{text}");
+    }
+}
