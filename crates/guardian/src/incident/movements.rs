@@ -888,4 +888,41 @@ mod tests {
         assert_eq!(first_funding(&txs, DRAINER), Some((ATTACKER, EXPLOIT)));
         assert_eq!(first_funding(&txs, ATTACKER), None);
     }
+    #[test]
+    fn the_last_recorded_read_is_given_with_when_it_was_recorded() {
+        let m = Movements {
+            incident: 1,
+            source: Source::Traces,
+            attack_transactions: vec![EXPLOIT],
+            rescue_transactions: vec![RESCUE],
+            movements: Vec::new(),
+            attackers: Vec::new(),
+            recorded_at: None,
+        };
+        let entry = |kind: &str, at: i64, details: Value| Entry {
+            id: at,
+            incident_id: 1,
+            at,
+            actor: "drill".into(),
+            kind: kind.into(),
+            details,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let json = serde_json::to_value(&m).expect("json");
+        assert_eq!(json["source"], "traces");
+        let older = Movements {
+            source: Source::LogsAndBalances,
+            ..m.clone()
+        };
+        let timeline = [
+            entry(KIND, 5, serde_json::to_value(&older).expect("json")),
+            entry(KIND, 7, json),
+            entry("note", 9, json!({"text": "later"})),
+        ];
+        let found = recorded(&timeline).expect("recorded");
+        assert_eq!(found.recorded_at, Some(7));
+        assert_eq!(found.source, Source::Traces);
+        assert_eq!(recorded(&timeline[2..]), None);
+    }
 }
