@@ -386,8 +386,8 @@ pub async fn read(
     }
 }
 
-/// The transactions to read: (chain id, hash, rescue). The incident's mined withdrawals are its
-/// rescues; the exploit's transaction and its alerts' are the attack, except guardian's own (any
+/// The transactions to read: (chain id, hash, rescue). The incident's mined withdrawals, and
+/// the withdrawals a Safe executed under it, are its rescues; the exploit's transaction and its alerts' are the attack, except guardian's own (any
 /// transaction of the journal: a rescue or a return of funds can raise an alert too).
 fn transactions(
     deployment: &Deployment,
@@ -429,6 +429,29 @@ fn transactions(
             }
         }
     }
+    // Withdrawals a Safe executed: the execution's transaction, on the proposal's chain.
+    for executed in timeline
+        .iter()
+        .filter(|e| super::recovery::executed_proposal_of(e, timeline, "withdraw "))
+    {
+        let chain_id = timeline
+            .iter()
+            .find(|p| {
+                p.kind == "safe"
+                    && p.details["event"] == "proposed"
+                    && p.details["proposal"] == executed.details["proposal"]
+            })
+            .and_then(|p| p.details["chain"].as_str())
+            .and_then(|name| deployment.manifest.chains.get(name))
+            .map(|c| c.chain_id);
+        let tx = executed.details["tx"].as_str().and_then(|t| t.parse().ok());
+        if let (Some(chain_id), Some(tx)) = (chain_id, tx)
+            && !rescues.iter().any(|(c, h, _)| *c == chain_id && *h == tx)
+        {
+            rescues.push((chain_id, tx, true));
+        }
+    }
+    txs.retain(|(c, h, _)| !rescues.iter().any(|(rc, rh, _)| rc == c && rh == h));
     txs.extend(rescues);
     Ok(txs)
 }

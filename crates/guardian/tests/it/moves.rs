@@ -39,8 +39,19 @@ fn wei(v: &Value) -> U256 {
 
 #[tokio::test]
 async fn the_drills_movements_show_the_take_with_the_attacker_and_the_rescue() {
+    drill_then_movements(&[]).await;
+}
+
+#[tokio::test]
+async fn a_rescue_a_safe_executed_is_rescued_too() {
+    drill_then_movements(&["--safe"]).await;
+}
+
+/// Runs `guardian demo --json` with `more` arguments, then checks `incident movements 1`.
+async fn drill_then_movements(more: &[&str]) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let (demo, ok) = guardian(tmp.path(), &["demo", "--json", "--dir", "drill"]).await;
+    let args = [&["demo", "--json", "--dir", "drill"][..], more].concat();
+    let (demo, ok) = guardian(tmp.path(), &args).await;
     let r: Value = serde_json::from_str(&demo).unwrap_or_else(|e| panic!("{e}: {demo}"));
     assert!(ok && r["ok"] == true, "{r:#}");
     let drill = tmp.path().join("drill");
@@ -93,7 +104,8 @@ async fn the_drills_movements_show_the_take_with_the_attacker_and_the_rescue() {
     let deposit = parse_ether("1").expect("the drill's deposit: scene::ATTACK_DEPOSIT_ETH");
     assert_eq!(sum, wei(&r["lost_wei"]) + deposit, "{m:#}\n{r:#}");
 
-    // The rescue: the escrow's remaining funds to the manifest's safe recipient.
+    // The rescue: what was left, to the manifest's safe recipient (by the Safe's execution
+    // with --safe).
     let rescued: Vec<&Value> = rows
         .iter()
         .filter(|row| row["recovery"] == "rescued")
@@ -112,9 +124,13 @@ async fn the_drills_movements_show_the_take_with_the_attacker_and_the_rescue() {
         assert!(recipients.contains(&to), "{to} not in {recipients}");
         assert!(!theirs(&row["to"]), "{row}");
     }
+    assert!(
+        rescued.iter().any(|row| row["contract"] == *escrow),
+        "{m:#}"
+    );
     let back: U256 = rescued
         .iter()
-        .filter(|row| row["contract"] == *escrow && row["asset"]["token"].is_null())
+        .filter(|row| row["asset"]["token"].is_null())
         .map(|row| wei(&row["amount"]))
         .sum();
     assert_eq!(back, wei(&r["rescued_wei"]), "{m:#}\n{r:#}");
