@@ -2,7 +2,7 @@
 //! the rescue to the safe recipient, the attacker's addresses and who funded them, as a user
 //! reads them after `guardian demo` (whose chains are gone by then: the drill recorded them).
 
-use alloy::primitives::{U256, utils::parse_ether};
+use alloy::primitives::{Address, U256, utils::parse_ether};
 use serde_json::Value;
 
 /// Runs `guardian ARGS` in `dir`: its standard output, and whether it exited 0.
@@ -146,4 +146,133 @@ async fn drill_then_movements(more: &[&str]) {
     ] {
         assert!(text.contains(needed), "{needed:?} missing:\n{text}");
     }
+}
+
+/// A node that serves no traces and no Otterscan API: the movements come from the logs and the
+/// escrow's balances (the recipient unknown), and the sender's first funding from a scan of
+/// every block.
+#[tokio::test]
+async fn without_traces_the_movements_come_from_logs_and_balances() {
+    use alloy::{
+        network::EthereumWallet,
+        providers::{Provider, ProviderBuilder},
+        signers::local::PrivateKeySigner,
+    };
+    use bindings::{DocumentRegistry, PaymentEscrow};
+    use guardian::config::ContractKind;
+
+    use crate::{
+        send_ok,
+        support::{
+            doc,
+            proxy::{self, Behaviour},
+            testnet,
+        },
+    };
+
+    let net = testnet().await;
+    let proxy = proxy::start_with(
+        net.devnet.anvils[0].url.expose().as_str(),
+        Behaviour {
+            missing_methods: &[
+                "debug_traceTransaction",
+                "ots_searchTransactionsAfter",
+                "ots_getContractCreator",
+            ],
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut manifest = net.devnet.manifest.clone();
+    for chain in manifest.chains.values_mut() {
+        chain.rpc_urls = vec![proxy.url.parse().expect("url")];
+    }
+    manifest
+        .write(&dir.path().join("guardian.toml"), true)
+        .expect("manifest");
+
+    // A fresh key, funded by dev account 0, pays itself through the escrow: the release is the
+    // "exploit" (five ETH leave the escrow).
+    let taker = PrivateKeySigner::random();
+    let funder = net.as_signer(&net.admin);
+    let funding = funder
+        .send_transaction(
+            alloy::rpc::types::TransactionRequest::default()
+                .to(taker.address())
+                .value(parse_ether("10").expect("eth")),
+        )
+        .await
+        .expect("send")
+        .get_receipt()
+        .await
+        .expect("mined");
+    let p = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(taker.clone()))
+        .connect_http(net.devnet.anvils[0].url.expose().clone())
+        .erased();
+    let registry = DocumentRegistry::new(net.addr(ContractKind::DocumentRegistry), p.clone());
+    let fee = registry.registrationFee().call().await.expect("fee");
+    send_ok!(
+        registry
+            .registerDocument(doc(1), doc(2), Address::ZERO)
+            .value(fee)
+    );
+    let escrow = PaymentEscrow::new(net.addr(ContractKind::PaymentEscrow), p);
+    let five = parse_ether("5").expect("eth");
+    let receipt = send_ok!(
+        escrow
+            .deposit(doc(1), Address::ZERO, five, taker.address())
+            .value(five)
+    );
+    let id = crate::support::events::<PaymentEscrow::PaymentDeposited>(&receipt)[0].paymentId;
+    let released = send_ok!(escrow.release(id));
+
+    let run = |args: &'static [&'static str]| guardian(dir.path(), args);
+    let (out, ok) = run(&[
+        "incident",
+        "open",
+        "--level",
+        "1",
+        "--contracts",
+        "escrow",
+        "--title",
+        "t",
+    ])
+    .await;
+    assert!(ok, "{out}");
+    let hash = released.transaction_hash.to_string();
+    let (out, ok) = guardian(dir.path(), &["incident", "exploit", "1", "--tx", &hash]).await;
+    assert!(ok, "{out}");
+
+    let (out, ok) = run(&["incident", "movements", "1", "--json"]).await;
+    assert!(ok, "{out}");
+    let m: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(m["source"], "logs and balances", "{m:#}");
+    assert!(m["recorded_at"].is_null(), "read from the chain now");
+    let rows = m["movements"].as_array().expect("movements");
+    assert_eq!(rows.len(), 1, "{m:#}");
+    assert_eq!(rows[0]["contract"], "escrow");
+    assert_eq!(rows[0]["transaction"], hash.as_str());
+    assert_eq!(wei(&rows[0]["amount"]), five);
+    assert!(rows[0]["to"].is_null(), "{m:#}");
+    assert_eq!(rows[0]["recovery"], "recipient unknown");
+
+    let attackers = m["attackers"].as_array().expect("attackers");
+    assert_eq!(attackers.len(), 1, "{m:#}");
+    let a = &attackers[0];
+    let lower = |v: &Value| v.as_str().unwrap_or_default().to_lowercase();
+    assert_eq!(
+        lower(&a["address"]),
+        taker.address().to_string().to_lowercase()
+    );
+    assert_eq!(
+        lower(&a["funded_by"]),
+        net.admin.address().to_string().to_lowercase(),
+        "{a}"
+    );
+    assert_eq!(
+        lower(&a["funding_tx"]),
+        funding.transaction_hash.to_string().to_lowercase()
+    );
 }
