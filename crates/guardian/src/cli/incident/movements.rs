@@ -69,7 +69,7 @@ fn print_human(m: &Movements) {
     println!("source: {}", m.source.as_str());
     if let Some(at) = m.recorded_at {
         println!(
-            "read from the incident's timeline, recorded at {} (the chain did not answer now)",
+            "read from the incident's timeline, recorded at {}: its chain does not answer now",
             crate::incident::report::utc(at)
         );
     }
