@@ -58,6 +58,12 @@ fn print_human(m: &Movements) {
         }
         print!("{table}");
     }
+    if m.attack_transactions.is_empty() {
+        println!(
+            "no attack transaction is known: record the exploit's with `guardian incident exploit {} --tx HASH`",
+            m.incident
+        );
+    }
     if m.attackers.is_empty() {
         println!("attacker's addresses: none known");
     } else {
