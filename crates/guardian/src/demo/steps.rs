@@ -367,6 +367,33 @@ pub(super) async fn play(
             .count()
     ));
 
+    // The chains end with the drill: where the funds went is read now and kept as evidence.
+    // Evidence only: a read that fails is reported, and the drill goes on.
+    progress.step("tracing where the funds went");
+    let incident = r.get(id).map_err(at("incident"))?;
+    match crate::incident::movements::read(d, &incident).await {
+        Ok(moves) => {
+            d.store
+                .record(
+                    id,
+                    &operator,
+                    Some((
+                        crate::incident::movements::KIND,
+                        serde_json::to_value(&moves).unwrap_or_default(),
+                    )),
+                    &[],
+                )
+                .map_err(at("recording the funds movements"))?;
+            progress.done(&format!(
+                "{} movements out of the incident's contracts ({}), {} attacker addresses",
+                moves.movements.len(),
+                moves.source.as_str(),
+                moves.attackers.len()
+            ));
+        }
+        Err(e) => progress.warn(&format!("where the funds went could not be read: {e}")),
+    }
+
     super::closing::close(d, &r, &mut report, opts, shipped_block, progress).await?;
     report.check_lost(measured_lost);
     judge(&mut report);

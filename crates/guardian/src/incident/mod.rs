@@ -11,6 +11,7 @@ mod communicate;
 mod deliveries;
 pub mod funds;
 mod lifecycle;
+pub mod movements;
 mod notice;
 pub mod party_status;
 pub mod playbook;
@@ -83,6 +84,15 @@ pub enum IncidentError {
     /// A notification could not be queued.
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    /// A chain did not answer a read.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    /// A chain the request must read is not connected (its endpoints did not answer).
+    #[error("chain `{chain}` is unreachable: check its endpoints, then try again")]
+    Unreachable {
+        /// Chain name.
+        chain: String,
+    },
 }
 
 impl IncidentError {

@@ -25,6 +25,7 @@ mod incident_report;
 mod layers;
 mod mempool;
 mod monitor;
+mod moves;
 mod notify;
 mod postgres;
 mod preempt;

@@ -3,6 +3,7 @@
 
 mod affected;
 mod exploit;
+mod movements;
 mod report;
 mod show;
 
@@ -156,6 +157,12 @@ enum Action {
         /// Print RFC 4180 CSV (with a header row).
         #[arg(long)]
         csv: bool,
+    },
+    /// Where the funds went: every transfer out of its contracts in the attack transactions and
+    /// its rescues, the attacker's addresses with who first funded each, and the source read.
+    Movements {
+        /// The incident's id.
+        id: i64,
     },
     /// Record where the exploit started (its first transaction): the start of "time to detect",
     /// and the block before it is where the funds at risk are read.
@@ -441,6 +448,7 @@ impl Args {
                 };
                 Ok(Done::Printed(affected::run(r, id, format).await?))
             }
+            Action::Movements { id } => Ok(Done::Printed(movements::run(r, id, self.json).await?)),
             Action::Report { id, format, out } => report::run(r, id, format, out, self.json).await,
         }
     }
