@@ -301,9 +301,23 @@ impl Responder<'_> {
                 ));
             }
         }
+        // Where the funds went, read now if not yet recorded (evidence: a chain that does not
+        // answer leaves the report saying so, never the closing undone).
+        let incident = self.get(id)?;
+        let (timeline, _) = self.deployment.store.timeline(id)?;
+        if super::movements::recorded(&timeline).is_none()
+            && let Ok(moves) = super::movements::read(self.deployment, &incident).await
+        {
+            let details = serde_json::to_value(&moves).unwrap_or_default();
+            self.deployment.store.record(
+                id,
+                GUARDIAN,
+                Some((super::movements::KIND, details)),
+                &[],
+            )?;
+        }
         // The final report, rendered from the closed incident and written with its closing in
         // one transaction: what is published is what the records say once it is closed.
-        let incident = self.get(id)?;
         let gathered = report::Gathered::read(self.deployment, &incident).await?;
         let mut changes = Vec::new();
         if !incident.ticked(PUBLISHED) {

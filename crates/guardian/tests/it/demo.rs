@@ -173,6 +173,17 @@ async fn the_drill_pauses_before_the_attackers_next_transaction_and_rescues_more
         in_report["still_short"]["shown"].as_str().expect("shown"),
     );
     assert!(report.contains(&row), "{row}\n{report}");
+    // Where the funds went, in the post-mortem: the drainer's take, the rescue, the attacker's
+    // account funded at genesis, read from the node's traces.
+    assert!(
+        report.contains("## Funds movements and the attacker's addresses\n\nRead from traces"),
+        "{report}"
+    );
+    assert!(report.contains("| with the attacker |") && report.contains("| rescued |"));
+    assert!(
+        report.contains("(sender, local): funded at genesis"),
+        "{report}"
+    );
     let printed = guardian(&dir, &["incident", "report", "1"]).await;
     assert_eq!(String::from_utf8_lossy(&printed), report);
     assert!(

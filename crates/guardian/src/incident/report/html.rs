@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::{FUNDS_COLUMNS, FUNDS_MEANING, Report, markdown::show_span};
+use super::{
+    FUNDS_COLUMNS, FUNDS_MEANING, MOVEMENT_COLUMNS, Report, attacker_line, markdown::show_span,
+    movement_cells, movements_source,
+};
 
 /// Text made safe inside HTML content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -200,6 +203,40 @@ pub fn to_html(r: &Report) -> String {
             let _ = write!(o, "<li>{}</li>", e(b));
         }
         o.push_str("</ul>\n");
+    }
+
+    o.push_str("<h2>Funds movements and the attacker's addresses</h2>");
+    match &r.movements {
+        None => {
+            let _ = write!(
+                o,
+                "<p>Not read yet (<code>guardian incident movements {}</code>; closing the incident reads them).</p>",
+                r.incident
+            );
+        }
+        Some(m) => {
+            let _ = write!(o, "<p class=\"muted\">{}</p>", e(&movements_source(m)));
+            if !m.movements.is_empty() {
+                o.push_str("<table><tr>");
+                for c in MOVEMENT_COLUMNS {
+                    let _ = write!(o, "<th>{c}</th>");
+                }
+                o.push_str("</tr>");
+                for mv in &m.movements {
+                    o.push_str("<tr>");
+                    for c in movement_cells(mv) {
+                        let _ = write!(o, "<td>{}</td>", e(&c));
+                    }
+                    o.push_str("</tr>");
+                }
+                o.push_str("</table>");
+            }
+            o.push_str("<ul>");
+            for a in &m.attackers {
+                let _ = write!(o, "<li>{}</li>", e(&attacker_line(a)));
+            }
+            o.push_str("</ul>\n");
+        }
     }
 
     o.push_str("<h2>Root cause</h2>");

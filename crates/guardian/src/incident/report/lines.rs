@@ -128,6 +128,12 @@ pub(super) fn describe<'a>(
         "checklist" => format!("checklist {}: {}", s("item"), s("evidence")),
         "fix-verified" => format!("fix verified: {}", s("note")),
         "pause-failed" => format!("pause failed: {}", s("error")),
+        "movements" => format!(
+            "funds movements read from {}: {} movements, {} of the attacker's addresses",
+            s("source"),
+            d["movements"].as_array().map_or(0, Vec::len),
+            d["attackers"].as_array().map_or(0, Vec::len)
+        ),
         "review" => match d.get("due").and_then(|v| v.as_str()) {
             Some(due) => format!(
                 "review ({}): {} (owner {}, due {due})",

@@ -2,7 +2,10 @@
 //! researcher input: it is escaped so that it can neither inject HTML (many Markdown renderers
 //! pass raw HTML through) nor break a table.
 
-use super::{FUNDS_COLUMNS, FUNDS_MEANING, Report, Span, show_ms};
+use super::{
+    FUNDS_COLUMNS, FUNDS_MEANING, MOVEMENT_COLUMNS, Report, Span, attacker_line, movement_cells,
+    movements_source, show_ms,
+};
 
 /// Record text made safe inside Markdown, tables included: HTML metacharacters become entities,
 /// `|` is escaped, line breaks become spaces.
@@ -186,6 +189,32 @@ pub fn to_markdown(r: &Report) -> String {
             line(format!("- {}", md(b)));
         }
         line(String::new());
+    }
+
+    line("## Funds movements and the attacker's addresses\n".into());
+    match &r.movements {
+        None => line(format!(
+            "Not read yet (guardian incident movements {}; closing the incident reads them).\n",
+            r.incident
+        )),
+        Some(m) => {
+            line(format!("{}\n", md(&movements_source(m))));
+            if !m.movements.is_empty() {
+                line(format!("| {} |", MOVEMENT_COLUMNS.join(" | ")));
+                line(format!("|{}", "---|".repeat(MOVEMENT_COLUMNS.len())));
+                for mv in &m.movements {
+                    line(format!(
+                        "| {} |",
+                        movement_cells(mv).map(|c| md(&c)).join(" | ")
+                    ));
+                }
+                line(String::new());
+            }
+            for a in &m.attackers {
+                line(format!("- {}", md(&attacker_line(a))));
+            }
+            line(String::new());
+        }
     }
 
     line("## Root cause\n".into());

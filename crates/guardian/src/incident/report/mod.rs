@@ -19,7 +19,10 @@ use serde::Serialize;
 pub use html::{escape, to_html};
 pub use markdown::{CLOCKS, show_span, to_markdown};
 use money::amount;
-pub use money::{FUNDS_COLUMNS, FUNDS_MEANING, Funds};
+pub use money::{
+    FUNDS_COLUMNS, FUNDS_MEANING, Funds, MOVEMENT_COLUMNS, attacker_line, movement_cells,
+    movements_source,
+};
 pub use read::{
     FundsFigures, Gathered, Published, digest, funds_from_records, generate, publication,
     published, record_written,
@@ -123,6 +126,9 @@ pub struct Report {
     pub funds_basis: Vec<String>,
     /// Where the exploit started, when recorded.
     pub exploit: Option<Exploit>,
+    /// Where the funds went and who took them, as last recorded (`incident movements`, the
+    /// closing).
+    pub movements: Option<super::movements::Movements>,
     /// The root cause as attested, and the notes.
     pub root_cause: RootCause,
     /// Detection, why it happened, what went well and wrong, where we were lucky.
@@ -446,6 +452,7 @@ pub fn build(r: &Records<'_>) -> Report {
         funds_total: Vec::new(),
         funds_basis,
         exploit,
+        movements: super::movements::recorded(r.timeline),
         review: Review::default(),
         root_cause: RootCause {
             evidence: root.and_then(|c| c.evidence.clone()),

@@ -125,3 +125,37 @@ pub(super) fn amount(v: U256, decimals: u8, symbol: &str) -> Amount {
         shown: show_amount(v, decimals, symbol),
     }
 }
+
+/// The funds movement table's columns, the same in every view.
+pub const MOVEMENT_COLUMNS: [&str; 6] = ["from", "transaction", "block", "amount", "to", "status"];
+
+/// One movement's cells under [`MOVEMENT_COLUMNS`].
+pub fn movement_cells(m: &crate::incident::movements::Movement) -> [String; 6] {
+    [
+        format!("{} ({}) {}", m.contract, m.chain, m.from),
+        m.transaction.to_string(),
+        m.block.to_string(),
+        m.shown.clone(),
+        m.to.map_or_else(
+            || "not known (read from balances)".into(),
+            |a| a.to_string(),
+        ),
+        m.recovery.as_str().to_string(),
+    ]
+}
+
+/// Where the movements were read from, in one line.
+pub fn movements_source(m: &crate::incident::movements::Movements) -> String {
+    format!(
+        "Read from {}{}: every transfer out of the incident's contracts in its attack and rescue transactions.",
+        m.source.as_str(),
+        m.recorded_at
+            .map(|at| format!(", recorded {}", super::utc(at)))
+            .unwrap_or_default()
+    )
+}
+
+/// One attacker address in one line.
+pub fn attacker_line(a: &crate::incident::movements::Attacker) -> String {
+    format!("{} ({}, {}): {}", a.address, a.role, a.chain, a.funding)
+}
