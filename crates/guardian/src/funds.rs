@@ -44,6 +44,21 @@ impl Holding {
     pub fn show(&self, amount: U256) -> String {
         show_amount(amount, self.decimals, &self.symbol)
     }
+
+    /// What is held, and owed (escrows) with any shortfall, for people: `3.0 ETH (owes 5.0
+    /// ETH: SHORT 2.0 ETH)`.
+    pub fn describe(&self) -> String {
+        match self.owed {
+            Some(owed) if !self.shortfall().is_zero() => format!(
+                "{} (owes {}: SHORT {})",
+                self.show(self.amount),
+                self.show(owed),
+                self.show(self.shortfall())
+            ),
+            Some(owed) => format!("{} (owes {})", self.show(self.amount), self.show(owed)),
+            None => self.show(self.amount),
+        }
+    }
 }
 
 /// An amount in base units for people, with its unit: `show_amount(1.5e18, 18, "ETH")` is `1.5 ETH`.

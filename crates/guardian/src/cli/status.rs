@@ -65,16 +65,7 @@ fn print_human(report: &status::StatusReport) {
         let balances = c
             .balances
             .iter()
-            .map(|h| match h.owed {
-                Some(owed) if !h.shortfall().is_zero() => format!(
-                    "{} (owes {}: SHORT {})",
-                    h.show(h.amount),
-                    h.show(owed),
-                    h.show(h.shortfall())
-                ),
-                Some(owed) => format!("{} (owes {})", h.show(h.amount), h.show(owed)),
-                None => h.show(h.amount),
-            })
+            .map(crate::funds::Holding::describe)
             .collect::<Vec<_>>()
             .join(", ");
         t.row(vec![

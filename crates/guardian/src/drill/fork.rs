@@ -17,7 +17,7 @@ use crate::{
     anvil::{Anvil, AnvilOptions},
     chain::{ChainClient, revert::revert_reason},
     config::{ChainConfig, RpcSettings},
-    safe::{Confirmation, SafeCall, SafeTx, tx::pack_signatures},
+    safe::{Confirmation, SafeCall, SafeTx},
 };
 
 /// Gas money given to every account the drill acts as (added to what it holds).
@@ -467,18 +467,7 @@ fn exec_data(tx: &SafeTx, approvers: &[Address]) -> Bytes {
         .iter()
         .map(|o| (*o, Confirmation::ApprovedHash))
         .collect();
-    Safe::execTransactionCall {
-        to: tx.to,
-        value: tx.value,
-        data: tx.data.clone(),
-        operation: tx.operation,
-        safeTxGas: tx.safeTxGas,
-        baseGas: tx.baseGas,
-        gasPrice: tx.gasPrice,
-        gasToken: tx.gasToken,
-        refundReceiver: tx.refundReceiver,
-        signatures: pack_signatures(&confirmations),
-    }
-    .abi_encode()
-    .into()
+    crate::safe::tx::exec_call(tx, &confirmations)
+        .abi_encode()
+        .into()
 }

@@ -491,16 +491,7 @@ pub fn paused_text(c: &ContractEntry) -> &'static str {
 pub fn holdings_text(c: &ContractEntry) -> String {
     c.holdings
         .iter()
-        .map(|h| match h.owed {
-            Some(owed) if !h.shortfall().is_zero() => format!(
-                "{} (owes {}: SHORT {})",
-                h.show(h.amount),
-                h.show(owed),
-                h.show(h.shortfall())
-            ),
-            Some(owed) => format!("{} (owes {})", h.show(h.amount), h.show(owed)),
-            None => h.show(h.amount),
-        })
+        .map(crate::funds::Holding::describe)
         .collect::<Vec<_>>()
         .join(", ")
 }

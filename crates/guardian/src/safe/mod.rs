@@ -320,18 +320,7 @@ pub async fn execute(
     let call = Call::new(
         format!("execute Safe transaction {nonce} on {safe}"),
         safe,
-        Safe::execTransactionCall {
-            to: tx.to,
-            value: tx.value,
-            data: tx.data.clone(),
-            operation: tx.operation,
-            safeTxGas: tx.safeTxGas,
-            baseGas: tx.baseGas,
-            gasPrice: tx.gasPrice,
-            gasToken: tx.gasToken,
-            refundReceiver: tx.refundReceiver,
-            signatures: tx::pack_signatures(confirmations),
-        },
+        tx::exec_call(tx, confirmations),
     );
     let mut sent = send_all(client, payer, vec![call], journal, Preflight::AllOrNothing).await?;
     Ok(sent.remove(0)?)

@@ -237,6 +237,25 @@ pub fn recover(safe_tx_hash: B256, signature: &[u8]) -> Result<Address, Signatur
         .map_err(|e| SignatureError::Malformed(e.to_string()))
 }
 
+/// The `execTransaction` call that executes `tx` with `confirmations`.
+pub fn exec_call(
+    tx: &SafeTx,
+    confirmations: &[(Address, Confirmation)],
+) -> bindings::safe::Safe::execTransactionCall {
+    bindings::safe::Safe::execTransactionCall {
+        to: tx.to,
+        value: tx.value,
+        data: tx.data.clone(),
+        operation: tx.operation,
+        safeTxGas: tx.safeTxGas,
+        baseGas: tx.baseGas,
+        gasPrice: tx.gasPrice,
+        gasToken: tx.gasToken,
+        refundReceiver: tx.refundReceiver,
+        signatures: pack_signatures(confirmations),
+    }
+}
+
 /// The `signatures` argument of `execTransaction`: one entry per owner, in ascending owner
 /// order, as the Safe requires.
 pub fn pack_signatures(confirmations: &[(Address, Confirmation)]) -> Bytes {
