@@ -208,9 +208,10 @@ async fn an_endpoint_capping_log_ranges_yields_the_same_backfilled_alerts() {
 async fn the_head_is_followed_while_a_long_history_is_backfilled() {
     let net = testnet().await;
     let start = burst(&net).await;
-    // Mined in steps: anvil takes a few seconds per thousands of blocks.
-    for _ in 0..6 {
-        rpc(&net, "anvil_mine", serde_json::json!([500])).await;
+    // Mined in small steps: anvil takes seconds per thousand blocks, longer on a loaded
+    // machine, and each request must answer within the client's timeout.
+    for _ in 0..30 {
+        rpc(&net, "anvil_mine", serde_json::json!([100])).await;
     }
     let backfill_to = net.block_number().await - 1;
     let dir = tempfile::tempdir().expect("tmp");
