@@ -80,3 +80,79 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        alert::{NewAlert, Severity},
+        storage::sql::params,
+    };
+
+    /// An alert stored through the monitor's path, then aged by `days`.
+    fn aged_alert(store: &Store, key: &str, days: i64) -> i64 {
+        let id = store
+            .store_alert(&NewAlert {
+                rule: "privileged".into(),
+                kind: "privileged".into(),
+                severity: Severity::Info,
+                chain: "local".into(),
+                chain_id: 31337,
+                contract: None,
+                address: None,
+                block_number: 1,
+                block_hash: alloy::primitives::B256::repeat_byte(1),
+                tx_hashes: Vec::new(),
+                summary: key.into(),
+                evidence: serde_json::json!({}),
+                dedup_key: key.into(),
+            })
+            .expect("store")
+            .expect("stored")
+            .id;
+        store
+            .write(|c| {
+                c.execute(
+                    "UPDATE alerts SET detected_at = ?1 WHERE id = ?2",
+                    params![now_ms() - days * 86_400_000, id],
+                )
+            })
+            .expect("age");
+        id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_task_prunes_at_start_and_ends_when_told() {
+        let store = Arc::new(Store::in_memory().expect("sqlite"));
+        let old = aged_alert(&store, "old", 10);
+        let recent = aged_alert(&store, "recent", 0);
+        let keep = MonitorConfig {
+            keep_alerts_days: Some(2),
+            ..MonitorConfig::default()
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // An interval far longer than the test: only the pass at start can delete.
+        let task = tokio::spawn(run(store.clone(), keep, EVERY, stop_rx));
+        // Waits for the pass (bounded, so a broken task fails instead of hanging).
+        let gone = tokio::time::timeout(Duration::from_secs(30), async {
+            while store.alert(old).expect("read").is_some() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(gone.is_ok(), "the old alert was not pruned at start");
+        assert!(store.alert(recent).expect("read").is_some());
+        stop_tx.send(true).expect("stop");
+        task.await.expect("the task ends when told");
+    }
+
+    #[tokio::test]
+    async fn keeping_everything_starts_nothing() {
+        let store = Arc::new(Store::in_memory().expect("sqlite"));
+        let old = aged_alert(&store, "old", 10_000);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        // Returns without being stopped: no task runs when nothing is to be pruned.
+        run(store.clone(), MonitorConfig::default(), EVERY, stop_rx).await;
+        assert!(store.alert(old).expect("read").is_some());
+    }
+}
