@@ -33,6 +33,8 @@ use crate::{
 /// a run that fully succeeded). A bug bounty report not acknowledged in time ([bounty]
 /// ack_hours_critical, ack_hours_other) raises one `bounty-sla` alert (critical for a critical
 /// report, else high), checked at start and every minute (with --once, after the chains).
+/// With [monitor] keep_alerts_days or keep_delivered_days, older alerts (not those an incident
+/// holds or an outbox message names) and delivered messages are deleted at start and hourly.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Start at this block, even if the monitor already went further. More than 64 blocks behind

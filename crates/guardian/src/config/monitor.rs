@@ -1,11 +1,21 @@
 //! `[monitor]`: how `guardian monitor` follows the chains (poll interval, confirmations, lag,
-//! heartbeat, the signer of automatic responses).
+//! heartbeat, the signer of automatic responses, how long alerts and delivered messages are
+//! kept).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::env::is_variable_name;
+
+/// The longest retention accepted (about 270 years): keeps the cutoff's arithmetic far from
+/// overflow.
+const MAX_KEEP_DAYS: i64 = 100_000;
+
+/// `n` days; `n` was checked to be positive.
+fn days(n: i64) -> Duration {
+    Duration::from_secs(n.unsigned_abs() * 86_400)
+}
 
 /// How `guardian monitor` follows the chains.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -30,6 +40,14 @@ pub struct MonitorConfig {
     /// The `[signers]` entry automatic responses are sent as (default: whichever holds the role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
+    /// Days an alert is kept before the running monitor deletes it (absent: forever). Alerts
+    /// an incident holds, or a message in the outbox names, are kept whatever their age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alerts_days: Option<i64>,
+    /// Days a delivered message is kept in the outbox (absent: forever). Messages not yet
+    /// delivered, or given up on, are never deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_delivered_days: Option<i64>,
 }
 
 impl Default for MonitorConfig {
@@ -41,6 +59,8 @@ impl Default for MonitorConfig {
             heartbeat_url_env: None,
             heartbeat_secs: Self::default_heartbeat_secs(),
             signer: None,
+            keep_alerts_days: None,
+            keep_delivered_days: None,
         }
     }
 }
@@ -64,6 +84,16 @@ impl MonitorConfig {
         *self == Self::default()
     }
 
+    /// How long alerts are kept (`None`: forever).
+    pub fn keep_alerts(&self) -> Option<Duration> {
+        self.keep_alerts_days.map(days)
+    }
+
+    /// How long delivered messages are kept (`None`: forever).
+    pub fn keep_delivered(&self) -> Option<Duration> {
+        self.keep_delivered_days.map(days)
+    }
+
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
@@ -79,6 +109,18 @@ impl MonitorConfig {
         }
         if self.max_lag_blocks == 0 {
             return Some("[monitor] max_lag_blocks must be at least 1".into());
+        }
+        for (key, days) in [
+            ("keep_alerts_days", self.keep_alerts_days),
+            ("keep_delivered_days", self.keep_delivered_days),
+        ] {
+            if let Some(days) = days
+                && !(1..=MAX_KEEP_DAYS).contains(&days)
+            {
+                return Some(format!(
+                    "[monitor] {key} = {days}: give a whole number of days from 1 to {MAX_KEEP_DAYS}, or leave it out to keep everything"
+                ));
+            }
         }
         if let Some(var) = &self.heartbeat_url_env
             && !is_variable_name(var)
@@ -159,5 +201,40 @@ dev_account = 1
             err.contains("never the URL") && !err.contains("SECRET"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn retention_takes_a_positive_whole_number_of_days() {
+        let m =
+            parse("\n[monitor]\nkeep_alerts_days = 30\nkeep_delivered_days = 7\n").expect("valid");
+        assert_eq!(
+            m.monitor.keep_alerts(),
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            m.monitor.keep_delivered(),
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
+        assert!(m.to_toml().contains("keep_alerts_days = 30"));
+        let m = parse("").expect("valid");
+        assert_eq!(
+            (m.monitor.keep_alerts(), m.monitor.keep_delivered()),
+            (None, None)
+        );
+        for (line, key) in [
+            ("keep_alerts_days = 0", "keep_alerts_days"),
+            ("keep_alerts_days = -3", "keep_alerts_days"),
+            ("keep_delivered_days = 0", "keep_delivered_days"),
+        ] {
+            let err = parse(&format!("\n[monitor]\n{line}\n")).expect_err(line);
+            assert!(
+                err.contains(key) && err.contains("whole number of days from 1"),
+                "{line}: {err}"
+            );
+        }
+        for line in ["keep_alerts_days = 1.5", "keep_delivered_days = \"30d\""] {
+            let err = parse(&format!("\n[monitor]\n{line}\n")).expect_err(line);
+            assert!(err.starts_with("guardian.toml:10:"), "{line}: {err}");
+        }
     }
 }

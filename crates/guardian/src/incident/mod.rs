@@ -25,7 +25,7 @@ pub mod warroom;
 
 pub use communicate::AUDIENCES;
 pub use notice::{IncidentNotice, enqueue_incident};
-pub use records::{Change, NewIncident};
+pub use records::{Change, HOLDS_ALERT, NewIncident};
 pub use timeline::{Entry, Integrity};
 
 use serde::{Deserialize, Serialize};

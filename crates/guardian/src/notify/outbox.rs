@@ -21,9 +21,22 @@ use super::{Contacts, NotifyError, message::Message};
 use crate::{
     secret::redact,
     storage::{
-        StorageError, Store, now_ms,
+        KeptBy, Prune, StorageError, Store, now_ms,
         sql::{Conn, OptionalExt as _, SqlError, SqlResult, params},
     },
+};
+
+/// A message names its alert: retention keeps an alert while a message names it.
+pub const NAMES_ALERT: KeptBy = KeptBy {
+    table: "outbox",
+    column: "alert_id",
+};
+
+/// Delivered messages, aged from delivery; undelivered or given-up ones are never pruned.
+pub const DELIVERED: Prune<'static> = Prune {
+    table: "outbox",
+    age_column: "delivered_at",
+    kept_by: &[],
 };
 
 /// Rows one pass claims at most.

@@ -1,12 +1,14 @@
 //! A running guardian, composed once: the monitor follows the chains, each stored alert is
 //! dispatched (contacts told through the outbox, the automatic response run through the
 //! incident protocol), the outbox delivers, and — as asked — the bounty clock's watch, a
-//! failing contact's `monitor-health`, Prometheus metrics and the heartbeat run beside them.
+//! failing contact's `monitor-health`, Prometheus metrics, the heartbeat and retention (old
+//! records pruned) run beside them.
 //! `guardian monitor`, the drill, the benchmarks and the tests all start it through [`Service`].
 
 pub mod bounty_sla;
 pub mod dispatch;
 mod offline;
+pub mod retention;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -185,6 +187,15 @@ impl<'a> Service<'a> {
             services.spawn(m.clone().serve(listener, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }));
+        }
+        // `[monitor] keep_*_days`: old records are pruned beside the followers, never in their way.
+        if retention::wanted(&deployment.manifest.monitor) {
+            services.spawn(retention::run(
+                store.clone(),
+                deployment.manifest.monitor.clone(),
+                retention::EVERY,
+                services_stop_rx.clone(),
+            ));
         }
         let mut heartbeat_once = None;
         if let Some((hb, every)) = heartbeat {

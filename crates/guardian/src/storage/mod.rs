@@ -12,6 +12,7 @@ mod migrations;
 mod offline;
 mod postgres_db;
 mod proposals;
+mod retention;
 mod schema;
 pub mod sql;
 
@@ -24,6 +25,7 @@ pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Statu
 pub use leases::{Fence, Lease, Taken, acting_under};
 pub use offline::Absorbed;
 pub use proposals::{ConfirmationRecord, NewProposal, ProposalRecord, ProposalStatus};
+pub use retention::{KeptBy, PRUNE_BATCH, Prune};
 
 use std::{
     path::Path,

@@ -31,6 +31,7 @@ mod postgres;
 mod preempt;
 mod rescue;
 mod response;
+mod retention;
 mod revoke;
 mod rules;
 mod runbook;

@@ -12,8 +12,14 @@ use super::{
     timeline::{self, Entry, Integrity},
 };
 use crate::storage::{
-    StorageError, Store, now_ms,
+    KeptBy, StorageError, Store, now_ms,
     sql::{Conn, OptionalExt as _, SqlResult, params},
+};
+
+/// An incident holds its alerts: retention never deletes an alert an incident holds.
+pub const HOLDS_ALERT: KeptBy = KeptBy {
+    table: "incident_alerts",
+    column: "alert_id",
 };
 
 /// A new incident.

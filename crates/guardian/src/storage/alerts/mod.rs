@@ -8,7 +8,7 @@ mod rows;
 use self::rows::{COLUMNS, alert_from_row, conversion, severity_rank};
 pub(crate) use self::rows::{insert_alerts, select_alerts};
 use super::{
-    StorageError, Store, now_ms,
+    KeptBy, Prune, StorageError, Store, now_ms,
     sql::{OptionalExt as _, ToValue, Value, params},
 };
 use crate::alert::{Alert, AlertStatus, NewAlert, Severity};
@@ -444,6 +444,21 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// Deletes alerts detected before `older_than_ms` that no `kept_by` column names, in
+    /// batches; returns how many were deleted.
+    pub fn prune_alerts(
+        &self,
+        older_than_ms: i64,
+        kept_by: &[KeptBy],
+    ) -> Result<u64, StorageError> {
+        let what = Prune {
+            table: "alerts",
+            age_column: "detected_at",
+            kept_by,
+        };
+        self.prune(&what, older_than_ms)
     }
 
     /// The alert with this id.
