@@ -50,19 +50,21 @@ pub struct Snapshot {
 /// Reads the snapshot of `incident`'s scope now. Contracts or chains that cannot be read are
 /// left out (the snapshot is evidence, never a reason to hold up a pause).
 pub async fn snapshot(deployment: &Deployment, incident: &Incident, when: &str) -> Snapshot {
-    let mut snap = read(deployment, incident, when, None).await;
-    let heads = join_all(deployment.clients.iter().map(|(name, client)| async move {
-        (
-            name.clone(),
-            client.provider().get_block_number().await.ok(),
-        )
+    let at = heads(deployment).await;
+    snapshot_at(deployment, incident, when, &at).await
+}
+
+/// Each chain's head block now (chains whose node does not answer are left out). A snapshot
+/// reads its holdings in these blocks, so what it holds and the block it names agree.
+pub async fn heads(deployment: &Deployment) -> BTreeMap<String, u64> {
+    join_all(deployment.clients.iter().map(|(name, client)| async move {
+        let head = client.provider().get_block_number().await.ok();
+        head.map(|b| (name.clone(), b))
     }))
-    .await;
-    snap.blocks = heads
-        .into_iter()
-        .filter_map(|(n, b)| b.map(|b| (n, b)))
-        .collect();
-    snap
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Reads the snapshot of `incident`'s scope on the chains of `at`, each in the state of its
@@ -129,11 +131,34 @@ async fn read(
     }
 }
 
+/// `heads`, each taken back to the block before the pause's first on its chain where it was read
+/// after the pause landed: the opening cannot have seen a block its own pause made.
+fn before_the_pause(
+    mut heads: BTreeMap<String, u64>,
+    paused_in: &BTreeMap<String, (u64, u64)>,
+) -> BTreeMap<String, u64> {
+    for (chain, head) in heads.iter_mut() {
+        if let Some((first, _)) = paused_in.get(chain) {
+            *head = (*head).min(first.saturating_sub(1));
+        }
+    }
+    heads
+}
+
 impl Responder<'_> {
-    /// The snapshots read when an incident opens: its scope now (`opened`) and, on each chain
-    /// where an alert is linked, in the block before the first alert's (`before`: the exploit's
-    /// first transaction is, as far as guardian knows, the one that raised it).
-    pub(super) async fn opening_snapshots(&self, incident: &Incident) -> Vec<Snapshot> {
+    /// The snapshots read when an incident opens: its scope in the blocks `opened_at` (each
+    /// chain's head when it opened) and, on each chain where an alert is linked, in the block
+    /// before the first alert's (`before`: the exploit's first transaction is, as far as guardian
+    /// knows, the one that raised it). `paused_in` is each chain's first block of the opening's
+    /// pause: a head read after it landed (the pause is sent alongside that read, never after it)
+    /// is taken back to the block before, the last the opening can have seen.
+    pub(super) async fn opening_snapshots(
+        &self,
+        incident: &Incident,
+        opened_at: BTreeMap<String, u64>,
+        paused_in: &BTreeMap<String, (u64, u64)>,
+    ) -> Vec<Snapshot> {
+        let opened_at = before_the_pause(opened_at, paused_in);
         let mut at: BTreeMap<String, u64> = BTreeMap::new();
         for alert in incident.alerts.iter() {
             let Ok(Some(a)) = self.deployment.store.alert(*alert) else {
@@ -144,7 +169,7 @@ impl Responder<'_> {
                 .and_modify(|b| *b = (*b).min(block))
                 .or_insert(block);
         }
-        let opened = snapshot(self.deployment, incident, "opened");
+        let opened = snapshot_at(self.deployment, incident, "opened", &opened_at);
         if at.is_empty() {
             return vec![opened.await];
         }
@@ -207,5 +232,22 @@ impl Responder<'_> {
             &[],
         )?;
         self.record_snapshot(id, &before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_read_after_the_pause_landed_is_taken_back_to_the_block_before_it() {
+        let heads = BTreeMap::from([("a".to_string(), 12), ("b".into(), 7), ("c".into(), 30)]);
+        // a: read after its pause landed in 11; b: read before its pause in 9; c: not paused.
+        let paused = BTreeMap::from([("a".to_string(), (11, 12)), ("b".into(), (9, 9))]);
+        let at = before_the_pause(heads, &paused);
+        assert_eq!(
+            at,
+            BTreeMap::from([("a".to_string(), 10), ("b".into(), 7), ("c".into(), 30)])
+        );
     }
 }

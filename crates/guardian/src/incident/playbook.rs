@@ -249,19 +249,28 @@ impl Responder<'_> {
             mitigated: false,
             proposals: Vec::new(),
         };
-        // The stakes before the pause are read alongside it, never ahead of it.
-        let before = async {
-            if event == "opened" {
-                self.opening_snapshots(&incident).await
-            } else {
-                Vec::new()
+        // The heads at the opening are read alongside the pause, never ahead of it; the stakes
+        // in those blocks once it is sent.
+        let opening = event == "opened";
+        let heads = async {
+            match opening {
+                true => funds::heads(self.deployment).await,
+                false => Default::default(),
             }
         };
-        let (before, paused) = tokio::join!(
-            before,
+        let (heads, paused) = tokio::join!(
+            heads,
             self.pause_step(&incident, level, pause_key, &mut run)
         );
         paused?;
+        let before = match opening {
+            true => {
+                let paused_in = run.pause.as_ref().map(|p| p.blocks.clone());
+                self.opening_snapshots(&incident, heads, &paused_in.unwrap_or_default())
+                    .await
+            }
+            false => Vec::new(),
+        };
         for snap in &before {
             self.record_snapshot(id, snap)?;
         }
