@@ -145,6 +145,11 @@ impl Anvil {
         })
     }
 
+    /// Its process id, while it runs (what a benchmark reads its CPU time and memory by).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the process and waits for it to exit.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

@@ -1,6 +1,7 @@
 //! Prometheus metrics of `guardian monitor` (`--metrics-addr`): blocks processed, head lag,
-//! alerts raised and retracted, RPC errors, notification results and detection latency, served
-//! as `GET /metrics` in the text exposition format by a tiny HTTP listener.
+//! alerts raised and retracted, RPC errors, notification results, detection latency and the time
+//! each stage of a block takes, served as `GET /metrics` in the text exposition format by a tiny
+//! HTTP listener.
 
 use std::{future::Future, time::Duration};
 
@@ -22,6 +23,43 @@ pub enum MetricsError {
     Prometheus(#[from] prometheus::Error),
 }
 
+/// A stage of a block's way from the node to its alerts' messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The block's logs (and, when a rule needs them, receipts and senders) read.
+    FetchLogs,
+    /// The fund-holding contracts' balances and debts read.
+    ReadHoldings,
+    /// Every rule evaluated.
+    Rules,
+    /// The block and its alerts committed.
+    Store,
+    /// An alert's messages queued for its contacts.
+    Notify,
+}
+
+impl Stage {
+    /// Every stage, in the order a block goes through them.
+    pub const ALL: [Stage; 5] = [
+        Stage::FetchLogs,
+        Stage::ReadHoldings,
+        Stage::Rules,
+        Stage::Store,
+        Stage::Notify,
+    ];
+
+    /// Its `stage` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::FetchLogs => "fetch_logs",
+            Stage::ReadHoldings => "read_holdings",
+            Stage::Rules => "rules",
+            Stage::Store => "store",
+            Stage::Notify => "notify",
+        }
+    }
+}
+
 /// The monitor's metrics; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -33,6 +71,7 @@ pub struct Metrics {
     rpc_errors: IntCounterVec,
     notifications: IntCounterVec,
     latency: HistogramVec,
+    stages: HistogramVec,
     lease_epoch: IntGaugeVec,
     takeovers: IntCounterVec,
 }
@@ -90,6 +129,20 @@ impl Metrics {
             &["chain"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let stages = HistogramVec::new(
+            HistogramOpts::new(
+                "guardian_monitor_stage_seconds",
+                "Time one block spends in each stage, per chain: fetch_logs (its logs, receipts \
+                 and senders), read_holdings (balances and debts; side by side with fetch_logs), \
+                 rules, store (the block and its alerts committed) and notify (an alert's \
+                 messages queued).",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["chain", "stage"],
+        )?;
+        registry.register(Box::new(stages.clone()))?;
         let takeovers = counter(
             "guardian_ha_takeovers_total",
             "Chains this instance took from another holder (or from nobody after a lapse), per chain.",
@@ -112,6 +165,7 @@ impl Metrics {
             rpc_errors,
             notifications,
             latency,
+            stages,
             lease_epoch,
             takeovers,
         })
@@ -126,6 +180,13 @@ impl Metrics {
                 .with_label_values(&[chain])
                 .observe(learned.as_secs_f64());
         }
+    }
+
+    /// One block of `chain` (or, for `notify`, one alert) spent `took` in `stage`.
+    pub fn stage(&self, chain: &str, stage: Stage, took: Duration) {
+        self.stages
+            .with_label_values(&[chain, stage.name()])
+            .observe(took.as_secs_f64());
     }
 
     /// This instance holds `chain`'s lease at `epoch` (0: it does not); `takeover` when it took

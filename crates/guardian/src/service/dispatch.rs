@@ -15,7 +15,11 @@ use crate::{
         automatic::{self, Responded},
         playbook::GUARDIAN,
     },
-    monitor::{MonitorEvent, lease::Held},
+    monitor::{
+        MonitorEvent,
+        lease::Held,
+        metrics::{Metrics, Stage},
+    },
     notify::{self, AlertEvent, Contacts, Outbox},
     storage::{Store, acting_under},
 };
@@ -41,6 +45,8 @@ pub struct Dispatcher<'a> {
     outbox: Option<Outbox>,
     /// `[ha]`: the leases this instance holds; an alert is answered under its chain's.
     held: Option<Held>,
+    /// Where the time to queue an alert's messages is observed (the `notify` stage).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -58,7 +64,14 @@ impl<'a> Dispatcher<'a> {
             contacts,
             outbox,
             held: None,
+            metrics: None,
         }
+    }
+
+    /// Observes the time each alert's messages take to queue in `metrics` (stage `notify`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// `[ha]`: answers an alert only while this instance holds its chain's lease, and under it
@@ -111,6 +124,7 @@ impl<'a> Dispatcher<'a> {
         }
         let responding =
             automatic::response_level(respond).map(|l| l.max(alert.found.severity.level()));
+        let queueing = std::time::Instant::now();
         let (notified, notify_error) = match notify::enqueue_alert_responding(
             &self.store,
             &self.contacts,
@@ -124,6 +138,9 @@ impl<'a> Dispatcher<'a> {
                 (0, Some(e.to_string()))
             }
         };
+        if let Some(m) = &self.metrics {
+            m.stage(&alert.found.chain, Stage::Notify, queueing.elapsed());
+        }
         if let Some(outbox) = &self.outbox {
             outbox.wake();
         }

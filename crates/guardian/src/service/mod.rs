@@ -265,6 +265,9 @@ impl<'a> Service<'a> {
         if let Some(ha) = &ha {
             dispatcher = dispatcher.under_leases(ha.held.clone());
         }
+        if let Some(m) = &metrics {
+            dispatcher = dispatcher.with_metrics(m.clone());
+        }
         let (outbox_stop_tx, mut outbox_stop_rx) = watch::channel(false);
         let delivering = async {
             if let Some(o) = outbox.clone() {

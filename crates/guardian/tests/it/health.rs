@@ -12,7 +12,8 @@ use guardian::{
         health::{self, HealthBoard},
         metrics::Metrics,
     },
-    notify::{self, AlertEvent, Contacts, Outbox},
+    notify::{Contacts, Outbox},
+    service::dispatch::Dispatcher,
     storage::{AlertFilter, Store},
 };
 use tokio::{
@@ -104,7 +105,12 @@ async fn metrics_expose_blocks_lag_alerts_notifications_and_detection_latency() 
     let outbox = Outbox::new(store.clone(), contacts.clone())
         .expect("outbox")
         .with_metrics(metrics.clone());
-    notify::enqueue_alert(&store, &contacts, &raised[0], AlertEvent::Raised).expect("enqueue");
+    // Queued by the service's dispatcher, which times it (the `notify` stage).
+    let dispatched = Dispatcher::new(&d, store.clone(), contacts.clone(), None)
+        .with_metrics(metrics.clone())
+        .dispatch(&MonitorEvent::Raised(raised[0].clone()))
+        .await;
+    assert_eq!(dispatched.notified, 1, "{dispatched:?}");
     sink.fail_next("/hook", &[503]);
     assert_eq!(outbox.deliver_due().await.retrying, 1);
     // Retried once its (short) backoff is over.
@@ -158,6 +164,14 @@ async fn metrics_expose_blocks_lag_alerts_notifications_and_detection_latency() 
         text.contains("# TYPE guardian_monitor_detection_latency_seconds histogram"),
         "{text}"
     );
+    // Each block went through every stage once; its one alert through `notify`.
+    for stage in ["fetch_logs", "read_holdings", "rules", "store"] {
+        let name =
+            format!(r#"guardian_monitor_stage_seconds_count{{chain="local",stage="{stage}"}}"#);
+        assert_eq!(sample(&text, &name), Some(blocks), "{name} in\n{text}");
+    }
+    let notify = r#"guardian_monitor_stage_seconds_count{chain="local",stage="notify"}"#;
+    assert_eq!(sample(&text, notify), Some(1.0), "{text}");
     assert_eq!(
         sample(&text, r#"guardian_monitor_rpc_errors_total{chain="local"}"#),
         None,

@@ -1,24 +1,22 @@
 //! One chain's follower: new heads by polling, each block read, checked against its stored parent,
 //! evaluated and committed with its alerts; reorganisations walked back to the common ancestor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use alloy::{
-    eips::{BlockId, BlockNumberOrTag},
-    primitives::{Address, B256, TxHash},
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256},
     providers::Provider,
-    rpc::types::{Filter, TransactionReceipt},
 };
 use tokio::sync::{mpsc, watch};
 
 use super::{
     ChainRules, ChainSummary, MonitorError, MonitorEvent,
-    block::{BlockData, SuiteTx},
     heads::{self, Heads, POLL_FACTOR_WITH_SUBSCRIPTION, RESUBSCRIBE_AFTER, next_head},
     health::{At, HealthBoard, HealthWatch},
     holdings,
     insolvent::Insolvency,
-    metrics::Metrics,
+    metrics::{Metrics, Stage},
     privileged,
 };
 use crate::{
@@ -28,6 +26,8 @@ use crate::{
     secret::RpcUrl,
     storage::{BlockRecord, Cursor, Fence, KEPT_BLOCKS, StorageError, Store},
 };
+
+mod read;
 
 // The stop signal's helpers live with the heads; lease.rs and offline.rs reach them through here.
 pub(super) use super::heads::{changed, stopped};
@@ -404,6 +404,7 @@ impl<'a> Follower<'a> {
     async fn process(&mut self, h: Head, learned: std::time::Instant) -> Result<(), MonitorError> {
         let block = self.read(h).await?;
         let senders = self.senders(&block).await?;
+        let started = std::time::Instant::now();
         let mut alerts = privileged::evaluate(&block, &self.expected, &self.names, &senders);
         alerts.extend(self.insolvency.evaluate(&block));
         alerts.extend(super::safes::evaluate(&block, &self.safes, || {
@@ -414,6 +415,8 @@ impl<'a> Follower<'a> {
         if let Some(rules) = self.rules.as_mut() {
             alerts.extend(rules.on_block(&block));
         }
+        self.stage(Stage::Rules, started);
+        let started = std::time::Instant::now();
         let record = BlockRecord {
             chain: &self.client.name,
             chain_id: self.client.chain_id,
@@ -426,6 +429,7 @@ impl<'a> Follower<'a> {
             .store
             .commit_block(&record, &alerts, self.confirmations)?;
         super::state::note_block(self.store, &block, &mut self.recorded);
+        self.stage(Stage::Store, started);
         self.summary.blocks += 1;
         self.summary.raised += stored.len() as u64;
         if let Some(p) = &self.progress {
@@ -507,87 +511,6 @@ impl<'a> Follower<'a> {
         {
             m.rpc_error(&self.client.name);
         }
-    }
-
-    /// The block as the rules see it: its logs, holdings and (when needed) suite transactions.
-    async fn read(&self, h: Head) -> Result<BlockData, MonitorError> {
-        let provider = self.client.provider();
-        let filter = Filter::new().at_block_hash(h.hash).address(
-            self.contracts
-                .iter()
-                .map(|c| c.address)
-                .chain(self.safes.keys().copied())
-                .collect::<Vec<_>>(),
-        );
-        let needs_txs = self.rules.as_ref().is_some_and(|r| r.needs_transactions());
-        let receipts = async {
-            if !needs_txs {
-                return Ok(None);
-            }
-            provider
-                .get_block_receipts(BlockId::hash(h.hash))
-                .await
-                .map_err(|e| self.client.rpc_err(e))
-        };
-        let (logs, balances, receipts) = tokio::join!(
-            provider.get_logs(&filter),
-            holdings::at_block(self.client, &self.contracts, h.number),
-            receipts
-        );
-        let mut logs = logs.map_err(|e| self.client.rpc_err(e))?;
-        logs.sort_by_key(|l| l.log_index);
-        Ok(BlockData {
-            chain: self.client.name.clone(),
-            chain_id: self.client.chain_id,
-            number: h.number,
-            hash: h.hash,
-            parent_hash: h.parent_hash,
-            timestamp: h.timestamp,
-            logs,
-            balances: balances?,
-            transactions: receipts?
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|r| self.suite_tx(r))
-                .collect(),
-        })
-    }
-
-    fn suite_tx(&self, r: &TransactionReceipt) -> Option<SuiteTx> {
-        let to = r.to.filter(|to| self.names.contains_key(to))?;
-        Some(SuiteTx {
-            hash: r.transaction_hash,
-            from: r.from,
-            to,
-            success: r.status(),
-        })
-    }
-
-    /// The senders of the transactions whose privileged events name no actor of their own.
-    async fn senders(&self, block: &BlockData) -> Result<BTreeMap<TxHash, Address>, MonitorError> {
-        let wanted: BTreeSet<TxHash> = block
-            .logs
-            .iter()
-            .filter(|l| privileged::needs_sender(l))
-            .filter_map(|l| l.transaction_hash)
-            .collect();
-        let mut senders = BTreeMap::new();
-        for tx in wanted {
-            if let Some(t) = block.transactions.iter().find(|t| t.hash == tx) {
-                senders.insert(tx, t.from);
-                continue;
-            }
-            let found = self
-                .client
-                .provider()
-                .get_transaction_by_hash(tx)
-                .await
-                .map_err(|e| self.client.rpc_err(e))?;
-            if let Some(t) = found {
-                senders.insert(tx, t.inner.signer());
-            }
-        }
-        Ok(senders)
     }
 
     fn emit(&self, event: MonitorEvent) {
