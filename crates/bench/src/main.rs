@@ -11,6 +11,7 @@ mod mempool;
 mod monitor;
 mod pause;
 mod preempt;
+mod scale;
 mod warroom;
 
 use std::{path::Path, process::ExitCode, time::SystemTime};
@@ -55,6 +56,12 @@ enum What {
     /// Simulation latency of a pending transaction per simulator, and send-to-seen latency per
     /// mempool source, on anvil with mining held; prints one line each.
     Mempool(mempool::MempoolArgs),
+    /// Detection at scale: 1, 3, 10 chains × 10, 100, 1,000 contracts × 10, 500, 5,000 events per
+    /// block, the real monitor binary against 1 s blocks; writes its section of the report.
+    Scale(scale::ScaleArgs),
+    /// One scale cell held for 30 minutes, sampled each minute (memory, descriptors, database,
+    /// outbox); writes its section of the report.
+    Soak(scale::SoakArgs),
     /// Takeover time of `[ha]` instances on PostgreSQL after `kill -9` of the chain's holder.
     Takeover(monitor::takeover::TakeoverArgs),
     /// The war room's page times with 10,000 alerts and 500 timeline entries, and the time from
@@ -76,6 +83,8 @@ async fn main() -> ExitCode {
         What::Gas(args) => args.run().await,
         What::Mempool(args) => args.run().await,
         What::Takeover(args) => args.run().await,
+        What::Scale(args) => args.run().await,
+        What::Soak(args) => args.run().await,
         What::Warroom(args) => args.run().await,
     };
     match result {

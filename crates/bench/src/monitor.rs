@@ -53,7 +53,7 @@ pub struct MonitorArgs {
 type Arrivals = Arc<Mutex<BTreeMap<u64, Instant>>>;
 
 /// A local webhook receiver: answers 200 and notes when each alert's delivery arrived.
-async fn webhook_sink() -> anyhow::Result<(String, Arrivals)> {
+pub(crate) async fn webhook_sink() -> anyhow::Result<(String, Arrivals)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
     let arrivals: Arrivals = Arc::default();
