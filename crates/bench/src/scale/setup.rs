@@ -206,7 +206,9 @@ pub async fn prepare(
             .values_mut()
             .find(|c| c.chain_id == load.chain_id)
         {
-            chain.rpc_urls = vec![load.ws.clone()];
+            // Reads over HTTP, heads over the WebSocket subscription: how an operator lists
+            // them (docs/monitor.md); reads over anvil's WebSocket wait about 40 ms each.
+            chain.rpc_urls = vec![load.http.clone(), load.ws.clone()];
         }
     }
     for client in &clients {

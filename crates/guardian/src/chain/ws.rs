@@ -54,8 +54,10 @@ impl PubSubConnect for WsEndpoint {
             .map_err(|e| fail(&e))?;
         let connector = (self.url.expose().scheme() == "wss")
             .then(|| Connector::Rustls(std::sync::Arc::new(config)));
+        // Nagle's algorithm off (TCP_NODELAY), as reqwest has it for https://: a request written
+        // in more than one segment does not wait for the node's delayed ACK.
         let (socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
+            tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector)
                 .await
                 .map_err(|e| fail(&e))?;
         let (handle, interface) = ConnectionHandle::new();
