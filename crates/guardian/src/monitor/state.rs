@@ -1,7 +1,6 @@
 //! What the follower records of each contract for the team's pages: paused or not (read once
 //! when it starts, then from each `Paused`/`Unpaused` event) and the fund holders' balances with
-//! what they owe (written when they change). A failure to record is logged, never an error of
-//! the follower: detection does not wait on the pages.
+//! what they owe (written when they change, in the block's own transaction).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +8,11 @@ use alloy::{eips::BlockId, primitives::Address, sol_types::SolEvent};
 use bindings::{DocumentRegistry, interfaces::IPausable};
 
 use super::block::BlockData;
-use crate::{chain::ChainClient, config::ContractConfig, storage::Store};
+use crate::{
+    chain::ChainClient,
+    config::ContractConfig,
+    storage::{BlockNotes, Store},
+};
 
 /// Reads and records whether each pausable contract is paused at `block`.
 pub(super) async fn read_paused(
@@ -65,18 +68,21 @@ pub(super) fn note_head(store: &Store, chain: &str, chain_id: u64, head: u64) {
     }
 }
 
-/// Records what `block` changed: each `Paused`/`Unpaused` event, and the balances of each fund
-/// holder that differ from the last recorded (which are brought up to date).
-pub(super) fn note_block(store: &Store, block: &BlockData, recorded: &mut Recorded) {
+/// What `block` changed of the pages: each `Paused`/`Unpaused` event, and the balances of each
+/// fund holder that differ from the last recorded; with `head`, the chain's head as read before
+/// it. Written with the block (`Store::commit_block_noting`), then [`Recorded::accept`]ed.
+pub(super) fn notes(block: &BlockData, recorded: &Recorded, head: Option<u64>) -> BlockNotes {
+    let mut notes = BlockNotes {
+        head,
+        ..BlockNotes::default()
+    };
     for log in &block.logs {
         let paused = match log.topic0() {
             Some(t) if *t == DocumentRegistry::Paused::SIGNATURE_HASH => true,
             Some(t) if *t == DocumentRegistry::Unpaused::SIGNATURE_HASH => false,
             _ => continue,
         };
-        if let Err(e) = store.note_paused(block.chain_id, log.address(), paused, block.number) {
-            tracing::warn!("cannot record a paused state: {e}");
-        }
+        notes.paused.push((log.address(), paused));
     }
     let mut now: BTreeMap<Address, Vec<serde_json::Value>> = BTreeMap::new();
     for b in &block.balances {
@@ -92,14 +98,16 @@ pub(super) fn note_block(store: &Store, block: &BlockData, recorded: &mut Record
     }
     for (address, list) in now {
         let value = serde_json::Value::Array(list);
-        if recorded.balances.get(&address) == Some(&value) {
-            continue;
+        if recorded.balances.get(&address) != Some(&value) {
+            notes.balances.push((address, value));
         }
-        match store.note_balances(block.chain_id, address, &value, block.number) {
-            Ok(()) => {
-                recorded.balances.insert(address, value);
-            }
-            Err(e) => tracing::warn!("cannot record balances: {e}"),
-        }
+    }
+    notes
+}
+
+impl Recorded {
+    /// `notes` were written: their balances are the last recorded.
+    pub(super) fn accept(&mut self, notes: BlockNotes) {
+        self.balances.extend(notes.balances);
     }
 }

@@ -5,7 +5,10 @@
 use alloy::primitives::Address;
 use serde::Serialize;
 
-use super::{StorageError, Store, now_ms, sql::params};
+use super::{
+    StorageError, Store, now_ms,
+    sql::{Conn, SqlResult, params},
+};
 
 /// Migration 20: the contracts' state as the monitor last read it.
 pub(super) const MIGRATION: &str = "
@@ -51,6 +54,86 @@ pub struct ContractState {
     pub updated_at: i64,
 }
 
+/// What a processed block changed of what the pages show, written in the block's own
+/// transaction (`Store::commit_block_noting`): one commit a block, not one per change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockNotes {
+    /// The chain's head as read before the block was processed.
+    pub head: Option<u64>,
+    /// Each `Paused`/`Unpaused` event's contract and the state it set, in order.
+    pub paused: Vec<(Address, bool)>,
+    /// Each fund holder whose balances changed, with them now.
+    pub balances: Vec<(Address, serde_json::Value)>,
+}
+
+/// Writes `notes` of block `block` of `chain_id` in transaction `tx`.
+pub(super) fn write_notes(
+    tx: &Conn<'_>,
+    chain_id: u64,
+    block: u64,
+    notes: &BlockNotes,
+) -> SqlResult<()> {
+    if let Some(head) = notes.head {
+        head_row(tx, chain_id, head)?;
+    }
+    for (address, paused) in &notes.paused {
+        paused_row(tx, chain_id, *address, *paused, block)?;
+    }
+    for (address, balances) in &notes.balances {
+        balances_row(tx, chain_id, *address, balances, block)?;
+    }
+    Ok(())
+}
+
+fn paused_row(
+    tx: &Conn<'_>,
+    chain_id: u64,
+    address: Address,
+    paused: bool,
+    block: u64,
+) -> SqlResult<()> {
+    tx.execute(
+        "INSERT INTO monitor_contracts (chain_id, address, paused, paused_at, block, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+         ON CONFLICT (chain_id, address) DO UPDATE SET paused = excluded.paused,
+           paused_at = excluded.paused_at, block = excluded.block, updated_at = excluded.updated_at",
+        params![chain_id as i64, address.to_string(), i64::from(paused), block as i64, now_ms()],
+    )?;
+    Ok(())
+}
+
+fn balances_row(
+    tx: &Conn<'_>,
+    chain_id: u64,
+    address: Address,
+    balances: &serde_json::Value,
+    block: u64,
+) -> SqlResult<()> {
+    tx.execute(
+        "INSERT INTO monitor_contracts (chain_id, address, balances, block, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (chain_id, address) DO UPDATE SET balances = excluded.balances,
+           block = excluded.block, updated_at = excluded.updated_at",
+        params![
+            chain_id as i64,
+            address.to_string(),
+            balances.to_string(),
+            block as i64,
+            now_ms()
+        ],
+    )?;
+    Ok(())
+}
+
+fn head_row(tx: &Conn<'_>, chain_id: u64, head: u64) -> SqlResult<()> {
+    tx.execute(
+        "INSERT INTO monitor_heads (chain_id, head, read_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (chain_id) DO UPDATE SET head = excluded.head, read_at = excluded.read_at",
+        params![chain_id as i64, head as i64, now_ms()],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Records that `address` on `chain_id` is paused (or not) as of `block`.
     pub fn note_paused(
@@ -60,15 +143,7 @@ impl Store {
         paused: bool,
         block: u64,
     ) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO monitor_contracts (chain_id, address, paused, paused_at, block, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                 ON CONFLICT (chain_id, address) DO UPDATE SET paused = excluded.paused,
-                   paused_at = excluded.paused_at, block = excluded.block, updated_at = excluded.updated_at",
-                params![chain_id as i64, address.to_string(), i64::from(paused), block as i64, now_ms()],
-            )
-        })?;
+        self.write(|tx| paused_row(tx, chain_id, address, paused, block))?;
         Ok(())
     }
 
@@ -80,33 +155,13 @@ impl Store {
         balances: &serde_json::Value,
         block: u64,
     ) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO monitor_contracts (chain_id, address, balances, block, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (chain_id, address) DO UPDATE SET balances = excluded.balances,
-                   block = excluded.block, updated_at = excluded.updated_at",
-                params![
-                    chain_id as i64,
-                    address.to_string(),
-                    balances.to_string(),
-                    block as i64,
-                    now_ms()
-                ],
-            )
-        })?;
+        self.write(|tx| balances_row(tx, chain_id, address, balances, block))?;
         Ok(())
     }
 
     /// Records that `chain_id`'s head was `head` when the monitor last asked.
     pub fn note_head(&self, chain_id: u64, head: u64) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO monitor_heads (chain_id, head, read_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (chain_id) DO UPDATE SET head = excluded.head, read_at = excluded.read_at",
-                params![chain_id as i64, head as i64, now_ms()],
-            )
-        })?;
+        self.write(|tx| head_row(tx, chain_id, head))?;
         Ok(())
     }
 
@@ -177,6 +232,53 @@ mod tests {
             assert_eq!(
                 heads.iter().map(|h| (h.0, h.1)).collect::<Vec<_>>(),
                 [(1, 21)]
+            );
+        }
+    }
+
+    #[test]
+    fn a_blocks_notes_are_written_with_it_and_not_at_all_when_it_is_refused() {
+        use crate::storage::{BlockRecord, Fence};
+        use alloy::primitives::B256;
+        for store in Store::each_backend() {
+            let a = Address::repeat_byte(0xaa);
+            let notes = BlockNotes {
+                head: Some(12),
+                paused: vec![(a, true)],
+                balances: vec![(a, serde_json::json!([{"amount": "7"}]))],
+            };
+            let record = |fence| BlockRecord {
+                chain: "local",
+                chain_id: 1,
+                number: 10,
+                hash: B256::repeat_byte(10),
+                parent_hash: B256::repeat_byte(9),
+                fence,
+            };
+            // Under a lease this instance does not hold: refused, and nothing of it written.
+            let lost = Fence {
+                chain_id: 1,
+                holder: "other".into(),
+                epoch: 3,
+            };
+            assert!(
+                store
+                    .commit_block_noting(&record(Some(&lost)), &[], 2, &notes)
+                    .is_err()
+            );
+            assert!(store.contract_states().expect("read").is_empty());
+            assert!(store.heads().expect("heads").is_empty());
+            store
+                .commit_block_noting(&record(None), &[], 2, &notes)
+                .expect("commit");
+            let s = &store.contract_states().expect("read")[0];
+            assert_eq!((s.paused, s.paused_at, s.block), (Some(true), Some(10), 10));
+            assert_eq!(s.balances, Some(serde_json::json!([{"amount": "7"}])));
+            assert_eq!(store.cursor(1).expect("cursor").map(|c| c.number), Some(10));
+            let heads = store.heads().expect("heads");
+            assert_eq!(
+                heads.iter().map(|h| (h.0, h.1)).collect::<Vec<_>>(),
+                [(1, 12)]
             );
         }
     }

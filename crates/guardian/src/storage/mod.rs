@@ -19,7 +19,7 @@ pub mod sql;
 pub use alerts::{AlertFilter, BlockRecord, Cursor, KEPT_BLOCKS};
 pub(crate) use alerts::{insert_alerts, select_alerts};
 pub use backfill::BackfillCursor;
-pub use contracts::ContractState;
+pub use contracts::{BlockNotes, ContractState};
 pub use copy::{Copied, CopyError};
 pub use journal::{ActionId, ActionRecord, BroadcastRecord, MinedTx, NewTx, Status, TxRecord};
 pub use leases::{Fence, Lease, Taken, acting_under};

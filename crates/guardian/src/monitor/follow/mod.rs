@@ -66,6 +66,9 @@ pub(super) struct Follower<'a> {
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// The balances last recorded per contract, and each asset's symbol, for the team's pages.
     recorded: super::state::Recorded,
+    /// The head read by the last poll, written with the next block processed (one commit a
+    /// block), or alone when there is none.
+    head_read: Option<u64>,
 }
 
 impl<'a> Follower<'a> {
@@ -131,6 +134,7 @@ impl<'a> Follower<'a> {
             fence: None,
             progress: None,
             recorded: super::state::Recorded::default(),
+            head_read: None,
         }
     }
 
@@ -304,7 +308,7 @@ impl<'a> Follower<'a> {
     ) -> Result<(), MonitorError> {
         let chain_id = self.client.chain_id;
         let head = self.head_number().await?;
-        super::state::note_head(self.store, &self.client.name, chain_id, head);
+        self.head_read = Some(head);
         let at = self.at();
         if let Some(m) = &self.metrics {
             m.head_lag(
@@ -343,6 +347,10 @@ impl<'a> Follower<'a> {
                 m.head_lag(&self.client.name, head.saturating_sub(*next));
             }
             *next += 1;
+        }
+        // No block took the head along: it is written alone (the overview's lag).
+        if let Some(head) = self.head_read.take() {
+            super::state::note_head(self.store, &self.client.name, chain_id, head);
         }
         Ok(())
     }
@@ -425,10 +433,11 @@ impl<'a> Follower<'a> {
             parent_hash: h.parent_hash,
             fence: self.fence.as_ref(),
         };
-        let stored = self
-            .store
-            .commit_block(&record, &alerts, self.confirmations)?;
-        super::state::note_block(self.store, &block, &mut self.recorded);
+        let notes = super::state::notes(&block, &self.recorded, self.head_read.take());
+        let stored =
+            self.store
+                .commit_block_noting(&record, &alerts, self.confirmations, &notes)?;
+        self.recorded.accept(notes);
         self.stage(Stage::Store, started);
         self.summary.blocks += 1;
         self.summary.raised += stored.len() as u64;

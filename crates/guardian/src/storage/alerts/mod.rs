@@ -8,7 +8,7 @@ mod rows;
 use self::rows::{COLUMNS, alert_from_row, conversion, severity_rank};
 pub(crate) use self::rows::{insert_alerts, select_alerts};
 use super::{
-    KeptBy, Prune, StorageError, Store, now_ms,
+    BlockNotes, KeptBy, Prune, StorageError, Store, now_ms,
     sql::{OptionalExt as _, ToValue, Value, params},
 };
 use crate::alert::{Alert, AlertStatus, NewAlert, Severity};
@@ -170,6 +170,18 @@ impl Store {
         alerts: &[NewAlert],
         confirmations: u64,
     ) -> Result<Vec<Alert>, StorageError> {
+        self.commit_block_noting(block, alerts, confirmations, &BlockNotes::default())
+    }
+
+    /// [`Store::commit_block`], with what the block changed of the contracts' pages (and the
+    /// head read before it) written in the same transaction.
+    pub fn commit_block_noting(
+        &self,
+        block: &BlockRecord<'_>,
+        alerts: &[NewAlert],
+        confirmations: u64,
+        notes: &BlockNotes,
+    ) -> Result<Vec<Alert>, StorageError> {
         let stored = self.write(|tx| {
             if let Some(fence) = block.fence
                 && !super::leases::holds(tx, fence)?
@@ -213,6 +225,7 @@ impl Store {
                         params![block.chain_id as i64, deep as i64],
                     )?;
                 }
+                super::contracts::write_notes(tx, block.chain_id, block.number, notes)?;
             }
             select_alerts(tx, &ids).map(Some)
         })?;
