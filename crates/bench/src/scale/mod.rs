@@ -190,6 +190,19 @@ impl Measured {
             .map_or("-".into(), |(s, ms)| format!("{s} {ms:.1} ms"))
     }
 
+    /// Each stage's mean, in the order a block goes through them.
+    fn stage_means(&self) -> String {
+        ["fetch_logs", "read_holdings", "rules", "store", "notify"]
+            .iter()
+            .map(|s| {
+                self.stages
+                    .get(*s)
+                    .map_or("-".into(), |ms| format!("{ms:.1}"))
+            })
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+
     fn verdict(&self) -> String {
         if !self.generable() {
             return format!(
@@ -476,12 +489,12 @@ fn row(m: &Measured) -> String {
         m.generator.show(),
         m.anvils.show(),
         m.full * 100.0,
-        m.slowest(),
+        m.stage_means(),
         m.verdict(),
     )
 }
 
-const HEADER: &str = "| chains | contracts per chain | events per block per chain | alerts stored | stored p50 | p99 | blocks behind (max) | monitor CPU / RSS | bench (load, probes) CPU / RSS | anvils CPU / RSS | blocks full | slowest stage (mean per block) | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+const HEADER: &str = "| chains | contracts per chain | events per block per chain | alerts stored | stored p50 | p99 | blocks behind (max) | monitor CPU / RSS | bench (load, probes) CPU / RSS | anvils CPU / RSS | blocks full | stage means, ms: fetch_logs / read_holdings / rules / store / notify | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 fn environment() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
@@ -557,8 +570,10 @@ impl ScaleArgs {
              resident memory seen. *Blocks full*: the blocks that carried every load \
              transaction; below 90%, or blocks slower than 1.25 s, the machine could not \
              generate the cell and the verdict says so instead of blaming the monitor. The \
-             slowest stage comes from the monitor's `guardian_monitor_stage_seconds` \
-             (`--metrics-addr`; fetch_logs and read_holdings run side by side).\n\n{table}\n{target}\n",
+             stage means come from the monitor's `guardian_monitor_stage_seconds` \
+             (`--metrics-addr`), per block (notify: per alert); fetch_logs and read_holdings run \
+             side by side, so a block waits for the slower of the two. Reads go over HTTP and \
+             heads come over WebSocket (`rpc_urls = [http, ws]`).\n\n{table}\n{target}\n",
             crate::command_line(),
             environment(),
             load::PER_TX,
