@@ -282,7 +282,14 @@ impl<'a> Backfill<'a> {
         hashes.extend(edges?);
         let transactions: BTreeMap<u64, Vec<SuiteTx>> = receipts
             .iter()
-            .map(|(n, rs)| (*n, rs.iter().filter_map(|r| self.suite_tx(r)).collect()))
+            .map(|(n, rs)| {
+                (
+                    *n,
+                    rs.iter()
+                        .filter_map(|r| SuiteTx::of(r, &self.names))
+                        .collect(),
+                )
+            })
             .collect();
         let senders = self.senders(s, &transactions).await?;
 
@@ -346,34 +353,14 @@ impl<'a> Backfill<'a> {
             final_through,
         )?;
         let raised = stored.len() as u64;
-        for alert in stored {
-            if let Some(m) = &self.metrics {
-                m.alert_raised(&alert);
-            }
-            tracing::info!(
-                chain = %self.client.name,
-                rule = %alert.found.rule,
-                severity = %alert.found.severity,
-                "alert {} (backfill): {}",
-                alert.id,
-                alert.found.summary
-            );
-            if let Some(tx) = &self.events {
-                // A receiver that went away does not stop the backfill: the alerts are stored.
-                let _ = tx.send(MonitorEvent::Raised(alert));
-            }
-        }
+        super::announce(
+            &self.client.name,
+            self.metrics.as_deref(),
+            self.events.as_ref(),
+            stored,
+            " (backfill)",
+        );
         Ok(raised)
-    }
-
-    fn suite_tx(&self, r: &TransactionReceipt) -> Option<SuiteTx> {
-        let to = r.to.filter(|to| self.names.contains_key(to))?;
-        Some(SuiteTx {
-            hash: r.transaction_hash,
-            from: r.from,
-            to,
-            success: r.status(),
-        })
     }
 
     /// The senders of the range's transactions whose privileged events name no actor.

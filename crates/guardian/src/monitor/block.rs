@@ -1,9 +1,11 @@
 //! What one block of one chain yields to the rules: the manifest contracts' logs, the balances
 //! (and escrow debts) of fund-holding contracts at that block, and the suite's transactions.
 
+use std::collections::BTreeMap;
+
 use alloy::{
     primitives::{Address, B256, TxHash, U256},
-    rpc::types::Log,
+    rpc::types::{Log, TransactionReceipt},
 };
 
 /// One block as the rules see it.
@@ -56,4 +58,17 @@ pub struct SuiteTx {
     pub to: Address,
     /// Whether it succeeded (receipt status).
     pub success: bool,
+}
+
+impl SuiteTx {
+    /// The receipt's transaction, when it was sent to one of `names`' contracts.
+    pub fn of(r: &TransactionReceipt, names: &BTreeMap<Address, String>) -> Option<Self> {
+        let to = r.to.filter(|to| names.contains_key(to))?;
+        Some(SuiteTx {
+            hash: r.transaction_hash,
+            from: r.from,
+            to,
+            success: r.status(),
+        })
+    }
 }

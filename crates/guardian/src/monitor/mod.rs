@@ -378,3 +378,30 @@ async fn follow_chain(
     summary.raised += done.raised;
     Ok(summary)
 }
+
+/// Counts, logs and hands on alerts `chain` just stored (`how`: how they were found, e.g.
+/// "backfill", or empty). A receiver that went away stops nothing: the alerts are stored.
+pub(crate) fn announce(
+    chain: &str,
+    metrics: Option<&metrics::Metrics>,
+    events: Option<&mpsc::UnboundedSender<MonitorEvent>>,
+    stored: Vec<crate::alert::Alert>,
+    how: &str,
+) {
+    for alert in stored {
+        if let Some(m) = metrics {
+            m.alert_raised(&alert);
+        }
+        tracing::info!(
+            chain = %chain,
+            rule = %alert.found.rule,
+            severity = %alert.found.severity,
+            "alert {}{how}: {}",
+            alert.id,
+            alert.found.summary
+        );
+        if let Some(tx) = events {
+            let _ = tx.send(MonitorEvent::Raised(alert));
+        }
+    }
+}

@@ -453,20 +453,13 @@ impl<'a> Follower<'a> {
 
     /// Logs, counts and hands on alerts just stored.
     fn announce(&self, stored: Vec<crate::alert::Alert>) {
-        for alert in stored {
-            if let Some(m) = &self.metrics {
-                m.alert_raised(&alert);
-            }
-            tracing::info!(
-                chain = %self.client.name,
-                rule = %alert.found.rule,
-                severity = %alert.found.severity,
-                "alert {}: {}",
-                alert.id,
-                alert.found.summary
-            );
-            self.emit(MonitorEvent::Raised(alert));
-        }
+        super::announce(
+            &self.client.name,
+            self.metrics.as_deref(),
+            self.events.as_ref(),
+            stored,
+            "",
+        );
     }
 
     /// The last block processed (where the chain's health alerts are filed), if any.

@@ -11,7 +11,7 @@ use alloy::{
     eips::BlockId,
     primitives::{Address, TxHash},
     providers::Provider,
-    rpc::types::{Filter, TransactionReceipt},
+    rpc::types::Filter,
 };
 
 use futures::future::join_all;
@@ -82,18 +82,8 @@ impl Follower<'_> {
             transactions: receipts?
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|r| self.suite_tx(r))
+                .filter_map(|r| SuiteTx::of(r, &self.names))
                 .collect(),
-        })
-    }
-
-    fn suite_tx(&self, r: &TransactionReceipt) -> Option<SuiteTx> {
-        let to = r.to.filter(|to| self.names.contains_key(to))?;
-        Some(SuiteTx {
-            hash: r.transaction_hash,
-            from: r.from,
-            to,
-            success: r.status(),
         })
     }
 
